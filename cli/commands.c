@@ -1,0 +1,2845 @@
+#include "commands.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+
+#include "client.h"
+#include "msg.h"
+#include "proto.h"
+#include "render.h"
+
+#define EXIT_USAGE COMMANDS_EXIT_USAGE
+#define EXIT_REFUSED COMMANDS_EXIT_REFUSED
+
+/* artifact.read's largest chunk. */
+#define ARTIFACT_CHUNK 4194304
+/* How long daemon start and stop wait for the socket to answer or go quiet. */
+#define DAEMON_WAIT_MS 10000
+#define DAEMON_POLL_MS 20
+/* How much of a daemon's start-up log to quote when it fails to start. */
+#define LOG_TAIL_BYTES 2048
+
+struct ctx;
+
+struct verb {
+	const char *name;
+	int (*handler)(struct ctx *ctx, int argc, char **argv);
+	const char *summary;
+	const char *usage;
+};
+
+struct ctx {
+	const struct commands_options *opts;
+	const struct verb *verb;
+	char *name; /* "submit", "daemon start": for messages */
+	bool json;
+	char *socket; /* resolved on first use */
+	struct client *client;
+};
+
+/* Long options without a short form. */
+enum {
+	OPT_JSON = 256,
+	OPT_EXPERIMENT,
+	OPT_SOURCE,
+	OPT_PYTHON,
+	OPT_TIMEOUT,
+	OPT_PRIORITY,
+	OPT_ENV,
+	OPT_KEEP,
+	OPT_WAIT,
+	OPT_SHOW_OUTPUT,
+	OPT_STREAM,
+	OPT_TIMESTAMPS,
+	OPT_STATUS,
+	OPT_LIMIT,
+	OPT_DOWNLOAD,
+	OPT_STATE_DIR,
+	OPT_MAX_RUNS,
+	OPT_GRACE,
+};
+
+#define COMMON_OPTIONS {"json", no_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'}
+
+static const char *const terminal_statuses[] = {"Completed", "Failed", "Canceled"};
+
+/* ---- small helpers ---- */
+
+static double now_wall(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = ms % 1000 * 1000000};
+
+	nanosleep(&ts, NULL);
+}
+
+static const char *json_str(const cJSON *obj, const char *key)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	return cJSON_IsString(it) ? it->valuestring : NULL;
+}
+
+static bool json_num(const cJSON *obj, const char *key, double *ret)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	if (!cJSON_IsNumber(it)) {
+		return false;
+	}
+	*ret = it->valuedouble;
+	return true;
+}
+
+static long long json_int(const cJSON *obj, const char *key, long long def)
+{
+	double v;
+
+	return json_num(obj, key, &v) ? (long long)v : def;
+}
+
+/* Seconds between two protocol timestamps; negative when either is missing. */
+static double json_time(const cJSON *obj, const char *key)
+{
+	const char *s = json_str(obj, key);
+	double t;
+
+	return s && msg_parse_time(s, &t) == 0 ? t : -1;
+}
+
+static bool is_terminal(const char *status)
+{
+	for (size_t i = 0; i < sizeof(terminal_statuses) / sizeof(terminal_statuses[0]); i++) {
+		if (status && strcmp(status, terminal_statuses[i]) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Replace obj[key] with item (taken). */
+static void set_item(cJSON *obj, const char *key, cJSON *item)
+{
+	cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+	cJSON_AddItemToObject(obj, key, item);
+}
+
+static int parse_int(const char *s, long long min, long long max, long long *ret)
+{
+	char *end;
+	long long v;
+
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+/* A positive, finite number of seconds. */
+static int parse_seconds(const char *s, double *ret)
+{
+	char *end;
+	double v;
+
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno || end == s || *end || !isfinite(v) || v <= 0) {
+		return -EINVAL;
+	}
+	*ret = v;
+	return 0;
+}
+
+static int read_file(const char *path, char **ret_text, size_t *ret_len)
+{
+	FILE *f = fopen(path, "re");
+	char *buf = NULL;
+	size_t len = 0, cap = 0;
+	int r = 0;
+
+	if (!f) {
+		return -errno;
+	}
+	for (;;) {
+		if (cap - len < 4096) {
+			size_t ncap = cap ? cap * 2 : 8192;
+			char *n = realloc(buf, ncap);
+			if (!n) {
+				r = -ENOMEM;
+				goto out;
+			}
+			buf = n;
+			cap = ncap;
+		}
+		size_t got = fread(buf + len, 1, cap - len - 1, f);
+		len += got;
+		if (got == 0) {
+			break;
+		}
+	}
+	if (ferror(f)) {
+		r = -EIO;
+		goto out;
+	}
+	buf[len] = '\0';
+	*ret_text = buf;
+	*ret_len = len;
+	buf = NULL;
+out:
+	free(buf);
+	fclose(f);
+	return r;
+}
+
+/* mkdir -p: every missing directory of path, with mode. */
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char *copy = strdup(path);
+	int r = 0;
+
+	if (!copy) {
+		return -ENOMEM;
+	}
+	for (char *p = copy + 1; *p; p++) {
+		if (*p != '/') {
+			continue;
+		}
+		*p = '\0';
+		if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+			r = -errno;
+			goto out;
+		}
+		*p = '/';
+	}
+	if (mkdir(copy, mode) < 0 && errno != EEXIST) {
+		r = -errno;
+	}
+out:
+	free(copy);
+	return r;
+}
+
+/* The target of a symlink such as /proc/self/exe, without a fixed-size buffer. */
+static char *readlink_alloc(const char *path)
+{
+	size_t cap = 256;
+
+	for (;;) {
+		char *buf = malloc(cap);
+		if (!buf) {
+			return NULL;
+		}
+		ssize_t n = readlink(path, buf, cap);
+		if (n < 0) {
+			free(buf);
+			return NULL;
+		}
+		if ((size_t)n < cap) {
+			buf[n] = '\0';
+			return buf;
+		}
+		free(buf);
+		cap *= 2;
+	}
+}
+
+/* ---- messages ---- */
+
+__attribute__((format(printf, 2, 3))) static int usage_error(struct ctx *ctx, const char *fmt,
+							     ...)
+{
+	va_list ap;
+
+	fputs("runyard: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (see 'runyard %s --help')\n", ctx->name);
+	return EXIT_USAGE;
+}
+
+/* What getopt_long's '?' or ':' was about; options is the verb's table. */
+static int option_error(struct ctx *ctx, int c, char **argv, const struct option *options)
+{
+	const char *arg = argv[optind - 1];
+	size_t n;
+
+	if (c == ':') {
+		return usage_error(ctx, "option '%s' needs a value", arg);
+	}
+	if (strncmp(arg, "--", 2) != 0) {
+		return usage_error(ctx, "unknown option '-%c'", optopt);
+	}
+	n = strcspn(arg + 2, "=");
+	for (const struct option *o = options; o->name; o++) {
+		if (strlen(o->name) == n && strncmp(o->name, arg + 2, n) == 0) {
+			return usage_error(ctx, "option '--%s' takes no value", o->name);
+		}
+	}
+	return usage_error(ctx, "unknown option '%.*s'", (int)n + 2, arg);
+}
+
+static const char *hint_for(const char *op, const char *code)
+{
+	static const struct {
+		const char *op; /* NULL: any */
+		const char *code;
+		const char *hint;
+	} hints[] = {
+		{"artifact.read", PROTO_E_NOT_FOUND, "list the run's outputs with 'runyard outputs RUN'"},
+		{NULL, PROTO_E_NOT_FOUND, "list runs with 'runyard runs'"},
+		{"run.cancel", PROTO_E_CONFLICT, "the run has already ended; see 'runyard show RUN'"},
+		{"run.submit", PROTO_E_TOO_LARGE,
+		 "leave out what the run does not need with patterns in .amlignore (or .gitignore) "
+		 "in the source directory"},
+		{"run.submit", PROTO_E_PERMISSION,
+		 "make the files readable, or leave them out with patterns in .amlignore"},
+		{NULL, PROTO_E_SHUTTING_DOWN,
+		 "runyardd is stopping; start it again with 'runyard daemon start'"},
+		{NULL, PROTO_E_VERSION_MISMATCH, "use the runyard that came with this runyardd"},
+		{NULL, PROTO_E_UNKNOWN_OP,
+		 "runyardd is older than this runyard; restart it with 'runyard daemon stop' and "
+		 "'runyard daemon start'"},
+		{NULL, PROTO_E_INTERNAL, "see runyardd's log (runyardd.log in its state directory)"},
+	};
+
+	for (size_t i = 0; i < sizeof(hints) / sizeof(hints[0]); i++) {
+		if ((!hints[i].op || (op && strcmp(op, hints[i].op) == 0)) &&
+		    strcmp(code, hints[i].code) == 0) {
+			return hints[i].hint;
+		}
+	}
+	return NULL;
+}
+
+/* Say why a call failed; returns the exit status that goes with it. */
+static int report(const char *op, const struct client_error *err, int r)
+{
+	const char *message = err->message ? err->message : strerror(-r);
+
+	if (r != -EREMOTEIO || !err->code) {
+		fprintf(stderr, "runyard: %s\n", message);
+		return EXIT_USAGE;
+	}
+	fprintf(stderr, "runyard: %s (%s)\n", message, err->code);
+	const char *hint = hint_for(op, err->code);
+	if (hint) {
+		fprintf(stderr, "runyard: hint: %s\n", hint);
+	}
+	return EXIT_REFUSED;
+}
+
+static bool not_running(int r)
+{
+	return r == -ENOENT || r == -ECONNREFUSED;
+}
+
+static int report_connect(const struct client_error *err, int r)
+{
+	const char *hint = NULL;
+
+	if (r == -EREMOTEIO) {
+		return report("hello", err, r);
+	}
+	if (not_running(r)) {
+		hint = "is the daemon running? start it with 'runyard daemon start'";
+	} else if (r == -EACCES || r == -EPERM) {
+		hint = "is the socket another user's? pass --socket PATH or set RUNYARD_SOCKET";
+	}
+	fprintf(stderr, "runyard: %s%s%s%s\n", err->message ? err->message : strerror(-r),
+		hint ? " (" : "", hint ? hint : "", hint ? ")" : "");
+	return EXIT_USAGE;
+}
+
+/* ---- connection ---- */
+
+static int ctx_socket(struct ctx *ctx)
+{
+	int r;
+
+	if (ctx->socket) {
+		return 0;
+	}
+	r = client_socket_path(ctx->opts->socket, &ctx->socket);
+	if (r < 0) {
+		fprintf(stderr,
+			"runyard: cannot tell where runyardd's socket is: no home directory "
+			"(pass --socket PATH or set RUNYARD_SOCKET)\n");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static int ctx_connect(struct ctx *ctx)
+{
+	struct client_error err = {0};
+	int status, r;
+
+	if (ctx->client) {
+		return 0;
+	}
+	status = ctx_socket(ctx);
+	if (status) {
+		return status;
+	}
+	r = client_connect(ctx->socket, &ctx->client, &err);
+	status = r < 0 ? report_connect(&err, r) : 0;
+	client_error_finish(&err);
+	return status;
+}
+
+/* Call op; on failure say why and return the exit status, else 0. */
+static int call(struct ctx *ctx, const char *op, const cJSON *args, cJSON **ret_result)
+{
+	struct client_error err = {0};
+	int status = ctx_connect(ctx);
+	int r;
+
+	if (status) {
+		return status;
+	}
+	r = client_call(ctx->client, op, args, ret_result, &err);
+	status = r < 0 ? report(op, &err, r) : 0;
+	client_error_finish(&err);
+	return status;
+}
+
+/* Print a document for --json; 0 or an exit status. */
+static int print_json(const cJSON *doc)
+{
+	if (render_json(doc) < 0) {
+		fprintf(stderr, "runyard: out of memory printing JSON\n");
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+/* Exactly one positional argument, the run. */
+static int one_run(struct ctx *ctx, int argc, char **argv, const char **ret_run)
+{
+	if (optind >= argc) {
+		return usage_error(ctx, "which run? give its id or number");
+	}
+	if (optind + 1 < argc) {
+		return usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
+	}
+	*ret_run = argv[optind];
+	return 0;
+}
+
+static int no_args(struct ctx *ctx, int argc, char **argv)
+{
+	if (optind < argc) {
+		return usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+	}
+	return 0;
+}
+
+/* ---- following a run ---- */
+
+struct follow {
+	const char *run;      /* as the user gave it */
+	bool logs;	      /* subscribe to its lines */
+	const char *stream;   /* "stdout", "stderr", or NULL for both */
+	bool timestamps;      /* prefix lines with their ts */
+	FILE *out;	      /* where lines go */
+	struct render_json_array *json_lines; /* or: lines as JSON into this array */
+	double timeout;	      /* give up after this many seconds; 0: never */
+	size_t printed;	      /* lines printed so far */
+	double last_seq;
+};
+
+static int print_line(struct follow *f, const cJSON *line)
+{
+	const char *text = json_str(line, "text");
+	double seq;
+
+	/* The protocol promises no repeats; a daemon that broke the promise
+	 * must not make us print a line twice. */
+	if (json_num(line, "seq", &seq)) {
+		if (seq <= f->last_seq) {
+			return 0;
+		}
+		f->last_seq = seq;
+	}
+	f->printed++;
+	if (f->json_lines) {
+		return render_json_array_add(f->json_lines, line);
+	}
+	if (f->timestamps) {
+		const char *ts = json_str(line, "ts");
+		fputs(ts ? ts : "-", f->out);
+		fputc(' ', f->out);
+	}
+	if (text) {
+		fputs(text, f->out);
+	}
+	fputc('\n', f->out);
+	return 0;
+}
+
+static int print_lines(struct follow *f, const cJSON *lines)
+{
+	const cJSON *line;
+
+	cJSON_ArrayForEach(line, lines) {
+		if (print_line(f, line) < 0) {
+			fprintf(stderr, "runyard: out of memory printing log lines\n");
+			return EXIT_USAGE;
+		}
+	}
+	return 0;
+}
+
+/* Watch f->run until it ends, printing its lines when f->logs. Returns 0
+ * with the final run object in *ret_run, or an exit status after saying
+ * why (1 also when f->timeout passed first). */
+static int follow_run(struct ctx *ctx, struct follow *f, cJSON **ret_run)
+{
+	struct client_error err = {0};
+	cJSON *args = cJSON_CreateObject();
+	cJSON *result = NULL, *ev = NULL;
+	const cJSON *run;
+	char *status_now = NULL;
+	int64_t deadline = f->timeout > 0 ? now_ms() + (int64_t)(f->timeout * 1000) : -1;
+	long long seq;
+	double sub;
+	int status, r;
+
+	cJSON_AddStringToObject(args, "run", f->run);
+	cJSON_AddBoolToObject(args, "logs", f->logs);
+	if (f->stream) {
+		cJSON_AddStringToObject(args, "stream", f->stream);
+	}
+	status = call(ctx, "run.watch", args, &result);
+	if (status) {
+		goto out;
+	}
+	run = cJSON_GetObjectItemCaseSensitive(result, "run");
+	seq = json_int(run, "seq", 0);
+	status_now = strdup(json_str(run, "status") ? json_str(run, "status") : "unknown");
+	if (!json_num(result, "sub", &sub) || !status_now) {
+		fprintf(stderr, "runyard: runyardd's run.watch reply has no subscription\n");
+		status = EXIT_REFUSED;
+		goto out;
+	}
+	for (;;) {
+		int wait_ms = -1;
+		cJSON *data;
+		const char *name;
+		double evsub;
+
+		/* Flush only when nothing more is ready: one write per burst of
+		 * lines, not per line, yet a slow run's output shows at once. */
+		if (!client_event_pending(ctx->client)) {
+			fflush(f->out);
+		}
+		if (deadline >= 0) {
+			int64_t left = deadline - now_ms();
+			wait_ms = left > 0 ? (left > INT_MAX ? INT_MAX : (int)left) : 0;
+		}
+		r = client_next_event(ctx->client, wait_ms, &ev, &err);
+		if (r < 0) {
+			status = report("run.watch", &err, r);
+			goto out;
+		}
+		if (r == 0) {
+			char d[32];
+			render_duration(f->timeout, d);
+			fflush(f->out);
+			fprintf(stderr,
+				"runyard: run #%lld is still %s after %s; stopped waiting (the run "
+				"goes on: 'runyard wait %lld' waits again)\n",
+				seq, status_now, d, seq);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		name = json_str(ev, "event");
+		data = cJSON_GetObjectItemCaseSensitive(ev, "data");
+		if (!name || !json_num(ev, "sub", &evsub) || evsub != sub) {
+			cJSON_Delete(ev);
+			ev = NULL;
+			continue;
+		}
+		if (strcmp(name, "run.log") == 0) {
+			status = print_lines(f, cJSON_GetObjectItemCaseSensitive(data, "lines"));
+			if (status) {
+				goto out;
+			}
+		} else if (strcmp(name, "run.status") == 0 && json_str(data, "status")) {
+			char *s = strdup(json_str(data, "status"));
+			if (s) {
+				free(status_now);
+				status_now = s;
+			}
+		} else if (strcmp(name, "run.end") == 0) {
+			cJSON *final = cJSON_DetachItemFromObjectCaseSensitive(data, "run");
+			if (!cJSON_IsObject(final)) {
+				cJSON_Delete(final);
+				fprintf(stderr, "runyard: runyardd's run.end event has no run\n");
+				status = EXIT_REFUSED;
+				goto out;
+			}
+			*ret_run = final;
+			break;
+		}
+		cJSON_Delete(ev);
+		ev = NULL;
+	}
+	fflush(f->out);
+	status = 0;
+out:
+	cJSON_Delete(ev);
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	free(status_now);
+	client_error_finish(&err);
+	return status;
+}
+
+static void print_summary(const cJSON *run)
+{
+	const char *status = json_str(run, "status");
+	const cJSON *error = cJSON_GetObjectItemCaseSensitive(run, "error");
+	double duration = -1;
+	char d[32];
+
+	json_num(run, "duration", &duration);
+	render_duration(duration, d);
+	printf("Execution Summary\n=================\n");
+	printf("RunId: %s (#%lld)\n", json_str(run, "id") ? json_str(run, "id") : "?",
+	       json_int(run, "seq", 0));
+	printf("Status: %s%s%s\n", render_status_color(status), status ? status : "?",
+	       render_status_color(status)[0] ? render_color_reset() : "");
+	printf("Duration: %s\n", d);
+	if (cJSON_IsObject(error)) {
+		const char *stage = json_str(error, "stage");
+		printf("Error: %s: %s", json_str(error, "code") ? json_str(error, "code") : "?",
+		       json_str(error, "message") ? json_str(error, "message") : "");
+		if (stage) {
+			printf(" (stage %s)", stage);
+		}
+		putchar('\n');
+	}
+}
+
+/* Wait for a run and report how it ended: shared by wait and submit --wait. */
+static int wait_run(struct ctx *ctx, const char *run, bool show_output, double timeout)
+{
+	/* With --json stdout holds only the final document, so shown output
+	 * goes to stderr. */
+	struct follow f = {
+		.run = run,
+		.logs = show_output,
+		.out = ctx->json ? stderr : stdout,
+		.timeout = timeout,
+	};
+	cJSON *final = NULL;
+	int status = follow_run(ctx, &f, &final);
+
+	if (status) {
+		return status;
+	}
+	if (ctx->json) {
+		status = print_json(final);
+	} else {
+		if (f.printed > 0) {
+			putchar('\n');
+		}
+		print_summary(final);
+	}
+	if (!status && strcmp(json_str(final, "status") ? json_str(final, "status") : "",
+			      "Completed") != 0) {
+		status = EXIT_REFUSED;
+	}
+	cJSON_Delete(final);
+	return status;
+}
+
+/* ---- submit ---- */
+
+static const char *const run_file_keys[] = {
+	"command", "source", "experiment", "python", "timeout", "priority",
+	"env", "keep", "max_snapshot_bytes", "max_snapshot_files",
+};
+
+/* Check a run file's values with the same rules the daemon applies, so a
+ * mistake is reported against the file. */
+static int check_run_file(const cJSON *doc, char **cause)
+{
+	const cJSON *ignored;
+	const char *s;
+	double d;
+	int64_t i;
+	bool b;
+	int r = 0;
+
+	if (r == 0) {
+		r = msg_arg_string_array(doc, "command", false, &ignored, cause);
+	}
+	if (r == 0 && cJSON_GetObjectItemCaseSensitive(doc, "command") &&
+	    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "command")) == 0) {
+		*cause = strdup("argument 'command' must be a non-empty array of strings");
+		r = -EINVAL;
+	}
+	if (r == 0) {
+		r = msg_arg_string(doc, "source", false, &s, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_string(doc, "experiment", false, &s, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_string(doc, "python", false, &s, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_number(doc, "timeout", false, 1e-6, HUGE_VAL, &d, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_int(doc, "priority", false, -1000, 1000, &i, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_string_map(doc, "env", false, &ignored, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_bool(doc, "keep", false, &b, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_int(doc, "max_snapshot_bytes", false, 1, INT64_C(1) << 53, &i, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_int(doc, "max_snapshot_files", false, 1, INT64_C(1) << 53, &i, cause);
+	}
+	return r;
+}
+
+/* Line number of position pos in text, for parse errors. */
+static int line_of(const char *text, const char *pos)
+{
+	int line = 1;
+
+	for (const char *p = text; p < pos && *p; p++) {
+		line += *p == '\n';
+	}
+	return line;
+}
+
+/* A source directory as an absolute, resolved path; says why not. */
+static int resolve_source(const char *where, const char *path, char **ret_abs)
+{
+	char *abs = realpath(path, NULL);
+	struct stat st;
+
+	if (!abs) {
+		fprintf(stderr, "runyard: %ssource directory %s: %s\n", where, path,
+			strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (stat(abs, &st) < 0 || !S_ISDIR(st.st_mode)) {
+		fprintf(stderr, "runyard: %ssource %s is not a directory\n", where, path);
+		free(abs);
+		return EXIT_USAGE;
+	}
+	*ret_abs = abs;
+	return 0;
+}
+
+/* Read a run file (-f) into submit arguments, with source resolved against
+ * the file's directory (the file's directory itself when absent). */
+static int load_run_file(const char *path, cJSON **ret_args)
+{
+	char *text = NULL, *real = NULL, *joined = NULL, *abs = NULL, *cause = NULL, *where = NULL;
+	const char *parse_end = NULL, *src;
+	cJSON *doc = NULL, *item;
+	size_t len = 0;
+	int status = EXIT_USAGE, r;
+
+	r = read_file(path, &text, &len);
+	if (r < 0) {
+		fprintf(stderr, "runyard: cannot read run file %s: %s\n", path, strerror(-r));
+		goto out;
+	}
+	doc = cJSON_ParseWithLengthOpts(text, len, &parse_end, false);
+	if (!doc) {
+		parse_end = cJSON_GetErrorPtr();
+		fprintf(stderr, "runyard: %s: not valid JSON (line %d)\n", path,
+			line_of(text, parse_end ? parse_end : text));
+		goto out;
+	}
+	if (!cJSON_IsObject(doc)) {
+		fprintf(stderr, "runyard: %s: must hold a JSON object\n", path);
+		goto out;
+	}
+	cJSON_ArrayForEach(item, doc) {
+		size_t i, n = sizeof(run_file_keys) / sizeof(run_file_keys[0]);
+		for (i = 0; i < n && strcmp(item->string, run_file_keys[i]) != 0; i++) {
+		}
+		if (i == n) {
+			fprintf(stderr,
+				"runyard: %s: unknown key '%s' (known: command, source, experiment, "
+				"python, timeout, priority, env, keep, max_snapshot_bytes, "
+				"max_snapshot_files)\n",
+				path, item->string);
+			goto out;
+		}
+	}
+	if (check_run_file(doc, &cause) < 0) {
+		fprintf(stderr, "runyard: %s: %s\n", path, cause ? cause : "invalid value");
+		goto out;
+	}
+	real = realpath(path, NULL);
+	if (!real) {
+		fprintf(stderr, "runyard: %s: %s\n", path, strerror(errno));
+		goto out;
+	}
+	*strrchr(real, '/') = '\0';
+	src = json_str(doc, "source");
+	if (!src) {
+		src = ".";
+	}
+	joined = src[0] == '/' ? strdup(src) : msg_strdupf("%s/%s", real[0] ? real : "", src);
+	where = msg_strdupf("%s: ", path);
+	if (!joined || !where) {
+		fprintf(stderr, "runyard: out of memory\n");
+		goto out;
+	}
+	status = resolve_source(where, joined, &abs);
+	if (status) {
+		goto out;
+	}
+	set_item(doc, "source", cJSON_CreateString(abs));
+	*ret_args = doc;
+	doc = NULL;
+out:
+	cJSON_Delete(doc);
+	free(where);
+	free(abs);
+	free(joined);
+	free(real);
+	free(cause);
+	free(text);
+	return status;
+}
+
+static int submit_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"experiment", required_argument, NULL, OPT_EXPERIMENT},
+		{"source", required_argument, NULL, OPT_SOURCE},
+		{"python", required_argument, NULL, OPT_PYTHON},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"priority", required_argument, NULL, OPT_PRIORITY},
+		{"env", required_argument, NULL, OPT_ENV},
+		{"keep", no_argument, NULL, OPT_KEEP},
+		{"wait", no_argument, NULL, OPT_WAIT},
+		{"show-output", no_argument, NULL, OPT_SHOW_OUTPUT},
+		{"file", required_argument, NULL, 'f'},
+		COMMON_OPTIONS,
+		{0},
+	};
+	const char *experiment = NULL, *source = NULL, *python = NULL, *file = NULL;
+	double timeout = 0;
+	long long priority = 0;
+	bool have_priority = false, keep = false, wait = false, show_output = false;
+	cJSON *env = cJSON_CreateObject(); /* the --env flags */
+	cJSON *args = NULL, *result = NULL, *fenv;
+	const cJSON *skipped, *item;
+	char *abs = NULL;
+	int status = 0, c;
+
+	/* "+": options end at the program, whose own options follow it. */
+	while ((c = getopt_long(argc, argv, "+:f:h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_EXPERIMENT:
+			experiment = optarg;
+			break;
+		case OPT_SOURCE:
+			source = optarg;
+			break;
+		case OPT_PYTHON:
+			python = optarg;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_seconds(optarg, &timeout) < 0) {
+				status = usage_error(ctx, "--timeout needs a number of seconds > 0, "
+							  "not '%s'", optarg);
+				goto out;
+			}
+			break;
+		case OPT_PRIORITY:
+			if (parse_int(optarg, -1000, 1000, &priority) < 0) {
+				status = usage_error(ctx, "--priority needs an integer from -1000 to "
+							  "1000, not '%s'", optarg);
+				goto out;
+			}
+			have_priority = true;
+			break;
+		case OPT_ENV: {
+			const char *eq = strchr(optarg, '=');
+			char *key;
+			if (!eq || eq == optarg) {
+				status = usage_error(ctx, "--env needs KEY=VALUE, not '%s'", optarg);
+				goto out;
+			}
+			key = strndup(optarg, (size_t)(eq - optarg));
+			if (!key) {
+				status = EXIT_USAGE;
+				goto out;
+			}
+			set_item(env, key, cJSON_CreateString(eq + 1));
+			free(key);
+			break;
+		}
+		case OPT_KEEP:
+			keep = true;
+			break;
+		case OPT_WAIT:
+			wait = true;
+			break;
+		case OPT_SHOW_OUTPUT:
+			show_output = wait = true;
+			break;
+		case 'f':
+			file = optarg;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+
+	if (file) {
+		status = load_run_file(file, &args);
+		if (status) {
+			goto out;
+		}
+	} else {
+		args = cJSON_CreateObject();
+	}
+	/* Flags override the file. */
+	if (optind < argc) {
+		set_item(args, "command",
+			 cJSON_CreateStringArray((const char *const *)argv + optind, argc - optind));
+	} else if (!cJSON_GetObjectItemCaseSensitive(args, "command")) {
+		status = usage_error(ctx, "no program to run: runyard submit [OPTIONS] -- PROGRAM "
+					  "[ARGS...]");
+		goto out;
+	}
+	if (source || !cJSON_GetObjectItemCaseSensitive(args, "source")) {
+		status = resolve_source("", source ? source : ".", &abs);
+		if (status) {
+			goto out;
+		}
+		set_item(args, "source", cJSON_CreateString(abs));
+	}
+	if (experiment) {
+		set_item(args, "experiment", cJSON_CreateString(experiment));
+	}
+	if (python) {
+		set_item(args, "python", cJSON_CreateString(python));
+	}
+	if (timeout > 0) {
+		set_item(args, "timeout", cJSON_CreateNumber(timeout));
+	}
+	if (have_priority) {
+		set_item(args, "priority", cJSON_CreateNumber((double)priority));
+	}
+	if (keep) {
+		set_item(args, "keep", cJSON_CreateTrue());
+	}
+	if (env->child) {
+		fenv = cJSON_GetObjectItemCaseSensitive(args, "env");
+		if (!cJSON_IsObject(fenv)) {
+			fenv = cJSON_CreateObject();
+			set_item(args, "env", fenv);
+		}
+		cJSON_ArrayForEach(item, env) {
+			set_item(fenv, item->string, cJSON_CreateString(item->valuestring));
+		}
+	}
+
+	status = call(ctx, "run.submit", args, &result);
+	if (status) {
+		goto out;
+	}
+	skipped = cJSON_GetObjectItemCaseSensitive(result, "skipped");
+	cJSON_ArrayForEach(item, skipped) {
+		fprintf(stderr, "runyard: note: skipped %s (%s)\n",
+			json_str(item, "path") ? json_str(item, "path") : "?",
+			json_str(item, "reason") ? json_str(item, "reason") : "not taken");
+	}
+	if (!ctx->json) {
+		printf("Submitted run #%lld %s (experiment %s)\n", json_int(result, "seq", 0),
+		       json_str(result, "id") ? json_str(result, "id") : "?",
+		       json_str(result, "experiment") ? json_str(result, "experiment") : "?");
+	}
+	if (!wait) {
+		if (ctx->json) {
+			status = print_json(result);
+		}
+		goto out;
+	}
+	if (!json_str(result, "id")) {
+		fprintf(stderr, "runyard: runyardd's submit reply has no run id\n");
+		status = EXIT_REFUSED;
+		goto out;
+	}
+	fflush(stdout);
+	status = wait_run(ctx, json_str(result, "id"), show_output, 0);
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	cJSON_Delete(env);
+	free(abs);
+	return status;
+}
+
+/* ---- runs, show ---- */
+
+static int runs_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"experiment", required_argument, NULL, OPT_EXPERIMENT},
+		{"status", required_argument, NULL, OPT_STATUS},
+		{"limit", required_argument, NULL, OPT_LIMIT},
+		COMMON_OPTIONS,
+		{0},
+	};
+	static const char *const headers[] = {"#",	 "ID",	     "EXPERIMENT", "STATUS",
+					      "CREATED", "DURATION", "COMMAND"};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	struct render_table *t = NULL;
+	const cJSON *runs, *run;
+	long long limit;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_EXPERIMENT:
+			set_item(args, "experiment", cJSON_CreateString(optarg));
+			break;
+		case OPT_STATUS:
+			set_item(args, "status", cJSON_CreateString(optarg));
+			break;
+		case OPT_LIMIT:
+			if (parse_int(optarg, 1, 100000, &limit) < 0) {
+				status = usage_error(ctx, "--limit needs an integer from 1 to 100000, "
+							  "not '%s'", optarg);
+				goto out;
+			}
+			set_item(args, "limit", cJSON_CreateNumber((double)limit));
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	status = no_args(ctx, argc, argv);
+	if (status) {
+		goto out;
+	}
+	status = call(ctx, "run.list", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	runs = cJSON_GetObjectItemCaseSensitive(result, "runs");
+	if (cJSON_GetArraySize(runs) == 0) {
+		printf("No runs.\n");
+		goto out;
+	}
+	t = render_table_create(7, headers);
+	if (!t) {
+		status = EXIT_USAGE;
+		goto out;
+	}
+	render_table_align_right(t, 0);
+	render_table_status_column(t, 3);
+	cJSON_ArrayForEach(run, runs) {
+		const char *st = json_str(run, "status");
+		char num[32], created[32], dur[32];
+		double d = -1, started = json_time(run, "started_at");
+		char *cmd = render_command(cJSON_GetObjectItemCaseSensitive(run, "command"));
+
+		snprintf(num, sizeof(num), "%lld", json_int(run, "seq", 0));
+		render_time(json_str(run, "created_at"), created);
+		if (!json_num(run, "duration", &d) && !is_terminal(st) && started > 0) {
+			/* Still going: how long so far. */
+			d = now_wall() - started;
+		}
+		render_duration(d, dur);
+		const char *cells[] = {num, json_str(run, "id"), json_str(run, "experiment"), st,
+				       created, dur, cmd};
+		int r = render_table_add_row(t, cells);
+		free(cmd);
+		if (r < 0) {
+			status = EXIT_USAGE;
+			goto out;
+		}
+	}
+	render_table_print(t, stdout);
+out:
+	render_table_destroy(t);
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static const char *const stage_order[] = {
+	"Queued",     "Preparing",	 "Scaling",   "Running", "Finalizing",
+	"CancelRequested", "Completed", "Failed", "Canceled",
+};
+
+struct stage {
+	const char *name;
+	const char *iso;
+	double at;
+	size_t order;
+	double lasted; /* < 0: terminal, nothing to measure */
+	bool ongoing;  /* the current status: lasted is "so far" */
+};
+
+static int stage_by_time_cb(const void *a, const void *b)
+{
+	const struct stage *x = a, *y = b;
+
+	if (x->at != y->at) {
+		return x->at < y->at ? -1 : 1;
+	}
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static int stage_by_order_cb(const void *a, const void *b)
+{
+	const struct stage *x = a, *y = b;
+
+	return x->order < y->order ? -1 : x->order > y->order;
+}
+
+static size_t stage_index(const char *name)
+{
+	size_t n = sizeof(stage_order) / sizeof(stage_order[0]);
+
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(stage_order[i], name) == 0) {
+			return i;
+		}
+	}
+	return n; /* unknown statuses after the known ones */
+}
+
+/* How long each status lasted: until the next transition in time, shown in
+ * lifecycle order. The last one lasts until now unless it is terminal. */
+static int print_stages(const cJSON *transitions)
+{
+	static const char *const headers[] = {"STAGE", "STARTED", "DURATION"};
+	int n = cJSON_GetArraySize(transitions);
+	struct stage *st = NULL;
+	struct render_table *t = NULL;
+	const cJSON *item;
+	size_t count = 0;
+	int r = 0;
+
+	if (n <= 0) {
+		return 0;
+	}
+	st = calloc((size_t)n, sizeof(*st));
+	t = render_table_create(3, headers);
+	if (!st || !t) {
+		r = -ENOMEM;
+		goto out;
+	}
+	render_table_status_column(t, 0);
+	render_table_align_right(t, 2);
+	cJSON_ArrayForEach(item, transitions) {
+		double at;
+		if (!cJSON_IsString(item) || msg_parse_time(item->valuestring, &at) < 0) {
+			continue;
+		}
+		st[count].name = item->string;
+		st[count].iso = item->valuestring;
+		st[count].at = at;
+		st[count].order = stage_index(item->string);
+		count++;
+	}
+	qsort(st, count, sizeof(*st), stage_by_time_cb);
+	for (size_t i = 0; i < count; i++) {
+		if (i + 1 < count) {
+			st[i].lasted = st[i + 1].at - st[i].at;
+		} else if (is_terminal(st[i].name)) {
+			st[i].lasted = -1;
+		} else {
+			st[i].lasted = now_wall() - st[i].at;
+			st[i].ongoing = true;
+		}
+	}
+	qsort(st, count, sizeof(*st), stage_by_order_cb);
+	for (size_t i = 0; i < count; i++) {
+		char at[32], d[32], lasted[48];
+
+		render_time(st[i].iso, at);
+		render_duration(st[i].lasted, d);
+		snprintf(lasted, sizeof(lasted), "%s%s", d, st[i].ongoing ? " so far" : "");
+		const char *cells[] = {st[i].name, at, lasted};
+		r = render_table_add_row(t, cells);
+		if (r < 0) {
+			goto out;
+		}
+	}
+	putchar('\n');
+	render_table_print(t, stdout);
+out:
+	render_table_destroy(t);
+	free(st);
+	return r;
+}
+
+static void field(const char *label, const char *value)
+{
+	printf("%-11s %s\n", label, value && value[0] ? value : "-");
+}
+
+static void print_run(const cJSON *run)
+{
+	const char *status = json_str(run, "status");
+	const cJSON *error = cJSON_GetObjectItemCaseSensitive(run, "error");
+	const cJSON *usage = cJSON_GetObjectItemCaseSensitive(run, "usage");
+	const cJSON *env = cJSON_GetObjectItemCaseSensitive(run, "env");
+	const cJSON *item;
+	char buf[64], when[32];
+	char *text = NULL;
+	size_t len = 0;
+	double v;
+
+	snprintf(buf, sizeof(buf), "#%lld", json_int(run, "seq", 0));
+	printf("%-11s %s (%s)\n", "Run:", json_str(run, "id") ? json_str(run, "id") : "?", buf);
+	field("Experiment:", json_str(run, "experiment"));
+	printf("%-11s %s%s%s\n", "Status:", render_status_color(status), status ? status : "?",
+	       render_status_color(status)[0] ? render_color_reset() : "");
+	if (cJSON_IsObject(error)) {
+		const char *stage = json_str(error, "stage");
+		printf("%-11s %s: %s", "Error:", json_str(error, "code") ? json_str(error, "code") : "?",
+		       json_str(error, "message") ? json_str(error, "message") : "");
+		if (stage) {
+			printf(" (stage %s)", stage);
+		}
+		putchar('\n');
+	}
+	text = render_command(cJSON_GetObjectItemCaseSensitive(run, "command"));
+	field("Command:", text);
+	free(text);
+	text = NULL;
+	field("Python:", json_str(run, "python"));
+	field("Source:", json_str(run, "source"));
+	snprintf(buf, sizeof(buf), "%.12s", json_str(run, "snapshot") ? json_str(run, "snapshot") : "");
+	field("Snapshot:", buf);
+	snprintf(buf, sizeof(buf), "%lld", json_int(run, "priority", 0));
+	field("Priority:", buf);
+	if (json_num(run, "timeout", &v)) {
+		render_duration(v, buf);
+		field("Timeout:", buf);
+	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "keep"))) {
+		field("Keep:", "yes (working directory kept)");
+	}
+	if (cJSON_GetArraySize(env) > 0) {
+		FILE *f = open_memstream(&text, &len);
+		if (f) {
+			cJSON_ArrayForEach(item, env) {
+				fprintf(f, "%s%s=%s", item == env->child ? "" : " ", item->string,
+					cJSON_IsString(item) ? item->valuestring : "?");
+			}
+			if (fclose(f) == 0) {
+				field("Env:", text);
+			}
+		}
+		free(text);
+		text = NULL;
+	}
+	if (json_num(run, "exit_code", &v)) {
+		snprintf(buf, sizeof(buf), "%.0f", v);
+		field("Exit code:", buf);
+	}
+	if (json_num(run, "signal", &v)) {
+		snprintf(buf, sizeof(buf), "%.0f (%s)", v, strsignal((int)v));
+		field("Signal:", buf);
+	}
+	if (cJSON_IsObject(usage)) {
+		char u[32], s[32], rss[32];
+		double x;
+		render_duration(json_num(usage, "utime", &x) ? x : -1, u);
+		render_duration(json_num(usage, "stime", &x) ? x : -1, s);
+		render_size(json_num(usage, "maxrss_kb", &x) ? x * 1024 : -1, rss);
+		printf("%-11s user %s, system %s, max RSS %s\n", "Usage:", u, s, rss);
+	}
+	if (json_num(run, "log_lines", &v)) {
+		snprintf(buf, sizeof(buf), "%.0f", v);
+		field("Log lines:", buf);
+	}
+	render_time(json_str(run, "created_at"), when);
+	field("Created:", when);
+	render_time(json_str(run, "started_at"), when);
+	field("Started:", when);
+	render_time(json_str(run, "ended_at"), when);
+	field("Ended:", when);
+	render_duration(json_num(run, "duration", &v) ? v : -1, buf);
+	field("Duration:", buf);
+}
+
+static int show_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	const char *run = NULL;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	status = one_run(ctx, argc, argv, &run);
+	if (status) {
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "run", run);
+	status = call(ctx, "run.show", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	print_run(result);
+	if (print_stages(cJSON_GetObjectItemCaseSensitive(result, "transitions")) < 0) {
+		fprintf(stderr, "runyard: out of memory\n");
+		status = EXIT_USAGE;
+	}
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+/* ---- logs, wait, cancel ---- */
+
+/* Page through the stored lines with run.logs until there are no more. */
+static int page_logs(struct ctx *ctx, struct follow *f)
+{
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	double after = 0;
+	int status = 0;
+
+	cJSON_AddStringToObject(args, "run", f->run);
+	if (f->stream) {
+		cJSON_AddStringToObject(args, "stream", f->stream);
+	}
+	for (;;) {
+		double next;
+
+		set_item(args, "after_seq", cJSON_CreateNumber(after));
+		status = call(ctx, "run.logs", args, &result);
+		if (status) {
+			goto out;
+		}
+		status = print_lines(f, cJSON_GetObjectItemCaseSensitive(result, "lines"));
+		if (status) {
+			goto out;
+		}
+		if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "more"))) {
+			break;
+		}
+		/* A next_seq that does not move on would loop for ever. */
+		if (!json_num(result, "next_seq", &next) || next <= after) {
+			fprintf(stderr, "runyard: runyardd's run.logs reply does not move on "
+					"(next_seq)\n");
+			status = EXIT_REFUSED;
+			goto out;
+		}
+		after = next;
+		cJSON_Delete(result);
+		result = NULL;
+	}
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int logs_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"follow", no_argument, NULL, 'f'},
+		{"stream", required_argument, NULL, OPT_STREAM},
+		{"timestamps", no_argument, NULL, OPT_TIMESTAMPS},
+		COMMON_OPTIONS,
+		{0},
+	};
+	struct render_json_array array;
+	struct follow f = {.out = stdout};
+	cJSON *final = NULL;
+	bool follow = false;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":fh", options, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			follow = true;
+			break;
+		case OPT_STREAM:
+			if (strcmp(optarg, "stdout") != 0 && strcmp(optarg, "stderr") != 0) {
+				return usage_error(ctx, "--stream takes stdout or stderr, not '%s'",
+						   optarg);
+			}
+			f.stream = optarg;
+			break;
+		case OPT_TIMESTAMPS:
+			f.timestamps = true;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	status = one_run(ctx, argc, argv, &f.run);
+	if (status) {
+		return status;
+	}
+	if (ctx->json) {
+		render_json_array_begin(&array, stdout);
+		f.json_lines = &array;
+	}
+	if (follow) {
+		f.logs = true;
+		status = follow_run(ctx, &f, &final);
+		cJSON_Delete(final);
+	} else {
+		status = page_logs(ctx, &f);
+	}
+	/* Close the array only when it is whole, so a failure never leaves
+	 * something that looks like a complete document. */
+	if (ctx->json && status == 0) {
+		render_json_array_end(&array);
+	}
+	return status;
+}
+
+static int wait_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"show-output", no_argument, NULL, OPT_SHOW_OUTPUT},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		COMMON_OPTIONS,
+		{0},
+	};
+	const char *run = NULL;
+	bool show_output = false;
+	double timeout = 0;
+	int status, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_SHOW_OUTPUT:
+			show_output = true;
+			break;
+		case OPT_TIMEOUT:
+			if (parse_seconds(optarg, &timeout) < 0) {
+				return usage_error(ctx, "--timeout needs a number of seconds > 0, "
+							"not '%s'", optarg);
+			}
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	status = one_run(ctx, argc, argv, &run);
+	if (status) {
+		return status;
+	}
+	return wait_run(ctx, run, show_output, timeout);
+}
+
+/* Verbs whose only argument is RUN and whose only options are the common ones. */
+static int run_only(struct ctx *ctx, int argc, char **argv, const char **ret_run, bool *ret_help)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	int c;
+
+	*ret_help = false;
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			*ret_help = true;
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	return one_run(ctx, argc, argv, ret_run);
+}
+
+static int cancel_cb(struct ctx *ctx, int argc, char **argv)
+{
+	cJSON *args = NULL, *result = NULL;
+	const char *run = NULL, *st;
+	bool help;
+	int status = run_only(ctx, argc, argv, &run, &help);
+
+	if (status || help) {
+		return status;
+	}
+	args = cJSON_CreateObject();
+	cJSON_AddStringToObject(args, "run", run);
+	status = call(ctx, "run.cancel", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	st = json_str(result, "status");
+	if (st && strcmp(st, "CancelRequested") == 0) {
+		printf("Cancel requested for run #%lld (status %s%s%s)\n", json_int(result, "seq", 0),
+		       render_status_color(st), st, render_status_color(st)[0] ? render_color_reset() : "");
+	} else {
+		printf("Run #%lld canceled (status %s%s%s)\n", json_int(result, "seq", 0),
+		       render_status_color(st), st ? st : "?",
+		       render_status_color(st)[0] ? render_color_reset() : "");
+	}
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+/* ---- outputs ---- */
+
+/* A path the daemon names an artifact by must stay inside the download
+ * directory: relative, and no empty, "." or ".." component. */
+static bool safe_path(const char *path)
+{
+	const char *p = path;
+
+	if (!path[0] || path[0] == '/') {
+		return false;
+	}
+	for (;;) {
+		const char *end = strchrnul(p, '/');
+		size_t n = (size_t)(end - p);
+		if (n == 0 || (n == 1 && p[0] == '.') || (n == 2 && p[0] == '.' && p[1] == '.')) {
+			return false;
+		}
+		if (!*end) {
+			return true;
+		}
+		p = end + 1;
+	}
+}
+
+/* Open the directory that will hold path below dirfd, creating what is
+ * missing and following no symlink on the way, so nothing lands outside
+ * dirfd. Returns the directory's fd and its leaf name in *ret_leaf. */
+static int open_parent(int dirfd, const char *path, const char **ret_leaf)
+{
+	char *copy = strdup(path), *p, *slash;
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = 0;
+
+	if (!copy || fd < 0) {
+		r = copy ? -errno : -ENOMEM;
+		goto out;
+	}
+	for (p = copy; (slash = strchr(p, '/')); p = slash + 1) {
+		*slash = '\0';
+		if (mkdirat(fd, p, 0755) < 0 && errno != EEXIST) {
+			r = -errno;
+			goto out;
+		}
+		int nfd = openat(fd, p, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (nfd < 0) {
+			r = errno == ELOOP ? -ENOTDIR : -errno;
+			goto out;
+		}
+		close(fd);
+		fd = nfd;
+	}
+	*ret_leaf = path + (p - copy);
+out:
+	free(copy);
+	if (r < 0 && fd >= 0) {
+		close(fd);
+	}
+	return r < 0 ? r : fd;
+}
+
+/* Decode base64 into *buf (grown as needed). EVP_DecodeBlock counts the
+ * bytes that '=' padding stands for as decoded zeros, so they come off. */
+static int decode_base64(const char *s, unsigned char **buf, size_t *cap, size_t *ret_len)
+{
+	size_t len = strlen(s), need, pad = 0;
+	int n;
+
+	while (len > 0 && isspace((unsigned char)s[len - 1])) {
+		len--;
+	}
+	if (len % 4 != 0 || len > INT_MAX) {
+		return -EINVAL;
+	}
+	need = len / 4 * 3 + 1;
+	if (need > *cap) {
+		unsigned char *nb = realloc(*buf, need);
+		if (!nb) {
+			return -ENOMEM;
+		}
+		*buf = nb;
+		*cap = need;
+	}
+	n = EVP_DecodeBlock(*buf, (const unsigned char *)s, (int)len);
+	if (n < 0) {
+		return -EINVAL;
+	}
+	if (len >= 1 && s[len - 1] == '=') {
+		pad++;
+	}
+	if (len >= 2 && s[len - 2] == '=') {
+		pad++;
+	}
+	*ret_len = (size_t)n - pad;
+	return 0;
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return -errno;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+struct download {
+	const char *run;
+	const char *dir; /* as given, for messages */
+	int dirfd;
+	EVP_MD_CTX *md;
+	unsigned char *buf;
+	size_t cap;
+	double total; /* bytes written */
+};
+
+static void progress(const char *path, double done, double size)
+{
+	char a[32], b[32];
+
+	if (!render_stderr_tty()) {
+		return;
+	}
+	render_size(done, a);
+	render_size(size, b);
+	fprintf(stderr, "\r\033[K%s  %s / %s", path, a, b);
+	fflush(stderr);
+}
+
+/* Fetch one artifact into dl->dir: to a temporary name, checked against
+ * its size and sha256, then renamed into place. */
+static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
+{
+	const char *path = json_str(art, "path"), *sha = json_str(art, "sha256"), *leaf = NULL;
+	cJSON *args = NULL, *result = NULL;
+	char *tmp = NULL;
+	unsigned char digest[EVP_MAX_MD_SIZE];
+	char hex[2 * EVP_MAX_MD_SIZE + 1];
+	unsigned int dlen = 0;
+	double size, mode = 0644, offset = 0;
+	int pfd = -1, tfd = -1, status = EXIT_REFUSED, r;
+
+	if (!path || !safe_path(path)) {
+		fprintf(stderr, "runyard: refusing artifact path '%s' from runyardd: it must be "
+				"relative and stay inside %s\n",
+			path ? path : "(none)", dl->dir);
+		goto out;
+	}
+	if (!json_num(art, "size", &size) || size < 0 || size != floor(size) || !sha) {
+		fprintf(stderr, "runyard: runyardd lists %s without a size or sha256\n", path);
+		goto out;
+	}
+	json_num(art, "mode", &mode);
+	status = EXIT_USAGE;
+	pfd = open_parent(dl->dirfd, path, &leaf);
+	if (pfd < 0) {
+		fprintf(stderr, "runyard: cannot create the directories of %s/%s: %s\n", dl->dir,
+			path, strerror(-pfd));
+		goto out;
+	}
+	tmp = msg_strdupf(".%s.%ld.part", leaf, (long)getpid());
+	if (!tmp) {
+		goto out;
+	}
+	unlinkat(pfd, tmp, 0);
+	tfd = openat(pfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (tfd < 0) {
+		fprintf(stderr, "runyard: cannot create %s/%s: %s\n", dl->dir, path,
+			strerror(errno));
+		goto out;
+	}
+	EVP_DigestInit_ex(dl->md, EVP_sha256(), NULL);
+	args = cJSON_CreateObject();
+	cJSON_AddStringToObject(args, "run", dl->run);
+	cJSON_AddStringToObject(args, "path", path);
+	cJSON_AddNumberToObject(args, "length", ARTIFACT_CHUNK);
+	for (;;) {
+		const char *data;
+		double total;
+		size_t n;
+		bool eof;
+
+		set_item(args, "offset", cJSON_CreateNumber(offset));
+		status = call(ctx, "artifact.read", args, &result);
+		if (status) {
+			goto out;
+		}
+		status = EXIT_REFUSED;
+		data = json_str(result, "data");
+		eof = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "eof"));
+		if (!data || decode_base64(data, &dl->buf, &dl->cap, &n) < 0) {
+			fprintf(stderr, "runyard: runyardd sent data for %s that is not base64\n",
+				path);
+			goto out;
+		}
+		if ((json_num(result, "size", &total) && total != size) || offset + (double)n > size) {
+			fprintf(stderr, "runyard: runyardd sent more of %s than its %.0f bytes\n",
+				path, size);
+			goto out;
+		}
+		r = write_all(tfd, dl->buf, n);
+		if (r < 0) {
+			fprintf(stderr, "runyard: cannot write %s/%s: %s\n", dl->dir, path,
+				strerror(-r));
+			status = EXIT_USAGE;
+			goto out;
+		}
+		EVP_DigestUpdate(dl->md, dl->buf, n);
+		offset += (double)n;
+		progress(path, offset, size);
+		cJSON_Delete(result);
+		result = NULL;
+		if (eof) {
+			break;
+		}
+		if (n == 0) {
+			fprintf(stderr, "runyard: runyardd sent nothing for %s at offset %.0f\n",
+				path, offset);
+			goto out;
+		}
+	}
+	if (render_stderr_tty()) {
+		fputs("\r\033[K", stderr);
+	}
+	EVP_DigestFinal_ex(dl->md, digest, &dlen);
+	for (unsigned int i = 0; i < dlen; i++) {
+		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
+	}
+	if (offset != size) {
+		fprintf(stderr, "runyard: %s: got %.0f bytes from runyardd, expected %.0f\n", path,
+			offset, size);
+		goto out;
+	}
+	if (strcasecmp(hex, sha) != 0) {
+		fprintf(stderr, "runyard: %s: sha256 %s does not match the listed %s\n", path, hex,
+			sha);
+		goto out;
+	}
+	status = EXIT_USAGE;
+	/* Only the permission bits: set-id bits from a reply are not ours. */
+	if (fchmod(tfd, (mode_t)((unsigned)mode & 0777)) < 0 || close(tfd) < 0) {
+		tfd = -1;
+		fprintf(stderr, "runyard: cannot write %s/%s: %s\n", dl->dir, path,
+			strerror(errno));
+		goto out;
+	}
+	tfd = -1;
+	if (renameat(pfd, tmp, pfd, leaf) < 0) {
+		fprintf(stderr, "runyard: cannot rename into %s/%s: %s\n", dl->dir, path,
+			strerror(errno));
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	dl->total += size;
+	status = 0;
+out:
+	if (tfd >= 0) {
+		close(tfd);
+	}
+	if (tmp) {
+		unlinkat(pfd, tmp, 0);
+	}
+	if (status && render_stderr_tty()) {
+		fputs("\r\033[K", stderr);
+	}
+	if (pfd >= 0) {
+		close(pfd);
+	}
+	free(tmp);
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int download_all(struct ctx *ctx, const char *run, const cJSON *artifacts,
+			const char *dir)
+{
+	struct download dl = {.run = run, .dir = dir, .dirfd = -1};
+	const cJSON *art;
+	char size[32];
+	int status = EXIT_USAGE, r;
+
+	r = mkdir_p(dir, 0755);
+	if (r < 0) {
+		fprintf(stderr, "runyard: cannot create %s: %s\n", dir, strerror(-r));
+		goto out;
+	}
+	dl.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dl.md = EVP_MD_CTX_new();
+	if (dl.dirfd < 0 || !dl.md) {
+		fprintf(stderr, "runyard: cannot open %s: %s\n", dir,
+			dl.md ? strerror(errno) : "out of memory");
+		goto out;
+	}
+	cJSON_ArrayForEach(art, artifacts) {
+		status = download_one(ctx, &dl, art);
+		if (status) {
+			goto out;
+		}
+	}
+	status = 0;
+	if (!ctx->json) {
+		render_size(dl.total, size);
+		printf("Downloaded %d file%s (%s) to %s\n", cJSON_GetArraySize(artifacts),
+		       cJSON_GetArraySize(artifacts) == 1 ? "" : "s", size, dir);
+	}
+out:
+	if (dl.dirfd >= 0) {
+		close(dl.dirfd);
+	}
+	EVP_MD_CTX_free(dl.md);
+	free(dl.buf);
+	return status;
+}
+
+static int outputs_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"download", required_argument, NULL, OPT_DOWNLOAD},
+		COMMON_OPTIONS,
+		{0},
+	};
+	static const char *const headers[] = {"PATH", "SIZE", "SHA256"};
+	cJSON *args = NULL, *result = NULL;
+	struct render_table *t = NULL;
+	const cJSON *artifacts, *art;
+	const char *run = NULL, *dir = NULL;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_DOWNLOAD:
+			dir = optarg;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	status = one_run(ctx, argc, argv, &run);
+	if (status) {
+		return status;
+	}
+	args = cJSON_CreateObject();
+	cJSON_AddStringToObject(args, "run", run);
+	status = call(ctx, "run.outputs", args, &result);
+	if (status) {
+		goto out;
+	}
+	artifacts = cJSON_GetObjectItemCaseSensitive(result, "artifacts");
+	if (ctx->json) {
+		status = print_json(result);
+	} else if (cJSON_GetArraySize(artifacts) == 0) {
+		printf("No outputs.\n");
+	} else {
+		t = render_table_create(3, headers);
+		if (!t) {
+			status = EXIT_USAGE;
+			goto out;
+		}
+		render_table_align_right(t, 1);
+		cJSON_ArrayForEach(art, artifacts) {
+			char size[32], sha[16];
+			double v;
+			render_size(json_num(art, "size", &v) ? v : -1, size);
+			snprintf(sha, sizeof(sha), "%.12s",
+				 json_str(art, "sha256") ? json_str(art, "sha256") : "-");
+			const char *cells[] = {json_str(art, "path"), size, sha};
+			if (render_table_add_row(t, cells) < 0) {
+				status = EXIT_USAGE;
+				goto out;
+			}
+		}
+		render_table_print(t, stdout);
+	}
+	if (dir && !status) {
+		fflush(stdout);
+		status = download_all(ctx, run, artifacts, dir);
+	}
+out:
+	render_table_destroy(t);
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+/* ---- experiments ---- */
+
+static int experiments_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	static const char *const headers[] = {"NAME", "RUNS", "LAST RUN"};
+	cJSON *result = NULL;
+	struct render_table *t = NULL;
+	const cJSON *list, *e;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	status = no_args(ctx, argc, argv);
+	if (status) {
+		return status;
+	}
+	status = call(ctx, "experiment.list", NULL, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	list = cJSON_GetObjectItemCaseSensitive(result, "experiments");
+	if (cJSON_GetArraySize(list) == 0) {
+		printf("No experiments.\n");
+		goto out;
+	}
+	t = render_table_create(3, headers);
+	if (!t) {
+		status = EXIT_USAGE;
+		goto out;
+	}
+	render_table_align_right(t, 1);
+	cJSON_ArrayForEach(e, list) {
+		char runs[32], last[32];
+		snprintf(runs, sizeof(runs), "%lld", json_int(e, "runs", 0));
+		render_time(json_str(e, "last_run_at"), last);
+		const char *cells[] = {json_str(e, "name"), runs, last};
+		if (render_table_add_row(t, cells) < 0) {
+			status = EXIT_USAGE;
+			goto out;
+		}
+	}
+	render_table_print(t, stdout);
+out:
+	render_table_destroy(t);
+	cJSON_Delete(result);
+	return status;
+}
+
+/* ---- daemon ---- */
+
+/* The runyardd to start: $RUNYARD_DAEMON, beside this runyard, in the meson
+ * build tree (build/cli/runyard next to build/daemon/runyardd), else PATH. */
+static char *find_daemon(void)
+{
+	static const char *const beside[] = {"runyardd", "../daemon/runyardd"};
+	const char *env = getenv("RUNYARD_DAEMON");
+	char *self, *found = NULL;
+
+	if (env && env[0]) {
+		return strdup(env);
+	}
+	self = readlink_alloc("/proc/self/exe");
+	if (self && strrchr(self, '/')) {
+		*strrchr(self, '/') = '\0';
+		for (size_t i = 0; i < sizeof(beside) / sizeof(beside[0]) && !found; i++) {
+			char *p = msg_strdupf("%s/%s", self, beside[i]);
+			if (p && access(p, X_OK) == 0) {
+				found = p;
+			} else {
+				free(p);
+			}
+		}
+	}
+	free(self);
+	return found ? found : strdup("runyardd");
+}
+
+/* Start argv detached: its own session, stdin from /dev/null, stdout and
+ * stderr appended to logfd. A pipe closed by exec tells whether exec
+ * worked, so "not found" is reported here rather than as a silent timeout. */
+static pid_t spawn_detached(char *const argv[], int logfd, int *ret_errno)
+{
+	int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	int pipefd[2] = {-1, -1};
+	int e = 0;
+	pid_t pid = -1;
+
+	if (nullfd < 0 || pipe2(pipefd, O_CLOEXEC) < 0) {
+		e = errno;
+		goto out;
+	}
+	fflush(stdout);
+	fflush(stderr);
+	pid = fork();
+	if (pid < 0) {
+		e = errno;
+		goto out;
+	}
+	if (pid == 0) {
+		sigset_t none;
+		setsid();
+		dup2(nullfd, STDIN_FILENO);
+		dup2(logfd, STDOUT_FILENO);
+		dup2(logfd, STDERR_FILENO);
+		sigemptyset(&none);
+		sigprocmask(SIG_SETMASK, &none, NULL);
+		execvp(argv[0], argv);
+		e = errno;
+		if (write(pipefd[1], &e, sizeof(e)) < 0) {
+			/* Nothing left to tell it with. */
+		}
+		_exit(127);
+	}
+	close(pipefd[1]);
+	pipefd[1] = -1;
+	for (;;) {
+		ssize_t n = read(pipefd[0], &e, sizeof(e));
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n != (ssize_t)sizeof(e)) {
+			e = 0;
+		}
+		break;
+	}
+	if (e) {
+		waitpid(pid, NULL, 0);
+		pid = -1;
+	}
+out:
+	if (nullfd >= 0) {
+		close(nullfd);
+	}
+	if (pipefd[0] >= 0) {
+		close(pipefd[0]);
+	}
+	if (pipefd[1] >= 0) {
+		close(pipefd[1]);
+	}
+	*ret_errno = e;
+	return pid;
+}
+
+/* What the log got since offset (its last LOG_TAIL_BYTES at most), to
+ * show why a daemon did not start. */
+static void print_log_since(const char *path, off_t offset)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	char *buf = NULL;
+
+	if (fd < 0 || fstat(fd, &st) < 0 || st.st_size <= offset) {
+		goto out;
+	}
+	if (st.st_size - offset > LOG_TAIL_BYTES) {
+		offset = st.st_size - LOG_TAIL_BYTES;
+	}
+	buf = malloc((size_t)(st.st_size - offset));
+	if (!buf) {
+		goto out;
+	}
+	ssize_t n = pread(fd, buf, (size_t)(st.st_size - offset), offset);
+	if (n > 0) {
+		fputs("runyard: runyardd said:\n", stderr);
+		fwrite(buf, 1, (size_t)n, stderr);
+		if (buf[n - 1] != '\n') {
+			fputc('\n', stderr);
+		}
+	}
+out:
+	free(buf);
+	if (fd >= 0) {
+		close(fd);
+	}
+}
+
+static void describe_exit(int wstatus, char buf[64])
+{
+	if (WIFEXITED(wstatus)) {
+		snprintf(buf, 64, "exited with status %d", WEXITSTATUS(wstatus));
+	} else if (WIFSIGNALED(wstatus)) {
+		snprintf(buf, 64, "was killed by signal %d", WTERMSIG(wstatus));
+	} else {
+		snprintf(buf, 64, "stopped");
+	}
+}
+
+static int print_daemon_json(bool flag_value, const char *flag, long long pid, const char *socket)
+{
+	cJSON *doc = cJSON_CreateObject();
+	int status;
+
+	cJSON_AddBoolToObject(doc, flag, flag_value);
+	if (pid > 0) {
+		cJSON_AddNumberToObject(doc, "pid", (double)pid);
+	}
+	cJSON_AddStringToObject(doc, "socket", socket);
+	status = print_json(doc);
+	cJSON_Delete(doc);
+	return status;
+}
+
+static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+		{"max-runs", required_argument, NULL, OPT_MAX_RUNS},
+		{"grace", required_argument, NULL, OPT_GRACE},
+		COMMON_OPTIONS,
+		{0},
+	};
+	struct client_error err = {0};
+	struct client *probe = NULL;
+	const char *state_dir = NULL, *max_runs = NULL, *grace = NULL;
+	char *state_abs = NULL, *log_dir = NULL, *log_path = NULL, *bin = NULL;
+	const char *dargv[12];
+	size_t n = 0;
+	struct stat st;
+	off_t log_start = 0;
+	long long ll;
+	double d;
+	int64_t deadline;
+	int logfd = -1, status = EXIT_USAGE, c, r, e = 0;
+	pid_t pid;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_STATE_DIR:
+			state_dir = optarg;
+			break;
+		case OPT_MAX_RUNS:
+			if (parse_int(optarg, 1, 1000000, &ll) < 0) {
+				return usage_error(ctx, "--max-runs needs a positive integer, not '%s'",
+						   optarg);
+			}
+			max_runs = optarg;
+			break;
+		case OPT_GRACE:
+			if (parse_seconds(optarg, &d) < 0) {
+				return usage_error(ctx, "--grace needs a number of seconds > 0, not "
+							"'%s'", optarg);
+			}
+			grace = optarg;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	status = no_args(ctx, argc, argv);
+	if (!status) {
+		status = ctx_socket(ctx);
+	}
+	if (status) {
+		return status;
+	}
+
+	r = client_connect(ctx->socket, &probe, &err);
+	if (r == 0) {
+		long long running = json_int(client_hello(probe), "pid", 0);
+		if (ctx->json) {
+			status = print_daemon_json(false, "started", running, ctx->socket);
+		} else {
+			printf("runyardd is already running (pid %lld, socket %s)\n", running,
+			       ctx->socket);
+		}
+		goto out;
+	}
+	if (!not_running(r)) {
+		/* Something answers there but not as a daemon we can use. */
+		status = report_connect(&err, r);
+		goto out;
+	}
+	status = EXIT_USAGE;
+
+	if (state_dir) {
+		r = mkdir_p(state_dir, 0700);
+		state_abs = r == 0 ? realpath(state_dir, NULL) : NULL;
+		if (!state_abs) {
+			fprintf(stderr, "runyard: cannot create state directory %s: %s\n", state_dir,
+				strerror(r < 0 ? -r : errno));
+			goto out;
+		}
+		log_dir = strdup(state_abs);
+	} else if (client_state_dir(&log_dir) == 0) {
+		r = mkdir_p(log_dir, 0700);
+		if (r < 0) {
+			fprintf(stderr, "runyard: cannot create %s: %s\n", log_dir, strerror(-r));
+			goto out;
+		}
+	}
+	log_path = log_dir ? msg_strdupf("%s/runyardd.log", log_dir) : NULL;
+	bin = find_daemon();
+	if (!log_path || !bin) {
+		fprintf(stderr, "runyard: cannot tell where runyardd's log goes (no home "
+				"directory); pass --state-dir DIR\n");
+		goto out;
+	}
+	logfd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
+	if (logfd < 0) {
+		fprintf(stderr, "runyard: cannot open %s: %s\n", log_path, strerror(errno));
+		goto out;
+	}
+	if (fstat(logfd, &st) == 0) {
+		log_start = st.st_size;
+	}
+
+	dargv[n++] = bin;
+	dargv[n++] = "--socket";
+	dargv[n++] = ctx->socket;
+	if (state_abs) {
+		dargv[n++] = "--state-dir";
+		dargv[n++] = state_abs;
+	}
+	if (max_runs) {
+		dargv[n++] = "--max-runs";
+		dargv[n++] = max_runs;
+	}
+	if (grace) {
+		dargv[n++] = "--grace";
+		dargv[n++] = grace;
+	}
+	dargv[n] = NULL;
+	pid = spawn_detached((char *const *)dargv, logfd, &e);
+	if (pid < 0) {
+		fprintf(stderr, "runyard: cannot start %s: %s (set RUNYARD_DAEMON to runyardd's path)\n",
+			bin, strerror(e));
+		goto out;
+	}
+
+	deadline = now_ms() + DAEMON_WAIT_MS;
+	for (;;) {
+		int wstatus;
+		char how[64];
+
+		/* A daemon that forks itself away exits 0 here: keep asking the
+		 * socket. Any other exit is a failed start. */
+		if (pid > 0 && waitpid(pid, &wstatus, WNOHANG) == pid) {
+			if (!WIFEXITED(wstatus) || WEXITSTATUS(wstatus) != 0) {
+				describe_exit(wstatus, how);
+				fprintf(stderr, "runyard: runyardd %s during start-up (log: %s)\n", how,
+					log_path);
+				print_log_since(log_path, log_start);
+				goto out;
+			}
+			pid = 0;
+		}
+		client_error_finish(&err);
+		r = client_connect(ctx->socket, &probe, &err);
+		if (r == 0) {
+			break;
+		}
+		if (r == -EREMOTEIO) {
+			status = report_connect(&err, r);
+			goto out;
+		}
+		if (now_ms() > deadline) {
+			fprintf(stderr, "runyard: runyardd did not answer at %s within %ds (log: %s)\n",
+				ctx->socket, DAEMON_WAIT_MS / 1000, log_path);
+			print_log_since(log_path, log_start);
+			goto out;
+		}
+		sleep_ms(DAEMON_POLL_MS);
+	}
+	ll = json_int(client_hello(probe), "pid", pid);
+	if (ctx->json) {
+		status = print_daemon_json(true, "started", ll, ctx->socket);
+	} else {
+		printf("runyardd started (pid %lld, socket %s)\n", ll, ctx->socket);
+		status = 0;
+	}
+out:
+	if (logfd >= 0) {
+		close(logfd);
+	}
+	client_destroy(probe);
+	client_error_finish(&err);
+	free(bin);
+	free(log_path);
+	free(log_dir);
+	free(state_abs);
+	return status;
+}
+
+/* Whether pid is a live process (a zombie is not: it has stopped). */
+static bool pid_alive(pid_t pid)
+{
+	char *path, *line = NULL, *close_paren;
+	size_t cap = 0;
+	bool alive = true;
+	FILE *f;
+
+	if (pid <= 0 || (kill(pid, 0) < 0 && errno == ESRCH)) {
+		return false;
+	}
+	path = msg_strdupf("/proc/%ld/stat", (long)pid);
+	f = path ? fopen(path, "re") : NULL;
+	if (f && getline(&line, &cap, f) > 0 && (close_paren = strrchr(line, ')')) &&
+	    close_paren[1] == ' ' && close_paren[2] == 'Z') {
+		alive = false;
+	}
+	if (f) {
+		fclose(f);
+	}
+	free(line);
+	free(path);
+	return alive;
+}
+
+/* Whether anything accepts connections at path, without talking to it: a
+ * daemon that is shutting down may accept yet never answer a hello. */
+static bool socket_accepts(const char *path)
+{
+	struct client_error err = {0};
+	struct client *c = NULL;
+	int r = client_connect(path, &c, &err);
+
+	client_destroy(c);
+	client_error_finish(&err);
+	return !not_running(r);
+}
+
+static int daemon_stop_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	struct client_error err = {0};
+	cJSON *result = NULL;
+	long long pid;
+	int64_t deadline;
+	int status, c, r;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	status = no_args(ctx, argc, argv);
+	if (!status) {
+		status = ctx_socket(ctx);
+	}
+	if (status) {
+		return status;
+	}
+	r = client_connect(ctx->socket, &ctx->client, &err);
+	if (not_running(r)) {
+		/* Stopping what is stopped is done, as with systemctl stop. */
+		if (ctx->json) {
+			status = print_daemon_json(false, "stopped", 0, ctx->socket);
+		} else {
+			fprintf(stderr, "runyard: runyardd is not running (nothing answers at %s)\n",
+				ctx->socket);
+		}
+		goto out;
+	}
+	if (r < 0) {
+		status = report_connect(&err, r);
+		goto out;
+	}
+	pid = json_int(client_hello(ctx->client), "pid", 0);
+	status = call(ctx, "daemon.stop", NULL, &result);
+	if (status) {
+		goto out;
+	}
+	client_destroy(ctx->client);
+	ctx->client = NULL;
+	deadline = now_ms() + DAEMON_WAIT_MS;
+	while (pid_alive((pid_t)pid) || socket_accepts(ctx->socket)) {
+		if (now_ms() > deadline) {
+			fprintf(stderr, "runyard: runyardd (pid %lld) is still running %ds after "
+					"daemon.stop\n",
+				pid, DAEMON_WAIT_MS / 1000);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		sleep_ms(DAEMON_POLL_MS);
+	}
+	if (ctx->json) {
+		status = print_daemon_json(true, "stopped", pid, ctx->socket);
+	} else {
+		printf("runyardd stopped (pid %lld)\n", pid);
+	}
+out:
+	cJSON_Delete(result);
+	client_error_finish(&err);
+	return status;
+}
+
+static int daemon_status_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	struct client_error err = {0};
+	cJSON *result = NULL;
+	const cJSON *counts, *item;
+	char when[32], up[32];
+	double started;
+	bool any = false;
+	int status, c, r;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	status = no_args(ctx, argc, argv);
+	if (!status) {
+		status = ctx_socket(ctx);
+	}
+	if (status) {
+		return status;
+	}
+	r = client_connect(ctx->socket, &ctx->client, &err);
+	if (not_running(r)) {
+		fprintf(stderr,
+			"runyard: runyardd is not running: nothing answers at %s: %s (start it "
+			"with 'runyard daemon start')\n",
+			ctx->socket, strerror(-r));
+		status = EXIT_USAGE;
+		goto out;
+	}
+	if (r < 0) {
+		status = report_connect(&err, r);
+		goto out;
+	}
+	status = call(ctx, "daemon.status", NULL, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	printf("runyardd %s (pid %lld, protocol %lld)\n",
+	       json_str(result, "version") ? json_str(result, "version") : "?",
+	       json_int(result, "pid", 0), json_int(result, "proto", 0));
+	field("Socket:", json_str(result, "socket"));
+	field("State dir:", json_str(result, "state_dir"));
+	render_time(json_str(result, "started_at"), when);
+	started = json_time(result, "started_at");
+	render_duration(started > 0 ? now_wall() - started : -1, up);
+	printf("%-11s %s (up %s)\n", "Started:", when, up);
+	if (json_num(result, "max_runs", &started)) {
+		printf("%-11s %.0f\n", "Max runs:", started);
+	}
+	printf("%-11s", "Runs:");
+	counts = cJSON_GetObjectItemCaseSensitive(result, "counts");
+	cJSON_ArrayForEach(item, counts) {
+		if (cJSON_IsNumber(item) && item->valuedouble > 0) {
+			printf("%s %s%s%s %.0f", any ? "," : "", render_status_color(item->string),
+			       item->string,
+			       render_status_color(item->string)[0] ? render_color_reset() : "",
+			       item->valuedouble);
+			any = true;
+		}
+	}
+	printf("%s\n", any ? "" : " none");
+out:
+	cJSON_Delete(result);
+	client_error_finish(&err);
+	return status;
+}
+
+static const struct verb daemon_verbs[] = {
+	{
+		.name = "start",
+		.handler = daemon_start_cb,
+		.summary = "Start runyardd in the background",
+		.usage = "Usage: runyard daemon start [--state-dir DIR] [--max-runs N] [--grace S] "
+			 "[--json]\n"
+			 "\n"
+			 "Start runyardd detached on the socket runyard uses, unless one already\n"
+			 "answers there, and wait (up to 10s) until it does.\n"
+			 "\n"
+			 "  --state-dir DIR  state directory (default $XDG_STATE_HOME/runyard)\n"
+			 "  --max-runs N     runs that may be Running at once\n"
+			 "  --grace S        seconds between SIGTERM and SIGKILL on cancel\n"
+			 "  --json           print {\"started\", \"pid\", \"socket\"}\n"
+			 "\n"
+			 "The daemon's output is appended to DIR/runyardd.log. The binary is\n"
+			 "$RUNYARD_DAEMON, else runyardd beside runyard, else runyardd on PATH.\n",
+	},
+	{
+		.name = "stop",
+		.handler = daemon_stop_cb,
+		.summary = "Stop runyardd (running runs go on)",
+		.usage = "Usage: runyard daemon stop [--json]\n"
+			 "\n"
+			 "Ask runyardd to stop and wait (up to 10s) until it is gone. Runs keep\n"
+			 "running under their supervisors and are re-attached at the next start.\n",
+	},
+	{
+		.name = "status",
+		.handler = daemon_status_cb,
+		.summary = "Show runyardd's pid, socket, state and run counts",
+		.usage = "Usage: runyard daemon status [--json]\n"
+			 "\n"
+			 "Show the daemon's version, pid, socket, state directory, uptime and how\n"
+			 "many runs are in each status. Exits 1 when no daemon answers.\n",
+	},
+};
+
+static const struct verb *find_verb(const struct verb *table, size_t n, const char *name)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(table[i].name, name) == 0) {
+			return &table[i];
+		}
+	}
+	return NULL;
+}
+
+#define N_DAEMON_VERBS (sizeof(daemon_verbs) / sizeof(daemon_verbs[0]))
+
+static int daemon_cb(struct ctx *ctx, int argc, char **argv)
+{
+	const struct verb *sub;
+	char *name;
+
+	if (argc < 2) {
+		return usage_error(ctx, "daemon needs start, stop or status");
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(ctx->verb->usage, stdout);
+		return 0;
+	}
+	sub = find_verb(daemon_verbs, N_DAEMON_VERBS, argv[1]);
+	if (!sub) {
+		return usage_error(ctx, "unknown daemon command '%s'", argv[1]);
+	}
+	name = msg_strdupf("daemon %s", sub->name);
+	if (!name) {
+		return EXIT_USAGE;
+	}
+	free(ctx->name);
+	ctx->name = name;
+	ctx->verb = sub;
+	return sub->handler(ctx, argc - 1, argv + 1);
+}
+
+static int help_cb(struct ctx *ctx, int argc, char **argv);
+
+static const struct verb verbs[] = {
+	{
+		.name = "submit",
+		.handler = submit_cb,
+		.summary = "Snapshot a source directory and queue a run",
+		.usage = "Usage: runyard submit [OPTIONS] [--] PROGRAM [ARGS...]\n"
+			 "       runyard submit -f run.json [OPTIONS] [-- PROGRAM [ARGS...]]\n"
+			 "\n"
+			 "Snapshot the source directory and queue PROGRAM ARGS as a run.\n"
+			 "\n"
+			 "  --experiment NAME  experiment to file the run under (default \"default\")\n"
+			 "  --source DIR       directory to snapshot (default: the current one)\n"
+			 "  --python PATH      interpreter for a PROGRAM ending in .py\n"
+			 "  --timeout S        fail the run with Timeout after S seconds Running\n"
+			 "  --priority N       -1000..1000, higher starts first (default 0)\n"
+			 "  --env KEY=VALUE    extra environment variable (repeatable)\n"
+			 "  --keep             keep the run's working directory after it ends\n"
+			 "  --wait             then wait for the run, as 'runyard wait'\n"
+			 "  --show-output      then stream its output and wait (implies --wait)\n"
+			 "  -f, --file FILE    take arguments from a JSON run file; flags override it\n"
+			 "  --json             print the submit result (with --wait: the final run)\n"
+			 "\n"
+			 "Options end at PROGRAM; everything after it is its arguments.\n",
+	},
+	{
+		.name = "runs",
+		.handler = runs_cb,
+		.summary = "List runs, newest first",
+		.usage = "Usage: runyard runs [--experiment NAME] [--status STATUS] [--limit N] "
+			 "[--json]\n"
+			 "\n"
+			 "List runs, newest first (at most N, default 100).\n",
+	},
+	{
+		.name = "show",
+		.handler = show_cb,
+		.summary = "Show a run and how long each stage took",
+		.usage = "Usage: runyard show RUN [--json]\n"
+			 "\n"
+			 "Show a run: status and error, command, source, snapshot, exit status,\n"
+			 "resource usage, times, and how long each stage lasted.\n"
+			 "RUN is the run's id or its number (17 or #17).\n",
+	},
+	{
+		.name = "logs",
+		.handler = logs_cb,
+		.summary = "Print a run's output",
+		.usage = "Usage: runyard logs RUN [-f|--follow] [--stream stdout|stderr] "
+			 "[--timestamps] [--json]\n"
+			 "\n"
+			 "Print a run's stored output lines, in order, to stdout.\n"
+			 "\n"
+			 "  -f, --follow         keep printing lines as they come, until the run ends\n"
+			 "  --stream S           only stdout or only stderr lines\n"
+			 "  --timestamps         prefix each line with its time (ISO 8601 UTC)\n"
+			 "  --json               print one JSON array of line objects\n",
+	},
+	{
+		.name = "wait",
+		.handler = wait_cb,
+		.summary = "Wait for a run to end and summarise it",
+		.usage = "Usage: runyard wait RUN [--show-output] [--timeout S] [--json]\n"
+			 "\n"
+			 "Wait until the run ends and print an execution summary. Exits 0 when it\n"
+			 "Completed, 2 when it Failed or was Canceled, 1 when S seconds passed first.\n"
+			 "\n"
+			 "  --show-output  stream the run's output while waiting\n"
+			 "  --timeout S    stop waiting after S seconds (the run goes on)\n"
+			 "  --json         print the final run object instead of the summary\n",
+	},
+	{
+		.name = "cancel",
+		.handler = cancel_cb,
+		.summary = "Cancel a run",
+		.usage = "Usage: runyard cancel RUN [--json]\n"
+			 "\n"
+			 "Cancel a run: a queued run ends Canceled at once; a started one gets\n"
+			 "SIGTERM, then SIGKILL after the daemon's grace period.\n",
+	},
+	{
+		.name = "outputs",
+		.handler = outputs_cb,
+		.summary = "List or download a run's output files",
+		.usage = "Usage: runyard outputs RUN [--download DIR] [--json]\n"
+			 "\n"
+			 "List the files the run left in ./outputs and ./logs.\n"
+			 "\n"
+			 "  --download DIR  also fetch them into DIR, keeping their paths, checked\n"
+			 "                  against their size and sha256\n",
+	},
+	{
+		.name = "experiments",
+		.handler = experiments_cb,
+		.summary = "List experiments",
+		.usage = "Usage: runyard experiments [--json]\n"
+			 "\n"
+			 "List experiments with their number of runs and latest run.\n",
+	},
+	{
+		.name = "daemon",
+		.handler = daemon_cb,
+		.summary = "Start, stop or query runyardd",
+		.usage = "Usage: runyard daemon start [--state-dir DIR] [--max-runs N] [--grace S]\n"
+			 "       runyard daemon stop\n"
+			 "       runyard daemon status\n"
+			 "\n"
+			 "Each takes --json. See 'runyard daemon start --help' and so on.\n",
+	},
+	{
+		.name = "help",
+		.handler = help_cb,
+		.summary = "Show help for a command",
+		.usage = "Usage: runyard help [COMMAND]\n",
+	},
+};
+
+#define N_VERBS (sizeof(verbs) / sizeof(verbs[0]))
+
+static int help_cb(struct ctx *ctx, int argc, char **argv)
+{
+	const struct verb *v;
+
+	if (argc < 2) {
+		commands_usage(stdout);
+		return 0;
+	}
+	v = find_verb(verbs, N_VERBS, argv[1]);
+	if (!v) {
+		fprintf(stderr, "runyard: unknown command '%s' (see 'runyard --help')\n", argv[1]);
+		return EXIT_USAGE;
+	}
+	if (v->handler == daemon_cb && argc > 2) {
+		const struct verb *sub = find_verb(daemon_verbs, N_DAEMON_VERBS, argv[2]);
+		if (sub) {
+			v = sub;
+		}
+	}
+	fputs(v->usage, stdout);
+	return 0;
+}
+
+void commands_usage(FILE *out)
+{
+	fprintf(out, "Usage: runyard [--socket PATH] COMMAND [OPTIONS] [ARGS...]\n"
+		     "\n"
+		     "Submit, follow and inspect runs on a local runyardd.\n"
+		     "\n"
+		     "Commands:\n");
+	for (size_t i = 0; i < N_VERBS; i++) {
+		fprintf(out, "  %-12s %s\n", verbs[i].name, verbs[i].summary);
+	}
+	fprintf(out, "\n"
+		     "Options:\n"
+		     "  --socket PATH  runyardd's socket (else $RUNYARD_SOCKET, else\n"
+		     "                 $XDG_RUNTIME_DIR/runyard/runyard.sock)\n"
+		     "  --json         print one JSON document (every command takes it)\n"
+		     "  -h, --help     show this help; 'runyard help COMMAND' for a command\n"
+		     "  --version      show runyard's version\n"
+		     "\n"
+		     "Exit status: 0 success, 1 usage or connection error, 2 the daemon refused or\n"
+		     "the run failed.\n");
+}
+
+int commands_run(const struct commands_options *opts, int argc, char **argv)
+{
+	struct ctx ctx = {.opts = opts, .json = opts->json};
+	const struct verb *v = find_verb(verbs, N_VERBS, argv[0]);
+	int status;
+
+	if (!v) {
+		fprintf(stderr, "runyard: unknown command '%s' (see 'runyard --help')\n", argv[0]);
+		return EXIT_USAGE;
+	}
+	ctx.verb = v;
+	ctx.name = strdup(v->name);
+	if (!ctx.name) {
+		return EXIT_USAGE;
+	}
+	/* Each verb parses its own options from a fresh getopt state. */
+	optind = 0;
+	opterr = 0;
+	status = v->handler(&ctx, argc, argv);
+	client_destroy(ctx.client);
+	free(ctx.socket);
+	free(ctx.name);
+	return status;
+}

@@ -1,0 +1,871 @@
+#include "blob.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/opensslv.h>
+
+/* Contents up to this size are hashed before anything is written, so an
+ * already stored small file costs no temporary at all; larger contents are
+ * streamed through a temporary in chunks of this size. */
+#define COPY_BUF_SIZE (256 * 1024)
+
+/* Up to this many new blobs a commit fsyncs each file and directory; above,
+ * one syncfs is cheaper. Small batches (a resubmit with a few changed files)
+ * stay clear of syncfs, which would also wait for unrelated dirty data on
+ * the file system, such as a running job's checkpoints. */
+#define BATCH_FSYNC_MAX 16
+
+#define TMP_PREFIX "blob-"
+#define TMP_NAME_LEN (sizeof(TMP_PREFIX) - 1 + 6)
+
+struct blobstore {
+	char *root;
+	char *tmpdir; /* root/tmp, for mkostemp templates */
+	int shafd;    /* root/blobs/sha256 */
+	int tmpfd;    /* root/tmp */
+	const EVP_MD *md;
+	EVP_MD *fetched; /* owned; fetched once since every implicit fetch takes a lock */
+};
+
+struct pending {
+	char tmpname[TMP_NAME_LEN + 1]; /* empty once renamed or removed */
+	char hex[65];
+	int fd; /* kept open for fsync at commit in small batches, else -1 */
+};
+
+struct blob_batch {
+	struct blobstore *bs;
+	EVP_MD_CTX *ctx;
+	unsigned char *buf;
+	struct pending *p;
+	size_t n, cap;
+	bool keep_fds;
+	bool broken; /* a commit failed half way */
+};
+
+static const char hexdigits[] = "0123456789abcdef";
+
+void blob_hex(const unsigned char digest[32], char ret_hex[65])
+{
+	for (int i = 0; i < 32; i++) {
+		ret_hex[2 * i] = hexdigits[digest[i] >> 4];
+		ret_hex[2 * i + 1] = hexdigits[digest[i] & 15];
+	}
+	ret_hex[64] = '\0';
+}
+
+bool blob_valid_hex(const char *s)
+{
+	if (!s) {
+		return false;
+	}
+	for (int i = 0; i < 64; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+			return false;
+		}
+	}
+	return s[64] == '\0';
+}
+
+static int hexval(char c)
+{
+	return c <= '9' ? c - '0' : c - 'a' + 10;
+}
+
+/* "ab/cdef..." relative to blobs/sha256. */
+static void rel_name(const char *hex, char ret[66])
+{
+	ret[0] = hex[0];
+	ret[1] = hex[1];
+	ret[2] = '/';
+	memcpy(ret + 3, hex + 2, 62);
+	ret[65] = '\0';
+}
+
+static int read_full(int fd, void *buf, size_t len, size_t *ret_n)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t r = read(fd, (char *)buf + got, len - got);
+		if (r < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return -errno;
+		}
+		if (r == 0) {
+			break;
+		}
+		got += (size_t)r;
+	}
+	*ret_n = got;
+	return 0;
+}
+
+static int write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
+static int mkdir_p(const char *path, mode_t mode)
+{
+	char *p = strdup(path);
+	int r = 0;
+
+	if (!p) {
+		return -ENOMEM;
+	}
+	/* Create each prefix in turn; existing ones are fine, and a prefix
+	 * that exists but is not a directory shows up when it is opened. */
+	for (char *s = p + 1;; s++) {
+		if (*s == '/' || *s == '\0') {
+			char c = *s;
+			*s = '\0';
+			if (mkdir(p, mode) < 0 && errno != EEXIST) {
+				r = -errno;
+				goto out;
+			}
+			*s = c;
+			if (c == '\0') {
+				break;
+			}
+		}
+	}
+out:
+	free(p);
+	return r;
+}
+
+static int mkdirat_open(int dirfd, const char *name, int *ret_fd)
+{
+	int fd;
+
+	if (mkdirat(dirfd, name, 0755) < 0 && errno != EEXIST) {
+		return -errno;
+	}
+	fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		return -errno;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int blob_store_open(const char *root, struct blobstore **ret)
+{
+	struct blobstore *bs = NULL;
+	int rootfd = -1, blobsfd = -1;
+	int r;
+
+	if (!root || !*root) {
+		return -EINVAL;
+	}
+	bs = calloc(1, sizeof(*bs));
+	if (!bs) {
+		return -ENOMEM;
+	}
+	bs->shafd = bs->tmpfd = -1;
+	bs->root = strdup(root);
+	if (!bs->root || asprintf(&bs->tmpdir, "%s/tmp", root) < 0) {
+		bs->tmpdir = NULL;
+		r = -ENOMEM;
+		goto fail;
+	}
+	/* The store holds users' source code: a root it creates is private. */
+	r = mkdir_p(root, 0700);
+	if (r < 0) {
+		goto fail;
+	}
+	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (rootfd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	r = mkdirat_open(rootfd, "blobs", &blobsfd);
+	if (r < 0) {
+		goto fail;
+	}
+	r = mkdirat_open(blobsfd, "sha256", &bs->shafd);
+	if (r < 0) {
+		goto fail;
+	}
+	r = mkdirat_open(rootfd, "tmp", &bs->tmpfd);
+	if (r < 0) {
+		goto fail;
+	}
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	bs->fetched = EVP_MD_fetch(NULL, "SHA256", NULL);
+	bs->md = bs->fetched;
+#else
+	bs->md = EVP_sha256();
+#endif
+	if (!bs->md) {
+		r = -ENOSYS;
+		goto fail;
+	}
+	close(rootfd);
+	close(blobsfd);
+	*ret = bs;
+	return 0;
+
+fail:
+	if (rootfd >= 0) {
+		close(rootfd);
+	}
+	if (blobsfd >= 0) {
+		close(blobsfd);
+	}
+	blob_store_close(bs);
+	return r;
+}
+
+void blob_store_close(struct blobstore *bs)
+{
+	if (!bs) {
+		return;
+	}
+	if (bs->shafd >= 0) {
+		close(bs->shafd);
+	}
+	if (bs->tmpfd >= 0) {
+		close(bs->tmpfd);
+	}
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	EVP_MD_free(bs->fetched);
+#endif
+	free(bs->tmpdir);
+	free(bs->root);
+	free(bs);
+}
+
+const char *blob_store_root(const struct blobstore *bs)
+{
+	return bs->root;
+}
+
+int blob_path(const struct blobstore *bs, const char *hex, char *buf, size_t bufsz)
+{
+	int n;
+
+	if (!blob_valid_hex(hex)) {
+		return -EINVAL;
+	}
+	n = snprintf(buf, bufsz, "%s/blobs/sha256/%.2s/%s", bs->root, hex, hex + 2);
+	if (n < 0 || (size_t)n >= bufsz) {
+		return -ENAMETOOLONG;
+	}
+	return 0;
+}
+
+bool blob_exists(struct blobstore *bs, const char *hex)
+{
+	char rel[66];
+	struct stat st;
+
+	if (!blob_valid_hex(hex)) {
+		return false;
+	}
+	rel_name(hex, rel);
+	return fstatat(bs->shafd, rel, &st, 0) == 0;
+}
+
+int blob_batch_create(struct blobstore *bs, struct blob_batch **ret)
+{
+	struct blob_batch *b = calloc(1, sizeof(*b));
+
+	if (!b) {
+		return -ENOMEM;
+	}
+	b->bs = bs;
+	b->keep_fds = true;
+	b->ctx = EVP_MD_CTX_new();
+	b->buf = malloc(COPY_BUF_SIZE);
+	if (!b->ctx || !b->buf) {
+		blob_batch_destroy(b);
+		return -ENOMEM;
+	}
+	*ret = b;
+	return 0;
+}
+
+void blob_batch_destroy(struct blob_batch *b)
+{
+	if (!b) {
+		return;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->p[i].fd >= 0) {
+			close(b->p[i].fd);
+		}
+		if (b->p[i].tmpname[0]) {
+			unlinkat(b->bs->tmpfd, b->p[i].tmpname, 0);
+		}
+	}
+	free(b->p);
+	free(b->buf);
+	EVP_MD_CTX_free(b->ctx);
+	free(b);
+}
+
+/* A new temporary in tmp/; its name (relative to tmp/) into name. */
+static int tmp_create(struct blob_batch *b, char name[TMP_NAME_LEN + 1], int *ret_fd)
+{
+	char *tmpl = NULL;
+	int fd;
+
+	if (asprintf(&tmpl, "%s/" TMP_PREFIX "XXXXXX", b->bs->tmpdir) < 0) {
+		return -ENOMEM;
+	}
+	fd = mkostemp(tmpl, O_CLOEXEC);
+	if (fd < 0) {
+		int r = -errno;
+		free(tmpl);
+		return r;
+	}
+	memcpy(name, tmpl + strlen(tmpl) - TMP_NAME_LEN, TMP_NAME_LEN + 1);
+	free(tmpl);
+	*ret_fd = fd;
+	return 0;
+}
+
+/* Record a written temporary (takes fd) for commit. */
+static int pending_add(struct blob_batch *b, const char *tmpname, const char *hex, int fd)
+{
+	struct pending *p;
+	int r = 0;
+
+	/* Read-only before it gets its real name: a blob is never modified. */
+	if (fchmod(fd, 0444) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (b->n == b->cap) {
+		size_t ncap = b->cap ? b->cap * 2 : 16;
+		struct pending *np = realloc(b->p, ncap * sizeof(*np));
+		if (!np) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		b->p = np;
+		b->cap = ncap;
+	}
+	if (b->keep_fds && b->n == BATCH_FSYNC_MAX) {
+		/* Too many for one fsync each: commit will syncfs instead. */
+		for (size_t i = 0; i < b->n; i++) {
+			close(b->p[i].fd);
+			b->p[i].fd = -1;
+		}
+		b->keep_fds = false;
+	}
+	p = &b->p[b->n++];
+	memcpy(p->tmpname, tmpname, TMP_NAME_LEN + 1);
+	memcpy(p->hex, hex, 65);
+	p->fd = -1;
+	if (b->keep_fds) {
+		p->fd = fd;
+	} else {
+		close(fd);
+	}
+	return 0;
+
+fail:
+	close(fd);
+	unlinkat(b->bs->tmpfd, tmpname, 0);
+	return r;
+}
+
+static int digest_final(struct blob_batch *b, char ret_hex[65])
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+
+	if (EVP_DigestFinal_ex(b->ctx, md, &mdlen) != 1 || mdlen != 32) {
+		return -EIO;
+	}
+	blob_hex(md, ret_hex);
+	return 0;
+}
+
+int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *ret_size)
+{
+	char tmpname[TMP_NAME_LEN + 1];
+	char hex[65];
+	uint64_t total = 0;
+	size_t fill = 0;
+	int tfd = -1;
+	int r;
+
+	if (b->broken) {
+		return -EINVAL;
+	}
+	if (EVP_DigestInit_ex(b->ctx, b->bs->md, NULL) != 1) {
+		return -EIO;
+	}
+	/* One read pass: fill the buffer, hash it, and write it out only
+	 * once it is clear the content does not fit in one buffer (then it
+	 * goes to a temporary chunk by chunk). */
+	for (;;) {
+		size_t got;
+		r = read_full(fd, b->buf + fill, COPY_BUF_SIZE - fill, &got);
+		if (r < 0) {
+			goto fail;
+		}
+		fill += got;
+		total += got;
+		if (fill < COPY_BUF_SIZE) {
+			break; /* end of file */
+		}
+		if (EVP_DigestUpdate(b->ctx, b->buf, fill) != 1) {
+			r = -EIO;
+			goto fail;
+		}
+		if (tfd < 0) {
+			r = tmp_create(b, tmpname, &tfd);
+			if (r < 0) {
+				goto fail;
+			}
+		}
+		r = write_all(tfd, b->buf, fill);
+		if (r < 0) {
+			goto fail;
+		}
+		fill = 0;
+	}
+	if (EVP_DigestUpdate(b->ctx, b->buf, fill) != 1) {
+		r = -EIO;
+		goto fail;
+	}
+	r = digest_final(b, hex);
+	if (r < 0) {
+		goto fail;
+	}
+	if (blob_exists(b->bs, hex)) {
+		/* Content addressed: what is stored is identical. */
+		goto done;
+	}
+	if (tfd < 0) {
+		r = tmp_create(b, tmpname, &tfd);
+		if (r < 0) {
+			goto fail;
+		}
+	}
+	r = write_all(tfd, b->buf, fill);
+	if (r < 0) {
+		goto fail;
+	}
+	r = pending_add(b, tmpname, hex, tfd);
+	tfd = -1;
+	if (r < 0) {
+		return r;
+	}
+done:
+	if (tfd >= 0) {
+		close(tfd);
+		unlinkat(b->bs->tmpfd, tmpname, 0);
+	}
+	memcpy(ret_hex, hex, 65);
+	if (ret_size) {
+		*ret_size = total;
+	}
+	return 0;
+
+fail:
+	if (tfd >= 0) {
+		close(tfd);
+		unlinkat(b->bs->tmpfd, tmpname, 0);
+	}
+	return r;
+}
+
+int blob_batch_put_buf(struct blob_batch *b, const void *buf, size_t len, char ret_hex[65])
+{
+	char tmpname[TMP_NAME_LEN + 1];
+	char hex[65];
+	int tfd = -1;
+	int r;
+
+	if (b->broken) {
+		return -EINVAL;
+	}
+	if (EVP_DigestInit_ex(b->ctx, b->bs->md, NULL) != 1 ||
+	    EVP_DigestUpdate(b->ctx, buf, len) != 1) {
+		return -EIO;
+	}
+	r = digest_final(b, hex);
+	if (r < 0) {
+		return r;
+	}
+	if (!blob_exists(b->bs, hex)) {
+		r = tmp_create(b, tmpname, &tfd);
+		if (r < 0) {
+			return r;
+		}
+		r = write_all(tfd, buf, len);
+		if (r < 0) {
+			close(tfd);
+			unlinkat(b->bs->tmpfd, tmpname, 0);
+			return r;
+		}
+		r = pending_add(b, tmpname, hex, tfd);
+		if (r < 0) {
+			return r;
+		}
+	}
+	memcpy(ret_hex, hex, 65);
+	return 0;
+}
+
+/* Rename one temporary to its real name, creating its ab/ directory the
+ * first time. Sets *ret_newdir when it created that directory. */
+static int publish(struct blob_batch *b, struct pending *p, bool *ret_newdir)
+{
+	char rel[66];
+	char dir[3] = {p->hex[0], p->hex[1], '\0'};
+
+	rel_name(p->hex, rel);
+	for (int attempt = 0;; attempt++) {
+		if (renameat2(b->bs->tmpfd, p->tmpname, b->bs->shafd, rel, RENAME_NOREPLACE) == 0) {
+			break;
+		}
+		if (errno == EEXIST) {
+			/* Stored meanwhile (or twice in this batch): identical. */
+			unlinkat(b->bs->tmpfd, p->tmpname, 0);
+			break;
+		}
+		if (errno == EINVAL || errno == ENOSYS) {
+			/* No RENAME_NOREPLACE here; replacing identical content is harmless. */
+			if (renameat(b->bs->tmpfd, p->tmpname, b->bs->shafd, rel) == 0) {
+				break;
+			}
+		}
+		if (errno != ENOENT || attempt > 0) {
+			return -errno;
+		}
+		if (mkdirat(b->bs->shafd, dir, 0755) == 0) {
+			*ret_newdir = true;
+		} else if (errno != EEXIST) {
+			return -errno;
+		}
+	}
+	p->tmpname[0] = '\0';
+	return 0;
+}
+
+static int fsync_dir_at(int dirfd, const char *name)
+{
+	int fd = openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int r = 0;
+
+	if (fd < 0) {
+		return -errno;
+	}
+	if (fsync(fd) < 0) {
+		r = -errno;
+	}
+	close(fd);
+	return r;
+}
+
+int blob_batch_commit(struct blob_batch *b)
+{
+	unsigned char touched[256] = {0};
+	bool newdir = false;
+	int r = 0;
+
+	if (b->broken) {
+		return -EINVAL;
+	}
+	if (b->n == 0) {
+		return 0;
+	}
+	/* Contents durable before any real name points at them, so a crash
+	 * never leaves a half blob under a real name. */
+	if (b->keep_fds) {
+		for (size_t i = 0; i < b->n; i++) {
+			if (fsync(b->p[i].fd) < 0) {
+				r = -errno;
+				goto out;
+			}
+		}
+	} else if (syncfs(b->bs->tmpfd) < 0) {
+		r = -errno;
+		goto out;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		struct pending *p = &b->p[i];
+		if (!p->tmpname[0]) {
+			continue;
+		}
+		r = publish(b, p, &newdir);
+		if (r < 0) {
+			goto out;
+		}
+		touched[hexval(p->hex[0]) << 4 | hexval(p->hex[1])] = 1;
+	}
+	/* Then the names themselves, so a blob is there after a crash once
+	 * whoever stored it has been told so. */
+	if (b->keep_fds) {
+		for (int i = 0; i < 256; i++) {
+			char dir[3] = {hexdigits[i >> 4], hexdigits[i & 15], '\0'};
+			if (!touched[i]) {
+				continue;
+			}
+			r = fsync_dir_at(b->bs->shafd, dir);
+			if (r < 0) {
+				goto out;
+			}
+		}
+		if (newdir && fsync(b->bs->shafd) < 0) {
+			r = -errno;
+			goto out;
+		}
+	} else if (syncfs(b->bs->shafd) < 0) {
+		r = -errno;
+		goto out;
+	}
+out:
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->p[i].fd >= 0) {
+			close(b->p[i].fd);
+			b->p[i].fd = -1;
+		}
+	}
+	if (r < 0) {
+		b->broken = true;
+	} else {
+		b->n = 0;
+	}
+	return r;
+}
+
+int blob_put_file(struct blobstore *bs, int dirfd, const char *path, char ret_hex[65],
+		  uint64_t *ret_size)
+{
+	struct blob_batch *b = NULL;
+	struct stat st;
+	char hex[65];
+	uint64_t size;
+	int fd, r;
+
+	/* O_NONBLOCK so that a FIFO given by mistake cannot hang the open. */
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+		goto out;
+	}
+	r = blob_batch_create(bs, &b);
+	if (r < 0) {
+		goto out;
+	}
+	r = blob_batch_put_fd(b, fd, hex, &size);
+	if (r < 0) {
+		goto out;
+	}
+	r = blob_batch_commit(b);
+	if (r < 0) {
+		goto out;
+	}
+	memcpy(ret_hex, hex, 65);
+	if (ret_size) {
+		*ret_size = size;
+	}
+out:
+	blob_batch_destroy(b);
+	close(fd);
+	return r;
+}
+
+int blob_put_buf(struct blobstore *bs, const void *buf, size_t len, char ret_hex[65])
+{
+	struct blob_batch *b = NULL;
+	char hex[65];
+	int r;
+
+	r = blob_batch_create(bs, &b);
+	if (r < 0) {
+		return r;
+	}
+	r = blob_batch_put_buf(b, buf, len, hex);
+	if (r < 0) {
+		goto out;
+	}
+	r = blob_batch_commit(b);
+	if (r < 0) {
+		goto out;
+	}
+	memcpy(ret_hex, hex, 65);
+out:
+	blob_batch_destroy(b);
+	return r;
+}
+
+static int open_blob(struct blobstore *bs, const char *hex, struct stat *ret_st, int *ret_fd)
+{
+	char rel[66];
+	int fd;
+
+	if (!blob_valid_hex(hex)) {
+		return -EINVAL;
+	}
+	rel_name(hex, rel);
+	fd = openat(bs->shafd, rel, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return -errno;
+	}
+	if (fstat(fd, ret_st) < 0) {
+		int r = -errno;
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
+int blob_read_all(struct blobstore *bs, const char *hex, size_t max, char **ret_buf,
+		  size_t *ret_len)
+{
+	struct stat st;
+	char *buf = NULL;
+	size_t got = 0;
+	int fd = -1;
+	int r;
+
+	r = open_blob(bs, hex, &st, &fd);
+	if (r < 0) {
+		return r;
+	}
+	if ((uint64_t)st.st_size > max || (uint64_t)st.st_size >= SIZE_MAX) {
+		r = -EFBIG;
+		goto out;
+	}
+	buf = malloc((size_t)st.st_size + 1);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = read_full(fd, buf, (size_t)st.st_size, &got);
+	if (r < 0) {
+		goto out;
+	}
+	if (got != (size_t)st.st_size) {
+		r = -EIO; /* blobs never change, so a short read means damage */
+		goto out;
+	}
+	buf[got] = '\0';
+	*ret_buf = buf;
+	buf = NULL;
+	if (ret_len) {
+		*ret_len = got;
+	}
+out:
+	free(buf);
+	close(fd);
+	return r;
+}
+
+/* Plain read/write from the current offsets to end of file. */
+static int copy_rw(int src, int dst)
+{
+	char *buf = malloc(COPY_BUF_SIZE);
+	int r = 0;
+
+	if (!buf) {
+		return -ENOMEM;
+	}
+	for (;;) {
+		size_t got;
+		r = read_full(src, buf, COPY_BUF_SIZE, &got);
+		if (r < 0 || got == 0) {
+			break;
+		}
+		r = write_all(dst, buf, got);
+		if (r < 0) {
+			break;
+		}
+	}
+	free(buf);
+	return r;
+}
+
+int blob_copy_out(struct blobstore *bs, const char *hex, int dirfd, const char *path, mode_t mode)
+{
+	struct stat st;
+	uint64_t left;
+	int src = -1, dst = -1;
+	int r;
+
+	r = open_blob(bs, hex, &st, &src);
+	if (r < 0) {
+		return r;
+	}
+	dst = openat(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		     mode & 07777);
+	if (dst < 0) {
+		r = -errno;
+		close(src);
+		return r;
+	}
+	/* copy_file_range lets the file system share or copy in the kernel;
+	 * where it cannot (other file system, old kernel, some file systems
+	 * that report 0 bytes), carry on with read/write from where it
+	 * stopped, since it advances both offsets. */
+	left = (uint64_t)st.st_size;
+	while (left > 0) {
+		ssize_t n = copy_file_range(src, NULL, dst, NULL, left, 0);
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			break;
+		}
+		left -= (uint64_t)n;
+	}
+	if (left > 0) {
+		r = copy_rw(src, dst);
+		if (r < 0) {
+			goto out;
+		}
+	}
+	if (fchmod(dst, mode & 07777) < 0) {
+		r = -errno;
+		goto out;
+	}
+out:
+	if (close(dst) < 0 && r == 0) {
+		r = -errno;
+	}
+	close(src);
+	if (r < 0) {
+		unlinkat(dirfd, path, 0);
+	}
+	return r;
+}

@@ -1,0 +1,71 @@
+/* Content-addressed blobs: blobs/sha256/ab/cdef... under a root directory. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct blobstore;
+struct blob_batch;
+
+/* Open (creating as needed) root/blobs/sha256 and root/tmp. */
+int blob_store_open(const char *root, struct blobstore **ret);
+
+/* Close the store; accepts NULL. */
+void blob_store_close(struct blobstore *bs);
+
+/* The root directory the store was opened with. */
+const char *blob_store_root(const struct blobstore *bs);
+
+/* Store the regular file at path (relative to dirfd, or absolute; AT_FDCWD
+ * ok), hashing while copying in one read pass. Durable when it returns. */
+int blob_put_file(struct blobstore *bs, int dirfd, const char *path, char ret_hex[65],
+		  uint64_t *ret_size);
+
+/* Store len bytes of buf. Durable when it returns. */
+int blob_put_buf(struct blobstore *bs, const void *buf, size_t len, char ret_hex[65]);
+
+/* Whether a blob is stored under that name (false for a malformed name). */
+bool blob_exists(struct blobstore *bs, const char *hex);
+
+/* Path of a blob into buf; -EINVAL when hex is not 64 lowercase hex chars,
+ * -ENAMETOOLONG when buf is too small. */
+int blob_path(const struct blobstore *bs, const char *hex, char *buf, size_t bufsz);
+
+/* Read a whole blob into memory (NUL-terminated, for manifests); -EFBIG when
+ * it is larger than max, -ENOENT when there is no such blob. */
+int blob_read_all(struct blobstore *bs, const char *hex, size_t max, char **ret_buf,
+		  size_t *ret_len);
+
+/* Copy a blob out to dirfd/path, which must not exist (O_EXCL), with exactly
+ * the given mode (umask does not apply). Never a hard link: the copy may be
+ * modified. A failed copy removes the partial target. */
+int blob_copy_out(struct blobstore *bs, const char *hex, int dirfd, const char *path, mode_t mode);
+
+/* Hex-encode a 32-byte digest. */
+void blob_hex(const unsigned char digest[32], char ret_hex[65]);
+
+/* Whether s is 64 lowercase hex characters followed by NUL. */
+bool blob_valid_hex(const char *s);
+
+/* A batch stores many blobs with one durability barrier instead of one
+ * fsync per blob (which costs about as much as copying a small file):
+ * puts write temporaries, commit syncs them, renames them to their real
+ * names and syncs the renames. Until commit, nothing of the batch is visible
+ * under a real name. A batch is used by one thread at a time. */
+int blob_batch_create(struct blobstore *bs, struct blob_batch **ret);
+
+/* Hash and store what is read from fd up to end of file (one read pass;
+ * small contents already stored are never written at all). */
+int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *ret_size);
+
+/* Hash and store len bytes of buf. */
+int blob_batch_put_buf(struct blob_batch *b, const void *buf, size_t len, char ret_hex[65]);
+
+/* Make every blob put into the batch durable under its real name. On
+ * failure the batch can only be destroyed. */
+int blob_batch_commit(struct blob_batch *b);
+
+/* Remove the temporaries of blobs not committed and free the batch; accepts NULL. */
+void blob_batch_destroy(struct blob_batch *b);

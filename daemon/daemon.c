@@ -1,0 +1,258 @@
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "blob.h"
+#include "exec.h"
+#include "log.h"
+#include "logs.h"
+#include "msg.h"
+#include "run.h"
+#include "queue.h"
+#include "server.h"
+#include "store.h"
+#include "util.h"
+
+static char *default_state_dir(void)
+{
+	const char *xdg = getenv("XDG_STATE_HOME");
+	const char *home = getenv("HOME");
+
+	if (xdg && xdg[0] == '/') {
+		return msg_strdupf("%s/runyard", xdg);
+	}
+	return msg_strdupf("%s/.local/state/runyard", home && *home ? home : "/tmp");
+}
+
+static char *default_socket(const char *state_dir)
+{
+	const char *rt = getenv("XDG_RUNTIME_DIR");
+
+	if (rt && rt[0] == '/') {
+		return msg_strdupf("%s/runyard/runyard.sock", rt);
+	}
+	return msg_strdupf("%s/runyard.sock", state_dir);
+}
+
+/* The supervisor lives beside runyardd (installed or in the build tree). */
+static char *find_supervisor(void)
+{
+	const char *env = getenv("RUNYARD_SUPERVISOR");
+	char exe[4096];
+	size_t len = sizeof(exe);
+
+	if (env && *env) {
+		return strdup(env);
+	}
+	if (uv_exepath(exe, &len) < 0) {
+		return NULL;
+	}
+	return msg_strdupf("%s/runyard-supervisor", dirname(exe));
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+	struct daemon *d = h->data;
+
+	log_info("received %s; stopping (runs keep running and are re-attached at the next "
+		 "start)",
+		 strsignal(signum));
+	daemon_stop(d);
+}
+
+int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *cfg, char **cause)
+{
+	char *p = NULL;
+	int r;
+
+	memset(d, 0, sizeof(*d));
+	d->loop = loop;
+	d->lock_fd = -1;
+	d->started_at = util_now();
+	d->grace = cfg->grace > 0 ? cfg->grace : 10;
+	d->max_runs = cfg->max_runs > 0 ? cfg->max_runs : (int)uv_available_parallelism();
+	d->limits.max_bytes = 300ull * 1000 * 1000;
+	d->limits.max_files = 2000;
+	d->state_dir = cfg->state_dir ? realpath(cfg->state_dir, NULL) : NULL;
+	if (!d->state_dir) {
+		/* realpath needs it to exist; make it, then resolve. */
+		char *want = cfg->state_dir ? strdup(cfg->state_dir) : default_state_dir();
+		if (!want) {
+			return -ENOMEM;
+		}
+		r = util_mkdir_p(want, 0700);
+		if (r < 0) {
+			*cause = msg_strdupf("cannot create the state directory %s: %s", want,
+					     strerror(-r));
+			free(want);
+			return r;
+		}
+		d->state_dir = realpath(want, NULL);
+		free(want);
+		if (!d->state_dir) {
+			return -errno;
+		}
+	}
+	d->socket_path = cfg->socket_path ? strdup(cfg->socket_path) : default_socket(d->state_dir);
+	d->runs_dir = util_path_join(d->state_dir, "runs");
+	d->supervisor_path = find_supervisor();
+	if (!d->socket_path || !d->runs_dir || !d->supervisor_path) {
+		return -ENOMEM;
+	}
+	if (access(d->supervisor_path, X_OK) < 0) {
+		*cause = msg_strdupf("the run supervisor %s is missing or not executable (set "
+				     "RUNYARD_SUPERVISOR to its path)",
+				     d->supervisor_path);
+		return -ENOENT;
+	}
+	r = util_mkdir_p(d->runs_dir, 0700);
+	if (r < 0) {
+		*cause = msg_strdupf("cannot create %s: %s", d->runs_dir, strerror(-r));
+		return r;
+	}
+
+	/* Two daemons on one state directory would each think they own the
+	 * runs; the lock is released by the kernel however we die. */
+	p = util_path_join(d->state_dir, "runyardd.lock");
+	d->lock_fd = p ? open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600) : -1;
+	if (d->lock_fd < 0 || flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+		r = -errno;
+		*cause = r == -EWOULDBLOCK
+				 ? msg_strdupf("another runyardd is using the state directory %s",
+					       d->state_dir)
+				 : msg_strdupf("cannot lock %s: %s", p, strerror(errno));
+		free(p);
+		return r;
+	}
+	free(p);
+
+	p = util_path_join(d->state_dir, "runyard.db");
+	if (!p) {
+		return -ENOMEM;
+	}
+	r = store_open(p, &d->store, cause);
+	free(p);
+	if (r < 0) {
+		return r;
+	}
+	r = blob_store_open(d->state_dir, &d->blobs);
+	if (r < 0) {
+		*cause = msg_strdupf("cannot set up the blob store in %s: %s", d->state_dir,
+				     strerror(-r));
+		return r;
+	}
+	r = server_listen(d, d->socket_path, &d->server, cause);
+	if (r < 0) {
+		return r;
+	}
+	uv_signal_init(loop, &d->sig_term);
+	d->sig_term.data = d;
+	uv_signal_start(&d->sig_term, signal_cb, SIGTERM);
+	uv_signal_init(loop, &d->sig_int);
+	d->sig_int.data = d;
+	uv_signal_start(&d->sig_int, signal_cb, SIGINT);
+	d->signals = true;
+	log_info("runyardd %s listening on %s (state %s, %d slots, grace %gs)", RUNYARD_VERSION,
+		 d->socket_path, d->state_dir, d->max_runs, d->grace);
+	return 0;
+}
+
+static int load_run_cb(void *ud, const struct store_run_row *row)
+{
+	struct daemon *d = ud;
+	struct run *r = run_create(d, row->seq, row->id, row->experiment);
+
+	if (!r) {
+		return -ENOMEM;
+	}
+	if (run_status_parse(row->status, &r->status) < 0) {
+		r->status = RUN_QUEUED;
+	}
+	r->priority = row->priority;
+	r->created_at = row->created_at;
+	r->timeout = row->timeout;
+	r->keep = row->keep;
+	r->snapshot = strdup(row->snapshot);
+	r->argv = cJSON_Parse(row->argv_json);
+	r->env = cJSON_Parse(row->env_json ? row->env_json : "{}");
+	r->log_offset = row->log_offset;
+	r->log_lines = row->log_lines;
+	r->sup_pid = row->sup_pid;
+	if (!r->snapshot || !cJSON_IsArray(r->argv)) {
+		return -ENOMEM;
+	}
+	if (!r->env) {
+		r->env = cJSON_CreateObject();
+	}
+	return 0;
+}
+
+int daemon_resume(struct daemon *d)
+{
+	int r = store_runs_active(d->store, load_run_cb, d);
+	int n = 0;
+
+	if (r < 0) {
+		log_error("loading the runs in flight failed: %s", store_errmsg(d->store));
+		return r;
+	}
+	d->resuming = true;
+	for (struct run *run = d->runs_head, *next; run; run = next) {
+		next = run->next;
+		n++;
+		if (run->status == RUN_QUEUED) {
+			queue_enqueue(d, run);
+		} else {
+			exec_resume(run);
+		}
+	}
+	d->resuming = false;
+	if (n > 0) {
+		log_info("resumed %d run(s) from the store", n);
+	}
+	exec_sweep_dirs(d);
+	queue_kick(d);
+	return 0;
+}
+
+static void close_noop_cb(uv_handle_t *h)
+{
+}
+
+void daemon_stop(struct daemon *d)
+{
+	if (d->stopping) {
+		return;
+	}
+	d->stopping = true;
+	if (d->signals) {
+		uv_close((uv_handle_t *)&d->sig_term, close_noop_cb);
+		uv_close((uv_handle_t *)&d->sig_int, close_noop_cb);
+	}
+	logs_watch_clear(d);
+	server_close(d->server);
+	d->server = NULL;
+	exec_shutdown(d);
+}
+
+void daemon_finish(struct daemon *d)
+{
+	store_close(d->store);
+	blob_store_close(d->blobs);
+	if (d->lock_fd >= 0) {
+		close(d->lock_fd);
+	}
+	free(d->ingest_buf);
+	free(d->state_dir);
+	free(d->socket_path);
+	free(d->runs_dir);
+	free(d->supervisor_path);
+}

@@ -1,0 +1,71 @@
+/* The daemon's context: configuration, the loop, and the parts it owns. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "snapshot.h"
+
+struct store;
+struct blobstore;
+struct server;
+struct run;
+struct watch;
+
+struct daemon_config {
+	const char *state_dir;   /* NULL: $XDG_STATE_HOME/runyard */
+	const char *socket_path; /* NULL: $XDG_RUNTIME_DIR/runyard/runyard.sock, else in state_dir */
+	int max_runs;            /* 0: number of CPUs */
+	double grace;            /* seconds between SIGTERM and SIGKILL */
+};
+
+struct daemon {
+	uv_loop_t *loop;
+	char *state_dir;
+	char *socket_path;
+	char *runs_dir;
+	char *supervisor_path;
+	int max_runs;
+	double grace;
+	double started_at;
+	struct snapshot_limits limits;
+
+	struct store *store;
+	struct blobstore *blobs;
+	struct server *server;
+
+	/* Every run that is not terminal, in submit order. */
+	struct run *runs_head, *runs_tail;
+	/* Queued runs in the order they will start (queue.c). */
+	struct run *queue_head;
+	/* Runs holding a capacity slot (left Queued, not yet ended). */
+	int active;
+
+	struct watch *watches;
+	char *ingest_buf;
+	int64_t next_sub;
+
+	uv_signal_t sig_term;
+	uv_signal_t sig_int;
+	int lock_fd;
+	bool signals; /* sig_term and sig_int are initialised */
+	bool stopping;
+	bool resuming; /* holds admission back until every resumed run has its slot */
+};
+
+/* Resolve paths, open the store and blobs, listen; start-up failures are the
+ * only ones that stop the daemon, so they come back with a cause. */
+int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *cfg, char **cause);
+
+/* Re-attach or re-queue what the store says was in flight. */
+int daemon_resume(struct daemon *d);
+
+/* Begin a clean stop: stop accepting, close every connection and handle;
+ * uv_run returns once all are closed. Runs keep running under their
+ * supervisors. */
+void daemon_stop(struct daemon *d);
+
+/* Free what daemon_init made, after the loop has ended. */
+void daemon_finish(struct daemon *d);

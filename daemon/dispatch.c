@@ -1,0 +1,185 @@
+#include "dispatch.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "msg.h"
+#include "ops.h"
+#include "proto.h"
+#include "server.h"
+
+enum {
+	/* Allowed before the hello handshake. */
+	OP_BEFORE_HELLO = 1 << 0,
+	/* Refused once the daemon is stopping (it would start new work). */
+	OP_NEW_WORK = 1 << 1,
+};
+
+struct op_entry {
+	const char *name;
+	void (*handler)(struct request *req);
+	unsigned flags;
+};
+
+static const struct op_entry ops[] = {
+	{"hello", ops_hello, OP_BEFORE_HELLO},
+	{"run.submit", ops_run_submit, OP_NEW_WORK},
+	{"run.list", ops_run_list, 0},
+	{"run.show", ops_run_show, 0},
+	{"run.logs", ops_run_logs, 0},
+	{"run.watch", ops_run_watch, 0},
+	{"run.unwatch", ops_run_unwatch, 0},
+	{"run.cancel", ops_run_cancel, 0},
+	{"run.outputs", ops_run_outputs, 0},
+	{"artifact.read", ops_artifact_read, 0},
+	{"experiment.list", ops_experiment_list, 0},
+	{"daemon.status", ops_daemon_status, 0},
+	{"daemon.stop", ops_daemon_stop, 0},
+};
+
+static const struct op_entry *find_op(const char *name)
+{
+	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
+		if (strcmp(ops[i].name, name) == 0) {
+			return &ops[i];
+		}
+	}
+	return NULL;
+}
+
+void dispatch_message(struct conn *c, const cJSON *msg)
+{
+	struct request req = {.d = conn_daemon(c), .conn = c};
+	const cJSON *id, *op, *args;
+
+	if (!cJSON_IsObject(msg)) {
+		request_error(&req, PROTO_E_BAD_REQUEST,
+			      "the frame's payload is not a JSON object");
+		return;
+	}
+	id = cJSON_GetObjectItemCaseSensitive(msg, "id");
+	op = cJSON_GetObjectItemCaseSensitive(msg, "op");
+	args = cJSON_GetObjectItemCaseSensitive(msg, "args");
+	if (!cJSON_IsNumber(id) || id->valuedouble < 1 || id->valuedouble > 9007199254740991.0 ||
+	    id->valuedouble != (double)(int64_t)id->valuedouble) {
+		request_error(&req, PROTO_E_BAD_REQUEST,
+			      "a request needs a positive integer 'id'");
+		return;
+	}
+	req.id = (int64_t)id->valuedouble;
+	if (!cJSON_IsString(op)) {
+		request_error(&req, PROTO_E_BAD_REQUEST, "a request needs a string 'op'");
+		return;
+	}
+	if (args && !cJSON_IsNull(args) && !cJSON_IsObject(args)) {
+		request_error(&req, PROTO_E_BAD_REQUEST, "'args' must be an object");
+		return;
+	}
+	req.args = cJSON_IsObject(args) ? args : NULL;
+	const struct op_entry *e = find_op(op->valuestring);
+	if (!e) {
+		request_error(&req, PROTO_E_UNKNOWN_OP, "unknown op '%s'", op->valuestring);
+		return;
+	}
+	if (!conn_hello_done(c) && !(e->flags & OP_BEFORE_HELLO)) {
+		request_error(&req, PROTO_E_HANDSHAKE,
+			      "send 'hello' before '%s' (the first request on a connection must "
+			      "be hello)",
+			      e->name);
+		return;
+	}
+	if (req.d->stopping && (e->flags & OP_NEW_WORK)) {
+		request_error(&req, PROTO_E_SHUTTING_DOWN, "runyardd is stopping; '%s' refused",
+			      e->name);
+		return;
+	}
+	e->handler(&req);
+}
+
+void request_reply(struct request *req, cJSON *result)
+{
+	cJSON *m = msg_reply_ok(req->id, result);
+
+	if (conn_send(req->conn, m) < 0) {
+		/* Only a result over the frame limit gets here; say so instead. */
+		cJSON_Delete(m);
+		request_error(req, PROTO_E_TOO_LARGE, "the result does not fit in one frame");
+		return;
+	}
+	cJSON_Delete(m);
+}
+
+void request_error(struct request *req, const char *code, const char *fmt, ...)
+{
+	char *text = NULL;
+	va_list ap;
+	cJSON *m;
+
+	va_start(ap, fmt);
+	if (vasprintf(&text, fmt, ap) < 0) {
+		text = NULL;
+	}
+	va_end(ap);
+	m = msg_reply_error(req->id, code, "%s", text ? text : code);
+	conn_send(req->conn, m);
+	cJSON_Delete(m);
+	free(text);
+}
+
+void request_error_errno(struct request *req, int err, const char *cause)
+{
+	const char *code;
+
+	switch (err) {
+	case -ENOENT:
+		code = PROTO_E_NOT_FOUND;
+		break;
+	case -EINVAL:
+	case -ENOTDIR:
+	case -ENAMETOOLONG:
+		code = PROTO_E_INVALID_ARGUMENT;
+		break;
+	case -EFBIG:
+	case -E2BIG:
+		code = PROTO_E_TOO_LARGE;
+		break;
+	case -EACCES:
+	case -EPERM:
+		code = PROTO_E_PERMISSION;
+		break;
+	case -EBUSY:
+	case -EALREADY:
+		code = PROTO_E_CONFLICT;
+		break;
+	default:
+		code = PROTO_E_INTERNAL;
+		break;
+	}
+	request_error(req, code, "%s", cause ? cause : strerror(-err));
+}
+
+struct request *request_hold(const struct request *req)
+{
+	struct request *h = malloc(sizeof(*h));
+
+	if (!h) {
+		return NULL;
+	}
+	*h = *req;
+	h->args = NULL;
+	conn_ref(h->conn);
+	return h;
+}
+
+void request_release(struct request *req)
+{
+	if (req) {
+		conn_unref(req->conn);
+		free(req);
+	}
+}

@@ -1,0 +1,883 @@
+#include "exec.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <uv.h>
+
+#include "blob.h"
+#include "daemon.h"
+#include "log.h"
+#include "logs.h"
+#include "msg.h"
+#include "run.h"
+#include "snapshot.h"
+#include "store.h"
+#include "util.h"
+#include "walk.h"
+
+extern char **environ;
+
+/* How often a run's files are looked at even without an inotify event, and
+ * a supervisor that is not our child is checked for being alive. */
+#define POLL_MS 1000
+
+struct job {
+	uv_work_t req;
+	struct run *r;
+	int err;
+	char *cause;
+	cJSON *artifacts; /* finalize: [{path, size, sha256, mode}] */
+	char *path;       /* remove: the directory */
+};
+
+static void start_running(struct run *r);
+static void finalize(struct run *r);
+
+static struct job *job_new(struct run *r)
+{
+	struct job *j = calloc(1, sizeof(*j));
+
+	if (j) {
+		j->r = r;
+		j->req.data = j;
+		if (r) {
+			r->busy = true;
+		}
+	}
+	return j;
+}
+
+static void job_free(struct job *j)
+{
+	free(j->cause);
+	free(j->path);
+	cJSON_Delete(j->artifacts);
+	free(j);
+}
+
+/* After a job: is the run still ours to carry on? (the daemon may be
+ * stopping, or the run may have ended meanwhile). */
+static bool job_done(struct job *j)
+{
+	struct run *r = j->r;
+
+	r->busy = false;
+	if (r->ended || r->d->stopping) {
+		run_release(r);
+		return false;
+	}
+	return true;
+}
+
+/* Preparing */
+
+static void prepare_work(uv_work_t *req)
+{
+	struct job *j = req->data;
+	struct run *r = j->r;
+	char *p = NULL;
+	int err;
+
+	/* A previous attempt (daemon killed while preparing) may have left
+	 * a half-made directory: start clean. */
+	util_rm_rf(r->dir);
+	err = util_mkdir_p(r->workdir, 0700);
+	if (err < 0) {
+		j->cause = msg_strdupf("cannot create the run directory %s: %s", r->workdir,
+				       strerror(-err));
+		goto out;
+	}
+	err = snapshot_materialise(r->d->blobs, r->snapshot, r->workdir, &j->cause);
+	if (err < 0) {
+		goto out;
+	}
+	const char *dirs[] = {"outputs", "logs"};
+	for (size_t i = 0; i < 2; i++) {
+		p = util_path_join(r->workdir, dirs[i]);
+		if (!p) {
+			err = -ENOMEM;
+			goto out;
+		}
+		if (mkdir(p, 0755) < 0 && errno != EEXIST) {
+			err = -errno;
+			j->cause = msg_strdupf("cannot create %s: %s", p, strerror(errno));
+			goto out;
+		}
+		free(p);
+		p = NULL;
+	}
+	if (r->keep) {
+		/* Tells the start-up sweep this directory is wanted. */
+		p = util_path_join(r->dir, "keep");
+		if (p) {
+			close(open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+		}
+	}
+out:
+	free(p);
+	j->err = err;
+}
+
+static void prepare_done(uv_work_t *req, int status)
+{
+	struct job *j = req->data;
+	struct run *r = j->r;
+
+	if (!job_done(j)) {
+		goto out;
+	}
+	if (j->err < 0) {
+		run_fail(r, "PreparationFailed", "%s",
+			 j->cause ? j->cause : strerror(-j->err));
+		goto out;
+	}
+	if (r->status == RUN_CANCEL_REQUESTED) {
+		run_transition(r, RUN_CANCELED);
+		goto out;
+	}
+	/* Scaling: on the local target the slot taken when the run left the
+	 * queue is its capacity, so this stage is only a step through. */
+	if (r->status == RUN_PREPARING && run_transition(r, RUN_SCALING) < 0) {
+		goto out;
+	}
+	start_running(r);
+out:
+	job_free(j);
+}
+
+void exec_prepare(struct run *r)
+{
+	struct job *j;
+	int err;
+
+	if (r->status == RUN_QUEUED && run_transition(r, RUN_PREPARING) < 0) {
+		run_fail(r, "PreparationFailed", "the store refused the status change");
+		return;
+	}
+	j = job_new(r);
+	if (!j) {
+		run_fail(r, "PreparationFailed", "out of memory");
+		return;
+	}
+	err = uv_queue_work(r->d->loop, &j->req, prepare_work, prepare_done);
+	if (err < 0) {
+		r->busy = false;
+		job_free(j);
+		run_fail(r, "PreparationFailed", "cannot queue the preparation: %s",
+			 uv_strerror(err));
+	}
+}
+
+/* Watching a running run */
+
+static void handle_close_cb(uv_handle_t *h)
+{
+	struct run *r = h->data;
+
+	r->handles--;
+	run_release(r);
+}
+
+static void check_exit(struct run *r);
+
+static void fsev_cb(uv_fs_event_t *h, const char *filename, int events, int status)
+{
+	struct run *r = h->data;
+
+	if (r->exited) {
+		return;
+	}
+	if (!filename || strcmp(filename, "output.log") == 0) {
+		logs_ingest(r, false);
+	}
+	if (!filename || strcmp(filename, "exit.json") == 0) {
+		check_exit(r);
+	}
+}
+
+static bool supervisor_alive(struct run *r)
+{
+	char path[64], *cmdline = NULL;
+	size_t len;
+	bool alive = false;
+
+	if (r->sup_pid <= 0 || (kill((pid_t)r->sup_pid, 0) < 0 && errno != EPERM)) {
+		return false;
+	}
+	/* The pid may have been reused: it must be this run's supervisor. */
+	snprintf(path, sizeof(path), "/proc/%lld/cmdline", (long long)r->sup_pid);
+	if (util_read_file(path, 1 << 20, &cmdline, &len) < 0) {
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		if (cmdline[i] == '\0') {
+			cmdline[i] = ' ';
+		}
+	}
+	alive = strstr(cmdline, "runyard-supervisor") && strstr(cmdline, r->dir);
+	free(cmdline);
+	return alive;
+}
+
+static void poll_cb(uv_timer_t *t)
+{
+	struct run *r = t->data;
+
+	if (r->exited) {
+		return;
+	}
+	logs_ingest(r, false);
+	check_exit(r);
+	if (!r->exited && !r->proc_alive && !supervisor_alive(r)) {
+		/* Gone without a word: killed, most likely. */
+		check_exit(r);
+		if (!r->exited) {
+			r->exited = true;
+			logs_ingest(r, true);
+			store_run_set_error(r->d->store, r->seq, "ExecutionFailed",
+					    "the run's supervisor vanished without recording how "
+					    "the process ended",
+					    "Running");
+			r->outcome = RUN_FAILED;
+			finalize(r);
+		}
+	}
+}
+
+static void attach(struct run *r)
+{
+	uv_loop_t *loop = r->d->loop;
+
+	if (r->attached) {
+		return;
+	}
+	r->attached = true;
+	uv_timer_init(loop, &r->poll);
+	r->poll.data = r;
+	r->handles++;
+	uv_timer_start(&r->poll, poll_cb, POLL_MS, POLL_MS);
+	uv_timer_init(loop, &r->ingest_later);
+	r->ingest_later.data = r;
+	r->handles++;
+	uv_fs_event_init(loop, &r->fsev);
+	r->fsev.data = r;
+	r->handles++;
+	int err = uv_fs_event_start(&r->fsev, fsev_cb, r->dir, 0);
+	if (err < 0) {
+		/* The poll timer still sees everything, only later. */
+		log_warn("run %s: cannot watch %s (%s); polling it instead", r->id, r->dir,
+			 uv_strerror(err));
+	}
+}
+
+void exec_detach(struct run *r)
+{
+	if (r->attached) {
+		r->attached = false;
+		uv_close((uv_handle_t *)&r->poll, handle_close_cb);
+		uv_close((uv_handle_t *)&r->ingest_later, handle_close_cb);
+		uv_close((uv_handle_t *)&r->fsev, handle_close_cb);
+	}
+	if (r->proc_alive && !uv_is_closing((uv_handle_t *)&r->proc)) {
+		/* Closing a process handle does not touch the process: the
+		 * supervisor carries on and is found again at the next start. */
+		r->proc_alive = false;
+		uv_close((uv_handle_t *)&r->proc, handle_close_cb);
+	}
+}
+
+/* Read exit.json if it is there; -ENOENT if not yet. */
+static int read_exit(struct run *r, struct store_exit *e, bool *timed_out, bool *canceled,
+		     bool *exec_failed)
+{
+	char *path = util_path_join(r->dir, "exit.json"), *text = NULL;
+	cJSON *j = NULL;
+	int err;
+
+	if (!path) {
+		return -ENOMEM;
+	}
+	err = util_read_file(path, 64 * 1024, &text, NULL);
+	if (err < 0) {
+		goto out;
+	}
+	j = cJSON_Parse(text);
+	if (!cJSON_IsObject(j)) {
+		err = -EBADMSG;
+		goto out;
+	}
+	const cJSON *code = cJSON_GetObjectItem(j, "exit_code");
+	const cJSON *sig = cJSON_GetObjectItem(j, "signal");
+	memset(e, 0, sizeof(*e));
+	e->has_exit_code = cJSON_IsNumber(code);
+	e->exit_code = e->has_exit_code ? code->valueint : 0;
+	e->signal = cJSON_IsNumber(sig) ? sig->valueint : 0;
+	e->utime = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "utime"));
+	e->stime = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "stime"));
+	e->maxrss_kb = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(j, "maxrss_kb"));
+	if (e->utime != e->utime) {
+		e->utime = 0;
+	}
+	if (e->stime != e->stime) {
+		e->stime = 0;
+	}
+	if (e->maxrss_kb < 0) {
+		e->maxrss_kb = 0;
+	}
+	*timed_out = cJSON_IsTrue(cJSON_GetObjectItem(j, "timed_out"));
+	*canceled = cJSON_IsTrue(cJSON_GetObjectItem(j, "canceled"));
+	*exec_failed = cJSON_IsTrue(cJSON_GetObjectItem(j, "exec_failed"));
+out:
+	cJSON_Delete(j);
+	free(text);
+	free(path);
+	return err;
+}
+
+/* The process has ended (exit.json is there): decide the outcome, record
+ * it, and go on to Finalizing. Safe to call again after a restart. */
+static void check_exit(struct run *r)
+{
+	struct daemon *d = r->d;
+	struct store_exit e;
+	bool timed_out = false, canceled = false, exec_failed = false;
+	char *msg = NULL;
+	const char *code = NULL;
+	int err;
+
+	if (r->exited) {
+		return;
+	}
+	err = read_exit(r, &e, &timed_out, &canceled, &exec_failed);
+	if (err == -ENOENT) {
+		return;
+	}
+	r->exited = true;
+	logs_ingest(r, true);
+	if (err < 0) {
+		code = "ExecutionFailed";
+		msg = msg_strdupf("the supervisor's exit.json cannot be read: %s", strerror(-err));
+		r->outcome = RUN_FAILED;
+		goto record;
+	}
+	store_run_set_exit(d->store, r->seq, &e);
+	if (r->status == RUN_CANCEL_REQUESTED || canceled) {
+		r->outcome = RUN_CANCELED;
+	} else if (timed_out) {
+		r->outcome = RUN_FAILED;
+		code = "Timeout";
+		msg = msg_strdupf("the run exceeded its timeout of %g seconds and was stopped",
+				  r->timeout);
+	} else if (exec_failed) {
+		r->outcome = RUN_FAILED;
+		code = "ExecutionFailed";
+		msg = msg_strdupf("the program could not be started (see the run's stderr)");
+	} else if (e.signal > 0) {
+		r->outcome = RUN_FAILED;
+		code = "UserError";
+		msg = msg_strdupf("the process was killed by signal %d (%s)", e.signal,
+				  strsignal(e.signal));
+	} else if (e.has_exit_code && e.exit_code != 0) {
+		r->outcome = RUN_FAILED;
+		code = "UserError";
+		msg = msg_strdupf("the process exited with code %d", e.exit_code);
+	} else {
+		r->outcome = RUN_COMPLETED;
+	}
+record:
+	if (code) {
+		store_run_set_error(d->store, r->seq, code, msg ? msg : code, "Running");
+		log_info("run %s: %s: %s", r->id, code, msg ? msg : "");
+	}
+	free(msg);
+	finalize(r);
+}
+
+static void proc_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
+{
+	struct run *r = p->data;
+
+	r->proc_alive = false;
+	uv_close((uv_handle_t *)p, handle_close_cb);
+	if (r->exited || r->d->stopping) {
+		return;
+	}
+	check_exit(r);
+	if (!r->exited) {
+		char *path = util_path_join(r->dir, "supervisor.err"), *text = NULL;
+		if (path) {
+			util_read_file(path, 4096, &text, NULL);
+		}
+		r->exited = true;
+		logs_ingest(r, true);
+		store_run_set_error(r->d->store, r->seq, "ExecutionFailed",
+				    text && *text ? text
+						  : "the run's supervisor ended without recording "
+						    "how the process ended",
+				    "Running");
+		r->outcome = RUN_FAILED;
+		free(text);
+		free(path);
+		finalize(r);
+	}
+}
+
+/* The environment of the run: the daemon's, the run's --env on top, then
+ * runyard's own variables, which a run cannot override. */
+static char **build_env(struct run *r)
+{
+	struct daemon *d = r->d;
+	size_t n = 0, cap;
+	char **env;
+	const cJSON *kv;
+
+	while (environ[n]) {
+		n++;
+	}
+	cap = n + (size_t)cJSON_GetArraySize(r->env) + 8;
+	env = calloc(cap, sizeof(char *));
+	if (!env) {
+		return NULL;
+	}
+	n = 0;
+	static const char *const ours[] = {"RUNYARD_RUN_ID=", "RUNYARD_EXPERIMENT=",
+					   "RUNYARD_SOCKET=", "PYTHONUNBUFFERED="};
+	for (char **e = environ; *e; e++) {
+		bool skip = false;
+		for (size_t i = 0; i < 4 && !skip; i++) {
+			skip = strncmp(*e, ours[i], strlen(ours[i])) == 0;
+		}
+		cJSON_ArrayForEach(kv, r->env) {
+			size_t kl = strlen(kv->string);
+			if (strncmp(*e, kv->string, kl) == 0 && (*e)[kl] == '=') {
+				skip = true;
+			}
+		}
+		if (!skip) {
+			env[n++] = strdup(*e);
+		}
+	}
+	cJSON_ArrayForEach(kv, r->env) {
+		if (cJSON_IsString(kv)) {
+			env[n++] = msg_strdupf("%s=%s", kv->string, kv->valuestring);
+		}
+	}
+	env[n++] = msg_strdupf("RUNYARD_RUN_ID=%s", r->id);
+	env[n++] = msg_strdupf("RUNYARD_EXPERIMENT=%s", r->experiment);
+	env[n++] = msg_strdupf("RUNYARD_SOCKET=%s", d->socket_path);
+	env[n++] = strdup("PYTHONUNBUFFERED=1");
+	env[n] = NULL;
+	for (size_t i = 0; i < n; i++) {
+		if (!env[i]) {
+			for (size_t k = 0; k < n; k++) {
+				free(env[k]);
+			}
+			free(env);
+			return NULL;
+		}
+	}
+	return env;
+}
+
+static void free_strv(char **v)
+{
+	if (v) {
+		for (char **p = v; *p; p++) {
+			free(*p);
+		}
+		free(v);
+	}
+}
+
+/* Scaling → Running: hand the process to a new supervisor. */
+static void start_running(struct run *r)
+{
+	struct daemon *d = r->d;
+	uv_process_options_t opts = {0};
+	char **args = NULL, **env = NULL;
+	char timeout[32], grace[32];
+	size_t n = 0, argc = (size_t)cJSON_GetArraySize(r->argv);
+	const cJSON *a;
+	int err;
+
+	args = calloc(argc + 10, sizeof(char *));
+	env = build_env(r);
+	if (!args || !env) {
+		run_fail(r, "ExecutionFailed", "out of memory");
+		goto out;
+	}
+	snprintf(timeout, sizeof(timeout), "%.3f", r->timeout > 0 ? r->timeout : 0.0);
+	snprintf(grace, sizeof(grace), "%.3f", d->grace);
+	args[n++] = d->supervisor_path;
+	args[n++] = "--dir";
+	args[n++] = r->dir;
+	args[n++] = "--timeout";
+	args[n++] = timeout;
+	args[n++] = "--grace";
+	args[n++] = grace;
+	args[n++] = "--";
+	cJSON_ArrayForEach(a, r->argv) {
+		args[n++] = a->valuestring;
+	}
+	args[n] = NULL;
+
+	opts.file = d->supervisor_path;
+	opts.args = args;
+	opts.env = env;
+	opts.cwd = r->workdir;
+	opts.exit_cb = proc_exit_cb;
+	/* Its own session, so it outlives the daemon and a terminal's ^C. */
+	opts.flags = UV_PROCESS_DETACHED;
+	opts.stdio_count = 0;
+
+	attach(r);
+	r->proc.data = r;
+	err = uv_spawn(d->loop, &r->proc, &opts);
+	if (err < 0) {
+		/* libuv wants the handle closed even when spawning failed. */
+		r->handles++;
+		uv_close((uv_handle_t *)&r->proc, handle_close_cb);
+		run_fail(r, "ExecutionFailed", "cannot start the supervisor %s: %s",
+			 d->supervisor_path, uv_strerror(err));
+		goto out;
+	}
+	r->handles++;
+	r->proc_alive = true;
+	r->sup_pid = r->proc.pid;
+	store_run_set_supervisor(d->store, r->seq, r->sup_pid, 0);
+	if (r->status == RUN_SCALING) {
+		run_transition(r, RUN_RUNNING);
+	}
+out:
+	free(args);
+	free_strv(env);
+}
+
+/* Finalizing */
+
+struct collect_ctx {
+	struct blobstore *blobs;
+	cJSON *arts;
+	const char *prefix;
+	char *cause;
+};
+
+static int collect_visit(void *ud, const struct walk_entry *e)
+{
+	struct collect_ctx *c = ud;
+	char hex[65];
+	uint64_t size;
+	int err;
+
+	if (e->kind != WALK_FILE) {
+		/* Symlinks are not followed out of the run directory. */
+		return 0;
+	}
+	err = blob_put_file(c->blobs, e->dirfd, e->name, hex, &size);
+	if (err < 0) {
+		c->cause = msg_strdupf("cannot store %s/%s: %s", c->prefix, e->path, strerror(-err));
+		return err;
+	}
+	cJSON *a = cJSON_CreateObject();
+	char *path = msg_strdupf("%s/%s", c->prefix, e->path);
+	cJSON_AddStringToObject(a, "path", path ? path : e->path);
+	free(path);
+	cJSON_AddNumberToObject(a, "size", (double)size);
+	cJSON_AddStringToObject(a, "sha256", hex);
+	cJSON_AddNumberToObject(a, "mode", e->st->st_mode & 07777);
+	cJSON_AddItemToArray(c->arts, a);
+	return 0;
+}
+
+static void finalize_work(uv_work_t *req)
+{
+	struct job *j = req->data;
+	struct run *r = j->r;
+	static const char *const dirs[] = {"outputs", "logs"};
+	const struct walk_ops ops = {.visit = collect_visit};
+
+	j->artifacts = cJSON_CreateArray();
+	for (size_t i = 0; i < 2; i++) {
+		struct collect_ctx c = {.blobs = r->d->blobs, .arts = j->artifacts, .prefix = dirs[i]};
+		char *root = util_path_join(r->workdir, dirs[i]);
+		struct stat st;
+		if (!root) {
+			j->err = -ENOMEM;
+			return;
+		}
+		/* The run may have removed or replaced the directory. */
+		if (lstat(root, &st) == 0 && S_ISDIR(st.st_mode)) {
+			char *cause = NULL;
+			int err = walk_tree(root, &ops, &c, &cause);
+			if (err < 0) {
+				j->err = err;
+				j->cause = c.cause ? c.cause : cause;
+				if (c.cause) {
+					free(cause);
+				}
+				free(root);
+				return;
+			}
+			free(cause);
+		}
+		free(root);
+	}
+}
+
+static void remove_work(uv_work_t *req)
+{
+	struct job *j = req->data;
+
+	util_rm_rf(j->path);
+}
+
+static void remove_done(uv_work_t *req, int status)
+{
+	job_free(req->data);
+}
+
+static void finalize_done(uv_work_t *req, int status)
+{
+	struct job *j = req->data;
+	struct run *r = j->r;
+	struct daemon *d = r->d;
+	const cJSON *a;
+
+	if (!job_done(j)) {
+		goto out;
+	}
+	if (j->err < 0) {
+		run_fail(r, "FinalizationFailed", "%s", j->cause ? j->cause : strerror(-j->err));
+		goto out;
+	}
+	if (store_begin(d->store) == 0) {
+		cJSON_ArrayForEach(a, j->artifacts) {
+			store_artifact_put(
+				d->store, r->seq, cJSON_GetObjectItem(a, "path")->valuestring,
+				(int64_t)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "size")),
+				cJSON_GetObjectItem(a, "sha256")->valuestring,
+				(int)cJSON_GetNumberValue(cJSON_GetObjectItem(a, "mode")));
+		}
+		if (store_commit(d->store) < 0) {
+			store_rollback(d->store);
+			run_fail(r, "FinalizationFailed", "recording the outputs failed: %s",
+				 store_errmsg(d->store));
+			goto out;
+		}
+	}
+	char *dir = r->keep ? NULL : strdup(r->dir);
+	run_transition(r, r->outcome);
+	if (dir) {
+		/* The run has ended: its directory goes in the background. If
+		 * the daemon dies first, the start-up sweep removes it. */
+		struct job *rm = job_new(NULL);
+		if (rm) {
+			rm->path = dir;
+			if (uv_queue_work(d->loop, &rm->req, remove_work, remove_done) < 0) {
+				job_free(rm);
+			}
+		} else {
+			free(dir);
+		}
+	}
+out:
+	job_free(j);
+}
+
+static void finalize(struct run *r)
+{
+	struct job *j;
+	int err;
+
+	if (r->status != RUN_FINALIZING && run_transition(r, RUN_FINALIZING) < 0) {
+		return;
+	}
+	j = job_new(r);
+	if (!j) {
+		run_fail(r, "FinalizationFailed", "out of memory");
+		return;
+	}
+	err = uv_queue_work(r->d->loop, &j->req, finalize_work, finalize_done);
+	if (err < 0) {
+		r->busy = false;
+		job_free(j);
+		run_fail(r, "FinalizationFailed", "cannot queue finalization: %s",
+			 uv_strerror(err));
+	}
+}
+
+/* Cancel */
+
+int exec_cancel(struct run *r)
+{
+	switch (r->status) {
+	case RUN_QUEUED:
+		return run_transition(r, RUN_CANCELED);
+	case RUN_PREPARING:
+	case RUN_SCALING:
+		/* The preparation job sees this when it is done. */
+		return run_transition(r, RUN_CANCEL_REQUESTED);
+	case RUN_RUNNING: {
+		int err = run_transition(r, RUN_CANCEL_REQUESTED);
+		if (err < 0) {
+			return err;
+		}
+		/* The supervisor sends SIGTERM to the process group, then
+		 * SIGKILL after the grace period, and records the cancel. */
+		if (r->sup_pid > 0 && kill((pid_t)r->sup_pid, SIGTERM) < 0 && errno != ESRCH) {
+			log_warn("run %s: signalling supervisor %lld failed: %s", r->id,
+				 (long long)r->sup_pid, strerror(errno));
+		}
+		return 0;
+	}
+	default:
+		return -EALREADY;
+	}
+}
+
+/* Resume after a restart */
+
+static bool file_exists(const char *dir, const char *name)
+{
+	char *p = util_path_join(dir, name);
+	bool yes = p && access(p, F_OK) == 0;
+
+	free(p);
+	return yes;
+}
+
+static int64_t read_sup_pid(struct run *r)
+{
+	char *p = util_path_join(r->dir, "supervisor.json"), *text = NULL;
+	int64_t pid = 0;
+
+	if (p && util_read_file(p, 4096, &text, NULL) == 0) {
+		cJSON *j = cJSON_Parse(text);
+		const cJSON *v = cJSON_GetObjectItem(j, "supervisor_pid");
+		if (cJSON_IsNumber(v)) {
+			pid = (int64_t)v->valuedouble;
+		}
+		cJSON_Delete(j);
+	}
+	free(text);
+	free(p);
+	return pid;
+}
+
+void exec_resume(struct run *r)
+{
+	struct daemon *d = r->d;
+	bool has_exit = file_exists(r->dir, "exit.json");
+	bool has_sup = file_exists(r->dir, "supervisor.json");
+
+	if (r->status == RUN_QUEUED) {
+		return;
+	}
+	r->holds_slot = true;
+	d->active++;
+	if (has_exit) {
+		/* The process ended; maybe we were even finalizing it. */
+		attach(r);
+		check_exit(r);
+		return;
+	}
+	if (has_sup) {
+		int64_t pid = read_sup_pid(r);
+		if (pid > 0) {
+			r->sup_pid = pid;
+		}
+		if (supervisor_alive(r)) {
+			log_info("run %s: re-attached to its supervisor (pid %lld)", r->id,
+				 (long long)r->sup_pid);
+			attach(r);
+			if (r->status == RUN_SCALING) {
+				run_transition(r, RUN_RUNNING);
+			} else if (r->status == RUN_CANCEL_REQUESTED) {
+				kill((pid_t)r->sup_pid, SIGTERM);
+			}
+			logs_ingest(r, false);
+			/* It may have ended between our two looks. */
+			check_exit(r);
+			return;
+		}
+		r->exited = true;
+		logs_ingest(r, true);
+		if (r->status == RUN_CANCEL_REQUESTED) {
+			r->outcome = RUN_CANCELED;
+		} else {
+			store_run_set_error(d->store, r->seq, "DaemonRestart",
+					    "the run's process ended while runyardd was down and "
+					    "left no exit status",
+					    "Running");
+			r->outcome = RUN_FAILED;
+		}
+		finalize(r);
+		return;
+	}
+	switch (r->status) {
+	case RUN_PREPARING:
+	case RUN_SCALING:
+		/* Never started: prepare again from the snapshot. */
+		exec_prepare(r);
+		break;
+	case RUN_CANCEL_REQUESTED:
+		run_transition(r, RUN_CANCELED);
+		break;
+	default:
+		run_fail(r, "DaemonRestart",
+			 "runyardd stopped before the run's process was started");
+		break;
+	}
+}
+
+void exec_shutdown(struct daemon *d)
+{
+	struct run *r = d->runs_head;
+
+	while (r) {
+		struct run *next = r->next;
+		/* Not ended, only let go of: the store keeps its status. */
+		r->ended = true;
+		r->prev = r->next = NULL;
+		exec_detach(r);
+		run_release(r);
+		r = next;
+	}
+	d->runs_head = d->runs_tail = NULL;
+	d->queue_head = NULL;
+}
+
+void exec_sweep_dirs(struct daemon *d)
+{
+	DIR *dir = opendir(d->runs_dir);
+	struct dirent *de;
+
+	if (!dir) {
+		return;
+	}
+	while ((de = readdir(dir))) {
+		bool wanted = false;
+		if (de->d_name[0] == '.') {
+			continue;
+		}
+		for (struct run *r = d->runs_head; r && !wanted; r = r->next) {
+			wanted = strcmp(r->id, de->d_name) == 0;
+		}
+		char *p = util_path_join(d->runs_dir, de->d_name);
+		if (p && !wanted && !file_exists(p, "keep")) {
+			log_info("removing the leftover run directory %s", p);
+			util_rm_rf(p);
+		}
+		free(p);
+	}
+	closedir(dir);
+}

@@ -1,0 +1,480 @@
+#include "logs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+#include "msg.h"
+#include "run.h"
+#include "server.h"
+#include "store.h"
+
+/* How much of output.log one ingest step reads; also the largest chunk. */
+#define INGEST_READ (1024 * 1024)
+/* Steps per callback before yielding to the loop. */
+#define INGEST_STEPS 8
+/* Text per pushed event, so events stay well under the frame limit. */
+#define EVENT_TEXT_MAX (256 * 1024)
+#define EVENT_LINES_MAX 4096
+/* Text per run.logs reply. */
+#define READ_TEXT_MAX (8 * 1024 * 1024)
+
+struct watch {
+	struct watch *next;
+	struct conn *conn;
+	int64_t sub;
+	int64_t seq;
+	char *run_id;
+	bool logs;
+	char stream;
+	int64_t next_seq; /* first line not yet sent */
+	bool done;
+};
+
+int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t *ret_used,
+	       int64_t *ret_count)
+{
+	size_t pos = 0;
+	int64_t count = 0;
+
+	while (pos < len) {
+		const char *p = buf + pos, *end = buf + len;
+		struct log_record rec;
+		char *q;
+
+		/* Header: stream, space, digits, space, digits, space. */
+		if (end - p < 2) {
+			break;
+		}
+		if ((p[0] != 'o' && p[0] != 'e') || p[1] != ' ') {
+			return -EBADMSG;
+		}
+		rec.stream = p[0];
+		p += 2;
+		const char *sp = memchr(p, ' ', (size_t)(end - p));
+		if (!sp) {
+			if (end - p > 24) {
+				return -EBADMSG;
+			}
+			break;
+		}
+		rec.ts_us = strtoll(p, &q, 10);
+		if (q != sp || sp == p) {
+			return -EBADMSG;
+		}
+		p = sp + 1;
+		sp = memchr(p, ' ', (size_t)(end - p));
+		if (!sp) {
+			if (end - p > 8) {
+				return -EBADMSG;
+			}
+			break;
+		}
+		unsigned long long n = strtoull(p, &q, 10);
+		if (q != sp || sp == p || n > LOGS_LINE_MAX) {
+			return -EBADMSG;
+		}
+		p = sp + 1;
+		if ((size_t)(end - p) < n + 1) {
+			break;
+		}
+		if (p[n] != '\n') {
+			return -EBADMSG;
+		}
+		rec.text = p;
+		rec.len = (size_t)n;
+		if (cb) {
+			int r = cb(ud, &rec);
+			if (r < 0) {
+				return r;
+			}
+		}
+		count++;
+		pos = (size_t)(p + n + 1 - buf);
+	}
+	*ret_used = pos;
+	*ret_count = count;
+	return 0;
+}
+
+int logs_stream_parse(const char *name, char *ret)
+{
+	if (!name) {
+		*ret = 0;
+	} else if (strcmp(name, "stdout") == 0) {
+		*ret = 'o';
+	} else if (strcmp(name, "stderr") == 0) {
+		*ret = 'e';
+	} else {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Decoding stored chunks into JSON lines, with a filter and limits. */
+struct collect {
+	int64_t seq;      /* seq of the record being decoded */
+	int64_t after;    /* only lines after this */
+	char stream;
+	cJSON *lines;
+	int64_t count;
+	int64_t max_lines;
+	size_t text;
+	size_t max_text;
+	int64_t last;     /* last seq consumed (sent or filtered out) */
+	bool full;
+};
+
+static int collect_record_cb(void *ud, const struct log_record *rec)
+{
+	struct collect *c = ud;
+	int64_t seq = c->seq++;
+
+	if (seq <= c->after || c->full) {
+		return 0;
+	}
+	if (c->count >= c->max_lines || c->text >= c->max_text) {
+		c->full = true;
+		return 0;
+	}
+	c->last = seq;
+	if (c->stream && rec->stream != c->stream) {
+		return 0;
+	}
+	cJSON *l = cJSON_CreateObject();
+	char ts[32];
+	size_t tlen;
+	char *text = utf8_sanitize(rec->text, rec->len, &tlen);
+
+	msg_format_time((double)(rec->ts_us / 1000000) + (double)(rec->ts_us % 1000000) / 1e6, ts);
+	cJSON_AddNumberToObject(l, "seq", (double)seq);
+	cJSON_AddStringToObject(l, "stream", rec->stream == 'o' ? "stdout" : "stderr");
+	cJSON_AddStringToObject(l, "ts", ts);
+	cJSON_AddStringToObject(l, "text", text ? text : "");
+	free(text);
+	cJSON_AddItemToArray(c->lines, l);
+	c->count++;
+	c->text += rec->len + 64;
+	return 0;
+}
+
+static int collect_chunk_cb(void *ud, int64_t first_seq, int64_t nlines, const void *data,
+			    size_t len)
+{
+	struct collect *c = ud;
+	size_t used;
+	int64_t n;
+
+	c->seq = first_seq;
+	if (logs_parse(data, len, collect_record_cb, c, &used, &n) < 0) {
+		return -EBADMSG;
+	}
+	return c->full ? 1 : 0;
+}
+
+int logs_read_json(struct daemon *d, int64_t seq, const char *run_id, int64_t after_seq,
+		   int64_t limit, char stream, cJSON **ret_lines, int64_t *ret_next, bool *ret_more)
+{
+	struct collect c = {
+		.after = after_seq,
+		.stream = stream,
+		.lines = cJSON_CreateArray(),
+		.max_lines = limit,
+		.max_text = READ_TEXT_MAX,
+		.last = after_seq,
+	};
+	int r = store_log_read(d->store, seq, after_seq, collect_chunk_cb, &c);
+
+	if (r < 0) {
+		cJSON_Delete(c.lines);
+		return r;
+	}
+	*ret_lines = c.lines;
+	*ret_next = c.last;
+	*ret_more = c.full;
+	return 0;
+}
+
+/* Watches. */
+
+static void watch_free(struct watch *w)
+{
+	free(w->run_id);
+	free(w);
+}
+
+static void send_event(struct watch *w, const char *name, cJSON *data)
+{
+	cJSON *ev = msg_event(name, w->sub, data);
+
+	conn_send(w->conn, ev);
+	cJSON_Delete(ev);
+}
+
+/* Lines the watch has not had yet, up to the run's stored count. */
+static int64_t stored_lines(struct daemon *d, int64_t seq, bool *ret_terminal)
+{
+	struct run *r = run_find(d, seq);
+
+	if (r) {
+		*ret_terminal = false;
+		return r->log_lines;
+	}
+	*ret_terminal = true;
+	return INT64_MAX;
+}
+
+/* Send the watch what it is owed, from the store, while its connection is
+ * not congested; finish it with run.end once the run is over and every
+ * line is out. */
+static void watch_pump(struct daemon *d, struct watch *w)
+{
+	bool terminal;
+
+	while (!w->done && !conn_closing(w->conn) && !conn_congested(w->conn)) {
+		int64_t have = stored_lines(d, w->seq, &terminal);
+		if (w->logs && w->next_seq <= have) {
+			struct collect c = {
+				.after = w->next_seq - 1,
+				.stream = w->stream,
+				.lines = cJSON_CreateArray(),
+				.max_lines = EVENT_LINES_MAX,
+				.max_text = EVENT_TEXT_MAX,
+				.last = w->next_seq - 1,
+			};
+			int r = store_log_read(d->store, w->seq, w->next_seq - 1, collect_chunk_cb,
+					       &c);
+			if (r < 0) {
+				log_error("reading the log of run %s for a watcher failed: %s",
+					  w->run_id, store_errmsg(d->store));
+				cJSON_Delete(c.lines);
+				return;
+			}
+			if (c.last >= w->next_seq) {
+				w->next_seq = c.last + 1;
+				if (cJSON_GetArraySize(c.lines) > 0) {
+					cJSON *data = cJSON_CreateObject();
+					cJSON_AddStringToObject(data, "run", w->run_id);
+					cJSON_AddItemToObject(data, "lines", c.lines);
+					send_event(w, "run.log", data);
+				} else {
+					cJSON_Delete(c.lines);
+				}
+				continue;
+			}
+			cJSON_Delete(c.lines);
+		}
+		if (terminal) {
+			cJSON *run = NULL;
+			cJSON *data = cJSON_CreateObject();
+			if (store_run_json(d->store, w->seq, true, &run) == 0) {
+				cJSON_AddItemToObject(data, "run", run);
+			}
+			send_event(w, "run.end", data);
+			w->done = true;
+		}
+		break;
+	}
+}
+
+/* Remove finished watches (done, or of a closing connection). */
+static void sweep(struct daemon *d)
+{
+	for (struct watch **pp = &d->watches; *pp;) {
+		struct watch *w = *pp;
+		if (w->done) {
+			*pp = w->next;
+			watch_free(w);
+		} else {
+			pp = &w->next;
+		}
+	}
+}
+
+int logs_watch_add(struct daemon *d, struct conn *c, int64_t seq, const char *run_id, bool logs,
+		   char stream, int64_t after_seq, int64_t *ret_sub)
+{
+	struct watch *w = calloc(1, sizeof(*w));
+
+	if (!w || !(w->run_id = strdup(run_id))) {
+		free(w);
+		return -ENOMEM;
+	}
+	w->conn = c;
+	w->sub = ++d->next_sub;
+	w->seq = seq;
+	w->logs = logs;
+	w->stream = stream;
+	w->next_seq = after_seq + 1;
+	w->next = d->watches;
+	d->watches = w;
+	*ret_sub = w->sub;
+	return 0;
+}
+
+void logs_watch_start(struct daemon *d, int64_t sub)
+{
+	for (struct watch *w = d->watches; w; w = w->next) {
+		if (w->sub == sub) {
+			watch_pump(d, w);
+		}
+	}
+	sweep(d);
+}
+
+int logs_watch_remove(struct daemon *d, struct conn *c, int64_t sub)
+{
+	for (struct watch *w = d->watches; w; w = w->next) {
+		if (w->sub == sub && w->conn == c && !w->done) {
+			w->done = true;
+			sweep(d);
+			return 0;
+		}
+	}
+	return -ENOENT;
+}
+
+void logs_notify_status(struct daemon *d, int64_t seq, const char *status, double at)
+{
+	for (struct watch *w = d->watches; w; w = w->next) {
+		if (w->seq == seq && !w->done) {
+			cJSON *data = cJSON_CreateObject();
+			cJSON_AddStringToObject(data, "run", w->run_id);
+			cJSON_AddStringToObject(data, "status", status);
+			msg_add_time(data, "at", at);
+			send_event(w, "run.status", data);
+		}
+	}
+}
+
+static void pump_where(struct daemon *d, int64_t seq, const struct conn *c)
+{
+	for (struct watch *w = d->watches; w; w = w->next) {
+		if ((seq < 0 || w->seq == seq) && (!c || w->conn == c)) {
+			watch_pump(d, w);
+		}
+	}
+	sweep(d);
+}
+
+void logs_run_ended(struct daemon *d, int64_t seq)
+{
+	pump_where(d, seq, NULL);
+}
+
+void logs_conn_drained(struct daemon *d, struct conn *c)
+{
+	pump_where(d, -1, c);
+}
+
+void logs_conn_closed(struct daemon *d, struct conn *c)
+{
+	for (struct watch *w = d->watches; w; w = w->next) {
+		if (w->conn == c) {
+			w->done = true;
+		}
+	}
+	sweep(d);
+}
+
+void logs_watch_clear(struct daemon *d)
+{
+	for (struct watch *w = d->watches; w; w = w->next) {
+		w->done = true;
+	}
+	sweep(d);
+}
+
+/* Ingest. */
+
+static void ingest_later_cb(uv_timer_t *t)
+{
+	struct run *r = t->data;
+
+	logs_ingest(r, false);
+}
+
+int logs_ingest(struct run *r, bool final)
+{
+	struct daemon *d = r->d;
+	char *path = NULL, *buf = d->ingest_buf;
+	int fd = -1, r_ = 0;
+	bool stored = false;
+
+	if (asprintf(&path, "%s/output.log", r->dir) < 0) {
+		return -ENOMEM;
+	}
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		r_ = errno == ENOENT ? 0 : -errno;
+		goto out;
+	}
+	if (!buf) {
+		/* One buffer for every run: ingest never runs concurrently. */
+		buf = d->ingest_buf = malloc(INGEST_READ);
+		if (!buf) {
+			r_ = -ENOMEM;
+			goto out;
+		}
+	}
+	for (int step = 0; final || step < INGEST_STEPS; step++) {
+		ssize_t n = pread(fd, buf, INGEST_READ, (off_t)r->log_offset);
+		size_t used;
+		int64_t count;
+
+		if (n < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			r_ = -errno;
+			goto out;
+		}
+		if (n == 0) {
+			break;
+		}
+		r_ = logs_parse(buf, (size_t)n, NULL, NULL, &used, &count);
+		if (r_ < 0) {
+			/* Only the supervisor writes this file; if its bytes are
+			 * not records, stop reading rather than store garbage. */
+			log_error("run %s: output.log is corrupt at offset %lld; no more lines are "
+				  "read from it",
+				  r->id, (long long)r->log_offset);
+			goto out;
+		}
+		if (count == 0) {
+			break;
+		}
+		r_ = store_log_append(d->store, r->seq, r->log_lines + 1, count, buf, used,
+				      r->log_offset + (int64_t)used);
+		if (r_ < 0) {
+			log_error("run %s: storing %lld log lines failed: %s", r->id,
+				  (long long)count, store_errmsg(d->store));
+			goto out;
+		}
+		r->log_offset += (int64_t)used;
+		r->log_lines += count;
+		stored = true;
+		if ((size_t)n < INGEST_READ) {
+			break;
+		}
+		if (!final && step + 1 == INGEST_STEPS) {
+			/* More is waiting: come back after the loop has served
+			 * everyone else. */
+			uv_timer_start(&r->ingest_later, ingest_later_cb, 0, 0);
+		}
+	}
+out:
+	if (stored) {
+		pump_where(d, r->seq, NULL);
+	}
+	if (fd >= 0) {
+		close(fd);
+	}
+	free(path);
+	return r_;
+}

@@ -1,0 +1,63 @@
+/* Run output: ingesting the supervisor's output.log into the store, and
+ * pushing lines and status changes to watchers. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+struct conn;
+struct daemon;
+struct run;
+
+/* Longest line piece the supervisor writes in one record. */
+#define LOGS_LINE_MAX 65536
+
+/* One record of output.log: "<s> <ts_us> <len> <bytes>\n". */
+struct log_record {
+	char stream; /* 'o' or 'e' */
+	int64_t ts_us;
+	const char *text;
+	size_t len;
+};
+
+typedef int (*logs_record_fn)(void *ud, const struct log_record *rec);
+
+/* Parse whole records from buf, calling cb for each (cb may be NULL). The
+ * number of bytes of whole records is returned in *ret_used and their count
+ * in *ret_count; an incomplete record at the end is left for later.
+ * -EBADMSG when the bytes are not records at all. */
+int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t *ret_used,
+	       int64_t *ret_count);
+
+/* Store whatever whole records output.log has beyond what is stored, and
+ * push them to watchers. Reads a bounded amount per call and schedules
+ * itself again when more is waiting, so one chatty run cannot starve the
+ * loop. final: the supervisor has finished, read to the end. */
+int logs_ingest(struct run *r, bool final);
+
+/* The stream filter of a watch or a read: 0 for both. */
+int logs_stream_parse(const char *name, char *ret);
+
+/* Lines of a run after after_seq, for run.logs. */
+int logs_read_json(struct daemon *d, int64_t seq, const char *run_id, int64_t after_seq,
+		   int64_t limit, char stream, cJSON **ret_lines, int64_t *ret_next, bool *ret_more);
+
+/* Start a watch; lines (when logs) and events then flow on their own. */
+int logs_watch_add(struct daemon *d, struct conn *c, int64_t seq, const char *run_id, bool logs,
+		   char stream, int64_t after_seq, int64_t *ret_sub);
+/* Send what a new watch is owed; called after the op has replied, so the
+ * reply comes before the first event. */
+void logs_watch_start(struct daemon *d, int64_t sub);
+int logs_watch_remove(struct daemon *d, struct conn *c, int64_t sub);
+
+/* Hooks from the rest of the daemon. */
+void logs_notify_status(struct daemon *d, int64_t seq, const char *status, double at);
+void logs_run_ended(struct daemon *d, int64_t seq);
+void logs_conn_closed(struct daemon *d, struct conn *c);
+void logs_conn_drained(struct daemon *d, struct conn *c);
+/* Drop every watch (daemon stopping). */
+void logs_watch_clear(struct daemon *d);

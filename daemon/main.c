@@ -1,0 +1,114 @@
+/* runyardd: the runyard daemon. */
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <uv.h>
+
+#include "daemon.h"
+#include "log.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "Usage: runyardd [--state-dir DIR] [--socket PATH] [--max-runs N] [--grace S] "
+		   "[--verbose]\n"
+		   "\n"
+		   "  --state-dir DIR  where runs, logs and outputs are kept\n"
+		   "                   (default $XDG_STATE_HOME/runyard)\n"
+		   "  --socket PATH    the Unix socket clients connect to\n"
+		   "                   (default $XDG_RUNTIME_DIR/runyard/runyard.sock)\n"
+		   "  --max-runs N     runs that may be in flight at once (default: CPUs)\n"
+		   "  --grace S        seconds between SIGTERM and SIGKILL on cancel (default 10)\n"
+		   "  --verbose        log every status change\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"state-dir", required_argument, NULL, 's'},
+		{"socket", required_argument, NULL, 'S'},
+		{"max-runs", required_argument, NULL, 'm'},
+		{"grace", required_argument, NULL, 'g'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{"version", no_argument, NULL, 'V'},
+		{NULL, 0, NULL, 0},
+	};
+	struct daemon_config cfg = {0};
+	struct daemon d;
+	uv_loop_t loop;
+	char *cause = NULL, *end;
+	int c, r, status = 0;
+	enum log_level level = LOG_LEVEL_INFO;
+
+	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			cfg.state_dir = optarg;
+			break;
+		case 'S':
+			cfg.socket_path = optarg;
+			break;
+		case 'm':
+			cfg.max_runs = (int)strtol(optarg, &end, 10);
+			if (*end || cfg.max_runs < 1 || cfg.max_runs > 100000) {
+				fprintf(stderr, "runyardd: --max-runs wants a number from 1 to 100000, "
+						"not '%s'\n", optarg);
+				return 1;
+			}
+			break;
+		case 'g':
+			cfg.grace = strtod(optarg, &end);
+			if (*end || !(cfg.grace > 0) || cfg.grace > 86400) {
+				fprintf(stderr, "runyardd: --grace wants seconds above 0, not '%s'\n",
+					optarg);
+				return 1;
+			}
+			break;
+		case 'v':
+			level = LOG_LEVEL_DEBUG;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		case 'V':
+			printf("runyardd %s\n", RUNYARD_VERSION);
+			return 0;
+		default:
+			usage(stderr);
+			return 1;
+		}
+	}
+	if (optind < argc) {
+		fprintf(stderr, "runyardd: unexpected argument '%s'\n", argv[optind]);
+		usage(stderr);
+		return 1;
+	}
+	log_init(level);
+	/* A client that goes away mid-write must not take the daemon along. */
+	signal(SIGPIPE, SIG_IGN);
+	uv_loop_init(&loop);
+	r = daemon_init(&d, &loop, &cfg, &cause);
+	if (r < 0) {
+		log_error("%s", cause ? cause : strerror(-r));
+		free(cause);
+		status = 1;
+		daemon_stop(&d);
+	} else if (daemon_resume(&d) < 0) {
+		status = 1;
+		daemon_stop(&d);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	r = uv_loop_close(&loop);
+	if (r != 0) {
+		log_error("the event loop still had open handles at exit: %s", uv_strerror(r));
+		status = 1;
+	}
+	daemon_finish(&d);
+	if (status == 0) {
+		log_info("stopped");
+	}
+	return status;
+}

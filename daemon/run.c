@@ -1,0 +1,209 @@
+#include "run.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "exec.h"
+#include "log.h"
+#include "logs.h"
+#include "queue.h"
+#include "store.h"
+#include "util.h"
+
+static const char *const status_names[RUN__MAX] = {
+	[RUN_QUEUED] = "Queued",
+	[RUN_PREPARING] = "Preparing",
+	[RUN_SCALING] = "Scaling",
+	[RUN_RUNNING] = "Running",
+	[RUN_CANCEL_REQUESTED] = "CancelRequested",
+	[RUN_FINALIZING] = "Finalizing",
+	[RUN_COMPLETED] = "Completed",
+	[RUN_FAILED] = "Failed",
+	[RUN_CANCELED] = "Canceled",
+};
+
+#define B(s) (1u << (s))
+
+/* The edges of the lifecycle. Failed is reachable from every live status
+ * (a failure names the stage it happened in); Canceled only from Queued
+ * (at once) or after a cancel was requested and the process is gone. */
+static const unsigned edges[RUN__MAX] = {
+	[RUN_QUEUED] = B(RUN_PREPARING) | B(RUN_CANCELED) | B(RUN_FAILED),
+	[RUN_PREPARING] = B(RUN_SCALING) | B(RUN_CANCEL_REQUESTED) | B(RUN_FAILED),
+	[RUN_SCALING] = B(RUN_RUNNING) | B(RUN_CANCEL_REQUESTED) | B(RUN_FAILED),
+	[RUN_RUNNING] = B(RUN_FINALIZING) | B(RUN_CANCEL_REQUESTED) | B(RUN_FAILED),
+	[RUN_CANCEL_REQUESTED] = B(RUN_FINALIZING) | B(RUN_CANCELED) | B(RUN_FAILED),
+	[RUN_FINALIZING] = B(RUN_COMPLETED) | B(RUN_FAILED) | B(RUN_CANCELED),
+};
+
+const char *run_status_name(enum run_status s)
+{
+	return s < RUN__MAX ? status_names[s] : "Unknown";
+}
+
+int run_status_parse(const char *name, enum run_status *ret)
+{
+	for (int i = 0; i < RUN__MAX; i++) {
+		if (strcmp(name, status_names[i]) == 0) {
+			*ret = (enum run_status)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+bool run_status_terminal(enum run_status s)
+{
+	return s == RUN_COMPLETED || s == RUN_FAILED || s == RUN_CANCELED;
+}
+
+bool run_transition_allowed(enum run_status from, enum run_status to)
+{
+	if (from >= RUN__MAX || to >= RUN__MAX) {
+		return false;
+	}
+	return (edges[from] & B(to)) != 0;
+}
+
+struct run *run_create(struct daemon *d, int64_t seq, const char *id, const char *experiment)
+{
+	struct run *r = calloc(1, sizeof(*r));
+
+	if (!r) {
+		return NULL;
+	}
+	r->d = d;
+	r->seq = seq;
+	r->id = strdup(id);
+	r->experiment = strdup(experiment);
+	r->dir = util_path_join(d->runs_dir, id);
+	r->workdir = r->dir ? util_path_join(r->dir, "work") : NULL;
+	if (!r->id || !r->experiment || !r->dir || !r->workdir) {
+		free(r->id);
+		free(r->experiment);
+		free(r->dir);
+		free(r->workdir);
+		free(r);
+		return NULL;
+	}
+	r->prev = d->runs_tail;
+	if (d->runs_tail) {
+		d->runs_tail->next = r;
+	} else {
+		d->runs_head = r;
+	}
+	d->runs_tail = r;
+	return r;
+}
+
+struct run *run_find(struct daemon *d, int64_t seq)
+{
+	for (struct run *r = d->runs_head; r; r = r->next) {
+		if (r->seq == seq && !r->ended) {
+			return r;
+		}
+	}
+	return NULL;
+}
+
+static void run_free(struct run *r)
+{
+	cJSON_Delete(r->argv);
+	cJSON_Delete(r->env);
+	free(r->id);
+	free(r->experiment);
+	free(r->snapshot);
+	free(r->dir);
+	free(r->workdir);
+	free(r);
+}
+
+void run_release(struct run *r)
+{
+	if (r->ended && r->handles == 0 && !r->busy) {
+		run_free(r);
+	}
+}
+
+/* A terminal status: leave the daemon's list, give back the slot, close the
+ * run's handles; the struct goes once they have closed. */
+static void run_end(struct run *r)
+{
+	struct daemon *d = r->d;
+
+	r->ended = true;
+	if (r->prev) {
+		r->prev->next = r->next;
+	} else {
+		d->runs_head = r->next;
+	}
+	if (r->next) {
+		r->next->prev = r->prev;
+	} else {
+		d->runs_tail = r->prev;
+	}
+	r->prev = r->next = NULL;
+	queue_remove(d, r);
+	if (r->holds_slot) {
+		r->holds_slot = false;
+		d->active--;
+	}
+	exec_detach(r);
+	logs_run_ended(d, r->seq);
+	if (!d->stopping) {
+		queue_kick(d);
+	}
+	run_release(r);
+}
+
+int run_transition(struct run *r, enum run_status to)
+{
+	struct daemon *d = r->d;
+	double now = util_now();
+	int ret;
+
+	if (r->ended || !run_transition_allowed(r->status, to)) {
+		return -EINVAL;
+	}
+	ret = store_run_transition(d->store, r->seq, run_status_name(to), now,
+				   run_status_terminal(to));
+	if (ret < 0) {
+		log_error("run %s: recording status %s failed: %s", r->id, run_status_name(to),
+			  store_errmsg(d->store));
+		return ret;
+	}
+	log_debug("run %s: %s -> %s", r->id, run_status_name(r->status), run_status_name(to));
+	r->status = to;
+	logs_notify_status(d, r->seq, run_status_name(to), now);
+	if (run_status_terminal(to)) {
+		run_end(r);
+	}
+	return 0;
+}
+
+int run_fail(struct run *r, const char *code, const char *fmt, ...)
+{
+	char *msg = NULL;
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	if (vasprintf(&msg, fmt, ap) < 0) {
+		msg = NULL;
+	}
+	va_end(ap);
+	ret = store_run_set_error(r->d->store, r->seq, code, msg ? msg : code,
+				  run_status_name(r->status));
+	if (ret < 0) {
+		log_error("run %s: recording its error failed: %s", r->id,
+			  store_errmsg(r->d->store));
+	}
+	log_info("run %s failed in %s: %s: %s", r->id, run_status_name(r->status), code,
+		 msg ? msg : "");
+	free(msg);
+	return run_transition(r, RUN_FAILED);
+}

@@ -1,0 +1,55 @@
+/* The Unix socket: accepting clients, reading frames, writing replies. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+struct daemon;
+struct server;
+struct conn;
+
+/* Unsent output above which a connection counts as congested: the daemon
+ * stops reading its requests and stops pushing it log lines until it has
+ * drained below half of this. */
+#define CONN_OUTPUT_CAP (1024 * 1024)
+
+/* A framed message shared by every connection it is sent to, so an event
+ * for many followers is serialised once. */
+struct wbuf {
+	int refs;
+	size_t len;
+	char data[];
+};
+
+/* Serialise and frame msg; NULL when it cannot be (allocation, over the
+ * frame limit). The caller holds the one reference. */
+struct wbuf *wbuf_from_json(const cJSON *msg);
+void wbuf_unref(struct wbuf *b);
+
+/* Listen on path (mode 0600, parent directory created 0700). */
+int server_listen(struct daemon *d, const char *path, struct server **ret, char **cause);
+
+/* Stop accepting, close every connection; the server struct goes in the
+ * listener's close callback. */
+void server_close(struct server *srv);
+
+/* Queue a message on the connection; a closing connection drops it. */
+int conn_send(struct conn *c, const cJSON *msg);
+int conn_send_wbuf(struct conn *c, struct wbuf *b);
+
+/* Bytes queued and not yet written to the socket. */
+size_t conn_backlog(const struct conn *c);
+bool conn_congested(const struct conn *c);
+
+/* Keep a connection struct alive across asynchronous work; sending to it
+ * after it closed is a no-op. */
+void conn_ref(struct conn *c);
+void conn_unref(struct conn *c);
+bool conn_closing(const struct conn *c);
+void conn_close(struct conn *c);
+
+struct daemon *conn_daemon(const struct conn *c);
+bool conn_hello_done(const struct conn *c);
+void conn_set_hello_done(struct conn *c);

@@ -1,0 +1,1185 @@
+#include "snapshot.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "msg.h"
+
+/* A manifest this large would describe millions of entries: refuse it
+ * rather than parse it into memory. */
+#define MANIFEST_MAX (256u * 1024 * 1024)
+
+/* How many largest files and directories an over-limit error names. */
+#define TOP_N 5
+
+/* Symlinks followed when resolving a path inside a snapshot (as the kernel). */
+#define MAX_SYMLINK_HOPS 40
+
+enum etype { E_FILE, E_DIR, E_SYMLINK };
+
+static const char *const type_names[] = {[E_FILE] = "file", [E_DIR] = "dir", [E_SYMLINK] = "symlink"};
+
+/* One entry collected by the walk. */
+struct entry {
+	char *path;
+	char *target; /* symlinks */
+	uint64_t size;
+	dev_t dev; /* files: to check that what is stored is what was walked */
+	ino_t ino;
+	uint32_t mode;
+	enum etype type;
+	char hex[65];
+};
+
+/* One of the largest files or directories, for the over-limit message. */
+struct top {
+	char *path;
+	uint64_t bytes;
+	uint64_t files;
+};
+
+/* Totals of a directory being walked. */
+struct frame {
+	uint64_t bytes;
+	uint64_t files;
+};
+
+struct take {
+	struct blobstore *bs;
+	const char *source;
+	const struct walk_ops *m;
+	void *mud;
+	uint64_t max_bytes, max_files;
+	uint64_t cutoff; /* entries after which the walk gives up counting */
+
+	struct entry *ents;
+	size_t n, cap;
+	bool over; /* over a limit: stop keeping entries, only count */
+	bool cut;  /* stopped at cutoff */
+	uint64_t seen, files, bytes;
+
+	cJSON *skipped;
+	uint64_t skipped_total;
+
+	struct frame *stack;
+	size_t depth, scap;
+	struct top top_files[TOP_N];
+	struct top top_dirs_bytes[TOP_N];
+	struct top top_dirs_files[TOP_N];
+
+	int rootfd;  /* the walked root, for reopening files to store them */
+	char *cause; /* set by callbacks */
+};
+
+static const char *errstr(int err, char buf[128])
+{
+	return strerror_r(err, buf, 128);
+}
+
+/* Sizes in SI units, as limits are given (300 MB = 300,000,000 bytes). */
+static void human(uint64_t b, char buf[32])
+{
+	static const char *const units[] = {"kB", "MB", "GB", "TB", "PB", "EB"};
+	double v = (double)b;
+	int u = -1;
+
+	if (b < 1000) {
+		snprintf(buf, 32, "%" PRIu64 " B", b);
+		return;
+	}
+	while (v >= 999.95 && u < 5) {
+		v /= 1000;
+		u++;
+	}
+	snprintf(buf, 32, "%.1f %s", v, units[u]);
+}
+
+/* Whether a symlink at linkpath (relative to the root) with this target
+ * stays inside the tree, judged on the text alone: an absolute target is
+ * outside, and so is a relative one whose ".." climbs above the root at any
+ * point. */
+static bool link_inside(const char *linkpath, const char *target)
+{
+	long depth = 0;
+	const char *p;
+
+	if (target[0] == '/' || target[0] == '\0') {
+		return false;
+	}
+	for (p = linkpath; *p; p++) {
+		depth += *p == '/';
+	}
+	p = target;
+	for (;;) {
+		const char *s = strchr(p, '/');
+		size_t l = s ? (size_t)(s - p) : strlen(p);
+		if (l == 2 && p[0] == '.' && p[1] == '.') {
+			if (--depth < 0) {
+				return false;
+			}
+		} else if (l > 0 && !(l == 1 && p[0] == '.')) {
+			depth++;
+		}
+		if (!s) {
+			return true;
+		}
+		p = s + 1;
+	}
+}
+
+static void top_offer(struct top top[TOP_N], uint64_t key_of_new, bool by_files,
+		      const char *path, uint64_t bytes, uint64_t files)
+{
+	int i = TOP_N;
+	char *copy;
+
+	/* Strictly larger to get in, so ties keep walk order. */
+	while (i > 0 && (!top[i - 1].path ||
+			 (by_files ? top[i - 1].files : top[i - 1].bytes) < key_of_new)) {
+		i--;
+	}
+	if (i >= TOP_N) {
+		return;
+	}
+	copy = strdup(path);
+	if (!copy) {
+		return; /* only a message gets shorter */
+	}
+	free(top[TOP_N - 1].path);
+	memmove(&top[i + 1], &top[i], (TOP_N - 1 - (size_t)i) * sizeof(top[0]));
+	top[i] = (struct top){.path = copy, .bytes = bytes, .files = files};
+}
+
+static void top_clear(struct top top[TOP_N])
+{
+	for (int i = 0; i < TOP_N; i++) {
+		free(top[i].path);
+		top[i].path = NULL;
+	}
+}
+
+static int skip(struct take *t, const char *path, const char *reason)
+{
+	cJSON *o;
+
+	t->skipped_total++;
+	if (t->skipped_total > SNAPSHOT_SKIPPED_MAX) {
+		return 0;
+	}
+	o = cJSON_CreateObject();
+	if (!o || !cJSON_AddItemToArray(t->skipped, o)) {
+		cJSON_Delete(o);
+		return -ENOMEM;
+	}
+	if (!cJSON_AddStringToObject(o, "path", path) ||
+	    !cJSON_AddStringToObject(o, "reason", reason)) {
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static struct entry *entry_add(struct take *t, const char *path, enum etype type)
+{
+	struct entry *e;
+
+	if (t->n == t->cap) {
+		size_t ncap = t->cap ? t->cap * 2 : 256;
+		struct entry *ne = realloc(t->ents, ncap * sizeof(*ne));
+		if (!ne) {
+			return NULL;
+		}
+		t->ents = ne;
+		t->cap = ncap;
+	}
+	e = &t->ents[t->n];
+	memset(e, 0, sizeof(*e));
+	e->path = strdup(path);
+	if (!e->path) {
+		return NULL;
+	}
+	e->type = type;
+	t->n++;
+	return e;
+}
+
+/* The target of the symlink e, malloc'd. */
+static int read_link(const struct walk_entry *e, char **ret)
+{
+	size_t sz = e->st->st_size > 0 ? (size_t)e->st->st_size + 1 : 256;
+
+	for (;;) {
+		char *buf = malloc(sz);
+		ssize_t n;
+		if (!buf) {
+			return -ENOMEM;
+		}
+		n = readlinkat(e->dirfd, e->name, buf, sz);
+		if (n < 0) {
+			int r = -errno;
+			free(buf);
+			return r;
+		}
+		if ((size_t)n < sz) {
+			buf[n] = '\0';
+			*ret = buf;
+			return 0;
+		}
+		free(buf);
+		sz *= 2; /* the link changed since lstat */
+	}
+}
+
+static int take_enter_cb(void *ud, const char *path, int dirfd)
+{
+	struct take *t = ud;
+	int r;
+
+	if (t->depth == t->scap) {
+		size_t ncap = t->scap ? t->scap * 2 : 32;
+		struct frame *ns = realloc(t->stack, ncap * sizeof(*ns));
+		if (!ns) {
+			return -ENOMEM;
+		}
+		t->stack = ns;
+		t->scap = ncap;
+	}
+	if (t->depth == 0) {
+		/* Keep the root open: files are reopened from it to be stored. */
+		t->rootfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+		if (t->rootfd < 0) {
+			return -errno;
+		}
+	}
+	t->stack[t->depth++] = (struct frame){0, 0};
+	if (t->m && t->m->enter_dir) {
+		r = t->m->enter_dir(t->mud, path, dirfd);
+		if (r < 0) {
+			t->depth--;
+			return r;
+		}
+	}
+	return 0;
+}
+
+static void take_leave_cb(void *ud, const char *path)
+{
+	struct take *t = ud;
+	struct frame f;
+
+	if (t->m && t->m->leave_dir) {
+		t->m->leave_dir(t->mud, path);
+	}
+	f = t->stack[--t->depth];
+	if (t->depth > 0) {
+		t->stack[t->depth - 1].bytes += f.bytes;
+		t->stack[t->depth - 1].files += f.files;
+		if (f.files > 0) {
+			top_offer(t->top_dirs_bytes, f.bytes, false, path, f.bytes, f.files);
+			top_offer(t->top_dirs_files, f.files, true, path, f.bytes, f.files);
+		}
+	}
+}
+
+static bool take_ignored_cb(void *ud, const struct walk_entry *e)
+{
+	struct take *t = ud;
+
+	return t->m && t->m->ignored && t->m->ignored(t->mud, e);
+}
+
+static int take_visit_cb(void *ud, const struct walk_entry *e)
+{
+	struct take *t = ud;
+	struct entry *en;
+	char *target = NULL;
+	uint64_t size;
+	int r;
+
+	if (++t->seen > t->cutoff) {
+		t->cut = true;
+		return -ECANCELED;
+	}
+	switch (e->kind) {
+	case WALK_FILE:
+		size = (uint64_t)e->st->st_size;
+		t->files++;
+		t->bytes += size;
+		t->stack[t->depth - 1].files++;
+		t->stack[t->depth - 1].bytes += size;
+		top_offer(t->top_files, size, false, e->path, size, 1);
+		if (t->files > t->max_files || t->bytes > t->max_bytes) {
+			/* Nothing is stored, so stop keeping entries and
+			 * only count, for the message. */
+			t->over = true;
+		}
+		if (t->over) {
+			return 0;
+		}
+		en = entry_add(t, e->path, E_FILE);
+		if (!en) {
+			return -ENOMEM;
+		}
+		en->size = size;
+		en->mode = e->st->st_mode & 07777;
+		en->dev = e->st->st_dev;
+		en->ino = e->st->st_ino;
+		return 0;
+	case WALK_DIR:
+		if (t->over) {
+			return 0;
+		}
+		en = entry_add(t, e->path, E_DIR);
+		if (!en) {
+			return -ENOMEM;
+		}
+		en->mode = e->st->st_mode & 07777;
+		return 0;
+	case WALK_SYMLINK:
+		r = read_link(e, &target);
+		if (r < 0) {
+			char eb[128];
+			t->cause = msg_strdupf("cannot read symlink %s/%s: %s", t->source, e->path,
+					       errstr(-r, eb));
+			return r;
+		}
+		if (!link_inside(e->path, target)) {
+			free(target);
+			return skip(t, e->path, "symlink outside the tree");
+		}
+		if (t->over) {
+			free(target);
+			return 0;
+		}
+		en = entry_add(t, e->path, E_SYMLINK);
+		if (!en) {
+			free(target);
+			return -ENOMEM;
+		}
+		en->target = target;
+		return 0;
+	case WALK_FIFO:
+		return skip(t, e->path, "fifo");
+	case WALK_SOCKET:
+		return skip(t, e->path, "socket");
+	case WALK_DEVICE:
+		return skip(t, e->path, "device");
+	}
+	return 0;
+}
+
+static void fmt_limit(uint64_t v, bool bytes, char buf[48])
+{
+	if (v == UINT64_MAX) {
+		snprintf(buf, 48, "no limit");
+	} else if (bytes) {
+		human(v, buf);
+	} else {
+		snprintf(buf, 48, "%" PRIu64 " file%s", v, v == 1 ? "" : "s");
+	}
+}
+
+/* A path as a gitignore pattern that matches it literally. */
+static void put_pattern(FILE *f, const char *path)
+{
+	if (path[0] == '#' || path[0] == '!') {
+		fputc('\\', f);
+	}
+	for (const char *p = path; *p; p++) {
+		if (strchr("*?[\\", *p) || (*p == ' ' && p[1] == '\0')) {
+			fputc('\\', f);
+		}
+		fputc(*p, f);
+	}
+}
+
+/* The over-limit message: totals, the largest files and directories, and
+ * patterns to ignore. Directories are ranked by size when the size is over,
+ * else by their number of files, so that a node_modules/ of many small
+ * files is the one named. */
+static char *over_message(struct take *t)
+{
+	bool by_files = t->bytes <= t->max_bytes;
+	struct top *dirs = by_files ? t->top_dirs_files : t->top_dirs_bytes;
+	char *s = NULL;
+	size_t sl = 0;
+	char a[48], b[48];
+	FILE *f = open_memstream(&s, &sl);
+
+	if (!f) {
+		return NULL;
+	}
+	human(t->bytes, a);
+	if (t->cut) {
+		fprintf(f, "snapshot of %s has more than %" PRIu64 " entries (%" PRIu64
+			   " files, %s when the walk stopped)",
+			t->source, t->cutoff, t->files, a);
+	} else {
+		fprintf(f, "snapshot of %s is %s in %" PRIu64 " file%s", t->source, a, t->files,
+			t->files == 1 ? "" : "s");
+	}
+	fmt_limit(t->max_bytes, true, a);
+	fmt_limit(t->max_files, false, b);
+	fprintf(f, ", over the limit of %s / %s", a, b);
+	for (int i = 0; i < TOP_N && t->top_files[i].path; i++) {
+		human(t->top_files[i].bytes, a);
+		fprintf(f, "%s%s (%s)", i ? ", " : "; largest files: ", t->top_files[i].path, a);
+	}
+	for (int i = 0; i < TOP_N && dirs[i].path; i++) {
+		human(dirs[i].bytes, a);
+		fprintf(f, "%s%s/ (%s in %" PRIu64 " file%s)", i ? ", " : "; largest directories: ",
+			dirs[i].path, a, dirs[i].files, dirs[i].files == 1 ? "" : "s");
+	}
+	/* Suggest the top directory when it holds more than the largest file
+	 * alone (or, counting files, at all), and the largest file when the
+	 * size is over and it is not below that directory. */
+	{
+		const char *d = dirs[0].path;
+		const char *fl = t->top_files[0].path;
+		size_t dl;
+		if (d && !by_files && dirs[0].bytes < t->top_files[0].bytes) {
+			d = NULL;
+		}
+		dl = d ? strlen(d) : 0;
+		if (fl && d && (by_files || (strncmp(fl, d, dl) == 0 && fl[dl] == '/'))) {
+			fl = NULL;
+		}
+		if (d || fl) {
+			fputs("; add patterns such as '", f);
+			if (d) {
+				put_pattern(f, d);
+				fputc('/', f);
+			}
+			if (fl) {
+				fputs(d ? "' or '" : "", f);
+				put_pattern(f, fl);
+			}
+			fputs("' to .amlignore", f);
+		}
+	}
+	if (fclose(f) != 0) {
+		free(s);
+		return NULL;
+	}
+	return s;
+}
+
+static int cmp_entry(const void *a, const void *b)
+{
+	return strcmp(((const struct entry *)a)->path, ((const struct entry *)b)->path);
+}
+
+/* Store the file entry e (opened again from the root) into the batch. */
+static int store_file(struct take *t, struct blob_batch *batch, struct entry *e)
+{
+	struct stat st;
+	char eb[128];
+	int fd, r;
+
+	/* O_NOFOLLOW and the inode check below make sure what is stored is the
+	 * file that was walked, not something swapped in since. */
+	fd = openat(t->rootfd, e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	if (fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (fstat(fd, &st) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_dev != e->dev || st.st_ino != e->ino) {
+		r = -ESTALE;
+		goto fail;
+	}
+	r = blob_batch_put_fd(batch, fd, e->hex, &e->size);
+	if (r < 0) {
+		goto fail;
+	}
+	e->mode = st.st_mode & 07777;
+	close(fd);
+	return 0;
+
+fail:
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (r == -EACCES || r == -EPERM) {
+		t->cause = msg_strdupf("cannot read %s/%s: %s", t->source, e->path,
+				       errstr(EACCES, eb));
+		return -EACCES;
+	}
+	if (r == -ENOENT || r == -ELOOP || r == -ENOTDIR || r == -ESTALE) {
+		t->cause = msg_strdupf("%s/%s changed while the snapshot was taken; submit again",
+				       t->source, e->path);
+		return -EAGAIN;
+	}
+	t->cause = msg_strdupf("cannot store %s/%s: %s", t->source, e->path, errstr(-r, eb));
+	return r;
+}
+
+/* The manifest of the sorted entries, as compact JSON text. */
+static char *manifest_print(const struct entry *ents, size_t n)
+{
+	cJSON *root = cJSON_CreateObject();
+	cJSON *arr = NULL;
+	char *s = NULL;
+
+	if (!root || !cJSON_AddNumberToObject(root, "version", 1)) {
+		goto out;
+	}
+	arr = cJSON_AddArrayToObject(root, "entries");
+	if (!arr) {
+		goto out;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const struct entry *e = &ents[i];
+		cJSON *o = cJSON_CreateObject();
+		if (!o || !cJSON_AddItemToArray(arr, o)) {
+			cJSON_Delete(o);
+			goto out;
+		}
+		if (!cJSON_AddStringToObject(o, "path", e->path) ||
+		    !cJSON_AddStringToObject(o, "type", type_names[e->type])) {
+			goto out;
+		}
+		switch (e->type) {
+		case E_FILE:
+			if (!cJSON_AddNumberToObject(o, "size", (double)e->size) ||
+			    !cJSON_AddNumberToObject(o, "mode", e->mode) ||
+			    !cJSON_AddStringToObject(o, "sha256", e->hex)) {
+				goto out;
+			}
+			break;
+		case E_DIR:
+			if (!cJSON_AddNumberToObject(o, "mode", e->mode)) {
+				goto out;
+			}
+			break;
+		case E_SYMLINK:
+			if (!cJSON_AddStringToObject(o, "target", e->target)) {
+				goto out;
+			}
+			break;
+		}
+	}
+	s = cJSON_PrintUnformatted(root);
+out:
+	cJSON_Delete(root);
+	return s;
+}
+
+void snapshot_info_finish(struct snapshot_info *info)
+{
+	if (!info) {
+		return;
+	}
+	cJSON_Delete(info->skipped);
+	info->skipped = NULL;
+}
+
+int snapshot_take(struct blobstore *bs, const char *source, const struct walk_ops *matcher,
+		  void *matcher_ud, const struct snapshot_limits *lim, struct snapshot_info *ret,
+		  char **cause)
+{
+	static const struct walk_ops ops = {
+		.enter_dir = take_enter_cb,
+		.leave_dir = take_leave_cb,
+		.ignored = take_ignored_cb,
+		.visit = take_visit_cb,
+	};
+	struct take t = {
+		.bs = bs,
+		.source = source,
+		.m = matcher,
+		.mud = matcher_ud,
+		.max_bytes = lim && lim->max_bytes ? lim->max_bytes : SNAPSHOT_DEFAULT_MAX_BYTES,
+		.max_files = lim && lim->max_files ? lim->max_files : SNAPSHOT_DEFAULT_MAX_FILES,
+		.rootfd = -1,
+	};
+	struct blob_batch *batch = NULL;
+	char *walk_cause = NULL;
+	char *manifest = NULL;
+	uint64_t files = 0, bytes = 0;
+	char id[65];
+	int r;
+
+	/* Past this many entries the tree is hopeless (someone submitted their
+	 * home directory): stop walking rather than count to the end. */
+	t.cutoff = t.max_files > UINT64_MAX / 16 ? UINT64_MAX : t.max_files * 16;
+	if (t.cutoff < 100000) {
+		t.cutoff = 100000;
+	}
+	t.skipped = cJSON_CreateArray();
+	if (!t.skipped) {
+		r = -ENOMEM;
+		goto out;
+	}
+
+	r = walk_tree(source, &ops, &t, &walk_cause);
+	if (r == -ECANCELED && t.cut) {
+		r = 0;
+		t.over = true;
+	}
+	if (r < 0) {
+		if (cause) {
+			*cause = t.cause ? t.cause : walk_cause;
+			if (t.cause) {
+				t.cause = NULL;
+			} else {
+				walk_cause = NULL;
+			}
+		}
+		goto out;
+	}
+	if (t.over) {
+		r = -EFBIG;
+		if (cause) {
+			*cause = over_message(&t);
+		}
+		goto out;
+	}
+
+	r = blob_batch_create(bs, &batch);
+	if (r < 0) {
+		goto out;
+	}
+	/* In walk order, which keeps a directory's files together on disk. */
+	for (size_t i = 0; i < t.n; i++) {
+		if (t.ents[i].type != E_FILE) {
+			continue;
+		}
+		r = store_file(&t, batch, &t.ents[i]);
+		if (r < 0) {
+			if (cause) {
+				*cause = t.cause;
+				t.cause = NULL;
+			}
+			goto out;
+		}
+		files++;
+		bytes += t.ents[i].size;
+	}
+	qsort(t.ents, t.n, sizeof(*t.ents), cmp_entry);
+	manifest = manifest_print(t.ents, t.n);
+	if (!manifest) {
+		r = -ENOMEM;
+		goto out;
+	}
+	r = blob_batch_put_buf(batch, manifest, strlen(manifest), id);
+	if (r < 0) {
+		goto out;
+	}
+	r = blob_batch_commit(batch);
+	if (r < 0) {
+		if (cause) {
+			char eb[128];
+			*cause = msg_strdupf("cannot store the snapshot of %s: %s", source,
+					     errstr(-r, eb));
+		}
+		goto out;
+	}
+
+	memset(ret, 0, sizeof(*ret));
+	memcpy(ret->id, id, sizeof(id));
+	ret->files = files;
+	ret->bytes = bytes;
+	ret->skipped = t.skipped;
+	ret->skipped_total = t.skipped_total;
+	t.skipped = NULL;
+out:
+	blob_batch_destroy(batch);
+	free(manifest);
+	for (size_t i = 0; i < t.n; i++) {
+		free(t.ents[i].path);
+		free(t.ents[i].target);
+	}
+	free(t.ents);
+	free(t.stack);
+	top_clear(t.top_files);
+	top_clear(t.top_dirs_bytes);
+	top_clear(t.top_dirs_files);
+	cJSON_Delete(t.skipped);
+	free(t.cause);
+	free(walk_cause);
+	if (t.rootfd >= 0) {
+		close(t.rootfd);
+	}
+	return r;
+}
+
+/* A manifest loaded for reading; strings point into json. */
+struct mentry {
+	const char *path;
+	const char *sha;
+	const char *target;
+	uint32_t mode;
+	enum etype type;
+};
+
+struct manifest {
+	cJSON *json;
+	struct mentry *e;
+	size_t n;
+};
+
+static void manifest_finish(struct manifest *m)
+{
+	cJSON_Delete(m->json);
+	free(m->e);
+}
+
+/* Relative, '/'-separated, no empty, "." or ".." components. */
+static bool valid_relpath(const char *p)
+{
+	if (!*p || *p == '/') {
+		return false;
+	}
+	for (;;) {
+		const char *s = strchr(p, '/');
+		size_t l = s ? (size_t)(s - p) : strlen(p);
+		if (l == 0 || (l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.')) {
+			return false;
+		}
+		if (!s) {
+			return true;
+		}
+		p = s + 1;
+	}
+}
+
+static bool get_mode(const cJSON *o, uint32_t *ret)
+{
+	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "mode");
+
+	if (!cJSON_IsNumber(m) || m->valuedouble < 0 || m->valuedouble > 07777 ||
+	    m->valuedouble != (double)(int)m->valuedouble) {
+		return false;
+	}
+	*ret = (uint32_t)m->valueint;
+	return true;
+}
+
+/* Load and check a snapshot's manifest: every path valid, sorted, unique, so
+ * parents come before their children and lookups can bisect. */
+static int manifest_load(struct blobstore *bs, const char *id, struct manifest *m, char **cause)
+{
+	const cJSON *ver, *arr, *it;
+	char *buf = NULL;
+	size_t len, i = 0;
+	int r;
+
+	memset(m, 0, sizeof(*m));
+	if (!blob_valid_hex(id)) {
+		if (cause) {
+			*cause = msg_strdupf("'%s' is not a snapshot id", id);
+		}
+		return -EINVAL;
+	}
+	r = blob_read_all(bs, id, MANIFEST_MAX, &buf, &len);
+	if (r < 0) {
+		if (cause) {
+			char eb[128];
+			*cause = r == -ENOENT ? msg_strdupf("snapshot %s not found", id)
+					      : msg_strdupf("cannot read snapshot %s: %s", id,
+							    errstr(-r, eb));
+		}
+		return r;
+	}
+	m->json = cJSON_ParseWithLength(buf, len);
+	free(buf);
+	r = -EBADMSG;
+	if (!m->json) {
+		goto bad;
+	}
+	ver = cJSON_GetObjectItemCaseSensitive(m->json, "version");
+	arr = cJSON_GetObjectItemCaseSensitive(m->json, "entries");
+	if (!cJSON_IsNumber(ver) || ver->valuedouble != 1 || !cJSON_IsArray(arr)) {
+		goto bad;
+	}
+	m->n = (size_t)cJSON_GetArraySize(arr);
+	m->e = calloc(m->n ? m->n : 1, sizeof(*m->e));
+	if (!m->e) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	cJSON_ArrayForEach(it, arr)
+	{
+		struct mentry *e = &m->e[i];
+		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "type"));
+		e->path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "path"));
+		if (!e->path || !type || !valid_relpath(e->path) ||
+		    (i > 0 && strcmp(m->e[i - 1].path, e->path) >= 0)) {
+			goto bad;
+		}
+		if (strcmp(type, "file") == 0) {
+			e->type = E_FILE;
+			e->sha = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "sha256"));
+			if (!blob_valid_hex(e->sha) || !get_mode(it, &e->mode)) {
+				goto bad;
+			}
+		} else if (strcmp(type, "dir") == 0) {
+			e->type = E_DIR;
+			if (!get_mode(it, &e->mode)) {
+				goto bad;
+			}
+		} else if (strcmp(type, "symlink") == 0) {
+			e->type = E_SYMLINK;
+			e->target = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "target"));
+			if (!e->target || !link_inside(e->path, e->target)) {
+				goto bad;
+			}
+		} else {
+			goto bad;
+		}
+		i++;
+	}
+	return 0;
+
+bad:
+	if (cause) {
+		*cause = msg_strdupf("snapshot %s has a damaged manifest", id);
+	}
+fail:
+	manifest_finish(m);
+	memset(m, 0, sizeof(*m));
+	return r;
+}
+
+/* Open directories along the path being created, reused between entries:
+ * sorted entries mostly share their parents. Each level is opened with
+ * O_NOFOLLOW|O_DIRECTORY from the one above, so nothing is ever created
+ * through a symlink, whatever the manifest says. */
+struct dirstack {
+	struct {
+		size_t len; /* of the directory's path, a prefix of cur */
+		int fd;
+	} *f;
+	size_t n, cap;
+	char *cur;
+	size_t curcap;
+};
+
+static void dirstack_finish(struct dirstack *ds)
+{
+	/* Level 0 is dest, owned by the caller. */
+	for (size_t i = 1; i < ds->n; i++) {
+		close(ds->f[i].fd);
+	}
+	free(ds->f);
+	free(ds->cur);
+}
+
+/* The fd of path[0..plen), the parent of an entry. */
+static int dirstack_parent(struct dirstack *ds, const char *path, size_t plen, int *ret_fd)
+{
+	size_t pos;
+
+	while (ds->n > 1) {
+		size_t l = ds->f[ds->n - 1].len;
+		if (l <= plen && memcmp(ds->cur, path, l) == 0 && (l == plen || path[l] == '/')) {
+			break;
+		}
+		close(ds->f[--ds->n].fd);
+	}
+	if (plen + 1 > ds->curcap) {
+		char *nc = realloc(ds->cur, plen + 1);
+		if (!nc) {
+			return -ENOMEM;
+		}
+		ds->cur = nc;
+		ds->curcap = plen + 1;
+	}
+	memcpy(ds->cur, path, plen);
+	ds->cur[plen] = '\0';
+	pos = ds->f[ds->n - 1].len;
+	while (pos < plen) {
+		size_t start = pos ? pos + 1 : 0;
+		const char *s = memchr(ds->cur + start, '/', plen - start);
+		size_t end = s ? (size_t)(s - ds->cur) : plen;
+		int fd;
+		if (ds->n == ds->cap) {
+			size_t ncap = ds->cap * 2;
+			void *nf = realloc(ds->f, ncap * sizeof(*ds->f));
+			if (!nf) {
+				return -ENOMEM;
+			}
+			ds->f = nf;
+			ds->cap = ncap;
+		}
+		ds->cur[end] = '\0';
+		fd = openat(ds->f[ds->n - 1].fd, ds->cur + start,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (end < plen) {
+			ds->cur[end] = '/';
+		}
+		if (fd < 0) {
+			return -errno;
+		}
+		ds->f[ds->n].len = end;
+		ds->f[ds->n].fd = fd;
+		ds->n++;
+		pos = end;
+	}
+	*ret_fd = ds->f[ds->n - 1].fd;
+	return 0;
+}
+
+static int check_empty(int fd)
+{
+	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+	DIR *d;
+	struct dirent *de;
+	int r = 0;
+
+	if (dfd < 0) {
+		return -errno;
+	}
+	d = fdopendir(dfd);
+	if (!d) {
+		r = -errno;
+		close(dfd);
+		return r;
+	}
+	while ((de = readdir(d))) {
+		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
+			r = -ENOTEMPTY;
+			break;
+		}
+	}
+	closedir(d);
+	return r;
+}
+
+int snapshot_materialise(struct blobstore *bs, const char *id, const char *dest, char **cause)
+{
+	struct manifest m;
+	struct dirstack ds = {0};
+	char eb[128];
+	int destfd = -1;
+	size_t i = 0;
+	int r;
+
+	r = manifest_load(bs, id, &m, cause);
+	if (r < 0) {
+		return r;
+	}
+	destfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (destfd < 0) {
+		r = -errno;
+		if (cause) {
+			*cause = msg_strdupf("cannot open %s: %s", dest, errstr(-r, eb));
+		}
+		goto out;
+	}
+	r = check_empty(destfd);
+	if (r < 0) {
+		if (cause) {
+			*cause = r == -ENOTEMPTY ? msg_strdupf("%s is not empty", dest)
+						 : msg_strdupf("cannot read %s: %s", dest,
+							       errstr(-r, eb));
+		}
+		goto out;
+	}
+	ds.cap = 16;
+	ds.f = malloc(ds.cap * sizeof(*ds.f));
+	if (!ds.f) {
+		r = -ENOMEM;
+		goto out;
+	}
+	ds.f[0].len = 0;
+	ds.f[0].fd = destfd;
+	ds.n = 1;
+
+	for (i = 0; i < m.n; i++) {
+		const struct mentry *e = &m.e[i];
+		const char *slash = strrchr(e->path, '/');
+		const char *name = slash ? slash + 1 : e->path;
+		int pfd = -1;
+
+		r = dirstack_parent(&ds, e->path, slash ? (size_t)(slash - e->path) : 0, &pfd);
+		if (r < 0) {
+			goto fail_entry;
+		}
+		switch (e->type) {
+		case E_DIR:
+			/* Owner-writable while it is filled; its mode comes last. */
+			r = mkdirat(pfd, name, 0700) < 0 ? -errno : 0;
+			break;
+		case E_FILE:
+			r = blob_copy_out(bs, e->sha, pfd, name, e->mode & 0777);
+			if (r == -ENOENT && !blob_exists(bs, e->sha)) {
+				if (cause) {
+					*cause = msg_strdupf("snapshot %s is damaged: the content of "
+							     "%s (%s) is missing",
+							     id, e->path, e->sha);
+				}
+				r = -EBADMSG;
+				goto out;
+			}
+			break;
+		case E_SYMLINK:
+			r = symlinkat(e->target, pfd, name) < 0 ? -errno : 0;
+			break;
+		}
+		if (r < 0) {
+			goto fail_entry;
+		}
+	}
+	/* Directory modes last and deepest first, so a read-only or
+	 * unsearchable directory does not stop its contents being created.
+	 * Every directory on these paths was created above (no symlinks). */
+	for (i = m.n; i-- > 0;) {
+		const struct mentry *e = &m.e[i];
+		if (e->type != E_DIR || (e->mode & 0777) == 0700) {
+			continue;
+		}
+		if (fchmodat(destfd, e->path, e->mode & 0777, 0) < 0) {
+			r = -errno;
+			goto fail_entry;
+		}
+	}
+	r = 0;
+	goto out;
+
+fail_entry:
+	if (cause) {
+		*cause = msg_strdupf("cannot create %s/%s: %s", dest, m.e[i].path, errstr(-r, eb));
+	}
+out:
+	dirstack_finish(&ds);
+	if (destfd >= 0) {
+		close(destfd);
+	}
+	manifest_finish(&m);
+	return r;
+}
+
+static int cmp_mentry_key(const void *key, const void *elem)
+{
+	return strcmp(key, ((const struct mentry *)elem)->path);
+}
+
+/* Append s[0..l) to the growing string *buf. */
+static int strbuf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t l)
+{
+	if (*len + l + 1 > *cap) {
+		size_t ncap = *cap ? *cap : 64;
+		while (ncap < *len + l + 1) {
+			ncap *= 2;
+		}
+		char *nb = realloc(*buf, ncap);
+		if (!nb) {
+			return -ENOMEM;
+		}
+		*buf = nb;
+		*cap = ncap;
+	}
+	memcpy(*buf + *len, s, l);
+	*len += l;
+	(*buf)[*len] = '\0';
+	return 0;
+}
+
+/* Resolve relpath in the manifest component by component, as the kernel
+ * would in the materialised tree: symlinks are replaced by their targets
+ * (relative to the link's directory), ".." goes up (never above the root). */
+static int resolve_file(const struct manifest *m, const char *relpath, bool *ret)
+{
+	char *todo = strdup(relpath); /* what is left to resolve */
+	char *cur = NULL;             /* the directory resolved so far; "" is the root */
+	size_t curlen = 0, curcap = 0;
+	size_t pos = 0;
+	int hops = 0;
+	int r;
+
+	*ret = false;
+	if (!todo) {
+		return -ENOMEM;
+	}
+	r = strbuf_add(&cur, &curlen, &curcap, "", 0);
+	if (r < 0 || todo[0] == '/') {
+		goto out;
+	}
+	while (todo[pos]) {
+		char *c = todo + pos;
+		char *s = strchr(c, '/');
+		size_t l = s ? (size_t)(s - c) : strlen(c);
+		size_t keep = curlen;
+		const struct mentry *e;
+		char *next = NULL;
+
+		pos = s ? (size_t)(s - todo) + 1 : pos + l;
+		if (l == 0 || (l == 1 && c[0] == '.')) {
+			continue;
+		}
+		if (l == 2 && c[0] == '.' && c[1] == '.') {
+			char *up;
+			if (curlen == 0) {
+				goto out; /* above the root: not in the snapshot */
+			}
+			up = strrchr(cur, '/');
+			curlen = up ? (size_t)(up - cur) : 0;
+			cur[curlen] = '\0';
+			continue;
+		}
+		if (curlen && (r = strbuf_add(&cur, &curlen, &curcap, "/", 1)) < 0) {
+			goto out;
+		}
+		if ((r = strbuf_add(&cur, &curlen, &curcap, c, l)) < 0) {
+			goto out;
+		}
+		e = bsearch(cur, m->e, m->n, sizeof(*m->e), cmp_mentry_key);
+		if (!e) {
+			goto out;
+		}
+		if (e->type == E_FILE) {
+			/* Anything after a file, even a lone '/', is not a file. */
+			*ret = !s;
+			goto out;
+		}
+		if (e->type == E_DIR) {
+			continue;
+		}
+		/* A symlink: its target, then whatever followed it. */
+		if (++hops > MAX_SYMLINK_HOPS) {
+			goto out;
+		}
+		curlen = keep;
+		cur[curlen] = '\0';
+		if (asprintf(&next, "%s%s%s", e->target, s ? "/" : "", s ? s + 1 : "") < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		free(todo);
+		todo = next;
+		pos = 0;
+	}
+out:
+	free(todo);
+	free(cur);
+	return r;
+}
+
+int snapshot_has_file(struct blobstore *bs, const char *id, const char *relpath, bool *ret)
+{
+	struct manifest m;
+	bool found;
+	int r;
+
+	r = manifest_load(bs, id, &m, NULL);
+	if (r < 0) {
+		return r;
+	}
+	r = resolve_file(&m, relpath, &found);
+	if (r == 0) {
+		*ret = found;
+	}
+	manifest_finish(&m);
+	return r;
+}

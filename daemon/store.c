@@ -1,0 +1,915 @@
+#include "store.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "msg.h"
+
+/* Forward migrations: entry i takes the schema from user_version i to i+1.
+ * Never edit an entry once released; append a new one. */
+static const char *const migrations[] = {
+	"CREATE TABLE experiments("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  created_at REAL NOT NULL);"
+	"CREATE TABLE runs("
+	"  seq INTEGER PRIMARY KEY,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  experiment_id INTEGER NOT NULL REFERENCES experiments(id),"
+	"  status TEXT NOT NULL,"
+	"  priority INTEGER NOT NULL DEFAULT 0,"
+	"  command TEXT NOT NULL,"
+	"  argv TEXT NOT NULL,"
+	"  python TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  snapshot TEXT NOT NULL,"
+	"  env TEXT NOT NULL DEFAULT '{}',"
+	"  timeout REAL,"
+	"  keep INTEGER NOT NULL DEFAULT 0,"
+	"  created_at REAL NOT NULL,"
+	"  started_at REAL,"
+	"  ended_at REAL,"
+	"  exit_code INTEGER,"
+	"  signal INTEGER,"
+	"  error_code TEXT,"
+	"  error_message TEXT,"
+	"  error_stage TEXT,"
+	"  utime REAL,"
+	"  stime REAL,"
+	"  maxrss_kb INTEGER,"
+	"  sup_pid INTEGER,"
+	"  pgid INTEGER,"
+	"  log_offset INTEGER NOT NULL DEFAULT 0,"
+	"  log_lines INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX runs_by_experiment ON runs(experiment_id, seq);"
+	"CREATE INDEX runs_by_status ON runs(status, seq);"
+	"CREATE TABLE transitions("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  status TEXT NOT NULL,"
+	"  at REAL NOT NULL,"
+	"  PRIMARY KEY(run_seq, status)) WITHOUT ROWID;"
+	"CREATE TABLE log_chunks("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  first_seq INTEGER NOT NULL,"
+	"  nlines INTEGER NOT NULL,"
+	"  data BLOB NOT NULL,"
+	"  UNIQUE(run_seq, first_seq));"
+	"CREATE TABLE artifacts("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  path TEXT NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  sha256 TEXT NOT NULL,"
+	"  mode INTEGER NOT NULL,"
+	"  PRIMARY KEY(run_seq, path)) WITHOUT ROWID;",
+};
+
+enum stmt_id {
+	STMT_BEGIN,
+	STMT_COMMIT,
+	STMT_ROLLBACK,
+	STMT_EXPERIMENT_INSERT,
+	STMT_EXPERIMENT_ID,
+	STMT_RUN_INSERT,
+	STMT_TRANSITION_INSERT,
+	STMT_RUN_STATUS,
+	STMT_RUN_STARTED,
+	STMT_RUN_ENDED,
+	STMT_RUN_ERROR,
+	STMT_RUN_EXIT,
+	STMT_RUN_SUPERVISOR,
+	STMT_LOG_INSERT,
+	STMT_LOG_OFFSET,
+	STMT_LOG_READ,
+	STMT_ARTIFACT_PUT,
+	STMT_ARTIFACT_GET,
+	STMT_RUN_BY_SEQ,
+	STMT_RUN_BY_ID,
+	STMT_RUNS_ACTIVE,
+	STMT_RUN_JSON,
+	STMT_TRANSITIONS,
+	STMT_ARTIFACTS,
+	STMT_EXPERIMENTS,
+	STMT_COUNTS,
+	STMT__MAX,
+};
+
+#define RUN_COLUMNS                                                                        \
+	"r.seq, r.id, e.name, r.status, r.priority, r.command, r.python, r.source, "       \
+	"r.snapshot, r.env, r.timeout, r.keep, r.created_at, r.started_at, r.ended_at, "   \
+	"r.exit_code, r.signal, r.error_code, r.error_message, r.error_stage, r.utime, "   \
+	"r.stime, r.maxrss_kb, r.log_lines "
+#define RUN_FROM " FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+
+static const char *const stmt_sql[STMT__MAX] = {
+	[STMT_BEGIN] = "BEGIN IMMEDIATE",
+	[STMT_COMMIT] = "COMMIT",
+	[STMT_ROLLBACK] = "ROLLBACK",
+	[STMT_EXPERIMENT_INSERT] =
+		"INSERT INTO experiments(name, created_at) VALUES(?1, ?2) ON CONFLICT(name) DO NOTHING",
+	[STMT_EXPERIMENT_ID] = "SELECT id FROM experiments WHERE name = ?1",
+	[STMT_RUN_INSERT] = "INSERT INTO runs(id, experiment_id, status, priority, command, argv, "
+			    "python, source, snapshot, env, timeout, keep, created_at) "
+			    "VALUES(?1, ?2, 'Queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+	[STMT_TRANSITION_INSERT] =
+		"INSERT INTO transitions(run_seq, status, at) VALUES(?1, ?2, ?3) "
+		"ON CONFLICT(run_seq, status) DO NOTHING",
+	[STMT_RUN_STATUS] = "UPDATE runs SET status = ?2 WHERE seq = ?1",
+	[STMT_RUN_STARTED] = "UPDATE runs SET started_at = ?2 WHERE seq = ?1 AND started_at IS NULL",
+	[STMT_RUN_ENDED] = "UPDATE runs SET ended_at = ?2 WHERE seq = ?1",
+	[STMT_RUN_ERROR] = "UPDATE runs SET error_code = ?2, error_message = ?3, error_stage = ?4 "
+			   "WHERE seq = ?1",
+	[STMT_RUN_EXIT] = "UPDATE runs SET exit_code = ?2, signal = ?3, utime = ?4, stime = ?5, "
+			  "maxrss_kb = ?6 WHERE seq = ?1",
+	[STMT_RUN_SUPERVISOR] = "UPDATE runs SET sup_pid = ?2, pgid = ?3 WHERE seq = ?1",
+	[STMT_LOG_INSERT] =
+		"INSERT INTO log_chunks(run_seq, first_seq, nlines, data) VALUES(?1, ?2, ?3, ?4)",
+	[STMT_LOG_OFFSET] = "UPDATE runs SET log_offset = ?2, log_lines = ?3 WHERE seq = ?1",
+	[STMT_LOG_READ] = "SELECT first_seq, nlines, data FROM log_chunks "
+			  "WHERE run_seq = ?1 AND first_seq + nlines > ?2 + 1 ORDER BY first_seq",
+	[STMT_ARTIFACT_PUT] = "INSERT OR REPLACE INTO artifacts(run_seq, path, size, sha256, mode) "
+			      "VALUES(?1, ?2, ?3, ?4, ?5)",
+	[STMT_ARTIFACT_GET] = "SELECT sha256, size FROM artifacts WHERE run_seq = ?1 AND path = ?2",
+	[STMT_RUN_BY_SEQ] = "SELECT seq FROM runs WHERE seq = ?1",
+	[STMT_RUN_BY_ID] = "SELECT seq FROM runs WHERE id = ?1",
+	[STMT_RUNS_ACTIVE] =
+		"SELECT r.seq, r.id, e.name, r.status, r.priority, r.argv, r.env, r.snapshot, "
+		"r.timeout, r.keep, r.created_at, r.started_at, r.log_offset, r.log_lines, r.sup_pid"
+		RUN_FROM "WHERE r.status NOT IN ('Completed', 'Failed', 'Canceled') ORDER BY r.seq",
+	[STMT_RUN_JSON] = "SELECT " RUN_COLUMNS RUN_FROM "WHERE r.seq = ?1",
+	[STMT_TRANSITIONS] = "SELECT status, at FROM transitions WHERE run_seq = ?1 ORDER BY at, "
+			     "CASE status WHEN 'Queued' THEN 0 WHEN 'Preparing' THEN 1 "
+			     "WHEN 'Scaling' THEN 2 WHEN 'Running' THEN 3 "
+			     "WHEN 'CancelRequested' THEN 4 WHEN 'Finalizing' THEN 5 ELSE 6 END",
+	[STMT_ARTIFACTS] = "SELECT path, size, sha256, mode FROM artifacts WHERE run_seq = ?1 "
+			   "ORDER BY path",
+	[STMT_EXPERIMENTS] = "SELECT e.name, COUNT(r.seq), MAX(r.created_at) FROM experiments e "
+			     "LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name",
+	[STMT_COUNTS] = "SELECT status, COUNT(*) FROM runs GROUP BY status",
+};
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmts[STMT__MAX];
+};
+
+/* SQLite codes become negative errnos where they enter our modules. */
+static int sqlite_errno(int rc)
+{
+	switch (rc & 0xff) {
+	case SQLITE_OK:
+	case SQLITE_ROW:
+	case SQLITE_DONE:
+		return 0;
+	case SQLITE_BUSY:
+	case SQLITE_LOCKED:
+		return -EBUSY;
+	case SQLITE_NOMEM:
+		return -ENOMEM;
+	case SQLITE_FULL:
+		return -ENOSPC;
+	case SQLITE_CONSTRAINT:
+		return -EEXIST;
+	case SQLITE_READONLY:
+	case SQLITE_PERM:
+	case SQLITE_AUTH:
+		return -EACCES;
+	case SQLITE_TOOBIG:
+		return -E2BIG;
+	default:
+		return -EIO;
+	}
+}
+
+/* The prepared statement for id, reset and with its bindings cleared. */
+static sqlite3_stmt *stmt(struct store *s, enum stmt_id id)
+{
+	sqlite3_stmt *st = s->stmts[id];
+
+	if (!st) {
+		if (sqlite3_prepare_v3(s->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT, &st,
+				       NULL) != SQLITE_OK) {
+			return NULL;
+		}
+		s->stmts[id] = st;
+	}
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return st;
+}
+
+/* Step a statement that returns no rows, then reset it. */
+static int exec_stmt(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqlite_errno(rc);
+}
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v) {
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+	} else {
+		sqlite3_bind_null(st, i);
+	}
+}
+
+static int migrate(struct store *s, char **cause)
+{
+	sqlite3_stmt *st = NULL;
+	int version = 0, r = 0;
+	const int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+		goto sqlfail;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		version = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (version > latest) {
+		if (cause) {
+			*cause = msg_strdupf("the database has schema version %d, newer than this "
+					     "runyardd knows (%d); use a newer runyardd",
+					     version, latest);
+		}
+		return -EPROTO;
+	}
+	for (int v = version; v < latest; v++) {
+		char *sql = msg_strdupf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
+					migrations[v], v + 1);
+		if (!sql) {
+			return -ENOMEM;
+		}
+		int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+		free(sql);
+		if (rc != SQLITE_OK) {
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			if (cause) {
+				*cause = msg_strdupf("migrating the database to schema version %d "
+						     "failed: %s",
+						     v + 1, sqlite3_errmsg(s->db));
+			}
+			return sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+		}
+	}
+	return r;
+sqlfail:
+	if (cause) {
+		*cause = msg_strdupf("reading the schema version failed: %s", sqlite3_errmsg(s->db));
+	}
+	return -EIO;
+}
+
+int store_open(const char *path, struct store **ret, char **cause)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int rc, r;
+
+	if (!s) {
+		return -ENOMEM;
+	}
+	rc = sqlite3_open_v2(path, &s->db,
+			     SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		if (cause) {
+			*cause = msg_strdupf("cannot open the database %s: %s", path,
+					     s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+		}
+		r = sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+		goto fail;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	/* WAL with synchronous=NORMAL: a committed transaction survives the
+	 * daemon being killed at any moment; only a power cut can take the
+	 * last few, and never corrupts. That keeps commits off fsync. */
+	rc = sqlite3_exec(s->db,
+			  "PRAGMA journal_mode = WAL;"
+			  "PRAGMA synchronous = NORMAL;"
+			  "PRAGMA foreign_keys = ON;"
+			  "PRAGMA temp_store = MEMORY;",
+			  NULL, NULL, NULL);
+	if (rc != SQLITE_OK) {
+		if (cause) {
+			*cause = msg_strdupf("cannot set up the database %s: %s", path,
+					     sqlite3_errmsg(s->db));
+		}
+		r = sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+		goto fail;
+	}
+	r = migrate(s, cause);
+	if (r < 0) {
+		goto fail;
+	}
+	*ret = s;
+	return 0;
+fail:
+	store_close(s);
+	return r;
+}
+
+void store_close(struct store *s)
+{
+	if (!s) {
+		return;
+	}
+	for (int i = 0; i < STMT__MAX; i++) {
+		sqlite3_finalize(s->stmts[i]);
+	}
+	if (s->db) {
+		/* Fold the WAL back so the file stands alone after a clean stop. */
+		sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
+		sqlite3_close(s->db);
+	}
+	free(s);
+}
+
+const char *store_errmsg(struct store *s)
+{
+	return s && s->db ? sqlite3_errmsg(s->db) : "no database";
+}
+
+int store_begin(struct store *s)
+{
+	sqlite3_stmt *st = stmt(s, STMT_BEGIN);
+	return st ? exec_stmt(st) : -EIO;
+}
+
+int store_commit(struct store *s)
+{
+	sqlite3_stmt *st = stmt(s, STMT_COMMIT);
+	return st ? exec_stmt(st) : -EIO;
+}
+
+void store_rollback(struct store *s)
+{
+	sqlite3_stmt *st = stmt(s, STMT_ROLLBACK);
+	if (st) {
+		exec_stmt(st);
+	}
+}
+
+static int experiment_ensure(struct store *s, const char *name, double now, int64_t *ret_id)
+{
+	sqlite3_stmt *st = stmt(s, STMT_EXPERIMENT_INSERT);
+	int r;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(st, 2, now);
+	r = exec_stmt(st);
+	if (r < 0) {
+		return r;
+	}
+	st = stmt(s, STMT_EXPERIMENT_ID);
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return -EIO;
+	}
+	*ret_id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
+}
+
+static int transition_insert(struct store *s, int64_t seq, const char *status, double at)
+{
+	sqlite3_stmt *st = stmt(s, STMT_TRANSITION_INSERT);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 3, at);
+	return exec_stmt(st);
+}
+
+int store_run_insert(struct store *s, const struct store_run_new *n, int64_t *ret_seq)
+{
+	int64_t exp_id, seq;
+	sqlite3_stmt *st;
+	int r = store_begin(s);
+
+	if (r < 0) {
+		return r;
+	}
+	r = experiment_ensure(s, n->experiment, n->created_at, &exp_id);
+	if (r < 0) {
+		goto fail;
+	}
+	st = stmt(s, STMT_RUN_INSERT);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, n->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, exp_id);
+	sqlite3_bind_int(st, 3, n->priority);
+	sqlite3_bind_text(st, 4, n->command_json, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, n->argv_json, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 6, n->python, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 7, n->source, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 8, n->snapshot, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 9, n->env_json ? n->env_json : "{}", -1, SQLITE_TRANSIENT);
+	if (n->timeout > 0) {
+		sqlite3_bind_double(st, 10, n->timeout);
+	} else {
+		sqlite3_bind_null(st, 10);
+	}
+	sqlite3_bind_int(st, 11, n->keep);
+	sqlite3_bind_double(st, 12, n->created_at);
+	r = exec_stmt(st);
+	if (r < 0) {
+		goto fail;
+	}
+	seq = sqlite3_last_insert_rowid(s->db);
+	r = transition_insert(s, seq, "Queued", n->created_at);
+	if (r < 0) {
+		goto fail;
+	}
+	r = store_commit(s);
+	if (r < 0) {
+		goto fail;
+	}
+	*ret_seq = seq;
+	return 0;
+fail:
+	store_rollback(s);
+	return r;
+}
+
+int store_run_transition(struct store *s, int64_t seq, const char *status, double at,
+			 bool terminal)
+{
+	sqlite3_stmt *st;
+	int r = store_begin(s);
+
+	if (r < 0) {
+		return r;
+	}
+	st = stmt(s, STMT_RUN_STATUS);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+	if ((r = exec_stmt(st)) < 0) {
+		goto fail;
+	}
+	if ((r = transition_insert(s, seq, status, at)) < 0) {
+		goto fail;
+	}
+	if (strcmp(status, "Running") == 0 || terminal) {
+		st = stmt(s, terminal ? STMT_RUN_ENDED : STMT_RUN_STARTED);
+		if (!st) {
+			r = -EIO;
+			goto fail;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		sqlite3_bind_double(st, 2, at);
+		if ((r = exec_stmt(st)) < 0) {
+			goto fail;
+		}
+	}
+	return store_commit(s);
+fail:
+	store_rollback(s);
+	return r;
+}
+
+int store_run_set_error(struct store *s, int64_t seq, const char *code, const char *message,
+			const char *stage)
+{
+	sqlite3_stmt *st = stmt(s, STMT_RUN_ERROR);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	bind_text_or_null(st, 2, code);
+	bind_text_or_null(st, 3, message);
+	bind_text_or_null(st, 4, stage);
+	return exec_stmt(st);
+}
+
+int store_run_set_exit(struct store *s, int64_t seq, const struct store_exit *e)
+{
+	sqlite3_stmt *st = stmt(s, STMT_RUN_EXIT);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if (e->has_exit_code) {
+		sqlite3_bind_int(st, 2, e->exit_code);
+	}
+	if (e->signal > 0) {
+		sqlite3_bind_int(st, 3, e->signal);
+	}
+	sqlite3_bind_double(st, 4, e->utime);
+	sqlite3_bind_double(st, 5, e->stime);
+	sqlite3_bind_int64(st, 6, e->maxrss_kb);
+	return exec_stmt(st);
+}
+
+int store_run_set_supervisor(struct store *s, int64_t seq, int64_t pid, int64_t pgid)
+{
+	sqlite3_stmt *st = stmt(s, STMT_RUN_SUPERVISOR);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, pid);
+	sqlite3_bind_int64(st, 3, pgid);
+	return exec_stmt(st);
+}
+
+int store_log_append(struct store *s, int64_t seq, int64_t first_seq, int64_t nlines,
+		     const void *data, size_t len, int64_t new_offset)
+{
+	sqlite3_stmt *st;
+	int r = store_begin(s);
+
+	if (r < 0) {
+		return r;
+	}
+	if (nlines > 0) {
+		st = stmt(s, STMT_LOG_INSERT);
+		if (!st) {
+			r = -EIO;
+			goto fail;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		sqlite3_bind_int64(st, 2, first_seq);
+		sqlite3_bind_int64(st, 3, nlines);
+		sqlite3_bind_blob64(st, 4, data, len, SQLITE_STATIC);
+		if ((r = exec_stmt(st)) < 0) {
+			goto fail;
+		}
+	}
+	st = stmt(s, STMT_LOG_OFFSET);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, new_offset);
+	sqlite3_bind_int64(st, 3, first_seq + nlines - 1);
+	if ((r = exec_stmt(st)) < 0) {
+		goto fail;
+	}
+	return store_commit(s);
+fail:
+	store_rollback(s);
+	return r;
+}
+
+int store_log_read(struct store *s, int64_t seq, int64_t after_seq, store_chunk_fn cb, void *ud)
+{
+	/* Its own statement rather than the cached one: a callback may read
+	 * other things from the store while this one is stepping. */
+	sqlite3_stmt *st = NULL;
+	int r = 0, rc;
+
+	if (sqlite3_prepare_v2(s->db, stmt_sql[STMT_LOG_READ], -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, after_seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = cb(ud, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+		       sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+		if (r != 0) {
+			break;
+		}
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		r = sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+	}
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+int store_artifact_put(struct store *s, int64_t seq, const char *path, int64_t size,
+		       const char *sha256, int mode)
+{
+	sqlite3_stmt *st = stmt(s, STMT_ARTIFACT_PUT);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, size);
+	sqlite3_bind_text(st, 4, sha256, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 5, mode);
+	return exec_stmt(st);
+}
+
+int store_artifact_get(struct store *s, int64_t seq, const char *path, char ret_sha[65],
+		       int64_t *ret_size)
+{
+	sqlite3_stmt *st = stmt(s, STMT_ARTIFACT_GET);
+	int r = -ENOENT;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(st, 0);
+		if (h && strlen(h) == 64) {
+			memcpy(ret_sha, h, 65);
+			*ret_size = sqlite3_column_int64(st, 1);
+			r = 0;
+		} else {
+			r = -EIO;
+		}
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+int store_run_resolve(struct store *s, const char *ref, int64_t *ret_seq)
+{
+	sqlite3_stmt *st;
+	const char *p = ref[0] == '#' ? ref + 1 : ref;
+	char *end;
+	int r = -ENOENT;
+
+	errno = 0;
+	long long n = strtoll(p, &end, 10);
+	bool numeric = *p && *end == '\0' && errno == 0;
+
+	st = stmt(s, numeric ? STMT_RUN_BY_SEQ : STMT_RUN_BY_ID);
+	if (!st) {
+		return -EIO;
+	}
+	if (numeric) {
+		sqlite3_bind_int64(st, 1, n);
+	} else {
+		sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
+	}
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*ret_seq = sqlite3_column_int64(st, 0);
+		r = 0;
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+static const char *col_text(sqlite3_stmt *st, int i)
+{
+	return (const char *)sqlite3_column_text(st, i);
+}
+
+int store_runs_active(struct store *s, store_run_fn cb, void *ud)
+{
+	sqlite3_stmt *st = NULL;
+	int r = 0, rc;
+
+	if (sqlite3_prepare_v2(s->db, stmt_sql[STMT_RUNS_ACTIVE], -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_run_row row = {
+			.seq = sqlite3_column_int64(st, 0),
+			.id = col_text(st, 1),
+			.experiment = col_text(st, 2),
+			.status = col_text(st, 3),
+			.priority = sqlite3_column_int(st, 4),
+			.argv_json = col_text(st, 5),
+			.env_json = col_text(st, 6),
+			.snapshot = col_text(st, 7),
+			.timeout = sqlite3_column_double(st, 8),
+			.keep = sqlite3_column_int(st, 9) != 0,
+			.created_at = sqlite3_column_double(st, 10),
+			.started_at = sqlite3_column_double(st, 11),
+			.log_offset = sqlite3_column_int64(st, 12),
+			.log_lines = sqlite3_column_int64(st, 13),
+			.sup_pid = sqlite3_column_int64(st, 14),
+		};
+		r = cb(ud, &row);
+		if (r != 0) {
+			break;
+		}
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		r = sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+	}
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+/* Parse a JSON column, falling back to null if it is somehow not JSON. */
+static cJSON *json_column(sqlite3_stmt *st, int i)
+{
+	const char *t = col_text(st, i);
+	cJSON *j = t ? cJSON_Parse(t) : NULL;
+	return j ? j : cJSON_CreateNull();
+}
+
+static void add_int_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+		cJSON_AddNullToObject(o, name);
+	} else {
+		cJSON_AddNumberToObject(o, name, (double)sqlite3_column_int64(st, i));
+	}
+}
+
+/* One row of RUN_COLUMNS as the protocol's run object. */
+static cJSON *run_row_json(sqlite3_stmt *st)
+{
+	cJSON *o = cJSON_CreateObject();
+	double started = sqlite3_column_double(st, 13), ended = sqlite3_column_double(st, 14);
+
+	cJSON_AddStringToObject(o, "id", col_text(st, 1));
+	cJSON_AddNumberToObject(o, "seq", (double)sqlite3_column_int64(st, 0));
+	cJSON_AddStringToObject(o, "experiment", col_text(st, 2));
+	cJSON_AddStringToObject(o, "status", col_text(st, 3));
+	cJSON_AddNumberToObject(o, "priority", sqlite3_column_int(st, 4));
+	cJSON_AddItemToObject(o, "command", json_column(st, 5));
+	cJSON_AddStringToObject(o, "python", col_text(st, 6));
+	cJSON_AddStringToObject(o, "source", col_text(st, 7));
+	cJSON_AddStringToObject(o, "snapshot", col_text(st, 8));
+	if (sqlite3_column_type(st, 10) == SQLITE_NULL) {
+		cJSON_AddNullToObject(o, "timeout");
+	} else {
+		cJSON_AddNumberToObject(o, "timeout", sqlite3_column_double(st, 10));
+	}
+	cJSON_AddItemToObject(o, "env", json_column(st, 9));
+	cJSON_AddBoolToObject(o, "keep", sqlite3_column_int(st, 11) != 0);
+	msg_add_time(o, "created_at", sqlite3_column_double(st, 12));
+	msg_add_time(o, "started_at", started);
+	msg_add_time(o, "ended_at", ended);
+	if (started > 0 && ended > 0) {
+		cJSON_AddNumberToObject(o, "duration", ended - started);
+	} else {
+		cJSON_AddNullToObject(o, "duration");
+	}
+	add_int_or_null(o, "exit_code", st, 15);
+	add_int_or_null(o, "signal", st, 16);
+	if (sqlite3_column_type(st, 17) == SQLITE_NULL) {
+		cJSON_AddNullToObject(o, "error");
+	} else {
+		cJSON *e = cJSON_AddObjectToObject(o, "error");
+		cJSON_AddStringToObject(e, "code", col_text(st, 17));
+		cJSON_AddStringToObject(e, "message", col_text(st, 18) ? col_text(st, 18) : "");
+		if (col_text(st, 19)) {
+			cJSON_AddStringToObject(e, "stage", col_text(st, 19));
+		} else {
+			cJSON_AddNullToObject(e, "stage");
+		}
+	}
+	if (sqlite3_column_type(st, 20) == SQLITE_NULL) {
+		cJSON_AddNullToObject(o, "usage");
+	} else {
+		cJSON *u = cJSON_AddObjectToObject(o, "usage");
+		cJSON_AddNumberToObject(u, "utime", sqlite3_column_double(st, 20));
+		cJSON_AddNumberToObject(u, "stime", sqlite3_column_double(st, 21));
+		cJSON_AddNumberToObject(u, "maxrss_kb", (double)sqlite3_column_int64(st, 22));
+	}
+	cJSON_AddNumberToObject(o, "log_lines", (double)sqlite3_column_int64(st, 23));
+	return o;
+}
+
+int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret)
+{
+	sqlite3_stmt *st = stmt(s, STMT_RUN_JSON);
+	cJSON *o;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return -ENOENT;
+	}
+	o = run_row_json(st);
+	sqlite3_reset(st);
+	if (transitions) {
+		cJSON *t = cJSON_AddObjectToObject(o, "transitions");
+		st = stmt(s, STMT_TRANSITIONS);
+		if (!st) {
+			cJSON_Delete(o);
+			return -EIO;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			msg_add_time(t, col_text(st, 0), sqlite3_column_double(st, 1));
+		}
+		sqlite3_reset(st);
+	}
+	*ret = o;
+	return 0;
+}
+
+int store_run_list_json(struct store *s, const char *experiment, const char *status, int limit,
+			cJSON **ret)
+{
+	/* Built per call: the filters change its shape, and listing is rare. */
+	char sql[1024];
+	sqlite3_stmt *st = NULL;
+	cJSON *arr;
+	int i = 1, rc;
+
+	snprintf(sql, sizeof(sql), "SELECT " RUN_COLUMNS RUN_FROM "WHERE 1 %s %s ORDER BY r.seq DESC LIMIT ?",
+		 experiment ? "AND e.name = ?" : "", status ? "AND r.status = ?" : "");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	if (experiment) {
+		sqlite3_bind_text(st, i++, experiment, -1, SQLITE_TRANSIENT);
+	}
+	if (status) {
+		sqlite3_bind_text(st, i++, status, -1, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_int(st, i, limit);
+	arr = cJSON_CreateArray();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cJSON_AddItemToArray(arr, run_row_json(st));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		cJSON_Delete(arr);
+		return sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+	}
+	*ret = arr;
+	return 0;
+}
+
+int store_artifacts_json(struct store *s, int64_t seq, cJSON **ret)
+{
+	sqlite3_stmt *st = stmt(s, STMT_ARTIFACTS);
+	cJSON *arr;
+
+	if (!st) {
+		return -EIO;
+	}
+	arr = cJSON_CreateArray();
+	sqlite3_bind_int64(st, 1, seq);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *a = cJSON_CreateObject();
+		cJSON_AddStringToObject(a, "path", col_text(st, 0));
+		cJSON_AddNumberToObject(a, "size", (double)sqlite3_column_int64(st, 1));
+		cJSON_AddStringToObject(a, "sha256", col_text(st, 2));
+		cJSON_AddNumberToObject(a, "mode", sqlite3_column_int(st, 3));
+		cJSON_AddItemToArray(arr, a);
+	}
+	sqlite3_reset(st);
+	*ret = arr;
+	return 0;
+}
+
+int store_experiments_json(struct store *s, cJSON **ret)
+{
+	sqlite3_stmt *st = stmt(s, STMT_EXPERIMENTS);
+	cJSON *arr;
+
+	if (!st) {
+		return -EIO;
+	}
+	arr = cJSON_CreateArray();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "name", col_text(st, 0));
+		cJSON_AddNumberToObject(e, "runs", (double)sqlite3_column_int64(st, 1));
+		msg_add_time(e, "last_run_at", sqlite3_column_double(st, 2));
+		cJSON_AddItemToArray(arr, e);
+	}
+	sqlite3_reset(st);
+	*ret = arr;
+	return 0;
+}
+
+int store_counts_json(struct store *s, cJSON **ret)
+{
+	sqlite3_stmt *st = stmt(s, STMT_COUNTS);
+	cJSON *o;
+
+	if (!st) {
+		return -EIO;
+	}
+	o = cJSON_CreateObject();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON_AddNumberToObject(o, col_text(st, 0), (double)sqlite3_column_int64(st, 1));
+	}
+	sqlite3_reset(st);
+	*ret = o;
+	return 0;
+}

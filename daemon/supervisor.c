@@ -1,0 +1,883 @@
+/*
+ * runyard-supervisor: holds one run's process for the daemon (think conmon).
+ *
+ *   runyard-supervisor --dir RUNDIR [--timeout SECONDS] [--grace SECONDS] -- PROGRAM [ARGS...]
+ *
+ * It starts PROGRAM in its own process group, turns its stdout and stderr
+ * into timestamped records in RUNDIR/output.log, enforces the timeout and
+ * cancel (SIGTERM, SIGINT or SIGHUP to us), reaps the program and writes
+ * RUNDIR/exit.json last.  Everything the daemon needs is in files, so the
+ * daemon may die and come back while we keep going; for the same reason this
+ * links nothing but libc and shares no code with the daemon.
+ *
+ * output.log is a sequence of records "<s> <ts_us> <len> <bytes>\n": s is
+ * 'o' or 'e', ts_us the CLOCK_REALTIME microseconds at which the read that
+ * completed the line returned, len the byte length of the line without its
+ * newline, then exactly len raw bytes.  Lines longer than LINE_MAX_BYTES are
+ * split into several records.
+ */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define PROG_NAME "runyard-supervisor"
+
+#define LINE_MAX_BYTES 65536
+#define READ_CHUNK 65536
+#define OUT_FLUSH_AT (256 * 1024)
+/* "o " + 20 digits + " " + 20 digits + " " + "\n", rounded up. */
+#define RECORD_OVERHEAD 64
+#define OUT_CAP (OUT_FLUSH_AT + LINE_MAX_BYTES + RECORD_OVERHEAD)
+#define WRITEBACK_EVERY (4 * 1024 * 1024)
+
+#define NS_PER_SEC INT64_C(1000000000)
+#define DRAIN_AFTER_EXIT_NS (5 * NS_PER_SEC)
+#define DEFAULT_GRACE 10.0
+/* Keeps every deadline well inside int64 nanoseconds; ~31 years is "never". */
+#define MAX_SECONDS 1e9
+
+#define STREAM_OUT 0
+#define STREAM_ERR 1
+
+/* Signal handling is the only global state: the handler can reach nothing else. */
+static volatile sig_atomic_t sig_wake_fd = -1;
+static volatile sig_atomic_t got_child;
+static volatile sig_atomic_t got_cancel;
+
+struct options {
+	const char *dir;
+	double timeout; /* seconds, 0 = none */
+	double grace;
+	char **argv; /* PROGRAM and its arguments, NULL-terminated */
+};
+
+struct outbuf {
+	int fd;
+	int dirfd; /* where supervisor.err goes */
+	bool write_failed;
+	size_t unsynced; /* bytes written since writeback was last started */
+	size_t len;
+	char buf[OUT_CAP];
+};
+
+struct stream {
+	int fd;
+	char tag;
+	size_t len;
+	char line[LINE_MAX_BYTES];
+};
+
+struct supervisor {
+	struct options opts;
+	int dirfd;
+	int sig_fd;      /* read end of the self-pipe */
+	int exec_err_fd; /* read end of the pipe that carries errno when exec fails */
+	pid_t pid;       /* the program; also its process group id */
+
+	int64_t started_real_us;
+	int64_t ended_real_us;
+	int64_t timeout_at; /* CLOCK_MONOTONIC ns; 0 = not armed */
+	int64_t kill_at;
+	int64_t drain_until;
+
+	bool terminating;
+	bool timed_out;
+	bool canceled;
+	bool reaped;
+	bool exec_failed;
+	int status;
+	struct rusage ru;
+
+	/* Timestamp of the read being processed, formatted once per read. */
+	char ts[24];
+	size_t ts_len;
+
+	struct outbuf out;
+	struct stream streams[2];
+	char chunk[READ_CHUNK];
+};
+
+static void signal_cb(int signo)
+{
+	int saved_errno = errno;
+
+	if (signo == SIGCHLD) {
+		got_child = 1;
+	} else {
+		got_cancel = 1;
+	}
+	/* A full self-pipe already guarantees a wake-up; the flags say why. */
+	if (sig_wake_fd >= 0) {
+		ssize_t r = write(sig_wake_fd, "", 1);
+		(void)r;
+	}
+	errno = saved_errno;
+}
+
+static int64_t clock_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (int64_t)ts.tv_sec * NS_PER_SEC + ts.tv_nsec;
+}
+
+static int64_t realtime_us(void)
+{
+	return clock_ns(CLOCK_REALTIME) / 1000;
+}
+
+static int64_t seconds_to_ns(double s)
+{
+	return (int64_t)(s * 1e9);
+}
+
+/* Writes v in decimal at p, without a terminator; returns the digit count. */
+static size_t fmt_u64(char *p, uint64_t v)
+{
+	char tmp[20];
+	size_t n = 0;
+
+	do {
+		tmp[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v > 0);
+	for (size_t i = 0; i < n; i++) {
+		p[i] = tmp[n - 1 - i];
+	}
+	return n;
+}
+
+static int write_all(int fd, const void *data, size_t len)
+{
+	const char *p = data;
+
+	while (len > 0) {
+		ssize_t n = write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Appends a message to RUNDIR/supervisor.err, which is where the daemon looks
+ * when a run ends oddly: our own stderr is /dev/null.  Without a RUNDIR the
+ * message goes to stderr, which matters only when run by hand.
+ */
+__attribute__((format(printf, 2, 3))) static void log_error(int dirfd, const char *fmt, ...)
+{
+	char msg[1024];
+	va_list ap;
+	int n = snprintf(msg, sizeof(msg), "%s: ", PROG_NAME);
+
+	va_start(ap, fmt);
+	vsnprintf(msg + n, sizeof(msg) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	strcat(msg, "\n");
+
+	int fd = dirfd >= 0 ? openat(dirfd, "supervisor.err",
+				     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)
+			    : -1;
+	write_all(fd >= 0 ? fd : STDERR_FILENO, msg, strlen(msg));
+	if (fd >= 0) {
+		close(fd);
+	}
+}
+
+/* tmp, fsync, rename, fsync the directory: readers see all of it or nothing. */
+static int write_atomic(int dirfd, const char *name, const char *data, size_t len)
+{
+	char tmp[64];
+	int fd = -1;
+	int r;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = write_all(fd, data, len);
+	if (r < 0) {
+		goto out;
+	}
+	if (fsync(fd) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		r = -errno;
+		goto out;
+	}
+	fd = -1;
+	if (renameat(dirfd, tmp, dirfd, name) < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (fsync(dirfd) < 0) {
+		r = -errno;
+	}
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (r < 0) {
+		unlinkat(dirfd, tmp, 0);
+	}
+	return r;
+}
+
+/* Accepts only plain decimals ("10", "0.5", ".5"), not strtod's hex, inf or exponents. */
+static int parse_seconds(const char *s, double *ret_value)
+{
+	size_t digits = 0;
+	bool dot = false;
+	char *end;
+
+	for (const char *p = s; *p; p++) {
+		if (*p >= '0' && *p <= '9') {
+			digits++;
+		} else if (*p == '.' && !dot) {
+			dot = true;
+		} else {
+			return -EINVAL;
+		}
+	}
+	if (digits == 0) {
+		return -EINVAL;
+	}
+	errno = 0;
+	double v = strtod(s, &end);
+	if (*end != '\0' || v < 0) {
+		return -EINVAL;
+	}
+	if (errno == ERANGE || v > MAX_SECONDS) {
+		v = MAX_SECONDS;
+	}
+	*ret_value = v;
+	return 0;
+}
+
+static int parse_args(int argc, char **argv, struct options *ret_opts)
+{
+	struct options o = { .grace = DEFAULT_GRACE };
+	int i;
+
+	for (i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strcmp(a, "--") == 0) {
+			break;
+		}
+		if (i + 1 >= argc) {
+			fprintf(stderr, "%s: unknown option or missing value: '%s'\n", PROG_NAME, a);
+			return -EINVAL;
+		}
+		const char *v = argv[++i];
+		if (strcmp(a, "--dir") == 0) {
+			if (*v == '\0') {
+				fprintf(stderr, "%s: --dir must not be empty\n", PROG_NAME);
+				return -EINVAL;
+			}
+			o.dir = v;
+		} else if (strcmp(a, "--timeout") == 0 || strcmp(a, "--grace") == 0) {
+			double *dst = a[2] == 't' ? &o.timeout : &o.grace;
+			if (parse_seconds(v, dst) < 0) {
+				fprintf(stderr, "%s: %s wants a number of seconds, not '%s'\n",
+					PROG_NAME, a, v);
+				return -EINVAL;
+			}
+		} else {
+			fprintf(stderr, "%s: unknown option '%s'\n", PROG_NAME, a);
+			return -EINVAL;
+		}
+	}
+	if (!o.dir) {
+		fprintf(stderr, "%s: --dir is required\n", PROG_NAME);
+		return -EINVAL;
+	}
+	if (i >= argc || i + 1 >= argc) {
+		fprintf(stderr, "%s: expected '-- PROGRAM [ARGS...]'\n", PROG_NAME);
+		return -EINVAL;
+	}
+	o.argv = argv + i + 1;
+	*ret_opts = o;
+	return 0;
+}
+
+/*
+ * If the daemon ever starts us with fd 0, 1 or 2 closed, our pipes would land
+ * there and the child's dup2 calls would clobber them; fill the gaps first.
+ */
+static void ensure_std_fds(void)
+{
+	for (;;) {
+		int fd = open("/dev/null", O_RDWR);
+		if (fd < 0) {
+			return;
+		}
+		if (fd > STDERR_FILENO) {
+			close(fd);
+			return;
+		}
+	}
+}
+
+static void outbuf_flush(struct outbuf *o)
+{
+	if (o->len == 0) {
+		return;
+	}
+	int r = write_all(o->fd, o->buf, o->len);
+	/*
+	 * A full or broken disk must not stall the pipes, or the program would
+	 * block on its next write; the data is dropped and the failure noted once.
+	 */
+	if (r < 0 && !o->write_failed) {
+		o->write_failed = true;
+		log_error(o->dirfd, "cannot write output.log: %s", strerror(-r));
+	}
+	/*
+	 * Start writeback as we go, without waiting for it, so the fsync before
+	 * exit.json finds little left to do instead of the whole log.
+	 */
+	o->unsynced += o->len;
+	if (o->unsynced >= WRITEBACK_EVERY) {
+		sync_file_range(o->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+		o->unsynced = 0;
+	}
+	o->len = 0;
+}
+
+static void emit_record(struct supervisor *s, char tag, const char *data, size_t len)
+{
+	struct outbuf *o = &s->out;
+	char *p = o->buf + o->len;
+
+	*p++ = tag;
+	*p++ = ' ';
+	memcpy(p, s->ts, s->ts_len);
+	p += s->ts_len;
+	*p++ = ' ';
+	p += fmt_u64(p, len);
+	*p++ = ' ';
+	memcpy(p, data, len);
+	p += len;
+	*p++ = '\n';
+	o->len = (size_t)(p - o->buf);
+	/* OUT_CAP leaves room for one more maximal record after this point. */
+	if (o->len >= OUT_FLUSH_AT) {
+		outbuf_flush(o);
+	}
+}
+
+/* Adds bytes of an unfinished line; a full buffer becomes a record only once more bytes follow. */
+static void stream_append(struct supervisor *s, struct stream *st, const char *data, size_t len)
+{
+	while (len > 0) {
+		if (st->len == LINE_MAX_BYTES) {
+			emit_record(s, st->tag, st->line, st->len);
+			st->len = 0;
+		}
+		size_t take = LINE_MAX_BYTES - st->len;
+		if (take > len) {
+			take = len;
+		}
+		memcpy(st->line + st->len, data, take);
+		st->len += take;
+		data += take;
+		len -= take;
+	}
+}
+
+static void stream_feed(struct supervisor *s, struct stream *st, const char *data, size_t len)
+{
+	while (len > 0) {
+		const char *nl = memchr(data, '\n', len);
+		if (!nl) {
+			stream_append(s, st, data, len);
+			return;
+		}
+		size_t seg = (size_t)(nl - data);
+		if (st->len == 0 && seg <= LINE_MAX_BYTES) {
+			/* The common case: a whole line inside one read, no copy. */
+			emit_record(s, st->tag, data, seg);
+		} else {
+			stream_append(s, st, data, seg);
+			emit_record(s, st->tag, st->line, st->len);
+			st->len = 0;
+		}
+		data += seg + 1;
+		len -= seg + 1;
+	}
+}
+
+static void set_read_time(struct supervisor *s)
+{
+	s->ts_len = fmt_u64(s->ts, (uint64_t)realtime_us());
+}
+
+/* An unterminated last line is still a line. */
+static void stream_close(struct supervisor *s, struct stream *st)
+{
+	if (st->fd < 0) {
+		return;
+	}
+	if (st->len > 0) {
+		set_read_time(s);
+		emit_record(s, st->tag, st->line, st->len);
+		st->len = 0;
+	}
+	close(st->fd);
+	st->fd = -1;
+}
+
+static void stream_read(struct supervisor *s, struct stream *st)
+{
+	ssize_t n = read(st->fd, s->chunk, sizeof(s->chunk));
+
+	if (n < 0) {
+		if (errno == EINTR || errno == EAGAIN) {
+			return;
+		}
+		log_error(s->dirfd, "cannot read the program's std%s: %s",
+			  st->tag == 'o' ? "out" : "err", strerror(errno));
+		stream_close(s, st);
+		return;
+	}
+	if (n == 0) {
+		stream_close(s, st);
+		return;
+	}
+	set_read_time(s);
+	stream_feed(s, st, s->chunk, (size_t)n);
+}
+
+/*
+ * SIGCONT follows SIGTERM so that a stopped process sees the TERM now rather
+ * than only when the SIGKILL comes.
+ */
+static void terminate(struct supervisor *s, bool *reason)
+{
+	if (s->reaped || s->terminating) {
+		return;
+	}
+	s->terminating = true;
+	*reason = true;
+	killpg(s->pid, SIGTERM);
+	killpg(s->pid, SIGCONT);
+	s->kill_at = clock_ns(CLOCK_MONOTONIC) + seconds_to_ns(s->opts.grace);
+}
+
+static void reap(struct supervisor *s)
+{
+	siginfo_t si;
+
+	if (s->reaped) {
+		return;
+	}
+	/*
+	 * Peek without reaping: while the exited leader is a zombie its pid,
+	 * and so the group id, cannot be reused, which makes the killpg safe.
+	 */
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)s->pid, &si, WEXITED | WNOHANG | WNOWAIT) < 0 || si.si_pid == 0) {
+		return;
+	}
+	/* The run is over; whatever it left in its group goes too. */
+	killpg(s->pid, SIGKILL);
+	while (wait4(s->pid, &s->status, 0, &s->ru) < 0 && errno == EINTR) {
+	}
+	s->ended_real_us = realtime_us();
+	s->reaped = true;
+	s->drain_until = clock_ns(CLOCK_MONOTONIC) + DRAIN_AFTER_EXIT_NS;
+
+	/* The child is gone, so its end of the pipe is closed and this cannot block. */
+	int err;
+	ssize_t n;
+	do {
+		n = read(s->exec_err_fd, &err, sizeof(err));
+	} while (n < 0 && errno == EINTR);
+	s->exec_failed = n == (ssize_t)sizeof(err);
+	close(s->exec_err_fd);
+	s->exec_err_fd = -1;
+}
+
+static void check_deadlines(struct supervisor *s, int64_t now)
+{
+	if (!s->reaped) {
+		if (s->timeout_at && !s->terminating && now >= s->timeout_at) {
+			terminate(s, &s->timed_out);
+		}
+		if (s->kill_at && now >= s->kill_at) {
+			killpg(s->pid, SIGKILL);
+			s->kill_at = 0;
+		}
+		return;
+	}
+	/* Something that left the group still holds the pipes; stop waiting for it. */
+	if (now >= s->drain_until) {
+		stream_close(s, &s->streams[STREAM_OUT]);
+		stream_close(s, &s->streams[STREAM_ERR]);
+	}
+}
+
+static int poll_timeout_ms(const struct supervisor *s, int64_t now)
+{
+	int64_t next = 0;
+	int64_t cand[3] = {
+		!s->reaped && !s->terminating ? s->timeout_at : 0,
+		!s->reaped ? s->kill_at : 0,
+		s->reaped ? s->drain_until : 0,
+	};
+
+	for (size_t i = 0; i < 3; i++) {
+		if (cand[i] && (!next || cand[i] < next)) {
+			next = cand[i];
+		}
+	}
+	if (!next) {
+		return -1;
+	}
+	if (next <= now) {
+		return 0;
+	}
+	int64_t ms = (next - now + 999999) / 1000000;
+	return ms > 3600 * 1000 ? 3600 * 1000 : (int)ms;
+}
+
+static bool streams_open(const struct supervisor *s)
+{
+	return s->streams[STREAM_OUT].fd >= 0 || s->streams[STREAM_ERR].fd >= 0;
+}
+
+static void run_loop(struct supervisor *s)
+{
+	for (;;) {
+		int64_t now = clock_ns(CLOCK_MONOTONIC);
+		check_deadlines(s, now);
+		if (s->reaped && !streams_open(s)) {
+			break;
+		}
+
+		struct pollfd pfd[3] = {
+			{ .fd = s->sig_fd, .events = POLLIN },
+			{ .fd = s->streams[STREAM_OUT].fd, .events = POLLIN },
+			{ .fd = s->streams[STREAM_ERR].fd, .events = POLLIN },
+		};
+		int n = poll(pfd, 3, poll_timeout_ms(s, now));
+		if (n < 0 && errno != EINTR) {
+			/* Only ENOMEM is possible here; the child still needs us, so retry. */
+			log_error(s->dirfd, "poll: %s", strerror(errno));
+			nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
+			continue;
+		}
+		if (n > 0 && pfd[0].revents) {
+			char drain[256];
+			while (read(s->sig_fd, drain, sizeof(drain)) > 0) {
+			}
+		}
+		if (got_cancel) {
+			got_cancel = 0;
+			terminate(s, &s->canceled);
+		}
+		if (got_child) {
+			got_child = 0;
+			reap(s);
+		}
+		for (int i = 0; n > 0 && i < 2; i++) {
+			if (pfd[1 + i].revents && s->streams[i].fd >= 0) {
+				stream_read(s, &s->streams[i]);
+			}
+		}
+		outbuf_flush(&s->out);
+	}
+}
+
+static int install_signals(struct supervisor *s)
+{
+	int fds[2];
+	struct sigaction sa;
+
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+		return -errno;
+	}
+	s->sig_fd = fds[0];
+	sig_wake_fd = fds[1];
+
+	memset(&sa, 0, sizeof(sa));
+	sigfillset(&sa.sa_mask);
+	sa.sa_handler = signal_cb;
+	sa.sa_flags = SA_NOCLDSTOP;
+	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
+		if (sigaction(sigs[i], &sa, NULL) < 0) {
+			return -errno;
+		}
+	}
+	/* The daemon may be gone and any pipe we touch with it; that is no reason to die. */
+	signal(SIGPIPE, SIG_IGN);
+	return 0;
+}
+
+/*
+ * Runs in the child between fork and exec.  The supervisor is single-threaded,
+ * so stdio and strerror are safe here.  Every failure is reported the same way
+ * an exec failure is: a line on the program's stderr, errno on exec_err_w.
+ */
+__attribute__((noreturn)) static void child_exec(char **argv, int out_w, int err_w, int exec_err_w)
+{
+	sigset_t none;
+	int err = 0;
+
+	setpgid(0, 0);
+	int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (dup2(err_w, STDERR_FILENO) < 0 || dup2(out_w, STDOUT_FILENO) < 0 || null_fd < 0 ||
+	    dup2(null_fd, STDIN_FILENO) < 0) {
+		err = errno;
+		goto fail;
+	}
+	/* Our handlers and ignored SIGPIPE must not leak into the user's program. */
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (sig != SIGKILL && sig != SIGSTOP) {
+			signal(sig, SIG_DFL);
+		}
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	execvp(argv[0], argv);
+	err = errno;
+fail:
+	dprintf(STDERR_FILENO, "%s: cannot execute '%s': %s\n", PROG_NAME, argv[0], strerror(err));
+	write_all(exec_err_w, &err, sizeof(err));
+	_exit(127);
+}
+
+static int make_pipe(int *ret_read, int *ret_write)
+{
+	int fds[2];
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		return -errno;
+	}
+	/* Only our end is non-blocking; the program gets an ordinary pipe. */
+	fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
+	*ret_read = fds[0];
+	*ret_write = fds[1];
+	return 0;
+}
+
+static int spawn(struct supervisor *s)
+{
+	int out_w = -1, err_w = -1, exec_err_w = -1;
+	int r;
+
+	r = make_pipe(&s->streams[STREAM_OUT].fd, &out_w);
+	if (r < 0) {
+		goto out;
+	}
+	r = make_pipe(&s->streams[STREAM_ERR].fd, &err_w);
+	if (r < 0) {
+		goto out;
+	}
+	r = make_pipe(&s->exec_err_fd, &exec_err_w);
+	if (r < 0) {
+		goto out;
+	}
+
+	pid_t pid = fork();
+	if (pid < 0) {
+		r = -errno;
+		goto out;
+	}
+	if (pid == 0) {
+		child_exec(s->opts.argv, out_w, err_w, exec_err_w);
+	}
+	/* Both sides set the group, so no killpg can come before it exists. */
+	setpgid(pid, pid);
+	s->pid = pid;
+	s->started_real_us = realtime_us();
+	if (s->opts.timeout > 0) {
+		s->timeout_at = clock_ns(CLOCK_MONOTONIC) + seconds_to_ns(s->opts.timeout);
+	}
+	r = 0;
+out:
+	if (out_w >= 0) {
+		close(out_w);
+	}
+	if (err_w >= 0) {
+		close(err_w);
+	}
+	if (exec_err_w >= 0) {
+		close(exec_err_w);
+	}
+	return r;
+}
+
+static int write_supervisor_json(const struct supervisor *s)
+{
+	char buf[256];
+	int n = snprintf(buf, sizeof(buf),
+			 "{\"supervisor_pid\": %d, \"pgid\": %d, \"started_at\": %" PRId64
+			 ".%06" PRId64 "}\n",
+			 (int)getpid(), (int)s->pid, s->started_real_us / 1000000,
+			 s->started_real_us % 1000000);
+	return write_atomic(s->dirfd, "supervisor.json", buf, (size_t)n);
+}
+
+static int write_exit_json(const struct supervisor *s)
+{
+	char code[16] = "null", sig[16] = "null";
+	char buf[512];
+
+	if (WIFEXITED(s->status)) {
+		snprintf(code, sizeof(code), "%d", WEXITSTATUS(s->status));
+	} else if (WIFSIGNALED(s->status)) {
+		snprintf(sig, sizeof(sig), "%d", WTERMSIG(s->status));
+	}
+	int n = snprintf(
+		buf, sizeof(buf),
+		"{\"exit_code\": %s, \"signal\": %s, \"timed_out\": %s, \"canceled\": %s, "
+		"\"exec_failed\": %s, \"utime\": %lld.%06ld, \"stime\": %lld.%06ld, "
+		"\"maxrss_kb\": %ld, \"started_at\": %" PRId64 ".%06" PRId64
+		", \"ended_at\": %" PRId64 ".%06" PRId64 "}\n",
+		code, sig, s->timed_out ? "true" : "false", s->canceled ? "true" : "false",
+		s->exec_failed ? "true" : "false", (long long)s->ru.ru_utime.tv_sec,
+		(long)s->ru.ru_utime.tv_usec, (long long)s->ru.ru_stime.tv_sec,
+		(long)s->ru.ru_stime.tv_usec, s->ru.ru_maxrss, s->started_real_us / 1000000,
+		s->started_real_us % 1000000, s->ended_real_us / 1000000,
+		s->ended_real_us % 1000000);
+	return write_atomic(s->dirfd, "exit.json", buf, (size_t)n);
+}
+
+int main(int argc, char **argv)
+{
+	struct supervisor *s = NULL;
+	sigset_t caught, none;
+	struct options opts;
+	int ret = 1;
+	int r;
+
+	/*
+	 * Hold cancel signals from the first instruction: a cancel that arrives
+	 * while we set up then still reaches the program once it exists, instead
+	 * of killing us before there is an exit.json to write.
+	 */
+	sigemptyset(&caught);
+	sigaddset(&caught, SIGTERM);
+	sigaddset(&caught, SIGINT);
+	sigaddset(&caught, SIGHUP);
+	sigaddset(&caught, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &caught, NULL);
+
+	if (parse_args(argc, argv, &opts) < 0) {
+		fprintf(stderr,
+			"usage: %s --dir RUNDIR [--timeout SECONDS] [--grace SECONDS] -- PROGRAM "
+			"[ARGS...]\n",
+			PROG_NAME);
+		return 2;
+	}
+	ensure_std_fds();
+
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		fprintf(stderr, "%s: out of memory\n", PROG_NAME);
+		goto out;
+	}
+	s->opts = opts;
+	s->dirfd = s->sig_fd = s->exec_err_fd = s->out.fd = -1;
+	s->streams[STREAM_OUT] = (struct stream){ .fd = -1, .tag = 'o' };
+	s->streams[STREAM_ERR] = (struct stream){ .fd = -1, .tag = 'e' };
+
+	s->dirfd = open(opts.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (s->dirfd < 0) {
+		log_error(-1, "cannot open run directory '%s': %s", opts.dir, strerror(errno));
+		goto out;
+	}
+	s->out.dirfd = s->dirfd;
+	s->out.fd = openat(s->dirfd, "output.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+	if (s->out.fd < 0) {
+		log_error(s->dirfd, "cannot open output.log: %s", strerror(errno));
+		goto out;
+	}
+	r = install_signals(s);
+	if (r < 0) {
+		log_error(s->dirfd, "cannot set up signal handling: %s", strerror(-r));
+		goto out;
+	}
+	r = spawn(s);
+	if (r < 0) {
+		log_error(s->dirfd, "cannot start '%s': %s", opts.argv[0], strerror(-r));
+		goto out;
+	}
+	r = write_supervisor_json(s);
+	if (r < 0) {
+		/* The program already runs; losing re-attach is better than losing the run. */
+		log_error(s->dirfd, "cannot write supervisor.json: %s", strerror(-r));
+	}
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	run_loop(s);
+
+	outbuf_flush(&s->out);
+	if (fsync(s->out.fd) < 0) {
+		log_error(s->dirfd, "cannot fsync output.log: %s", strerror(errno));
+	}
+	r = write_exit_json(s);
+	if (r < 0) {
+		log_error(s->dirfd, "cannot write exit.json: %s", strerror(-r));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (s) {
+		for (int i = 0; i < 2; i++) {
+			if (s->streams[i].fd >= 0) {
+				close(s->streams[i].fd);
+			}
+		}
+		if (s->exec_err_fd >= 0) {
+			close(s->exec_err_fd);
+		}
+		if (s->sig_fd >= 0) {
+			close(s->sig_fd);
+		}
+		if (sig_wake_fd >= 0) {
+			close(sig_wake_fd);
+			sig_wake_fd = -1;
+		}
+		if (s->out.fd >= 0) {
+			close(s->out.fd);
+		}
+		if (s->dirfd >= 0) {
+			close(s->dirfd);
+		}
+		free(s);
+	}
+	return ret;
+}

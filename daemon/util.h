@@ -1,0 +1,33 @@
+/* Small helpers shared by the daemon's modules: time, paths, files. */
+#pragma once
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/* Wall-clock time as unix seconds with microseconds. */
+double util_now(void);
+
+/* mkdir -p with the given mode for directories it creates. */
+int util_mkdir_p(const char *path, mode_t mode);
+
+/* Remove a tree without following symlinks; a missing path is not an error. */
+int util_rm_rf(const char *path);
+
+/* Read a whole (small) file; -EFBIG over max bytes. Result NUL-terminated. */
+int util_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
+
+/* Write a file atomically: temp name, fsync, rename, fsync the directory. */
+int util_write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode);
+
+/* n random bytes as 2n lowercase hex characters plus NUL. */
+int util_random_hex(char *buf, size_t nbytes);
+
+/* Join two path parts with one '/'; malloc'd or NULL. */
+char *util_path_join(const char *a, const char *b);
+
+/* Find an executable on a colon-separated PATH; malloc'd absolute path or NULL. */
+char *util_which(const char *name, const char *path_env);
+
+/* Whether name matches ^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$ (experiments, models). */
+bool util_valid_name(const char *name);

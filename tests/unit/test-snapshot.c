@@ -1,0 +1,892 @@
+/* Unit tests for blob.c, walk.c and snapshot.c. Exit 0 on success. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "blob.h"
+#include "snapshot.h"
+#include "walk.h"
+
+static char base[64];
+static const char *current = "setup";
+
+#define CHECK(cond, ...)                                                                           \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fprintf(stderr, "FAIL %s:%d [%s]: ", __FILE__, __LINE__, current);         \
+			fprintf(stderr, __VA_ARGS__);                                              \
+			fputc('\n', stderr);                                                       \
+			exit(1);                                                                   \
+		}                                                                                  \
+	} while (0)
+
+#define CHECK_RC(expr, want)                                                                       \
+	do {                                                                                       \
+		int rc_ = (expr);                                                                  \
+		CHECK(rc_ == (want), "%s returned %d (%s), expected %d", #expr, rc_,               \
+		      strerror(rc_ < 0 ? -rc_ : 0), (want));                                      \
+	} while (0)
+
+static char *P(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* A path under the test directory; static ring so a few can be live at once. */
+static char *P(const char *fmt, ...)
+{
+	static char ring[8][4096];
+	static int k;
+	char *buf = ring[k++ % 8];
+	int n = snprintf(buf, 4096, "%s/", base);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(buf + n, 4096 - (size_t)n, fmt, ap);
+	va_end(ap);
+	return buf;
+}
+
+static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_DP || flag == FTW_D) {
+		return rmdir(path) < 0 ? 0 : 0;
+	}
+	unlink(path);
+	return 0;
+}
+
+static int chmod_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)ftw;
+	if (flag == FTW_D || flag == FTW_DNR) {
+		chmod(path, 0700);
+	} else if (flag == FTW_F && (st->st_mode & 0600) != 0600) {
+		chmod(path, st->st_mode | 0600);
+	}
+	return 0;
+}
+
+static void rm_rf(const char *path)
+{
+	/* Make everything removable first (read-only dirs from materialise). */
+	nftw(path, chmod_cb, 32, FTW_PHYS);
+	nftw(path, rm_cb, 32, FTW_DEPTH | FTW_PHYS);
+}
+
+static void cleanup(void)
+{
+	if (base[0]) {
+		rm_rf(base);
+	}
+}
+
+static void write_file(const char *path, const void *data, size_t len, mode_t mode)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+	CHECK(fd >= 0, "create %s: %s", path, strerror(errno));
+	CHECK(write(fd, data, len) == (ssize_t)len, "write %s", path);
+	CHECK(fchmod(fd, mode) == 0, "chmod %s", path);
+	close(fd);
+}
+
+static void write_str(const char *path, const char *s, mode_t mode)
+{
+	write_file(path, s, strlen(s), mode);
+}
+
+static char *read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf;
+	long n;
+
+	CHECK(f != NULL, "open %s: %s", path, strerror(errno));
+	fseek(f, 0, SEEK_END);
+	n = ftell(f);
+	fseek(f, 0, SEEK_SET);
+	buf = malloc((size_t)n + 1);
+	CHECK(buf && fread(buf, 1, (size_t)n, f) == (size_t)n, "read %s", path);
+	buf[n] = '\0';
+	fclose(f);
+	*len = (size_t)n;
+	return buf;
+}
+
+static void mkdir_m(const char *path, mode_t mode)
+{
+	CHECK(mkdir(path, 0700) == 0, "mkdir %s: %s", path, strerror(errno));
+	CHECK(chmod(path, mode) == 0, "chmod %s", path);
+}
+
+static long nfiles;
+static int count_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)st;
+	(void)ftw;
+	if (flag == FTW_F) {
+		nfiles++;
+	}
+	return 0;
+}
+
+/* Regular files below dir. */
+static long count_files(const char *dir)
+{
+	nfiles = 0;
+	nftw(dir, count_cb, 32, FTW_PHYS);
+	return nfiles;
+}
+
+static cJSON *load_manifest(struct blobstore *bs, const char *id)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	cJSON *j;
+
+	CHECK_RC(blob_read_all(bs, id, 1 << 20, &buf, &len), 0);
+	j = cJSON_ParseWithLength(buf, len);
+	CHECK(j != NULL, "manifest %s is not JSON: %s", id, buf);
+	free(buf);
+	return j;
+}
+
+static const cJSON *manifest_find(const cJSON *j, const char *path)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "entries"))
+	{
+		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "path")), path) == 0) {
+			return e;
+		}
+	}
+	return NULL;
+}
+
+static const char *skipped_reason(const struct snapshot_info *info, const char *path)
+{
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, info->skipped)
+	{
+		if (strcmp(cJSON_GetStringValue(cJSON_GetObjectItem(e, "path")), path) == 0) {
+			return cJSON_GetStringValue(cJSON_GetObjectItem(e, "reason"));
+		}
+	}
+	return NULL;
+}
+
+static void same_file(const char *a, const char *b)
+{
+	struct stat sa, sb;
+	size_t la, lb;
+	char *ca, *cb;
+
+	CHECK(lstat(a, &sa) == 0 && lstat(b, &sb) == 0, "stat %s / %s", a, b);
+	CHECK(S_ISREG(sb.st_mode), "%s should be a regular file", b);
+	CHECK((sa.st_mode & 07777) == (sb.st_mode & 07777), "%s has mode %o, expected %o", b,
+	      sb.st_mode & 07777, sa.st_mode & 07777);
+	CHECK(sa.st_ino != sb.st_ino, "%s must be a copy, not the same inode", b);
+	ca = read_file(a, &la);
+	cb = read_file(b, &lb);
+	CHECK(la == lb && memcmp(ca, cb, la) == 0, "%s differs from %s (%zu vs %zu bytes)", b, a,
+	      lb, la);
+	free(ca);
+	free(cb);
+}
+
+static void same_dir_mode(const char *a, const char *b)
+{
+	struct stat sa, sb;
+
+	CHECK(lstat(a, &sa) == 0 && lstat(b, &sb) == 0, "stat %s / %s", a, b);
+	CHECK(S_ISDIR(sb.st_mode), "%s should be a directory", b);
+	CHECK((sa.st_mode & 0777) == (sb.st_mode & 0777), "%s has mode %o, expected %o", b,
+	      sb.st_mode & 0777, sa.st_mode & 0777);
+}
+
+static void same_link(const char *b, const char *target)
+{
+	char buf[4096];
+	ssize_t n = readlink(b, buf, sizeof(buf) - 1);
+
+	CHECK(n >= 0, "%s should be a symlink: %s", b, strerror(errno));
+	buf[n] = '\0';
+	CHECK(strcmp(buf, target) == 0, "%s points to '%s', expected '%s'", b, buf, target);
+}
+
+static void absent(const char *path)
+{
+	struct stat st;
+
+	CHECK(lstat(path, &st) < 0 && errno == ENOENT, "%s should not exist", path);
+}
+
+static long nentries;
+static int entries_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)path;
+	(void)st;
+	(void)flag;
+	if (ftw->level > 0) {
+		nentries++;
+	}
+	return 0;
+}
+
+static long count_entries(const char *dir)
+{
+	nentries = 0;
+	nftw(dir, entries_cb, 32, FTW_PHYS);
+	return nentries;
+}
+
+/* The source tree of most cases. */
+static unsigned char bin[700 * 1024 + 17];
+
+static void make_tree(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int s;
+
+	mkdir_m(P("src"), 0755);
+	mkdir_m(P("src/a"), 0755);
+	mkdir_m(P("src/a/b"), 0750);
+	mkdir_m(P("src/a/b/c"), 0755);
+	mkdir_m(P("src/emptydir"), 0700);
+	mkdir_m(P("src/.git"), 0755);
+	write_str(P("src/a/b/c/deep.txt"), "deep\n", 0644);
+	write_str(P("src/a/b/mid.py"), "print('mid')\n", 0644);
+	write_str(P("src/run.sh"), "#!/bin/sh\necho hi\n", 0755);
+	write_str(P("src/ro.txt"), "read only\n", 0444);
+	write_str(P("src/empty.txt"), "", 0644);
+	/* Binary, with NULs, larger than one copy buffer and not a multiple of it. */
+	for (size_t i = 0; i < sizeof(bin); i++) {
+		bin[i] = (unsigned char)((i * 2654435761u) >> 13);
+	}
+	bin[0] = 0;
+	bin[1] = 0xff;
+	write_file(P("src/bin.dat"), bin, sizeof(bin), 0600);
+	write_str(P("src/.git/HEAD"), "ref: refs/heads/main\n", 0644);
+	write_str(P("src/a/.git"), "gitdir: ../.git\n", 0644); /* .git as a file too */
+	write_str(P("outside.txt"), "outside\n", 0644);
+	CHECK(symlink("a/b/mid.py", P("src/link_in")) == 0, "symlink");
+	CHECK(symlink("../../run.sh", P("src/a/b/link_up")) == 0, "symlink");
+	CHECK(symlink("c/../../b", P("src/a/b/link_dir")) == 0, "symlink");
+	CHECK(symlink("../outside.txt", P("src/link_out")) == 0, "symlink");
+	CHECK(symlink("a/../../outside.txt", P("src/link_climb")) == 0, "symlink");
+	CHECK(symlink("/etc/passwd", P("src/link_abs")) == 0, "symlink");
+	CHECK(mkfifo(P("src/fifo"), 0644) == 0, "mkfifo: %s", strerror(errno));
+	s = socket(AF_UNIX, SOCK_STREAM, 0);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", P("src/sock"));
+	CHECK(s >= 0 && bind(s, (struct sockaddr *)&sa, sizeof(sa)) == 0, "bind socket: %s",
+	      strerror(errno));
+	close(s);
+}
+
+static void test_blobs(struct blobstore *bs)
+{
+	static const char hello_sha[] =
+		"2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+	char hex[65], hex2[65], path[4096];
+	struct stat st;
+	uint64_t size = 0;
+	char *buf = NULL;
+	size_t len = 0;
+
+	current = "blobs";
+	CHECK_RC(blob_put_buf(bs, "hello", 5, hex), 0);
+	CHECK(strcmp(hex, hello_sha) == 0, "sha256(hello) = %s, expected %s", hex, hello_sha);
+	CHECK_RC(blob_path(bs, hex, path, sizeof(path)), 0);
+	CHECK(strcmp(path, P("store/blobs/sha256/2c/f24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa742"
+			     "5e73043362938b9824")) == 0,
+	      "blob path %s", path);
+	CHECK(stat(path, &st) == 0 && (st.st_mode & 0777) == 0444 && st.st_size == 5,
+	      "blob file %s should be 5 bytes, mode 0444 (mode %o)", path, st.st_mode & 0777);
+	CHECK(blob_exists(bs, hex), "blob_exists after put");
+	CHECK(!blob_exists(bs, "00000000000000000000000000000000000000000000000000000000000000"
+			       "00"),
+	      "blob_exists of an absent blob");
+	CHECK(!blob_exists(bs, "../../etc"), "blob_exists of a malformed name");
+	CHECK_RC(blob_path(bs, "2CF24DBA5FB0A30E26E83B2AC5B9E29E1B161E5C1FA7425E73043362938B9824",
+			   path, sizeof(path)),
+		 -EINVAL);
+	CHECK_RC(blob_path(bs, "abc", path, sizeof(path)), -EINVAL);
+	CHECK_RC(blob_path(bs, hex, path, 10), -ENAMETOOLONG);
+	CHECK_RC(blob_read_all(bs, hex, 100, &buf, &len), 0);
+	CHECK(len == 5 && memcmp(buf, "hello", 5) == 0 && buf[5] == '\0', "read back '%s'", buf);
+	free(buf);
+	buf = NULL;
+	CHECK_RC(blob_read_all(bs, hex, 4, &buf, &len), -EFBIG);
+	CHECK(buf == NULL, "ret_buf untouched on failure");
+	CHECK_RC(blob_read_all(bs, "0000000000000000000000000000000000000000000000000000000000000000",
+			       100, &buf, &len),
+		 -ENOENT);
+	/* Storing it again: same name, no error. */
+	CHECK_RC(blob_put_buf(bs, "hello", 5, hex2), 0);
+	CHECK(strcmp(hex, hex2) == 0, "same content, same name");
+	CHECK_RC(blob_put_buf(bs, "", 0, hex2), 0);
+	CHECK(strcmp(hex2, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855") == 0,
+	      "sha256 of nothing: %s", hex2);
+
+	/* A file: same name as the same bytes from a buffer; streamed when large. */
+	write_file(P("bigblob"), bin, sizeof(bin), 0644);
+	CHECK_RC(blob_put_file(bs, AT_FDCWD, P("bigblob"), hex, &size), 0);
+	CHECK(size == sizeof(bin), "size %llu", (unsigned long long)size);
+	CHECK_RC(blob_put_buf(bs, bin, sizeof(bin), hex2), 0);
+	CHECK(strcmp(hex, hex2) == 0, "file and buffer of the same bytes differ: %s %s", hex, hex2);
+	CHECK_RC(blob_put_file(bs, AT_FDCWD, P("nonexistent"), hex, &size), -ENOENT);
+	CHECK_RC(blob_put_file(bs, AT_FDCWD, base, hex, &size), -EISDIR);
+
+	/* Copy out: exact mode, O_EXCL. */
+	CHECK_RC(blob_copy_out(bs, hex2, AT_FDCWD, P("copied"), 0640), 0);
+	{
+		char *c;
+		c = read_file(P("copied"), &len);
+		CHECK(len == sizeof(bin) && memcmp(c, bin, len) == 0, "copied content differs");
+		free(c);
+		CHECK(stat(P("copied"), &st) == 0 && (st.st_mode & 07777) == 0640,
+		      "copied mode %o, expected 0640", st.st_mode & 07777);
+	}
+	CHECK_RC(blob_copy_out(bs, hex2, AT_FDCWD, P("copied"), 0640), -EEXIST);
+	CHECK_RC(blob_copy_out(bs, "0000000000000000000000000000000000000000000000000000000000000000",
+			       AT_FDCWD, P("copied2"), 0640),
+		 -ENOENT);
+	absent(P("copied2"));
+	CHECK(count_files(P("store/tmp")) == 0, "temporaries left in tmp/");
+	unlink(P("copied"));
+	unlink(P("bigblob"));
+}
+
+/* walk order: entries sorted by name bytes, depth first, .git never seen. */
+struct order {
+	char seen[64][64];
+	int n;
+	int enters, leaves;
+};
+
+static int order_visit_cb(void *ud, const struct walk_entry *e)
+{
+	struct order *o = ud;
+
+	if (o->n < 64) {
+		snprintf(o->seen[o->n++], 64, "%s", e->path);
+	}
+	return 0;
+}
+
+static int order_enter_cb(void *ud, const char *path, int dirfd)
+{
+	struct order *o = ud;
+
+	(void)path;
+	CHECK(dirfd >= 0, "enter_dir gets a directory fd");
+	o->enters++;
+	return 0;
+}
+
+static void order_leave_cb(void *ud, const char *path)
+{
+	struct order *o = ud;
+
+	(void)path;
+	o->leaves++;
+}
+
+static void test_walk_order(void)
+{
+	static const char *const want[] = {"B", "a", "a/z", "a-b", "a0"};
+	struct walk_ops ops = {.enter_dir = order_enter_cb,
+			       .leave_dir = order_leave_cb,
+			       .visit = order_visit_cb};
+	struct order o = {0};
+	char *cause = NULL;
+
+	current = "walk order";
+	mkdir_m(P("w"), 0755);
+	mkdir_m(P("w/a"), 0755);
+	mkdir_m(P("w/.git"), 0755);
+	write_str(P("w/a/z"), "", 0644);
+	write_str(P("w/a-b"), "", 0644);
+	write_str(P("w/a0"), "", 0644);
+	write_str(P("w/B"), "", 0644);
+	write_str(P("w/.git/x"), "", 0644);
+	CHECK_RC(walk_tree(P("w"), &ops, &o, &cause), 0);
+	CHECK(o.n == 5, "walk saw %d entries, expected 5", o.n);
+	for (int i = 0; i < 5; i++) {
+		CHECK(strcmp(o.seen[i], want[i]) == 0, "walk entry %d is '%s', expected '%s'", i,
+		      o.seen[i], want[i]);
+	}
+	CHECK(o.enters == 2 && o.leaves == 2, "enter/leave %d/%d, expected 2/2 (root and a)",
+	      o.enters, o.leaves);
+	CHECK_RC(walk_tree(P("w/a0"), &ops, &o, &cause), -ENOTDIR);
+	CHECK(cause && strstr(cause, "not a directory"), "cause: %s", cause ? cause : "(none)");
+	free(cause);
+	rm_rf(P("w"));
+}
+
+static void test_take_and_materialise(struct blobstore *bs, char id[65])
+{
+	struct snapshot_info info;
+	char *cause = NULL;
+	cJSON *j;
+	const cJSON *e;
+	char *text;
+	const char *prev = "";
+
+	current = "take";
+	CHECK_RC(snapshot_take(bs, P("src"), NULL, NULL, NULL, &info, &cause), 0);
+	CHECK(cause == NULL, "no cause on success");
+	CHECK(info.files == 6, "files %llu, expected 6", (unsigned long long)info.files);
+	CHECK(info.bytes == 5 + 13 + 18 + 10 + 0 + sizeof(bin), "bytes %llu",
+	      (unsigned long long)info.bytes);
+	CHECK(cJSON_GetArraySize(info.skipped) == 5 && info.skipped_total == 5,
+	      "%d skipped, expected 5 (2 outside, 1 absolute symlink, fifo, socket): %s",
+	      cJSON_GetArraySize(info.skipped), cJSON_PrintUnformatted(info.skipped));
+	CHECK(skipped_reason(&info, "link_out") &&
+		      strcmp(skipped_reason(&info, "link_out"), "symlink outside the tree") == 0,
+	      "link_out reason");
+	CHECK(skipped_reason(&info, "link_climb") &&
+		      strcmp(skipped_reason(&info, "link_climb"), "symlink outside the tree") == 0,
+	      "link_climb reason");
+	CHECK(skipped_reason(&info, "link_abs") &&
+		      strcmp(skipped_reason(&info, "link_abs"), "symlink outside the tree") == 0,
+	      "link_abs reason");
+	CHECK(skipped_reason(&info, "fifo") && strcmp(skipped_reason(&info, "fifo"), "fifo") == 0,
+	      "fifo reason");
+	CHECK(skipped_reason(&info, "sock") && strcmp(skipped_reason(&info, "sock"), "socket") == 0,
+	      "socket reason");
+	CHECK(blob_exists(bs, info.id), "the manifest is a blob named by the snapshot id");
+	memcpy(id, info.id, 65);
+	snapshot_info_finish(&info);
+	CHECK(info.skipped == NULL, "finish clears skipped");
+	CHECK(count_files(P("store/tmp")) == 0, "temporaries left in tmp/");
+
+	/* The manifest: sorted, exact shape, no .git. */
+	j = load_manifest(bs, id);
+	CHECK(cJSON_GetObjectItem(j, "version")->valueint == 1, "version 1");
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "entries"))
+	{
+		const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(e, "path"));
+		CHECK(strcmp(prev, p) < 0, "manifest not sorted: '%s' before '%s'", prev, p);
+		CHECK(strstr(p, ".git") == NULL, "manifest has %s", p);
+		prev = p;
+	}
+	CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "entries")) == 6 + 4 + 3,
+	      "%d entries, expected 6 files, 4 dirs, 3 symlinks",
+	      cJSON_GetArraySize(cJSON_GetObjectItem(j, "entries")));
+	text = cJSON_PrintUnformatted(manifest_find(j, "run.sh"));
+	CHECK(strncmp(text, "{\"path\":\"run.sh\",\"type\":\"file\",\"size\":18,\"mode\":493,"
+			    "\"sha256\":\"",
+		      60) == 0,
+	      "run.sh entry: %s", text);
+	free(text);
+	text = cJSON_PrintUnformatted(manifest_find(j, "a/b"));
+	CHECK(strcmp(text, "{\"path\":\"a/b\",\"type\":\"dir\",\"mode\":488}") == 0, "a/b entry: %s",
+	      text);
+	free(text);
+	text = cJSON_PrintUnformatted(manifest_find(j, "link_in"));
+	CHECK(strcmp(text, "{\"path\":\"link_in\",\"type\":\"symlink\",\"target\":\"a/b/mid.py\"}") ==
+		      0,
+	      "link_in entry: %s", text);
+	free(text);
+	cJSON_Delete(j);
+
+	current = "materialise";
+	mkdir_m(P("out1"), 0700);
+	CHECK_RC(snapshot_materialise(bs, id, P("out1"), &cause), 0);
+	same_file(P("src/run.sh"), P("out1/run.sh"));
+	same_file(P("src/ro.txt"), P("out1/ro.txt"));
+	same_file(P("src/empty.txt"), P("out1/empty.txt"));
+	same_file(P("src/bin.dat"), P("out1/bin.dat"));
+	same_file(P("src/a/b/mid.py"), P("out1/a/b/mid.py"));
+	same_file(P("src/a/b/c/deep.txt"), P("out1/a/b/c/deep.txt"));
+	same_dir_mode(P("src/a"), P("out1/a"));
+	same_dir_mode(P("src/a/b"), P("out1/a/b"));
+	same_dir_mode(P("src/a/b/c"), P("out1/a/b/c"));
+	same_dir_mode(P("src/emptydir"), P("out1/emptydir"));
+	same_link(P("out1/link_in"), "a/b/mid.py");
+	same_link(P("out1/a/b/link_up"), "../../run.sh");
+	same_link(P("out1/a/b/link_dir"), "c/../../b");
+	absent(P("out1/link_out"));
+	absent(P("out1/link_climb"));
+	absent(P("out1/link_abs"));
+	absent(P("out1/fifo"));
+	absent(P("out1/sock"));
+	absent(P("out1/.git"));
+	absent(P("out1/a/.git"));
+	CHECK(count_entries(P("out1")) == 13, "out1 has %ld entries, expected 13",
+	      count_entries(P("out1")));
+
+	/* The copy is writable by the run without touching the store. */
+	{
+		char path[4096];
+		struct stat st;
+		write_str(P("out1/a/b/mid.py"), "changed by the run\n", 0644);
+		CHECK(blob_path(bs, id, path, sizeof(path)) == 0 && stat(path, &st) == 0 &&
+			      (st.st_mode & 0777) == 0444,
+		      "manifest blob still read-only");
+	}
+
+	current = "materialise into a non-empty directory";
+	CHECK_RC(snapshot_materialise(bs, id, P("out1"), &cause), -ENOTEMPTY);
+	CHECK(cause && strstr(cause, "not empty"), "cause: %s", cause ? cause : "(none)");
+	free(cause);
+	cause = NULL;
+	current = "materialise an unknown snapshot";
+	mkdir_m(P("out2"), 0700);
+	CHECK_RC(snapshot_materialise(bs, "1111111111111111111111111111111111111111111111111111111111111111",
+				      P("out2"), &cause),
+		 -ENOENT);
+	CHECK(cause && strstr(cause, "not found"), "cause: %s", cause ? cause : "(none)");
+	free(cause);
+	cause = NULL;
+	CHECK_RC(snapshot_materialise(bs, "../../x", P("out2"), &cause), -EINVAL);
+	free(cause);
+	cause = NULL;
+}
+
+static void test_has_file(struct blobstore *bs, const char *id)
+{
+	static const struct {
+		const char *path;
+		bool want;
+	} cases[] = {
+		{"run.sh", true},       {"./run.sh", true},         {"a/b/mid.py", true},
+		{"a//b/./mid.py", true}, {"a/b/../b/mid.py", true},  {"link_in", true},
+		{"a/b/link_up", true},  {"a/b/link_dir/mid.py", true}, {"a", false},
+		{"a/b", false},         {"run.sh/", false},         {"link_out", false},
+		{"fifo", false},        {"nope.py", false},         {"../src/run.sh", false},
+		{"/etc/passwd", false}, {"", false},                {".git/HEAD", false},
+	};
+	bool got;
+
+	current = "has_file";
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		got = !cases[i].want;
+		CHECK_RC(snapshot_has_file(bs, id, cases[i].path, &got), 0);
+		CHECK(got == cases[i].want, "snapshot_has_file('%s') = %d, expected %d", cases[i].path,
+		      got, cases[i].want);
+	}
+	CHECK_RC(snapshot_has_file(bs, "2222222222222222222222222222222222222222222222222222222222222222",
+				   "run.sh", &got),
+		 -ENOENT);
+}
+
+static void test_dedup(struct blobstore *bs, const char *id)
+{
+	struct snapshot_info info;
+	char *cause = NULL;
+	long before, after;
+	char id2[65];
+
+	current = "unchanged resubmit";
+	before = count_files(P("store/blobs"));
+	CHECK_RC(snapshot_take(bs, P("src"), NULL, NULL, NULL, &info, &cause), 0);
+	after = count_files(P("store/blobs"));
+	CHECK(strcmp(info.id, id) == 0, "same tree, different id: %s vs %s", info.id, id);
+	CHECK(after == before, "unchanged tree wrote %ld new blobs", after - before);
+	snapshot_info_finish(&info);
+
+	current = "one changed file";
+	write_str(P("src/a/b/mid.py"), "print('changed, and unlike any other file')\n", 0644);
+	CHECK_RC(snapshot_take(bs, P("src"), NULL, NULL, NULL, &info, &cause), 0);
+	after = count_files(P("store/blobs"));
+	CHECK(strcmp(info.id, id) != 0, "changed tree, same id");
+	CHECK(after == before + 2, "%ld new blobs, expected 2 (the file and the manifest)",
+	      after - before);
+	memcpy(id2, info.id, 65);
+	snapshot_info_finish(&info);
+	CHECK(count_files(P("store/tmp")) == 0, "temporaries left in tmp/");
+
+	current = "a mode change";
+	before = after;
+	CHECK(chmod(P("src/a/b/mid.py"), 0755) == 0, "chmod");
+	CHECK_RC(snapshot_take(bs, P("src"), NULL, NULL, NULL, &info, &cause), 0);
+	CHECK(strcmp(info.id, id2) != 0, "a mode change must change the id");
+	CHECK(count_files(P("store/blobs")) == before + 1, "only a new manifest expected");
+	snapshot_info_finish(&info);
+	CHECK(chmod(P("src/a/b/mid.py"), 0644) == 0, "chmod");
+}
+
+static void test_limits(struct blobstore *bs)
+{
+	struct snapshot_limits lim = {.max_files = 3};
+	struct snapshot_info info = {0};
+	char *cause = NULL;
+	long before = count_files(P("store/blobs"));
+
+	current = "file-count limit";
+	CHECK_RC(snapshot_take(bs, P("src"), NULL, NULL, &lim, &info, &cause), -EFBIG);
+	CHECK(cause && strstr(cause, "bin.dat (716.8 kB)") && strstr(cause, "716.9 kB in 6 files") &&
+		      strstr(cause, "3 files"),
+	      "cause should name bin.dat, the 7 files and the limit: %s",
+	      cause ? cause : "(none)");
+	CHECK(strstr(cause, "largest directories: a/b/ (49 B in 2 files), a/ (49 B in 2 files), a/b/c/ (5 B in 1 file);") &&
+		      strstr(cause, "add patterns such as 'a/b/' to .amlignore"),
+	      "cause should name directory a/b/ and suggest it: %s", cause);
+	CHECK(info.skipped == NULL && info.id[0] == '\0', "info untouched on failure");
+	free(cause);
+	cause = NULL;
+
+	current = "byte limit";
+	lim = (struct snapshot_limits){.max_bytes = 100 * 1000};
+	CHECK_RC(snapshot_take(bs, P("src"), NULL, NULL, &lim, &info, &cause), -EFBIG);
+	CHECK(cause && strstr(cause, "largest files: bin.dat (716.8 kB)") &&
+		      strstr(cause, "over the limit of 100.0 kB / 2000 files") &&
+		      strstr(cause, "add patterns such as 'bin.dat' to .amlignore"),
+	      "cause should name bin.dat first and the limit: %s", cause ? cause : "(none)");
+	free(cause);
+	cause = NULL;
+	CHECK(count_files(P("store/blobs")) == before, "nothing stored over a limit");
+	CHECK(count_files(P("store/tmp")) == 0, "temporaries left in tmp/");
+
+	current = "within limits";
+	lim = (struct snapshot_limits){.max_bytes = sizeof(bin) + 100, .max_files = 6};
+	CHECK_RC(snapshot_take(bs, P("src"), NULL, NULL, &lim, &info, &cause), 0);
+	snapshot_info_finish(&info);
+}
+
+/* A matcher that skips *.log files and the directory data/. */
+struct matcher {
+	int depth, max_depth, enters, leaves;
+	bool root_seen;
+};
+
+static int m_enter_cb(void *ud, const char *path, int dirfd)
+{
+	struct matcher *m = ud;
+
+	(void)dirfd;
+	if (m->enters == 0) {
+		m->root_seen = path[0] == '\0';
+	}
+	m->enters++;
+	if (++m->depth > m->max_depth) {
+		m->max_depth = m->depth;
+	}
+	return 0;
+}
+
+static void m_leave_cb(void *ud, const char *path)
+{
+	struct matcher *m = ud;
+
+	(void)path;
+	m->leaves++;
+	m->depth--;
+}
+
+static bool m_ignored_cb(void *ud, const struct walk_entry *e)
+{
+	size_t l = strlen(e->name);
+
+	(void)ud;
+	if (e->kind == WALK_DIR && strcmp(e->name, "data") == 0) {
+		return true;
+	}
+	return e->kind == WALK_FILE && l >= 4 && strcmp(e->name + l - 4, ".log") == 0;
+}
+
+static void test_matcher(struct blobstore *bs)
+{
+	struct walk_ops m_ops = {
+		.enter_dir = m_enter_cb,
+		.leave_dir = m_leave_cb,
+		.ignored = m_ignored_cb,
+		.visit = NULL,
+	};
+	struct matcher m = {0};
+	struct snapshot_info info;
+	char *cause = NULL;
+	cJSON *j;
+	const cJSON *e;
+
+	current = "matcher";
+	mkdir_m(P("src/data"), 0755);
+	write_file(P("src/data/huge.bin"), bin, sizeof(bin), 0644);
+	write_file(P("src/data/huge2.bin"), bin, 1000, 0644);
+	write_str(P("src/top.log"), "log\n", 0644);
+	write_str(P("src/a/b/deeper.log"), "log\n", 0644);
+	CHECK_RC(snapshot_take(bs, P("src"), &m_ops, &m, NULL, &info, &cause), 0);
+	CHECK(m.root_seen, "the matcher's enter_dir sees the root first, with path \"\"");
+	CHECK(m.enters == 5 && m.leaves == 5 && m.depth == 0,
+	      "enter/leave %d/%d, expected 5/5 (root, a, a/b, a/b/c, emptydir)", m.enters, m.leaves);
+	CHECK(info.files == 6, "files %llu, expected 6 (logs and data/ ignored)",
+	      (unsigned long long)info.files);
+	j = load_manifest(bs, info.id);
+	cJSON_ArrayForEach(e, cJSON_GetObjectItem(j, "entries"))
+	{
+		const char *p = cJSON_GetStringValue(cJSON_GetObjectItem(e, "path"));
+		CHECK(strncmp(p, "data", 4) != 0 && strstr(p, ".log") == NULL,
+		      "ignored entry %s in the manifest", p);
+	}
+	cJSON_Delete(j);
+	snapshot_info_finish(&info);
+
+	/* Without the matcher they count, and data/ is the directory named. */
+	current = "matcher off, over the byte limit";
+	{
+		struct snapshot_limits lim = {.max_bytes = 1000 * 1000};
+		CHECK_RC(snapshot_take(bs, P("src"), NULL, NULL, &lim, &info, &cause), -EFBIG);
+		CHECK(cause && strstr(cause, "largest directories: data/ (717.8 kB in 2 files)") &&
+			      strstr(cause, "add patterns such as 'data/' or 'bin.dat'"),
+		      "cause: %s", cause ? cause : "(none)");
+		free(cause);
+		cause = NULL;
+	}
+	rm_rf(P("src/data"));
+	unlink(P("src/top.log"));
+	unlink(P("src/a/b/deeper.log"));
+}
+
+static void test_errors(struct blobstore *bs)
+{
+	struct snapshot_info info = {0};
+	char *cause = NULL;
+
+	current = "missing source";
+	CHECK_RC(snapshot_take(bs, P("nope"), NULL, NULL, NULL, &info, &cause), -ENOENT);
+	CHECK(cause && strstr(cause, "nope") && strstr(cause, "does not exist"), "cause: %s",
+	      cause ? cause : "(none)");
+	free(cause);
+	cause = NULL;
+
+	current = "source is a file";
+	CHECK_RC(snapshot_take(bs, P("outside.txt"), NULL, NULL, NULL, &info, &cause), -ENOTDIR);
+	free(cause);
+	cause = NULL;
+
+	if (geteuid() != 0) {
+		current = "unreadable file";
+		CHECK(chmod(P("src/a/b/c/deep.txt"), 0) == 0, "chmod");
+		CHECK_RC(snapshot_take(bs, P("src"), NULL, NULL, NULL, &info, &cause), -EACCES);
+		CHECK(cause && strstr(cause, "a/b/c/deep.txt") && strstr(cause, "ermission"),
+		      "cause should name the file: %s", cause ? cause : "(none)");
+		free(cause);
+		cause = NULL;
+		CHECK(chmod(P("src/a/b/c/deep.txt"), 0644) == 0, "chmod");
+		CHECK(count_files(P("store/tmp")) == 0, "temporaries left in tmp/ after a failure");
+
+		current = "unreadable directory";
+		CHECK(chmod(P("src/a/b/c"), 0) == 0, "chmod");
+		CHECK_RC(snapshot_take(bs, P("src"), NULL, NULL, NULL, &info, &cause), -EACCES);
+		CHECK(cause && strstr(cause, "a/b/c"), "cause should name the directory: %s",
+		      cause ? cause : "(none)");
+		free(cause);
+		cause = NULL;
+		CHECK(chmod(P("src/a/b/c"), 0755) == 0, "chmod");
+	}
+	CHECK(info.skipped == NULL, "info untouched on failure");
+}
+
+/* Several threads snapshotting into one store at once. */
+struct par {
+	struct blobstore *bs;
+	char id[65];
+	int rc;
+};
+
+static void *par_main(void *arg)
+{
+	struct par *p = arg;
+	struct snapshot_info info;
+	char *cause = NULL;
+
+	p->rc = snapshot_take(p->bs, P("src"), NULL, NULL, NULL, &info, &cause);
+	if (p->rc == 0) {
+		memcpy(p->id, info.id, 65);
+		snapshot_info_finish(&info);
+	}
+	free(cause);
+	return NULL;
+}
+
+static void test_threads(void)
+{
+	struct blobstore *bs2 = NULL;
+	struct par par[4];
+	pthread_t th[4];
+
+	current = "threads";
+	CHECK_RC(blob_store_open(P("store2"), &bs2), 0);
+	for (int i = 0; i < 4; i++) {
+		par[i] = (struct par){.bs = bs2};
+		CHECK(pthread_create(&th[i], NULL, par_main, &par[i]) == 0, "pthread_create");
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK(par[i].rc == 0, "thread %d: %d", i, par[i].rc);
+		CHECK(strcmp(par[i].id, par[0].id) == 0, "threads disagree on the id");
+	}
+	CHECK(count_files(P("store2/tmp")) == 0, "temporaries left in tmp/");
+	/* 6 files of distinct content + the manifest. */
+	CHECK(count_files(P("store2/blobs")) == 7, "%ld blobs, expected 7",
+	      count_files(P("store2/blobs")));
+	blob_store_close(bs2);
+}
+
+/* Open file descriptors, to catch leaks. */
+static int count_fds(void)
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+
+	if (!d) {
+		return -1;
+	}
+	while ((de = readdir(d))) {
+		n += de->d_name[0] != '.';
+	}
+	closedir(d);
+	return n;
+}
+
+int main(void)
+{
+	struct blobstore *bs = NULL;
+	char id[65];
+	int fds = count_fds();
+
+	snprintf(base, sizeof(base), "/tmp/test-snapshot-XXXXXX");
+	if (!mkdtemp(base)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	atexit(cleanup);
+
+	CHECK_RC(blob_store_open(P("store"), &bs), 0);
+	CHECK(strcmp(blob_store_root(bs), P("store")) == 0, "root");
+	make_tree();
+	test_blobs(bs);
+	test_walk_order();
+	test_take_and_materialise(bs, id);
+	test_has_file(bs, id);
+	test_dedup(bs, id);
+	test_limits(bs);
+	test_matcher(bs);
+	test_errors(bs);
+	test_threads();
+	blob_store_close(bs);
+	blob_store_close(NULL);
+	current = "end";
+	CHECK(count_fds() == fds, "%d file descriptors open at the end, %d at the start",
+	      count_fds(), fds);
+	printf("test-snapshot: all passed\n");
+	return 0;
+}
