@@ -434,14 +434,8 @@ int client_connect(const char *path, struct client **ret_client, struct client_e
 	cJSON_AddNumberToObject(args, "proto", PROTO_VERSION);
 	cJSON_AddStringToObject(args, "client", "runyard/" RUNYARD_VERSION);
 	r = client_call(c, "hello", args, &result, err);
-	if (r == -EREMOTEIO) {
-		goto out;
-	}
 	if (r < 0) {
-		char *why = err && err->message ? strdup(err->message) : NULL;
-		fail(err, r, "runyardd at %s did not answer the handshake: %s", path,
-		     why ? why : strerror(-r));
-		free(why);
+		/* err already names the daemon and what went wrong. */
 		goto out;
 	}
 	proto = cJSON_GetObjectItemCaseSensitive(result, "proto");

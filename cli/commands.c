@@ -725,7 +725,12 @@ static int check_run_file(const cJSON *doc, char **cause)
 		r = msg_arg_string(doc, "python", false, &s, cause);
 	}
 	if (r == 0) {
-		r = msg_arg_number(doc, "timeout", false, 1e-6, HUGE_VAL, &d, cause);
+		d = 1;
+		r = msg_arg_number(doc, "timeout", false, 0, HUGE_VAL, &d, cause);
+		if (r == 0 && d <= 0) {
+			*cause = strdup("argument 'timeout' must be a number of seconds > 0");
+			r = -EINVAL;
+		}
 	}
 	if (r == 0) {
 		r = msg_arg_int(doc, "priority", false, -1000, 1000, &i, cause);
@@ -816,7 +821,13 @@ static int load_run_file(const char *path, cJSON **ret_args)
 		}
 	}
 	if (check_run_file(doc, &cause) < 0) {
-		fprintf(stderr, "runyard: %s: %s\n", path, cause ? cause : "invalid value");
+		/* The checks speak of the op's arguments; in a file they are keys. */
+		const char *what = cause ? cause : "invalid value";
+		if (strncmp(what, "argument ", 9) == 0) {
+			fprintf(stderr, "runyard: %s: key %s\n", path, what + 9);
+		} else {
+			fprintf(stderr, "runyard: %s: %s\n", path, what);
+		}
 		goto out;
 	}
 	real = realpath(path, NULL);
@@ -1156,13 +1167,6 @@ static int stage_by_time_cb(const void *a, const void *b)
 	return x->order < y->order ? -1 : x->order > y->order;
 }
 
-static int stage_by_order_cb(const void *a, const void *b)
-{
-	const struct stage *x = a, *y = b;
-
-	return x->order < y->order ? -1 : x->order > y->order;
-}
-
 static size_t stage_index(const char *name)
 {
 	size_t n = sizeof(stage_order) / sizeof(stage_order[0]);
@@ -1175,8 +1179,11 @@ static size_t stage_index(const char *name)
 	return n; /* unknown statuses after the known ones */
 }
 
-/* How long each status lasted: until the next transition in time, shown in
- * lifecycle order. The last one lasts until now unless it is terminal. */
+/* How long each status lasted: until the next transition. Shown in time
+ * order, ties in lifecycle order: the same as lifecycle order for a run
+ * that went the usual way, and the true sequence for one canceled while
+ * running (CancelRequested before Finalizing). The last status lasts until
+ * now unless it is terminal. */
 static int print_stages(const cJSON *transitions)
 {
 	static const char *const headers[] = {"STAGE", "STARTED", "DURATION"};
@@ -1220,7 +1227,6 @@ static int print_stages(const cJSON *transitions)
 			st[i].ongoing = true;
 		}
 	}
-	qsort(st, count, sizeof(*st), stage_by_order_cb);
 	for (size_t i = 0; i < count; i++) {
 		char at[32], d[32], lasted[48];
 
@@ -1746,8 +1752,10 @@ static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
 	status = EXIT_USAGE;
 	pfd = open_parent(dl->dirfd, path, &leaf);
 	if (pfd < 0) {
-		fprintf(stderr, "runyard: cannot create the directories of %s/%s: %s\n", dl->dir,
-			path, strerror(-pfd));
+		fprintf(stderr, "runyard: cannot create the directories of %s/%s: %s%s\n", dl->dir,
+			path, strerror(-pfd),
+			pfd == -ENOTDIR ? " (symlinks inside the download directory are not followed)"
+					: "");
 		goto out;
 	}
 	tmp = msg_strdupf(".%s.%ld.part", leaf, (long)getpid());

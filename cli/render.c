@@ -402,11 +402,14 @@ int render_json_array_add(struct render_json_array *a, const cJSON *item)
 	fputs(a->count > 0 ? ",\n\t" : "[\n\t", a->out);
 	/* Indent the element one level: JSON strings hold no raw newlines,
 	 * so every newline in the text is formatting. */
-	for (const char *p = text; *p; p++) {
-		fputc(*p, a->out);
-		if (*p == '\n') {
-			fputc('\t', a->out);
+	for (const char *p = text;;) {
+		const char *nl = strchrnul(p, '\n');
+		fwrite(p, 1, (size_t)(nl - p), a->out);
+		if (!*nl) {
+			break;
 		}
+		fputs("\n\t", a->out);
+		p = nl + 1;
 	}
 	free(text);
 	a->count++;

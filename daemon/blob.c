@@ -1,5 +1,6 @@
 #include "blob.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -7,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -22,6 +24,9 @@
  * stay clear of syncfs, which would also wait for unrelated dirty data on
  * the file system, such as a running job's checkpoints. */
 #define BATCH_FSYNC_MAX 16
+
+/* Temporaries older than this are left from a crash (see clean_tmp). */
+#define STALE_TMP_SECONDS 3600
 
 #define TMP_PREFIX "blob-"
 #define TMP_NAME_LEN (sizeof(TMP_PREFIX) - 1 + 6)
@@ -173,6 +178,37 @@ static int mkdirat_open(int dirfd, const char *name, int *ret_fd)
 	return 0;
 }
 
+/* Remove temporaries a crash left behind. Only old ones: another process
+ * may be storing into the same store right now, and a temporary is
+ * written and renamed within one snapshot, never an hour. */
+static void clean_tmp(int tmpfd)
+{
+	int fd = openat(tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	time_t old = time(NULL) - STALE_TMP_SECONDS;
+	struct dirent *de;
+	DIR *d;
+
+	if (fd < 0) {
+		return;
+	}
+	d = fdopendir(fd);
+	if (!d) {
+		close(fd);
+		return;
+	}
+	while ((de = readdir(d))) {
+		struct stat st;
+		if (strncmp(de->d_name, TMP_PREFIX, sizeof(TMP_PREFIX) - 1) != 0 ||
+		    fstatat(tmpfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			continue;
+		}
+		if (S_ISREG(st.st_mode) && st.st_mtime < old) {
+			unlinkat(tmpfd, de->d_name, 0);
+		}
+	}
+	closedir(d);
+}
+
 int blob_store_open(const char *root, struct blobstore **ret)
 {
 	struct blobstore *bs = NULL;
@@ -225,6 +261,7 @@ int blob_store_open(const char *root, struct blobstore **ret)
 		r = -ENOSYS;
 		goto fail;
 	}
+	clean_tmp(bs->tmpfd);
 	close(rootfd);
 	close(blobsfd);
 	*ret = bs;
@@ -350,6 +387,40 @@ static int tmp_create(struct blob_batch *b, char name[TMP_NAME_LEN + 1], int *re
 	return 0;
 }
 
+/* Room for n more pending blobs. */
+static int pending_reserve(struct blob_batch *b, size_t n)
+{
+	size_t ncap;
+	struct pending *np;
+
+	if (b->cap - b->n >= n) {
+		return 0;
+	}
+	ncap = b->cap ? b->cap : 16;
+	while (ncap - b->n < n) {
+		ncap *= 2;
+	}
+	np = realloc(b->p, ncap * sizeof(*np));
+	if (!np) {
+		return -ENOMEM;
+	}
+	b->p = np;
+	b->cap = ncap;
+	return 0;
+}
+
+/* Past BATCH_FSYNC_MAX blobs, close the kept fds: commit will syncfs. */
+static void drop_fds(struct blob_batch *b)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->p[i].fd >= 0) {
+			close(b->p[i].fd);
+			b->p[i].fd = -1;
+		}
+	}
+	b->keep_fds = false;
+}
+
 /* Record a written temporary (takes fd) for commit. */
 static int pending_add(struct blob_batch *b, const char *tmpname, const char *hex, int fd)
 {
@@ -361,23 +432,13 @@ static int pending_add(struct blob_batch *b, const char *tmpname, const char *he
 		r = -errno;
 		goto fail;
 	}
-	if (b->n == b->cap) {
-		size_t ncap = b->cap ? b->cap * 2 : 16;
-		struct pending *np = realloc(b->p, ncap * sizeof(*np));
-		if (!np) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		b->p = np;
-		b->cap = ncap;
+	r = pending_reserve(b, 1);
+	if (r < 0) {
+		goto fail;
 	}
 	if (b->keep_fds && b->n == BATCH_FSYNC_MAX) {
 		/* Too many for one fsync each: commit will syncfs instead. */
-		for (size_t i = 0; i < b->n; i++) {
-			close(b->p[i].fd);
-			b->p[i].fd = -1;
-		}
-		b->keep_fds = false;
+		drop_fds(b);
 	}
 	p = &b->p[b->n++];
 	memcpy(p->tmpname, tmpname, TMP_NAME_LEN + 1);
@@ -430,7 +491,7 @@ int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *
 		size_t got;
 		r = read_full(fd, b->buf + fill, COPY_BUF_SIZE - fill, &got);
 		if (r < 0) {
-			goto fail;
+			goto out;
 		}
 		fill += got;
 		total += got;
@@ -439,62 +500,59 @@ int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *
 		}
 		if (EVP_DigestUpdate(b->ctx, b->buf, fill) != 1) {
 			r = -EIO;
-			goto fail;
+			goto out;
 		}
 		if (tfd < 0) {
 			r = tmp_create(b, tmpname, &tfd);
 			if (r < 0) {
-				goto fail;
+				goto out;
 			}
 		}
 		r = write_all(tfd, b->buf, fill);
 		if (r < 0) {
-			goto fail;
+			goto out;
 		}
 		fill = 0;
 	}
 	if (EVP_DigestUpdate(b->ctx, b->buf, fill) != 1) {
 		r = -EIO;
-		goto fail;
+		goto out;
 	}
 	r = digest_final(b, hex);
 	if (r < 0) {
-		goto fail;
+		goto out;
 	}
 	if (blob_exists(b->bs, hex)) {
 		/* Content addressed: what is stored is identical. */
-		goto done;
+		goto out;
 	}
 	if (tfd < 0) {
 		r = tmp_create(b, tmpname, &tfd);
 		if (r < 0) {
-			goto fail;
+			goto out;
 		}
 	}
 	r = write_all(tfd, b->buf, fill);
 	if (r < 0) {
-		goto fail;
+		goto out;
+	}
+	if (total >= COPY_BUF_SIZE) {
+		/* Start writing a large content back now, so the commit's sync
+		 * has less left to wait for; a hint, so errors do not matter. */
+		sync_file_range(tfd, 0, 0, SYNC_FILE_RANGE_WRITE);
 	}
 	r = pending_add(b, tmpname, hex, tfd);
-	tfd = -1;
-	if (r < 0) {
-		return r;
-	}
-done:
+	tfd = -1; /* taken, even on failure */
+out:
 	if (tfd >= 0) {
 		close(tfd);
 		unlinkat(b->bs->tmpfd, tmpname, 0);
 	}
-	memcpy(ret_hex, hex, 65);
-	if (ret_size) {
-		*ret_size = total;
-	}
-	return 0;
-
-fail:
-	if (tfd >= 0) {
-		close(tfd);
-		unlinkat(b->bs->tmpfd, tmpname, 0);
+	if (r == 0) {
+		memcpy(ret_hex, hex, 65);
+		if (ret_size) {
+			*ret_size = total;
+		}
 	}
 	return r;
 }
@@ -534,6 +592,30 @@ int blob_batch_put_buf(struct blob_batch *b, const void *buf, size_t len, char r
 		}
 	}
 	memcpy(ret_hex, hex, 65);
+	return 0;
+}
+
+int blob_batch_merge(struct blob_batch *into, struct blob_batch *from)
+{
+	int r;
+
+	if (into->broken || from->broken || into->bs != from->bs) {
+		return -EINVAL;
+	}
+	if (from->n == 0) {
+		return 0;
+	}
+	r = pending_reserve(into, from->n);
+	if (r < 0) {
+		return r;
+	}
+	if (!from->keep_fds || into->n + from->n > BATCH_FSYNC_MAX) {
+		drop_fds(into);
+		drop_fds(from);
+	}
+	memcpy(into->p + into->n, from->p, from->n * sizeof(*from->p));
+	into->n += from->n;
+	from->n = 0;
 	return 0;
 }
 
@@ -661,7 +743,7 @@ out:
 }
 
 int blob_put_file(struct blobstore *bs, int dirfd, const char *path, char ret_hex[65],
-		  uint64_t *ret_size)
+                  uint64_t *ret_size)
 {
 	struct blob_batch *b = NULL;
 	struct stat st;
@@ -669,8 +751,11 @@ int blob_put_file(struct blobstore *bs, int dirfd, const char *path, char ret_he
 	uint64_t size;
 	int fd, r;
 
-	/* O_NONBLOCK so that a FIFO given by mistake cannot hang the open. */
-	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	/* O_NOFOLLOW: a file swapped for a symlink after the caller looked at
+	 * it (a run racing its own finalisation) must not make the daemon
+	 * store whatever the link points at. O_NONBLOCK: a FIFO cannot hang
+	 * the open. */
+	fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | O_NOFOLLOW);
 	if (fd < 0) {
 		return -errno;
 	}
@@ -751,7 +836,7 @@ static int open_blob(struct blobstore *bs, const char *hex, struct stat *ret_st,
 }
 
 int blob_read_all(struct blobstore *bs, const char *hex, size_t max, char **ret_buf,
-		  size_t *ret_len)
+                  size_t *ret_len)
 {
 	struct stat st;
 	char *buf = NULL;
@@ -827,8 +912,8 @@ int blob_copy_out(struct blobstore *bs, const char *hex, int dirfd, const char *
 	if (r < 0) {
 		return r;
 	}
-	dst = openat(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-		     mode & 07777);
+	dst =
+	    openat(dirfd, path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
 	if (dst < 0) {
 		r = -errno;
 		close(src);

@@ -9,7 +9,8 @@
 struct blobstore;
 struct blob_batch;
 
-/* Open (creating as needed) root/blobs/sha256 and root/tmp. */
+/* Open (creating as needed) root/blobs/sha256 and root/tmp; temporaries
+ * that a crash left in tmp/ more than an hour ago are removed. */
 int blob_store_open(const char *root, struct blobstore **ret);
 
 /* Close the store; accepts NULL. */
@@ -19,9 +20,12 @@ void blob_store_close(struct blobstore *bs);
 const char *blob_store_root(const struct blobstore *bs);
 
 /* Store the regular file at path (relative to dirfd, or absolute; AT_FDCWD
- * ok), hashing while copying in one read pass. Durable when it returns. */
+ * ok), hashing while copying in one read pass. Durable when it returns (one
+ * fsync of the blob and of its directory; use a batch for many files). A
+ * symlink as the last component is refused (-ELOOP), anything else that is
+ * not a regular file too (-EISDIR, -EINVAL). */
 int blob_put_file(struct blobstore *bs, int dirfd, const char *path, char ret_hex[65],
-		  uint64_t *ret_size);
+                  uint64_t *ret_size);
 
 /* Store len bytes of buf. Durable when it returns. */
 int blob_put_buf(struct blobstore *bs, const void *buf, size_t len, char ret_hex[65]);
@@ -36,7 +40,7 @@ int blob_path(const struct blobstore *bs, const char *hex, char *buf, size_t buf
 /* Read a whole blob into memory (NUL-terminated, for manifests); -EFBIG when
  * it is larger than max, -ENOENT when there is no such blob. */
 int blob_read_all(struct blobstore *bs, const char *hex, size_t max, char **ret_buf,
-		  size_t *ret_len);
+                  size_t *ret_len);
 
 /* Copy a blob out to dirfd/path, which must not exist (O_EXCL), with exactly
  * the given mode (umask does not apply). Never a hard link: the copy may be
@@ -53,7 +57,8 @@ bool blob_valid_hex(const char *s);
  * fsync per blob (which costs about as much as copying a small file):
  * puts write temporaries, commit syncs them, renames them to their real
  * names and syncs the renames. Until commit, nothing of the batch is visible
- * under a real name. A batch is used by one thread at a time. */
+ * under a real name. A batch is used by one thread at a time; threads that
+ * store at once each fill their own, merged before the commit. */
 int blob_batch_create(struct blobstore *bs, struct blob_batch **ret);
 
 /* Hash and store what is read from fd up to end of file (one read pass;
@@ -62,6 +67,11 @@ int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *
 
 /* Hash and store len bytes of buf. */
 int blob_batch_put_buf(struct blob_batch *b, const void *buf, size_t len, char ret_hex[65]);
+
+/* Move the blobs put into from (not yet committed) over to into, so that
+ * batches filled by several threads are committed with one barrier. from
+ * stays usable, and empty. */
+int blob_batch_merge(struct blob_batch *into, struct blob_batch *from);
 
 /* Make every blob put into the batch durable under its real name. On
  * failure the batch can only be destroyed. */

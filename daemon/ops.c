@@ -247,7 +247,7 @@ static void submit_done(uv_work_t *w, int status)
 	struct submit *s = w->data;
 	struct daemon *d = s->d;
 	struct request *req = s->req;
-	char hex[9], *id = NULL, *cmd = NULL, *argv = NULL, *env = NULL;
+	char hex[9], *id = NULL, *cmd = NULL, *argv = NULL, *env = NULL, *skipped = NULL;
 	int64_t seq;
 	double now = util_now();
 	struct run *r;
@@ -266,6 +266,7 @@ static void submit_done(uv_work_t *w, int status)
 	cmd = cJSON_PrintUnformatted(s->command);
 	argv = cJSON_PrintUnformatted(s->argv);
 	env = cJSON_PrintUnformatted(s->env);
+	skipped = s->info.skipped ? cJSON_PrintUnformatted(s->info.skipped) : NULL;
 	if (!id || !cmd || !argv || !env) {
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
 		goto out;
@@ -283,6 +284,7 @@ static void submit_done(uv_work_t *w, int status)
 		.timeout = s->timeout,
 		.keep = s->keep,
 		.created_at = now,
+		.skipped_json = skipped,
 	};
 	err = store_run_insert(d->store, &n, &seq);
 	if (err < 0) {
@@ -327,6 +329,7 @@ out:
 	free(cmd);
 	free(argv);
 	free(env);
+	free(skipped);
 	submit_free(s);
 }
 
@@ -596,10 +599,13 @@ void ops_run_cancel(struct request *req)
 			      status);
 		return;
 	}
+	/* A queued run ends inside exec_cancel and r goes with it. */
+	bool was_cancel_requested = r->status == RUN_CANCEL_REQUESTED;
+	log_info("run %s: cancel requested", r->id);
 	int err = exec_cancel(r);
 	if (err == -EALREADY) {
 		request_error(req, PROTO_E_CONFLICT, "run #%lld is already %s", (long long)seq,
-			      r->status == RUN_CANCEL_REQUESTED ? "being canceled"
+			      was_cancel_requested ? "being canceled"
 								: "finalizing and will end shortly");
 		return;
 	}
@@ -608,7 +614,6 @@ void ops_run_cancel(struct request *req)
 			      (long long)seq, strerror(-err));
 		return;
 	}
-	log_info("run %s: cancel requested", r->id);
 	cJSON *res = cJSON_CreateObject();
 	if (store_run_json(req->d->store, seq, false, &run) == 0) {
 		cJSON_AddStringToObject(res, "id", cJSON_GetObjectItem(run, "id")->valuestring);

@@ -26,6 +26,7 @@ struct server {
 	char *path;
 	struct conn *conns;
 	bool closing;
+	bool listener_closed;
 };
 
 struct conn {
@@ -120,6 +121,12 @@ void conn_unref(struct conn *c)
 	}
 }
 
+static void server_free(struct server *srv)
+{
+	free(srv->path);
+	free(srv);
+}
+
 static void conn_close_cb(uv_handle_t *h)
 {
 	struct conn *c = h->data;
@@ -135,6 +142,10 @@ static void conn_close_cb(uv_handle_t *h)
 	}
 	c->prev = c->next = NULL;
 	conn_unref(c);
+	/* The server goes once its listener and its last connection have. */
+	if (srv->listener_closed && !srv->conns) {
+		server_free(srv);
+	}
 }
 
 void conn_close(struct conn *c)
@@ -363,8 +374,10 @@ static void listener_close_cb(uv_handle_t *h)
 {
 	struct server *srv = h->data;
 
-	free(srv->path);
-	free(srv);
+	srv->listener_closed = true;
+	if (!srv->conns) {
+		server_free(srv);
+	}
 }
 
 int server_listen(struct daemon *d, const char *path, struct server **ret, char **cause)

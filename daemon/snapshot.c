@@ -4,6 +4,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,9 +25,15 @@
 /* Symlinks followed when resolving a path inside a snapshot (as the kernel). */
 #define MAX_SYMLINK_HOPS 40
 
+/* Threads storing files at most, and when it is worth starting them. */
+#define STORE_THREADS_MAX 4
+#define PARALLEL_MIN_BYTES (16u * 1000 * 1000)
+#define PARALLEL_MIN_FILES 500
+
 enum etype { E_FILE, E_DIR, E_SYMLINK };
 
-static const char *const type_names[] = {[E_FILE] = "file", [E_DIR] = "dir", [E_SYMLINK] = "symlink"};
+static const char *const type_names[] = {
+    [E_FILE] = "file", [E_DIR] = "dir", [E_SYMLINK] = "symlink"};
 
 /* One entry collected by the walk. */
 struct entry {
@@ -134,15 +143,15 @@ static bool link_inside(const char *linkpath, const char *target)
 	}
 }
 
-static void top_offer(struct top top[TOP_N], uint64_t key_of_new, bool by_files,
-		      const char *path, uint64_t bytes, uint64_t files)
+static void top_offer(struct top top[TOP_N], uint64_t key_of_new, bool by_files, const char *path,
+                      uint64_t bytes, uint64_t files)
 {
 	int i = TOP_N;
 	char *copy;
 
 	/* Strictly larger to get in, so ties keep walk order. */
 	while (i > 0 && (!top[i - 1].path ||
-			 (by_files ? top[i - 1].files : top[i - 1].bytes) < key_of_new)) {
+	                 (by_files ? top[i - 1].files : top[i - 1].bytes) < key_of_new)) {
 		i--;
 	}
 	if (i >= TOP_N) {
@@ -346,7 +355,7 @@ static int take_visit_cb(void *ud, const struct walk_entry *e)
 		if (r < 0) {
 			char eb[128];
 			t->cause = msg_strdupf("cannot read symlink %s/%s: %s", t->source, e->path,
-					       errstr(-r, eb));
+			                       errstr(-r, eb));
 			return r;
 		}
 		if (!link_inside(e->path, target)) {
@@ -417,12 +426,13 @@ static char *over_message(struct take *t)
 	}
 	human(t->bytes, a);
 	if (t->cut) {
-		fprintf(f, "snapshot of %s has more than %" PRIu64 " entries (%" PRIu64
-			   " files, %s when the walk stopped)",
-			t->source, t->cutoff, t->files, a);
+		fprintf(f,
+		        "snapshot of %s has more than %" PRIu64 " entries (%" PRIu64
+		        " files, %s when the walk stopped)",
+		        t->source, t->cutoff, t->files, a);
 	} else {
 		fprintf(f, "snapshot of %s is %s in %" PRIu64 " file%s", t->source, a, t->files,
-			t->files == 1 ? "" : "s");
+		        t->files == 1 ? "" : "s");
 	}
 	fmt_limit(t->max_bytes, true, a);
 	fmt_limit(t->max_files, false, b);
@@ -433,8 +443,9 @@ static char *over_message(struct take *t)
 	}
 	for (int i = 0; i < TOP_N && dirs[i].path; i++) {
 		human(dirs[i].bytes, a);
-		fprintf(f, "%s%s/ (%s in %" PRIu64 " file%s)", i ? ", " : "; largest directories: ",
-			dirs[i].path, a, dirs[i].files, dirs[i].files == 1 ? "" : "s");
+		fprintf(f, "%s%s/ (%s in %" PRIu64 " file%s)",
+		        i ? ", " : "; largest directories: ", dirs[i].path, a, dirs[i].files,
+		        dirs[i].files == 1 ? "" : "s");
 	}
 	/* Suggest the top directory when it holds more than the largest file
 	 * alone (or, counting files, at all), and the largest file when the
@@ -475,8 +486,46 @@ static int cmp_entry(const void *a, const void *b)
 	return strcmp(((const struct entry *)a)->path, ((const struct entry *)b)->path);
 }
 
+/* Open path below dirfd. Paths longer than the kernel takes at once are
+ * opened one directory at a time (never through a symlink), since the walk
+ * has no depth limit. */
+static int open_beneath(int dirfd, const char *path, int flags)
+{
+	char comp[NAME_MAX + 1];
+	const char *p = path;
+	int fd = dirfd;
+
+	if (strlen(path) < PATH_MAX) {
+		return openat(dirfd, path, flags);
+	}
+	for (;;) {
+		const char *s = strchr(p, '/');
+		size_t l = s ? (size_t)(s - p) : strlen(p);
+		int nfd;
+		if (l > NAME_MAX) {
+			errno = ENAMETOOLONG;
+			nfd = -1;
+		} else {
+			memcpy(comp, p, l);
+			comp[l] = '\0';
+			nfd = openat(fd, comp,
+			             s ? O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC : flags);
+		}
+		if (fd != dirfd) {
+			int e = errno;
+			close(fd);
+			errno = e;
+		}
+		if (nfd < 0 || !s) {
+			return nfd;
+		}
+		fd = nfd;
+		p = s + 1;
+	}
+}
+
 /* Store the file entry e (opened again from the root) into the batch. */
-static int store_file(struct take *t, struct blob_batch *batch, struct entry *e)
+static int store_file(struct take *t, struct blob_batch *batch, struct entry *e, char **cause)
 {
 	struct stat st;
 	char eb[128];
@@ -484,7 +533,8 @@ static int store_file(struct take *t, struct blob_batch *batch, struct entry *e)
 
 	/* O_NOFOLLOW and the inode check below make sure what is stored is the
 	 * file that was walked, not something swapped in since. */
-	fd = openat(t->rootfd, e->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	fd = open_beneath(t->rootfd, e->path,
+	                  O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0) {
 		r = -errno;
 		goto fail;
@@ -510,17 +560,118 @@ fail:
 		close(fd);
 	}
 	if (r == -EACCES || r == -EPERM) {
-		t->cause = msg_strdupf("cannot read %s/%s: %s", t->source, e->path,
-				       errstr(EACCES, eb));
+		*cause =
+		    msg_strdupf("cannot read %s/%s: %s", t->source, e->path, errstr(EACCES, eb));
 		return -EACCES;
 	}
 	if (r == -ENOENT || r == -ELOOP || r == -ENOTDIR || r == -ESTALE) {
-		t->cause = msg_strdupf("%s/%s changed while the snapshot was taken; submit again",
-				       t->source, e->path);
+		*cause = msg_strdupf("%s/%s changed while the snapshot was taken; submit again",
+		                     t->source, e->path);
 		return -EAGAIN;
 	}
-	t->cause = msg_strdupf("cannot store %s/%s: %s", t->source, e->path, errstr(-r, eb));
+	*cause = msg_strdupf("cannot store %s/%s: %s", t->source, e->path, errstr(-r, eb));
 	return r;
+}
+
+/* One thread storing files: entries are handed out one at a time from a
+ * shared counter, each into the storer's own batch. */
+struct storer {
+	struct take *t;
+	struct blob_batch *batch;
+	atomic_size_t *next;
+	atomic_bool *stop;
+	pthread_t thread;
+	bool started;
+	int r;
+	size_t failed; /* index of the entry that failed */
+	char *cause;
+};
+
+static void store_files(struct storer *s)
+{
+	struct take *t = s->t;
+
+	while (!atomic_load(s->stop)) {
+		size_t i = atomic_fetch_add(s->next, 1);
+		if (i >= t->n) {
+			break;
+		}
+		if (t->ents[i].type != E_FILE) {
+			continue;
+		}
+		s->r = store_file(t, s->batch, &t->ents[i], &s->cause);
+		if (s->r < 0) {
+			s->failed = i;
+			atomic_store(s->stop, true);
+			break;
+		}
+	}
+}
+
+static void *storer_main_cb(void *arg)
+{
+	store_files(arg);
+	return NULL;
+}
+
+/* Store every file entry, on up to STORE_THREADS_MAX threads (the caller's
+ * included) when there is enough to do: hashing and copying are CPU-bound
+ * from the page cache, and a submit waits for them. Every batch ends up
+ * merged into batch[0]. On failure the error of the first failing entry is
+ * returned, with its cause. */
+static int store_all(struct take *t, struct blob_batch **batches, size_t nthreads, char **cause)
+{
+	struct storer st[STORE_THREADS_MAX] = {0};
+	atomic_size_t next = 0;
+	atomic_bool stop = false;
+	size_t best = SIZE_MAX, first = 0;
+	int r = 0;
+
+	for (size_t k = 0; k < nthreads; k++) {
+		st[k] = (struct storer){.t = t, .batch = batches[k], .next = &next, .stop = &stop};
+	}
+	for (size_t k = 1; k < nthreads; k++) {
+		/* A thread that cannot be started just leaves more to the others. */
+		st[k].started = pthread_create(&st[k].thread, NULL, storer_main_cb, &st[k]) == 0;
+	}
+	store_files(&st[0]);
+	for (size_t k = 1; k < nthreads; k++) {
+		if (st[k].started) {
+			pthread_join(st[k].thread, NULL);
+		}
+	}
+	for (size_t k = 0; k < nthreads; k++) {
+		if (st[k].r < 0 && st[k].failed < best) {
+			best = st[k].failed;
+			r = st[k].r;
+			first = k;
+		}
+	}
+	if (r < 0 && cause) {
+		*cause = st[first].cause;
+		st[first].cause = NULL;
+	}
+	for (size_t k = 0; k < nthreads; k++) {
+		free(st[k].cause);
+	}
+	for (size_t k = 1; k < nthreads && r == 0; k++) {
+		r = blob_batch_merge(batches[0], batches[k]);
+	}
+	return r;
+}
+
+static size_t store_threads(const struct take *t)
+{
+	long ncpu;
+
+	if (t->bytes < PARALLEL_MIN_BYTES && t->files < PARALLEL_MIN_FILES) {
+		return 1;
+	}
+	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	if (ncpu < 1) {
+		return 1;
+	}
+	return (size_t)ncpu < STORE_THREADS_MAX ? (size_t)ncpu : STORE_THREADS_MAX;
 }
 
 /* The manifest of the sorted entries, as compact JSON text. */
@@ -584,25 +735,26 @@ void snapshot_info_finish(struct snapshot_info *info)
 }
 
 int snapshot_take(struct blobstore *bs, const char *source, const struct walk_ops *matcher,
-		  void *matcher_ud, const struct snapshot_limits *lim, struct snapshot_info *ret,
-		  char **cause)
+                  void *matcher_ud, const struct snapshot_limits *lim, struct snapshot_info *ret,
+                  char **cause)
 {
 	static const struct walk_ops ops = {
-		.enter_dir = take_enter_cb,
-		.leave_dir = take_leave_cb,
-		.ignored = take_ignored_cb,
-		.visit = take_visit_cb,
+	    .enter_dir = take_enter_cb,
+	    .leave_dir = take_leave_cb,
+	    .ignored = take_ignored_cb,
+	    .visit = take_visit_cb,
 	};
 	struct take t = {
-		.bs = bs,
-		.source = source,
-		.m = matcher,
-		.mud = matcher_ud,
-		.max_bytes = lim && lim->max_bytes ? lim->max_bytes : SNAPSHOT_DEFAULT_MAX_BYTES,
-		.max_files = lim && lim->max_files ? lim->max_files : SNAPSHOT_DEFAULT_MAX_FILES,
-		.rootfd = -1,
+	    .bs = bs,
+	    .source = source,
+	    .m = matcher,
+	    .mud = matcher_ud,
+	    .max_bytes = lim && lim->max_bytes ? lim->max_bytes : SNAPSHOT_DEFAULT_MAX_BYTES,
+	    .max_files = lim && lim->max_files ? lim->max_files : SNAPSHOT_DEFAULT_MAX_FILES,
+	    .rootfd = -1,
 	};
-	struct blob_batch *batch = NULL;
+	struct blob_batch *batches[STORE_THREADS_MAX] = {0};
+	size_t nthreads;
 	char *walk_cause = NULL;
 	char *manifest = NULL;
 	uint64_t files = 0, bytes = 0;
@@ -645,25 +797,22 @@ int snapshot_take(struct blobstore *bs, const char *source, const struct walk_op
 		goto out;
 	}
 
-	r = blob_batch_create(bs, &batch);
+	nthreads = store_threads(&t);
+	for (size_t k = 0; k < nthreads; k++) {
+		r = blob_batch_create(bs, &batches[k]);
+		if (r < 0) {
+			goto out;
+		}
+	}
+	r = store_all(&t, batches, nthreads, cause);
 	if (r < 0) {
 		goto out;
 	}
-	/* In walk order, which keeps a directory's files together on disk. */
 	for (size_t i = 0; i < t.n; i++) {
-		if (t.ents[i].type != E_FILE) {
-			continue;
+		if (t.ents[i].type == E_FILE) {
+			files++;
+			bytes += t.ents[i].size;
 		}
-		r = store_file(&t, batch, &t.ents[i]);
-		if (r < 0) {
-			if (cause) {
-				*cause = t.cause;
-				t.cause = NULL;
-			}
-			goto out;
-		}
-		files++;
-		bytes += t.ents[i].size;
 	}
 	qsort(t.ents, t.n, sizeof(*t.ents), cmp_entry);
 	manifest = manifest_print(t.ents, t.n);
@@ -671,16 +820,16 @@ int snapshot_take(struct blobstore *bs, const char *source, const struct walk_op
 		r = -ENOMEM;
 		goto out;
 	}
-	r = blob_batch_put_buf(batch, manifest, strlen(manifest), id);
+	r = blob_batch_put_buf(batches[0], manifest, strlen(manifest), id);
 	if (r < 0) {
 		goto out;
 	}
-	r = blob_batch_commit(batch);
+	r = blob_batch_commit(batches[0]);
 	if (r < 0) {
 		if (cause) {
 			char eb[128];
 			*cause = msg_strdupf("cannot store the snapshot of %s: %s", source,
-					     errstr(-r, eb));
+			                     errstr(-r, eb));
 		}
 		goto out;
 	}
@@ -693,7 +842,9 @@ int snapshot_take(struct blobstore *bs, const char *source, const struct walk_op
 	ret->skipped_total = t.skipped_total;
 	t.skipped = NULL;
 out:
-	blob_batch_destroy(batch);
+	for (size_t k = 0; k < STORE_THREADS_MAX; k++) {
+		blob_batch_destroy(batches[k]);
+	}
 	free(manifest);
 	for (size_t i = 0; i < t.n; i++) {
 		free(t.ents[i].path);
@@ -786,68 +937,71 @@ static int manifest_load(struct blobstore *bs, const char *id, struct manifest *
 		if (cause) {
 			char eb[128];
 			*cause = r == -ENOENT ? msg_strdupf("snapshot %s not found", id)
-					      : msg_strdupf("cannot read snapshot %s: %s", id,
-							    errstr(-r, eb));
+			                      : msg_strdupf("cannot read snapshot %s: %s", id,
+			                                    errstr(-r, eb));
 		}
 		return r;
 	}
 	m->json = cJSON_ParseWithLength(buf, len);
 	free(buf);
-	r = -EBADMSG;
+	r = -EBADMSG; /* until the whole manifest is checked */
 	if (!m->json) {
-		goto bad;
+		goto out;
 	}
 	ver = cJSON_GetObjectItemCaseSensitive(m->json, "version");
 	arr = cJSON_GetObjectItemCaseSensitive(m->json, "entries");
 	if (!cJSON_IsNumber(ver) || ver->valuedouble != 1 || !cJSON_IsArray(arr)) {
-		goto bad;
+		goto out;
 	}
 	m->n = (size_t)cJSON_GetArraySize(arr);
 	m->e = calloc(m->n ? m->n : 1, sizeof(*m->e));
 	if (!m->e) {
 		r = -ENOMEM;
-		goto fail;
+		goto out;
 	}
 	cJSON_ArrayForEach(it, arr)
 	{
 		struct mentry *e = &m->e[i];
-		const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "type"));
+		const char *type =
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "type"));
 		e->path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "path"));
 		if (!e->path || !type || !valid_relpath(e->path) ||
 		    (i > 0 && strcmp(m->e[i - 1].path, e->path) >= 0)) {
-			goto bad;
+			goto out;
 		}
 		if (strcmp(type, "file") == 0) {
 			e->type = E_FILE;
-			e->sha = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "sha256"));
+			e->sha =
+			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "sha256"));
 			if (!blob_valid_hex(e->sha) || !get_mode(it, &e->mode)) {
-				goto bad;
+				goto out;
 			}
 		} else if (strcmp(type, "dir") == 0) {
 			e->type = E_DIR;
 			if (!get_mode(it, &e->mode)) {
-				goto bad;
+				goto out;
 			}
 		} else if (strcmp(type, "symlink") == 0) {
 			e->type = E_SYMLINK;
-			e->target = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "target"));
+			e->target =
+			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "target"));
 			if (!e->target || !link_inside(e->path, e->target)) {
-				goto bad;
+				goto out;
 			}
 		} else {
-			goto bad;
+			goto out;
 		}
 		i++;
 	}
-	return 0;
-
-bad:
-	if (cause) {
+	r = 0;
+out:
+	if (r == -EBADMSG && cause) {
 		*cause = msg_strdupf("snapshot %s has a damaged manifest", id);
 	}
-fail:
-	manifest_finish(m);
-	memset(m, 0, sizeof(*m));
+	if (r < 0) {
+		manifest_finish(m);
+		memset(m, 0, sizeof(*m));
+	}
 	return r;
 }
 
@@ -859,7 +1013,7 @@ struct dirstack {
 	struct {
 		size_t len; /* of the directory's path, a prefix of cur */
 		int fd;
-	} *f;
+	} * f;
 	size_t n, cap;
 	char *cur;
 	size_t curcap;
@@ -914,7 +1068,7 @@ static int dirstack_parent(struct dirstack *ds, const char *path, size_t plen, i
 		}
 		ds->cur[end] = '\0';
 		fd = openat(ds->f[ds->n - 1].fd, ds->cur + start,
-			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (end < plen) {
 			ds->cur[end] = '/';
 		}
@@ -961,8 +1115,8 @@ int snapshot_materialise(struct blobstore *bs, const char *id, const char *dest,
 	struct manifest m;
 	struct dirstack ds = {0};
 	char eb[128];
+	const char *failed = NULL; /* the entry that could not be created */
 	int destfd = -1;
-	size_t i = 0;
 	int r;
 
 	r = manifest_load(bs, id, &m, cause);
@@ -980,9 +1134,9 @@ int snapshot_materialise(struct blobstore *bs, const char *id, const char *dest,
 	r = check_empty(destfd);
 	if (r < 0) {
 		if (cause) {
-			*cause = r == -ENOTEMPTY ? msg_strdupf("%s is not empty", dest)
-						 : msg_strdupf("cannot read %s: %s", dest,
-							       errstr(-r, eb));
+			*cause = r == -ENOTEMPTY
+			             ? msg_strdupf("%s is not empty", dest)
+			             : msg_strdupf("cannot read %s: %s", dest, errstr(-r, eb));
 		}
 		goto out;
 	}
@@ -996,7 +1150,7 @@ int snapshot_materialise(struct blobstore *bs, const char *id, const char *dest,
 	ds.f[0].fd = destfd;
 	ds.n = 1;
 
-	for (i = 0; i < m.n; i++) {
+	for (size_t i = 0; i < m.n; i++) {
 		const struct mentry *e = &m.e[i];
 		const char *slash = strrchr(e->path, '/');
 		const char *name = slash ? slash + 1 : e->path;
@@ -1004,7 +1158,8 @@ int snapshot_materialise(struct blobstore *bs, const char *id, const char *dest,
 
 		r = dirstack_parent(&ds, e->path, slash ? (size_t)(slash - e->path) : 0, &pfd);
 		if (r < 0) {
-			goto fail_entry;
+			failed = e->path;
+			goto out;
 		}
 		switch (e->type) {
 		case E_DIR:
@@ -1015,9 +1170,10 @@ int snapshot_materialise(struct blobstore *bs, const char *id, const char *dest,
 			r = blob_copy_out(bs, e->sha, pfd, name, e->mode & 0777);
 			if (r == -ENOENT && !blob_exists(bs, e->sha)) {
 				if (cause) {
-					*cause = msg_strdupf("snapshot %s is damaged: the content of "
-							     "%s (%s) is missing",
-							     id, e->path, e->sha);
+					*cause =
+					    msg_strdupf("snapshot %s is damaged: the content of "
+					                "%s (%s) is missing",
+					                id, e->path, e->sha);
 				}
 				r = -EBADMSG;
 				goto out;
@@ -1028,30 +1184,34 @@ int snapshot_materialise(struct blobstore *bs, const char *id, const char *dest,
 			break;
 		}
 		if (r < 0) {
-			goto fail_entry;
+			failed = e->path;
+			goto out;
 		}
 	}
-	/* Directory modes last and deepest first, so a read-only or
-	 * unsearchable directory does not stop its contents being created.
-	 * Every directory on these paths was created above (no symlinks). */
-	for (i = m.n; i-- > 0;) {
+	/* Directory modes last, in reverse order: an entry sorts after its
+	 * parents, so a read-only or unsearchable directory is set only after
+	 * everything below it has been created and set. */
+	for (size_t i = m.n; i-- > 0;) {
 		const struct mentry *e = &m.e[i];
-		if (e->type != E_DIR || (e->mode & 0777) == 0700) {
+		const char *slash = strrchr(e->path, '/');
+		int pfd = -1;
+		if (e->type != E_DIR) {
 			continue;
 		}
-		if (fchmodat(destfd, e->path, e->mode & 0777, 0) < 0) {
+		r = dirstack_parent(&ds, e->path, slash ? (size_t)(slash - e->path) : 0, &pfd);
+		if (r == 0 && fchmodat(pfd, slash ? slash + 1 : e->path, e->mode & 0777, 0) < 0) {
 			r = -errno;
-			goto fail_entry;
+		}
+		if (r < 0) {
+			failed = e->path;
+			goto out;
 		}
 	}
 	r = 0;
-	goto out;
-
-fail_entry:
-	if (cause) {
-		*cause = msg_strdupf("cannot create %s/%s: %s", dest, m.e[i].path, errstr(-r, eb));
-	}
 out:
+	if (failed && cause) {
+		*cause = msg_strdupf("cannot create %s/%s: %s", dest, failed, errstr(-r, eb));
+	}
 	dirstack_finish(&ds);
 	if (destfd >= 0) {
 		close(destfd);

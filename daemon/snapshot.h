@@ -44,8 +44,8 @@ void snapshot_info_finish(struct snapshot_info *info);
  * ignore patterns), -EAGAIN when a file changed into something else while
  * the snapshot was taken. *ret is filled on success only. */
 int snapshot_take(struct blobstore *bs, const char *source, const struct walk_ops *matcher,
-		  void *matcher_ud, const struct snapshot_limits *lim, struct snapshot_info *ret,
-		  char **cause);
+                  void *matcher_ud, const struct snapshot_limits *lim, struct snapshot_info *ret,
+                  char **cause);
 
 /* Recreate the snapshot's tree under dest, which must exist and be empty:
  * directories, files with their permission bits (copies, never links to

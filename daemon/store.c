@@ -65,6 +65,18 @@ static const char *const migrations[] = {
 	"  sha256 TEXT NOT NULL,"
 	"  mode INTEGER NOT NULL,"
 	"  PRIMARY KEY(run_seq, path)) WITHOUT ROWID;",
+
+	"CREATE TABLE run_tags("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY(run_seq, key)) WITHOUT ROWID;"
+	"CREATE TABLE run_properties("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY(run_seq, key)) WITHOUT ROWID;"
+	"ALTER TABLE runs ADD COLUMN skipped TEXT NOT NULL DEFAULT '[]';",
 };
 
 enum stmt_id {
@@ -94,6 +106,15 @@ enum stmt_id {
 	STMT_ARTIFACTS,
 	STMT_EXPERIMENTS,
 	STMT_COUNTS,
+	STMT_TAG_SET,
+	STMT_TAG_DELETE,
+	STMT_PROPERTY_GET,
+	STMT_PROPERTY_INSERT,
+	STMT_TAGS,
+	STMT_PROPERTIES,
+	STMT_TAG_COUNT,
+	STMT_PROPERTY_COUNT,
+	STMT_RUN_SKIPPED,
 	STMT__MAX,
 };
 
@@ -101,7 +122,7 @@ enum stmt_id {
 	"r.seq, r.id, e.name, r.status, r.priority, r.command, r.python, r.source, "       \
 	"r.snapshot, r.env, r.timeout, r.keep, r.created_at, r.started_at, r.ended_at, "   \
 	"r.exit_code, r.signal, r.error_code, r.error_message, r.error_stage, r.utime, "   \
-	"r.stime, r.maxrss_kb, r.log_lines "
+	"r.stime, r.maxrss_kb, r.log_lines, r.skipped "
 #define RUN_FROM " FROM runs r JOIN experiments e ON e.id = r.experiment_id "
 
 static const char *const stmt_sql[STMT__MAX] = {
@@ -112,8 +133,8 @@ static const char *const stmt_sql[STMT__MAX] = {
 		"INSERT INTO experiments(name, created_at) VALUES(?1, ?2) ON CONFLICT(name) DO NOTHING",
 	[STMT_EXPERIMENT_ID] = "SELECT id FROM experiments WHERE name = ?1",
 	[STMT_RUN_INSERT] = "INSERT INTO runs(id, experiment_id, status, priority, command, argv, "
-			    "python, source, snapshot, env, timeout, keep, created_at) "
-			    "VALUES(?1, ?2, 'Queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+			    "python, source, snapshot, env, timeout, keep, created_at, skipped) "
+			    "VALUES(?1, ?2, 'Queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
 	[STMT_TRANSITION_INSERT] =
 		"INSERT INTO transitions(run_seq, status, at) VALUES(?1, ?2, ?3) "
 		"ON CONFLICT(run_seq, status) DO NOTHING",
@@ -149,6 +170,17 @@ static const char *const stmt_sql[STMT__MAX] = {
 	[STMT_EXPERIMENTS] = "SELECT e.name, COUNT(r.seq), MAX(r.created_at) FROM experiments e "
 			     "LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name",
 	[STMT_COUNTS] = "SELECT status, COUNT(*) FROM runs GROUP BY status",
+	[STMT_TAG_SET] = "INSERT INTO run_tags(run_seq, key, value) VALUES(?1, ?2, ?3) "
+			 "ON CONFLICT(run_seq, key) DO UPDATE SET value = excluded.value",
+	[STMT_TAG_DELETE] = "DELETE FROM run_tags WHERE run_seq = ?1 AND key = ?2",
+	[STMT_PROPERTY_GET] = "SELECT value FROM run_properties WHERE run_seq = ?1 AND key = ?2",
+	[STMT_PROPERTY_INSERT] =
+		"INSERT INTO run_properties(run_seq, key, value) VALUES(?1, ?2, ?3)",
+	[STMT_TAGS] = "SELECT key, value FROM run_tags WHERE run_seq = ?1 ORDER BY key",
+	[STMT_PROPERTIES] = "SELECT key, value FROM run_properties WHERE run_seq = ?1 ORDER BY key",
+	[STMT_TAG_COUNT] = "SELECT COUNT(*) FROM run_tags WHERE run_seq = ?1",
+	[STMT_PROPERTY_COUNT] = "SELECT COUNT(*) FROM run_properties WHERE run_seq = ?1",
+	[STMT_RUN_SKIPPED] = "UPDATE runs SET skipped = ?2 WHERE seq = ?1",
 };
 
 struct store {
@@ -428,6 +460,7 @@ int store_run_insert(struct store *s, const struct store_run_new *n, int64_t *re
 	}
 	sqlite3_bind_int(st, 11, n->keep);
 	sqlite3_bind_double(st, 12, n->created_at);
+	sqlite3_bind_text(st, 13, n->skipped_json ? n->skipped_json : "[]", -1, SQLITE_TRANSIENT);
 	r = exec_stmt(st);
 	if (r < 0) {
 		goto fail;
@@ -784,6 +817,7 @@ static cJSON *run_row_json(sqlite3_stmt *st)
 		cJSON_AddNumberToObject(u, "maxrss_kb", (double)sqlite3_column_int64(st, 22));
 	}
 	cJSON_AddNumberToObject(o, "log_lines", (double)sqlite3_column_int64(st, 23));
+	cJSON_AddItemToObject(o, "skipped", json_column(st, 24));
 	return o;
 }
 
@@ -803,6 +837,22 @@ int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret)
 	o = run_row_json(st);
 	sqlite3_reset(st);
 	if (transitions) {
+		/* The detailed view also carries the key-value pairs. */
+		static const enum stmt_id kv[2] = {STMT_TAGS, STMT_PROPERTIES};
+		static const char *const names[2] = {"tags", "properties"};
+		for (int k = 0; k < 2; k++) {
+			cJSON *m = cJSON_AddObjectToObject(o, names[k]);
+			st = stmt(s, kv[k]);
+			if (!st) {
+				cJSON_Delete(o);
+				return -EIO;
+			}
+			sqlite3_bind_int64(st, 1, seq);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				cJSON_AddStringToObject(m, col_text(st, 0), col_text(st, 1));
+			}
+			sqlite3_reset(st);
+		}
 		cJSON *t = cJSON_AddObjectToObject(o, "transitions");
 		st = stmt(s, STMT_TRANSITIONS);
 		if (!st) {
@@ -912,4 +962,113 @@ int store_counts_json(struct store *s, cJSON **ret)
 	sqlite3_reset(st);
 	*ret = o;
 	return 0;
+}
+
+static int count_of(struct store *s, enum stmt_id id, int64_t seq, int64_t *ret)
+{
+	sqlite3_stmt *st = stmt(s, id);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	*ret = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	return 0;
+}
+
+int store_run_tag_set(struct store *s, int64_t seq, const char *key, const char *value,
+		      int64_t max_tags)
+{
+	sqlite3_stmt *st;
+	int64_t n;
+	int r;
+
+	if (!value) {
+		st = stmt(s, STMT_TAG_DELETE);
+		if (!st) {
+			return -EIO;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+		return exec_stmt(st);
+	}
+	if (max_tags > 0) {
+		/* A new key past the limit is refused; updating one is not. */
+		sqlite3_stmt *g = stmt(s, STMT_TAGS);
+		bool exists = false;
+		if (!g) {
+			return -EIO;
+		}
+		sqlite3_bind_int64(g, 1, seq);
+		while (!exists && sqlite3_step(g) == SQLITE_ROW) {
+			exists = strcmp(col_text(g, 0), key) == 0;
+		}
+		sqlite3_reset(g);
+		if (!exists) {
+			if ((r = count_of(s, STMT_TAG_COUNT, seq, &n)) < 0) {
+				return r;
+			}
+			if (n >= max_tags) {
+				return -E2BIG;
+			}
+		}
+	}
+	st = stmt(s, STMT_TAG_SET);
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, value, -1, SQLITE_TRANSIENT);
+	return exec_stmt(st);
+}
+
+int store_run_property_add(struct store *s, int64_t seq, const char *key, const char *value,
+			   int64_t max_properties)
+{
+	sqlite3_stmt *st = stmt(s, STMT_PROPERTY_GET);
+	int64_t n;
+	int r;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		/* Properties are immutable: the same value again is fine. */
+		bool same = strcmp(col_text(st, 0), value) == 0;
+		sqlite3_reset(st);
+		return same ? 0 : -EEXIST;
+	}
+	sqlite3_reset(st);
+	if (max_properties > 0) {
+		if ((r = count_of(s, STMT_PROPERTY_COUNT, seq, &n)) < 0) {
+			return r;
+		}
+		if (n >= max_properties) {
+			return -E2BIG;
+		}
+	}
+	st = stmt(s, STMT_PROPERTY_INSERT);
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, value, -1, SQLITE_TRANSIENT);
+	return exec_stmt(st);
+}
+
+int store_run_set_skipped(struct store *s, int64_t seq, const char *skipped_json)
+{
+	sqlite3_stmt *st = stmt(s, STMT_RUN_SKIPPED);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, skipped_json, -1, SQLITE_TRANSIENT);
+	return exec_stmt(st);
 }

@@ -23,6 +23,7 @@ struct store_run_new {
 	double timeout; /* 0: none */
 	bool keep;
 	double created_at;
+	const char *skipped_json; /* what the snapshot left out; NULL: none */
 };
 
 /* A stored run as the daemon needs it to carry on after a restart. Strings
@@ -94,6 +95,19 @@ int store_artifact_put(struct store *s, int64_t seq, const char *path, int64_t s
 		       const char *sha256, int mode);
 int store_artifact_get(struct store *s, int64_t seq, const char *path, char ret_sha[65],
 		       int64_t *ret_size);
+
+/* Set a tag (mutable); value NULL removes it. A new key past max_tags
+ * (when > 0) is refused with -E2BIG. */
+int store_run_tag_set(struct store *s, int64_t seq, const char *key, const char *value,
+		      int64_t max_tags);
+
+/* Add a property (immutable): the same value again is a no-op, another
+ * value -EEXIST; a new key past max_properties (when > 0) -E2BIG. */
+int store_run_property_add(struct store *s, int64_t seq, const char *key, const char *value,
+			   int64_t max_properties);
+
+/* What the snapshot skipped, as a JSON array of {path, reason}. */
+int store_run_set_skipped(struct store *s, int64_t seq, const char *skipped_json);
 
 /* Resolve "17", "#17" or an id to the run's sequence number; -ENOENT. */
 int store_run_resolve(struct store *s, const char *ref, int64_t *ret_seq);

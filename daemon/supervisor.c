@@ -20,7 +20,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
-#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -30,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
-#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -71,6 +69,7 @@ struct outbuf {
 	int fd;
 	int dirfd; /* where supervisor.err goes */
 	bool write_failed;
+	off_t size;      /* of output.log, which only we write */
 	size_t unsynced; /* bytes written since writeback was last started */
 	size_t len;
 	char buf[OUT_CAP];
@@ -199,8 +198,8 @@ __attribute__((format(printf, 2, 3))) static void log_error(int dirfd, const cha
 	strcat(msg, "\n");
 
 	int fd = dirfd >= 0 ? openat(dirfd, "supervisor.err",
-				     O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)
-			    : -1;
+	                             O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600)
+	                    : -1;
 	write_all(fd >= 0 ? fd : STDERR_FILENO, msg, strlen(msg));
 	if (fd >= 0) {
 		close(fd);
@@ -284,7 +283,7 @@ static int parse_seconds(const char *s, double *ret_value)
 
 static int parse_args(int argc, char **argv, struct options *ret_opts)
 {
-	struct options o = { .grace = DEFAULT_GRACE };
+	struct options o = {.grace = DEFAULT_GRACE};
 	int i;
 
 	for (i = 1; i < argc; i++) {
@@ -293,7 +292,8 @@ static int parse_args(int argc, char **argv, struct options *ret_opts)
 			break;
 		}
 		if (i + 1 >= argc) {
-			fprintf(stderr, "%s: unknown option or missing value: '%s'\n", PROG_NAME, a);
+			fprintf(stderr, "%s: unknown option or missing value: '%s'\n", PROG_NAME,
+			        a);
 			return -EINVAL;
 		}
 		const char *v = argv[++i];
@@ -304,10 +304,10 @@ static int parse_args(int argc, char **argv, struct options *ret_opts)
 			}
 			o.dir = v;
 		} else if (strcmp(a, "--timeout") == 0 || strcmp(a, "--grace") == 0) {
-			double *dst = a[2] == 't' ? &o.timeout : &o.grace;
+			double *dst = strcmp(a, "--timeout") == 0 ? &o.timeout : &o.grace;
 			if (parse_seconds(v, dst) < 0) {
 				fprintf(stderr, "%s: %s wants a number of seconds, not '%s'\n",
-					PROG_NAME, a, v);
+				        PROG_NAME, a, v);
 				return -EINVAL;
 			}
 		} else {
@@ -352,23 +352,34 @@ static void outbuf_flush(struct outbuf *o)
 		return;
 	}
 	int r = write_all(o->fd, o->buf, o->len);
-	/*
-	 * A full or broken disk must not stall the pipes, or the program would
-	 * block on its next write; the data is dropped and the failure noted once.
-	 */
-	if (r < 0 && !o->write_failed) {
-		o->write_failed = true;
-		log_error(o->dirfd, "cannot write output.log: %s", strerror(-r));
+	if (r == 0) {
+		o->size += (off_t)o->len;
+	} else {
+		/*
+		 * A full or broken disk must not stall the pipes, or the program
+		 * would block on its next write: the data is dropped and the
+		 * failure noted once.  A record cut short would make the rest of
+		 * the file unparseable, so whatever part did land goes too.
+		 */
+		if (ftruncate(o->fd, o->size) < 0) {
+			o->size = lseek(o->fd, 0, SEEK_END);
+		}
+		if (!o->write_failed) {
+			o->write_failed = true;
+			log_error(o->dirfd, "cannot write output.log: %s", strerror(-r));
+		}
 	}
 	/*
 	 * Start writeback as we go, without waiting for it, so the fsync before
 	 * exit.json finds little left to do instead of the whole log.
 	 */
+#ifdef SYNC_FILE_RANGE_WRITE
 	o->unsynced += o->len;
 	if (o->unsynced >= WRITEBACK_EVERY) {
 		sync_file_range(o->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
 		o->unsynced = 0;
 	}
+#endif
 	o->len = 0;
 }
 
@@ -464,7 +475,7 @@ static void stream_read(struct supervisor *s, struct stream *st)
 			return;
 		}
 		log_error(s->dirfd, "cannot read the program's std%s: %s",
-			  st->tag == 'o' ? "out" : "err", strerror(errno));
+		          st->tag == 'o' ? "out" : "err", strerror(errno));
 		stream_close(s, st);
 		return;
 	}
@@ -549,9 +560,9 @@ static int poll_timeout_ms(const struct supervisor *s, int64_t now)
 {
 	int64_t next = 0;
 	int64_t cand[3] = {
-		!s->reaped && !s->terminating ? s->timeout_at : 0,
-		!s->reaped ? s->kill_at : 0,
-		s->reaped ? s->drain_until : 0,
+	    !s->reaped && !s->terminating ? s->timeout_at : 0,
+	    !s->reaped ? s->kill_at : 0,
+	    s->reaped ? s->drain_until : 0,
 	};
 
 	for (size_t i = 0; i < 3; i++) {
@@ -584,15 +595,15 @@ static void run_loop(struct supervisor *s)
 		}
 
 		struct pollfd pfd[3] = {
-			{ .fd = s->sig_fd, .events = POLLIN },
-			{ .fd = s->streams[STREAM_OUT].fd, .events = POLLIN },
-			{ .fd = s->streams[STREAM_ERR].fd, .events = POLLIN },
+		    {.fd = s->sig_fd, .events = POLLIN},
+		    {.fd = s->streams[STREAM_OUT].fd, .events = POLLIN},
+		    {.fd = s->streams[STREAM_ERR].fd, .events = POLLIN},
 		};
 		int n = poll(pfd, 3, poll_timeout_ms(s, now));
 		if (n < 0 && errno != EINTR) {
 			/* Only ENOMEM is possible here; the child still needs us, so retry. */
 			log_error(s->dirfd, "poll: %s", strerror(errno));
-			nanosleep(&(struct timespec){ .tv_nsec = 100 * 1000 * 1000 }, NULL);
+			nanosleep(&(struct timespec){.tv_nsec = 100 * 1000 * 1000}, NULL);
 			continue;
 		}
 		if (n > 0 && pfd[0].revents) {
@@ -632,14 +643,18 @@ static int install_signals(struct supervisor *s)
 	sigfillset(&sa.sa_mask);
 	sa.sa_handler = signal_cb;
 	sa.sa_flags = SA_NOCLDSTOP;
-	int sigs[] = { SIGCHLD, SIGTERM, SIGINT, SIGHUP };
+	int sigs[] = {SIGCHLD, SIGTERM, SIGINT, SIGHUP};
 	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++) {
 		if (sigaction(sigs[i], &sa, NULL) < 0) {
 			return -errno;
 		}
 	}
-	/* The daemon may be gone and any pipe we touch with it; that is no reason to die. */
+	/*
+	 * The daemon may be gone and any pipe we touch with it, and a file size
+	 * limit should fail a write, not kill the run's only witness.
+	 */
 	signal(SIGPIPE, SIG_IGN);
+	signal(SIGXFSZ, SIG_IGN);
 	return 0;
 }
 
@@ -741,11 +756,10 @@ out:
 static int write_supervisor_json(const struct supervisor *s)
 {
 	char buf[256];
-	int n = snprintf(buf, sizeof(buf),
-			 "{\"supervisor_pid\": %d, \"pgid\": %d, \"started_at\": %" PRId64
-			 ".%06" PRId64 "}\n",
-			 (int)getpid(), (int)s->pid, s->started_real_us / 1000000,
-			 s->started_real_us % 1000000);
+	int n = snprintf(
+	    buf, sizeof(buf),
+	    "{\"supervisor_pid\": %d, \"pgid\": %d, \"started_at\": %" PRId64 ".%06" PRId64 "}\n",
+	    (int)getpid(), (int)s->pid, s->started_real_us / 1000000, s->started_real_us % 1000000);
 	return write_atomic(s->dirfd, "supervisor.json", buf, (size_t)n);
 }
 
@@ -759,18 +773,17 @@ static int write_exit_json(const struct supervisor *s)
 	} else if (WIFSIGNALED(s->status)) {
 		snprintf(sig, sizeof(sig), "%d", WTERMSIG(s->status));
 	}
-	int n = snprintf(
-		buf, sizeof(buf),
-		"{\"exit_code\": %s, \"signal\": %s, \"timed_out\": %s, \"canceled\": %s, "
-		"\"exec_failed\": %s, \"utime\": %lld.%06ld, \"stime\": %lld.%06ld, "
-		"\"maxrss_kb\": %ld, \"started_at\": %" PRId64 ".%06" PRId64
-		", \"ended_at\": %" PRId64 ".%06" PRId64 "}\n",
-		code, sig, s->timed_out ? "true" : "false", s->canceled ? "true" : "false",
-		s->exec_failed ? "true" : "false", (long long)s->ru.ru_utime.tv_sec,
-		(long)s->ru.ru_utime.tv_usec, (long long)s->ru.ru_stime.tv_sec,
-		(long)s->ru.ru_stime.tv_usec, s->ru.ru_maxrss, s->started_real_us / 1000000,
-		s->started_real_us % 1000000, s->ended_real_us / 1000000,
-		s->ended_real_us % 1000000);
+	int n = snprintf(buf, sizeof(buf),
+	                 "{\"exit_code\": %s, \"signal\": %s, \"timed_out\": %s, \"canceled\": %s, "
+	                 "\"exec_failed\": %s, \"utime\": %lld.%06ld, \"stime\": %lld.%06ld, "
+	                 "\"maxrss_kb\": %ld, \"started_at\": %" PRId64 ".%06" PRId64
+	                 ", \"ended_at\": %" PRId64 ".%06" PRId64 "}\n",
+	                 code, sig, s->timed_out ? "true" : "false", s->canceled ? "true" : "false",
+	                 s->exec_failed ? "true" : "false", (long long)s->ru.ru_utime.tv_sec,
+	                 (long)s->ru.ru_utime.tv_usec, (long long)s->ru.ru_stime.tv_sec,
+	                 (long)s->ru.ru_stime.tv_usec, s->ru.ru_maxrss,
+	                 s->started_real_us / 1000000, s->started_real_us % 1000000,
+	                 s->ended_real_us / 1000000, s->ended_real_us % 1000000);
 	return write_atomic(s->dirfd, "exit.json", buf, (size_t)n);
 }
 
@@ -796,9 +809,9 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &opts) < 0) {
 		fprintf(stderr,
-			"usage: %s --dir RUNDIR [--timeout SECONDS] [--grace SECONDS] -- PROGRAM "
-			"[ARGS...]\n",
-			PROG_NAME);
+		        "usage: %s --dir RUNDIR [--timeout SECONDS] [--grace SECONDS] -- PROGRAM "
+		        "[ARGS...]\n",
+		        PROG_NAME);
 		return 2;
 	}
 	ensure_std_fds();
@@ -810,8 +823,8 @@ int main(int argc, char **argv)
 	}
 	s->opts = opts;
 	s->dirfd = s->sig_fd = s->exec_err_fd = s->out.fd = -1;
-	s->streams[STREAM_OUT] = (struct stream){ .fd = -1, .tag = 'o' };
-	s->streams[STREAM_ERR] = (struct stream){ .fd = -1, .tag = 'e' };
+	s->streams[STREAM_OUT] = (struct stream){.fd = -1, .tag = 'o'};
+	s->streams[STREAM_ERR] = (struct stream){.fd = -1, .tag = 'e'};
 
 	s->dirfd = open(opts.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (s->dirfd < 0) {
@@ -822,6 +835,11 @@ int main(int argc, char **argv)
 	s->out.fd = openat(s->dirfd, "output.log", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 	if (s->out.fd < 0) {
 		log_error(s->dirfd, "cannot open output.log: %s", strerror(errno));
+		goto out;
+	}
+	s->out.size = lseek(s->out.fd, 0, SEEK_END);
+	if (s->out.size < 0) {
+		log_error(s->dirfd, "cannot seek output.log: %s", strerror(errno));
 		goto out;
 	}
 	r = install_signals(s);

@@ -36,10 +36,10 @@ static void set_cause(struct walker *w, int err, const char *what, const char *p
 	}
 	if (*path) {
 		*w->cause = msg_strdupf("cannot %s %s/%s: %s", what, w->root, path,
-					strerror_r(err, ebuf, sizeof(ebuf)));
+		                        strerror_r(err, ebuf, sizeof(ebuf)));
 	} else {
 		*w->cause = msg_strdupf("cannot %s %s: %s", what, w->root,
-					strerror_r(err, ebuf, sizeof(ebuf)));
+		                        strerror_r(err, ebuf, sizeof(ebuf)));
 	}
 }
 
@@ -190,11 +190,11 @@ static int walk_entries(struct walker *w, DIR *d)
 			goto out;
 		}
 		e = (struct walk_entry){
-			.path = w->path,
-			.name = w->path + off,
-			.kind = kind_of(st.st_mode),
-			.st = &st,
-			.dirfd = dfd,
+		    .path = w->path,
+		    .name = w->path + off,
+		    .kind = kind_of(st.st_mode),
+		    .st = &st,
+		    .dirfd = dfd,
 		};
 		if (w->ops->ignored && w->ops->ignored(w->ud, &e)) {
 			continue;
@@ -208,7 +208,8 @@ static int walk_entries(struct walker *w, DIR *d)
 		if (e.kind == WALK_DIR) {
 			/* O_NOFOLLOW: a directory swapped for a symlink since the
 			 * lstat is refused rather than followed out of the tree. */
-			int cfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			int cfd =
+			    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (cfd < 0) {
 				if (errno == ENOENT) {
 					continue;

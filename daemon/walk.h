@@ -9,8 +9,8 @@ enum walk_kind { WALK_FILE, WALK_DIR, WALK_SYMLINK, WALK_FIFO, WALK_SOCKET, WALK
 /* What a callback sees of one entry. The strings and the stat point into
  * the walk's memory and are valid during the callback only. */
 struct walk_entry {
-	const char *path;      /* relative to the root, '/'-separated, no leading './' */
-	const char *name;      /* last component */
+	const char *path; /* relative to the root, '/'-separated, no leading './' */
+	const char *name; /* last component */
 	enum walk_kind kind;
 	const struct stat *st; /* lstat of the entry */
 	int dirfd;             /* fd of the containing directory (for openat) */

@@ -151,6 +151,23 @@ static void test_runs(void)
 	EXPECT_INT(store_experiments_json(s, &j), 0);
 	EXPECT_INT(cJSON_GetArraySize(j), 2);
 	cJSON_Delete(j);
+
+	/* Tags change; properties do not; both have a count limit. */
+	EXPECT_INT(store_run_tag_set(s, b, "stage", "dev", 2), 0);
+	EXPECT_INT(store_run_tag_set(s, b, "stage", "prod", 2), 0);
+	EXPECT_INT(store_run_tag_set(s, b, "owner", "me", 2), 0);
+	EXPECT_INT(store_run_tag_set(s, b, "third", "x", 2), -E2BIG);
+	EXPECT_INT(store_run_tag_set(s, b, "owner", "you", 2), 0);
+	EXPECT_INT(store_run_property_add(s, b, "git.commit", "abc", 1), 0);
+	EXPECT_INT(store_run_property_add(s, b, "git.commit", "abc", 1), 0);
+	EXPECT_INT(store_run_property_add(s, b, "git.commit", "def", 1), -EEXIST);
+	EXPECT_INT(store_run_property_add(s, b, "other", "x", 1), -E2BIG);
+	EXPECT_INT(store_run_json(s, b, true, &j), 0);
+	EXPECT_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "tags"), "stage")->valuestring, "prod");
+	EXPECT_STR(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "properties"), "git.commit")->valuestring, "abc");
+	EXPECT(cJSON_IsArray(cJSON_GetObjectItem(j, "skipped")));
+	cJSON_Delete(j);
+	EXPECT_INT(store_run_tag_set(s, b, "stage", NULL, 2), 0);
 	store_close(s);
 
 	/* Reopened: everything is still there. */

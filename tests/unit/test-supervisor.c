@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -65,10 +66,12 @@ struct result {
 struct run_opts {
 	const char *timeout;
 	const char *grace;
-	int cancel_signal;    /* sent (twice) once the output contains cancel_when */
+	int cancel_signal; /* sent (twice) once the output contains cancel_when */
 	const char *cancel_when;
-	double max_seconds;   /* the supervisor is SIGKILLed after this */
-	bool tweak_signals;   /* start the supervisor with odd signal state */
+	double max_seconds;  /* the supervisor is SIGKILLed after this */
+	bool tweak_signals;  /* start the supervisor with odd signal state */
+	long fsize_limit;    /* RLIMIT_FSIZE for the supervisor, 0 = unchanged */
+	bool cancel_at_once; /* SIGTERM pending before the supervisor even starts */
 };
 
 __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
@@ -83,11 +86,11 @@ __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
 	failures++;
 }
 
-#define EXPECT(cond, ...)                  \
-	do {                               \
-		if (!(cond)) {             \
-			fail(__VA_ARGS__); \
-		}                          \
+#define EXPECT(cond, ...)                                                                          \
+	do {                                                                                       \
+		if (!(cond)) {                                                                     \
+			fail(__VA_ARGS__);                                                         \
+		}                                                                                  \
 	} while (0)
 
 static double now_s(void)
@@ -100,7 +103,7 @@ static double now_s(void)
 
 static void sleep_ms(int ms)
 {
-	struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000 };
+	struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000};
 
 	while (nanosleep(&ts, &ts) < 0 && errno == EINTR) {
 	}
@@ -203,8 +206,8 @@ static bool parse_log(struct result *r)
 			return false;
 		}
 		if ((uint64_t)(end - p) < len + 1 || p[len] != '\n') {
-			fail("output.log: record at offset %zu (len %llu) not followed by newline", off,
-			     (unsigned long long)len);
+			fail("output.log: record at offset %zu (len %llu) not followed by newline",
+			     off, (unsigned long long)len);
 			return false;
 		}
 		rec.ts = (int64_t)ts;
@@ -269,7 +272,8 @@ static bool parse_flat_json(const char *name, const char *text, struct json_obj 
 		if (v == 0) {
 			goto bad;
 		}
-		if (strcmp(kv->val, "null") && strcmp(kv->val, "true") && strcmp(kv->val, "false")) {
+		if (strcmp(kv->val, "null") && strcmp(kv->val, "true") &&
+		    strcmp(kv->val, "false")) {
 			char *e;
 			strtod(kv->val, &e);
 			if (*e != '\0' || !strchr("0123456789", kv->val[0])) {
@@ -305,7 +309,7 @@ static const char *json_get(const struct json_obj *o, const char *key)
 }
 
 static void expect_json(const struct json_obj *o, const char *name, const char *key,
-			const char *want)
+                        const char *want)
 {
 	const char *v = json_get(o, key);
 
@@ -385,7 +389,7 @@ static bool log_contains(const char *dir, const char *needle)
 }
 
 /* As the daemon does: own session, cwd = run dir, std fds on /dev/null. */
-static pid_t spawn_supervisor(const char *dir, const char *const *args, bool tweak_signals)
+static pid_t spawn_supervisor(const char *dir, const char *const *args, const struct run_opts *o)
 {
 	pid_t pid = fork();
 
@@ -399,7 +403,12 @@ static pid_t spawn_supervisor(const char *dir, const char *const *args, bool twe
 	int null_fd = open("/dev/null", O_RDWR);
 	dup2(null_fd, STDIN_FILENO);
 	dup2(null_fd, STDOUT_FILENO);
-	if (tweak_signals) {
+	if (o && o->fsize_limit) {
+		struct rlimit rl = {.rlim_cur = (rlim_t)o->fsize_limit,
+		                    .rlim_max = (rlim_t)o->fsize_limit};
+		setrlimit(RLIMIT_FSIZE, &rl);
+	}
+	if (o && o->tweak_signals) {
 		/* The supervisor must not pass any of this on to the program. */
 		sigset_t set;
 		sigemptyset(&set);
@@ -444,7 +453,20 @@ static bool run_sup(struct result *r, const struct run_opts *o, const char *cons
 	args[n] = NULL;
 
 	start = now_s();
-	r->sup_pid = spawn_supervisor(r->dir, args, o->tweak_signals);
+	sigset_t term, saved;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	if (o->cancel_at_once) {
+		/* Inherited blocked and pending, so it is there from the first instruction. */
+		sigprocmask(SIG_BLOCK, &term, &saved);
+	}
+	r->sup_pid = spawn_supervisor(r->dir, args, o);
+	if (o->cancel_at_once) {
+		if (r->sup_pid > 0) {
+			kill(r->sup_pid, SIGTERM);
+		}
+		sigprocmask(SIG_SETMASK, &saved, NULL);
+	}
 	if (r->sup_pid < 0) {
 		fail("fork: %s", strerror(errno));
 		return false;
@@ -461,6 +483,12 @@ static bool run_sup(struct result *r, const struct run_opts *o, const char *cons
 		if (now_s() - start > o->max_seconds) {
 			fail("supervisor still running after %.1f s; killed it", o->max_seconds);
 			kill(r->sup_pid, SIGKILL);
+			char *text = read_file(r->dir, "supervisor.json", NULL);
+			const char *pg = text ? strstr(text, "\"pgid\": ") : NULL;
+			if (pg && atoi(pg + 8) > 0) {
+				killpg(atoi(pg + 8), SIGKILL);
+			}
+			free(text);
 			waitpid(r->sup_pid, &r->sup_status, 0);
 			return false;
 		}
@@ -525,15 +553,15 @@ static void check_common(struct result *r)
 
 	double started = json_num(&r->exit, "exit.json", "started_at");
 	double ended = json_num(&r->exit, "exit.json", "ended_at");
-	EXPECT(started > 1e9 && ended >= started, "expected 1e9 < started_at <= ended_at, got %f, %f",
-	       started, ended);
+	EXPECT(started > 1e9 && ended >= started,
+	       "expected 1e9 < started_at <= ended_at, got %f, %f", started, ended);
 	EXPECT(json_num(&r->exit, "exit.json", "utime") >= 0, "utime should be >= 0");
 	EXPECT(json_num(&r->exit, "exit.json", "stime") >= 0, "stime should be >= 0");
 	EXPECT(json_num(&r->exit, "exit.json", "maxrss_kb") > 0, "maxrss_kb should be > 0");
 	for (size_t i = 0; i < 10; i++) {
-		static const char *keys[] = { "exit_code", "signal", "timed_out", "canceled",
-					      "exec_failed", "utime", "stime", "maxrss_kb",
-					      "started_at", "ended_at" };
+		static const char *keys[] = {"exit_code",   "signal",  "timed_out", "canceled",
+		                             "exec_failed", "utime",   "stime",     "maxrss_kb",
+		                             "started_at",  "ended_at"};
 		EXPECT(json_get(&r->exit, keys[i]), "exit.json should have \"%s\"", keys[i]);
 	}
 	EXPECT(r->exit.n == 10, "exit.json should have exactly 10 keys, has %zu", r->exit.n);
@@ -542,7 +570,8 @@ static void check_common(struct result *r)
 	double pgid = json_num(&r->sup, "supervisor.json", "pgid");
 	EXPECT(sup_pid == r->sup_pid, "supervisor_pid should be %d, is %.0f", (int)r->sup_pid,
 	       sup_pid);
-	EXPECT(pgid > 0 && pgid != sup_pid, "pgid should be the program's own group, is %.0f", pgid);
+	EXPECT(pgid > 0 && pgid != sup_pid, "pgid should be the program's own group, is %.0f",
+	       pgid);
 	EXPECT(json_num(&r->sup, "supervisor.json", "started_at") == started,
 	       "supervisor.json and exit.json should agree on started_at");
 	EXPECT(r->sup.n == 3, "supervisor.json should have exactly 3 keys, has %zu", r->sup.n);
@@ -564,7 +593,7 @@ static void check_common(struct result *r)
 }
 
 static void expect_status(struct result *r, const char *exit_code, const char *sig,
-			  const char *timed_out, const char *canceled, const char *exec_failed)
+                          const char *timed_out, const char *canceled, const char *exec_failed)
 {
 	if (!r->have_exit) {
 		return;
@@ -617,38 +646,38 @@ static void end(struct result *r, int failures_before)
 	fflush(stdout);
 }
 
-#define SH(script) ((const char *const[]){ "/bin/sh", "-c", script, NULL })
+#define SH(script) ((const char *const[]){"/bin/sh", "-c", script, NULL})
 
-static const struct run_opts quick = { .max_seconds = 10 };
+static const struct run_opts quick = {.max_seconds = 10};
 
 static void test_streams(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 
 	f = begin("stdout and stderr, in order per stream");
 	if (run_sup(&r, &quick,
-		    SH("echo out1; echo err1 >&2; echo out2; echo err2 >&2; echo out3; exit 0"))) {
+	            SH("echo out1; echo err1 >&2; echo out2; echo err2 >&2; echo out3; exit 0"))) {
 		check_common(&r);
 		expect_status(&r, "0", "null", "false", "false", "false");
-		expect_stream(&r, 'o', (const char *const[]){ "out1", "out2", "out3", NULL });
-		expect_stream(&r, 'e', (const char *const[]){ "err1", "err2", NULL });
+		expect_stream(&r, 'o', (const char *const[]){"out1", "out2", "out3", NULL});
+		expect_stream(&r, 'e', (const char *const[]){"err1", "err2", NULL});
 	}
 	end(&r, f);
 }
 
 static void test_world(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	char want_pwd[PATH_MAX], want_ids[64];
 	int f;
 
-	f = begin("cwd, environment, stdin, process group, signal state");
+	f = begin("cwd, environment, stdin, process group");
 	struct run_opts o = quick;
 	o.tweak_signals = true;
 	if (run_sup(&r, &o,
-		    SH("cat; echo \"stdin done\"; pwd -P; echo \"$RUNYARD_TEST_VAR\"; "
-		       "cut -d' ' -f1,5 /proc/$$/stat; grep -E '^Sig(Blk|Ign)' /proc/$$/status"))) {
+	            SH("cat; echo \"stdin done\"; pwd -P; echo \"$RUNYARD_TEST_VAR\"; "
+	               "cut -d' ' -f1,5 /proc/$$/stat"))) {
 		check_common(&r);
 		expect_status(&r, "0", "null", "false", "false", "false");
 		if (!realpath(r.dir, want_pwd)) {
@@ -657,10 +686,22 @@ static void test_world(void)
 		const char *pg = r.have_sup ? json_get(&r.sup, "pgid") : NULL;
 		snprintf(want_ids, sizeof(want_ids), "%s %s", pg ? pg : "?", pg ? pg : "?");
 		expect_stream(&r, 'o',
-			      (const char *const[]){ "stdin done", want_pwd, "from-the-environment",
-						     want_ids, "SigBlk:\t0000000000000000",
-						     "SigIgn:\t0000000000000000", NULL });
-		expect_stream(&r, 'e', (const char *const[]){ NULL });
+		              (const char *const[]){"stdin done", want_pwd, "from-the-environment",
+		                                    want_ids, NULL});
+		expect_stream(&r, 'e', (const char *const[]){NULL});
+	}
+	end(&r, f);
+
+	/* Not through sh: dash clears its own signal mask and would hide a leak. */
+	f = begin("signal mask and dispositions reset for the program");
+	if (run_sup(
+	        &r, &o,
+	        (const char *const[]){"grep", "-E", "^Sig(Blk|Ign)", "/proc/self/status", NULL})) {
+		check_common(&r);
+		expect_status(&r, "0", "null", "false", "false", "false");
+		expect_stream(&r, 'o',
+		              (const char *const[]){"SigBlk:\t0000000000000000",
+		                                    "SigIgn:\t0000000000000000", NULL});
 	}
 	end(&r, f);
 
@@ -669,22 +710,22 @@ static void test_world(void)
 	if (run_sup(&r, &o, SH("yes | head -n 2"))) {
 		check_common(&r);
 		expect_status(&r, "0", "null", "false", "false", "false");
-		expect_stream(&r, 'o', (const char *const[]){ "y", "y", NULL });
-		expect_stream(&r, 'e', (const char *const[]){ NULL });
+		expect_stream(&r, 'o', (const char *const[]){"y", "y", NULL});
+		expect_stream(&r, 'e', (const char *const[]){NULL});
 	}
 	end(&r, f);
 }
 
 static void test_no_newline(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 
 	f = begin("last line without newline");
 	if (run_sup(&r, &quick, SH("printf 'first\\nlast line'; printf 'err tail' >&2"))) {
 		check_common(&r);
-		expect_stream(&r, 'o', (const char *const[]){ "first", "last line", NULL });
-		expect_stream(&r, 'e', (const char *const[]){ "err tail", NULL });
+		expect_stream(&r, 'o', (const char *const[]){"first", "last line", NULL});
+		expect_stream(&r, 'e', (const char *const[]){"err tail", NULL});
 	}
 	end(&r, f);
 }
@@ -706,18 +747,18 @@ static void expect_run_of(const struct rec *rec, char c, size_t len)
 
 static void test_long_line(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 
 	f = begin("long lines split at 65536 bytes");
 	if (run_sup(&r, &quick,
-		    SH("head -c 200000 /dev/zero | tr '\\0' a; echo; "
-		       "head -c 131072 /dev/zero | tr '\\0' b; echo; "
-		       "echo end; head -c 70000 /dev/zero | tr '\\0' c"))) {
+	            SH("head -c 200000 /dev/zero | tr '\\0' a; echo; "
+	               "head -c 131072 /dev/zero | tr '\\0' b; echo; "
+	               "echo end; head -c 70000 /dev/zero | tr '\\0' c"))) {
 		check_common(&r);
 		/* 200000 = 3 * 65536 + 3392; 131072 is exactly two, with no empty third. */
-		size_t want[] = { 65536, 65536, 65536, 3392, 65536, 65536, 3, 65536, 4464 };
-		char chars[] = { 'a', 'a', 'a', 'a', 'b', 'b', 0, 'c', 'c' };
+		size_t want[] = {65536, 65536, 65536, 3392, 65536, 65536, 3, 65536, 4464};
+		char chars[] = {'a', 'a', 'a', 'a', 'b', 'b', 0, 'c', 'c'};
 		if (r.nrecs != 9) {
 			fail("expected 9 records, got %zu", r.nrecs);
 		} else {
@@ -736,18 +777,18 @@ static void test_long_line(void)
 
 static void test_binary(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 
 	f = begin("binary bytes and empty lines preserved");
 	if (run_sup(&r, &quick, SH("printf 'a\\000b\\001\\377\\r\\n\\n\\nz\\000'"))) {
 		check_common(&r);
-		static const char first[] = { 'a', 0, 'b', 1, (char)0xff, '\r' };
+		static const char first[] = {'a', 0, 'b', 1, (char)0xff, '\r'};
 		if (r.nrecs != 4) {
 			fail("expected 4 records, got %zu", r.nrecs);
 		} else {
 			EXPECT(r.recs[0].len == sizeof(first) &&
-				       memcmp(r.recs[0].data, first, sizeof(first)) == 0,
+			           memcmp(r.recs[0].data, first, sizeof(first)) == 0,
 			       "record 0 should be a NUL b \\001 \\377 \\r (len 6), len is %zu",
 			       r.recs[0].len);
 			EXPECT(r.recs[1].len == 0 && r.recs[2].len == 0,
@@ -761,14 +802,14 @@ static void test_binary(void)
 
 static void test_exit_code(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 
 	f = begin("exit code 3");
 	if (run_sup(&r, &quick, SH("echo bye; exit 3"))) {
 		check_common(&r);
 		expect_status(&r, "3", "null", "false", "false", "false");
-		expect_stream(&r, 'o', (const char *const[]){ "bye", NULL });
+		expect_stream(&r, 'o', (const char *const[]){"bye", NULL});
 	}
 	end(&r, f);
 
@@ -782,25 +823,25 @@ static void test_exit_code(void)
 
 static void test_signal(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 
 	f = begin("killed by signal 9");
 	if (run_sup(&r, &quick, SH("echo before; kill -9 $$; echo after"))) {
 		check_common(&r);
 		expect_status(&r, "null", "9", "false", "false", "false");
-		expect_stream(&r, 'o', (const char *const[]){ "before", NULL });
+		expect_stream(&r, 'o', (const char *const[]){"before", NULL});
 	}
 	end(&r, f);
 }
 
 static void test_timeout(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 
 	f = begin("timeout");
-	struct run_opts o = { .timeout = "0.5", .grace = "1", .max_seconds = 10 };
+	struct run_opts o = {.timeout = "0.5", .grace = "1", .max_seconds = 10};
 	if (run_sup(&r, &o, SH("echo started; sleep 30"))) {
 		check_common(&r);
 		expect_status(&r, "null", "15", "true", "false", "false");
@@ -812,12 +853,12 @@ static void test_timeout(void)
 
 static void test_cancel(int sig, const char *name)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 
 	f = begin(name);
-	struct run_opts o = { .grace = "2", .cancel_signal = sig, .cancel_when = "started",
-			      .max_seconds = 10 };
+	struct run_opts o = {
+	    .grace = "2", .cancel_signal = sig, .cancel_when = "started", .max_seconds = 10};
 	if (run_sup(&r, &o, SH("echo started; sleep 30"))) {
 		check_common(&r);
 		expect_status(&r, "null", "15", "false", "true", "false");
@@ -826,18 +867,33 @@ static void test_cancel(int sig, const char *name)
 	end(&r, f);
 }
 
+static void test_cancel_early(void)
+{
+	struct result r = {0};
+	int f;
+
+	f = begin("cancel that arrives before the program exists still cancels it");
+	struct run_opts o = {.grace = "2", .cancel_at_once = true, .max_seconds = 10};
+	if (run_sup(&r, &o, SH("sleep 30"))) {
+		check_common(&r);
+		expect_status(&r, "null", "15", "false", "true", "false");
+		EXPECT(r.elapsed < 3, "should stop at once, took %.2f s", r.elapsed);
+	}
+	end(&r, f);
+}
+
 static void test_term_ignored(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 
 	f = begin("TERM trapped, SIGKILL after grace");
-	struct run_opts o = { .timeout = "0.3", .grace = "0.7", .max_seconds = 10 };
+	struct run_opts o = {.timeout = "0.3", .grace = "0.7", .max_seconds = 10};
 	if (run_sup(&r, &o,
-		    SH("trap 'echo got-term' TERM; echo ready; while :; do sleep 0.05; done"))) {
+	            SH("trap 'echo got-term' TERM; echo ready; while :; do sleep 0.05; done"))) {
 		check_common(&r);
 		expect_status(&r, "null", "9", "true", "false", "false");
-		expect_stream(&r, 'o', (const char *const[]){ "ready", "got-term", NULL });
+		expect_stream(&r, 'o', (const char *const[]){"ready", "got-term", NULL});
 		EXPECT(r.elapsed >= 0.95 && r.elapsed < 4,
 		       "should be killed ~1.0 s after start (timeout + grace), took %.2f s",
 		       r.elapsed);
@@ -845,8 +901,8 @@ static void test_term_ignored(void)
 	end(&r, f);
 
 	f = begin("TERM ignored, cancel, SIGKILL after grace");
-	struct run_opts c = { .grace = "0.5", .cancel_signal = SIGINT, .cancel_when = "ready",
-			      .max_seconds = 10 };
+	struct run_opts c = {
+	    .grace = "0.5", .cancel_signal = SIGINT, .cancel_when = "ready", .max_seconds = 10};
 	if (run_sup(&r, &c, SH("trap '' TERM; echo ready; sleep 30"))) {
 		check_common(&r);
 		expect_status(&r, "null", "9", "false", "true", "false");
@@ -857,21 +913,22 @@ static void test_term_ignored(void)
 
 static void test_exec_failed(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
-	const char *progs[] = { "/nonexistent/runyard-test-prog", "runyard-test-no-such-program" };
+	const char *progs[] = {"/nonexistent/runyard-test-prog", "runyard-test-no-such-program"};
 
 	for (size_t i = 0; i < 2; i++) {
 		char want[256];
 		f = begin(i == 0 ? "exec failure (path)" : "exec failure (PATH search)");
-		if (run_sup(&r, &quick, (const char *const[]){ progs[i], "arg", NULL })) {
+		if (run_sup(&r, &quick, (const char *const[]){progs[i], "arg", NULL})) {
 			check_common(&r);
 			expect_status(&r, "127", "null", "false", "false", "true");
-			snprintf(want, sizeof(want),
-				 "runyard-supervisor: cannot execute '%s': No such file or directory",
-				 progs[i]);
-			expect_stream(&r, 'e', (const char *const[]){ want, NULL });
-			expect_stream(&r, 'o', (const char *const[]){ NULL });
+			snprintf(
+			    want, sizeof(want),
+			    "runyard-supervisor: cannot execute '%s': No such file or directory",
+			    progs[i]);
+			expect_stream(&r, 'e', (const char *const[]){want, NULL});
+			expect_stream(&r, 'o', (const char *const[]){NULL});
 		}
 		end(&r, f);
 	}
@@ -908,14 +965,14 @@ static pid_t read_pid_file(const char *dir, const char *name)
 
 static void test_background(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 
 	f = begin("background grandchild in the group does not hang the run");
 	if (run_sup(&r, &quick, SH("sleep 100 & echo $! > bg.pid; echo bg-started"))) {
 		check_common(&r);
 		expect_status(&r, "0", "null", "false", "false", "false");
-		expect_stream(&r, 'o', (const char *const[]){ "bg-started", NULL });
+		expect_stream(&r, 'o', (const char *const[]){"bg-started", NULL});
 		EXPECT(r.elapsed < 3, "should finish at once, took %.2f s", r.elapsed);
 		pid_t bg = read_pid_file(r.dir, "bg.pid");
 		bool gone = false;
@@ -936,15 +993,15 @@ static void test_background(void)
 	}
 	/* It left the group, so only the 5 s drain limit ends the run. */
 	f = begin("grandchild that escaped the group: drain gives up after 5 s");
-	struct run_opts o = { .max_seconds = 15 };
+	struct run_opts o = {.max_seconds = 15};
 	if (run_sup(&r, &o,
-		    SH("setsid sh -c 'echo $$ > escaped.pid; sleep 1; echo late; exec sleep 30' & "
-		       "sleep 0.2; echo main-done"))) {
+	            SH("setsid sh -c 'echo $$ > escaped.pid; sleep 1; echo late; exec sleep 30' & "
+	               "sleep 0.2; echo main-done"))) {
 		check_common(&r);
 		expect_status(&r, "0", "null", "false", "false", "false");
-		expect_stream(&r, 'o', (const char *const[]){ "main-done", "late", NULL });
-		EXPECT(r.elapsed >= 4.5 && r.elapsed < 9, "should give up ~5 s after exit, took %.2f s",
-		       r.elapsed);
+		expect_stream(&r, 'o', (const char *const[]){"main-done", "late", NULL});
+		EXPECT(r.elapsed >= 4.5 && r.elapsed < 9,
+		       "should give up ~5 s after exit, took %.2f s", r.elapsed);
 		pid_t esc = read_pid_file(r.dir, "escaped.pid");
 		if (esc > 0) {
 			kill(esc, SIGKILL);
@@ -955,21 +1012,21 @@ static void test_background(void)
 
 static void test_many_lines(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 	char want[32];
 
 	f = begin("100,000 lines, all present, in order");
 	if (run_sup(&r, &quick,
-		    SH("awk 'BEGIN { for (i = 1; i <= 100000; i++) { print i; "
-		       "if (i % 10 == 0) print \"e\" i > \"/dev/stderr\" } }'"))) {
+	            SH("awk 'BEGIN { for (i = 1; i <= 100000; i++) { print i; "
+	               "if (i % 10 == 0) print \"e\" i > \"/dev/stderr\" } }'"))) {
 		check_common(&r);
 		expect_status(&r, "0", "null", "false", "false", "false");
 		size_t no = 0, ne = 0;
 		for (size_t i = 0; i < r.nrecs; i++) {
 			const struct rec *rec = &r.recs[i];
 			int n = rec->tag == 'o' ? snprintf(want, sizeof(want), "%zu", ++no)
-						: snprintf(want, sizeof(want), "e%zu", ++ne * 10);
+			                        : snprintf(want, sizeof(want), "e%zu", ++ne * 10);
 			if (rec->len != (size_t)n || memcmp(rec->data, want, rec->len) != 0) {
 				fail("record %zu: expected \"%s\", got \"%.*s\"", i, want,
 				     (int)rec->len, rec->data);
@@ -994,7 +1051,7 @@ static int run_plain(const char *const *args, const char *dir, const char *err_p
 	}
 	dup2(fd, STDERR_FILENO);
 	close(fd);
-	pid_t pid = spawn_supervisor(dir, args, false);
+	pid_t pid = spawn_supervisor(dir, args, NULL);
 	dup2(saved, STDERR_FILENO);
 	close(saved);
 	if (pid < 0 || waitpid(pid, &status, 0) != pid) {
@@ -1005,7 +1062,7 @@ static int run_plain(const char *const *args, const char *dir, const char *err_p
 
 static void test_usage(void)
 {
-	struct result r = { 0 };
+	struct result r = {0};
 	int f;
 
 	f = begin("bad usage exits 2 and touches nothing");
@@ -1014,17 +1071,17 @@ static void test_usage(void)
 	}
 	const char *s = supervisor_path, *d = r.dir;
 	const char *const *cases[] = {
-		(const char *const[]){ s, NULL },
-		(const char *const[]){ s, "--dir", d, NULL },
-		(const char *const[]){ s, "--dir", d, "true", NULL },
-		(const char *const[]){ s, "--dir", d, "--", NULL },
-		(const char *const[]){ s, "--", "true", NULL },
-		(const char *const[]){ s, "--dir", d, "--timeout", "abc", "--", "true", NULL },
-		(const char *const[]){ s, "--dir", d, "--timeout", "-1", "--", "true", NULL },
-		(const char *const[]){ s, "--dir", d, "--grace", "1x", "--", "true", NULL },
-		(const char *const[]){ s, "--dir", d, "--grace", "", "--", "true", NULL },
-		(const char *const[]){ s, "--dir", d, "--bogus", "1", "--", "true", NULL },
-		(const char *const[]){ s, "--dir", d, "--timeout", NULL },
+	    (const char *const[]){s, NULL},
+	    (const char *const[]){s, "--dir", d, NULL},
+	    (const char *const[]){s, "--dir", d, "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--", NULL},
+	    (const char *const[]){s, "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--timeout", "abc", "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--timeout", "-1", "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--grace", "1x", "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--grace", "", "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--bogus", "1", "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--timeout", NULL},
 	};
 	char err_path[PATH_MAX + 64];
 	snprintf(err_path, sizeof(err_path), "%s/usage.err", d);
@@ -1049,8 +1106,8 @@ static void test_usage(void)
 	snprintf(path, sizeof(path), "%s/output.log", r.dir);
 	mkdir(path, 0700);
 	snprintf(err_path, sizeof(err_path), "%s/stderr", r.dir);
-	int rc = run_plain((const char *const[]){ s, "--dir", r.dir, "--", "true", NULL }, r.dir,
-			   err_path);
+	int rc = run_plain((const char *const[]){s, "--dir", r.dir, "--", "true", NULL}, r.dir,
+	                   err_path);
 	EXPECT(rc == 1, "should exit 1, exited %d", rc);
 	char *err = read_file(r.dir, "supervisor.err", NULL);
 	EXPECT(err && strstr(err, "output.log"), "supervisor.err should mention output.log: %s",
@@ -1060,10 +1117,33 @@ static void test_usage(void)
 	end(&r, f);
 
 	f = begin("fractional and zero options accepted");
-	struct run_opts o = { .timeout = "0", .grace = ".5", .max_seconds = 10 };
+	struct run_opts o = {.timeout = "0", .grace = ".5", .max_seconds = 10};
 	if (run_sup(&r, &o, SH("echo ok"))) {
 		check_common(&r);
 		expect_status(&r, "0", "null", "false", "false", "false");
+	}
+	end(&r, f);
+}
+
+/* A failed write must not leave half a record, which would make the rest unparseable. */
+static void test_write_failure(void)
+{
+	struct result r = {0};
+	int f;
+
+	f = begin("output.log write failure drops whole records and carries on");
+	struct run_opts o = {.max_seconds = 10, .fsize_limit = 4096};
+	if (run_sup(&r, &o,
+	            SH("echo small; sleep 0.3; head -c 20000 /dev/zero | tr '\\0' x; echo; "
+	               "sleep 0.3; echo after"))) {
+		EXPECT(WIFEXITED(r.sup_status) && WEXITSTATUS(r.sup_status) == 0,
+		       "supervisor should exit 0, status was 0x%x", r.sup_status);
+		char *err = read_file(r.dir, "supervisor.err", NULL);
+		EXPECT(err && strstr(err, "cannot write output.log"),
+		       "supervisor.err should say the write failed: %s", err ? err : "(missing)");
+		free(err);
+		expect_status(&r, "0", "null", "false", "false", "false");
+		expect_stream(&r, 'o', (const char *const[]){"small", "after", NULL});
 	}
 	end(&r, f);
 }
@@ -1076,11 +1156,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s /path/to/runyard-supervisor\n", argv[0]);
 		return 2;
 	}
-	supervisor_path = argv[1];
-	if (access(supervisor_path, X_OK) != 0) {
-		fprintf(stderr, "%s: not executable: %s\n", supervisor_path, strerror(errno));
+	/* Absolute, because the supervisor is started from inside each run directory. */
+	static char resolved[PATH_MAX];
+	if (!realpath(argv[1], resolved) || access(resolved, X_OK) != 0) {
+		fprintf(stderr, "%s: not executable: %s\n", argv[1], strerror(errno));
 		return 2;
 	}
+	supervisor_path = resolved;
 	signal(SIGPIPE, SIG_IGN);
 
 	test_streams();
@@ -1093,10 +1175,12 @@ int main(int argc, char **argv)
 	test_timeout();
 	test_cancel(SIGTERM, "cancel with SIGTERM");
 	test_cancel(SIGHUP, "cancel with SIGHUP");
+	test_cancel_early();
 	test_term_ignored();
 	test_exec_failed();
 	test_background();
 	test_many_lines();
+	test_write_failure();
 	test_usage();
 
 	printf("# %d failure(s), %.1f s\n", failures, now_s() - start);
