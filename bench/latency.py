@@ -216,10 +216,10 @@ def main():
         return "%10.2f" % x if x is not None else "%10s" % "-"
 
     for name, r, d, t in rows:
-        # For throughput a higher figure is better; the ratio is still runyard over baseline.
         print("%-38s %s %s %s %14.2fx %11s" % (
             name, fmt(r), fmt(d), fmt(t), r / d, ("%.2fx" % (r / t)) if t else "-"))
 
+    print("\nratios are runyard / baseline: below 1 is better for times, above 1 for throughput")
     if args.keep:
         print("\nstate kept in %s" % workdir)
     else:

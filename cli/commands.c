@@ -125,7 +125,11 @@ static long long json_int(const cJSON *obj, const char *key, long long def)
 {
 	double v;
 
-	return json_num(obj, key, &v) ? (long long)v : def;
+	/* Out of range, the cast would be undefined: a reply is not trusted. */
+	if (!json_num(obj, key, &v) || !(v > -9e18 && v < 9e18)) {
+		return def;
+	}
+	return (long long)v;
 }
 
 /* Seconds between two protocol timestamps; negative when either is missing. */
@@ -321,7 +325,7 @@ static const char *hint_for(const char *op, const char *code)
 	} hints[] = {
 		{"artifact.read", PROTO_E_NOT_FOUND, "list the run's outputs with 'runyard outputs RUN'"},
 		{NULL, PROTO_E_NOT_FOUND, "list runs with 'runyard runs'"},
-		{"run.cancel", PROTO_E_CONFLICT, "the run has already ended; see 'runyard show RUN'"},
+		{"run.cancel", PROTO_E_CONFLICT, "see how it ended with 'runyard show RUN'"},
 		{"run.submit", PROTO_E_TOO_LARGE,
 		 "leave out what the run does not need with patterns in .amlignore (or .gitignore) "
 		 "in the source directory"},
@@ -356,7 +360,8 @@ static int report(const char *op, const struct client_error *err, int r)
 	}
 	fprintf(stderr, "runyard: %s (%s)\n", message, err->code);
 	const char *hint = hint_for(op, err->code);
-	if (hint) {
+	/* The daemon's message may already say which command to run next. */
+	if (hint && !strstr(message, "'runyard ")) {
 		fprintf(stderr, "runyard: hint: %s\n", hint);
 	}
 	return EXIT_REFUSED;
@@ -534,7 +539,10 @@ static int follow_run(struct ctx *ctx, struct follow *f, cJSON **ret_run)
 	cJSON *result = NULL, *ev = NULL;
 	const cJSON *run;
 	char *status_now = NULL;
-	int64_t deadline = f->timeout > 0 ? now_ms() + (int64_t)(f->timeout * 1000) : -1;
+	/* A timeout of more than 30 years is as good as none. */
+	int64_t deadline = f->timeout > 0 && f->timeout < 1e9
+				   ? now_ms() + (int64_t)(f->timeout * 1000)
+				   : -1;
 	long long seq;
 	double sub;
 	int status, r;
@@ -705,12 +713,10 @@ static int check_run_file(const cJSON *doc, char **cause)
 	double d;
 	int64_t i;
 	bool b;
-	int r = 0;
+	int r;
 
-	if (r == 0) {
-		r = msg_arg_string_array(doc, "command", false, &ignored, cause);
-	}
-	if (r == 0 && cJSON_GetObjectItemCaseSensitive(doc, "command") &&
+	r = msg_arg_string_array(doc, "command", false, &ignored, cause);
+	if (r == 0 && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "command")) &&
 	    cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(doc, "command")) == 0) {
 		*cause = strdup("argument 'command' must be a non-empty array of strings");
 		r = -EINVAL;
@@ -969,12 +975,12 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 	if (optind < argc) {
 		set_item(args, "command",
 			 cJSON_CreateStringArray((const char *const *)argv + optind, argc - optind));
-	} else if (!cJSON_GetObjectItemCaseSensitive(args, "command")) {
+	} else if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(args, "command"))) {
 		status = usage_error(ctx, "no program to run: runyard submit [OPTIONS] -- PROGRAM "
 					  "[ARGS...]");
 		goto out;
 	}
-	if (source || !cJSON_GetObjectItemCaseSensitive(args, "source")) {
+	if (source || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(args, "source"))) {
 		status = resolve_source("", source ? source : ".", &abs);
 		if (status) {
 			goto out;
@@ -1314,7 +1320,9 @@ static void print_run(const cJSON *run)
 		field("Exit code:", buf);
 	}
 	if (json_num(run, "signal", &v)) {
-		snprintf(buf, sizeof(buf), "%.0f (%s)", v, strsignal((int)v));
+		long long sig = json_int(run, "signal", 0);
+		snprintf(buf, sizeof(buf), "%lld (%s)", sig,
+			 sig > 0 && sig < 128 ? strsignal((int)sig) : "unknown signal");
 		field("Signal:", buf);
 	}
 	if (cJSON_IsObject(usage)) {
@@ -1735,7 +1743,8 @@ static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
 	unsigned char digest[EVP_MAX_MD_SIZE];
 	char hex[2 * EVP_MAX_MD_SIZE + 1];
 	unsigned int dlen = 0;
-	double size, mode = 0644, offset = 0;
+	double size, offset = 0;
+	long long mode = json_int(art, "mode", 0644);
 	int pfd = -1, tfd = -1, status = EXIT_REFUSED, r;
 
 	if (!path || !safe_path(path)) {
@@ -1748,7 +1757,6 @@ static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
 		fprintf(stderr, "runyard: runyardd lists %s without a size or sha256\n", path);
 		goto out;
 	}
-	json_num(art, "mode", &mode);
 	status = EXIT_USAGE;
 	pfd = open_parent(dl->dirfd, path, &leaf);
 	if (pfd < 0) {
@@ -1838,7 +1846,7 @@ static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
 	}
 	status = EXIT_USAGE;
 	/* Only the permission bits: set-id bits from a reply are not ours. */
-	if (fchmod(tfd, (mode_t)((unsigned)mode & 0777)) < 0 || close(tfd) < 0) {
+	if (fchmod(tfd, (mode_t)(mode & 0777)) < 0 || close(tfd) < 0) {
 		tfd = -1;
 		fprintf(stderr, "runyard: cannot write %s/%s: %s\n", dl->dir, path,
 			strerror(errno));

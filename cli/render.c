@@ -232,6 +232,11 @@ void render_duration(double secs, char buf[32])
 		snprintf(buf, 32, "-");
 		return;
 	}
+	if (secs >= 1e12) {
+		/* Past what the conversions below hold; no real run lasts this. */
+		snprintf(buf, 32, "%.3gs", secs);
+		return;
+	}
 	long ms = lround(secs * 1000);
 	if (ms < 1000) {
 		snprintf(buf, 32, "%ldms", ms);

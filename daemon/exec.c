@@ -565,7 +565,7 @@ out:
 /* Finalizing */
 
 struct collect_ctx {
-	struct blobstore *blobs;
+	struct blob_batch *batch;
 	cJSON *arts;
 	const char *prefix;
 	char *cause;
@@ -582,7 +582,12 @@ static int collect_visit(void *ud, const struct walk_entry *e)
 		/* Symlinks are not followed out of the run directory. */
 		return 0;
 	}
-	err = blob_put_file(c->blobs, e->dirfd, e->name, hex, &size);
+	/* O_NOFOLLOW: the run could swap the file for a link after the walk. */
+	int fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	err = fd < 0 ? -errno : blob_batch_put_fd(c->batch, fd, hex, &size);
+	if (fd >= 0) {
+		close(fd);
+	}
 	if (err < 0) {
 		c->cause = msg_strdupf("cannot store %s/%s: %s", c->prefix, e->path, strerror(-err));
 		return err;
@@ -604,15 +609,21 @@ static void finalize_work(uv_work_t *req)
 	struct run *r = j->r;
 	static const char *const dirs[] = {"outputs", "logs"};
 	const struct walk_ops ops = {.visit = collect_visit};
+	struct blob_batch *batch = NULL;
 
 	j->artifacts = cJSON_CreateArray();
+	/* One durability barrier for all of a run's outputs, not one per file. */
+	j->err = blob_batch_create(r->d->blobs, &batch);
+	if (j->err < 0) {
+		return;
+	}
 	for (size_t i = 0; i < 2; i++) {
-		struct collect_ctx c = {.blobs = r->d->blobs, .arts = j->artifacts, .prefix = dirs[i]};
+		struct collect_ctx c = {.batch = batch, .arts = j->artifacts, .prefix = dirs[i]};
 		char *root = util_path_join(r->workdir, dirs[i]);
 		struct stat st;
 		if (!root) {
 			j->err = -ENOMEM;
-			return;
+			goto out;
 		}
 		/* The run may have removed or replaced the directory. */
 		if (lstat(root, &st) == 0 && S_ISDIR(st.st_mode)) {
@@ -625,12 +636,18 @@ static void finalize_work(uv_work_t *req)
 					free(cause);
 				}
 				free(root);
-				return;
+				goto out;
 			}
 			free(cause);
 		}
 		free(root);
 	}
+	j->err = blob_batch_commit(batch);
+	if (j->err < 0) {
+		j->cause = msg_strdupf("storing the outputs failed: %s", strerror(-j->err));
+	}
+out:
+	blob_batch_destroy(batch);
 }
 
 static void remove_work(uv_work_t *req)

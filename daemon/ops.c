@@ -26,16 +26,13 @@
 #include "store.h"
 #include "util.h"
 
-/* Reply with the message in cause for a bad argument, and free it. */
-static void arg_error(struct request *req, char *cause)
+void ops_arg_error(struct request *req, char *cause)
 {
 	request_error(req, PROTO_E_INVALID_ARGUMENT, "%s", cause ? cause : "invalid argument");
 	free(cause);
 }
 
-/* The run named by args.run: an id, or a sequence number as an integer or
- * a string ("17", "#17"). Replies the error itself. */
-static int resolve_run(struct request *req, int64_t *ret_seq)
+int ops_resolve_run(struct request *req, int64_t *ret_seq)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->args, "run");
 	char buf[32];
@@ -68,7 +65,7 @@ void ops_hello(struct request *req)
 
 	if (msg_arg_int(req->args, "proto", true, 0, 1 << 30, &proto, &cause) < 0 ||
 	    msg_arg_string(req->args, "client", false, &client, &cause) < 0) {
-		arg_error(req, cause);
+		ops_arg_error(req, cause);
 		return;
 	}
 	if (proto != PROTO_VERSION) {
@@ -358,7 +355,7 @@ void ops_run_submit(struct request *req)
 			&cause) < 0 ||
 	    msg_arg_int(req->args, "max_snapshot_files", false, 1, 100000000, &max_files,
 			&cause) < 0) {
-		arg_error(req, cause);
+		ops_arg_error(req, cause);
 		return;
 	}
 	if (!util_valid_name(experiment)) {
@@ -440,7 +437,7 @@ void ops_run_list(struct request *req)
 	if (msg_arg_string(req->args, "experiment", false, &experiment, &cause) < 0 ||
 	    msg_arg_string(req->args, "status", false, &status, &cause) < 0 ||
 	    msg_arg_int(req->args, "limit", false, 1, 100000, &limit, &cause) < 0) {
-		arg_error(req, cause);
+		ops_arg_error(req, cause);
 		return;
 	}
 	if (status && run_status_parse(status, &st) < 0) {
@@ -466,7 +463,7 @@ void ops_run_show(struct request *req)
 	int64_t seq;
 	cJSON *run;
 
-	if (resolve_run(req, &seq) < 0) {
+	if (ops_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (store_run_json(req->d->store, seq, true, &run) < 0) {
@@ -485,13 +482,13 @@ void ops_run_logs(struct request *req)
 	cJSON *lines, *run = NULL;
 	bool more;
 
-	if (resolve_run(req, &seq) < 0) {
+	if (ops_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (msg_arg_int(req->args, "after_seq", false, 0, INT64_MAX / 2, &after, &cause) < 0 ||
 	    msg_arg_int(req->args, "limit", false, 1, 100000, &limit, &cause) < 0 ||
 	    msg_arg_string(req->args, "stream", false, &stream_name, &cause) < 0) {
-		arg_error(req, cause);
+		ops_arg_error(req, cause);
 		return;
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
@@ -527,13 +524,13 @@ void ops_run_watch(struct request *req)
 	char stream, *cause = NULL;
 	cJSON *run;
 
-	if (resolve_run(req, &seq) < 0) {
+	if (ops_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (msg_arg_bool(req->args, "logs", false, &logs, &cause) < 0 ||
 	    msg_arg_int(req->args, "after_seq", false, 0, INT64_MAX / 2, &after, &cause) < 0 ||
 	    msg_arg_string(req->args, "stream", false, &stream_name, &cause) < 0) {
-		arg_error(req, cause);
+		ops_arg_error(req, cause);
 		return;
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
@@ -564,7 +561,7 @@ void ops_run_unwatch(struct request *req)
 	char *cause = NULL;
 
 	if (msg_arg_int(req->args, "sub", true, 1, INT64_MAX / 2, &sub, &cause) < 0) {
-		arg_error(req, cause);
+		ops_arg_error(req, cause);
 		return;
 	}
 	if (logs_watch_remove(req->d, req->conn, sub) < 0) {
@@ -581,7 +578,7 @@ void ops_run_cancel(struct request *req)
 	struct run *r;
 	cJSON *run;
 
-	if (resolve_run(req, &seq) < 0) {
+	if (ops_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	r = run_find(req->d, seq);
@@ -630,7 +627,7 @@ void ops_run_outputs(struct request *req)
 	int64_t seq;
 	cJSON *arts;
 
-	if (resolve_run(req, &seq) < 0) {
+	if (ops_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (store_artifacts_json(req->d->store, seq, &arts) < 0) {
@@ -654,13 +651,13 @@ void ops_artifact_read(struct request *req)
 	char *b64 = NULL;
 	int fd = -1;
 
-	if (resolve_run(req, &seq) < 0) {
+	if (ops_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (msg_arg_string(req->args, "path", true, &path, &cause) < 0 ||
 	    msg_arg_int(req->args, "offset", false, 0, INT64_MAX / 2, &offset, &cause) < 0 ||
 	    msg_arg_int(req->args, "length", false, 1, ARTIFACT_CHUNK, &length, &cause) < 0) {
-		arg_error(req, cause);
+		ops_arg_error(req, cause);
 		return;
 	}
 	if (store_artifact_get(req->d->store, seq, path, hex, &size) < 0) {

@@ -1,7 +1,17 @@
 /* The handlers of the protocol's ops; the table is in dispatch.c. */
 #pragma once
 
+#include <stdint.h>
+
 struct request;
+
+/* Reply InvalidArgument with the message in cause (from msg_arg_*), and
+ * free it. */
+void ops_arg_error(struct request *req, char *cause);
+
+/* The run named by args.run: an id, or a sequence number as an integer or
+ * a string ("17", "#17"). Replies the error itself and returns < 0. */
+int ops_resolve_run(struct request *req, int64_t *ret_seq);
 
 void ops_hello(struct request *req);
 void ops_run_submit(struct request *req);

@@ -42,7 +42,10 @@ void snapshot_info_finish(struct snapshot_info *info);
  * -ENOTDIR for a bad source, -EACCES for anything unreadable, -EFBIG over a
  * limit (the cause names the largest files and directories and suggests
  * ignore patterns), -EAGAIN when a file changed into something else while
- * the snapshot was taken. *ret is filled on success only. */
+ * the snapshot was taken. *ret is filled on success only.
+ *
+ * The walk, and so every matcher callback, runs on the calling thread; for
+ * a large tree the files are then hashed and copied on up to 4 threads. */
 int snapshot_take(struct blobstore *bs, const char *source, const struct walk_ops *matcher,
                   void *matcher_ud, const struct snapshot_limits *lim, struct snapshot_info *ret,
                   char **cause);

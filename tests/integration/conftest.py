@@ -235,26 +235,23 @@ class Daemon:
     def running(self):
         return self.pid is not None and self.exit_code() is None
 
-    def _wait_exit(self, timeout):
-        rc = wait_for(lambda: self.exit_code() is not None, timeout=timeout,
-                      what="runyardd (pid %d) to exit" % self.pid) and self.exit_code()
+    def wait_exit(self, timeout=DEADLINE):
+        """Wait for the daemon to exit; return its exit code."""
+        wait_for(lambda: self.exit_code() is not None, timeout=timeout,
+                 what="runyardd (pid %d) to exit" % self.pid)
         self.pid = None
         self._drop_client()
-        return rc
-
-    def wait_exit(self, timeout=DEADLINE):
-        """Wait for the daemon to exit on its own; return its exit code."""
-        return self._wait_exit(timeout)
+        return self.exit_code()
 
     def stop(self, timeout=30.0):
         """SIGTERM the daemon; it must exit 0 within timeout seconds."""
         pid = self.pid
         os.kill(pid, signal.SIGTERM)
         try:
-            rc = self._wait_exit(timeout * (2 if ASAN else 1))
+            rc = self.wait_exit(timeout * (2 if ASAN else 1))
         except AssertionError:
             os.kill(pid, signal.SIGKILL)
-            self._wait_exit(30)
+            self.wait_exit(30)
             raise AssertionError("runyardd did not exit within %.0fs of SIGTERM\n%s"
                                  % (timeout, self.log_tail()))
         assert rc == 0, "runyardd exited with %d after SIGTERM\n%s" % (rc, self.log_tail())
@@ -262,7 +259,7 @@ class Daemon:
 
     def kill9(self):
         os.kill(self.pid, signal.SIGKILL)
-        self._wait_exit(30)
+        self.wait_exit(30)
 
     def restart(self):
         if self.running():

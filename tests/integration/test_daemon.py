@@ -1,13 +1,16 @@
 """The daemon itself: socket permissions, peers, stopping, --json on every verb."""
 
+import json
 import os
+import shutil
+import signal
 import stat
 import subprocess
 import tempfile
 
 import pytest
 
-from conftest import PY, WAIT_FILE, script
+from conftest import CLI, PY, RUNYARDD, SANITIZER_MARKS, WAIT_FILE, pid_alive, script
 
 
 def test_socket_mode_is_0600(daemon):
@@ -128,3 +131,40 @@ def test_json_output_parses_for_every_verb(daemon_factory, make_tree, ext, tmp_p
     assert d.cli("daemon", "status", json=True).json["pid"] == d.pid
     c = d.cli("submit", "--source", src, "--python", PY, "--wait", "--", "q.py", json=True).json
     assert c["status"] == "Completed"
+
+
+def test_daemon_start_and_stop_from_the_cli(tmp_path):
+    sock_dir = tempfile.mkdtemp(prefix="ry-", dir="/tmp")
+    sock = os.path.join(sock_dir, "sock")
+    state = tmp_path / "state"
+    env = dict(os.environ, RUNYARD_DAEMON=str(RUNYARDD))
+    env.pop("RUNYARD_SOCKET", None)
+
+    def cli(*args):
+        return subprocess.run([str(CLI), "--socket", sock, "--json"] + list(args), env=env,
+                              capture_output=True, text=True, timeout=120,
+                              stdin=subprocess.DEVNULL)
+
+    pid = None
+    try:
+        res = cli("daemon", "start", "--state-dir", str(state), "--max-runs", "3")
+        assert res.returncode == 0, res.stderr
+        started = json.loads(res.stdout)
+        assert started["started"] is True
+        pid = started["pid"]
+        again = cli("daemon", "start", "--state-dir", str(state))
+        assert again.returncode == 0 and json.loads(again.stdout)["started"] is False
+        st = json.loads(cli("daemon", "status").stdout)
+        assert st["pid"] == pid and st["max_runs"] == 3
+        res = cli("daemon", "stop")
+        assert res.returncode == 0, res.stderr
+        assert json.loads(res.stdout)["stopped"] is True
+        assert not pid_alive(pid)
+        pid = None
+        assert cli("daemon", "status").returncode == 1
+        log = (state / "runyardd.log").read_text()
+        assert not [m for m in SANITIZER_MARKS if m in log], log
+    finally:
+        if pid is not None and pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(sock_dir, ignore_errors=True)

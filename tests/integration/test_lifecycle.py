@@ -1,5 +1,7 @@
 """A run's life: statuses, transitions, exit status, timeouts, wait."""
 
+import json
+import os
 import time
 
 from conftest import DEADLINE, ORDER, PY, WAIT_FILE, parse_ts
@@ -127,3 +129,35 @@ def test_runs_and_experiments_list(daemon, make_tree):
     exps = daemon.cli("experiments", json=True).json["experiments"]
     assert [(e["name"], e["runs"]) for e in exps] == [("alpha", 1), ("beta", 2)]
 
+
+
+def test_submit_from_a_run_file(daemon, make_tree):
+    src = make_tree({
+        "train.py": "import os, sys\nprint(os.environ['LR'], os.environ['EPOCHS'], *sys.argv[1:])\n",
+        "run.json": json.dumps({
+            "command": ["train.py", "--from-file"], "experiment": "fromfile", "python": PY,
+            "env": {"LR": "0.1", "EPOCHS": "3"}, "priority": 7,
+        }),
+    })
+    # source defaults to the file's directory; --env merges into the file's env.
+    a = daemon.cli("submit", "-f", src / "run.json", "--env", "EPOCHS=5", json=True).json
+    run = daemon.wait_terminal(a["id"])
+    assert run["status"] == "Completed", run
+    assert run["experiment"] == "fromfile" and run["priority"] == 7
+    assert os.path.realpath(run["source"]) == os.path.realpath(src)
+    assert [l["text"] for l in daemon.logs(a["id"])] == ["0.1 5 --from-file"]
+    # Flags override the file; PROGRAM ARGS replace its command.
+    b = daemon.cli("submit", "-f", src / "run.json", "--experiment", "override",
+                   "--", "train.py", "--from-cli", json=True).json
+    assert b["experiment"] == "override"
+    daemon.wait_terminal(b["id"])
+    assert [l["text"] for l in daemon.logs(b["id"])] == ["0.1 3 --from-cli"]
+
+
+def test_wait_timeout_gives_up_with_exit_1(daemon, make_tree, ext):
+    src = make_tree({"w.py": WAIT_FILE + "import sys\nwait_file(sys.argv[1])\n"})
+    sub = daemon.submit(src, "w.py", str(ext / "go"))
+    daemon.cli("wait", sub["id"], "--timeout", "0.5", check=1)
+    assert daemon.status(sub["id"]) not in ("Completed", "Failed", "Canceled")
+    (ext / "go").write_text("")
+    daemon.cli("wait", sub["id"])

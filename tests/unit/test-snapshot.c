@@ -1015,6 +1015,7 @@ static void test_deep(struct blobstore *bs)
 /* Several threads snapshotting into one store at once. */
 struct par {
 	struct blobstore *bs;
+	const char *src; /* P() is not for threads */
 	char id[65];
 	int rc;
 };
@@ -1025,7 +1026,7 @@ static void *par_main(void *arg)
 	struct snapshot_info info;
 	char *cause = NULL;
 
-	p->rc = snapshot_take(p->bs, P("src"), NULL, NULL, NULL, &info, &cause);
+	p->rc = snapshot_take(p->bs, p->src, NULL, NULL, NULL, &info, &cause);
 	if (p->rc == 0) {
 		memcpy(p->id, info.id, 65);
 		snapshot_info_finish(&info);
@@ -1039,6 +1040,7 @@ static void test_threads(void)
 	struct blobstore *bs2 = NULL;
 	struct par par[4];
 	pthread_t th[4];
+	char src[4096];
 
 	current = "threads";
 	/* A crash's leftovers in tmp/: an old one is removed at open, a
@@ -1053,10 +1055,11 @@ static void test_threads(void)
 		CHECK(utimensat(AT_FDCWD, P("store2/tmp/blob-OLDOLD"), t, 0) == 0, "utimensat");
 	}
 	CHECK_RC(blob_store_open(P("store2"), &bs2), 0);
+	snprintf(src, sizeof(src), "%s", P("src"));
 	absent(P("store2/tmp/blob-OLDOLD"));
 	CHECK(unlink(P("store2/tmp/blob-NEWNEW")) == 0, "a recent temporary must be kept");
 	for (int i = 0; i < 4; i++) {
-		par[i] = (struct par){.bs = bs2};
+		par[i] = (struct par){.bs = bs2, .src = src};
 		CHECK(pthread_create(&th[i], NULL, par_main, &par[i]) == 0, "pthread_create");
 	}
 	for (int i = 0; i < 4; i++) {
