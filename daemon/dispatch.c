@@ -12,6 +12,7 @@
 #include "ops.h"
 #include "proto.h"
 #include "server.h"
+#include "submit.h"
 
 enum {
 	/* Allowed before the hello handshake. */
@@ -28,7 +29,7 @@ struct op_entry {
 
 static const struct op_entry ops[] = {
 	{"hello", ops_hello, OP_BEFORE_HELLO},
-	{"run.submit", ops_run_submit, OP_NEW_WORK},
+	{"run.submit", submit_op, OP_NEW_WORK},
 	{"run.list", ops_run_list, 0},
 	{"run.show", ops_run_show, 0},
 	{"run.logs", ops_run_logs, 0},

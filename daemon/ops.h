@@ -14,7 +14,6 @@ void ops_arg_error(struct request *req, char *cause);
 int ops_resolve_run(struct request *req, int64_t *ret_seq);
 
 void ops_hello(struct request *req);
-void ops_run_submit(struct request *req);
 void ops_run_list(struct request *req);
 void ops_run_show(struct request *req);
 void ops_run_logs(struct request *req);

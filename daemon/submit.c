@@ -1,0 +1,363 @@
+/* run.submit: validating a submission, taking its snapshot in the thread
+ * pool, resolving its program, and queueing the run. */
+#include "submit.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "daemon.h"
+#include "dispatch.h"
+#include "log.h"
+#include "msg.h"
+#include "ops.h"
+#include "proto.h"
+#include "queue.h"
+#include "run.h"
+#include "snapshot.h"
+#include "store.h"
+#include "util.h"
+
+struct submit {
+	uv_work_t work;
+	struct request *req;
+	struct daemon *d;
+	char *source;
+	char *experiment;
+	char *python;
+	char *path_env;
+	cJSON *command;
+	cJSON *env;
+	double timeout;
+	int priority;
+	bool keep;
+	struct snapshot_limits limits;
+	/* results of the work */
+	struct snapshot_info info;
+	cJSON *argv;
+	int err;
+	char *cause;
+};
+
+static void submit_free(struct submit *s)
+{
+	request_release(s->req);
+	free(s->source);
+	free(s->experiment);
+	free(s->python);
+	free(s->path_env);
+	cJSON_Delete(s->command);
+	cJSON_Delete(s->env);
+	cJSON_Delete(s->argv);
+	snapshot_info_finish(&s->info);
+	free(s->cause);
+	free(s);
+}
+
+static bool has_dotdot(const char *p)
+{
+	const char *s = p;
+
+	while ((s = strstr(s, ".."))) {
+		bool start = s == p || s[-1] == '/';
+		bool end = s[2] == '\0' || s[2] == '/';
+		if (start && end) {
+			return true;
+		}
+		s += 2;
+	}
+	return false;
+}
+
+/* Work out what the supervisor executes; see docs/protocol.md. */
+static int resolve_program(struct submit *s)
+{
+	const char *prog = cJSON_GetArrayItem(s->command, 0)->valuestring;
+	size_t plen = strlen(prog);
+	bool py = plen > 3 && strcmp(prog + plen - 3, ".py") == 0;
+	char *resolved = NULL, *python = NULL;
+	bool in_snapshot = false;
+	const char *rel = prog;
+	int err = 0;
+
+	if (plen == 0) {
+		s->cause = msg_strdupf("the program name is empty");
+		return -EINVAL;
+	}
+	while (strncmp(rel, "./", 2) == 0) {
+		rel += 2;
+	}
+	if (prog[0] != '/') {
+		if (has_dotdot(rel)) {
+			s->cause = msg_strdupf("program '%s' climbs out of the source directory; "
+					       "give a path inside it",
+					       prog);
+			return -EINVAL;
+		}
+		err = snapshot_has_file(s->d->blobs, s->info.id, rel, &in_snapshot);
+		if (err < 0) {
+			s->cause = msg_strdupf("cannot read the snapshot: %s", strerror(-err));
+			return err;
+		}
+	}
+	if (py) {
+		if (!in_snapshot) {
+			s->cause = msg_strdupf("program '%s' is not a file in the source directory "
+					       "%s (or it is ignored by .amlignore/.gitignore)",
+					       prog, s->source);
+			return -EINVAL;
+		}
+		if (strchr(s->python, '/')) {
+			if (access(s->python, X_OK) < 0) {
+				s->cause = msg_strdupf("python interpreter '%s': %s", s->python,
+						       strerror(errno));
+				return -EINVAL;
+			}
+			python = strdup(s->python);
+		} else {
+			python = util_which(s->python, s->path_env);
+			if (!python) {
+				s->cause = msg_strdupf("python interpreter '%s' was not found on "
+						       "PATH; pass --python /path/to/python",
+						       s->python);
+				return -EINVAL;
+			}
+		}
+		resolved = msg_strdupf("%s", rel);
+	} else if (in_snapshot) {
+		resolved = msg_strdupf("./%s", rel);
+	} else if (prog[0] == '/') {
+		if (access(prog, X_OK) < 0) {
+			s->cause = msg_strdupf("program '%s': %s", prog, strerror(errno));
+			return -EINVAL;
+		}
+		resolved = strdup(prog);
+	} else if (strchr(prog, '/')) {
+		s->cause = msg_strdupf("program '%s' is not a file in the source directory %s",
+				       prog, s->source);
+		return -EINVAL;
+	} else {
+		resolved = util_which(prog, s->path_env);
+		if (!resolved) {
+			s->cause = msg_strdupf("program '%s' was found neither in the source "
+					       "directory %s nor on PATH",
+					       prog, s->source);
+			return -EINVAL;
+		}
+	}
+	s->argv = cJSON_CreateArray();
+	if (python) {
+		cJSON_AddItemToArray(s->argv, cJSON_CreateString(python));
+	}
+	cJSON_AddItemToArray(s->argv, cJSON_CreateString(resolved));
+	for (int i = 1; i < cJSON_GetArraySize(s->command); i++) {
+		cJSON_AddItemToArray(s->argv,
+				     cJSON_CreateString(cJSON_GetArrayItem(s->command, i)->valuestring));
+	}
+	free(python);
+	free(resolved);
+	return 0;
+}
+
+static void submit_work(uv_work_t *w)
+{
+	struct submit *s = w->data;
+
+	s->err = snapshot_take(s->d->blobs, s->source, NULL, NULL, &s->limits, &s->info, &s->cause);
+	if (s->err < 0) {
+		return;
+	}
+	s->err = resolve_program(s);
+}
+
+static void submit_done(uv_work_t *w, int status)
+{
+	struct submit *s = w->data;
+	struct daemon *d = s->d;
+	struct request *req = s->req;
+	char hex[9], *id = NULL, *cmd = NULL, *argv = NULL, *env = NULL, *skipped = NULL;
+	int64_t seq;
+	double now = util_now();
+	struct run *r;
+	int err;
+
+	if (s->err < 0) {
+		request_error_errno(req, s->err, s->cause);
+		goto out;
+	}
+	if (d->stopping) {
+		request_error(req, PROTO_E_SHUTTING_DOWN, "runyardd is stopping; submit refused");
+		goto out;
+	}
+	util_random_hex(hex, 4);
+	id = msg_strdupf("%s_%lld_%s", s->experiment, (long long)now, hex);
+	cmd = cJSON_PrintUnformatted(s->command);
+	argv = cJSON_PrintUnformatted(s->argv);
+	env = cJSON_PrintUnformatted(s->env);
+	skipped = s->info.skipped ? cJSON_PrintUnformatted(s->info.skipped) : NULL;
+	if (!id || !cmd || !argv || !env) {
+		request_error(req, PROTO_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	struct store_run_new n = {
+		.id = id,
+		.experiment = s->experiment,
+		.priority = s->priority,
+		.command_json = cmd,
+		.argv_json = argv,
+		.python = s->python,
+		.source = s->source,
+		.snapshot = s->info.id,
+		.env_json = env,
+		.timeout = s->timeout,
+		.keep = s->keep,
+		.created_at = now,
+		.skipped_json = skipped,
+	};
+	err = store_run_insert(d->store, &n, &seq);
+	if (err < 0) {
+		request_error(req, PROTO_E_INTERNAL, "recording the run failed: %s",
+			      store_errmsg(d->store));
+		goto out;
+	}
+	r = run_create(d, seq, id, s->experiment);
+	if (!r) {
+		request_error(req, PROTO_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	r->status = RUN_QUEUED;
+	r->priority = s->priority;
+	r->created_at = now;
+	r->timeout = s->timeout;
+	r->keep = s->keep;
+	r->snapshot = strdup(s->info.id);
+	r->argv = s->argv;
+	s->argv = NULL;
+	r->env = s->env;
+	s->env = NULL;
+	log_info("run %s (#%lld) queued: snapshot %.12s, %llu files", id, (long long)seq,
+		 s->info.id, (unsigned long long)s->info.files);
+
+	cJSON *res = cJSON_CreateObject();
+	cJSON_AddStringToObject(res, "id", id);
+	cJSON_AddNumberToObject(res, "seq", (double)seq);
+	cJSON_AddStringToObject(res, "status", "Queued");
+	cJSON_AddStringToObject(res, "experiment", s->experiment);
+	cJSON_AddStringToObject(res, "snapshot", s->info.id);
+	cJSON_AddNumberToObject(res, "files", (double)s->info.files);
+	cJSON_AddNumberToObject(res, "bytes", (double)s->info.bytes);
+	cJSON_AddItemToObject(res, "skipped",
+			      s->info.skipped ? cJSON_Duplicate(s->info.skipped, true)
+					      : cJSON_CreateArray());
+	request_reply(req, res);
+	queue_enqueue(d, r);
+	queue_kick(d);
+out:
+	free(id);
+	free(cmd);
+	free(argv);
+	free(env);
+	free(skipped);
+	submit_free(s);
+}
+
+void submit_op(struct request *req)
+{
+	struct daemon *d = req->d;
+	const cJSON *command = NULL, *env = NULL, *kv;
+	const char *source = NULL, *experiment = "default", *python = "python3";
+	double timeout = 0;
+	int64_t priority = 0, max_bytes = (int64_t)d->limits.max_bytes,
+		max_files = (int64_t)d->limits.max_files;
+	bool keep = false;
+	char *cause = NULL;
+	struct stat st;
+	struct submit *s;
+
+	if (msg_arg_string_array(req->args, "command", true, &command, &cause) < 0 ||
+	    msg_arg_string(req->args, "source", true, &source, &cause) < 0 ||
+	    msg_arg_string(req->args, "experiment", false, &experiment, &cause) < 0 ||
+	    msg_arg_string(req->args, "python", false, &python, &cause) < 0 ||
+	    msg_arg_number(req->args, "timeout", false, 0.001, 1e9, &timeout, &cause) < 0 ||
+	    msg_arg_int(req->args, "priority", false, -1000, 1000, &priority, &cause) < 0 ||
+	    msg_arg_string_map(req->args, "env", false, &env, &cause) < 0 ||
+	    msg_arg_bool(req->args, "keep", false, &keep, &cause) < 0 ||
+	    msg_arg_int(req->args, "max_snapshot_bytes", false, 1, INT64_MAX / 2, &max_bytes,
+			&cause) < 0 ||
+	    msg_arg_int(req->args, "max_snapshot_files", false, 1, 100000000, &max_files,
+			&cause) < 0) {
+		ops_arg_error(req, cause);
+		return;
+	}
+	if (!util_valid_name(experiment)) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+			      "experiment name '%s' is not valid: use letters, digits, '.', '_' "
+			      "and '-', starting with a letter or digit, at most 255 characters",
+			      experiment);
+		return;
+	}
+	if (!*python) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT, "argument 'python' is empty");
+		return;
+	}
+	cJSON_ArrayForEach(kv, env) {
+		if (!kv->string[0] || strchr(kv->string, '=')) {
+			request_error(req, PROTO_E_INVALID_ARGUMENT,
+				      "environment variable name '%s' is not valid", kv->string);
+			return;
+		}
+	}
+	if (source[0] != '/') {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+			      "source directory '%s' must be an absolute path", source);
+		return;
+	}
+	if (stat(source, &st) < 0) {
+		request_error(req, errno == EACCES ? PROTO_E_PERMISSION : PROTO_E_INVALID_ARGUMENT,
+			      "source directory %s: %s", source, strerror(errno));
+		return;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT, "source %s is not a directory",
+			      source);
+		return;
+	}
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		request_error(req, PROTO_E_INTERNAL, "out of memory");
+		return;
+	}
+	s->d = d;
+	s->req = request_hold(req);
+	s->source = strdup(source);
+	s->experiment = strdup(experiment);
+	s->python = strdup(python);
+	const cJSON *path = env ? cJSON_GetObjectItemCaseSensitive(env, "PATH") : NULL;
+	s->path_env = strdup(path ? path->valuestring : (getenv("PATH") ? getenv("PATH") : ""));
+	s->command = cJSON_Duplicate(command, true);
+	s->env = env ? cJSON_Duplicate(env, true) : cJSON_CreateObject();
+	s->timeout = timeout;
+	s->priority = (int)priority;
+	s->keep = keep;
+	s->limits.max_bytes = (uint64_t)max_bytes;
+	s->limits.max_files = (uint64_t)max_files;
+	s->work.data = s;
+	if (!s->req || !s->source || !s->experiment || !s->python || !s->path_env ||
+	    !s->command || !s->env) {
+		request_error(req, PROTO_E_INTERNAL, "out of memory");
+		submit_free(s);
+		return;
+	}
+	int err = uv_queue_work(d->loop, &s->work, submit_work, submit_done);
+	if (err < 0) {
+		request_error(req, PROTO_E_INTERNAL, "cannot queue the snapshot: %s",
+			      uv_strerror(err));
+		submit_free(s);
+	}
+}
+
