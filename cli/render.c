@@ -425,3 +425,43 @@ void render_json_array_end(struct render_json_array *a)
 {
 	fputs(a->count > 0 ? "\n]\n" : "[]\n", a->out);
 }
+
+void render_sparkline(const double *values, size_t n, char *buf)
+{
+	static const char *const bars[] = {"▁", "▂", "▃", "▄", "▅", "▆", "▇", "█"};
+	double lo = INFINITY, hi = -INFINITY;
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		if (isfinite(values[i])) {
+			lo = values[i] < lo ? values[i] : lo;
+			hi = values[i] > hi ? values[i] : hi;
+		}
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!isfinite(values[i])) {
+			buf[o++] = ' ';
+			continue;
+		}
+		size_t k = hi > lo ? (size_t)((values[i] - lo) / (hi - lo) * 7.0 + 0.5) : 3;
+		memcpy(buf + o, bars[k > 7 ? 7 : k], 3);
+		o += 3;
+	}
+	buf[o] = '\0';
+}
+
+char *render_metric_value(const cJSON *value, size_t max)
+{
+	char *text, *out;
+
+	if (cJSON_IsNumber(value)) {
+		return msg_strdupf("%.6g", value->valuedouble);
+	}
+	text = cJSON_IsString(value) ? strdup(value->valuestring) : cJSON_PrintUnformatted(value);
+	if (!text || width(text) <= max) {
+		return text;
+	}
+	out = msg_strdupf("%.*s…", (int)prefix_bytes(text, max - 1), text);
+	free(text);
+	return out;
+}

@@ -68,3 +68,12 @@ struct render_json_array {
 void render_json_array_begin(struct render_json_array *a, FILE *out);
 int render_json_array_add(struct render_json_array *a, const cJSON *item);
 void render_json_array_end(struct render_json_array *a);
+
+/* A sparkline of n values, one of ▁▂▃▄▅▆▇█ each, scaled between their
+ * minimum and maximum; a value that is not a number is a space. buf must
+ * hold 3 * n + 1 bytes. */
+void render_sparkline(const double *values, size_t n, char *buf);
+
+/* A metric value for a table cell: numbers as %.6g, strings cut to max
+ * characters with an ellipsis, other JSON compactly. malloc'd. */
+char *render_metric_value(const cJSON *value, size_t max);

@@ -19,6 +19,7 @@
 #include "queue.h"
 #include "server.h"
 #include "store.h"
+#include "tracking.h"
 #include "util.h"
 
 static char *default_state_dir(void)
@@ -186,7 +187,7 @@ static int load_run_cb(void *ud, const struct store_run_row *row)
 	r->log_offset = row->log_offset;
 	r->log_lines = row->log_lines;
 	r->sup_pid = row->sup_pid;
-	if (!r->snapshot || !cJSON_IsArray(r->argv)) {
+	if (!r->snapshot || !cJSON_IsArray(r->argv) || tracking_run_load(r) < 0) {
 		return -ENOMEM;
 	}
 	if (!r->env) {

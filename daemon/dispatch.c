@@ -13,6 +13,7 @@
 #include "proto.h"
 #include "server.h"
 #include "submit.h"
+#include "tracking.h"
 
 enum {
 	/* Allowed before the hello handshake. */
@@ -41,6 +42,9 @@ static const struct op_entry ops[] = {
 	{"experiment.list", ops_experiment_list, 0},
 	{"daemon.status", ops_daemon_status, 0},
 	{"daemon.stop", ops_daemon_stop, 0},
+	{"run.context", tracking_op_context, 0},
+	{"run.metrics", tracking_op_metrics, 0},
+	{"run.tag", tracking_op_tag, 0},
 };
 
 static const struct op_entry *find_op(const char *name)

@@ -21,6 +21,7 @@
 #include "run.h"
 #include "snapshot.h"
 #include "store.h"
+#include "tracking.h"
 #include "util.h"
 #include "walk.h"
 
@@ -199,6 +200,9 @@ static void fsev_cb(uv_fs_event_t *h, const char *filename, int events, int stat
 	if (!filename || strcmp(filename, "output.log") == 0) {
 		logs_ingest(r, false);
 	}
+	if (!filename || strcmp(filename, TRACKING_FILE) == 0) {
+		tracking_ingest(r, false);
+	}
 	if (!filename || strcmp(filename, "exit.json") == 0) {
 		check_exit(r);
 	}
@@ -236,6 +240,7 @@ static void poll_cb(uv_timer_t *t)
 		return;
 	}
 	logs_ingest(r, false);
+	tracking_ingest(r, false);
 	check_exit(r);
 	if (!r->exited && !r->proc_alive && !supervisor_alive(r)) {
 		/* Gone without a word: killed, most likely. */
@@ -243,6 +248,7 @@ static void poll_cb(uv_timer_t *t)
 		if (!r->exited) {
 			r->exited = true;
 			logs_ingest(r, true);
+			tracking_ingest(r, true);
 			store_run_set_error(r->d->store, r->seq, "ExecutionFailed",
 					    "the run's supervisor vanished without recording how "
 					    "the process ended",
@@ -363,6 +369,7 @@ static void check_exit(struct run *r)
 	}
 	r->exited = true;
 	logs_ingest(r, true);
+	tracking_ingest(r, true);
 	if (err < 0) {
 		code = "ExecutionFailed";
 		msg = msg_strdupf("the supervisor's exit.json cannot be read: %s", strerror(-err));
@@ -419,6 +426,7 @@ static void proc_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 		}
 		r->exited = true;
 		logs_ingest(r, true);
+		tracking_ingest(r, true);
 		store_run_set_error(r->d->store, r->seq, "ExecutionFailed",
 				    text && *text ? text
 						  : "the run's supervisor ended without recording "
@@ -443,17 +451,19 @@ static char **build_env(struct run *r)
 	while (environ[n]) {
 		n++;
 	}
-	cap = n + (size_t)cJSON_GetArraySize(r->env) + 8;
+	cap = n + (size_t)cJSON_GetArraySize(r->env) + 11;
 	env = calloc(cap, sizeof(char *));
 	if (!env) {
 		return NULL;
 	}
 	n = 0;
-	static const char *const ours[] = {"RUNYARD_RUN_ID=", "RUNYARD_EXPERIMENT=",
-					   "RUNYARD_SOCKET=", "PYTHONUNBUFFERED="};
+	static const char *const ours[] = {"RUNYARD_RUN_ID=",   "RUNYARD_EXPERIMENT=",
+					   "RUNYARD_SOCKET=",   "PYTHONUNBUFFERED=",
+					   "RUNYARD_RUN_TOKEN=", "RUNYARD_TRACKING_FILE=",
+					   "PYTHONPATH="};
 	for (char **e = environ; *e; e++) {
 		bool skip = false;
-		for (size_t i = 0; i < 4 && !skip; i++) {
+		for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]) && !skip; i++) {
 			skip = strncmp(*e, ours[i], strlen(ours[i])) == 0;
 		}
 		cJSON_ArrayForEach(kv, r->env) {
@@ -467,7 +477,8 @@ static char **build_env(struct run *r)
 		}
 	}
 	cJSON_ArrayForEach(kv, r->env) {
-		if (cJSON_IsString(kv)) {
+		/* PYTHONPATH comes below, after runyard's own modules. */
+		if (cJSON_IsString(kv) && strcmp(kv->string, "PYTHONPATH") != 0) {
 			env[n++] = msg_strdupf("%s=%s", kv->string, kv->valuestring);
 		}
 	}
@@ -475,6 +486,9 @@ static char **build_env(struct run *r)
 	env[n++] = msg_strdupf("RUNYARD_EXPERIMENT=%s", r->experiment);
 	env[n++] = msg_strdupf("RUNYARD_SOCKET=%s", d->socket_path);
 	env[n++] = strdup("PYTHONUNBUFFERED=1");
+	if (tracking_env_add(r, env, &n) < 0) {
+		env[n++] = NULL; /* freed below like a failed strdup */
+	}
 	env[n] = NULL;
 	for (size_t i = 0; i < n; i++) {
 		if (!env[i]) {
@@ -822,12 +836,14 @@ void exec_resume(struct run *r)
 				kill((pid_t)r->sup_pid, SIGTERM);
 			}
 			logs_ingest(r, false);
+			tracking_ingest(r, false);
 			/* It may have ended between our two looks. */
 			check_exit(r);
 			return;
 		}
 		r->exited = true;
 		logs_ingest(r, true);
+		tracking_ingest(r, true);
 		if (r->status == RUN_CANCEL_REQUESTED) {
 			r->outcome = RUN_CANCELED;
 		} else {

@@ -58,6 +58,8 @@ struct run {
 	int64_t sup_pid;
 	int64_t log_offset; /* bytes of output.log stored */
 	int64_t log_lines;  /* lines stored */
+	char token[33];          /* RUNYARD_RUN_TOKEN; "" until the process is started */
+	int64_t tracking_offset; /* bytes of tracking.jsonl stored (tracking.c) */
 	enum run_status outcome; /* decided when the process ended */
 };
 

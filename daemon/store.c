@@ -77,6 +77,41 @@ static const char *const migrations[] = {
 	"  value TEXT NOT NULL,"
 	"  PRIMARY KEY(run_seq, key)) WITHOUT ROWID;"
 	"ALTER TABLE runs ADD COLUMN skipped TEXT NOT NULL DEFAULT '[]';",
+
+	/* 3: what runs write from inside (docs/tracking.md). A series per
+	 * (run, name) keeps its summary, so listing a run's metrics never
+	 * reads its points; points are keyed by (series, index). */
+	"ALTER TABLE runs ADD COLUMN token TEXT;"
+	"ALTER TABLE runs ADD COLUMN tracking_offset INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE runs ADD COLUMN warnings_dropped INTEGER NOT NULL DEFAULT 0;"
+	"CREATE UNIQUE INDEX runs_by_token ON runs(token) WHERE token IS NOT NULL;"
+	"CREATE TABLE metrics("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  name TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  count INTEGER NOT NULL DEFAULT 0,"
+	"  numeric INTEGER NOT NULL DEFAULT 0,"
+	"  min REAL,"
+	"  max REAL,"
+	"  last_step INTEGER,"
+	"  last_ts REAL,"
+	"  last_num REAL,"
+	"  last_text TEXT,"
+	"  UNIQUE(run_seq, name));"
+	"CREATE TABLE metric_points("
+	"  metric_id INTEGER NOT NULL,"
+	"  idx INTEGER NOT NULL,"
+	"  step INTEGER NOT NULL,"
+	"  ts REAL NOT NULL,"
+	"  num REAL,"
+	"  text TEXT,"
+	"  PRIMARY KEY(metric_id, idx)) WITHOUT ROWID;"
+	"CREATE TABLE run_warnings("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  at REAL NOT NULL,"
+	"  message TEXT NOT NULL);"
+	"CREATE INDEX run_warnings_by_run ON run_warnings(run_seq);",
 };
 
 enum stmt_id {
@@ -115,6 +150,23 @@ enum stmt_id {
 	STMT_TAG_COUNT,
 	STMT_PROPERTY_COUNT,
 	STMT_RUN_SKIPPED,
+	/* tracking (schema 3) */
+	STMT_TRACKING_GET,
+	STMT_TOKEN_SET,
+	STMT_RUN_BY_TOKEN,
+	STMT_TRACKING_OFFSET,
+	STMT_METRIC_GET,
+	STMT_METRIC_INSERT,
+	STMT_METRIC_UPDATE,
+	STMT_POINT_INSERT,
+	STMT_METRICS,
+	STMT_METRIC_BY_NAME,
+	STMT_POINTS,
+	STMT_POINT_NUM,
+	STMT_WARNING_COUNT,
+	STMT_WARNING_INSERT,
+	STMT_WARNING_DROPPED,
+	STMT_WARNINGS,
 	STMT__MAX,
 };
 
@@ -181,6 +233,32 @@ static const char *const stmt_sql[STMT__MAX] = {
 	[STMT_TAG_COUNT] = "SELECT COUNT(*) FROM run_tags WHERE run_seq = ?1",
 	[STMT_PROPERTY_COUNT] = "SELECT COUNT(*) FROM run_properties WHERE run_seq = ?1",
 	[STMT_RUN_SKIPPED] = "UPDATE runs SET skipped = ?2 WHERE seq = ?1",
+	[STMT_TRACKING_GET] = "SELECT token, tracking_offset FROM runs WHERE seq = ?1",
+	[STMT_TOKEN_SET] = "UPDATE runs SET token = ?2 WHERE seq = ?1",
+	[STMT_RUN_BY_TOKEN] = "SELECT seq FROM runs WHERE token = ?1",
+	[STMT_TRACKING_OFFSET] = "UPDATE runs SET tracking_offset = ?2 WHERE seq = ?1",
+	[STMT_METRIC_GET] = "SELECT id, kind, count FROM metrics WHERE run_seq = ?1 AND name = ?2",
+	[STMT_METRIC_INSERT] = "INSERT INTO metrics(run_seq, name, kind) VALUES(?1, ?2, ?3)",
+	[STMT_METRIC_UPDATE] =
+		"UPDATE metrics SET count = ?2, numeric = numeric + ?3, "
+		"min = coalesce(min(min, ?4), min, ?4), max = coalesce(max(max, ?5), max, ?5), "
+		"last_step = ?6, last_ts = ?7, last_num = ?8, last_text = ?9 WHERE id = ?1",
+	[STMT_POINT_INSERT] = "INSERT INTO metric_points(metric_id, idx, step, ts, num, text) "
+			      "VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+	[STMT_METRICS] = "SELECT id, name, kind, count, numeric, min, max, last_step, last_ts, "
+			 "last_num, last_text FROM metrics WHERE run_seq = ?1 ORDER BY id",
+	[STMT_METRIC_BY_NAME] = "SELECT id, name, kind, count, numeric, min, max, last_step, "
+				"last_ts, last_num, last_text FROM metrics "
+				"WHERE run_seq = ?1 AND name = ?2",
+	[STMT_POINTS] = "SELECT idx, step, ts, num, text FROM metric_points "
+			"WHERE metric_id = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
+	[STMT_POINT_NUM] = "SELECT num FROM metric_points WHERE metric_id = ?1 AND idx = ?2",
+	[STMT_WARNING_COUNT] = "SELECT COUNT(*) FROM run_warnings WHERE run_seq = ?1",
+	[STMT_WARNING_INSERT] = "INSERT INTO run_warnings(run_seq, at, message) VALUES(?1, ?2, ?3)",
+	[STMT_WARNING_DROPPED] =
+		"UPDATE runs SET warnings_dropped = warnings_dropped + 1 WHERE seq = ?1",
+	[STMT_WARNINGS] = "SELECT at, message, (SELECT warnings_dropped FROM runs WHERE seq = ?1) "
+			  "FROM run_warnings WHERE run_seq = ?1 ORDER BY rowid",
 };
 
 struct store {
@@ -821,6 +899,8 @@ static cJSON *run_row_json(sqlite3_stmt *st)
 	return o;
 }
 
+static int warnings_json(struct store *s, int64_t seq, cJSON *run);
+
 int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret)
 {
 	sqlite3_stmt *st = stmt(s, STMT_RUN_JSON);
@@ -864,6 +944,10 @@ int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret)
 			msg_add_time(t, col_text(st, 0), sqlite3_column_double(st, 1));
 		}
 		sqlite3_reset(st);
+		if (warnings_json(s, seq, o) < 0) {
+			cJSON_Delete(o);
+			return -EIO;
+		}
 	}
 	*ret = o;
 	return 0;
@@ -1071,4 +1155,365 @@ int store_run_set_skipped(struct store *s, int64_t seq, const char *skipped_json
 	sqlite3_bind_int64(st, 1, seq);
 	sqlite3_bind_text(st, 2, skipped_json, -1, SQLITE_TRANSIENT);
 	return exec_stmt(st);
+}
+
+/* Tracking (schema version 3). */
+
+int store_run_tracking_get(struct store *s, int64_t seq, char ret_token[33], int64_t *ret_offset)
+{
+	sqlite3_stmt *st = stmt(s, STMT_TRACKING_GET);
+	int r = -ENOENT;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *t = col_text(st, 0);
+		snprintf(ret_token, 33, "%s", t && strlen(t) == 32 ? t : "");
+		*ret_offset = sqlite3_column_int64(st, 1);
+		r = 0;
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+int store_run_token_set(struct store *s, int64_t seq, const char *token)
+{
+	sqlite3_stmt *st = stmt(s, STMT_TOKEN_SET);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, token, -1, SQLITE_TRANSIENT);
+	return exec_stmt(st);
+}
+
+int store_run_by_token(struct store *s, const char *token, int64_t *ret_seq)
+{
+	sqlite3_stmt *st = stmt(s, STMT_RUN_BY_TOKEN);
+	int r = -ENOENT;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, token, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*ret_seq = sqlite3_column_int64(st, 0);
+		r = 0;
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+int store_run_tracking_offset_set(struct store *s, int64_t seq, int64_t offset)
+{
+	sqlite3_stmt *st = stmt(s, STMT_TRACKING_OFFSET);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, offset);
+	return exec_stmt(st);
+}
+
+int store_metric_series(struct store *s, int64_t seq, const char *name, const char *kind,
+			struct store_metric *ret)
+{
+	sqlite3_stmt *st = stmt(s, STMT_METRIC_GET);
+	int r;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		ret->id = sqlite3_column_int64(st, 0);
+		snprintf(ret->kind, sizeof(ret->kind), "%s", col_text(st, 1) ? col_text(st, 1) : "");
+		ret->count = sqlite3_column_int64(st, 2);
+		sqlite3_reset(st);
+		return 0;
+	}
+	sqlite3_reset(st);
+	if (!kind) {
+		return -ENOENT;
+	}
+	st = stmt(s, STMT_METRIC_INSERT);
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, kind, -1, SQLITE_TRANSIENT);
+	if ((r = exec_stmt(st)) < 0) {
+		return r;
+	}
+	ret->id = sqlite3_last_insert_rowid(s->db);
+	snprintf(ret->kind, sizeof(ret->kind), "%s", kind);
+	ret->count = 0;
+	return 0;
+}
+
+int store_metric_point_add(struct store *s, int64_t metric_id, int64_t idx, int64_t step,
+			   double ts, double num, const char *text)
+{
+	sqlite3_stmt *st = stmt(s, STMT_POINT_INSERT);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, metric_id);
+	sqlite3_bind_int64(st, 2, idx);
+	sqlite3_bind_int64(st, 3, step);
+	sqlite3_bind_double(st, 4, ts);
+	if (text) {
+		sqlite3_bind_text(st, 6, text, -1, SQLITE_STATIC);
+	} else {
+		sqlite3_bind_double(st, 5, num);
+	}
+	return exec_stmt(st);
+}
+
+int store_metric_summary_update(struct store *s, int64_t metric_id,
+				const struct store_metric_summary *sum)
+{
+	sqlite3_stmt *st = stmt(s, STMT_METRIC_UPDATE);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, metric_id);
+	sqlite3_bind_int64(st, 2, sum->count);
+	sqlite3_bind_int64(st, 3, sum->numeric);
+	if (sum->numeric > 0) {
+		sqlite3_bind_double(st, 4, sum->min);
+		sqlite3_bind_double(st, 5, sum->max);
+	}
+	sqlite3_bind_int64(st, 6, sum->last_step);
+	sqlite3_bind_double(st, 7, sum->last_ts);
+	if (sum->last_text) {
+		sqlite3_bind_text(st, 9, sum->last_text, -1, SQLITE_TRANSIENT);
+	} else {
+		sqlite3_bind_double(st, 8, sum->last_num);
+	}
+	return exec_stmt(st);
+}
+
+/* A stored value as JSON: scalars are a number (num) or a string (text);
+ * the other kinds keep their value as JSON text, which the daemon wrote. */
+static cJSON *point_value(sqlite3_stmt *st, int num_col, int text_col, bool scalar)
+{
+	if (sqlite3_column_type(st, text_col) != SQLITE_NULL) {
+		const char *t = col_text(st, text_col);
+		return scalar ? cJSON_CreateString(t) : cJSON_CreateRaw(t);
+	}
+	if (sqlite3_column_type(st, num_col) != SQLITE_NULL) {
+		return cJSON_CreateNumber(sqlite3_column_double(st, num_col));
+	}
+	return cJSON_CreateNull();
+}
+
+static void add_real_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int i)
+{
+	if (sqlite3_column_type(st, i) == SQLITE_NULL) {
+		cJSON_AddNullToObject(o, name);
+	} else {
+		cJSON_AddNumberToObject(o, name, sqlite3_column_double(st, i));
+	}
+}
+
+/* One row of STMT_METRICS / STMT_METRIC_BY_NAME as a summary object. */
+static cJSON *metric_row_json(sqlite3_stmt *st)
+{
+	cJSON *m = cJSON_CreateObject();
+	const char *kind = col_text(st, 2);
+
+	cJSON_AddStringToObject(m, "name", col_text(st, 1));
+	cJSON_AddStringToObject(m, "kind", kind);
+	cJSON_AddNumberToObject(m, "count", (double)sqlite3_column_int64(st, 3));
+	cJSON_AddItemToObject(m, "last", point_value(st, 9, 10, strcmp(kind, "scalar") == 0));
+	add_int_or_null(m, "last_step", st, 7);
+	if (sqlite3_column_type(st, 8) == SQLITE_NULL) {
+		cJSON_AddNullToObject(m, "last_ts");
+	} else {
+		msg_add_time(m, "last_ts", sqlite3_column_double(st, 8));
+	}
+	add_real_or_null(m, "min", st, 5);
+	add_real_or_null(m, "max", st, 6);
+	return m;
+}
+
+/* Up to n values of a numeric series, sampled evenly by index: n point
+ * lookups rather than a scan, however long the series. */
+static int spark_json(struct store *s, int64_t metric_id, int64_t count, int n, cJSON **ret)
+{
+	sqlite3_stmt *st = stmt(s, STMT_POINT_NUM);
+	cJSON *arr;
+
+	if (!st) {
+		return -EIO;
+	}
+	arr = cJSON_CreateArray();
+	int64_t k = count < n ? count : n;
+	for (int64_t i = 0; i < k; i++) {
+		int64_t idx = k > 1 ? i * (count - 1) / (k - 1) : count - 1;
+		sqlite3_reset(st);
+		sqlite3_bind_int64(st, 1, metric_id);
+		sqlite3_bind_int64(st, 2, idx);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_type(st, 0) != SQLITE_NULL) {
+			cJSON_AddItemToArray(arr, cJSON_CreateNumber(sqlite3_column_double(st, 0)));
+		} else {
+			cJSON_AddItemToArray(arr, cJSON_CreateNull());
+		}
+	}
+	sqlite3_reset(st);
+	*ret = arr;
+	return 0;
+}
+
+int store_metrics_json(struct store *s, int64_t seq, int spark, cJSON **ret)
+{
+	/* Its own statement: spark_json uses the cached ones meanwhile. */
+	sqlite3_stmt *st = NULL;
+	cJSON *arr;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(s->db, stmt_sql[STMT_METRICS], -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	arr = cJSON_CreateArray();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cJSON *m = metric_row_json(st);
+		cJSON_AddItemToArray(arr, m);
+		if (spark > 1 && strcmp(col_text(st, 2), "scalar") == 0 &&
+		    sqlite3_column_int64(st, 4) > 0) {
+			cJSON *sp = NULL;
+			if ((r = spark_json(s, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 3),
+					    spark, &sp)) < 0) {
+				break;
+			}
+			cJSON_AddItemToObject(m, "spark", sp);
+		}
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		r = sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+	}
+	sqlite3_finalize(st);
+	if (r < 0) {
+		cJSON_Delete(arr);
+		return r;
+	}
+	*ret = arr;
+	return 0;
+}
+
+int store_metric_points_json(struct store *s, int64_t seq, const char *name, int64_t after,
+			     int64_t limit, cJSON **ret)
+{
+	sqlite3_stmt *st = stmt(s, STMT_METRIC_BY_NAME);
+	cJSON *o, *points;
+	int64_t id, count, next = after;
+	bool scalar;
+	int rc;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return -ENOENT;
+	}
+	id = sqlite3_column_int64(st, 0);
+	count = sqlite3_column_int64(st, 3);
+	scalar = strcmp(col_text(st, 2), "scalar") == 0;
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", col_text(st, 1));
+	cJSON_AddStringToObject(o, "kind", col_text(st, 2));
+	cJSON_AddNumberToObject(o, "count", (double)count);
+	sqlite3_reset(st);
+
+	points = cJSON_AddArrayToObject(o, "points");
+	st = stmt(s, STMT_POINTS);
+	if (!st) {
+		cJSON_Delete(o);
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, id);
+	sqlite3_bind_int64(st, 2, after);
+	sqlite3_bind_int64(st, 3, limit);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cJSON *p = cJSON_CreateObject();
+		char ts[32];
+		cJSON_AddNumberToObject(p, "step", (double)sqlite3_column_int64(st, 1));
+		msg_format_time(sqlite3_column_double(st, 2), ts);
+		cJSON_AddStringToObject(p, "ts", ts);
+		cJSON_AddItemToObject(p, "value", point_value(st, 3, 4, scalar));
+		cJSON_AddItemToArray(points, p);
+		next = sqlite3_column_int64(st, 0) + 1;
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		cJSON_Delete(o);
+		return sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+	}
+	cJSON_AddNumberToObject(o, "next", (double)next);
+	cJSON_AddBoolToObject(o, "more", next < count);
+	*ret = o;
+	return 0;
+}
+
+int store_run_warning_add(struct store *s, int64_t seq, double at, const char *message)
+{
+	sqlite3_stmt *st;
+	int64_t n;
+	int r;
+
+	if ((r = count_of(s, STMT_WARNING_COUNT, seq, &n)) < 0) {
+		return r;
+	}
+	if (n >= STORE_WARNINGS_MAX) {
+		st = stmt(s, STMT_WARNING_DROPPED);
+		if (!st) {
+			return -EIO;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		return exec_stmt(st);
+	}
+	st = stmt(s, STMT_WARNING_INSERT);
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_double(st, 2, at);
+	sqlite3_bind_text(st, 3, message, -1, SQLITE_TRANSIENT);
+	return exec_stmt(st);
+}
+
+/* The run's warnings, for the detailed run object. */
+static int warnings_json(struct store *s, int64_t seq, cJSON *run)
+{
+	sqlite3_stmt *st = stmt(s, STMT_WARNINGS);
+	cJSON *arr = cJSON_AddArrayToObject(run, "warnings");
+	int64_t dropped = 0;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *w = cJSON_CreateObject();
+		msg_add_time(w, "at", sqlite3_column_double(st, 0));
+		cJSON_AddStringToObject(w, "message", col_text(st, 1));
+		cJSON_AddItemToArray(arr, w);
+		dropped = sqlite3_column_int64(st, 2);
+	}
+	sqlite3_reset(st);
+	cJSON_AddNumberToObject(run, "warnings_dropped", (double)dropped);
+	return 0;
 }

@@ -127,3 +127,64 @@ int store_counts_json(struct store *s, cJSON **ret);
 
 /* The last SQLite error message, for logs. */
 const char *store_errmsg(struct store *s);
+
+/* Tracking: what a run writes from inside (schema version 3,
+ * docs/tracking.md). */
+
+/* Most warnings kept per run; later ones are only counted. */
+#define STORE_WARNINGS_MAX 100
+
+/* A run's token ("" when it has none yet) and how far its tracking file has
+ * been read. */
+int store_run_tracking_get(struct store *s, int64_t seq, char ret_token[33],
+			   int64_t *ret_offset);
+int store_run_token_set(struct store *s, int64_t seq, const char *token);
+/* The run a token belongs to; -ENOENT. */
+int store_run_by_token(struct store *s, const char *token, int64_t *ret_seq);
+int store_run_tracking_offset_set(struct store *s, int64_t seq, int64_t offset);
+
+/* A metric series of a run. kind: scalar, list, row, table or image. */
+struct store_metric {
+	int64_t id;
+	char kind[16];
+	int64_t count; /* points stored; the next point's index */
+};
+
+/* Find the series name of run seq; with kind non-NULL, create it (with no
+ * points) when there is none. -ENOENT when it does not exist and is not
+ * created. */
+int store_metric_series(struct store *s, int64_t seq, const char *name, const char *kind,
+			struct store_metric *ret);
+
+/* One point: index in its series, step, time, and a number or a text
+ * (text NULL: the number). */
+int store_metric_point_add(struct store *s, int64_t metric_id, int64_t idx, int64_t step,
+			   double ts, double num, const char *text);
+
+/* What a batch of points did to a series' summary. */
+struct store_metric_summary {
+	int64_t count;   /* points in the series now */
+	int64_t numeric; /* numeric points added */
+	double min, max; /* over the numeric points added, when numeric > 0 */
+	int64_t last_step;
+	double last_ts;
+	double last_num;
+	const char *last_text; /* NULL: last_num */
+};
+int store_metric_summary_update(struct store *s, int64_t metric_id,
+				const struct store_metric_summary *sum);
+
+/* The run's series as [{name, kind, count, last, last_step, last_ts, min,
+ * max}] in the order they were first logged; with spark > 1, numeric scalar
+ * series also carry "spark": up to spark values sampled evenly. */
+int store_metrics_json(struct store *s, int64_t seq, int spark, cJSON **ret);
+
+/* Points of one series from index after on, at most limit of them:
+ * {name, kind, count, points: [{step, ts, value}], next, more}.
+ * -ENOENT when the run has no such series. */
+int store_metric_points_json(struct store *s, int64_t seq, const char *name, int64_t after,
+			     int64_t limit, cJSON **ret);
+
+/* Record a warning about a run (a tracking line that was skipped); past
+ * STORE_WARNINGS_MAX only counted. */
+int store_run_warning_add(struct store *s, int64_t seq, double at, const char *message);

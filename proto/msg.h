@@ -55,5 +55,8 @@ void msg_add_time(cJSON *obj, const char *name, double t);
  * dropped, so it can travel in a JSON string; NUL-terminated, malloc'd. */
 char *utf8_sanitize(const char *s, size_t len, size_t *ret_len);
 
+/* Whether s[0..len) is valid UTF-8 (the strict rules of utf8_sanitize). */
+bool utf8_valid(const char *s, size_t len);
+
 /* printf into a new string; NULL on allocation failure. */
 char *msg_strdupf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -68,3 +68,22 @@ char *utf8_sanitize(const char *s, size_t len, size_t *ret_len)
 	}
 	return out;
 }
+
+bool utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t i = 0;
+
+	while (i < len) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k = valid_seq(p + i, len - i);
+		if (k == 0) {
+			return false;
+		}
+		i += k;
+	}
+	return true;
+}

@@ -1,33 +1,23 @@
 # Train a support vector classifier on scikit-learn's iris data set.
 #
 # This is the training script of the seed walk-through ("Train scikit-learn
-# models at scale"), unchanged in spirit: it logs its metrics through
-# azureml.core.run.Run, which runyard will provide as a compatibility module.
-# Until that module is on the path, the metrics are printed instead.
+# models at scale"), written against azureml.core.run.Run as it would be for
+# a cloud workspace. runyard puts its compatibility module first on every
+# run's PYTHONPATH, so the script runs unmodified: 'Kernel type', 'Penalty'
+# and 'Accuracy' land in the run's history (`runyard metrics RUN`). Run
+# outside runyard, Run.get_context() returns an offline run that prints them.
 
 import argparse
 import os
 
 import joblib
+from azureml.core.run import Run
 from sklearn import datasets
 from sklearn.metrics import confusion_matrix
 from sklearn.model_selection import train_test_split
 from sklearn.svm import SVC
 
-try:
-    from azureml.core.run import Run
-except ImportError:
-    Run = None
-
-
-class PrintRun:
-    """Stands in for Run.get_context() when azureml is not importable."""
-
-    def log(self, name, value):
-        print("metric %s: %s" % (name, value))
-
-
-run = Run.get_context() if Run is not None else PrintRun()
+run = Run.get_context()
 
 
 def main():
