@@ -47,11 +47,14 @@ struct tracking_line {
 	const char *name;  /* metric name, tag or property key, upload's artifact name */
 	const char *value; /* tag or property value; NULL: remove the tag */
 	enum tracking_kind kind;
-	const cJSON *values; /* metric: its points' values, a non-empty array */
+	const cJSON *values; /* metric: its points' values as JSON, or NULL when packed */
+	const double *f64;   /* metric: its values packed ("values_f64"), or NULL */
 	const cJSON *ts;     /* metric: an array as long as values, or one number */
+	const double *ts64;  /* metric: the times packed ("ts_f64"), or NULL */
 	const cJSON *steps;  /* metric: NULL, or an array of integers as long as values */
 	const char *file;    /* upload: the file's name in the run's uploads/ directory */
 	int count;           /* metric: how many points */
+	double *packed;      /* owns f64 and ts64 */
 };
 
 /* Parse one line (without its newline). -EINVAL with a message in *cause

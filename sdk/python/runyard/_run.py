@@ -1,11 +1,13 @@
 """The implementation of runyard's run-side API (see runyard/__init__.py)."""
 
 import atexit
+import binascii
 import json
 import os
 import sys
 import threading
 import time
+from array import array
 
 # Limits; runyardd enforces them too (docs/tracking.md).
 LINE_MAX = 1 << 20      # bytes of one line of the tracking file
@@ -27,6 +29,17 @@ FLUSH_SECONDS = 0.5
 _time = time.time
 _NUMBER = frozenset((float, int))
 _enc = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+_BIG_ENDIAN = sys.byteorder == "big"
+
+
+def _packed(numbers):
+    """base64 of the numbers as little-endian doubles: the "values_f64" and
+    "ts_f64" of a metric line, some twenty times cheaper to make than
+    decimal JSON. TypeError or OverflowError when one is not a number."""
+    a = array("d", numbers)
+    if _BIG_ENDIAN:
+        a.byteswap()
+    return binascii.b2a_base64(a.tobytes(), newline=False).decode("ascii")
 
 
 class RunyardError(Exception):
@@ -209,8 +222,12 @@ class _Writer:
             self._lines(jname, values[i:i + CHUNK], ts[i:i + CHUNK], out)
 
     def _lines(self, jname, values, ts, out):
-        line = '{"op":"metric","name":%s,"values":%s,"ts":%s}\n' % (
-            jname, _encode_values(values), _enc(ts))
+        try:
+            line = '{"op":"metric","name":%s,"values_f64":"%s","ts_f64":"%s"}\n' % (
+                jname, _packed(values), _packed(ts))
+        except (TypeError, OverflowError):  # strings, or integers beyond a double
+            line = '{"op":"metric","name":%s,"values":%s,"ts_f64":"%s"}\n' % (
+                jname, _encode_values(values), _packed(ts))
         if len(line) > LINE_MAX and len(values) > 1:
             half = len(values) // 2
             self._lines(jname, values[:half], ts[:half], out)
