@@ -211,13 +211,11 @@ def bench_history(args):
     rows = [
         ("daemon status (the floor of a CLI call)", t_true),
         ("runs --limit 100", timed("runs", "--limit", "100", "--json")),
-        ("runs --experiment exp500 (one of %d)" % (args.runs // 100 + 1),
-         timed("runs", "--experiment", "exp500", "--json")),
+        ("runs --experiment NAME (one of %d)" % (args.runs // 100 + 1),
+         timed("runs", "--experiment", "exp%d" % (args.runs // 200 + 1), "--json")),
         ("show (a run in the middle)", timed("show", str(args.runs // 2), "--json")),
-        ("metrics RUN (4 series, %d points each)" % (args.points // 16),
+        ("metrics RUN (4 series of %d points)" % (args.points // 16),
          timed("metrics", str(args.runs), "--json")),
-        ("metrics RUN with sparklines (the terminal view)",
-         timed("metrics", str(args.runs))),
         ("compare two runs", timed("compare", str(args.runs - 1), str(args.runs), "--json")),
     ]
     # One page of points through the protocol, not the whole series.
@@ -250,8 +248,9 @@ def bench_history(args):
         assert r["ok"], r
         return best * 1e3
 
-    rows.append(("run.metrics RUN NAME: a page of 10,000 points in the middle of %d "
-                 "(one socket request)" % (args.points // 16),
+    rows.append(("run.metrics RUN with spark=24 (what a terminal shows)",
+                 rpc("run.metrics", {"run": args.runs, "spark": 24})))
+    rows.append(("run.metrics RUN NAME: 10,000 of its %d points (socket)" % (args.points // 16),
                  rpc("run.metrics", {"run": args.runs, "name": "loss",
                                      "after": args.points // 32, "limit": 10000})))
     ry.stop()
@@ -259,7 +258,7 @@ def bench_history(args):
           % (args.runs, total, fill, args.build))
     print()
     for name, ms in rows:
-        print("%-52s %8.1f ms" % (name, ms))
+        print("%-62s %8.1f ms" % (name, ms))
     if args.keep:
         print("state kept in %s" % workdir)
     else:

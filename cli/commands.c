@@ -3085,18 +3085,19 @@ static int add_key_value(struct ctx *ctx, cJSON *obj, const char *arg, const cha
 	return 0;
 }
 
+/* "Tags:       k=v", further pairs aligned under the first, as field() does. */
 static void print_key_values(const char *title, const cJSON *map)
 {
 	const cJSON *kv;
+	const char *label = title;
 
-	printf("%s", title);
 	if (cJSON_GetArraySize(map) == 0) {
-		printf(" -\n");
+		field(title, "-");
 		return;
 	}
-	putchar('\n');
 	cJSON_ArrayForEach(kv, map) {
-		printf("  %s=%s\n", kv->string, cJSON_IsString(kv) ? kv->valuestring : "");
+		printf("%-11s %s=%s\n", label, kv->string, cJSON_IsString(kv) ? kv->valuestring : "");
+		label = "";
 	}
 }
 
@@ -3179,12 +3180,13 @@ static void print_tracking(const cJSON *run)
 	if (cJSON_GetArraySize(warnings) == 0) {
 		return;
 	}
-	printf("Warnings:\n");
+	const char *label = "Warnings:";
 	cJSON_ArrayForEach(w, warnings) {
-		printf("  %s\n", json_str(w, "message") ? json_str(w, "message") : "?");
+		field(label, json_str(w, "message") ? json_str(w, "message") : "?");
+		label = "";
 	}
 	if (json_num(run, "warnings_dropped", &dropped) && dropped > 0) {
-		printf("  ... and %.0f more\n", dropped);
+		printf("%-11s ... and %.0f more\n", "", dropped);
 	}
 }
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick start, command one: build runyard, start a private daemon, train the
-# seed's iris model through it, look at the run and download its outputs.
+# seed's iris model through it, look at the run, download its outputs and
+# show its metrics.
 # Everything it keeps is under .runyard-example/ in the repository.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -84,6 +85,10 @@ echo "== runyard outputs $run --download .runyard-example/download"
 rm -rf "$state/download"
 runyard outputs "$run" --download "$state/download"
 find "$state/download" -type f | sed "s|^$root/||"
+
+echo
+echo "== runyard metrics $run"
+runyard metrics "$run"
 
 status=$(runyard show "$run" --json | json_field 'j["status"]')
 if [ "$status" != "Completed" ] || [ "$submit_rc" -ne 0 ]; then
