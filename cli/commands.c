@@ -2689,6 +2689,9 @@ static char *metric_last_cell(const cJSON *m, size_t max)
 	if (kind && strcmp(kind, "image") == 0 && json_str(last, "path")) {
 		return strdup(json_str(last, "path"));
 	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(m, "last_omitted"))) {
+		return strdup("…"); /* too long for a summary; 'runyard metrics RUN NAME' has it */
+	}
 	return render_metric_value(last, max);
 }
 

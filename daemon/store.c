@@ -167,6 +167,7 @@ enum stmt_id {
 	STMT_WARNING_INSERT,
 	STMT_WARNING_DROPPED,
 	STMT_WARNINGS,
+	STMT_METRIC_COUNT,
 	STMT__MAX,
 };
 
@@ -257,6 +258,7 @@ static const char *const stmt_sql[STMT__MAX] = {
 	[STMT_WARNING_INSERT] = "INSERT INTO run_warnings(run_seq, at, message) VALUES(?1, ?2, ?3)",
 	[STMT_WARNING_DROPPED] =
 		"UPDATE runs SET warnings_dropped = warnings_dropped + 1 WHERE seq = ?1",
+	[STMT_METRIC_COUNT] = "SELECT COUNT(*) FROM metrics WHERE run_seq = ?1",
 	[STMT_WARNINGS] = "SELECT at, message, (SELECT warnings_dropped FROM runs WHERE seq = ?1) "
 			  "FROM run_warnings WHERE run_seq = ?1 ORDER BY rowid",
 };
@@ -1334,7 +1336,13 @@ static cJSON *metric_row_json(sqlite3_stmt *st)
 	cJSON_AddStringToObject(m, "name", col_text(st, 1));
 	cJSON_AddStringToObject(m, "kind", kind);
 	cJSON_AddNumberToObject(m, "count", (double)sqlite3_column_int64(st, 3));
-	cJSON_AddItemToObject(m, "last", point_value(st, 9, 10, strcmp(kind, "scalar") == 0));
+	if (sqlite3_column_bytes(st, 10) > STORE_SUMMARY_VALUE_MAX) {
+		cJSON_AddNullToObject(m, "last");
+		cJSON_AddTrueToObject(m, "last_omitted");
+	} else {
+		cJSON_AddItemToObject(m, "last",
+				      point_value(st, 9, 10, strcmp(kind, "scalar") == 0));
+	}
 	add_int_or_null(m, "last_step", st, 7);
 	if (sqlite3_column_type(st, 8) == SQLITE_NULL) {
 		cJSON_AddNullToObject(m, "last_ts");
@@ -1412,13 +1420,14 @@ int store_metrics_json(struct store *s, int64_t seq, int spark, cJSON **ret)
 }
 
 int store_metric_points_json(struct store *s, int64_t seq, const char *name, int64_t after,
-			     int64_t limit, cJSON **ret)
+			     int64_t limit, size_t max_bytes, cJSON **ret)
 {
+	size_t bytes = 0;
 	sqlite3_stmt *st = stmt(s, STMT_METRIC_BY_NAME);
 	cJSON *o, *points;
 	int64_t id, count, next = after;
 	bool scalar;
-	int rc;
+	int rc = SQLITE_DONE;
 
 	if (!st) {
 		return -EIO;
@@ -1447,9 +1456,10 @@ int store_metric_points_json(struct store *s, int64_t seq, const char *name, int
 	sqlite3_bind_int64(st, 1, id);
 	sqlite3_bind_int64(st, 2, after);
 	sqlite3_bind_int64(st, 3, limit);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+	while (bytes < max_bytes && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		cJSON *p = cJSON_CreateObject();
 		char ts[32];
+		bytes += 64 + (size_t)sqlite3_column_bytes(st, 4);
 		cJSON_AddNumberToObject(p, "step", (double)sqlite3_column_int64(st, 1));
 		msg_format_time(sqlite3_column_double(st, 2), ts);
 		cJSON_AddStringToObject(p, "ts", ts);
@@ -1458,7 +1468,7 @@ int store_metric_points_json(struct store *s, int64_t seq, const char *name, int
 		next = sqlite3_column_int64(st, 0) + 1;
 	}
 	sqlite3_reset(st);
-	if (rc != SQLITE_DONE) {
+	if (rc != SQLITE_DONE && rc != SQLITE_ROW) {
 		cJSON_Delete(o);
 		return sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
 	}
@@ -1516,4 +1526,9 @@ static int warnings_json(struct store *s, int64_t seq, cJSON *run)
 	sqlite3_reset(st);
 	cJSON_AddNumberToObject(run, "warnings_dropped", (double)dropped);
 	return 0;
+}
+
+int store_metric_count(struct store *s, int64_t seq, int64_t *ret)
+{
+	return count_of(s, STMT_METRIC_COUNT, seq, ret);
 }

@@ -176,14 +176,23 @@ int store_metric_summary_update(struct store *s, int64_t metric_id,
 
 /* The run's series as [{name, kind, count, last, last_step, last_ts, min,
  * max}] in the order they were first logged; with spark > 1, numeric scalar
- * series also carry "spark": up to spark values sampled evenly. */
+ * series also carry "spark": up to spark values sampled evenly. A last value
+ * longer than STORE_SUMMARY_VALUE_MAX is left out. */
 int store_metrics_json(struct store *s, int64_t seq, int spark, cJSON **ret);
 
-/* Points of one series from index after on, at most limit of them:
- * {name, kind, count, points: [{step, ts, value}], next, more}.
- * -ENOENT when the run has no such series. */
+/* Points of one series from index after on, at most limit of them and
+ * about max_bytes of values (at least one point): {name, kind, count,
+ * points: [{step, ts, value}], next, more}. -ENOENT when the run has no
+ * such series. */
 int store_metric_points_json(struct store *s, int64_t seq, const char *name, int64_t after,
-			     int64_t limit, cJSON **ret);
+			     int64_t limit, size_t max_bytes, cJSON **ret);
+
+/* How many series the run has. */
+int store_metric_count(struct store *s, int64_t seq, int64_t *ret);
+
+/* Summaries leave out a last value longer than this ("last": null,
+ * "last_omitted": true), so a run's summary stays small. */
+#define STORE_SUMMARY_VALUE_MAX 1024
 
 /* Record a warning about a run (a tracking line that was skipped); past
  * STORE_WARNINGS_MAX only counted. */

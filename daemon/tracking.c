@@ -41,6 +41,8 @@
 /* run.metrics: points per reply. */
 #define POINTS_LIMIT 10000
 #define POINTS_LIMIT_MAX 100000
+/* run.metrics: text per reply, so a page of big values still fits a frame. */
+#define POINTS_BYTES_MAX (8 * 1024 * 1024)
 #define SPARK_MAX 200
 
 static const char *const kind_names[] = {
@@ -489,6 +491,7 @@ struct ingest {
 	struct run *r;
 	struct store *s;
 	int uploads_fd;
+	int64_t nseries; /* the run's series, -1 until counted */
 	char **unlink; /* uploaded copies to remove once their lines are committed */
 	size_t nunlink, cap;
 };
@@ -502,8 +505,20 @@ static int apply_metric(struct ingest *in, const struct tracking_line *l, char *
 	const cJSON *ts = cJSON_IsArray(l->ts) ? l->ts->child : NULL;
 	const cJSON *step = l->steps ? l->steps->child : NULL;
 	char *text = NULL;
-	int err = store_metric_series(in->s, in->r->seq, l->name, kind, &m);
+	int err = store_metric_series(in->s, in->r->seq, l->name, NULL, &m);
 
+	if (err == -ENOENT) {
+		/* Counted once per ingest call, then kept up to date here. */
+		if (in->nseries < 0 && (err = store_metric_count(in->s, in->r->seq, &in->nseries)) < 0) {
+			return err;
+		}
+		if (in->nseries >= TRACKING_METRICS_MAX) {
+			return fail(cause, "metric '%s': the run already has %d metrics, the limit",
+				    l->name, TRACKING_METRICS_MAX);
+		}
+		err = store_metric_series(in->s, in->r->seq, l->name, kind, &m);
+		in->nseries += err == 0;
+	}
 	if (err < 0) {
 		return err;
 	}
@@ -730,7 +745,7 @@ static int64_t find_newline(int fd, int64_t from, int64_t size, char *buf, size_
 
 static int ingest(struct run *r, bool final, int64_t budget)
 {
-	struct ingest in = {.r = r, .s = r->d->store, .uploads_fd = -1};
+	struct ingest in = {.r = r, .s = r->d->store, .uploads_fd = -1, .nseries = -1};
 	char *path = util_path_join(r->dir, TRACKING_FILE), *buf = NULL;
 	int64_t done = 0, size;
 	struct stat st;
@@ -1007,7 +1022,8 @@ void tracking_op_metrics(struct request *req)
 		return;
 	}
 	if (name) {
-		err = store_metric_points_json(req->d->store, seq, name, after, limit, &res);
+		err = store_metric_points_json(req->d->store, seq, name, after, limit,
+					       POINTS_BYTES_MAX, &res);
 		if (err == -ENOENT) {
 			request_error(req, PROTO_E_NOT_FOUND,
 				      "run #%lld has no metric '%s' (see 'runyard metrics %lld')",
@@ -1054,6 +1070,11 @@ static int check_kv(struct request *req, const cJSON *map, bool tags)
 		if (!(cJSON_IsString(kv) || (tags && cJSON_IsNull(kv)))) {
 			request_error(req, PROTO_E_INVALID_ARGUMENT, "the value of %s '%s' must be a "
 				      "string%s", what, kv->string, tags ? " (or null to remove it)" : "");
+			return -EINVAL;
+		}
+		if (cJSON_IsString(kv) && !utf8_valid(kv->valuestring, strlen(kv->valuestring))) {
+			request_error(req, PROTO_E_INVALID_ARGUMENT,
+				      "the value of %s '%s' is not valid UTF-8", what, kv->string);
 			return -EINVAL;
 		}
 		if (cJSON_IsString(kv) && chars(kv->valuestring) > TRACKING_VALUE_MAX) {

@@ -24,6 +24,7 @@ struct run;
 #define TRACKING_TAGS_MAX 50
 #define TRACKING_PROPERTIES_MAX 50
 #define TRACKING_PATH_MAX 1024 /* artifact names of uploads and images */
+#define TRACKING_METRICS_MAX 10000 /* series per run, so a run's summary fits a reply */
 
 enum tracking_op {
 	TRACKING_METRIC,

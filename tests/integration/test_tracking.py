@@ -592,3 +592,20 @@ def test_metrics_of_a_run_that_logged_nothing(daemon, make_tree):
     run = run_script(daemon, make_tree, "print('quiet')\n")
     assert daemon.cli("metrics", run["id"]).stdout.strip() == "No metrics."
     assert daemon.cli("metrics", run["id"], json=True).json["metrics"] == []
+
+
+def test_a_run_has_at_most_10000_metrics(daemon, make_tree):
+    body = script("""
+        import runyard
+        run = runyard.get_run()
+        for i in range(10001):
+            run.log("m%d" % i, i)
+        run.log("m0", -1)
+    """)
+    run = run_script(daemon, make_tree, body)
+    assert run["status"] == "Completed", run
+    m = metrics(daemon, run["id"])
+    assert len(m) == 10000 and "m10000" not in m
+    assert values(daemon, run["id"], "m0") == [0, -1]
+    warnings = [w["message"] for w in run["warnings"]]
+    assert len(warnings) == 1 and "metric 'm10000': the run already has 10000 metrics" in warnings[0]

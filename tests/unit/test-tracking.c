@@ -368,7 +368,7 @@ static void test_store_series(void)
 	EXPECT_INT(cJSON_GetArraySize(cJSON_GetObjectItem(e, "spark")), 3);
 	cJSON_Delete(j);
 
-	EXPECT_INT(store_metric_points_json(s, seq, "loss", 2, 3, &j), 0);
+	EXPECT_INT(store_metric_points_json(s, seq, "loss", 2, 3, 1 << 20, &j), 0);
 	EXPECT_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "points")), 3);
 	EXPECT_INT(cJSON_GetObjectItem(j, "next")->valuedouble, 5);
 	EXPECT(cJSON_IsTrue(cJSON_GetObjectItem(j, "more")));
@@ -377,7 +377,30 @@ static void test_store_series(void)
 			   ->valuedouble,
 		   3);
 	cJSON_Delete(j);
-	EXPECT_INT(store_metric_points_json(s, seq, "nope", 0, 3, &j), -ENOENT);
+	EXPECT_INT(store_metric_points_json(s, seq, "nope", 0, 3, 1 << 20, &j), -ENOENT);
+	/* A byte budget ends a page early, but never before its first point. */
+	EXPECT_INT(store_metric_points_json(s, seq, "loss", 0, 100, 1, &j), 0);
+	EXPECT_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "points")), 1);
+	EXPECT_INT(cJSON_GetObjectItem(j, "next")->valuedouble, 1);
+	EXPECT(cJSON_IsTrue(cJSON_GetObjectItem(j, "more")));
+	cJSON_Delete(j);
+	int64_t nseries = 0;
+	EXPECT_INT(store_metric_count(s, seq, &nseries), 0);
+	EXPECT_INT(nseries, 1);
+
+	/* A long last value is left out of the summary. */
+	struct store_metric big;
+	char *long_text = repeat('x', STORE_SUMMARY_VALUE_MAX + 1);
+	EXPECT_INT(store_metric_series(s, seq, "big", "scalar", &big), 0);
+	EXPECT_INT(store_metric_point_add(s, big.id, 0, 0, 1, 0, long_text), 0);
+	struct store_metric_summary sum3 = {.count = 1, .last_ts = 1, .last_text = long_text};
+	EXPECT_INT(store_metric_summary_update(s, big.id, &sum3), 0);
+	free(long_text);
+	EXPECT_INT(store_metrics_json(s, seq, 0, &j), 0);
+	e = cJSON_GetArrayItem(j, 1);
+	EXPECT(cJSON_IsNull(cJSON_GetObjectItem(e, "last")));
+	EXPECT(cJSON_IsTrue(cJSON_GetObjectItem(e, "last_omitted")));
+	cJSON_Delete(j);
 
 	for (int i = 0; i < STORE_WARNINGS_MAX + 3; i++) {
 		EXPECT_INT(store_run_warning_add(s, seq, 1000 + i, "bad line"), 0);

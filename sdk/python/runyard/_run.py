@@ -271,6 +271,12 @@ class _Client:
         self.timeout = timeout
         self.sock = None
         self.next_id = 1
+        if hasattr(os, "register_at_fork"):
+            # A forked child opens its own connection; the parent's stays the parent's.
+            os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self):
+        self.sock = None
 
     def _connect(self):
         import socket
