@@ -609,3 +609,29 @@ def test_a_run_has_at_most_10000_metrics(daemon, make_tree):
     assert values(daemon, run["id"], "m0") == [0, -1]
     warnings = [w["message"] for w in run["warnings"]]
     assert len(warnings) == 1 and "metric 'm10000': the run already has 10000 metrics" in warnings[0]
+
+
+def test_log_image_of_a_matplotlib_figure(daemon, make_tree):
+    if subprocess.run([PY, "-c", "import matplotlib"], capture_output=True).returncode != 0:
+        pytest.skip("matplotlib is not installed for %s" % PY)
+    body = script("""
+        import matplotlib
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+        from azureml.core.run import Run
+        run = Run.get_context()
+        fig = plt.figure()
+        plt.plot([1, 2, 3], [3, 1, 2])
+        run.log_image("curve", plot=fig)
+        run.log_image("current", plot=plt)
+        for i in range(3000):
+            run.log_row("many", i=i)
+    """)
+    run = run_script(daemon, make_tree, body)
+    assert run["status"] == "Completed", daemon.logs(run["id"])
+    paths = [v["path"] for v in values(daemon, run["id"], "curve") + values(daemon, run["id"], "current")]
+    assert len(paths) == 2
+    for path in paths:
+        data = base64.b64decode(daemon.rpc("artifact.read", {"run": run["id"], "path": path})["data"])
+        assert data.startswith(b"\x89PNG"), path
+    assert values(daemon, run["id"], "many") == [{"i": i} for i in range(3000)]

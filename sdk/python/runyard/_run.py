@@ -24,6 +24,7 @@ POINT_MAX = LINE_MAX - 4096
 # call write at once (two list entries per point), the background flush.
 CHUNK = 4096
 FLUSH_LEN = 2 * CHUNK
+FLUSH_LINES = 1024      # other lines (lists, rows, tags, ...) waiting
 FLUSH_SECONDS = 0.5
 
 _time = time.time
@@ -208,6 +209,9 @@ class _Writer:
                 if len(s) > 1:
                     self._take(name, s, self.lines)
             self.lines.append(line)
+            full = len(self.lines) >= FLUSH_LINES
+        if full:
+            self.flush()
         self.start()
 
     def _take(self, name, s, out):
