@@ -46,14 +46,9 @@
 #define SPARK_MAX 200
 
 static const char *const kind_names[] = {
-	[TRACKING_SCALAR] = "scalar", [TRACKING_LIST] = "list",   [TRACKING_ROW] = "row",
-	[TRACKING_TABLE] = "table",   [TRACKING_IMAGE] = "image",
+    [TRACKING_SCALAR] = "scalar", [TRACKING_LIST] = "list",   [TRACKING_ROW] = "row",
+    [TRACKING_TABLE] = "table",   [TRACKING_IMAGE] = "image",
 };
-
-const char *tracking_kind_name(enum tracking_kind k)
-{
-	return k <= TRACKING_IMAGE ? kind_names[k] : "unknown";
-}
 
 /* Characters (code points) of a valid UTF-8 string. */
 static size_t chars(const char *s)
@@ -120,7 +115,7 @@ static int fail(char **cause, const char *fmt, ...)
 /* A string member what of at most max characters (empty allowed when
  * min is 0). */
 static int get_string(const cJSON *o, const char *key, const char *what, size_t min, size_t max,
-		      const char **ret, char **cause)
+                      const char **ret, char **cause)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 	size_t n;
@@ -134,7 +129,7 @@ static int get_string(const cJSON *o, const char *key, const char *what, size_t 
 	}
 	if (n > max) {
 		return fail(cause, "%s '%.40s...' is %zu characters long; the limit is %zu", what,
-			    v->valuestring, n, max);
+		            v->valuestring, n, max);
 	}
 	*ret = v->valuestring;
 	return 0;
@@ -153,9 +148,10 @@ static int check_column(const cJSON *col, const char *name, char **cause)
 		return fail(cause, "metric '%s' has a column with an empty name", name);
 	}
 	if (n > TRACKING_NAME_MAX) {
-		return fail(cause, "metric '%s': column name '%.40s...' is %zu characters long; the "
-				   "limit is %d",
-			    name, col->string, n, TRACKING_NAME_MAX);
+		return fail(cause,
+		            "metric '%s': column name '%.40s...' is %zu characters long; the "
+		            "limit is %d",
+		            name, col->string, n, TRACKING_NAME_MAX);
 	}
 	return 0;
 }
@@ -168,18 +164,21 @@ static int check_value(enum tracking_kind kind, const cJSON *v, const char *name
 	switch (kind) {
 	case TRACKING_SCALAR:
 		if (!is_scalar(v)) {
-			return fail(cause, "metric '%s': a scalar value must be a number or a string",
-				    name);
+			return fail(cause,
+			            "metric '%s': a scalar value must be a number or a string",
+			            name);
 		}
 		return 0;
 	case TRACKING_LIST:
 		if (!cJSON_IsArray(v)) {
 			return fail(cause, "metric '%s': a list value must be an array", name);
 		}
-		cJSON_ArrayForEach(it, v) {
+		cJSON_ArrayForEach(it, v)
+		{
 			if (!is_scalar(it)) {
-				return fail(cause, "metric '%s': list items must be numbers or strings",
-					    name);
+				return fail(cause,
+				            "metric '%s': list items must be numbers or strings",
+				            name);
 			}
 		}
 		return 0;
@@ -187,29 +186,34 @@ static int check_value(enum tracking_kind kind, const cJSON *v, const char *name
 	case TRACKING_TABLE:
 		if (!cJSON_IsObject(v) || !v->child) {
 			return fail(cause, "metric '%s': a %s value must be an object of columns",
-				    name, kind_names[kind]);
+			            name, kind_names[kind]);
 		}
-		cJSON_ArrayForEach(it, v) {
+		cJSON_ArrayForEach(it, v)
+		{
 			if (check_column(it, name, cause) < 0) {
 				return -EINVAL;
 			}
 			if (kind == TRACKING_ROW && !is_scalar(it)) {
-				return fail(cause, "metric '%s': column '%s' of a row must be a number "
-						   "or a string",
-					    name, it->string);
+				return fail(cause,
+				            "metric '%s': column '%s' of a row must be a number "
+				            "or a string",
+				            name, it->string);
 			}
 			if (kind == TRACKING_TABLE) {
 				if (!cJSON_IsArray(it)) {
-					return fail(cause, "metric '%s': column '%s' of a table must be "
-							   "an array",
-						    name, it->string);
+					return fail(cause,
+					            "metric '%s': column '%s' of a table must be "
+					            "an array",
+					            name, it->string);
 				}
-				cJSON_ArrayForEach(x, it) {
+				cJSON_ArrayForEach(x, it)
+				{
 					if (!is_scalar(x)) {
-						return fail(cause, "metric '%s': column '%s' holds "
-								   "something that is neither a "
-								   "number nor a string",
-							    name, it->string);
+						return fail(cause,
+						            "metric '%s': column '%s' holds "
+						            "something that is neither a "
+						            "number nor a string",
+						            name, it->string);
 					}
 				}
 			}
@@ -217,9 +221,11 @@ static int check_value(enum tracking_kind kind, const cJSON *v, const char *name
 		return 0;
 	case TRACKING_IMAGE: {
 		const cJSON *p = cJSON_GetObjectItemCaseSensitive(v, "path");
-		if (!cJSON_IsObject(v) || !cJSON_IsString(p) || !tracking_valid_path(p->valuestring)) {
-			return fail(cause, "metric '%s': an image value must be {\"path\": ARTIFACT}",
-				    name);
+		if (!cJSON_IsObject(v) || !cJSON_IsString(p) ||
+		    !tracking_valid_path(p->valuestring)) {
+			return fail(cause,
+			            "metric '%s': an image value must be {\"path\": ARTIFACT}",
+			            name);
 		}
 		return 0;
 	}
@@ -244,8 +250,7 @@ static int decode_f64(const char *text, double *out, size_t max, size_t *ret_n)
 		return -ENOMEM;
 	}
 	n = EVP_DecodeBlock(raw, (const unsigned char *)text, (int)len);
-	if (n < 0 || (size_t)n < pad || ((size_t)n - pad) % 8 != 0 ||
-	    ((size_t)n - pad) / 8 > max) {
+	if (n < 0 || (size_t)n < pad || ((size_t)n - pad) % 8 != 0 || ((size_t)n - pad) / 8 > max) {
 		free(raw);
 		return -EINVAL;
 	}
@@ -275,34 +280,36 @@ static int unpack(const cJSON *root, struct tracking_line *l, char **cause)
 	}
 	if ((vf && !cJSON_IsString(vf)) || (tf && !cJSON_IsString(tf))) {
 		return fail(cause, "metric '%s': 'values_f64' and 'ts_f64' must be base64 strings",
-			    l->name);
+		            l->name);
 	}
 	max = (vf ? strlen(vf->valuestring) : 0) / 4 * 3 / 8 +
 	      (tf ? strlen(tf->valuestring) : 0) / 4 * 3 / 8;
 	l->packed = malloc((max ? max : 1) * sizeof(double));
 	if (!l->packed) {
-		return fail(cause, "out of memory");
+		return -ENOMEM; /* not the line's fault: no warning, tried again later */
 	}
 	if (vf) {
 		if (decode_f64(vf->valuestring, l->packed, max, &n) < 0 || n == 0) {
 			return fail(cause, "metric '%s': 'values_f64' is not base64 of doubles",
-				    l->name);
+			            l->name);
 		}
 		l->f64 = l->packed;
 		l->count = (int)n;
 	}
 	if (tf) {
 		if (decode_f64(tf->valuestring, l->packed + n, max - n, &nt) < 0) {
-			return fail(cause, "metric '%s': 'ts_f64' is not base64 of doubles", l->name);
+			return fail(cause, "metric '%s': 'ts_f64' is not base64 of doubles",
+			            l->name);
 		}
 		l->ts64 = l->packed + n;
 		if (!vf) {
 			l->count = cJSON_GetArraySize(l->values);
 		}
 		if ((int)nt != l->count) {
-			return fail(cause, "metric '%s': 'ts_f64' must hold as many times as there "
-					   "are values",
-				    l->name);
+			return fail(cause,
+			            "metric '%s': 'ts_f64' must hold as many times as there "
+			            "are values",
+			            l->name);
 		}
 	}
 	return 0;
@@ -312,7 +319,8 @@ static int parse_metric(struct tracking_line *l, char **cause)
 {
 	const cJSON *root = l->root, *kind = cJSON_GetObjectItemCaseSensitive(root, "kind"), *v;
 
-	if (get_string(root, "name", "the metric name", 1, TRACKING_NAME_MAX, &l->name, cause) < 0) {
+	if (get_string(root, "name", "the metric name", 1, TRACKING_NAME_MAX, &l->name, cause) <
+	    0) {
 		return -EINVAL;
 	}
 	l->kind = TRACKING_SCALAR;
@@ -325,16 +333,18 @@ static int parse_metric(struct tracking_line *l, char **cause)
 			}
 		}
 		if (!found) {
-			return fail(cause, "metric '%s': kind must be scalar, list, row, table or "
-					   "image",
-				    l->name);
+			return fail(cause,
+			            "metric '%s': kind must be scalar, list, row, table or "
+			            "image",
+			            l->name);
 		}
 	}
 	l->values = cJSON_GetObjectItemCaseSensitive(root, "values");
 	l->ts = cJSON_GetObjectItemCaseSensitive(root, "ts");
 	l->steps = cJSON_GetObjectItemCaseSensitive(root, "steps");
-	if (unpack(root, l, cause) < 0) {
-		return -EINVAL;
+	int err = unpack(root, l, cause);
+	if (err < 0) {
+		return err;
 	}
 	if (l->f64) {
 		l->values = NULL;
@@ -351,7 +361,7 @@ static int parse_metric(struct tracking_line *l, char **cause)
 		for (int i = 0; i < l->count; i++) {
 			if (!isfinite(l->ts64[i]) || l->ts64[i] < 0) {
 				return fail(cause, "metric '%s': 'ts_f64' must hold unix seconds",
-					    l->name);
+				            l->name);
 			}
 		}
 	} else if (cJSON_IsNumber(l->ts)) {
@@ -359,31 +369,38 @@ static int parse_metric(struct tracking_line *l, char **cause)
 			return fail(cause, "metric '%s': 'ts' must be unix seconds", l->name);
 		}
 	} else if (cJSON_IsArray(l->ts) && cJSON_GetArraySize(l->ts) == l->count) {
-		cJSON_ArrayForEach(v, l->ts) {
+		cJSON_ArrayForEach(v, l->ts)
+		{
 			if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble) || v->valuedouble < 0) {
-				return fail(cause, "metric '%s': 'ts' must hold unix seconds", l->name);
+				return fail(cause, "metric '%s': 'ts' must hold unix seconds",
+				            l->name);
 			}
 		}
 	} else {
-		return fail(cause, "metric '%s': 'ts' must be a number or an array as long as "
-				   "'values'",
-			    l->name);
+		return fail(cause,
+		            "metric '%s': 'ts' must be a number or an array as long as "
+		            "'values'",
+		            l->name);
 	}
 	if (l->steps && !cJSON_IsNull(l->steps)) {
 		if (!cJSON_IsArray(l->steps) || cJSON_GetArraySize(l->steps) != l->count) {
-			return fail(cause, "metric '%s': 'steps' must be an array as long as 'values'",
-				    l->name);
+			return fail(cause,
+			            "metric '%s': 'steps' must be an array as long as 'values'",
+			            l->name);
 		}
-		cJSON_ArrayForEach(v, l->steps) {
+		cJSON_ArrayForEach(v, l->steps)
+		{
 			if (!cJSON_IsNumber(v) || v->valuedouble < 0 || v->valuedouble > STEP_MAX ||
 			    v->valuedouble != floor(v->valuedouble)) {
-				return fail(cause, "metric '%s': steps must be integers >= 0", l->name);
+				return fail(cause, "metric '%s': steps must be integers >= 0",
+				            l->name);
 			}
 		}
 	} else {
 		l->steps = NULL;
 	}
-	cJSON_ArrayForEach(v, l->values) {
+	cJSON_ArrayForEach(v, l->values)
+	{
 		if (check_value(l->kind, v, l->name, cause) < 0) {
 			return -EINVAL;
 		}
@@ -395,6 +412,7 @@ int tracking_line_parse(const char *text, size_t len, struct tracking_line *ret,
 {
 	struct tracking_line l = {0};
 	const cJSON *op, *v;
+	int err = -EINVAL;
 
 	memset(ret, 0, sizeof(*ret));
 	if (!utf8_valid(text, len)) {
@@ -412,31 +430,32 @@ int tracking_line_parse(const char *text, size_t len, struct tracking_line *ret,
 	}
 	if (strcmp(op->valuestring, "metric") == 0) {
 		l.op = TRACKING_METRIC;
-		if (parse_metric(&l, cause) < 0) {
+		if ((err = parse_metric(&l, cause)) < 0) {
 			goto bad;
 		}
 	} else if (strcmp(op->valuestring, "tag") == 0 ||
-		   strcmp(op->valuestring, "property") == 0) {
+	           strcmp(op->valuestring, "property") == 0) {
 		bool tag = op->valuestring[0] == 't';
 		l.op = tag ? TRACKING_TAG : TRACKING_PROPERTY;
 		if (get_string(l.root, "key", tag ? "the tag key" : "the property key", 1,
-			       TRACKING_KEY_MAX, &l.name, cause) < 0) {
+		               TRACKING_KEY_MAX, &l.name, cause) < 0) {
 			goto bad;
 		}
 		v = cJSON_GetObjectItemCaseSensitive(l.root, "value");
 		if (tag && cJSON_IsNull(v)) {
 			l.value = NULL;
 		} else if (get_string(l.root, "value",
-				      tag ? "the value of a tag" : "the value of a property", 0,
-				      TRACKING_VALUE_MAX, &l.value, cause) < 0) {
+		                      tag ? "the value of a tag" : "the value of a property", 0,
+		                      TRACKING_VALUE_MAX, &l.value, cause) < 0) {
 			goto bad;
 		}
 	} else if (strcmp(op->valuestring, "upload") == 0) {
 		l.op = TRACKING_UPLOAD;
 		v = cJSON_GetObjectItemCaseSensitive(l.root, "name");
 		if (!cJSON_IsString(v) || !tracking_valid_path(v->valuestring)) {
-			fail(cause, "an upload's 'name' must be a relative path without '.' or '..' "
-				    "components, at most %d bytes",
+			fail(cause,
+			     "an upload's 'name' must be a relative path without '.' or '..' "
+			     "components, at most %d bytes",
 			     TRACKING_PATH_MAX);
 			goto bad;
 		}
@@ -445,8 +464,9 @@ int tracking_line_parse(const char *text, size_t len, struct tracking_line *ret,
 		if (!cJSON_IsString(v) || !v->valuestring[0] || strchr(v->valuestring, '/') ||
 		    strcmp(v->valuestring, ".") == 0 || strcmp(v->valuestring, "..") == 0 ||
 		    strlen(v->valuestring) > 255) {
-			fail(cause, "an upload's 'file' must be a file name in the run's %s/ "
-				    "directory",
+			fail(cause,
+			     "an upload's 'file' must be a file name in the run's %s/ "
+			     "directory",
 			     TRACKING_UPLOADS);
 			goto bad;
 		}
@@ -460,7 +480,7 @@ int tracking_line_parse(const char *text, size_t len, struct tracking_line *ret,
 bad:
 	cJSON_Delete(l.root);
 	free(l.packed);
-	return -EINVAL;
+	return err;
 }
 
 void tracking_line_finish(struct tracking_line *l)
@@ -492,7 +512,7 @@ struct ingest {
 	struct store *s;
 	int uploads_fd;
 	int64_t nseries; /* the run's series, -1 until counted */
-	char **unlink; /* uploaded copies to remove once their lines are committed */
+	char **unlink;   /* uploaded copies to remove once their lines are committed */
 	size_t nunlink, cap;
 };
 
@@ -509,12 +529,13 @@ static int apply_metric(struct ingest *in, const struct tracking_line *l, char *
 
 	if (err == -ENOENT) {
 		/* Counted once per ingest call, then kept up to date here. */
-		if (in->nseries < 0 && (err = store_metric_count(in->s, in->r->seq, &in->nseries)) < 0) {
+		if (in->nseries < 0 &&
+		    (err = store_metric_count(in->s, in->r->seq, &in->nseries)) < 0) {
 			return err;
 		}
 		if (in->nseries >= TRACKING_METRICS_MAX) {
 			return fail(cause, "metric '%s': the run already has %d metrics, the limit",
-				    l->name, TRACKING_METRICS_MAX);
+			            l->name, TRACKING_METRICS_MAX);
 		}
 		err = store_metric_series(in->s, in->r->seq, l->name, kind, &m);
 		in->nseries += err == 0;
@@ -523,8 +544,9 @@ static int apply_metric(struct ingest *in, const struct tracking_line *l, char *
 		return err;
 	}
 	if (strcmp(m.kind, kind) != 0) {
-		return fail(cause, "metric '%s' was logged as a %s before; it cannot take %s values",
-			    l->name, m.kind, kind);
+		return fail(cause,
+		            "metric '%s' was logged as a %s before; it cannot take %s values",
+		            l->name, m.kind, kind);
 	}
 	sum.count = m.count;
 	for (int i = 0; i < l->count; i++) {
@@ -601,25 +623,25 @@ static int apply_upload(struct ingest *in, const struct tracking_line *l, char *
 		err = errno;
 		free(p);
 		if (in->uploads_fd < 0) {
-			return fail(cause, "upload '%s': the run's %s/ directory cannot be opened: %s",
-				    l->name, TRACKING_UPLOADS, strerror(err));
+			return fail(cause,
+			            "upload '%s': the run's %s/ directory cannot be opened: %s",
+			            l->name, TRACKING_UPLOADS, strerror(err));
 		}
 	}
 	if (fstatat(in->uploads_fd, l->file, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 		return fail(cause, "upload '%s': %s/%s: %s", l->name, TRACKING_UPLOADS, l->file,
-			    strerror(errno));
+		            strerror(errno));
 	}
 	err = blob_put_file(r->d->blobs, in->uploads_fd, l->file, hex, &size);
-	if (err == -ENOENT || err == -ELOOP || err == -EISDIR || err == -EINVAL ||
-	    err == -EACCES) {
+	if (err == -ENOENT || err == -ELOOP || err == -EISDIR || err == -EINVAL || err == -EACCES) {
 		return fail(cause, "upload '%s': %s/%s cannot be stored: %s", l->name,
-			    TRACKING_UPLOADS, l->file, strerror(-err));
+		            TRACKING_UPLOADS, l->file, strerror(-err));
 	}
 	if (err < 0) {
 		return err;
 	}
 	err = store_artifact_put(in->s, r->seq, l->name, (int64_t)size, hex,
-				 (int)(st.st_mode & 07777));
+	                         (int)(st.st_mode & 07777));
 	if (err < 0) {
 		return err;
 	}
@@ -649,22 +671,24 @@ static int apply(struct ingest *in, const struct tracking_line *l, char **cause)
 	case TRACKING_TAG:
 		err = store_run_tag_set(in->s, in->r->seq, l->name, l->value, TRACKING_TAGS_MAX);
 		if (err == -E2BIG) {
-			return fail(cause, "tag '%s': the run already has %d tags, the limit", l->name,
-				    TRACKING_TAGS_MAX);
+			return fail(cause, "tag '%s': the run already has %d tags, the limit",
+			            l->name, TRACKING_TAGS_MAX);
 		}
 		return err;
 	case TRACKING_PROPERTY:
 		err = store_run_property_add(in->s, in->r->seq, l->name, l->value,
-					     TRACKING_PROPERTIES_MAX);
+		                             TRACKING_PROPERTIES_MAX);
 		if (err == -E2BIG) {
-			return fail(cause, "property '%s': the run already has %d properties, the "
-					   "limit",
-				    l->name, TRACKING_PROPERTIES_MAX);
+			return fail(cause,
+			            "property '%s': the run already has %d properties, the "
+			            "limit",
+			            l->name, TRACKING_PROPERTIES_MAX);
 		}
 		if (err == -EEXIST) {
-			return fail(cause, "property '%s' is already set to another value; "
-					   "properties cannot change",
-				    l->name);
+			return fail(cause,
+			            "property '%s' is already set to another value; "
+			            "properties cannot change",
+			            l->name);
 		}
 		return err;
 	case TRACKING_UPLOAD:
@@ -676,11 +700,12 @@ static int apply(struct ingest *in, const struct tracking_line *l, char **cause)
 static int warn(struct ingest *in, int64_t offset, const char *cause)
 {
 	char *msg = msg_strdupf("%s line at byte %lld skipped: %s", TRACKING_FILE,
-				(long long)offset, cause ? cause : "out of memory");
+	                        (long long)offset, cause ? cause : "out of memory");
 	int err;
 
 	log_debug("run %s: %s", in->r->id, msg ? msg : cause);
-	err = store_run_warning_add(in->s, in->r->seq, util_now(), msg ? msg : "a line was skipped");
+	err =
+	    store_run_warning_add(in->s, in->r->seq, util_now(), msg ? msg : "a line was skipped");
 	free(msg);
 	return err;
 }
@@ -763,8 +788,8 @@ static int ingest(struct run *r, bool final, int64_t budget)
 	if (size <= r->tracking_offset) {
 		goto out;
 	}
-	size_t bufsize = size - r->tracking_offset < READ_MAX ? (size_t)(size - r->tracking_offset)
-							       : READ_MAX;
+	size_t bufsize =
+	    size - r->tracking_offset < READ_MAX ? (size_t)(size - r->tracking_offset) : READ_MAX;
 	buf = malloc(bufsize);
 	if (!buf) {
 		err = -ENOMEM;
@@ -787,12 +812,14 @@ static int ingest(struct run *r, bool final, int64_t budget)
 		}
 		while (used < n && !stop) {
 			size_t len;
-			enum tracking_next k = tracking_next_line(buf + used, (size_t)(n - used), &len);
+			enum tracking_next k =
+			    tracking_next_line(buf + used, (size_t)(n - used), &len);
 
 			if (k == TRACKING_NEXT_LINE) {
-				err = len > TRACKING_LINE_MAX
-					      ? warn(&in, offset + used, "the line is longer than 1 MiB")
-					      : ingest_line(&in, buf + used, len, offset + used);
+				err =
+				    len > TRACKING_LINE_MAX
+				        ? warn(&in, offset + used, "the line is longer than 1 MiB")
+				        : ingest_line(&in, buf + used, len, offset + used);
 				used += (int64_t)len + 1;
 			} else if (k == TRACKING_NEXT_PARTIAL) {
 				stop = true;
@@ -802,7 +829,7 @@ static int ingest(struct run *r, bool final, int64_t budget)
 					/* A last line never finished by a process that
 					 * has ended is taken as it is (if it parses). */
 					err = ingest_line(&in, buf + used, (size_t)(n - used),
-							  offset + used);
+					                  offset + used);
 					used = n;
 				} else {
 					wait = true; /* its end has not been written yet */
@@ -814,15 +841,16 @@ static int ingest(struct run *r, bool final, int64_t budget)
 				/* Its end: in what was read, or further on. */
 				const char *nl = memchr(buf, '\n', (size_t)n);
 				int64_t end = nl ? offset + (nl - buf)
-						 : find_newline(fd, offset + n, size, buf, bufsize);
+				                 : find_newline(fd, offset + n, size, buf, bufsize);
 				stop = true;
 				if (end < 0 && !final) {
 					wait = true; /* its end has not been written yet */
 					break;
 				}
 				char msg[96];
-				snprintf(msg, sizeof(msg), "the line is longer than 1 MiB (%lld bytes)",
-					 (long long)((end < 0 ? size : end) - offset));
+				snprintf(msg, sizeof(msg),
+				         "the line is longer than 1 MiB (%lld bytes)",
+				         (long long)((end < 0 ? size : end) - offset));
 				err = warn(&in, offset, msg);
 				used = (end < 0 ? size : end + 1) - offset;
 			}
@@ -839,7 +867,7 @@ static int ingest(struct run *r, bool final, int64_t budget)
 		if (err < 0) {
 			store_rollback(in.s);
 			log_error("run %s: storing what it wrote to %s failed: %s", r->id,
-				  TRACKING_FILE, store_errmsg(in.s));
+			          TRACKING_FILE, store_errmsg(in.s));
 			break;
 		}
 		r->tracking_offset = offset + used;
@@ -903,7 +931,7 @@ int tracking_env_add(struct run *r, char **env, size_t *n)
 	env[(*n)++] = msg_strdupf("RUNYARD_RUN_TOKEN=%s", r->token);
 	env[(*n)++] = msg_strdupf("RUNYARD_TRACKING_FILE=%s/%s", r->dir, TRACKING_FILE);
 	env[(*n)++] = base && *base ? msg_strdupf("PYTHONPATH=%s:%s", sdk, base)
-				    : msg_strdupf("PYTHONPATH=%s", sdk);
+	                            : msg_strdupf("PYTHONPATH=%s", sdk);
 	return 0;
 }
 
@@ -928,7 +956,7 @@ static int resolve(struct request *req, int64_t *ret_seq)
 	}
 	if (store_run_by_token(req->d->store, token, &own) < 0) {
 		request_error(req, PROTO_E_PERMISSION,
-			      "the token is not the token of any run (RUNYARD_RUN_TOKEN of a run)");
+		              "the token is not the token of any run (RUNYARD_RUN_TOKEN of a run)");
 		return -EACCES;
 	}
 	if (!run || cJSON_IsNull(run)) {
@@ -944,9 +972,9 @@ static int resolve(struct request *req, int64_t *ret_seq)
 	}
 	if (!name || store_run_resolve(req->d->store, name, &seq) < 0 || seq != own) {
 		request_error(req, PROTO_E_PERMISSION,
-			      "a run's token gives access to its own run (#%lld) only, not to run "
-			      "'%s'",
-			      (long long)own, name ? name : "?");
+		              "a run's token gives access to its own run (#%lld) only, not to run "
+		              "'%s'",
+		              (long long)own, name ? name : "?");
 		return -EACCES;
 	}
 	*ret_seq = seq;
@@ -977,7 +1005,7 @@ static int sync_arg(struct request *req, int64_t seq)
 void tracking_op_context(struct request *req)
 {
 	static const char *const keep[] = {"id",     "seq",  "experiment",
-					   "status", "tags", "properties"};
+	                                   "status", "tags", "properties"};
 	int64_t seq;
 	cJSON *run = NULL, *res;
 
@@ -986,7 +1014,7 @@ void tracking_op_context(struct request *req)
 	}
 	if (store_run_json(req->d->store, seq, true, &run) < 0) {
 		request_error(req, PROTO_E_INTERNAL, "reading run #%lld failed: %s", (long long)seq,
-			      store_errmsg(req->d->store));
+		              store_errmsg(req->d->store));
 		return;
 	}
 	res = cJSON_CreateObject();
@@ -1023,11 +1051,11 @@ void tracking_op_metrics(struct request *req)
 	}
 	if (name) {
 		err = store_metric_points_json(req->d->store, seq, name, after, limit,
-					       POINTS_BYTES_MAX, &res);
+		                               POINTS_BYTES_MAX, &res);
 		if (err == -ENOENT) {
 			request_error(req, PROTO_E_NOT_FOUND,
-				      "run #%lld has no metric '%s' (see 'runyard metrics %lld')",
-				      (long long)seq, name, (long long)seq);
+			              "run #%lld has no metric '%s' (see 'runyard metrics %lld')",
+			              (long long)seq, name, (long long)seq);
 			return;
 		}
 	} else {
@@ -1039,7 +1067,7 @@ void tracking_op_metrics(struct request *req)
 	}
 	if (err < 0) {
 		request_error(req, PROTO_E_INTERNAL, "reading the metrics of run #%lld failed: %s",
-			      (long long)seq, store_errmsg(req->d->store));
+		              (long long)seq, store_errmsg(req->d->store));
 		return;
 	}
 	cJSON_AddNumberToObject(res, "seq", (double)seq);
@@ -1055,32 +1083,36 @@ static int check_kv(struct request *req, const cJSON *map, bool tags)
 
 	if (map && !cJSON_IsNull(map) && !cJSON_IsObject(map)) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT, "argument '%s' must be an object",
-			      tags ? "tags" : "properties");
+		              tags ? "tags" : "properties");
 		return -EINVAL;
 	}
-	cJSON_ArrayForEach(kv, obj) {
+	cJSON_ArrayForEach(kv, obj)
+	{
 		size_t kn = strlen(kv->string);
 		if (!utf8_valid(kv->string, kn) || chars(kv->string) == 0 ||
 		    chars(kv->string) > TRACKING_KEY_MAX) {
 			request_error(req, PROTO_E_INVALID_ARGUMENT,
-				      "%s key '%.40s' must be 1 to %d characters", what, kv->string,
-				      TRACKING_KEY_MAX);
+			              "%s key '%.40s' must be 1 to %d characters", what, kv->string,
+			              TRACKING_KEY_MAX);
 			return -EINVAL;
 		}
 		if (!(cJSON_IsString(kv) || (tags && cJSON_IsNull(kv)))) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT, "the value of %s '%s' must be a "
-				      "string%s", what, kv->string, tags ? " (or null to remove it)" : "");
+			request_error(req, PROTO_E_INVALID_ARGUMENT,
+			              "the value of %s '%s' must be a "
+			              "string%s",
+			              what, kv->string, tags ? " (or null to remove it)" : "");
 			return -EINVAL;
 		}
 		if (cJSON_IsString(kv) && !utf8_valid(kv->valuestring, strlen(kv->valuestring))) {
 			request_error(req, PROTO_E_INVALID_ARGUMENT,
-				      "the value of %s '%s' is not valid UTF-8", what, kv->string);
+			              "the value of %s '%s' is not valid UTF-8", what, kv->string);
 			return -EINVAL;
 		}
 		if (cJSON_IsString(kv) && chars(kv->valuestring) > TRACKING_VALUE_MAX) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT,
-				      "the value of %s '%s' is %zu characters long; the limit is %d",
-				      what, kv->string, chars(kv->valuestring), TRACKING_VALUE_MAX);
+			request_error(
+			    req, PROTO_E_INVALID_ARGUMENT,
+			    "the value of %s '%s' is %zu characters long; the limit is %d", what,
+			    kv->string, chars(kv->valuestring), TRACKING_VALUE_MAX);
 			return -EINVAL;
 		}
 	}
@@ -1105,36 +1137,40 @@ void tracking_op_tag(struct request *req)
 	if ((err = store_begin(s)) < 0) {
 		goto fail;
 	}
-	cJSON_ArrayForEach(kv, tag_obj) {
-		err = store_run_tag_set(s, seq, kv->string, cJSON_IsString(kv) ? kv->valuestring : NULL,
-					TRACKING_TAGS_MAX);
+	cJSON_ArrayForEach(kv, tag_obj)
+	{
+		err = store_run_tag_set(s, seq, kv->string,
+		                        cJSON_IsString(kv) ? kv->valuestring : NULL,
+		                        TRACKING_TAGS_MAX);
 		if (err == -E2BIG) {
 			store_rollback(s);
 			request_error(req, PROTO_E_TOO_LARGE,
-				      "run #%lld already has %d tags, the limit; tag '%s' was not "
-				      "added (nothing was changed)",
-				      (long long)seq, TRACKING_TAGS_MAX, kv->string);
+			              "run #%lld already has %d tags, the limit; tag '%s' was not "
+			              "added (nothing was changed)",
+			              (long long)seq, TRACKING_TAGS_MAX, kv->string);
 			return;
 		}
 		if (err < 0) {
 			goto fail;
 		}
 	}
-	cJSON_ArrayForEach(kv, prop_obj) {
+	cJSON_ArrayForEach(kv, prop_obj)
+	{
 		err = store_run_property_add(s, seq, kv->string, kv->valuestring,
-					     TRACKING_PROPERTIES_MAX);
+		                             TRACKING_PROPERTIES_MAX);
 		if (err == -E2BIG || err == -EEXIST) {
 			store_rollback(s);
 			if (err == -E2BIG) {
 				request_error(req, PROTO_E_TOO_LARGE,
-					      "run #%lld already has %d properties, the limit; "
-					      "property '%s' was not added (nothing was changed)",
-					      (long long)seq, TRACKING_PROPERTIES_MAX, kv->string);
+				              "run #%lld already has %d properties, the limit; "
+				              "property '%s' was not added (nothing was changed)",
+				              (long long)seq, TRACKING_PROPERTIES_MAX, kv->string);
 			} else {
-				request_error(req, PROTO_E_CONFLICT,
-					      "property '%s' of run #%lld is already set to another "
-					      "value; properties cannot change (nothing was changed)",
-					      kv->string, (long long)seq);
+				request_error(
+				    req, PROTO_E_CONFLICT,
+				    "property '%s' of run #%lld is already set to another "
+				    "value; properties cannot change (nothing was changed)",
+				    kv->string, (long long)seq);
 			}
 			return;
 		}
@@ -1153,12 +1189,12 @@ void tracking_op_tag(struct request *req)
 	cJSON_AddNumberToObject(res, "seq", (double)seq);
 	cJSON_AddItemToObject(res, "tags", cJSON_DetachItemFromObjectCaseSensitive(run, "tags"));
 	cJSON_AddItemToObject(res, "properties",
-			      cJSON_DetachItemFromObjectCaseSensitive(run, "properties"));
+	                      cJSON_DetachItemFromObjectCaseSensitive(run, "properties"));
 	cJSON_Delete(run);
 	request_reply(req, res);
 	return;
 fail:
 	store_rollback(s);
 	request_error(req, PROTO_E_INTERNAL, "setting tags of run #%lld failed: %s", (long long)seq,
-		      store_errmsg(s));
+	              store_errmsg(s));
 }

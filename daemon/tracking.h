@@ -23,7 +23,7 @@ struct run;
 #define TRACKING_VALUE_MAX 1000         /* tag and property values */
 #define TRACKING_TAGS_MAX 50
 #define TRACKING_PROPERTIES_MAX 50
-#define TRACKING_PATH_MAX 1024 /* artifact names of uploads and images */
+#define TRACKING_PATH_MAX 1024     /* artifact names of uploads and images */
 #define TRACKING_METRICS_MAX 10000 /* series per run, so a run's summary fits a reply */
 
 enum tracking_op {
@@ -59,11 +59,10 @@ struct tracking_line {
 };
 
 /* Parse one line (without its newline). -EINVAL with a message in *cause
- * when it is not JSON, not UTF-8, not one of the shapes or over a limit. */
+ * when it is not JSON, not UTF-8, not one of the shapes or over a limit;
+ * -ENOMEM (and no message) when memory ran out. */
 int tracking_line_parse(const char *text, size_t len, struct tracking_line *ret, char **cause);
 void tracking_line_finish(struct tracking_line *l);
-
-const char *tracking_kind_name(enum tracking_kind k);
 
 /* What the bytes at the start of buf hold. */
 enum tracking_next {

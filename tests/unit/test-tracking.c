@@ -24,12 +24,14 @@ static void expect_bad(const char *text, const char *want, int line)
 	int r = parse(text, &l, &cause);
 
 	if (r != -EINVAL) {
-		fprintf(stderr, "%s:%d: expected %s to be refused, got %d\n", __FILE__, line, text, r);
+		fprintf(stderr, "%s:%d: expected %s to be refused, got %d\n", __FILE__, line, text,
+		        r);
 		test_failures++;
 		tracking_line_finish(&l);
 	} else if (!cause || !strstr(cause, want)) {
-		fprintf(stderr, "%s:%d: expected the message for %s to contain \"%s\", got \"%s\"\n",
-			__FILE__, line, text, want, cause ? cause : "(null)");
+		fprintf(stderr,
+		        "%s:%d: expected the message for %s to contain \"%s\", got \"%s\"\n",
+		        __FILE__, line, text, want, cause ? cause : "(null)");
 		test_failures++;
 	}
 	free(cause);
@@ -51,9 +53,9 @@ static void test_metrics(void)
 	char *cause;
 
 	EXPECT_INT(parse("{\"op\":\"metric\",\"name\":\"loss\",\"values\":[0.5,0.25,\"x\"],"
-			 "\"ts\":[1.5,2.5,3.5]}",
-			 &l, &cause),
-		   0);
+	                 "\"ts\":[1.5,2.5,3.5]}",
+	                 &l, &cause),
+	           0);
 	EXPECT_INT(l.op, TRACKING_METRIC);
 	EXPECT_INT(l.kind, TRACKING_SCALAR);
 	EXPECT_STR(l.name, "loss");
@@ -63,31 +65,33 @@ static void test_metrics(void)
 
 	/* One time for every point, explicit steps, and each kind. */
 	EXPECT_INT(parse("{\"op\":\"metric\",\"name\":\"a\",\"values\":[1,2],\"ts\":7,"
-			 "\"steps\":[10,20]}",
-			 &l, &cause),
-		   0);
+	                 "\"steps\":[10,20]}",
+	                 &l, &cause),
+	           0);
 	EXPECT(l.steps != NULL);
 	tracking_line_finish(&l);
-	EXPECT_INT(parse("{\"op\":\"metric\",\"kind\":\"list\",\"name\":\"l\",\"values\":[[1,\"a\"]],"
-			 "\"ts\":1}",
-			 &l, &cause),
-		   0);
+	EXPECT_INT(
+	    parse("{\"op\":\"metric\",\"kind\":\"list\",\"name\":\"l\",\"values\":[[1,\"a\"]],"
+	          "\"ts\":1}",
+	          &l, &cause),
+	    0);
 	EXPECT_INT(l.kind, TRACKING_LIST);
 	tracking_line_finish(&l);
 	EXPECT_INT(parse("{\"op\":\"metric\",\"kind\":\"row\",\"name\":\"r\",\"values\":[{\"a\":1,"
-			 "\"b\":\"x\"}],\"ts\":1}",
-			 &l, &cause),
-		   0);
+	                 "\"b\":\"x\"}],\"ts\":1}",
+	                 &l, &cause),
+	           0);
 	tracking_line_finish(&l);
 	EXPECT_INT(parse("{\"op\":\"metric\",\"kind\":\"table\",\"name\":\"t\",\"values\":[{\"a\":"
-			 "[1,2],\"b\":[]}],\"ts\":1}",
-			 &l, &cause),
-		   0);
+	                 "[1,2],\"b\":[]}],\"ts\":1}",
+	                 &l, &cause),
+	           0);
 	tracking_line_finish(&l);
-	EXPECT_INT(parse("{\"op\":\"metric\",\"kind\":\"image\",\"name\":\"i\",\"values\":[{\"path\":"
-			 "\"images/i.png\"}],\"ts\":1}",
-			 &l, &cause),
-		   0);
+	EXPECT_INT(
+	    parse("{\"op\":\"metric\",\"kind\":\"image\",\"name\":\"i\",\"values\":[{\"path\":"
+	          "\"images/i.png\"}],\"ts\":1}",
+	          &l, &cause),
+	    0);
 	EXPECT_INT(l.kind, TRACKING_IMAGE);
 	tracking_line_finish(&l);
 
@@ -97,40 +101,41 @@ static void test_metrics(void)
 	EXPECT_BAD("{\"op\":\"metric\",\"name\":\"a\",\"values\":[1,2],\"ts\":[1]}", "'ts'");
 	EXPECT_BAD("{\"op\":\"metric\",\"name\":\"a\",\"values\":[1],\"ts\":-1}", "unix seconds");
 	EXPECT_BAD("{\"op\":\"metric\",\"name\":\"a\",\"values\":[1],\"ts\":1,\"steps\":[-1]}",
-		   "steps");
+	           "steps");
 	EXPECT_BAD("{\"op\":\"metric\",\"name\":\"a\",\"values\":[1],\"ts\":1,\"steps\":[0.5]}",
-		   "steps");
+	           "steps");
 	EXPECT_BAD("{\"op\":\"metric\",\"name\":\"a\",\"values\":[null],\"ts\":1}",
-		   "number or a string");
+	           "number or a string");
 	EXPECT_BAD("{\"op\":\"metric\",\"name\":\"a\",\"values\":[[1]],\"ts\":1}",
-		   "number or a string");
-	EXPECT_BAD("{\"op\":\"metric\",\"kind\":\"list\",\"name\":\"a\",\"values\":[[[1]]],\"ts\":1}",
-		   "list items");
+	           "number or a string");
+	EXPECT_BAD(
+	    "{\"op\":\"metric\",\"kind\":\"list\",\"name\":\"a\",\"values\":[[[1]]],\"ts\":1}",
+	    "list items");
 	EXPECT_BAD("{\"op\":\"metric\",\"kind\":\"row\",\"name\":\"a\",\"values\":[{}],\"ts\":1}",
-		   "object of columns");
+	           "object of columns");
 	EXPECT_BAD("{\"op\":\"metric\",\"kind\":\"row\",\"name\":\"a\",\"values\":[{\"c\":[1]}],"
-		   "\"ts\":1}",
-		   "column 'c'");
+	           "\"ts\":1}",
+	           "column 'c'");
 	EXPECT_BAD("{\"op\":\"metric\",\"kind\":\"table\",\"name\":\"a\",\"values\":[{\"c\":1}],"
-		   "\"ts\":1}",
-		   "must be an array");
+	           "\"ts\":1}",
+	           "must be an array");
 	EXPECT_BAD("{\"op\":\"metric\",\"kind\":\"image\",\"name\":\"a\",\"values\":[{\"path\":"
-		   "\"../x\"}],\"ts\":1}",
-		   "image");
+	           "\"../x\"}],\"ts\":1}",
+	           "image");
 	EXPECT_BAD("{\"op\":\"metric\",\"kind\":\"chart\",\"name\":\"a\",\"values\":[1],\"ts\":1}",
-		   "kind must be");
+	           "kind must be");
 
 	/* Names: 255 characters (not bytes) pass, 256 do not. */
 	char *name = repeat('n', 255), *line = NULL;
-	EXPECT(asprintf(&line, "{\"op\":\"metric\",\"name\":\"%s\",\"values\":[1],\"ts\":1}", name) >
-	       0);
+	EXPECT(asprintf(&line, "{\"op\":\"metric\",\"name\":\"%s\",\"values\":[1],\"ts\":1}",
+	                name) > 0);
 	EXPECT_INT(parse(line, &l, &cause), 0);
 	tracking_line_finish(&l);
 	free(line);
 	free(name);
 	name = repeat('n', 256);
-	EXPECT(asprintf(&line, "{\"op\":\"metric\",\"name\":\"%s\",\"values\":[1],\"ts\":1}", name) >
-	       0);
+	EXPECT(asprintf(&line, "{\"op\":\"metric\",\"name\":\"%s\",\"values\":[1],\"ts\":1}",
+	                name) > 0);
 	EXPECT_BAD(line, "the limit is 255");
 	free(line);
 	free(name);
@@ -144,16 +149,18 @@ static void test_metrics(void)
 			buf[o++] = (char)0xa9;
 		}
 		buf[o] = '\0';
-		EXPECT(asprintf(&line, "{\"op\":\"metric\",\"name\":\"%s\",\"values\":[1],\"ts\":1}",
-				buf) > 0);
+		EXPECT(asprintf(&line,
+		                "{\"op\":\"metric\",\"name\":\"%s\",\"values\":[1],\"ts\":1}",
+		                buf) > 0);
 		EXPECT_INT(parse(line, &l, &cause), 0);
 		tracking_line_finish(&l);
 		free(line);
 	}
 	name = repeat('c', 256);
-	EXPECT(asprintf(&line, "{\"op\":\"metric\",\"kind\":\"row\",\"name\":\"r\",\"values\":"
-			       "[{\"%s\":1}],\"ts\":1}",
-			name) > 0);
+	EXPECT(asprintf(&line,
+	                "{\"op\":\"metric\",\"kind\":\"row\",\"name\":\"r\",\"values\":"
+	                "[{\"%s\":1}],\"ts\":1}",
+	                name) > 0);
 	EXPECT_BAD(line, "column name");
 	free(line);
 	free(name);
@@ -166,9 +173,9 @@ static void test_packed(void)
 
 	/* [1.5, 2.0] at [10.0, 11.0], as the Python module writes them. */
 	EXPECT_INT(parse("{\"op\":\"metric\",\"name\":\"p\",\"values_f64\":"
-			 "\"AAAAAAAA+D8AAAAAAAAAQA==\",\"ts_f64\":\"AAAAAAAAJEAAAAAAAAAmQA==\"}",
-			 &l, &cause),
-		   0);
+	                 "\"AAAAAAAA+D8AAAAAAAAAQA==\",\"ts_f64\":\"AAAAAAAAJEAAAAAAAAAmQA==\"}",
+	                 &l, &cause),
+	           0);
 	EXPECT_INT(l.count, 2);
 	EXPECT(l.values == NULL && l.f64 && l.ts64);
 	EXPECT(l.f64[0] == 1.5 && l.f64[1] == 2.0);
@@ -176,34 +183,34 @@ static void test_packed(void)
 	tracking_line_finish(&l);
 	/* JSON values with packed times, and packed values with one time. */
 	EXPECT_INT(parse("{\"op\":\"metric\",\"name\":\"p\",\"values\":[\"a\"],"
-			 "\"ts_f64\":\"AAAAAAAAJEA=\"}",
-			 &l, &cause),
-		   0);
+	                 "\"ts_f64\":\"AAAAAAAAJEA=\"}",
+	                 &l, &cause),
+	           0);
 	EXPECT_INT(l.count, 1);
 	EXPECT(l.ts64 && l.ts64[0] == 10.0);
 	tracking_line_finish(&l);
 	EXPECT_INT(parse("{\"op\":\"metric\",\"name\":\"p\",\"values_f64\":\"AAAAAAAA+H8=\","
-			 "\"ts\":3}",
-			 &l, &cause),
-		   0);
+	                 "\"ts\":3}",
+	                 &l, &cause),
+	           0);
 	EXPECT(l.f64 && l.f64[0] != l.f64[0]); /* NaN */
 	tracking_line_finish(&l);
 
 	EXPECT_BAD("{\"op\":\"metric\",\"name\":\"p\",\"values_f64\":\"AAAAAAAA+D8AAAAAAAAAQA==\","
-		   "\"ts_f64\":\"AAAAAAAAJEA=\"}",
-		   "as many times");
+	           "\"ts_f64\":\"AAAAAAAAJEA=\"}",
+	           "as many times");
 	EXPECT_BAD("{\"op\":\"metric\",\"name\":\"p\",\"values_f64\":\"not base64!\",\"ts\":1}",
-		   "base64");
+	           "base64");
 	EXPECT_BAD("{\"op\":\"metric\",\"name\":\"p\",\"values_f64\":\"AAAA\",\"ts\":1}",
-		   "base64 of doubles");
+	           "base64 of doubles");
 	EXPECT_BAD("{\"op\":\"metric\",\"name\":\"p\",\"values_f64\":7,\"ts\":1}",
-		   "base64 strings");
+	           "base64 strings");
 	EXPECT_BAD("{\"op\":\"metric\",\"kind\":\"list\",\"name\":\"p\",\"values_f64\":"
-		   "\"AAAAAAAA+D8=\",\"ts\":1}",
-		   "scalars only");
+	           "\"AAAAAAAA+D8=\",\"ts\":1}",
+	           "scalars only");
 	/* A NaN time is not a time. */
 	EXPECT_BAD("{\"op\":\"metric\",\"name\":\"p\",\"values\":[1],\"ts_f64\":\"AAAAAAAA+H8=\"}",
-		   "unix seconds");
+	           "unix seconds");
 }
 
 static void test_tags_properties_uploads(void)
@@ -244,13 +251,14 @@ static void test_tags_properties_uploads(void)
 	free(value);
 
 	EXPECT_INT(parse("{\"op\":\"upload\",\"name\":\"outputs/a b.txt\",\"file\":\"1-1-a\"}", &l,
-			 &cause),
-		   0);
+	                 &cause),
+	           0);
 	EXPECT_INT(l.op, TRACKING_UPLOAD);
 	EXPECT_STR(l.name, "outputs/a b.txt");
 	EXPECT_STR(l.file, "1-1-a");
 	tracking_line_finish(&l);
-	EXPECT_BAD("{\"op\":\"upload\",\"name\":\"../etc/passwd\",\"file\":\"x\"}", "relative path");
+	EXPECT_BAD("{\"op\":\"upload\",\"name\":\"../etc/passwd\",\"file\":\"x\"}",
+	           "relative path");
 	EXPECT_BAD("{\"op\":\"upload\",\"name\":\"/abs\",\"file\":\"x\"}", "relative path");
 	EXPECT_BAD("{\"op\":\"upload\",\"name\":\"a\",\"file\":\"../x\"}", "file name");
 	EXPECT_BAD("{\"op\":\"upload\",\"name\":\"a\",\"file\":\"..\"}", "file name");
@@ -321,9 +329,14 @@ static void test_store_series(void)
 	snprintf(path, sizeof(path), "%s/runyard.db", dir);
 	EXPECT_INT(store_open(path, &s, &cause), 0);
 	struct store_run_new n = {
-		.id = "exp_1_aaaaaaaa", .experiment = "exp", .command_json = "[\"t.py\"]",
-		.argv_json = "[\"t.py\"]", .python = "python3", .source = "/src", .snapshot = "ab",
-		.created_at = 1000,
+	    .id = "exp_1_aaaaaaaa",
+	    .experiment = "exp",
+	    .command_json = "[\"t.py\"]",
+	    .argv_json = "[\"t.py\"]",
+	    .python = "python3",
+	    .source = "/src",
+	    .snapshot = "ab",
+	    .created_at = 1000,
 	};
 	EXPECT_INT(store_run_insert(s, &n, &seq), 0);
 
@@ -346,12 +359,17 @@ static void test_store_series(void)
 	for (int i = 0; i < 5; i++) {
 		EXPECT_INT(store_metric_point_add(s, m.id, i, i, 10 + i, 5 - i, NULL), 0);
 	}
-	struct store_metric_summary sum = {.count = 5, .numeric = 5, .min = 1, .max = 5,
-					   .last_step = 4, .last_ts = 14, .last_num = 1};
+	struct store_metric_summary sum = {.count = 5,
+	                                   .numeric = 5,
+	                                   .min = 1,
+	                                   .max = 5,
+	                                   .last_step = 4,
+	                                   .last_ts = 14,
+	                                   .last_num = 1};
 	EXPECT_INT(store_metric_summary_update(s, m.id, &sum), 0);
 	EXPECT_INT(store_metric_point_add(s, m.id, 5, 5, 15, 0, "text"), 0);
-	struct store_metric_summary sum2 = {.count = 6, .last_step = 5, .last_ts = 15,
-					    .last_text = "text"};
+	struct store_metric_summary sum2 = {
+	    .count = 6, .last_step = 5, .last_ts = 15, .last_text = "text"};
 	EXPECT_INT(store_metric_summary_update(s, m.id, &sum2), 0);
 	EXPECT_INT(store_metric_series(s, seq, "loss", "list", &m), 0);
 	EXPECT_STR(m.kind, "scalar"); /* an existing series keeps its kind */
@@ -372,10 +390,10 @@ static void test_store_series(void)
 	EXPECT_INT(cJSON_GetArraySize(cJSON_GetObjectItem(j, "points")), 3);
 	EXPECT_INT(cJSON_GetObjectItem(j, "next")->valuedouble, 5);
 	EXPECT(cJSON_IsTrue(cJSON_GetObjectItem(j, "more")));
-	EXPECT_INT(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "points"), 0),
-				       "value")
-			   ->valuedouble,
-		   3);
+	EXPECT_INT(
+	    cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(j, "points"), 0), "value")
+	        ->valuedouble,
+	    3);
 	cJSON_Delete(j);
 	EXPECT_INT(store_metric_points_json(s, seq, "nope", 0, 3, 1 << 20, &j), -ENOENT);
 	/* A byte budget ends a page early, but never before its first point. */
