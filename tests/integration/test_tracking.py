@@ -260,6 +260,35 @@ def test_everything_logged_is_flushed_at_exit(daemon, make_tree, ending, status)
     assert run["tags"] == {"ended": "yes"}
 
 
+def test_multiprocessing_workers_points_are_kept(daemon, make_tree):
+    body = script("""
+        import multiprocessing as mp
+        import runyard
+
+        def work(k):
+            run = runyard.get_run()
+            for i in range(100):
+                run.log("worker%d" % k, i)
+
+        if __name__ == "__main__":
+            run = runyard.get_run()
+            run.log("main", 1)
+            for method in ("fork", "spawn"):
+                ctx = mp.get_context(method)
+                procs = [ctx.Process(target=work, args=(k if method == "fork" else k + 10,))
+                         for k in range(3)]
+                for p in procs:
+                    p.start()
+                for p in procs:
+                    p.join()
+    """)
+    run = run_script(daemon, make_tree, body)
+    assert run["status"] == "Completed", daemon.logs(run["id"])
+    for k in (0, 1, 2, 10, 11, 12):
+        assert values(daemon, run["id"], "worker%d" % k) == list(range(100)), k
+    assert values(daemon, run["id"], "main") == [1]
+
+
 def test_forked_child_does_not_repeat_the_parents_points(daemon, make_tree):
     body = script("""
         import os, sys

@@ -194,6 +194,11 @@ class _Writer:
         if self.thread is None:
             self.thread = threading.Thread(target=self._loop, name="runyard-flush", daemon=True)
             self.thread.start()
+            # A multiprocessing worker ends with os._exit, which skips atexit;
+            # its finalizers still run.
+            mp = sys.modules.get("multiprocessing.util")
+            if mp is not None:
+                mp.Finalize(None, self.flush, exitpriority=100)
 
     def _loop(self):
         me = self.thread
