@@ -7,9 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <linux/fs.h>
 
 #include <openssl/evp.h>
 #include <openssl/opensslv.h>
@@ -469,12 +472,48 @@ static int digest_final(struct blob_batch *b, char ret_hex[65])
 	return 0;
 }
 
-int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *ret_size)
+/* Fill buf with up to len bytes from the source; *ret_n < len only at the end. */
+typedef int (*fill_fn)(void *ud, void *buf, size_t len, size_t *ret_n);
+
+static int fill_fd_cb(void *ud, void *buf, size_t len, size_t *ret_n)
+{
+	return read_full(*(int *)ud, buf, len, ret_n);
+}
+
+struct stream_src {
+	blob_read_fn read;
+	void *ud;
+	bool eof;
+};
+
+/* Fill from a reader that may return short reads before its end. */
+static int fill_stream_cb(void *ud, void *buf, size_t len, size_t *ret_n)
+{
+	struct stream_src *s = ud;
+	size_t got = 0;
+
+	while (got < len && !s->eof) {
+		size_t n = 0;
+		int r = s->read(s->ud, (char *)buf + got, len - got, &n);
+		if (r < 0) {
+			return r;
+		}
+		if (n == 0) {
+			s->eof = true;
+		}
+		got += n;
+	}
+	*ret_n = got;
+	return 0;
+}
+
+static int put_filled(struct blob_batch *b, fill_fn fill, void *ud, char ret_hex[65],
+                      uint64_t *ret_size)
 {
 	char tmpname[TMP_NAME_LEN + 1];
 	char hex[65];
 	uint64_t total = 0;
-	size_t fill = 0;
+	size_t fill_len = 0;
 	int tfd = -1;
 	int r;
 
@@ -489,16 +528,16 @@ int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *
 	 * goes to a temporary chunk by chunk). */
 	for (;;) {
 		size_t got;
-		r = read_full(fd, b->buf + fill, COPY_BUF_SIZE - fill, &got);
+		r = fill(ud, b->buf + fill_len, COPY_BUF_SIZE - fill_len, &got);
 		if (r < 0) {
 			goto out;
 		}
-		fill += got;
+		fill_len += got;
 		total += got;
-		if (fill < COPY_BUF_SIZE) {
+		if (fill_len < COPY_BUF_SIZE) {
 			break; /* end of file */
 		}
-		if (EVP_DigestUpdate(b->ctx, b->buf, fill) != 1) {
+		if (EVP_DigestUpdate(b->ctx, b->buf, fill_len) != 1) {
 			r = -EIO;
 			goto out;
 		}
@@ -508,13 +547,13 @@ int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *
 				goto out;
 			}
 		}
-		r = write_all(tfd, b->buf, fill);
+		r = write_all(tfd, b->buf, fill_len);
 		if (r < 0) {
 			goto out;
 		}
-		fill = 0;
+		fill_len = 0;
 	}
-	if (EVP_DigestUpdate(b->ctx, b->buf, fill) != 1) {
+	if (EVP_DigestUpdate(b->ctx, b->buf, fill_len) != 1) {
 		r = -EIO;
 		goto out;
 	}
@@ -532,7 +571,7 @@ int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *
 			goto out;
 		}
 	}
-	r = write_all(tfd, b->buf, fill);
+	r = write_all(tfd, b->buf, fill_len);
 	if (r < 0) {
 		goto out;
 	}
@@ -555,6 +594,24 @@ out:
 		}
 	}
 	return r;
+}
+
+int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *ret_size)
+{
+	return put_filled(b, fill_fd_cb, &fd, ret_hex, ret_size);
+}
+
+int blob_batch_put_stream(struct blob_batch *b, blob_read_fn read, void *ud, char ret_hex[65],
+                          uint64_t *ret_size)
+{
+	struct stream_src s = {.read = read, .ud = ud};
+
+	return put_filled(b, fill_stream_cb, &s, ret_hex, ret_size);
+}
+
+size_t blob_batch_count(const struct blob_batch *b)
+{
+	return b->n;
 }
 
 int blob_batch_put_buf(struct blob_batch *b, const void *buf, size_t len, char ret_hex[65])
@@ -901,8 +958,10 @@ static int copy_rw(int src, int dst)
 	return r;
 }
 
-int blob_copy_out(struct blobstore *bs, const char *hex, int dirfd, const char *path, mode_t mode)
+int blob_copy_out_how(struct blobstore *bs, const char *hex, int dirfd, const char *path,
+                      mode_t mode, enum blob_copy_how *ret_how)
 {
+	enum blob_copy_how how = BLOB_COPY_PLAIN;
 	struct stat st;
 	uint64_t left;
 	int src = -1, dst = -1;
@@ -919,11 +978,18 @@ int blob_copy_out(struct blobstore *bs, const char *hex, int dirfd, const char *
 		close(src);
 		return r;
 	}
-	/* copy_file_range lets the file system share or copy in the kernel;
-	 * where it cannot (other file system, old kernel, some file systems
-	 * that report 0 bytes), carry on with read/write from where it
-	 * stopped, since it advances both offsets. */
 	left = (uint64_t)st.st_size;
+	/* A reflink shares the blocks copy-on-write (btrfs, XFS, bcachefs):
+	 * instant, and a write by the run un-shares only what it touches, so
+	 * the blob is never modified. Elsewhere copy_file_range lets the file
+	 * system copy in the kernel (or share, on NFS and others); where it
+	 * cannot (other file system, old kernel, some that report 0 bytes),
+	 * carry on with read/write from where it stopped, since it advances
+	 * both offsets. */
+	if (left > 0 && ioctl(dst, FICLONE, src) == 0) {
+		how = BLOB_COPY_REFLINK;
+		left = 0;
+	}
 	while (left > 0) {
 		ssize_t n = copy_file_range(src, NULL, dst, NULL, left, 0);
 		if (n < 0 && errno == EINTR) {
@@ -932,9 +998,11 @@ int blob_copy_out(struct blobstore *bs, const char *hex, int dirfd, const char *
 		if (n <= 0) {
 			break;
 		}
+		how = BLOB_COPY_KERNEL;
 		left -= (uint64_t)n;
 	}
 	if (left > 0) {
+		how = BLOB_COPY_PLAIN;
 		r = copy_rw(src, dst);
 		if (r < 0) {
 			goto out;
@@ -951,6 +1019,13 @@ out:
 	close(src);
 	if (r < 0) {
 		unlinkat(dirfd, path, 0);
+	} else if (ret_how) {
+		*ret_how = st.st_size > 0 ? how : BLOB_COPY_PLAIN;
 	}
 	return r;
+}
+
+int blob_copy_out(struct blobstore *bs, const char *hex, int dirfd, const char *path, mode_t mode)
+{
+	return blob_copy_out_how(bs, hex, dirfd, path, mode, NULL);
 }

@@ -47,6 +47,14 @@ int blob_read_all(struct blobstore *bs, const char *hex, size_t max, char **ret_
  * modified. A failed copy removes the partial target. */
 int blob_copy_out(struct blobstore *bs, const char *hex, int dirfd, const char *path, mode_t mode);
 
+/* How a copy was made: a reflink (shared blocks, copy-on-write), a copy in
+ * the kernel (copy_file_range), or read and write. Empty files count as plain. */
+enum blob_copy_how { BLOB_COPY_REFLINK, BLOB_COPY_KERNEL, BLOB_COPY_PLAIN };
+
+/* blob_copy_out, telling how (ret_how may be NULL). */
+int blob_copy_out_how(struct blobstore *bs, const char *hex, int dirfd, const char *path,
+                      mode_t mode, enum blob_copy_how *ret_how);
+
 /* Hex-encode a 32-byte digest. */
 void blob_hex(const unsigned char digest[32], char ret_hex[65]);
 
@@ -64,6 +72,18 @@ int blob_batch_create(struct blobstore *bs, struct blob_batch **ret);
 /* Hash and store what is read from fd up to end of file (one read pass;
  * small contents already stored are never written at all). */
 int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *ret_size);
+
+/* A reader for blob_batch_put_stream: up to len bytes into buf, *ret_n = 0
+ * at the end; a negative errno on failure. */
+typedef int (*blob_read_fn)(void *ud, void *buf, size_t len, size_t *ret_n);
+
+/* Hash and store what read gives until it gives nothing (archives). */
+int blob_batch_put_stream(struct blob_batch *b, blob_read_fn read, void *ud, char ret_hex[65],
+                          uint64_t *ret_size);
+
+/* How many new blobs the batch holds, not yet committed: contents already
+ * in the store are not counted. */
+size_t blob_batch_count(const struct blob_batch *b);
 
 /* Hash and store len bytes of buf. */
 int blob_batch_put_buf(struct blob_batch *b, const void *buf, size_t len, char ret_hex[65]);

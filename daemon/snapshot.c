@@ -14,13 +14,13 @@
 #include <unistd.h>
 
 #include "msg.h"
+#include "statcache.h"
 
 /* A manifest this large would describe millions of entries: refuse it
  * rather than parse it into memory. */
 #define MANIFEST_MAX (256u * 1024 * 1024)
 
-/* How many largest files and directories an over-limit error names. */
-#define TOP_N 5
+#define TOP_N SNAPSHOT_TOP_N
 
 /* Symlinks followed when resolving a path inside a snapshot (as the kernel). */
 #define MAX_SYMLINK_HOPS 40
@@ -40,10 +40,12 @@ struct entry {
 	char *path;
 	char *target; /* symlinks */
 	uint64_t size;
-	dev_t dev; /* files: to check that what is stored is what was walked */
-	ino_t ino;
+	struct stat st; /* files: the lstat of the walk, then the fstat of the read */
 	uint32_t mode;
 	enum etype type;
+	bool hashed;  /* files: hex is set */
+	bool skipped; /* files: could not be read, left out */
+	bool listed;  /* skipped and already in the skipped list */
 	char hex[65];
 };
 
@@ -60,19 +62,23 @@ struct frame {
 	uint64_t files;
 };
 
-struct take {
+struct snapshot_build {
 	struct blobstore *bs;
-	const char *source;
+	char *source;
 	const struct walk_ops *m;
 	void *mud;
+	const char *ignore_file; /* for the message's suggestion */
 	uint64_t max_bytes, max_files;
 	uint64_t cutoff; /* entries after which the walk gives up counting */
+	bool list_only;
 
 	struct entry *ents;
 	size_t n, cap;
+	size_t *files; /* indices of the file entries, in walk order */
+	size_t nfiles, fcap;
 	bool over; /* over a limit: stop keeping entries, only count */
 	bool cut;  /* stopped at cutoff */
-	uint64_t seen, files, bytes;
+	uint64_t seen, nfile, bytes;
 
 	cJSON *skipped;
 	uint64_t skipped_total;
@@ -85,6 +91,7 @@ struct take {
 
 	int rootfd;  /* the walked root, for reopening files to store them */
 	char *cause; /* set by callbacks */
+	uint64_t read_files, read_bytes, cached_files;
 };
 
 static const char *errstr(int err, char buf[128])
@@ -110,11 +117,7 @@ static void human(uint64_t b, char buf[32])
 	snprintf(buf, 32, "%.1f %s", v, units[u]);
 }
 
-/* Whether a symlink at linkpath (relative to the root) with this target
- * stays inside the tree, judged on the text alone: an absolute target is
- * outside, and so is a relative one whose ".." climbs above the root at any
- * point. */
-static bool link_inside(const char *linkpath, const char *target)
+bool snapshot_link_inside(const char *linkpath, const char *target)
 {
 	long depth = 0;
 	const char *p;
@@ -142,6 +145,8 @@ static bool link_inside(const char *linkpath, const char *target)
 		p = s + 1;
 	}
 }
+
+#define link_inside snapshot_link_inside
 
 static void top_offer(struct top top[TOP_N], uint64_t key_of_new, bool by_files, const char *path,
                       uint64_t bytes, uint64_t files)
@@ -174,9 +179,19 @@ static void top_clear(struct top top[TOP_N])
 	}
 }
 
-static int skip(struct take *t, const char *path, const char *reason)
+/* A name as it may travel in JSON: invalid UTF-8 replaced. */
+static cJSON *json_name(const char *path)
 {
-	cJSON *o;
+	char *clean = utf8_sanitize(path, strlen(path), NULL);
+	cJSON *s = clean ? cJSON_CreateString(clean) : NULL;
+
+	free(clean);
+	return s;
+}
+
+static int skip(struct snapshot_build *t, const char *path, const char *reason)
+{
+	cJSON *o, *p;
 
 	t->skipped_total++;
 	if (t->skipped_total > SNAPSHOT_SKIPPED_MAX) {
@@ -187,14 +202,18 @@ static int skip(struct take *t, const char *path, const char *reason)
 		cJSON_Delete(o);
 		return -ENOMEM;
 	}
-	if (!cJSON_AddStringToObject(o, "path", path) ||
-	    !cJSON_AddStringToObject(o, "reason", reason)) {
+	p = json_name(path);
+	if (!p || !cJSON_AddItemToObject(o, "path", p)) {
+		cJSON_Delete(p);
+		return -ENOMEM;
+	}
+	if (!cJSON_AddStringToObject(o, "reason", reason)) {
 		return -ENOMEM;
 	}
 	return 0;
 }
 
-static struct entry *entry_add(struct take *t, const char *path, enum etype type)
+static struct entry *entry_add(struct snapshot_build *t, const char *path, enum etype type)
 {
 	struct entry *e;
 
@@ -207,6 +226,15 @@ static struct entry *entry_add(struct take *t, const char *path, enum etype type
 		t->ents = ne;
 		t->cap = ncap;
 	}
+	if (type == E_FILE && t->nfiles == t->fcap) {
+		size_t ncap = t->fcap ? t->fcap * 2 : 256;
+		size_t *nf = realloc(t->files, ncap * sizeof(*nf));
+		if (!nf) {
+			return NULL;
+		}
+		t->files = nf;
+		t->fcap = ncap;
+	}
 	e = &t->ents[t->n];
 	memset(e, 0, sizeof(*e));
 	e->path = strdup(path);
@@ -214,6 +242,9 @@ static struct entry *entry_add(struct take *t, const char *path, enum etype type
 		return NULL;
 	}
 	e->type = type;
+	if (type == E_FILE) {
+		t->files[t->nfiles++] = t->n;
+	}
 	t->n++;
 	return e;
 }
@@ -223,6 +254,10 @@ static int read_link(const struct walk_entry *e, char **ret)
 {
 	size_t sz = e->st->st_size > 0 ? (size_t)e->st->st_size + 1 : 256;
 
+	if (e->dirfd < 0) {
+		*ret = strdup(e->link_target ? e->link_target : "");
+		return *ret ? 0 : -ENOMEM;
+	}
 	for (;;) {
 		char *buf = malloc(sz);
 		ssize_t n;
@@ -247,7 +282,7 @@ static int read_link(const struct walk_entry *e, char **ret)
 
 static int take_enter_cb(void *ud, const char *path, int dirfd)
 {
-	struct take *t = ud;
+	struct snapshot_build *t = ud;
 	int r;
 
 	if (t->depth == t->scap) {
@@ -259,7 +294,7 @@ static int take_enter_cb(void *ud, const char *path, int dirfd)
 		t->stack = ns;
 		t->scap = ncap;
 	}
-	if (t->depth == 0) {
+	if (t->depth == 0 && dirfd >= 0) {
 		/* Keep the root open: files are reopened from it to be stored. */
 		t->rootfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
 		if (t->rootfd < 0) {
@@ -271,6 +306,15 @@ static int take_enter_cb(void *ud, const char *path, int dirfd)
 		r = t->m->enter_dir(t->mud, path, dirfd);
 		if (r < 0) {
 			t->depth--;
+			if (!t->cause && t->m->take_error) {
+				t->cause = t->m->take_error(t->mud);
+			}
+			if (!t->cause) {
+				char eb[128];
+				t->cause = msg_strdupf("cannot read the ignore rules of %s%s%s: %s",
+				                       t->source, *path ? "/" : "", path,
+				                       errstr(-r, eb));
+			}
 			return r;
 		}
 	}
@@ -279,7 +323,7 @@ static int take_enter_cb(void *ud, const char *path, int dirfd)
 
 static void take_leave_cb(void *ud, const char *path)
 {
-	struct take *t = ud;
+	struct snapshot_build *t = ud;
 	struct frame f;
 
 	if (t->m && t->m->leave_dir) {
@@ -298,14 +342,20 @@ static void take_leave_cb(void *ud, const char *path)
 
 static bool take_ignored_cb(void *ud, const struct walk_entry *e)
 {
-	struct take *t = ud;
+	struct snapshot_build *t = ud;
 
 	return t->m && t->m->ignored && t->m->ignored(t->mud, e);
 }
 
+static int take_unreadable_cb(void *ud, const struct walk_entry *e, int err)
+{
+	(void)err;
+	return skip(ud, e->path, e->kind == WALK_DIR ? "unreadable directory" : "unreadable");
+}
+
 static int take_visit_cb(void *ud, const struct walk_entry *e)
 {
-	struct take *t = ud;
+	struct snapshot_build *t = ud;
 	struct entry *en;
 	char *target = NULL;
 	uint64_t size;
@@ -318,12 +368,12 @@ static int take_visit_cb(void *ud, const struct walk_entry *e)
 	switch (e->kind) {
 	case WALK_FILE:
 		size = (uint64_t)e->st->st_size;
-		t->files++;
+		t->nfile++;
 		t->bytes += size;
 		t->stack[t->depth - 1].files++;
 		t->stack[t->depth - 1].bytes += size;
 		top_offer(t->top_files, size, false, e->path, size, 1);
-		if (t->files > t->max_files || t->bytes > t->max_bytes) {
+		if (t->nfile > t->max_files || t->bytes > t->max_bytes) {
 			/* Nothing is stored, so stop keeping entries and
 			 * only count, for the message. */
 			t->over = true;
@@ -337,8 +387,7 @@ static int take_visit_cb(void *ud, const struct walk_entry *e)
 		}
 		en->size = size;
 		en->mode = e->st->st_mode & 07777;
-		en->dev = e->st->st_dev;
-		en->ino = e->st->st_ino;
+		en->st = *e->st;
 		return 0;
 	case WALK_DIR:
 		if (t->over) {
@@ -383,6 +432,14 @@ static int take_visit_cb(void *ud, const struct walk_entry *e)
 	return 0;
 }
 
+const struct walk_ops snapshot_build_walk_ops = {
+    .enter_dir = take_enter_cb,
+    .leave_dir = take_leave_cb,
+    .ignored = take_ignored_cb,
+    .visit = take_visit_cb,
+    .unreadable = take_unreadable_cb,
+};
+
 static void fmt_limit(uint64_t v, bool bytes, char buf[48])
 {
 	if (v == UINT64_MAX) {
@@ -394,10 +451,14 @@ static void fmt_limit(uint64_t v, bool bytes, char buf[48])
 	}
 }
 
-/* A path as a gitignore pattern that matches it literally. */
+/* A path as a gitignore pattern that matches it literally. A single
+ * component is anchored with a leading '/' (else it would match at any
+ * depth); a longer path is anchored by its own '/'. */
 static void put_pattern(FILE *f, const char *path)
 {
-	if (path[0] == '#' || path[0] == '!') {
+	if (!strchr(path, '/')) {
+		fputc('/', f);
+	} else if (path[0] == '#' || path[0] == '!') {
 		fputc('\\', f);
 	}
 	for (const char *p = path; *p; p++) {
@@ -412,11 +473,11 @@ static void put_pattern(FILE *f, const char *path)
  * patterns to ignore. Directories are ranked by size when the size is over,
  * else by their number of files, so that a node_modules/ of many small
  * files is the one named. */
-static char *over_message(struct take *t)
+static char *over_message(struct snapshot_build *t)
 {
 	bool by_files = t->bytes <= t->max_bytes;
 	struct top *dirs = by_files ? t->top_dirs_files : t->top_dirs_bytes;
-	char *s = NULL;
+	char *s = NULL, *clean;
 	size_t sl = 0;
 	char a[48], b[48];
 	FILE *f = open_memstream(&s, &sl);
@@ -429,10 +490,10 @@ static char *over_message(struct take *t)
 		fprintf(f,
 		        "snapshot of %s has more than %" PRIu64 " entries (%" PRIu64
 		        " files, %s when the walk stopped)",
-		        t->source, t->cutoff, t->files, a);
+		        t->source, t->cutoff, t->nfile, a);
 	} else {
-		fprintf(f, "snapshot of %s is %s in %" PRIu64 " file%s", t->source, a, t->files,
-		        t->files == 1 ? "" : "s");
+		fprintf(f, "snapshot of %s is %s in %" PRIu64 " file%s", t->source, a, t->nfile,
+		        t->nfile == 1 ? "" : "s");
 	}
 	fmt_limit(t->max_bytes, true, a);
 	fmt_limit(t->max_files, false, b);
@@ -471,14 +532,19 @@ static char *over_message(struct take *t)
 				fputs(d ? "' or '" : "", f);
 				put_pattern(f, fl);
 			}
-			fputs("' to .amlignore", f);
+			fprintf(f, "' to %s, or raise the limit (--max-snapshot-mb, "
+			           "--max-snapshot-files)",
+			        t->ignore_file);
 		}
 	}
 	if (fclose(f) != 0) {
 		free(s);
 		return NULL;
 	}
-	return s;
+	/* Paths are bytes; the message goes to a client as JSON. */
+	clean = utf8_sanitize(s, sl, NULL);
+	free(s);
+	return clean;
 }
 
 static int cmp_entry(const void *a, const void *b)
@@ -524,8 +590,10 @@ static int open_beneath(int dirfd, const char *path, int flags)
 	}
 }
 
-/* Store the file entry e (opened again from the root) into the batch. */
-static int store_file(struct take *t, struct blob_batch *batch, struct entry *e, char **cause)
+/* Store the file entry e (opened again from the root) into the batch. A
+ * file that cannot be read is marked skipped, not an error. */
+static int store_file(struct snapshot_build *t, struct blob_batch *batch, struct entry *e,
+                      char **cause)
 {
 	struct stat st;
 	char eb[128];
@@ -543,7 +611,7 @@ static int store_file(struct take *t, struct blob_batch *batch, struct entry *e,
 		r = -errno;
 		goto fail;
 	}
-	if (!S_ISREG(st.st_mode) || st.st_dev != e->dev || st.st_ino != e->ino) {
+	if (!S_ISREG(st.st_mode) || st.st_dev != e->st.st_dev || st.st_ino != e->st.st_ino) {
 		r = -ESTALE;
 		goto fail;
 	}
@@ -552,6 +620,8 @@ static int store_file(struct take *t, struct blob_batch *batch, struct entry *e,
 		goto fail;
 	}
 	e->mode = st.st_mode & 07777;
+	e->st = st;
+	e->hashed = true;
 	close(fd);
 	return 0;
 
@@ -560,9 +630,8 @@ fail:
 		close(fd);
 	}
 	if (r == -EACCES || r == -EPERM) {
-		*cause =
-		    msg_strdupf("cannot read %s/%s: %s", t->source, e->path, errstr(EACCES, eb));
-		return -EACCES;
+		e->skipped = true;
+		return 0;
 	}
 	if (r == -ENOENT || r == -ELOOP || r == -ENOTDIR || r == -ESTALE) {
 		*cause = msg_strdupf("%s/%s changed while the snapshot was taken; submit again",
@@ -576,7 +645,7 @@ fail:
 /* One thread storing files: entries are handed out one at a time from a
  * shared counter, each into the storer's own batch. */
 struct storer {
-	struct take *t;
+	struct snapshot_build *t;
 	struct blob_batch *batch;
 	atomic_size_t *next;
 	atomic_bool *stop;
@@ -585,25 +654,32 @@ struct storer {
 	int r;
 	size_t failed; /* index of the entry that failed */
 	char *cause;
+	uint64_t files, bytes;
 };
 
 static void store_files(struct storer *s)
 {
-	struct take *t = s->t;
+	struct snapshot_build *t = s->t;
 
 	while (!atomic_load(s->stop)) {
 		size_t i = atomic_fetch_add(s->next, 1);
-		if (i >= t->n) {
+		struct entry *e;
+		if (i >= t->nfiles) {
 			break;
 		}
-		if (t->ents[i].type != E_FILE) {
-			continue;
+		e = &t->ents[t->files[i]];
+		if (e->hashed) {
+			continue; /* from the stat cache */
 		}
-		s->r = store_file(t, s->batch, &t->ents[i], &s->cause);
+		s->r = store_file(t, s->batch, e, &s->cause);
 		if (s->r < 0) {
 			s->failed = i;
 			atomic_store(s->stop, true);
 			break;
+		}
+		if (e->hashed) {
+			s->files++;
+			s->bytes += e->size;
 		}
 	}
 }
@@ -614,12 +690,13 @@ static void *storer_main_cb(void *arg)
 	return NULL;
 }
 
-/* Store every file entry, on up to STORE_THREADS_MAX threads (the caller's
- * included) when there is enough to do: hashing and copying are CPU-bound
- * from the page cache, and a submit waits for them. Every batch ends up
- * merged into batch[0]. On failure the error of the first failing entry is
- * returned, with its cause. */
-static int store_all(struct take *t, struct blob_batch **batches, size_t nthreads, char **cause)
+/* Store every file entry not known yet, on up to STORE_THREADS_MAX threads
+ * (the caller's included) when there is enough to do: hashing and copying
+ * are CPU-bound from the page cache, and a submit waits for them. Every
+ * batch ends up merged into batch[0]. On failure the error of the first
+ * failing entry is returned, with its cause. */
+static int store_all(struct snapshot_build *t, struct blob_batch **batches, size_t nthreads,
+                     char **cause)
 {
 	struct storer st[STORE_THREADS_MAX] = {0};
 	atomic_size_t next = 0;
@@ -641,6 +718,8 @@ static int store_all(struct take *t, struct blob_batch **batches, size_t nthread
 		}
 	}
 	for (size_t k = 0; k < nthreads; k++) {
+		t->read_files += st[k].files;
+		t->read_bytes += st[k].bytes;
 		if (st[k].r < 0 && st[k].failed < best) {
 			best = st[k].failed;
 			r = st[k].r;
@@ -660,11 +739,11 @@ static int store_all(struct take *t, struct blob_batch **batches, size_t nthread
 	return r;
 }
 
-static size_t store_threads(const struct take *t)
+static size_t store_threads(uint64_t files, uint64_t bytes)
 {
 	long ncpu;
 
-	if (t->bytes < PARALLEL_MIN_BYTES && t->files < PARALLEL_MIN_FILES) {
+	if (bytes < PARALLEL_MIN_BYTES && files < PARALLEL_MIN_FILES) {
 		return 1;
 	}
 	ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -674,7 +753,9 @@ static size_t store_threads(const struct take *t)
 	return (size_t)ncpu < STORE_THREADS_MAX ? (size_t)ncpu : STORE_THREADS_MAX;
 }
 
-/* The manifest of the sorted entries, as compact JSON text. */
+/* The manifest of the sorted entries (skipped files left out), as compact
+ * JSON text. Names go in as the bytes they are: the manifest is read back
+ * by cJSON only, which keeps them. */
 static char *manifest_print(const struct entry *ents, size_t n)
 {
 	cJSON *root = cJSON_CreateObject();
@@ -690,7 +771,11 @@ static char *manifest_print(const struct entry *ents, size_t n)
 	}
 	for (size_t i = 0; i < n; i++) {
 		const struct entry *e = &ents[i];
-		cJSON *o = cJSON_CreateObject();
+		cJSON *o;
+		if (e->skipped) {
+			continue;
+		}
+		o = cJSON_CreateObject();
 		if (!o || !cJSON_AddItemToArray(arr, o)) {
 			cJSON_Delete(o);
 			goto out;
@@ -725,6 +810,44 @@ out:
 	return s;
 }
 
+/* The entries of a dry run: [{"path", "type", "size"}], sorted. */
+static int list_entries(struct snapshot_build *t, struct snapshot_info *ret)
+{
+	cJSON *arr = cJSON_CreateArray();
+	size_t listed = 0;
+
+	if (!arr) {
+		return -ENOMEM;
+	}
+	qsort(t->ents, t->n, sizeof(*t->ents), cmp_entry);
+	for (size_t i = 0; i < t->n; i++) {
+		const struct entry *e = &t->ents[i];
+		cJSON *o, *p;
+		if (listed == SNAPSHOT_LIST_MAX) {
+			ret->entries_truncated = true;
+			break;
+		}
+		o = cJSON_CreateObject();
+		p = json_name(e->path);
+		if (!o || !cJSON_AddItemToArray(arr, o) || !p || !cJSON_AddItemToObject(o, "path", p) ||
+		    !cJSON_AddStringToObject(o, "type", type_names[e->type]) ||
+		    (e->type == E_FILE && !cJSON_AddNumberToObject(o, "size", (double)e->size)) ||
+		    (e->type == E_SYMLINK && !cJSON_AddStringToObject(o, "target", e->target))) {
+			if (!p || !cJSON_IsString(cJSON_GetObjectItem(o, "path"))) {
+				cJSON_Delete(p);
+			}
+			cJSON_Delete(arr);
+			return -ENOMEM;
+		}
+		listed++;
+	}
+	ret->entries = arr;
+	if (t->over) {
+		ret->entries_truncated = true;
+	}
+	return 0;
+}
+
 void snapshot_info_finish(struct snapshot_info *info)
 {
 	if (!info) {
@@ -732,136 +855,351 @@ void snapshot_info_finish(struct snapshot_info *info)
 	}
 	cJSON_Delete(info->skipped);
 	info->skipped = NULL;
+	cJSON_Delete(info->entries);
+	info->entries = NULL;
 }
 
-int snapshot_take(struct blobstore *bs, const char *source, const struct walk_ops *matcher,
-                  void *matcher_ud, const struct snapshot_limits *lim, struct snapshot_info *ret,
-                  char **cause)
+int snapshot_build_create(struct blobstore *bs, const char *source, const struct snapshot_opts *opts,
+                          struct snapshot_build **ret)
 {
-	static const struct walk_ops ops = {
-	    .enter_dir = take_enter_cb,
-	    .leave_dir = take_leave_cb,
-	    .ignored = take_ignored_cb,
-	    .visit = take_visit_cb,
-	};
-	struct take t = {
-	    .bs = bs,
-	    .source = source,
-	    .m = matcher,
-	    .mud = matcher_ud,
-	    .max_bytes = lim && lim->max_bytes ? lim->max_bytes : SNAPSHOT_DEFAULT_MAX_BYTES,
-	    .max_files = lim && lim->max_files ? lim->max_files : SNAPSHOT_DEFAULT_MAX_FILES,
-	    .rootfd = -1,
-	};
-	struct blob_batch *batches[STORE_THREADS_MAX] = {0};
-	size_t nthreads;
-	char *walk_cause = NULL;
+	struct snapshot_build *t = calloc(1, sizeof(*t));
+	const struct snapshot_limits *lim = &opts->limits;
+
+	if (!t) {
+		return -ENOMEM;
+	}
+	t->bs = bs;
+	t->source = strdup(source);
+	t->m = opts->matcher;
+	t->mud = opts->matcher_ud;
+	t->ignore_file = opts->ignore_file ? opts->ignore_file : ".amlignore";
+	t->max_bytes = lim->max_bytes ? lim->max_bytes : SNAPSHOT_DEFAULT_MAX_BYTES;
+	t->max_files = lim->max_files ? lim->max_files : SNAPSHOT_DEFAULT_MAX_FILES;
+	t->list_only = opts->list_only;
+	t->rootfd = -1;
+	/* Past this many entries the tree is hopeless (someone submitted their
+	 * home directory): stop walking rather than count to the end. */
+	t->cutoff = t->max_files > UINT64_MAX / 16 ? UINT64_MAX : t->max_files * 16;
+	if (t->cutoff < 100000) {
+		t->cutoff = 100000;
+	}
+	t->skipped = cJSON_CreateArray();
+	if (!t->source || !t->skipped) {
+		snapshot_build_destroy(t);
+		return -ENOMEM;
+	}
+	*ret = t;
+	return 0;
+}
+
+void snapshot_build_destroy(struct snapshot_build *t)
+{
+	if (!t) {
+		return;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		free(t->ents[i].path);
+		free(t->ents[i].target);
+	}
+	free(t->ents);
+	free(t->files);
+	free(t->stack);
+	top_clear(t->top_files);
+	top_clear(t->top_dirs_bytes);
+	top_clear(t->top_dirs_files);
+	cJSON_Delete(t->skipped);
+	free(t->cause);
+	free(t->source);
+	if (t->rootfd >= 0) {
+		close(t->rootfd);
+	}
+	free(t);
+}
+
+char *snapshot_build_take_cause(struct snapshot_build *b)
+{
+	char *c = b->cause;
+
+	b->cause = NULL;
+	return c;
+}
+
+int snapshot_build_check(struct snapshot_build *b, char **cause)
+{
+	if (b->cut) {
+		b->over = true;
+	}
+	if (!b->over) {
+		return 0;
+	}
+	if (cause) {
+		*cause = over_message(b);
+	}
+	return -EFBIG;
+}
+
+size_t snapshot_build_files(const struct snapshot_build *b)
+{
+	return b->nfiles;
+}
+
+const char *snapshot_build_file_path(const struct snapshot_build *b, size_t i)
+{
+	return b->ents[b->files[i]].path;
+}
+
+void snapshot_build_set_file(struct snapshot_build *b, size_t i, const char hex[65], uint64_t size)
+{
+	struct entry *e = &b->ents[b->files[i]];
+
+	memcpy(e->hex, hex, 65);
+	e->size = size;
+	e->hashed = true;
+}
+
+int snapshot_build_skip_file(struct snapshot_build *b, size_t i, const char *reason)
+{
+	struct entry *e = &b->ents[b->files[i]];
+
+	e->skipped = true;
+	e->listed = true;
+	return skip(b, e->path, reason);
+}
+
+/* Files found unreadable while storing go to the skipped list, in path
+ * order (the threads met them in any order). */
+static int collect_unreadable(struct snapshot_build *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		if (t->ents[i].type == E_FILE && t->ents[i].skipped && !t->ents[i].listed) {
+			int r = skip(t, t->ents[i].path, "unreadable");
+			if (r < 0) {
+				return r;
+			}
+			t->ents[i].listed = true;
+		}
+	}
+	return 0;
+}
+
+int snapshot_build_finish(struct snapshot_build *t, struct blob_batch *batch,
+                          struct snapshot_info *ret, char **cause)
+{
 	char *manifest = NULL;
-	uint64_t files = 0, bytes = 0;
+	uint64_t files = 0, bytes = 0, dirs = 0, links = 0;
+	size_t new_blobs = blob_batch_count(batch);
 	char id[65];
 	int r;
 
-	/* Past this many entries the tree is hopeless (someone submitted their
-	 * home directory): stop walking rather than count to the end. */
-	t.cutoff = t.max_files > UINT64_MAX / 16 ? UINT64_MAX : t.max_files * 16;
-	if (t.cutoff < 100000) {
-		t.cutoff = 100000;
+	qsort(t->ents, t->n, sizeof(*t->ents), cmp_entry);
+	/* The file index refers to walk order; it is no use after sorting. */
+	t->nfiles = 0;
+	r = collect_unreadable(t);
+	if (r < 0) {
+		goto out;
 	}
-	t.skipped = cJSON_CreateArray();
-	if (!t.skipped) {
+	for (size_t i = 0; i < t->n; i++) {
+		const struct entry *e = &t->ents[i];
+		if (e->skipped) {
+			continue;
+		}
+		if (e->type == E_FILE) {
+			if (!e->hashed) {
+				r = -EINVAL; /* the caller gave no content for it */
+				goto out;
+			}
+			files++;
+			bytes += e->size;
+		} else if (e->type == E_DIR) {
+			dirs++;
+		} else {
+			links++;
+		}
+	}
+	manifest = manifest_print(t->ents, t->n);
+	if (!manifest) {
 		r = -ENOMEM;
 		goto out;
 	}
+	r = blob_batch_put_buf(batch, manifest, strlen(manifest), id);
+	if (r < 0) {
+		goto out;
+	}
+	r = blob_batch_commit(batch);
+	if (r < 0) {
+		if (cause) {
+			char eb[128];
+			*cause = msg_strdupf("cannot store the snapshot of %s: %s", t->source,
+			                     errstr(-r, eb));
+		}
+		goto out;
+	}
+	memset(ret, 0, sizeof(*ret));
+	memcpy(ret->id, id, sizeof(id));
+	ret->files = files;
+	ret->bytes = bytes;
+	ret->dirs = dirs;
+	ret->symlinks = links;
+	ret->skipped = t->skipped;
+	ret->skipped_total = t->skipped_total;
+	ret->read_files = t->read_files;
+	ret->read_bytes = t->read_bytes;
+	ret->cached_files = t->cached_files;
+	ret->new_blobs = new_blobs;
+	t->skipped = NULL;
+out:
+	free(manifest);
+	return r;
+}
 
-	r = walk_tree(source, &ops, &t, &walk_cause);
-	if (r == -ECANCELED && t.cut) {
+/* Look each file up in the stat cache; a hit whose blob is stored needs no
+ * reading. */
+static void use_stat_cache(struct snapshot_build *t, const struct statcache *c)
+{
+	unsigned char digest[32];
+
+	for (size_t i = 0; i < t->nfiles; i++) {
+		struct entry *e = &t->ents[t->files[i]];
+		if (!statcache_lookup(c, e->path, &e->st, digest)) {
+			continue;
+		}
+		blob_hex(digest, e->hex);
+		if (!blob_exists(t->bs, e->hex)) {
+			continue;
+		}
+		e->hashed = true;
+		t->cached_files++;
+	}
+}
+
+static void save_stat_cache(struct snapshot_build *t, const char *path, int64_t now)
+{
+	struct statcache_rec *recs = calloc(t->nfiles ? t->nfiles : 1, sizeof(*recs));
+	size_t n = 0;
+
+	if (!recs) {
+		return;
+	}
+	for (size_t i = 0; i < t->nfiles; i++) {
+		const struct entry *e = &t->ents[t->files[i]];
+		if (!e->hashed || e->skipped) {
+			continue;
+		}
+		recs[n].path = e->path;
+		statcache_rec_from_stat(&recs[n], &e->st);
+		for (int k = 0; k < 32; k++) {
+			unsigned hi = (unsigned)(e->hex[2 * k] <= '9' ? e->hex[2 * k] - '0'
+			                                               : e->hex[2 * k] - 'a' + 10);
+			unsigned lo = (unsigned)(e->hex[2 * k + 1] <= '9' ? e->hex[2 * k + 1] - '0'
+			                                                   : e->hex[2 * k + 1] - 'a' + 10);
+			recs[n].digest[k] = (unsigned char)(hi << 4 | lo);
+		}
+		n++;
+	}
+	/* Only saves reading next time: a failure here is not the snapshot's. */
+	statcache_save(path, recs, n, now);
+	free(recs);
+}
+
+int snapshot_take_with(struct blobstore *bs, const char *source, const struct snapshot_opts *opts,
+                       struct snapshot_info *ret, char **cause)
+{
+	struct snapshot_build *t = NULL;
+	struct blob_batch *batches[STORE_THREADS_MAX] = {0};
+	struct statcache *sc = NULL;
+	size_t nthreads;
+	char *walk_cause = NULL;
+	int64_t read_done;
+	int r;
+
+	r = snapshot_build_create(bs, source, opts, &t);
+	if (r < 0) {
+		return r;
+	}
+	r = walk_tree(source, &snapshot_build_walk_ops, t, &walk_cause);
+	if (r == -ECANCELED && t->cut) {
 		r = 0;
-		t.over = true;
 	}
 	if (r < 0) {
 		if (cause) {
-			*cause = t.cause ? t.cause : walk_cause;
-			if (t.cause) {
-				t.cause = NULL;
+			*cause = t->cause ? t->cause : walk_cause;
+			if (t->cause) {
+				t->cause = NULL;
 			} else {
 				walk_cause = NULL;
 			}
 		}
 		goto out;
 	}
-	if (t.over) {
-		r = -EFBIG;
-		if (cause) {
-			*cause = over_message(&t);
+	if (t->list_only) {
+		struct snapshot_info info = {0};
+		r = snapshot_build_check(t, cause);
+		if (list_entries(t, &info) < 0) {
+			r = -ENOMEM;
+			goto out;
 		}
+		for (size_t i = 0; i < t->n; i++) {
+			info.dirs += t->ents[i].type == E_DIR;
+			info.symlinks += t->ents[i].type == E_SYMLINK;
+		}
+		info.files = t->nfile;
+		info.bytes = t->bytes;
+		info.skipped = t->skipped;
+		info.skipped_total = t->skipped_total;
+		t->skipped = NULL;
+		*ret = info;
+		goto out;
+	}
+	r = snapshot_build_check(t, cause);
+	if (r < 0) {
 		goto out;
 	}
 
-	nthreads = store_threads(&t);
+	if (opts->stat_cache) {
+		r = statcache_load(opts->stat_cache, &sc);
+		if (r < 0) {
+			goto out;
+		}
+		use_stat_cache(t, sc);
+	}
+	nthreads = store_threads(t->nfile - t->cached_files, t->bytes);
 	for (size_t k = 0; k < nthreads; k++) {
 		r = blob_batch_create(bs, &batches[k]);
 		if (r < 0) {
 			goto out;
 		}
 	}
-	r = store_all(&t, batches, nthreads, cause);
+	r = store_all(t, batches, nthreads, cause);
 	if (r < 0) {
 		goto out;
 	}
-	for (size_t i = 0; i < t.n; i++) {
-		if (t.ents[i].type == E_FILE) {
-			files++;
-			bytes += t.ents[i].size;
-		}
+	/* Every file has been read by now: what the cache records from here is
+	 * racy only if it changed after this moment. */
+	read_done = statcache_now_ns();
+	if (opts->stat_cache) {
+		save_stat_cache(t, opts->stat_cache, read_done);
 	}
-	qsort(t.ents, t.n, sizeof(*t.ents), cmp_entry);
-	manifest = manifest_print(t.ents, t.n);
-	if (!manifest) {
-		r = -ENOMEM;
-		goto out;
-	}
-	r = blob_batch_put_buf(batches[0], manifest, strlen(manifest), id);
-	if (r < 0) {
-		goto out;
-	}
-	r = blob_batch_commit(batches[0]);
-	if (r < 0) {
-		if (cause) {
-			char eb[128];
-			*cause = msg_strdupf("cannot store the snapshot of %s: %s", source,
-			                     errstr(-r, eb));
-		}
-		goto out;
-	}
-
-	memset(ret, 0, sizeof(*ret));
-	memcpy(ret->id, id, sizeof(id));
-	ret->files = files;
-	ret->bytes = bytes;
-	ret->skipped = t.skipped;
-	ret->skipped_total = t.skipped_total;
-	t.skipped = NULL;
+	r = snapshot_build_finish(t, batches[0], ret, cause);
 out:
 	for (size_t k = 0; k < STORE_THREADS_MAX; k++) {
 		blob_batch_destroy(batches[k]);
 	}
-	free(manifest);
-	for (size_t i = 0; i < t.n; i++) {
-		free(t.ents[i].path);
-		free(t.ents[i].target);
-	}
-	free(t.ents);
-	free(t.stack);
-	top_clear(t.top_files);
-	top_clear(t.top_dirs_bytes);
-	top_clear(t.top_dirs_files);
-	cJSON_Delete(t.skipped);
-	free(t.cause);
+	statcache_destroy(sc);
+	snapshot_build_destroy(t);
 	free(walk_cause);
-	if (t.rootfd >= 0) {
-		close(t.rootfd);
-	}
 	return r;
+}
+
+int snapshot_take(struct blobstore *bs, const char *source, const struct walk_ops *matcher,
+                  void *matcher_ud, const struct snapshot_limits *lim, struct snapshot_info *ret,
+                  char **cause)
+{
+	struct snapshot_opts opts = {.matcher = matcher, .matcher_ud = matcher_ud};
+
+	if (lim) {
+		opts.limits = *lim;
+	}
+	return snapshot_take_with(bs, source, &opts, ret, cause);
 }
 
 /* A manifest loaded for reading; strings point into json. */
@@ -869,6 +1207,7 @@ struct mentry {
 	const char *path;
 	const char *sha;
 	const char *target;
+	uint64_t size;
 	uint32_t mode;
 	enum etype type;
 };
@@ -976,6 +1315,11 @@ static int manifest_load(struct blobstore *bs, const char *id, struct manifest *
 			if (!blob_valid_hex(e->sha) || !get_mode(it, &e->mode)) {
 				goto out;
 			}
+			const cJSON *sz = cJSON_GetObjectItemCaseSensitive(it, "size");
+			if (!cJSON_IsNumber(sz) || sz->valuedouble < 0 || sz->valuedouble > 9e15) {
+				goto out;
+			}
+			e->size = (uint64_t)sz->valuedouble;
 		} else if (strcmp(type, "dir") == 0) {
 			e->type = E_DIR;
 			if (!get_mode(it, &e->mode)) {
@@ -1112,6 +1456,13 @@ static int check_empty(int fd)
 
 int snapshot_materialise(struct blobstore *bs, const char *id, const char *dest, char **cause)
 {
+	return snapshot_materialise_stats(bs, id, dest, NULL, cause);
+}
+
+int snapshot_materialise_stats(struct blobstore *bs, const char *id, const char *dest,
+                               struct snapshot_copy_stats *stats, char **cause)
+{
+	struct snapshot_copy_stats cs = {0};
 	struct manifest m;
 	struct dirstack ds = {0};
 	char eb[128];
@@ -1167,7 +1518,16 @@ int snapshot_materialise(struct blobstore *bs, const char *id, const char *dest,
 			r = mkdirat(pfd, name, 0700) < 0 ? -errno : 0;
 			break;
 		case E_FILE:
-			r = blob_copy_out(bs, e->sha, pfd, name, e->mode & 0777);
+			{
+				enum blob_copy_how how = BLOB_COPY_PLAIN;
+				r = blob_copy_out_how(bs, e->sha, pfd, name, e->mode & 0777, &how);
+				if (r == 0) {
+					cs.files++;
+					cs.reflinked += how == BLOB_COPY_REFLINK;
+					cs.kernel_copied += how == BLOB_COPY_KERNEL;
+					cs.plain_copied += how == BLOB_COPY_PLAIN;
+				}
+			}
 			if (r == -ENOENT && !blob_exists(bs, e->sha)) {
 				if (cause) {
 					*cause =
@@ -1208,6 +1568,9 @@ int snapshot_materialise(struct blobstore *bs, const char *id, const char *dest,
 		}
 	}
 	r = 0;
+	if (stats) {
+		*stats = cs;
+	}
 out:
 	if (failed && cause) {
 		*cause = msg_strdupf("cannot create %s/%s: %s", dest, failed, errstr(-r, eb));
@@ -1342,4 +1705,36 @@ int snapshot_has_file(struct blobstore *bs, const char *id, const char *relpath,
 	}
 	manifest_finish(&m);
 	return r;
+}
+
+int snapshot_foreach(struct blobstore *bs, const char *id,
+                     int (*cb)(void *ud, const struct snapshot_entry *e), void *ud,
+                     char **cause)
+{
+	static const enum snapshot_type types[] = {
+	    [E_FILE] = SNAPSHOT_FILE, [E_DIR] = SNAPSHOT_DIR, [E_SYMLINK] = SNAPSHOT_SYMLINK};
+	struct manifest m;
+	int r;
+
+	r = manifest_load(bs, id, &m, cause);
+	if (r < 0) {
+		return r;
+	}
+	for (size_t i = 0; i < m.n; i++) {
+		const struct mentry *me = &m.e[i];
+		struct snapshot_entry e = {
+		    .path = me->path,
+		    .type = types[me->type],
+		    .mode = me->mode,
+		    .size = me->size,
+		    .sha256 = me->sha,
+		    .target = me->target,
+		};
+		r = cb(ud, &e);
+		if (r != 0) {
+			break;
+		}
+	}
+	manifest_finish(&m);
+	return r < 0 ? r : 0;
 }

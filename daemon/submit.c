@@ -3,6 +3,7 @@
 #include "submit.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,8 +12,10 @@
 
 #include <uv.h>
 
+#include "blob.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "ignore.h"
 #include "log.h"
 #include "msg.h"
 #include "ops.h"
@@ -20,6 +23,7 @@
 #include "queue.h"
 #include "run.h"
 #include "snapshot.h"
+#include "statcache.h"
 #include "store.h"
 #include "util.h"
 
@@ -164,11 +168,43 @@ static int resolve_program(struct submit *s)
 	return 0;
 }
 
+/* Snapshot a source directory with its ignore rules and the stat cache. */
+static int take_dir(struct submit *s)
+{
+	struct snapshot_opts opts = {.limits = s->limits};
+	struct ignore *ig = NULL;
+	char *cache_dir = NULL;
+	int fd, r;
+
+	fd = open(s->source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		r = -errno;
+		s->cause = msg_strdupf("cannot open the source directory %s: %s", s->source,
+				       strerror(errno));
+		return r;
+	}
+	r = ignore_create(ignore_choose(fd), &ig);
+	close(fd);
+	if (r < 0) {
+		return r;
+	}
+	cache_dir = util_path_join(blob_store_root(s->d->blobs), "statcache");
+	opts.stat_cache = cache_dir ? statcache_path(cache_dir, s->source) : NULL;
+	opts.matcher = &ignore_walk_ops;
+	opts.matcher_ud = ig;
+	opts.ignore_file = ignore_filename(ig);
+	r = snapshot_take_with(s->d->blobs, s->source, &opts, &s->info, &s->cause);
+	free((char *)opts.stat_cache);
+	free(cache_dir);
+	ignore_destroy(ig);
+	return r;
+}
+
 static void submit_work(uv_work_t *w)
 {
 	struct submit *s = w->data;
 
-	s->err = snapshot_take(s->d->blobs, s->source, NULL, NULL, &s->limits, &s->info, &s->cause);
+	s->err = take_dir(s);
 	if (s->err < 0) {
 		return;
 	}
@@ -187,7 +223,10 @@ static void submit_done(uv_work_t *w, int status)
 	int err;
 
 	if (s->err < 0) {
-		request_error_errno(req, s->err, s->cause);
+		/* Causes quote file names, which are bytes; replies are UTF-8. */
+		char *clean = s->cause ? utf8_sanitize(s->cause, strlen(s->cause), NULL) : NULL;
+		request_error_errno(req, s->err, clean ? clean : s->cause);
+		free(clean);
 		goto out;
 	}
 	if (d->stopping) {

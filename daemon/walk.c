@@ -131,6 +131,32 @@ static enum walk_kind kind_of(mode_t m)
 
 static int walk_dir(struct walker *w, int fd);
 
+static bool unreadable_error(int r)
+{
+	return r == -EACCES || r == -EPERM;
+}
+
+/* Open the directory name below dfd for listing, and check that it can be
+ * searched too (a directory readable but not searchable lists names whose
+ * entries cannot be looked at): -EACCES when not. */
+static int open_dir(int dfd, const char *name, int *ret_fd)
+{
+	struct stat st;
+	int fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r;
+
+	if (fd < 0) {
+		return -errno;
+	}
+	if (fstatat(fd, ".", &st, 0) < 0) {
+		r = -errno;
+		close(fd);
+		return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 static int walk_entries(struct walker *w, DIR *d)
 {
 	struct names ns = {0};
@@ -167,6 +193,7 @@ static int walk_entries(struct walker *w, DIR *d)
 	for (size_t i = 0; i < ns.n; i++) {
 		const char *name = ns.v[i];
 		size_t nl = strlen(name);
+		int cfd;
 		size_t off = base ? base + 1 : 0;
 		struct walk_entry e;
 		struct stat st;
@@ -186,7 +213,18 @@ static int walk_entries(struct walker *w, DIR *d)
 				continue; /* removed since readdir */
 			}
 			r = -errno;
-			set_cause(w, errno, "stat", w->path);
+			if (unreadable_error(r) && w->ops->unreadable) {
+				memset(&st, 0, sizeof(st));
+				st.st_mode = S_IFREG;
+				e = (struct walk_entry){.path = w->path, .name = w->path + off,
+				                        .kind = WALK_FILE, .st = &st, .dirfd = dfd};
+				r = w->ops->unreadable(w->ud, &e, r);
+				if (r < 0) {
+					goto out;
+				}
+				continue;
+			}
+			set_cause(w, -r, "stat", w->path);
 			goto out;
 		}
 		e = (struct walk_entry){
@@ -199,25 +237,39 @@ static int walk_entries(struct walker *w, DIR *d)
 		if (w->ops->ignored && w->ops->ignored(w->ud, &e)) {
 			continue;
 		}
-		if (w->ops->visit) {
-			r = w->ops->visit(w->ud, &e);
+		cfd = -1;
+		if (e.kind == WALK_DIR) {
+			/* Opened before it is visited, so that a directory that
+			 * cannot be read is passed over as a whole. O_NOFOLLOW: a
+			 * directory swapped for a symlink since the lstat is
+			 * refused rather than followed out of the tree. */
+			r = open_dir(dfd, name, &cfd);
+			if (r == -ENOENT) {
+				r = 0;
+				continue;
+			}
 			if (r < 0) {
+				if (unreadable_error(r) && w->ops->unreadable) {
+					r = w->ops->unreadable(w->ud, &e, r);
+					if (r < 0) {
+						goto out;
+					}
+					continue;
+				}
+				set_cause(w, -r, "open directory", w->path);
 				goto out;
 			}
 		}
-		if (e.kind == WALK_DIR) {
-			/* O_NOFOLLOW: a directory swapped for a symlink since the
-			 * lstat is refused rather than followed out of the tree. */
-			int cfd =
-			    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-			if (cfd < 0) {
-				if (errno == ENOENT) {
-					continue;
+		if (w->ops->visit) {
+			r = w->ops->visit(w->ud, &e);
+			if (r < 0) {
+				if (cfd >= 0) {
+					close(cfd);
 				}
-				r = -errno;
-				set_cause(w, errno, "open directory", w->path);
 				goto out;
 			}
+		}
+		if (cfd >= 0) {
 			r = walk_dir(w, cfd);
 			if (r < 0) {
 				goto out;

@@ -13,7 +13,9 @@ struct walk_entry {
 	const char *name; /* last component */
 	enum walk_kind kind;
 	const struct stat *st; /* lstat of the entry */
-	int dirfd;             /* fd of the containing directory (for openat) */
+	int dirfd;             /* fd of the containing directory (for openat); -1 when the
+	                          entries come from elsewhere (an archive) */
+	const char *link_target; /* a symlink's target when dirfd is -1, else NULL */
 };
 
 /* The walk's hooks; any may be NULL. For a directory that is not ignored the
@@ -31,6 +33,15 @@ struct walk_ops {
 	/* Called for every entry not ignored, directories before their
 	 * contents. A negative return stops the walk with that error. */
 	int (*visit)(void *ud, const struct walk_entry *e);
+	/* An entry that cannot be read: a directory that cannot be opened or
+	 * listed, or an entry that cannot be looked at, with err (a negative
+	 * errno); e->kind is what lstat said (WALK_FILE when lstat itself
+	 * failed). Return 0 to pass over it, or a negative error to stop the
+	 * walk. NULL: such an entry stops the walk with its error. */
+	int (*unreadable)(void *ud, const struct walk_entry *e, int err);
+	/* A message for the last error a hook returned, malloc'd for the
+	 * caller to free; NULL when there is none. */
+	char *(*take_error)(void *ud);
 };
 
 /* Walk root depth-first through directory fds (no path-length limit; below
