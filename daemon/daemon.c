@@ -19,6 +19,7 @@
 #include "queue.h"
 #include "server.h"
 #include "store.h"
+#include "systemd.h"
 #include "tracking.h"
 #include "util.h"
 
@@ -77,6 +78,12 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	memset(d, 0, sizeof(*d));
 	d->loop = loop;
 	d->lock_fd = -1;
+	d->status_queued = d->status_running = -1;
+	systemd_init(d);
+	int listen_fd = systemd_take_listen_fd(cause);
+	if (listen_fd < -1) {
+		return listen_fd;
+	}
 	d->started_at = util_now();
 	d->grace = cfg->grace > 0 ? cfg->grace : 10;
 	d->max_runs = cfg->max_runs > 0 ? cfg->max_runs : (int)uv_available_parallelism();
@@ -150,9 +157,22 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 				     strerror(-r));
 		return r;
 	}
-	r = server_listen(d, d->socket_path, &d->server, cause);
-	if (r < 0) {
-		return r;
+	if (listen_fd >= 0) {
+		r = server_adopt(d, listen_fd, &d->server, cause);
+		if (r < 0) {
+			return r;
+		}
+		/* Runs and status report the socket clients really use. */
+		free(d->socket_path);
+		d->socket_path = strdup(server_path(d->server));
+		if (!d->socket_path) {
+			return -ENOMEM;
+		}
+	} else {
+		r = server_listen(d, d->socket_path, &d->server, cause);
+		if (r < 0) {
+			return r;
+		}
 	}
 	uv_signal_init(loop, &d->sig_term);
 	d->sig_term.data = d;
@@ -161,8 +181,9 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	d->sig_int.data = d;
 	uv_signal_start(&d->sig_int, signal_cb, SIGINT);
 	d->signals = true;
-	log_info("runyardd %s listening on %s (state %s, %d slots, grace %gs)", RUNYARD_VERSION,
-		 d->socket_path, d->state_dir, d->max_runs, d->grace);
+	log_info("runyardd %s listening on %s%s (state %s, %d slots, grace %gs)", RUNYARD_VERSION,
+		 d->socket_path, listen_fd >= 0 ? " (socket-activated)" : "", d->state_dir,
+		 d->max_runs, d->grace);
 	return 0;
 }
 
@@ -221,6 +242,11 @@ int daemon_resume(struct daemon *d)
 	}
 	exec_sweep_dirs(d);
 	queue_kick(d);
+	/* Ready: the store is open, the socket listens, the runs in flight are
+	 * back in hand. */
+	systemd_notify(d, "READY=1");
+	systemd_status(d);
+	systemd_watchdog_start(d);
 	return 0;
 }
 
@@ -234,6 +260,8 @@ void daemon_stop(struct daemon *d)
 		return;
 	}
 	d->stopping = true;
+	systemd_notify(d, "STOPPING=1");
+	systemd_finish(d);
 	if (d->signals) {
 		uv_close((uv_handle_t *)&d->sig_term, close_noop_cb);
 		uv_close((uv_handle_t *)&d->sig_int, close_noop_cb);
@@ -252,6 +280,10 @@ void daemon_finish(struct daemon *d)
 		close(d->lock_fd);
 	}
 	free(d->ingest_buf);
+	if (d->notify_fd >= 0) {
+		close(d->notify_fd);
+	}
+	free(d->notify_path);
 	free(d->state_dir);
 	free(d->socket_path);
 	free(d->runs_dir);

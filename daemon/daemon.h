@@ -50,6 +50,15 @@ struct daemon {
 	uv_signal_t sig_term;
 	uv_signal_t sig_int;
 	int lock_fd;
+
+	/* The service manager (systemd.c). */
+	int notify_fd;
+	char *notify_path;
+	uint64_t watchdog_usec;
+	uv_timer_t watchdog;
+	bool watchdog_on;
+	int status_queued, status_running;
+
 	bool signals; /* sig_term and sig_int are initialised */
 	bool stopping;
 	bool resuming; /* holds admission back until every resumed run has its slot */

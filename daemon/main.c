@@ -21,7 +21,11 @@ static void usage(FILE *f)
 		   "                   (default $XDG_RUNTIME_DIR/runyard/runyard.sock)\n"
 		   "  --max-runs N     runs that may be in flight at once (default: CPUs)\n"
 		   "  --grace S        seconds between SIGTERM and SIGKILL on cancel (default 10)\n"
-		   "  --verbose        log every status change\n");
+		   "  --log-level L    error, warn, info (default) or debug\n"
+		   "  --verbose        the same as --log-level debug\n"
+		   "\n"
+		   "Under systemd, runyardd takes a socket passed with LISTEN_FDS, reports\n"
+		   "readiness and status on NOTIFY_SOCKET and pings the watchdog.\n");
 }
 
 int main(int argc, char **argv)
@@ -32,6 +36,7 @@ int main(int argc, char **argv)
 		{"max-runs", required_argument, NULL, 'm'},
 		{"grace", required_argument, NULL, 'g'},
 		{"verbose", no_argument, NULL, 'v'},
+		{"log-level", required_argument, NULL, 'l'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -70,6 +75,21 @@ int main(int argc, char **argv)
 		case 'v':
 			level = LOG_LEVEL_DEBUG;
 			break;
+		case 'l':
+			if (strcmp(optarg, "error") == 0) {
+				level = LOG_LEVEL_ERROR;
+			} else if (strcmp(optarg, "warn") == 0) {
+				level = LOG_LEVEL_WARN;
+			} else if (strcmp(optarg, "info") == 0) {
+				level = LOG_LEVEL_INFO;
+			} else if (strcmp(optarg, "debug") == 0) {
+				level = LOG_LEVEL_DEBUG;
+			} else {
+				fprintf(stderr, "runyardd: --log-level wants error, warn, info or "
+						"debug, not '%s'\n", optarg);
+				return 1;
+			}
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -87,6 +107,9 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	log_init(level);
+	/* Runs inherit the daemon's environment; their stderr is not the
+	 * journal, so they must not think it is. */
+	unsetenv("JOURNAL_STREAM");
 	/* A client that goes away mid-write must not take the daemon along. */
 	signal(SIGPIPE, SIG_IGN);
 	uv_loop_init(&loop);

@@ -12,6 +12,7 @@
 #include "logs.h"
 #include "queue.h"
 #include "store.h"
+#include "systemd.h"
 #include "util.h"
 
 static const char *const status_names[RUN__MAX] = {
@@ -182,6 +183,7 @@ int run_transition(struct run *r, enum run_status to)
 	if (run_status_terminal(to)) {
 		run_end(r);
 	}
+	systemd_status(d);
 	return 0;
 }
 

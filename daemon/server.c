@@ -27,6 +27,7 @@ struct server {
 	struct conn *conns;
 	bool closing;
 	bool listener_closed;
+	bool activated; /* the socket belongs to the service manager */
 };
 
 struct conn {
@@ -448,6 +449,46 @@ fail:
 	return r;
 }
 
+int server_adopt(struct daemon *d, int fd, struct server **ret, char **cause)
+{
+	struct server *srv = calloc(1, sizeof(*srv));
+	struct sockaddr_un sa;
+	socklen_t len = sizeof(sa);
+	int r;
+
+	if (!srv) {
+		return -ENOMEM;
+	}
+	memset(&sa, 0, sizeof(sa));
+	getsockname(fd, (struct sockaddr *)&sa, &len);
+	srv->path = strndup(sa.sun_path, sizeof(sa.sun_path));
+	if (!srv->path) {
+		free(srv);
+		return -ENOMEM;
+	}
+	srv->d = d;
+	srv->activated = true;
+	uv_pipe_init(d->loop, &srv->listener, 0);
+	srv->listener.data = srv;
+	r = uv_pipe_open(&srv->listener, fd);
+	if (r == 0) {
+		r = uv_listen((uv_stream_t *)&srv->listener, 128, connection_cb);
+	}
+	if (r < 0) {
+		*cause = msg_strdupf("cannot serve on the activated socket %s: %s", srv->path,
+				     uv_strerror(r));
+		uv_close((uv_handle_t *)&srv->listener, listener_close_cb);
+		return r;
+	}
+	*ret = srv;
+	return 0;
+}
+
+const char *server_path(const struct server *srv)
+{
+	return srv->path;
+}
+
 void server_close(struct server *srv)
 {
 	if (!srv || srv->closing) {
@@ -458,6 +499,9 @@ void server_close(struct server *srv)
 		next = c->next;
 		conn_close(c);
 	}
-	unlink(srv->path);
+	if (!srv->activated) {
+		/* An activated socket stays: the manager listens on it again. */
+		unlink(srv->path);
+	}
 	uv_close((uv_handle_t *)&srv->listener, listener_close_cb);
 }

@@ -31,6 +31,12 @@ void wbuf_unref(struct wbuf *b);
 /* Listen on path (mode 0600, parent directory created 0700). */
 int server_listen(struct daemon *d, const char *path, struct server **ret, char **cause);
 
+/* Serve on a listening socket passed by the service manager. */
+int server_adopt(struct daemon *d, int fd, struct server **ret, char **cause);
+
+/* The socket's path (for an activated socket, as the manager bound it). */
+const char *server_path(const struct server *srv);
+
 /* Stop accepting, close every connection; the server struct goes in the
  * listener's close callback. */
 void server_close(struct server *srv);
