@@ -408,6 +408,58 @@ static int ctx_socket(struct ctx *ctx)
 	return 0;
 }
 
+static int launch_daemon(struct ctx *ctx, const char *state_dir, const char *max_runs,
+			 const char *grace, long long *ret_pid);
+
+/* Whether runyard's user units are active: then the service manager, not
+ * the CLI, decides when the daemon runs. */
+static bool unit_active(void)
+{
+	pid_t pid = fork();
+	int status;
+
+	if (pid < 0) {
+		return false;
+	}
+	if (pid == 0) {
+		int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null >= 0) {
+			dup2(null, 0);
+			dup2(null, 1);
+			dup2(null, 2);
+		}
+		execlp("systemctl", "systemctl", "--user", "--quiet", "is-active", "runyard.socket",
+		       "runyard.service", (char *)NULL);
+		_exit(127);
+	}
+	return waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* First use: no daemon answers at the default socket, so start one for the
+ * user and say so once. Only for the default socket: a socket named with
+ * --socket or RUNYARD_SOCKET is someone's deliberate choice. Returns 0 when
+ * a daemon was started, -1 when autostart does not apply, else an exit
+ * status. */
+static int autostart(struct ctx *ctx)
+{
+	const char *off = getenv("RUNYARD_NO_AUTOSTART");
+	long long pid = 0;
+	int status;
+
+	if (ctx->opts->socket || getenv("RUNYARD_SOCKET") || (off && *off && strcmp(off, "0")) ||
+	    strncmp(ctx->verb->name, "daemon", 6) == 0 || unit_active()) {
+		return -1;
+	}
+	status = launch_daemon(ctx, NULL, NULL, NULL, &pid);
+	if (status) {
+		return status;
+	}
+	fprintf(stderr, "runyard: started runyardd in the background (pid %lld, socket %s); set "
+			"RUNYARD_NO_AUTOSTART=1 to turn this off\n",
+		pid, ctx->socket);
+	return 0;
+}
+
 static int ctx_connect(struct ctx *ctx)
 {
 	struct client_error err = {0};
@@ -421,6 +473,17 @@ static int ctx_connect(struct ctx *ctx)
 		return status;
 	}
 	r = client_connect(ctx->socket, &ctx->client, &err);
+	if (r < 0 && not_running(r)) {
+		status = autostart(ctx);
+		if (status > 0) {
+			client_error_finish(&err);
+			return status;
+		}
+		if (status == 0) {
+			client_error_finish(&err);
+			r = client_connect(ctx->socket, &ctx->client, &err);
+		}
+	}
 	status = r < 0 ? report_connect(&err, r) : 0;
 	client_error_finish(&err);
 	return status;
@@ -2218,83 +2281,21 @@ static int print_daemon_json(bool flag_value, const char *flag, long long pid, c
 	return status;
 }
 
-static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
+/* Start runyardd detached on ctx->socket and wait until it answers; the
+ * daemon's pid in *ret_pid. Returns 0 or an exit status (said why). */
+static int launch_daemon(struct ctx *ctx, const char *state_dir, const char *max_runs,
+			 const char *grace, long long *ret_pid)
 {
-	static const struct option options[] = {
-		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
-		{"max-runs", required_argument, NULL, OPT_MAX_RUNS},
-		{"grace", required_argument, NULL, OPT_GRACE},
-		COMMON_OPTIONS,
-		{0},
-	};
 	struct client_error err = {0};
 	struct client *probe = NULL;
-	const char *state_dir = NULL, *max_runs = NULL, *grace = NULL;
 	char *state_abs = NULL, *log_dir = NULL, *log_path = NULL, *bin = NULL;
 	const char *dargv[12];
 	size_t n = 0;
 	struct stat st;
 	off_t log_start = 0;
-	long long ll;
-	double d;
 	int64_t deadline;
-	int logfd = -1, status = EXIT_USAGE, c, r, e = 0;
+	int logfd = -1, status = EXIT_USAGE, r, e = 0;
 	pid_t pid;
-
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		switch (c) {
-		case OPT_STATE_DIR:
-			state_dir = optarg;
-			break;
-		case OPT_MAX_RUNS:
-			if (parse_int(optarg, 1, 1000000, &ll) < 0) {
-				return usage_error(ctx, "--max-runs needs a positive integer, not '%s'",
-						   optarg);
-			}
-			max_runs = optarg;
-			break;
-		case OPT_GRACE:
-			if (parse_seconds(optarg, &d) < 0) {
-				return usage_error(ctx, "--grace needs a number of seconds > 0, not "
-							"'%s'", optarg);
-			}
-			grace = optarg;
-			break;
-		case OPT_JSON:
-			ctx->json = true;
-			break;
-		case 'h':
-			fputs(ctx->verb->usage, stdout);
-			return 0;
-		default:
-			return option_error(ctx, c, argv, options);
-		}
-	}
-	status = no_args(ctx, argc, argv);
-	if (!status) {
-		status = ctx_socket(ctx);
-	}
-	if (status) {
-		return status;
-	}
-
-	r = client_connect(ctx->socket, &probe, &err);
-	if (r == 0) {
-		long long running = json_int(client_hello(probe), "pid", 0);
-		if (ctx->json) {
-			status = print_daemon_json(false, "started", running, ctx->socket);
-		} else {
-			printf("runyardd is already running (pid %lld, socket %s)\n", running,
-			       ctx->socket);
-		}
-		goto out;
-	}
-	if (!not_running(r)) {
-		/* Something answers there but not as a daemon we can use. */
-		status = report_connect(&err, r);
-		goto out;
-	}
-	status = EXIT_USAGE;
 
 	if (state_dir) {
 		r = mkdir_p(state_dir, 0700);
@@ -2385,13 +2386,8 @@ static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 		}
 		sleep_ms(DAEMON_POLL_MS);
 	}
-	ll = json_int(client_hello(probe), "pid", pid);
-	if (ctx->json) {
-		status = print_daemon_json(true, "started", ll, ctx->socket);
-	} else {
-		printf("runyardd started (pid %lld, socket %s)\n", ll, ctx->socket);
-		status = 0;
-	}
+	*ret_pid = json_int(client_hello(probe), "pid", pid);
+	status = 0;
 out:
 	if (logfd >= 0) {
 		close(logfd);
@@ -2402,6 +2398,90 @@ out:
 	free(log_path);
 	free(log_dir);
 	free(state_abs);
+	return status;
+}
+
+static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
+		{"max-runs", required_argument, NULL, OPT_MAX_RUNS},
+		{"grace", required_argument, NULL, OPT_GRACE},
+		COMMON_OPTIONS,
+		{0},
+	};
+	struct client_error err = {0};
+	struct client *probe = NULL;
+	const char *state_dir = NULL, *max_runs = NULL, *grace = NULL;
+	long long ll;
+	double d;
+	int status = EXIT_USAGE, c, r;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_STATE_DIR:
+			state_dir = optarg;
+			break;
+		case OPT_MAX_RUNS:
+			if (parse_int(optarg, 1, 1000000, &ll) < 0) {
+				return usage_error(ctx, "--max-runs needs a positive integer, not '%s'",
+						   optarg);
+			}
+			max_runs = optarg;
+			break;
+		case OPT_GRACE:
+			if (parse_seconds(optarg, &d) < 0) {
+				return usage_error(ctx, "--grace needs a number of seconds > 0, not "
+							"'%s'", optarg);
+			}
+			grace = optarg;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	status = no_args(ctx, argc, argv);
+	if (!status) {
+		status = ctx_socket(ctx);
+	}
+	if (status) {
+		return status;
+	}
+
+	r = client_connect(ctx->socket, &probe, &err);
+	if (r == 0) {
+		long long running = json_int(client_hello(probe), "pid", 0);
+		if (ctx->json) {
+			status = print_daemon_json(false, "started", running, ctx->socket);
+		} else {
+			printf("runyardd is already running (pid %lld, socket %s)\n", running,
+			       ctx->socket);
+		}
+		goto out;
+	}
+	if (!not_running(r)) {
+		/* Something answers there but not as a daemon we can use. */
+		status = report_connect(&err, r);
+		goto out;
+	}
+	status = launch_daemon(ctx, state_dir, max_runs, grace, &ll);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_daemon_json(true, "started", ll, ctx->socket);
+	} else {
+		printf("runyardd started (pid %lld, socket %s)\n", ll, ctx->socket);
+	}
+out:
+	client_destroy(probe);
+	client_error_finish(&err);
 	return status;
 }
 

@@ -202,3 +202,41 @@ def test_stop_and_start_in_the_middle_of_runs_loses_nothing(daemon_factory, make
         assert d.wait_terminal(r)["status"] == "Completed"
         texts = [l["text"] for l in d.logs(r)]
         assert texts == ["line %d" % i for i in range(40)], texts
+
+
+def test_first_use_starts_a_daemon_once(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    rt = tempfile.mkdtemp(prefix="ry-rt-", dir="/tmp")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("RUNYARD_SOCKET", "RUNYARD_NO_AUTOSTART")}
+    env.update(HOME=str(home), XDG_STATE_HOME=str(home / "state"), XDG_RUNTIME_DIR=rt)
+
+    def cli(*args, **kw):
+        return subprocess.run([str(CLI)] + list(args), capture_output=True, text=True,
+                              env=dict(env, **kw), timeout=DEADLINE)
+
+    pid = None
+    try:
+        off = cli("runs", RUNYARD_NO_AUTOSTART="1")
+        assert off.returncode == 1 and "cannot connect" in off.stderr, off.stderr
+        first = cli("runs")
+        assert first.returncode == 0, first.stderr
+        assert "started runyardd in the background" in first.stderr, first.stderr
+        st = cli("daemon", "status", "--json")
+        assert st.returncode == 0, st.stderr
+        import json
+        status = json.loads(st.stdout)
+        pid = status["pid"]
+        assert status["socket"] == os.path.join(rt, "runyard", "runyard.sock")
+        assert status["state_dir"] == str(home / "state" / "runyard")
+        again = cli("runs")
+        assert again.returncode == 0 and "started" not in again.stderr, again.stderr
+        assert cli("daemon", "stop").returncode == 0
+    finally:
+        if pid:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        shutil.rmtree(rt, ignore_errors=True)
