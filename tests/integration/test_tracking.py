@@ -519,6 +519,8 @@ def test_a_token_acts_on_its_own_run_only(daemon, make_tree, ext):
     tok_a = wait_for(lambda: token(a), what="run A's token")
     tok_b = wait_for(lambda: token(b), what="run B's token")
     assert tok_a != tok_b
+    # Tags travel through the run's buffered tracking file: wait for both.
+    wait_for(lambda: daemon.show(a)["tags"].get("owner") == a, what="run A's tag")
     wait_for(lambda: daemon.show(b)["tags"].get("owner") == b, what="run B's tag")
     seq_b = daemon.show(b)["seq"]
 
