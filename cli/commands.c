@@ -72,6 +72,10 @@ enum {
 	OPT_STATE_DIR,
 	OPT_MAX_RUNS,
 	OPT_GRACE,
+	OPT_DRY_RUN,
+	OPT_MAX_SNAPSHOT_MB,
+	OPT_MAX_SNAPSHOT_FILES,
+	OPT_FORMAT,
 };
 
 #define COMMON_OPTIONS {"json", no_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'}
@@ -841,8 +845,9 @@ static int resolve_source(const char *where, const char *path, char **ret_abs)
 			strerror(errno));
 		return EXIT_USAGE;
 	}
-	if (stat(abs, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		fprintf(stderr, "runyard: %ssource %s is not a directory\n", where, path);
+	if (stat(abs, &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode))) {
+		fprintf(stderr, "runyard: %ssource %s is neither a directory nor an archive\n",
+			where, path);
 		free(abs);
 		return EXIT_USAGE;
 	}
@@ -933,6 +938,52 @@ out:
 	return status;
 }
 
+/* What a dry run would take: entries, totals, and whether it would fail. */
+static int print_dry_run(const cJSON *result)
+{
+	const cJSON *it;
+	const char *over = json_str(result, "over_limit");
+	char sz[32];
+	double v;
+
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(result, "entries")) {
+		const char *type = json_str(it, "type"), *path = json_str(it, "path");
+		if (!type || !path) {
+			continue;
+		}
+		if (strcmp(type, "file") == 0) {
+			render_size(json_num(it, "size", &v) ? v : -1, sz);
+			printf("%10s  %s\n", sz, path);
+		} else if (strcmp(type, "dir") == 0) {
+			printf("%10s  %s/\n", "-", path);
+		} else {
+			printf("%10s  %s -> %s\n", "-", path,
+			       json_str(it, "target") ? json_str(it, "target") : "?");
+		}
+	}
+	render_size(json_num(result, "bytes", &v) ? v : 0, sz);
+	printf("Would take %lld file%s (%s), %lld director%s, %lld symlink%s from %s; nothing "
+	       "was stored\n",
+	       json_int(result, "files", 0), json_int(result, "files", 0) == 1 ? "" : "s", sz,
+	       json_int(result, "dirs", 0), json_int(result, "dirs", 0) == 1 ? "y" : "ies",
+	       json_int(result, "symlinks", 0), json_int(result, "symlinks", 0) == 1 ? "" : "s",
+	       json_str(result, "source") ? json_str(result, "source") : "?");
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(result, "skipped")) {
+		fprintf(stderr, "runyard: note: would skip %s (%s)\n",
+			json_str(it, "path") ? json_str(it, "path") : "?",
+			json_str(it, "reason") ? json_str(it, "reason") : "not taken");
+	}
+	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "truncated")) && !over) {
+		fprintf(stderr, "runyard: note: the list is cut short\n");
+	}
+	if (over) {
+		fprintf(stderr, "runyard: the submit would fail: %s (%s)\n", over,
+			PROTO_E_TOO_LARGE);
+		return EXIT_REFUSED;
+	}
+	return 0;
+}
+
 static int submit_cb(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -946,6 +997,9 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 		{"wait", no_argument, NULL, OPT_WAIT},
 		{"show-output", no_argument, NULL, OPT_SHOW_OUTPUT},
 		{"file", required_argument, NULL, 'f'},
+		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
+		{"max-snapshot-mb", required_argument, NULL, OPT_MAX_SNAPSHOT_MB},
+		{"max-snapshot-files", required_argument, NULL, OPT_MAX_SNAPSHOT_FILES},
 		COMMON_OPTIONS,
 		{0},
 	};
@@ -953,6 +1007,9 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 	double timeout = 0;
 	long long priority = 0;
 	bool have_priority = false, keep = false, wait = false, show_output = false;
+	bool dry_run = false;
+	double max_mb = 0;
+	long long max_files = 0;
 	cJSON *env = cJSON_CreateObject(); /* the --env flags */
 	cJSON *args = NULL, *result = NULL, *fenv;
 	const cJSON *skipped, *item;
@@ -1011,6 +1068,26 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 		case OPT_SHOW_OUTPUT:
 			show_output = wait = true;
 			break;
+		case OPT_DRY_RUN:
+			dry_run = true;
+			break;
+		case OPT_MAX_SNAPSHOT_MB: {
+			char *end;
+			max_mb = strtod(optarg, &end);
+			if (*end || !(max_mb > 0) || max_mb > 1e9) {
+				status = usage_error(ctx, "--max-snapshot-mb needs a size in MB above "
+							  "0, not '%s'", optarg);
+				goto out;
+			}
+			break;
+		}
+		case OPT_MAX_SNAPSHOT_FILES:
+			if (parse_int(optarg, 1, 100000000, &max_files) < 0) {
+				status = usage_error(ctx, "--max-snapshot-files needs a number from 1 "
+							  "to 100000000, not '%s'", optarg);
+				goto out;
+			}
+			break;
 		case 'f':
 			file = optarg;
 			break;
@@ -1038,10 +1115,25 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 	if (optind < argc) {
 		set_item(args, "command",
 			 cJSON_CreateStringArray((const char *const *)argv + optind, argc - optind));
-	} else if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(args, "command"))) {
+	} else if (!cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(args, "command")) &&
+		   !dry_run) {
 		status = usage_error(ctx, "no program to run: runyard submit [OPTIONS] -- PROGRAM "
 					  "[ARGS...]");
 		goto out;
+	}
+	if (dry_run && wait) {
+		status = usage_error(ctx, "--dry-run creates no run to wait for");
+		goto out;
+	}
+	if (dry_run) {
+		set_item(args, "dry_run", cJSON_CreateTrue());
+	}
+	if (max_mb > 0) {
+		double bytes = max_mb * 1e6;
+		set_item(args, "max_snapshot_bytes", cJSON_CreateNumber(bytes < 1 ? 1 : (double)(long long)bytes));
+	}
+	if (max_files > 0) {
+		set_item(args, "max_snapshot_files", cJSON_CreateNumber((double)max_files));
 	}
 	if (source || !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(args, "source"))) {
 		status = resolve_source("", source ? source : ".", &abs);
@@ -1078,6 +1170,13 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 
 	status = call(ctx, "run.submit", args, &result);
 	if (status) {
+		goto out;
+	}
+	if (dry_run) {
+		status = ctx->json ? print_json(result) : print_dry_run(result);
+		if (ctx->json && json_str(result, "over_limit")) {
+			status = EXIT_REFUSED;
+		}
 		goto out;
 	}
 	skipped = cJSON_GetObjectItemCaseSensitive(result, "skipped");
@@ -1355,6 +1454,12 @@ static void print_run(const cJSON *run)
 	field("Source:", json_str(run, "source"));
 	snprintf(buf, sizeof(buf), "%.12s", json_str(run, "snapshot") ? json_str(run, "snapshot") : "");
 	field("Snapshot:", buf);
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(run, "skipped")) {
+		printf("%-11s %s (%s)\n", item == cJSON_GetObjectItemCaseSensitive(run, "skipped")->child
+					     ? "Skipped:" : "",
+		       json_str(item, "path") ? json_str(item, "path") : "?",
+		       json_str(item, "reason") ? json_str(item, "reason") : "not taken");
+	}
 	snprintf(buf, sizeof(buf), "%lld", json_int(run, "priority", 0));
 	field("Priority:", buf);
 	if (json_num(run, "timeout", &v)) {
@@ -3273,6 +3378,424 @@ static void print_tracking(const cJSON *run)
 	}
 }
 
+/* ---- ignore check, snapshot ---- */
+
+/* Lexically normalise an absolute path: "." and empty components go, ".."
+ * takes one back. */
+static char *lexical_abs(const char *path)
+{
+	char *out = malloc(strlen(path) + 2);
+	size_t o = 0;
+	const char *p = path;
+
+	if (!out) {
+		return NULL;
+	}
+	while (*p) {
+		const char *s = strchr(p, '/');
+		size_t l = s ? (size_t)(s - p) : strlen(p);
+		if (l == 2 && p[0] == '.' && p[1] == '.') {
+			while (o > 0 && out[o - 1] != '/') {
+				o--;
+			}
+			if (o > 0) {
+				o--;
+			}
+		} else if (l > 0 && !(l == 1 && p[0] == '.')) {
+			out[o++] = '/';
+			memcpy(out + o, p, l);
+			o += l;
+		}
+		p += l;
+		if (*p == '/') {
+			p++;
+		}
+	}
+	if (o == 0) {
+		out[o++] = '/';
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* PATH as given (relative to the current directory, or absolute) as a path
+ * relative to the source directory src (absolute and resolved). A trailing
+ * '/' is kept: it says the path is a directory. */
+static int path_in_source(const char *src, const char *path, char **ret)
+{
+	size_t pl = strlen(path), sl = strlen(src);
+	bool dir = pl > 0 && path[pl - 1] == '/';
+	char *joined = NULL, *abs = NULL, *rel = NULL;
+	char cwd[PATH_MAX];
+
+	if (path[0] == '/') {
+		joined = strdup(path);
+	} else if (getcwd(cwd, sizeof(cwd))) {
+		joined = msg_strdupf("%s/%s", cwd, path);
+	}
+	abs = joined ? lexical_abs(joined) : NULL;
+	if (abs && !(strncmp(abs, src, sl) == 0 && abs[sl] == '/')) {
+		/* Perhaps through a symlink: resolve what exists of it. */
+		char *slash = strrchr(abs, '/');
+		char *dirpart = slash == abs ? strdup("/") : strndup(abs, (size_t)(slash - abs));
+		char *real = dirpart ? realpath(dirpart, NULL) : NULL;
+		if (real) {
+			char *again = msg_strdupf("%s/%s", strcmp(real, "/") ? real : "", slash + 1);
+			free(abs);
+			abs = again;
+		}
+		free(real);
+		free(dirpart);
+	}
+	if (abs && strncmp(abs, src, sl) == 0 && abs[sl] == '/' && abs[sl + 1]) {
+		rel = msg_strdupf("%s%s", abs + sl + 1, dir ? "/" : "");
+	}
+	free(joined);
+	free(abs);
+	if (!rel) {
+		fprintf(stderr, "runyard: %s is not inside the source directory %s\n", path, src);
+		return EXIT_USAGE;
+	}
+	*ret = rel;
+	return 0;
+}
+
+static int ignore_check_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"source", required_argument, NULL, OPT_SOURCE},
+		COMMON_OPTIONS,
+		{0},
+	};
+	static const char *const headers[] = {"STATUS", "PATH", "WHY"};
+	const char *source = NULL;
+	cJSON *args = cJSON_CreateObject(), *paths = cJSON_CreateArray(), *result = NULL;
+	struct render_table *t = NULL;
+	const cJSON *it;
+	char *src = NULL;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_SOURCE:
+			source = optarg;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		status = usage_error(ctx, "no PATH to check");
+		goto out;
+	}
+	src = realpath(source ? source : ".", NULL);
+	if (!src) {
+		fprintf(stderr, "runyard: source directory %s: %s\n", source ? source : ".",
+			strerror(errno));
+		status = EXIT_USAGE;
+		goto out;
+	}
+	for (int i = optind; i < argc; i++) {
+		char *rel = NULL;
+		status = path_in_source(src, argv[i], &rel);
+		if (status) {
+			goto out;
+		}
+		cJSON_AddItemToArray(paths, cJSON_CreateString(rel));
+		free(rel);
+	}
+	cJSON_AddStringToObject(args, "source", src);
+	cJSON_AddItemToObject(args, "paths", paths);
+	paths = NULL;
+	status = call(ctx, "ignore.check", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	t = render_table_create(3, headers);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(result, "results")) {
+		const char *st = json_str(it, "status"), *why = json_str(it, "reason");
+		char *match = NULL;
+		const char *cells[3];
+		if (st && strcmp(st, "ignored") == 0 && json_str(it, "source")) {
+			match = msg_strdupf("%s:%lld:%s%s%s%s", json_str(it, "source"),
+					    json_int(it, "line", 0), json_str(it, "pattern"),
+					    json_str(it, "directory") ? " (in ignored directory " : "",
+					    json_str(it, "directory") ? json_str(it, "directory") : "",
+					    json_str(it, "directory") ? "/)" : "");
+			why = match;
+		}
+		cells[0] = st ? st : "?";
+		cells[1] = json_str(it, "path") ? json_str(it, "path") : "?";
+		cells[2] = why ? why : "";
+		if (t && render_table_add_row(t, cells) < 0) {
+			render_table_destroy(t);
+			t = NULL;
+		}
+		free(match);
+	}
+	if (!t) {
+		fprintf(stderr, "runyard: out of memory\n");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	render_table_print(t, stdout);
+out:
+	render_table_destroy(t);
+	cJSON_Delete(result);
+	cJSON_Delete(paths);
+	cJSON_Delete(args);
+	free(src);
+	return status;
+}
+
+static const struct verb ignore_verbs[] = {
+	{
+		.name = "check",
+		.handler = ignore_check_cb,
+		.summary = "Explain whether paths would be taken into a snapshot",
+		.usage = "Usage: runyard ignore check [--source DIR] [--json] PATH...\n"
+			 "\n"
+			 "For each PATH, say whether a snapshot of the source directory (default:\n"
+			 "the current one) takes it, and if not, why: the ignore file, line and\n"
+			 "pattern that exclude it (as 'git check-ignore -v' does), an ignored\n"
+			 "directory above it, or its type. PATH is relative to the current\n"
+			 "directory, or absolute; a trailing '/' means a directory.\n"
+			 "\n"
+			 "  --source DIR  the source directory (default: the current one)\n"
+			 "  --json        print the ignore.check result\n",
+	},
+};
+
+#define N_IGNORE_VERBS (sizeof(ignore_verbs) / sizeof(ignore_verbs[0]))
+
+static int ignore_cb(struct ctx *ctx, int argc, char **argv)
+{
+	if (argc < 2) {
+		return usage_error(ctx, "ignore needs a command: check");
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(ctx->verb->usage, stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "check") != 0) {
+		return usage_error(ctx, "unknown ignore command '%s'", argv[1]);
+	}
+	free(ctx->name);
+	ctx->name = strdup("ignore check");
+	ctx->verb = &ignore_verbs[0];
+	if (!ctx->name) {
+		return EXIT_USAGE;
+	}
+	return ignore_check_cb(ctx, argc - 1, argv + 1);
+}
+
+/* The archive format a file name asks for, or NULL. */
+static const char *format_of(const char *file)
+{
+	static const struct {
+		const char *ext, *format;
+	} exts[] = {
+		{".tar.gz", "tar.gz"}, {".tgz", "tar.gz"},   {".tar.zst", "tar.zst"},
+		{".tzst", "tar.zst"},  {".tar", "tar"},       {".zip", "zip"},
+	};
+	size_t fl = strlen(file);
+
+	for (size_t i = 0; i < sizeof(exts) / sizeof(exts[0]); i++) {
+		size_t el = strlen(exts[i].ext);
+		if (fl > el && strcmp(file + fl - el, exts[i].ext) == 0) {
+			return exts[i].format;
+		}
+	}
+	return NULL;
+}
+
+static int snapshot_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"output", required_argument, NULL, 'o'},
+		{"format", required_argument, NULL, OPT_FORMAT},
+		COMMON_OPTIONS,
+		{0},
+	};
+	const char *run = NULL, *out_path = NULL, *format = NULL;
+	cJSON *args = cJSON_CreateObject(), *result = NULL, *chunk = NULL;
+	unsigned char *buf = NULL, md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	size_t cap = 0;
+	char *tmp = NULL, hex[65] = "";
+	EVP_MD_CTX *hash = EVP_MD_CTX_new();
+	double size = 0, done = 0, export_id = 0;
+	int status = 0, c, fd = -1;
+
+	while ((c = getopt_long(argc, argv, ":o:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			out_path = optarg;
+			break;
+		case OPT_FORMAT:
+			format = optarg;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	status = one_run(ctx, argc, argv, &run);
+	if (status) {
+		goto out;
+	}
+	if (!out_path) {
+		status = usage_error(ctx, "name the archive to write with -o FILE");
+		goto out;
+	}
+	if (!format) {
+		format = format_of(out_path);
+	}
+	if (!format) {
+		status = usage_error(ctx, "cannot tell the archive format of %s: name it .tar, "
+					  ".tar.gz, .tar.zst or .zip, or pass --format",
+				     out_path);
+		goto out;
+	}
+	if (!hash || EVP_DigestInit_ex(hash, EVP_sha256(), NULL) != 1) {
+		status = EXIT_USAGE;
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "run", run);
+	cJSON_AddStringToObject(args, "format", format);
+	status = call(ctx, "snapshot.export", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (!json_num(result, "export", &export_id) || !json_num(result, "size", &size) ||
+	    !json_str(result, "sha256")) {
+		fprintf(stderr, "runyard: runyardd's snapshot.export reply is incomplete\n");
+		status = EXIT_REFUSED;
+		goto out;
+	}
+	{
+		const char *slash = strrchr(out_path, '/');
+		tmp = slash ? msg_strdupf("%.*s/.%s.%ld.part", (int)(slash - out_path), out_path,
+					  slash + 1, (long)getpid())
+			    : msg_strdupf(".%s.%ld.part", out_path, (long)getpid());
+	}
+	fd = tmp ? open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666) : -1;
+	if (fd < 0) {
+		fprintf(stderr, "runyard: cannot create %s: %s\n", tmp ? tmp : out_path,
+			strerror(errno));
+		status = EXIT_USAGE;
+		goto out;
+	}
+	for (;;) {
+		cJSON *rargs = cJSON_CreateObject();
+		const char *data;
+		size_t n = 0;
+		cJSON_AddNumberToObject(rargs, "export", export_id);
+		cJSON_AddNumberToObject(rargs, "offset", done);
+		status = call(ctx, "snapshot.export_read", rargs, &chunk);
+		cJSON_Delete(rargs);
+		if (status) {
+			goto out;
+		}
+		data = json_str(chunk, "data");
+		if (!data || decode_base64(data, &buf, &cap, &n) < 0) {
+			fprintf(stderr, "runyard: runyardd sent a chunk that is not base64\n");
+			status = EXIT_REFUSED;
+			goto out;
+		}
+		if (write_all(fd, buf, n) < 0) {
+			fprintf(stderr, "runyard: cannot write %s: %s\n", tmp, strerror(errno));
+			status = EXIT_USAGE;
+			goto out;
+		}
+		EVP_DigestUpdate(hash, buf, n);
+		done += (double)n;
+		progress(out_path, done, size);
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(chunk, "eof")) || n == 0) {
+			break;
+		}
+		cJSON_Delete(chunk);
+		chunk = NULL;
+	}
+	if (render_stderr_tty()) {
+		fputs("\r\033[K", stderr);
+	}
+	EVP_DigestFinal_ex(hash, md, &mdlen);
+	for (unsigned i = 0; i < mdlen && i < 32; i++) {
+		snprintf(hex + 2 * i, 3, "%02x", md[i]);
+	}
+	if (done != size || strcmp(hex, json_str(result, "sha256")) != 0) {
+		fprintf(stderr, "runyard: the archive received does not match what runyardd "
+				"announced (%.0f bytes, sha256 %s; expected %.0f bytes, %s)\n",
+			done, hex, size, json_str(result, "sha256"));
+		status = EXIT_REFUSED;
+		goto out;
+	}
+	if (fsync(fd) < 0 || close(fd) < 0) {
+		fd = -1;
+		fprintf(stderr, "runyard: cannot write %s: %s\n", tmp, strerror(errno));
+		status = EXIT_USAGE;
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, out_path) < 0) {
+		fprintf(stderr, "runyard: cannot rename %s to %s: %s\n", tmp, out_path,
+			strerror(errno));
+		status = EXIT_USAGE;
+		goto out;
+	}
+	free(tmp);
+	tmp = NULL;
+	if (ctx->json) {
+		cJSON *doc = cJSON_CreateObject();
+		cJSON_AddStringToObject(doc, "file", out_path);
+		cJSON_AddStringToObject(doc, "format", format);
+		cJSON_AddNumberToObject(doc, "size", size);
+		cJSON_AddStringToObject(doc, "sha256", hex);
+		cJSON_AddStringToObject(doc, "snapshot",
+					json_str(result, "snapshot") ? json_str(result, "snapshot")
+								     : "");
+		status = print_json(doc);
+		cJSON_Delete(doc);
+	} else {
+		char sz[32];
+		render_size(size, sz);
+		printf("Wrote %s (%s, %s) from snapshot %.12s\n", out_path, format, sz,
+		       json_str(result, "snapshot") ? json_str(result, "snapshot") : "?");
+	}
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	if (tmp) {
+		unlink(tmp);
+		free(tmp);
+	}
+	EVP_MD_CTX_free(hash);
+	free(buf);
+	cJSON_Delete(chunk);
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
 static int help_cb(struct ctx *ctx, int argc, char **argv);
 
 static const struct verb verbs[] = {
@@ -3422,6 +3945,27 @@ static const struct verb verbs[] = {
 			 "\n"
 			 "  -d, --remove KEY          remove the tag KEY (repeatable)\n"
 			 "  -p, --property KEY=VALUE  add a property (repeatable)\n",
+	},
+	{
+		.name = "ignore",
+		.handler = ignore_cb,
+		.summary = "Explain which paths a snapshot takes (ignore check)",
+		.usage = "Usage: runyard ignore check [--source DIR] [--json] PATH...\n"
+			 "\n"
+			 "See 'runyard ignore check --help'.\n",
+	},
+	{
+		.name = "snapshot",
+		.handler = snapshot_cb,
+		.summary = "Write a run's snapshot as an archive",
+		.usage = "Usage: runyard snapshot RUN -o FILE [--format FMT] [--json]\n"
+			 "\n"
+			 "Write the source snapshot of RUN to FILE as an archive whose format\n"
+			 "follows FILE's name: .tar, .tar.gz (.tgz), .tar.zst (.tzst) or .zip.\n"
+			 "\n"
+			 "  -o, --output FILE  the archive to write (replaced if it exists)\n"
+			 "  --format FMT       tar, tar.gz, tar.zst or zip, whatever FILE's name\n"
+			 "  --json             print {file, format, size, sha256, snapshot}\n",
 	},
 	{
 		.name = "help",

@@ -87,8 +87,10 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	d->started_at = util_now();
 	d->grace = cfg->grace > 0 ? cfg->grace : 10;
 	d->max_runs = cfg->max_runs > 0 ? cfg->max_runs : (int)uv_available_parallelism();
-	d->limits.max_bytes = 300ull * 1000 * 1000;
-	d->limits.max_files = 2000;
+	d->limits.max_bytes = cfg->snapshot_max_bytes ? cfg->snapshot_max_bytes
+						       : SNAPSHOT_DEFAULT_MAX_BYTES;
+	d->limits.max_files = cfg->snapshot_max_files ? cfg->snapshot_max_files
+						       : SNAPSHOT_DEFAULT_MAX_FILES;
 	d->state_dir = cfg->state_dir ? realpath(cfg->state_dir, NULL) : NULL;
 	if (!d->state_dir) {
 		/* realpath needs it to exist; make it, then resolve. */

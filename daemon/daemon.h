@@ -19,6 +19,8 @@ struct daemon_config {
 	const char *socket_path; /* NULL: $XDG_RUNTIME_DIR/runyard/runyard.sock, else in state_dir */
 	int max_runs;            /* 0: number of CPUs */
 	double grace;            /* seconds between SIGTERM and SIGKILL */
+	uint64_t snapshot_max_bytes; /* 0: SNAPSHOT_DEFAULT_MAX_BYTES */
+	uint64_t snapshot_max_files; /* 0: SNAPSHOT_DEFAULT_MAX_FILES */
 };
 
 struct daemon {

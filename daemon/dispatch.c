@@ -12,6 +12,7 @@
 #include "ops.h"
 #include "proto.h"
 #include "server.h"
+#include "snapops.h"
 #include "submit.h"
 #include "tracking.h"
 
@@ -45,6 +46,9 @@ static const struct op_entry ops[] = {
 	{"run.context", tracking_op_context, 0},
 	{"run.metrics", tracking_op_metrics, 0},
 	{"run.tag", tracking_op_tag, 0},
+	{"ignore.check", snapops_ignore_check, 0},
+	{"snapshot.export", snapops_export, 0},
+	{"snapshot.export_read", snapops_export_read, 0},
 };
 
 static const struct op_entry *find_op(const char *name)

@@ -21,6 +21,8 @@ static void usage(FILE *f)
 		   "                   (default $XDG_RUNTIME_DIR/runyard/runyard.sock)\n"
 		   "  --max-runs N     runs that may be in flight at once (default: CPUs)\n"
 		   "  --grace S        seconds between SIGTERM and SIGKILL on cancel (default 10)\n"
+		   "  --snapshot-max-mb N     largest snapshot in MB of 1,000,000 bytes (default 300)\n"
+		   "  --snapshot-max-files N  most files in a snapshot (default 2000)\n"
 		   "  --log-level L    error, warn, info (default) or debug\n"
 		   "  --verbose        the same as --log-level debug\n"
 		   "\n"
@@ -37,6 +39,8 @@ int main(int argc, char **argv)
 		{"grace", required_argument, NULL, 'g'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"log-level", required_argument, NULL, 'l'},
+		{"snapshot-max-mb", required_argument, NULL, 'B'},
+		{"snapshot-max-files", required_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -72,6 +76,26 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			break;
+		case 'B': {
+			double mb = strtod(optarg, &end);
+			if (*end || !(mb > 0) || mb > 1e9) {
+				fprintf(stderr, "runyardd: --snapshot-max-mb wants a size in MB above "
+						"0, not '%s'\n", optarg);
+				return 1;
+			}
+			cfg.snapshot_max_bytes = mb * 1e6 < 1 ? 1 : (uint64_t)(mb * 1e6);
+			break;
+		}
+		case 'F': {
+			long long n = strtoll(optarg, &end, 10);
+			if (*end || n < 1 || n > 100000000) {
+				fprintf(stderr, "runyardd: --snapshot-max-files wants a number from 1 "
+						"to 100000000, not '%s'\n", optarg);
+				return 1;
+			}
+			cfg.snapshot_max_files = (uint64_t)n;
+			break;
+		}
 		case 'v':
 			level = LOG_LEVEL_DEBUG;
 			break;

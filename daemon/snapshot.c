@@ -56,6 +56,13 @@ struct top {
 	uint64_t files;
 };
 
+/* Files by name extension, for suggesting a pattern such as "*.csv". */
+#define EXTS_MAX 64
+struct ext {
+	char name[16];
+	uint64_t files, bytes;
+};
+
 /* Totals of a directory being walked. */
 struct frame {
 	uint64_t bytes;
@@ -88,6 +95,8 @@ struct snapshot_build {
 	struct top top_files[TOP_N];
 	struct top top_dirs_bytes[TOP_N];
 	struct top top_dirs_files[TOP_N];
+	struct ext exts[EXTS_MAX];
+	size_t nexts;
 
 	int rootfd;  /* the walked root, for reopening files to store them */
 	char *cause; /* set by callbacks */
@@ -353,6 +362,30 @@ static int take_unreadable_cb(void *ud, const struct walk_entry *e, int err)
 	return skip(ud, e->path, e->kind == WALK_DIR ? "unreadable directory" : "unreadable");
 }
 
+static void ext_count(struct snapshot_build *t, const char *name, uint64_t size)
+{
+	const char *dot = strrchr(name, '.');
+	size_t l;
+
+	if (!dot || dot == name || !dot[1] || (l = strlen(dot + 1)) >= sizeof(t->exts[0].name) ||
+	    strpbrk(dot + 1, "*?[\\ ")) {
+		return;
+	}
+	for (size_t i = 0; i < t->nexts; i++) {
+		if (strcmp(t->exts[i].name, dot + 1) == 0) {
+			t->exts[i].files++;
+			t->exts[i].bytes += size;
+			return;
+		}
+	}
+	if (t->nexts < EXTS_MAX) {
+		memcpy(t->exts[t->nexts].name, dot + 1, l + 1);
+		t->exts[t->nexts].files = 1;
+		t->exts[t->nexts].bytes = size;
+		t->nexts++;
+	}
+}
+
 static int take_visit_cb(void *ud, const struct walk_entry *e)
 {
 	struct snapshot_build *t = ud;
@@ -373,6 +406,7 @@ static int take_visit_cb(void *ud, const struct walk_entry *e)
 		t->stack[t->depth - 1].files++;
 		t->stack[t->depth - 1].bytes += size;
 		top_offer(t->top_files, size, false, e->path, size, 1);
+		ext_count(t, e->name, size);
 		if (t->nfile > t->max_files || t->bytes > t->max_bytes) {
 			/* Nothing is stored, so stop keeping entries and
 			 * only count, for the message. */
@@ -508,33 +542,63 @@ static char *over_message(struct snapshot_build *t)
 		        i ? ", " : "; largest directories: ", dirs[i].path, a, dirs[i].files,
 		        dirs[i].files == 1 ? "" : "s");
 	}
-	/* Suggest the top directory when it holds more than the largest file
-	 * alone (or, counting files, at all), and the largest file when the
-	 * size is over and it is not below that directory. */
+	/* Suggest: the top directory when it holds more than the largest file
+	 * alone (or, counting files, at all); the most common extension when
+	 * it holds a quarter of what is over; and the largest file when the
+	 * size is over and neither covers it. Never an ignore file itself. */
 	{
 		const char *d = dirs[0].path;
 		const char *fl = t->top_files[0].path;
+		const struct ext *x = NULL;
 		size_t dl;
+		int n = 0;
 		if (d && !by_files && dirs[0].bytes < t->top_files[0].bytes) {
 			d = NULL;
 		}
+		/* An extension only when no directory holds half of it all. */
+		for (size_t i = 0; i < t->nexts && !(d && (by_files ? dirs[0].files * 2 >= t->nfile
+		                                                     : dirs[0].bytes * 2 >= t->bytes));
+		     i++) {
+			uint64_t v = by_files ? t->exts[i].files : t->exts[i].bytes;
+			if (v * 4 >= (by_files ? t->nfile : t->bytes) && t->exts[i].files > 1 &&
+			    (!x || v > (by_files ? x->files : x->bytes))) {
+				x = &t->exts[i];
+			}
+		}
 		dl = d ? strlen(d) : 0;
-		if (fl && d && (by_files || (strncmp(fl, d, dl) == 0 && fl[dl] == '/'))) {
+		if (fl && (by_files || (d && strncmp(fl, d, dl) == 0 && fl[dl] == '/'))) {
 			fl = NULL;
 		}
-		if (d || fl) {
-			fputs("; add patterns such as '", f);
+		if (fl) {
+			const char *base = strrchr(fl, '/') ? strrchr(fl, '/') + 1 : fl;
+			const char *dot = strrchr(base, '.');
+			if (strcmp(base, ".amlignore") == 0 || strcmp(base, ".gitignore") == 0 ||
+			    (x && dot && dot != base && strcmp(dot + 1, x->name) == 0)) {
+				fl = NULL;
+			}
+		}
+		if (d || x || fl) {
+			fputs("; add patterns such as ", f);
 			if (d) {
+				fputc('\'', f);
 				put_pattern(f, d);
-				fputc('/', f);
+				fputs("/'", f);
+				n++;
+			}
+			if (x) {
+				fprintf(f, "%s'*.%s'", n ? (fl ? ", " : " or ") : "", x->name);
+				n++;
 			}
 			if (fl) {
-				fputs(d ? "' or '" : "", f);
+				fputs(n ? " or '" : "'", f);
 				put_pattern(f, fl);
+				fputc('\'', f);
 			}
-			fprintf(f, "' to %s, or raise the limit (--max-snapshot-mb, "
+			fprintf(f, " to %s, or raise the limit (--max-snapshot-mb, "
 			           "--max-snapshot-files)",
 			        t->ignore_file);
+		} else {
+			fputs("; raise the limit (--max-snapshot-mb, --max-snapshot-files)", f);
 		}
 	}
 	if (fclose(f) != 0) {
@@ -955,6 +1019,8 @@ void snapshot_build_set_file(struct snapshot_build *b, size_t i, const char hex[
 	memcpy(e->hex, hex, 65);
 	e->size = size;
 	e->hashed = true;
+	b->read_files++;
+	b->read_bytes += size;
 }
 
 int snapshot_build_skip_file(struct snapshot_build *b, size_t i, const char *reason)
@@ -1052,6 +1118,27 @@ out:
 	return r;
 }
 
+int snapshot_build_list(struct snapshot_build *t, struct snapshot_info *ret, char **cause)
+{
+	struct snapshot_info info = {0};
+	int r = snapshot_build_check(t, cause);
+
+	if (list_entries(t, &info) < 0) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		info.dirs += t->ents[i].type == E_DIR;
+		info.symlinks += t->ents[i].type == E_SYMLINK;
+	}
+	info.files = t->nfile;
+	info.bytes = t->bytes;
+	info.skipped = t->skipped;
+	info.skipped_total = t->skipped_total;
+	t->skipped = NULL;
+	*ret = info;
+	return r;
+}
+
 /* Look each file up in the stat cache; a hit whose blob is stored needs no
  * reading. */
 static void use_stat_cache(struct snapshot_build *t, const struct statcache *c)
@@ -1132,22 +1219,7 @@ int snapshot_take_with(struct blobstore *bs, const char *source, const struct sn
 		goto out;
 	}
 	if (t->list_only) {
-		struct snapshot_info info = {0};
-		r = snapshot_build_check(t, cause);
-		if (list_entries(t, &info) < 0) {
-			r = -ENOMEM;
-			goto out;
-		}
-		for (size_t i = 0; i < t->n; i++) {
-			info.dirs += t->ents[i].type == E_DIR;
-			info.symlinks += t->ents[i].type == E_SYMLINK;
-		}
-		info.files = t->nfile;
-		info.bytes = t->bytes;
-		info.skipped = t->skipped;
-		info.skipped_total = t->skipped_total;
-		t->skipped = NULL;
-		*ret = info;
+		r = snapshot_build_list(t, ret, cause);
 		goto out;
 	}
 	r = snapshot_build_check(t, cause);

@@ -43,7 +43,8 @@ struct snapshot_opts {
 	 * snapshot are not read again. */
 	const char *stat_cache;
 	/* Walk and count only: store nothing, list what would be taken in
-	 * info.entries. Over a limit still fails with -EFBIG. */
+	 * info.entries. Over a limit still fails with -EFBIG, and the info is
+	 * filled all the same. */
 	bool list_only;
 };
 
@@ -161,6 +162,10 @@ char *snapshot_build_take_cause(struct snapshot_build *b);
 
 /* After the walk: -EFBIG with the over-limit message when over a limit. */
 int snapshot_build_check(struct snapshot_build *b, char **cause);
+
+/* For a dry run, after the walk: what would be taken, into *ret (filled
+ * also when over a limit, which returns -EFBIG with the message). */
+int snapshot_build_list(struct snapshot_build *b, struct snapshot_info *ret, char **cause);
 
 /* The regular files collected, indexed 0..n-1 in walk order. */
 size_t snapshot_build_files(const struct snapshot_build *b);

@@ -15,6 +15,7 @@
 #include "blob.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "gitmeta.h"
 #include "ignore.h"
 #include "log.h"
 #include "msg.h"
@@ -22,6 +23,7 @@
 #include "proto.h"
 #include "queue.h"
 #include "run.h"
+#include "snaparchive.h"
 #include "snapshot.h"
 #include "statcache.h"
 #include "store.h"
@@ -40,9 +42,12 @@ struct submit {
 	double timeout;
 	int priority;
 	bool keep;
+	bool dry_run;
+	bool archive; /* source is an archive file, not a directory */
 	struct snapshot_limits limits;
 	/* results of the work */
 	struct snapshot_info info;
+	struct gitmeta git;
 	cJSON *argv;
 	int err;
 	char *cause;
@@ -59,6 +64,7 @@ static void submit_free(struct submit *s)
 	cJSON_Delete(s->env);
 	cJSON_Delete(s->argv);
 	snapshot_info_finish(&s->info);
+	gitmeta_finish(&s->git);
 	free(s->cause);
 	free(s);
 }
@@ -171,7 +177,7 @@ static int resolve_program(struct submit *s)
 /* Snapshot a source directory with its ignore rules and the stat cache. */
 static int take_dir(struct submit *s)
 {
-	struct snapshot_opts opts = {.limits = s->limits};
+	struct snapshot_opts opts = {.limits = s->limits, .list_only = s->dry_run};
 	struct ignore *ig = NULL;
 	char *cache_dir = NULL;
 	int fd, r;
@@ -188,8 +194,10 @@ static int take_dir(struct submit *s)
 	if (r < 0) {
 		return r;
 	}
-	cache_dir = util_path_join(blob_store_root(s->d->blobs), "statcache");
-	opts.stat_cache = cache_dir ? statcache_path(cache_dir, s->source) : NULL;
+	if (!s->dry_run) {
+		cache_dir = util_path_join(blob_store_root(s->d->blobs), "statcache");
+		opts.stat_cache = cache_dir ? statcache_path(cache_dir, s->source) : NULL;
+	}
 	opts.matcher = &ignore_walk_ops;
 	opts.matcher_ud = ig;
 	opts.ignore_file = ignore_filename(ig);
@@ -200,15 +208,90 @@ static int take_dir(struct submit *s)
 	return r;
 }
 
+/* Runs in the thread pool: everything that reads the source (the tree or
+ * the archive, and git), none of it touching the store. */
 static void submit_work(uv_work_t *w)
 {
 	struct submit *s = w->data;
 
-	s->err = take_dir(s);
-	if (s->err < 0) {
+	if (s->archive) {
+		struct snapshot_opts opts = {.limits = s->limits, .list_only = s->dry_run};
+		s->err = snaparchive_take(s->d->blobs, s->source, &opts, &s->info, &s->cause);
+	} else {
+		s->err = take_dir(s);
+	}
+	if (s->err < 0 || s->dry_run) {
 		return;
 	}
 	s->err = resolve_program(s);
+	if (s->err < 0 || s->archive) {
+		return;
+	}
+	s->err = gitmeta_read(s->source, &s->git);
+}
+
+/* The dry run's reply: what would be taken, and whether it is over a limit. */
+static void reply_dry_run(struct submit *s)
+{
+	cJSON *res = cJSON_CreateObject();
+	char *clean = NULL;
+
+	cJSON_AddBoolToObject(res, "dry_run", true);
+	cJSON_AddStringToObject(res, "source", s->source);
+	cJSON_AddNumberToObject(res, "files", (double)s->info.files);
+	cJSON_AddNumberToObject(res, "bytes", (double)s->info.bytes);
+	cJSON_AddNumberToObject(res, "dirs", (double)s->info.dirs);
+	cJSON_AddNumberToObject(res, "symlinks", (double)s->info.symlinks);
+	cJSON_AddNumberToObject(res, "max_snapshot_bytes", (double)s->limits.max_bytes);
+	cJSON_AddNumberToObject(res, "max_snapshot_files", (double)s->limits.max_files);
+	cJSON_AddItemToObject(res, "entries",
+			      s->info.entries ? s->info.entries : cJSON_CreateArray());
+	s->info.entries = NULL;
+	cJSON_AddBoolToObject(res, "truncated", s->info.entries_truncated);
+	cJSON_AddItemToObject(res, "skipped",
+			      s->info.skipped ? s->info.skipped : cJSON_CreateArray());
+	s->info.skipped = NULL;
+	cJSON_AddNumberToObject(res, "skipped_total", (double)s->info.skipped_total);
+	if (s->err == -EFBIG && s->cause) {
+		clean = utf8_sanitize(s->cause, strlen(s->cause), NULL);
+	}
+	if (clean) {
+		cJSON_AddStringToObject(res, "over_limit", clean);
+	} else {
+		cJSON_AddNullToObject(res, "over_limit");
+	}
+	free(clean);
+	request_reply(s->req, res);
+}
+
+/* Run properties from git; a property that cannot be stored is logged, the
+ * run goes on. */
+static void add_git_properties(struct submit *s, int64_t seq)
+{
+	const struct {
+		const char *key, *value;
+	} props[] = {
+		{"git.commit", s->git.commit},
+		{"git.branch", s->git.branch},
+		{"git.dirty", s->git.dirty},
+		{"git.remote", s->git.remote},
+	};
+
+	if (!s->git.commit && !s->git.dirty) {
+		return; /* not in a git work tree */
+	}
+	for (size_t i = 0; i < sizeof(props) / sizeof(props[0]); i++) {
+		char *clean;
+		if (!props[i].value) {
+			continue;
+		}
+		clean = utf8_sanitize(props[i].value, strlen(props[i].value), NULL);
+		if (!clean || store_run_property_add(s->d->store, seq, props[i].key, clean, 0) < 0) {
+			log_warn("run #%lld: cannot record property %s: %s", (long long)seq,
+				 props[i].key, store_errmsg(s->d->store));
+		}
+		free(clean);
+	}
 }
 
 static void submit_done(uv_work_t *w, int status)
@@ -222,6 +305,10 @@ static void submit_done(uv_work_t *w, int status)
 	struct run *r;
 	int err;
 
+	if (s->dry_run && (s->err == 0 || (s->err == -EFBIG && s->info.entries))) {
+		reply_dry_run(s);
+		goto out;
+	}
 	if (s->err < 0) {
 		/* Causes quote file names, which are bytes; replies are UTF-8. */
 		char *clean = s->cause ? utf8_sanitize(s->cause, strlen(s->cause), NULL) : NULL;
@@ -269,6 +356,7 @@ static void submit_done(uv_work_t *w, int status)
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
 		goto out;
 	}
+	add_git_properties(s, seq);
 	r->status = RUN_QUEUED;
 	r->priority = s->priority;
 	r->created_at = now;
@@ -293,6 +381,29 @@ static void submit_done(uv_work_t *w, int status)
 	cJSON_AddItemToObject(res, "skipped",
 			      s->info.skipped ? cJSON_Duplicate(s->info.skipped, true)
 					      : cJSON_CreateArray());
+	cJSON_AddNumberToObject(res, "skipped_total", (double)s->info.skipped_total);
+	cJSON_AddNumberToObject(res, "read_files", (double)s->info.read_files);
+	cJSON_AddNumberToObject(res, "cached_files", (double)s->info.cached_files);
+	cJSON_AddNumberToObject(res, "new_blobs", (double)s->info.new_blobs);
+	if (s->git.commit || s->git.dirty) {
+		cJSON *g = cJSON_AddObjectToObject(res, "git");
+		if (s->git.commit) {
+			cJSON_AddStringToObject(g, "commit", s->git.commit);
+		}
+		if (s->git.branch) {
+			char *b = utf8_sanitize(s->git.branch, strlen(s->git.branch), NULL);
+			cJSON_AddStringToObject(g, "branch", b ? b : "");
+			free(b);
+		}
+		if (s->git.dirty) {
+			cJSON_AddBoolToObject(g, "dirty", strcmp(s->git.dirty, "true") == 0);
+		}
+		if (s->git.remote) {
+			char *u = utf8_sanitize(s->git.remote, strlen(s->git.remote), NULL);
+			cJSON_AddStringToObject(g, "remote", u ? u : "");
+			free(u);
+		}
+	}
 	request_reply(req, res);
 	queue_enqueue(d, r);
 	queue_kick(d);
@@ -313,12 +424,13 @@ void submit_op(struct request *req)
 	double timeout = 0;
 	int64_t priority = 0, max_bytes = (int64_t)d->limits.max_bytes,
 		max_files = (int64_t)d->limits.max_files;
-	bool keep = false;
+	bool keep = false, dry_run = false;
 	char *cause = NULL;
 	struct stat st;
 	struct submit *s;
 
-	if (msg_arg_string_array(req->args, "command", true, &command, &cause) < 0 ||
+	if (msg_arg_bool(req->args, "dry_run", false, &dry_run, &cause) < 0 ||
+	    msg_arg_string_array(req->args, "command", !dry_run, &command, &cause) < 0 ||
 	    msg_arg_string(req->args, "source", true, &source, &cause) < 0 ||
 	    msg_arg_string(req->args, "experiment", false, &experiment, &cause) < 0 ||
 	    msg_arg_string(req->args, "python", false, &python, &cause) < 0 ||
@@ -361,9 +473,9 @@ void submit_op(struct request *req)
 			      "source directory %s: %s", source, strerror(errno));
 		return;
 	}
-	if (!S_ISDIR(st.st_mode)) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT, "source %s is not a directory",
-			      source);
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+			      "source %s is neither a directory nor an archive file", source);
 		return;
 	}
 	s = calloc(1, sizeof(*s));
@@ -378,11 +490,13 @@ void submit_op(struct request *req)
 	s->python = strdup(python);
 	const cJSON *path = env ? cJSON_GetObjectItemCaseSensitive(env, "PATH") : NULL;
 	s->path_env = strdup(path ? path->valuestring : (getenv("PATH") ? getenv("PATH") : ""));
-	s->command = cJSON_Duplicate(command, true);
+	s->command = command ? cJSON_Duplicate(command, true) : cJSON_CreateArray();
 	s->env = env ? cJSON_Duplicate(env, true) : cJSON_CreateObject();
 	s->timeout = timeout;
 	s->priority = (int)priority;
 	s->keep = keep;
+	s->dry_run = dry_run;
+	s->archive = S_ISREG(st.st_mode);
 	s->limits.max_bytes = (uint64_t)max_bytes;
 	s->limits.max_files = (uint64_t)max_files;
 	s->work.data = s;

@@ -672,7 +672,7 @@ static void test_limits(struct blobstore *bs)
 	      "cause should name bin.dat, the 7 files and the limit: %s", cause ? cause : "(none)");
 	CHECK(strstr(cause, "largest directories: a/b/ (49 B in 2 files), a/ (49 B in 2 files), "
 	                    "a/b/c/ (5 B in 1 file);") &&
-	          strstr(cause, "add patterns such as 'a/b/' to .amlignore"),
+	          strstr(cause, "add patterns such as 'a/b/' or '*.txt' to .amlignore"),
 	      "cause should name directory a/b/ and suggest it: %s", cause);
 	CHECK(info.skipped == NULL && info.id[0] == '\0', "info untouched on failure");
 	free(cause);

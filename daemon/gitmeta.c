@@ -1,0 +1,350 @@
+/* git metadata by running git: the dirty flag needs git's index and its
+ * rules (stat data, filters, submodules), which no reader of .git files
+ * should reimplement, and git answers all four questions in two commands. */
+#include "gitmeta.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "msg.h"
+
+extern char **environ;
+
+/* Output beyond this is not needed (status lists changes after its headers). */
+#define OUTPUT_MAX (256u * 1024)
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The daemon's environment without GIT_* (which could point git at another
+ * repository), plus settings for an unattended, read-only git. */
+static char **git_env(void)
+{
+	static const char *const extra[] = {
+	    "GIT_OPTIONAL_LOCKS=0", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", NULL};
+	size_t n = 0, k = 0;
+	char **env;
+
+	while (environ[n]) {
+		n++;
+	}
+	env = calloc(n + sizeof(extra) / sizeof(extra[0]) + 1, sizeof(*env));
+	if (!env) {
+		return NULL;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (strncmp(environ[i], "GIT_", 4) == 0 || strncmp(environ[i], "LC_ALL=", 7) == 0) {
+			continue;
+		}
+		env[k++] = environ[i];
+	}
+	for (size_t i = 0; extra[i]; i++) {
+		env[k++] = (char *)extra[i];
+	}
+	env[k] = NULL;
+	return env;
+}
+
+/* Run git with argv, collecting up to OUTPUT_MAX bytes of its stdout.
+ * Returns its exit status (0..255), -1 when it could not run, was killed or
+ * timed out; *ret_out is then NULL. */
+static int run_git(char *const argv[], char **ret_out, size_t *ret_len)
+{
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	sigset_t none, all;
+	char **env = git_env();
+	char *out = NULL;
+	size_t len = 0;
+	int pipefd[2] = {-1, -1};
+	int64_t deadline;
+	pid_t pid = -1;
+	int status = -1, wst;
+	bool killed = false;
+
+	*ret_out = NULL;
+	*ret_len = 0;
+	if (!env) {
+		return -1;
+	}
+	out = malloc(OUTPUT_MAX + 1);
+	if (!out || pipe2(pipefd, O_CLOEXEC) < 0) {
+		free(out);
+		free(env);
+		return -1;
+	}
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
+	posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+	posix_spawn_file_actions_addopen(&fa, STDERR_FILENO, "/dev/null", O_WRONLY, 0);
+	posix_spawnattr_init(&attr);
+	sigemptyset(&none);
+	sigfillset(&all);
+	/* The daemon ignores SIGPIPE and its threads may block signals: git
+	 * gets the defaults. */
+	posix_spawnattr_setsigmask(&attr, &none);
+	posix_spawnattr_setsigdefault(&attr, &all);
+	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+	if (posix_spawnp(&pid, "git", &fa, &attr, argv, env) != 0) {
+		pid = -1;
+	}
+	posix_spawn_file_actions_destroy(&fa);
+	posix_spawnattr_destroy(&attr);
+	close(pipefd[1]);
+	free(env);
+	if (pid < 0) {
+		goto out;
+	}
+	deadline = now_ms() + GITMETA_TIMEOUT_MS;
+	for (;;) {
+		struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+		int64_t left = deadline - now_ms();
+		ssize_t n;
+		if (left <= 0) {
+			kill(pid, SIGKILL);
+			killed = true;
+			break;
+		}
+		if (poll(&p, 1, (int)left) < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			kill(pid, SIGKILL);
+			killed = true;
+			break;
+		}
+		if (len == OUTPUT_MAX) {
+			break; /* enough: git gets EPIPE or finishes */
+		}
+		n = read(pipefd[0], out + len, OUTPUT_MAX - len);
+		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+			continue;
+		}
+		if (n <= 0) {
+			break;
+		}
+		len += (size_t)n;
+	}
+	close(pipefd[0]);
+	pipefd[0] = -1;
+	while (waitpid(pid, &wst, 0) < 0) {
+		if (errno != EINTR) {
+			wst = -1;
+			break;
+		}
+	}
+	if (!killed && wst != -1 && WIFEXITED(wst)) {
+		status = WEXITSTATUS(wst);
+	} else if (!killed && wst != -1 && len == OUTPUT_MAX && WIFSIGNALED(wst) &&
+	           WTERMSIG(wst) == SIGPIPE) {
+		status = 0; /* cut short by us, after what was needed */
+	}
+out:
+	if (pipefd[0] >= 0) {
+		close(pipefd[0]);
+	}
+	if (status < 0) {
+		free(out);
+		return -1;
+	}
+	out[len] = '\0';
+	*ret_out = out;
+	*ret_len = len;
+	return status;
+}
+
+void gitmeta_finish(struct gitmeta *m)
+{
+	if (!m) {
+		return;
+	}
+	free(m->commit);
+	free(m->branch);
+	free(m->dirty);
+	free(m->remote);
+	memset(m, 0, sizeof(*m));
+}
+
+char *gitmeta_clean_url(const char *url)
+{
+	const char *scheme = strstr(url, "://");
+	const char *host, *at, *end;
+	char *out;
+
+	if (!scheme) {
+		return strdup(url);
+	}
+	host = scheme + 3;
+	end = host + strcspn(host, "/?#");
+	at = memrchr(host, '@', (size_t)(end - host));
+	if (!at) {
+		return strdup(url);
+	}
+	out = malloc(strlen(url) + 1);
+	if (!out) {
+		return NULL;
+	}
+	memcpy(out, url, (size_t)(host - url));
+	strcpy(out + (host - url), at + 1);
+	return out;
+}
+
+/* `git status --porcelain=v2 --branch -z`: headers first, then one record
+ * per change. */
+static int parse_status(const char *out, size_t len, struct gitmeta *m)
+{
+	bool dirty = false;
+
+	for (size_t i = 0; i < len;) {
+		const char *rec = out + i;
+		size_t rl = strnlen(rec, len - i);
+		if (strncmp(rec, "# branch.oid ", 13) == 0) {
+			if (strcmp(rec + 13, "(initial)") != 0 && !m->commit) {
+				m->commit = strdup(rec + 13);
+				if (!m->commit) {
+					return -ENOMEM;
+				}
+			}
+		} else if (strncmp(rec, "# branch.head ", 14) == 0) {
+			if (strcmp(rec + 14, "(detached)") != 0 && !m->branch) {
+				m->branch = strdup(rec + 14);
+				if (!m->branch) {
+					return -ENOMEM;
+				}
+			}
+		} else if (rl > 0 && rec[0] != '#') {
+			dirty = true;
+		}
+		i += rl + 1;
+	}
+	m->dirty = strdup(dirty ? "true" : "false");
+	return m->dirty ? 0 : -ENOMEM;
+}
+
+/* `git config -z --get-regexp`: "key\nvalue\0" records. */
+static const char *config_get(const char *out, size_t len, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (size_t i = 0; i < len;) {
+		const char *rec = out + i;
+		size_t rl = strnlen(rec, len - i);
+		if (rl > kl && memcmp(rec, key, kl) == 0 && rec[kl] == '\n') {
+			return rec + kl + 1;
+		}
+		i += rl + 1;
+	}
+	return NULL;
+}
+
+static const char *first_remote_url(const char *out, size_t len)
+{
+	for (size_t i = 0; i < len;) {
+		const char *rec = out + i;
+		size_t rl = strnlen(rec, len - i);
+		const char *nl = memchr(rec, '\n', rl);
+		if (nl && strncmp(rec, "remote.", 7) == 0 && nl - rec > 11 &&
+		    memcmp(nl - 4, ".url", 4) == 0) {
+			return nl + 1;
+		}
+		i += rl + 1;
+	}
+	return NULL;
+}
+
+static int find_remote(const char *dir, struct gitmeta *m)
+{
+	char *argv[] = {"git", "-C", (char *)dir, "config", "-z", "--get-regexp",
+	                "^(branch\\..*\\.remote|remote\\..*\\.url)$", NULL};
+	const char *name = NULL, *url = NULL;
+	char *out = NULL, *key = NULL;
+	size_t len = 0;
+	int r = 0;
+
+	if (run_git(argv, &out, &len) != 0) {
+		goto out;
+	}
+	if (m->branch) {
+		key = msg_strdupf("branch.%s.remote", m->branch);
+		if (!key) {
+			r = -ENOMEM;
+			goto out;
+		}
+		name = config_get(out, len, key);
+		if (name && strcmp(name, ".") == 0) {
+			name = NULL; /* tracks a local branch */
+		}
+	}
+	free(key);
+	key = msg_strdupf("remote.%s.url", name ? name : "origin");
+	if (!key) {
+		r = -ENOMEM;
+		goto out;
+	}
+	url = config_get(out, len, key);
+	if (!url) {
+		url = first_remote_url(out, len);
+	}
+	if (url && *url) {
+		m->remote = gitmeta_clean_url(url);
+		if (!m->remote) {
+			r = -ENOMEM;
+		}
+	}
+out:
+	free(key);
+	free(out);
+	return r;
+}
+
+int gitmeta_read(const char *dir, struct gitmeta *ret)
+{
+	char *status_argv[] = {"git",
+	                       "--no-optional-locks",
+	                       "-c",
+	                       "core.fsmonitor=false",
+	                       "-C",
+	                       (char *)dir,
+	                       "status",
+	                       "--porcelain=v2",
+	                       "--branch",
+	                       "-z",
+	                       "--untracked-files=normal",
+	                       NULL};
+	struct gitmeta m = {0};
+	char *out = NULL;
+	size_t len = 0;
+	int r;
+
+	memset(ret, 0, sizeof(*ret));
+	/* Outside a work tree (or without git) status fails: nothing to record. */
+	if (run_git(status_argv, &out, &len) != 0) {
+		free(out);
+		return 0;
+	}
+	r = parse_status(out, len, &m);
+	free(out);
+	if (r == 0) {
+		r = find_remote(dir, &m);
+	}
+	if (r < 0) {
+		gitmeta_finish(&m);
+		return r;
+	}
+	*ret = m;
+	return 0;
+}
