@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "client.h"
@@ -1882,6 +1883,8 @@ static int write_all(int fd, const unsigned char *p, size_t n)
 }
 
 struct download {
+	const char *op;  /* NULL: artifact.read */
+	const char *key; /* what run names in the op's args; NULL: "run" */
 	const char *run;
 	const char *dir; /* as given, for messages */
 	int dirfd;
@@ -1950,7 +1953,7 @@ static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
 	}
 	EVP_DigestInit_ex(dl->md, EVP_sha256(), NULL);
 	args = cJSON_CreateObject();
-	cJSON_AddStringToObject(args, "run", dl->run);
+	cJSON_AddStringToObject(args, dl->key ? dl->key : "run", dl->run);
 	cJSON_AddStringToObject(args, "path", path);
 	cJSON_AddNumberToObject(args, "length", ARTIFACT_CHUNK);
 	for (;;) {
@@ -1960,7 +1963,7 @@ static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
 		bool eof;
 
 		set_item(args, "offset", cJSON_CreateNumber(offset));
-		status = call(ctx, "artifact.read", args, &result);
+		status = call(ctx, dl->op ? dl->op : "artifact.read", args, &result);
 		if (status) {
 			goto out;
 		}
@@ -3796,6 +3799,1239 @@ out:
 	return status;
 }
 
+/* ---- models and services ---- */
+
+/* Options of the model and service verbs (above the shared ones). */
+enum {
+	OPT_RUN = 600,
+	OPT_PATH,
+	OPT_FILE,
+	OPT_FRAMEWORK,
+	OPT_FRAMEWORK_VERSION,
+	OPT_CPU,
+	OPT_MEMORY_GB,
+	OPT_TAG,
+	OPT_PROPERTY,
+	OPT_DESCRIPTION,
+	OPT_SERVICE,
+	OPT_PORT,
+	OPT_ENTRY_SCRIPT,
+	OPT_NO_WAIT,
+	OPT_ENVIRONMENT,
+	OPT_DATA,
+	OPT_LINES,
+	OPT_FOLLOW,
+};
+
+/* A positive number for an option; a usage error names the option. */
+static int parse_positive(struct ctx *ctx, const char *opt, const char *s, double *ret)
+{
+	char *end;
+	double v = strtod(s, &end);
+
+	if (!*s || *end || !(v > 0) || v > 1e9) {
+		return usage_error(ctx, "%s wants a number above 0, not '%s'", opt, s);
+	}
+	*ret = v;
+	return 0;
+}
+
+static void model_summary_line(const cJSON *m, char *buf, size_t n)
+{
+	const char *fw = json_str(m, "framework"), *fv = json_str(m, "framework_version");
+	char size[32];
+	long long files = json_int(m, "file_count", 0);
+	double bytes = 0;
+
+	json_num(m, "size", &bytes);
+	render_size(bytes, size);
+	snprintf(buf, n, "%s%s%s%s%lld file%s, %s", fw ? fw : "", fw && fv ? " " : "", fv ? fv : "",
+		 fw ? ", " : "", files, files == 1 ? "" : "s", size);
+}
+
+static int model_register_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"run", required_argument, NULL, OPT_RUN},
+		{"path", required_argument, NULL, OPT_PATH},
+		{"file", required_argument, NULL, OPT_FILE},
+		{"framework", required_argument, NULL, OPT_FRAMEWORK},
+		{"framework-version", required_argument, NULL, OPT_FRAMEWORK_VERSION},
+		{"cpu", required_argument, NULL, OPT_CPU},
+		{"memory-gb", required_argument, NULL, OPT_MEMORY_GB},
+		{"tag", required_argument, NULL, OPT_TAG},
+		{"property", required_argument, NULL, OPT_PROPERTY},
+		{"description", required_argument, NULL, OPT_DESCRIPTION},
+		COMMON_OPTIONS,
+		{0},
+	};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	cJSON *tags = cJSON_CreateObject(), *props = cJSON_CreateObject();
+	const char *run = NULL, *path = NULL, *file = NULL;
+	char *abs = NULL, summary[256];
+	double v;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_RUN:
+			run = optarg;
+			break;
+		case OPT_PATH:
+			path = optarg;
+			break;
+		case OPT_FILE:
+			file = optarg;
+			break;
+		case OPT_FRAMEWORK:
+			set_item(args, "framework", cJSON_CreateString(optarg));
+			break;
+		case OPT_FRAMEWORK_VERSION:
+			set_item(args, "framework_version", cJSON_CreateString(optarg));
+			break;
+		case OPT_CPU:
+		case OPT_MEMORY_GB:
+			status = parse_positive(ctx, c == OPT_CPU ? "--cpu" : "--memory-gb", optarg,
+						&v);
+			if (status) {
+				goto out;
+			}
+			set_item(args, c == OPT_CPU ? "cpu" : "memory_gb", cJSON_CreateNumber(v));
+			break;
+		case OPT_TAG:
+		case OPT_PROPERTY:
+			status = add_key_value(ctx, c == OPT_TAG ? tags : props, optarg,
+					       c == OPT_TAG ? "tag" : "property");
+			if (status) {
+				goto out;
+			}
+			break;
+		case OPT_DESCRIPTION:
+			set_item(args, "description", cJSON_CreateString(optarg));
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		status = usage_error(ctx, "which name? give the model's name");
+		goto out;
+	}
+	if (optind + 1 < argc) {
+		status = usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
+		goto out;
+	}
+	if (!file == !(run || path) || (!file && !(run && path))) {
+		status = usage_error(ctx, "give --run RUN --path PATH (a run's output) or --file "
+					  "LOCAL_PATH");
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "name", argv[optind]);
+	if (file) {
+		abs = realpath(file, NULL);
+		if (!abs) {
+			fprintf(stderr, "runyard: %s: %s\n", file, strerror(errno));
+			status = EXIT_USAGE;
+			goto out;
+		}
+		cJSON_AddStringToObject(args, "file", abs);
+	} else {
+		cJSON_AddStringToObject(args, "run", run);
+		cJSON_AddStringToObject(args, "path", path);
+	}
+	set_item(args, "tags", tags);
+	tags = NULL;
+	set_item(args, "properties", props);
+	props = NULL;
+	status = call(ctx, "model.register", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	model_summary_line(result, summary, sizeof(summary));
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(result, "run");
+	if (cJSON_IsObject(r)) {
+		printf("Registered model %s (%s) from run #%lld %s\n", json_str(result, "id"), summary,
+		       json_int(r, "seq", 0), json_str(result, "path"));
+	} else {
+		printf("Registered model %s (%s) from %s\n", json_str(result, "id"), summary,
+		       json_str(result, "path"));
+	}
+out:
+	free(abs);
+	cJSON_Delete(tags);
+	cJSON_Delete(props);
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int model_list_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	static const char *const headers[] = {"NAME", "VERSION", "FRAMEWORK", "RUN", "FILES",
+					      "SIZE", "CREATED", "SERVICES"};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	struct render_table *t = NULL;
+	const cJSON *m, *models;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		cJSON_AddStringToObject(args, "name", argv[optind]);
+		if (optind + 1 < argc) {
+			status = usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
+			goto out;
+		}
+	}
+	status = call(ctx, "model.list", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	models = cJSON_GetObjectItemCaseSensitive(result, "models");
+	if (cJSON_GetArraySize(models) == 0) {
+		printf("No models registered yet (see 'runyard model register --help').\n");
+		goto out;
+	}
+	t = render_table_create(8, headers);
+	if (!t) {
+		status = EXIT_USAGE;
+		goto out;
+	}
+	render_table_align_right(t, 1);
+	render_table_align_right(t, 4);
+	render_table_align_right(t, 5);
+	cJSON_ArrayForEach(m, models) {
+		char version[24], run[32], files[24], size[32], created[32], *svcs = NULL;
+		const cJSON *r = cJSON_GetObjectItemCaseSensitive(m, "run"), *s;
+		double bytes = 0;
+		snprintf(version, sizeof(version), "%lld", json_int(m, "version", 0));
+		if (cJSON_IsObject(r)) {
+			snprintf(run, sizeof(run), "#%lld", json_int(r, "seq", 0));
+		} else {
+			snprintf(run, sizeof(run), "-");
+		}
+		snprintf(files, sizeof(files), "%lld", json_int(m, "file_count", 0));
+		json_num(m, "size", &bytes);
+		render_size(bytes, size);
+		render_time(json_str(m, "created_at"), created);
+		cJSON_ArrayForEach(s, cJSON_GetObjectItemCaseSensitive(m, "services")) {
+			char *joined = msg_strdupf("%s%s%s", svcs ? svcs : "", svcs ? "," : "",
+						   cJSON_IsString(s) ? s->valuestring : "?");
+			free(svcs);
+			svcs = joined;
+		}
+		const char *cells[] = {json_str(m, "name"), version, json_str(m, "framework"),
+				       run, files, size, created, svcs};
+		render_table_add_row(t, cells);
+		free(svcs);
+	}
+	render_table_print(t, stdout);
+out:
+	render_table_destroy(t);
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+/* Exactly one positional argument (a model or a service). */
+static int one_arg(struct ctx *ctx, int argc, char **argv, const char *what, const char **ret)
+{
+	if (optind >= argc) {
+		return usage_error(ctx, "which %s?", what);
+	}
+	if (optind + 1 < argc) {
+		return usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
+	}
+	*ret = argv[optind];
+	return 0;
+}
+
+/* Verbs that take only --json and one argument. */
+static int simple_args(struct ctx *ctx, int argc, char **argv, const char *what,
+		       const char **ret)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	int c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return -1;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	return one_arg(ctx, argc, argv, what, ret);
+}
+
+static int model_show_cb(struct ctx *ctx, int argc, char **argv)
+{
+	cJSON *args = cJSON_CreateObject(), *m = NULL;
+	const char *ref = NULL;
+	const cJSON *f, *rc, *r;
+	char created[32], size[32];
+	double bytes = 0;
+	int status = simple_args(ctx, argc, argv, "model", &ref);
+
+	if (status) {
+		status = status < 0 ? 0 : status;
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "model", ref);
+	status = call(ctx, "model.show", args, &m);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(m);
+		goto out;
+	}
+	printf("Model %s\n", json_str(m, "id"));
+	field("Framework:", json_str(m, "framework") ? json_str(m, "framework") : "-");
+	field("Version:", json_str(m, "framework_version") ? json_str(m, "framework_version")
+							    : "-");
+	rc = cJSON_GetObjectItemCaseSensitive(m, "resource_configuration");
+	if (cJSON_IsObject(rc)) {
+		double cpu = 0, mem = 0;
+		char buf[96];
+		bool has_cpu = json_num(rc, "cpu", &cpu), has_mem = json_num(rc, "memory_in_gb", &mem);
+		snprintf(buf, sizeof(buf), "%s%g%s%s%g%s", has_cpu ? "cpu " : "", has_cpu ? cpu : 0.0,
+			 has_cpu && has_mem ? ", " : "", has_mem ? "memory " : "",
+			 has_mem ? mem : 0.0, has_mem ? " GB" : "");
+		field("Resources:", buf);
+	} else {
+		field("Resources:", "-");
+	}
+	r = cJSON_GetObjectItemCaseSensitive(m, "run");
+	if (cJSON_IsObject(r)) {
+		char buf[512];
+		snprintf(buf, sizeof(buf), "#%lld %s, %s", json_int(r, "seq", 0),
+			 json_str(r, "id") ? json_str(r, "id") : "", json_str(m, "path"));
+		field("From run:", buf);
+	} else {
+		field("From file:", json_str(m, "path"));
+	}
+	if (json_str(m, "description")) {
+		field("About:", json_str(m, "description"));
+	}
+	render_time(json_str(m, "created_at"), created);
+	field("Created:", created);
+	print_key_values("Tags:", cJSON_GetObjectItemCaseSensitive(m, "tags"));
+	print_key_values("Properties:", cJSON_GetObjectItemCaseSensitive(m, "properties"));
+	const cJSON *svcs = cJSON_GetObjectItemCaseSensitive(m, "services");
+	if (cJSON_GetArraySize(svcs) == 0) {
+		field("Services:", "-");
+	} else {
+		const char *label = "Services:";
+		cJSON_ArrayForEach(f, svcs) {
+			field(label, cJSON_IsString(f) ? f->valuestring : "?");
+			label = "";
+		}
+	}
+	json_num(m, "size", &bytes);
+	render_size(bytes, size);
+	printf("Files (%lld, %s):\n", json_int(m, "file_count", 0), size);
+	cJSON_ArrayForEach(f, cJSON_GetObjectItemCaseSensitive(m, "files")) {
+		double fs = 0;
+		char s[32];
+		json_num(f, "size", &fs);
+		render_size(fs, s);
+		printf("  %-40s %10s  %.12s\n", json_str(f, "path"), s, json_str(f, "sha256"));
+	}
+out:
+	cJSON_Delete(m);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int model_download_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	cJSON *args = cJSON_CreateObject(), *m = NULL;
+	struct download dl = {.op = "model.read", .key = "model", .dirfd = -1};
+	const cJSON *f, *files;
+	char size[32];
+	int status = 0, c, r;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind + 2 != argc) {
+		status = usage_error(ctx, "give the model (NAME[:VERSION]) and a directory");
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "model", argv[optind]);
+	status = call(ctx, "model.show", args, &m);
+	if (status) {
+		goto out;
+	}
+	/* Name the exact version, so a newer one registered meanwhile is not mixed in. */
+	dl.run = json_str(m, "id");
+	dl.dir = argv[optind + 1];
+	r = mkdir_p(dl.dir, 0755);
+	if (r < 0) {
+		fprintf(stderr, "runyard: cannot create %s: %s\n", dl.dir, strerror(-r));
+		status = EXIT_USAGE;
+		goto out;
+	}
+	dl.dirfd = open(dl.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	dl.md = EVP_MD_CTX_new();
+	if (dl.dirfd < 0 || !dl.md || !dl.run) {
+		fprintf(stderr, "runyard: cannot open %s: %s\n", dl.dir,
+			dl.md ? strerror(errno) : "out of memory");
+		status = EXIT_USAGE;
+		goto out;
+	}
+	files = cJSON_GetObjectItemCaseSensitive(m, "files");
+	cJSON_ArrayForEach(f, files) {
+		status = download_one(ctx, &dl, f);
+		if (status) {
+			goto out;
+		}
+	}
+	if (ctx->json) {
+		cJSON *res = cJSON_CreateObject();
+		cJSON_AddStringToObject(res, "model", dl.run);
+		cJSON_AddStringToObject(res, "directory", dl.dir);
+		cJSON_AddItemToObject(res, "files", cJSON_Duplicate(files, true));
+		status = print_json(res);
+		cJSON_Delete(res);
+		goto out;
+	}
+	render_size(dl.total, size);
+	printf("Downloaded model %s (%d file%s, %s) to %s\n", dl.run, cJSON_GetArraySize(files),
+	       cJSON_GetArraySize(files) == 1 ? "" : "s", size, dl.dir);
+out:
+	if (dl.dirfd >= 0) {
+		close(dl.dirfd);
+	}
+	EVP_MD_CTX_free(dl.md);
+	free(dl.buf);
+	cJSON_Delete(m);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int model_delete_cb(struct ctx *ctx, int argc, char **argv)
+{
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	const char *ref = NULL;
+	int status = simple_args(ctx, argc, argv, "model (NAME:VERSION)", &ref);
+
+	if (status) {
+		status = status < 0 ? 0 : status;
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "model", ref);
+	status = call(ctx, "model.delete", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+	} else {
+		printf("Deleted model %s\n", json_str(result, "id"));
+	}
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static void print_service_line(const cJSON *s)
+{
+	const char *state = json_str(s, "state");
+
+	printf("Service %s is %s%s%s: %s (model %s)\n", json_str(s, "name"),
+	       render_status_color(state ? state : ""), state ? state : "?", render_color_reset(),
+	       json_str(s, "scoring_uri"), json_str(s, "model"));
+}
+
+static int model_deploy_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"service", required_argument, NULL, OPT_SERVICE},
+		{"port", required_argument, NULL, OPT_PORT},
+		{"python", required_argument, NULL, OPT_PYTHON},
+		{"entry-script", required_argument, NULL, OPT_ENTRY_SCRIPT},
+		{"source", required_argument, NULL, OPT_SOURCE},
+		{"environment", required_argument, NULL, OPT_ENVIRONMENT},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"no-wait", no_argument, NULL, OPT_NO_WAIT},
+		COMMON_OPTIONS,
+		{0},
+	};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	const char *service = NULL, *script = NULL, *source = NULL;
+	char *abs = NULL;
+	long long port;
+	double timeout;
+	bool wait = true;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_SERVICE:
+			service = optarg;
+			break;
+		case OPT_PORT:
+			if (parse_int(optarg, 1, 65535, &port) < 0) {
+				status = usage_error(ctx, "--port wants a port from 1 to 65535, not '%s'",
+						     optarg);
+				goto out;
+			}
+			set_item(args, "port", cJSON_CreateNumber((double)port));
+			break;
+		case OPT_PYTHON:
+			set_item(args, "python", cJSON_CreateString(optarg));
+			break;
+		case OPT_ENTRY_SCRIPT:
+			script = optarg;
+			break;
+		case OPT_SOURCE:
+			source = optarg;
+			break;
+		case OPT_ENVIRONMENT:
+			set_item(args, "environment", cJSON_CreateString(optarg));
+			break;
+		case OPT_TIMEOUT:
+			status = parse_positive(ctx, "--timeout", optarg, &timeout);
+			if (status) {
+				goto out;
+			}
+			set_item(args, "timeout", cJSON_CreateNumber(timeout));
+			break;
+		case OPT_NO_WAIT:
+			wait = false;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		status = usage_error(ctx, "which model? give NAME or NAME:VERSION");
+		goto out;
+	}
+	if (optind + 1 < argc) {
+		status = usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
+		goto out;
+	}
+	if (!service) {
+		status = usage_error(ctx, "name the service with --service SVC");
+		goto out;
+	}
+	if (source && !script) {
+		status = usage_error(ctx, "--source goes with --entry-script");
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "model", argv[optind]);
+	cJSON_AddStringToObject(args, "service", service);
+	cJSON_AddBoolToObject(args, "wait", wait);
+	if (script) {
+		abs = realpath(source ? source : ".", NULL);
+		if (!abs) {
+			fprintf(stderr, "runyard: %s: %s\n", source ? source : ".", strerror(errno));
+			status = EXIT_USAGE;
+			goto out;
+		}
+		cJSON_AddStringToObject(args, "entry_script", script);
+		cJSON_AddStringToObject(args, "source", abs);
+	}
+	if (wait && render_stderr_tty() && !ctx->json) {
+		fprintf(stderr, "Deploying %s to service %s ...\n", argv[optind], service);
+	}
+	status = call(ctx, "model.deploy", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+	} else {
+		print_service_line(result);
+	}
+out:
+	free(abs);
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int service_list_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const char *const headers[] = {"NAME", "STATE", "MODEL", "PORT", "PID", "RESTARTS",
+					      "SCORING URI"};
+	cJSON *result = NULL;
+	struct render_table *t = NULL;
+	const cJSON *s, *list;
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	if (optind < argc) {
+		return usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+	}
+	status = call(ctx, "service.list", NULL, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	list = cJSON_GetObjectItemCaseSensitive(result, "services");
+	if (cJSON_GetArraySize(list) == 0) {
+		printf("No services (deploy a model with 'runyard model deploy NAME --service SVC').\n");
+		goto out;
+	}
+	t = render_table_create(7, headers);
+	if (!t) {
+		status = EXIT_USAGE;
+		goto out;
+	}
+	render_table_status_column(t, 1);
+	render_table_align_right(t, 3);
+	render_table_align_right(t, 4);
+	render_table_align_right(t, 5);
+	cJSON_ArrayForEach(s, list) {
+		char port[16], pid[24], restarts[16];
+		snprintf(port, sizeof(port), "%lld", json_int(s, "port", 0));
+		if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "pid"))) {
+			snprintf(pid, sizeof(pid), "%lld", json_int(s, "pid", 0));
+		} else {
+			snprintf(pid, sizeof(pid), "-");
+		}
+		snprintf(restarts, sizeof(restarts), "%lld", json_int(s, "restarts", 0));
+		const char *cells[] = {json_str(s, "name"),  json_str(s, "state"), json_str(s, "model"),
+				       port, pid, restarts, json_str(s, "scoring_uri")};
+		render_table_add_row(t, cells);
+	}
+	render_table_print(t, stdout);
+out:
+	render_table_destroy(t);
+	cJSON_Delete(result);
+	return status;
+}
+
+static int service_show_cb(struct ctx *ctx, int argc, char **argv)
+{
+	cJSON *args = cJSON_CreateObject(), *s = NULL;
+	const char *name = NULL;
+	const cJSON *p, *i;
+	char t1[32];
+	int status = simple_args(ctx, argc, argv, "service", &name);
+
+	if (status) {
+		status = status < 0 ? 0 : status;
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "service", name);
+	status = call(ctx, "service.show", args, &s);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(s);
+		goto out;
+	}
+	print_service_line(s);
+	field("Kind:", json_str(s, "kind"));
+	if (json_str(s, "entry_script")) {
+		char buf[4200];
+		snprintf(buf, sizeof(buf), "%s in %s (snapshot %.12s)", json_str(s, "entry_script"),
+			 json_str(s, "source") ? json_str(s, "source") : "?",
+			 json_str(s, "snapshot") ? json_str(s, "snapshot") : "?");
+		field("Script:", buf);
+	}
+	field("Python:", json_str(s, "python"));
+	if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "pid"))) {
+		char buf[96];
+		render_time(json_str(s, "serving_since"), t1);
+		snprintf(buf, sizeof(buf), "%lld, since %s", json_int(s, "pid", 0), t1);
+		field("Serving:", buf);
+	} else {
+		field("Serving:", "-");
+	}
+	p = cJSON_GetObjectItemCaseSensitive(s, "pending");
+	if (cJSON_IsObject(p)) {
+		char buf[300];
+		snprintf(buf, sizeof(buf), "model %s starting (pid %lld)", json_str(p, "model"),
+			 json_int(p, "pid", 0));
+		field("Pending:", buf);
+	}
+	snprintf(t1, sizeof(t1), "%lld", json_int(s, "restarts", 0));
+	field("Restarts:", t1);
+	cJSON_ArrayForEach(i, cJSON_GetObjectItemCaseSensitive(s, "instances")) {
+		char buf[300];
+		snprintf(buf, sizeof(buf), "pid %lld, model %s, %s", json_int(i, "pid", 0),
+			 json_str(i, "model"), json_str(i, "state"));
+		field("Instance:", buf);
+	}
+	render_time(json_str(s, "created_at"), t1);
+	field("Created:", t1);
+	render_time(json_str(s, "updated_at"), t1);
+	field("Updated:", t1);
+	field("Log:", json_str(s, "log"));
+	if (json_str(s, "error")) {
+		printf("Error:\n%s\n", json_str(s, "error"));
+	}
+out:
+	cJSON_Delete(s);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int service_logs_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"follow", no_argument, NULL, 'f'},
+		{"lines", required_argument, NULL, OPT_LINES},
+		COMMON_OPTIONS,
+		{0},
+	};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	const char *name = NULL;
+	bool follow = false;
+	long long lines = 0;
+	double next = 0;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":hf", options, NULL)) != -1) {
+		switch (c) {
+		case 'f':
+			follow = true;
+			break;
+		case OPT_LINES:
+			if (parse_int(optarg, 1, 1000000, &lines) < 0) {
+				status = usage_error(ctx, "--lines wants a number from 1, not '%s'",
+						     optarg);
+				goto out;
+			}
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	status = one_arg(ctx, argc, argv, "service", &name);
+	if (status) {
+		goto out;
+	}
+	if (follow && ctx->json) {
+		status = usage_error(ctx, "--follow and --json do not go together");
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "service", name);
+	if (lines > 0) {
+		cJSON_AddNumberToObject(args, "lines", (double)lines);
+	}
+	status = call(ctx, "service.logs", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	for (;;) {
+		const char *text = json_str(result, "text");
+		if (text) {
+			fputs(text, stdout);
+			fflush(stdout);
+		}
+		if (!follow) {
+			break;
+		}
+		json_num(result, "next", &next);
+		cJSON_Delete(result);
+		result = NULL;
+		sleep_ms(250);
+		cJSON_DeleteItemFromObject(args, "lines");
+		set_item(args, "after", cJSON_CreateNumber(next));
+		status = call(ctx, "service.logs", args, &result);
+		if (status) {
+			goto out;
+		}
+	}
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int service_restart_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"no-wait", no_argument, NULL, OPT_NO_WAIT},
+		COMMON_OPTIONS,
+		{0},
+	};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	const char *name = NULL;
+	bool wait = true;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_NO_WAIT:
+			wait = false;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	status = one_arg(ctx, argc, argv, "service", &name);
+	if (status) {
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "service", name);
+	cJSON_AddBoolToObject(args, "wait", wait);
+	status = call(ctx, "service.restart", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+	} else {
+		print_service_line(result);
+	}
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int service_delete_cb(struct ctx *ctx, int argc, char **argv)
+{
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	const char *name = NULL;
+	int status = simple_args(ctx, argc, argv, "service", &name);
+
+	if (status) {
+		status = status < 0 ? 0 : status;
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "service", name);
+	status = call(ctx, "service.delete", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+	} else {
+		printf("Deleted service %s\n", json_str(result, "name"));
+	}
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+/* Collect a response body for service invoke, up to 64 MiB. */
+struct body {
+	char *data;
+	size_t len;
+};
+
+static size_t body_write_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+	struct body *b = ud;
+	size_t n = size * nmemb;
+	char *nd;
+
+	if (b->len + n > 64u * 1024 * 1024 || !(nd = realloc(b->data, b->len + n + 1))) {
+		return 0;
+	}
+	b->data = nd;
+	memcpy(b->data + b->len, data, n);
+	b->len += n;
+	b->data[b->len] = '\0';
+	return n;
+}
+
+static int service_invoke_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"data", required_argument, NULL, OPT_DATA},
+		{"path", required_argument, NULL, OPT_PATH},
+		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		COMMON_OPTIONS,
+		{0},
+	};
+	cJSON *args = cJSON_CreateObject(), *svc = NULL;
+	const char *name = NULL, *data = NULL, *route = "/score";
+	char *owned = NULL, *url = NULL, errbuf[CURL_ERROR_SIZE] = "";
+	struct body body = {0};
+	struct curl_slist *hdrs = NULL;
+	double timeout = 60;
+	long code = 0;
+	CURL *curl = NULL;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_DATA:
+			data = optarg;
+			break;
+		case OPT_PATH:
+			route = optarg;
+			break;
+		case OPT_TIMEOUT:
+			status = parse_positive(ctx, "--timeout", optarg, &timeout);
+			if (status) {
+				goto out;
+			}
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	status = one_arg(ctx, argc, argv, "service", &name);
+	if (status) {
+		goto out;
+	}
+	if (!data) {
+		status = usage_error(ctx, "give the request body with --data JSON (or --data @FILE)");
+		goto out;
+	}
+	if (route[0] != '/') {
+		status = usage_error(ctx, "--path wants a route starting with '/', like /score");
+		goto out;
+	}
+	if (data[0] == '@') {
+		size_t len;
+		if (read_file(data + 1, &owned, &len) < 0) {
+			fprintf(stderr, "runyard: cannot read %s: %s\n", data + 1, strerror(errno));
+			status = EXIT_USAGE;
+			goto out;
+		}
+		data = owned;
+	}
+	cJSON_AddStringToObject(args, "service", name);
+	status = call(ctx, "service.show", args, &svc);
+	if (status) {
+		goto out;
+	}
+	url = msg_strdupf("http://127.0.0.1:%lld%s", json_int(svc, "port", 0), route);
+	curl = curl_easy_init();
+	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
+	if (!url || !curl || !hdrs) {
+		status = EXIT_USAGE;
+		goto out;
+	}
+	curl_easy_setopt(curl, CURLOPT_URL, url);
+	curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, data);
+	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(data));
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_write_cb);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "runyard/" RUNYARD_VERSION);
+	CURLcode rc = curl_easy_perform(curl);
+	if (rc != CURLE_OK) {
+		fprintf(stderr, "runyard: posting to %s failed: %s (service %s is %s; see "
+				"'runyard service show %s')\n",
+			url, errbuf[0] ? errbuf : curl_easy_strerror(rc), name,
+			json_str(svc, "state") ? json_str(svc, "state") : "?", name);
+		status = EXIT_USAGE;
+		goto out;
+	}
+	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	if (ctx->json) {
+		cJSON *res = cJSON_CreateObject(), *doc = body.data ? cJSON_Parse(body.data) : NULL;
+		cJSON_AddNumberToObject(res, "status", (double)code);
+		cJSON_AddItemToObject(res, "response",
+				      doc ? doc : cJSON_CreateString(body.data ? body.data : ""));
+		status = print_json(res);
+		cJSON_Delete(res);
+	} else if (body.data) {
+		fputs(body.data, stdout);
+		if (body.len && body.data[body.len - 1] != '\n') {
+			putchar('\n');
+		}
+	}
+	if (code < 200 || code >= 300) {
+		fprintf(stderr, "runyard: service %s answered HTTP %ld\n", name, code);
+		status = status ? status : EXIT_REFUSED;
+	}
+out:
+	curl_slist_free_all(hdrs);
+	if (curl) {
+		curl_easy_cleanup(curl);
+	}
+	free(body.data);
+	free(url);
+	free(owned);
+	cJSON_Delete(svc);
+	cJSON_Delete(args);
+	return status;
+}
+
+static const struct verb model_verbs[] = {
+	{
+		.name = "register",
+		.handler = model_register_cb,
+		.summary = "Register a run's output or a local file as a model version",
+		.usage = "Usage: runyard model register NAME (--run RUN --path PATH | --file LOCAL)\n"
+			 "           [--framework F] [--framework-version V] [--cpu N] [--memory-gb G]\n"
+			 "           [--tag K=V]... [--property K=V]... [--description TEXT] [--json]\n"
+			 "\n"
+			 "Register a new version of model NAME (versions count from 1 per name).\n"
+			 "A run's output is referenced, not copied; a local file or folder is\n"
+			 "stored content-addressed.\n"
+			 "\n"
+			 "  --run RUN --path PATH   a file or folder among the run's outputs\n"
+			 "                          (outputs/model.joblib), or in its working\n"
+			 "                          directory while it still runs\n"
+			 "  --file LOCAL            a local file or folder\n"
+			 "  --framework F           scikit-learn, onnx, tensorflow, tfkeras, pytorch,\n"
+			 "                          custom or multi (scikit-learn models can be\n"
+			 "                          deployed without code)\n"
+			 "  --framework-version V   the framework's version (needs --framework)\n"
+			 "  --cpu N, --memory-gb G  the resources a deployment should get\n"
+			 "  --tag K=V, --property K=V, --description TEXT\n",
+	},
+	{
+		.name = "list",
+		.handler = model_list_cb,
+		.summary = "List registered models",
+		.usage = "Usage: runyard model list [NAME] [--json]\n"
+			 "\n"
+			 "List every version of every model, or of model NAME.\n",
+	},
+	{
+		.name = "show",
+		.handler = model_show_cb,
+		.summary = "Show a model version",
+		.usage = "Usage: runyard model show NAME[:VERSION] [--json]\n"
+			 "\n"
+			 "Show a model version (the latest when VERSION is left out): framework,\n"
+			 "resources, origin, tags, properties, services and files.\n",
+	},
+	{
+		.name = "download",
+		.handler = model_download_cb,
+		.summary = "Download a model's files",
+		.usage = "Usage: runyard model download NAME[:VERSION] DIR [--json]\n"
+			 "\n"
+			 "Fetch the model's files into DIR (made if missing), checked against\n"
+			 "their size and sha256.\n",
+	},
+	{
+		.name = "delete",
+		.handler = model_delete_cb,
+		.summary = "Delete a model version",
+		.usage = "Usage: runyard model delete NAME:VERSION [--json]\n"
+			 "\n"
+			 "Delete one version. Refused while a service serves it. Its version number\n"
+			 "is never given again.\n",
+	},
+	{
+		.name = "deploy",
+		.handler = model_deploy_cb,
+		.summary = "Serve a model as a local web service",
+		.usage = "Usage: runyard model deploy NAME[:VERSION] --service SVC [--port N]\n"
+			 "           [--python PATH] [--entry-script FILE [--source DIR]]\n"
+			 "           [--timeout S] [--no-wait] [--json]\n"
+			 "\n"
+			 "Serve the model on http://127.0.0.1:PORT: POST /score with\n"
+			 "{\"data\": [[...]], \"method\": \"predict\"|\"predict_proba\"}, MLflow's\n"
+			 "POST /invocations, GET / (Healthy). A scikit-learn model needs no code;\n"
+			 "other models take an entry script with init() and run(raw_data).\n"
+			 "Deploying to an existing service swaps the model in without dropping a\n"
+			 "request. Waits until the service is Healthy (or failed).\n"
+			 "\n"
+			 "  --service SVC        the service to create or update\n"
+			 "  --port N             the port (default: a free one; kept across restarts)\n"
+			 "  --python PATH        the interpreter (default /usr/bin/python3)\n"
+			 "  --entry-script FILE  a scoring script in DIR (default: this directory),\n"
+			 "  --source DIR         snapshotted like a run's source\n"
+			 "  --timeout S          seconds the server may take to be Healthy (120)\n"
+			 "  --no-wait            return at once; see 'runyard service show'\n",
+	},
+};
+
+static const struct verb service_verbs[] = {
+	{
+		.name = "list",
+		.handler = service_list_cb,
+		.summary = "List services",
+		.usage = "Usage: runyard service list [--json]\n"
+			 "\n"
+			 "List the services with their state (Transitioning, Healthy, Unhealthy,\n"
+			 "Failed), model, port and scoring URI.\n",
+	},
+	{
+		.name = "show",
+		.handler = service_show_cb,
+		.summary = "Show a service",
+		.usage = "Usage: runyard service show SVC [--json]\n"
+			 "\n"
+			 "Show a service: state, model, scoring URI, instances, restarts and the\n"
+			 "last error with the lines its log ended with.\n",
+	},
+	{
+		.name = "logs",
+		.handler = service_logs_cb,
+		.summary = "Print a service's log",
+		.usage = "Usage: runyard service logs SVC [-f|--follow] [--lines N] [--json]\n"
+			 "\n"
+			 "Print what the service's servers wrote, with runyard's own notes.\n"
+			 "\n"
+			 "  -f, --follow  keep printing as the log grows (^C to stop)\n"
+			 "  --lines N     only the last N lines\n",
+	},
+	{
+		.name = "restart",
+		.handler = service_restart_cb,
+		.summary = "Restart a service without dropping a request",
+		.usage = "Usage: runyard service restart SVC [--no-wait] [--json]\n"
+			 "\n"
+			 "Start a new server for the service, switch to it once healthy and stop\n"
+			 "the old one.\n",
+	},
+	{
+		.name = "delete",
+		.handler = service_delete_cb,
+		.summary = "Stop and delete a service",
+		.usage = "Usage: runyard service delete SVC [--json]\n",
+	},
+	{
+		.name = "invoke",
+		.handler = service_invoke_cb,
+		.summary = "Post a request to a service",
+		.usage = "Usage: runyard service invoke SVC --data JSON [--path /score] "
+			 "[--timeout S] [--json]\n"
+			 "\n"
+			 "POST JSON (or @FILE) to the service and print its answer. Exits 2 when\n"
+			 "the answer is not a success.\n"
+			 "\n"
+			 "  --path ROUTE  /score (default) or /invocations\n"
+			 "  --json        print {\"status\", \"response\"}\n",
+	},
+};
+
+static int subverb(struct ctx *ctx, int argc, char **argv, const struct verb *table, size_t n)
+{
+	const struct verb *sub;
+	char *name;
+
+	if (argc < 2) {
+		fputs(ctx->verb->usage, stderr);
+		return EXIT_USAGE;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+		fputs(ctx->verb->usage, stdout);
+		return 0;
+	}
+	sub = find_verb(table, n, argv[1]);
+	if (!sub) {
+		return usage_error(ctx, "unknown %s command '%s'", ctx->verb->name, argv[1]);
+	}
+	name = msg_strdupf("%s %s", ctx->verb->name, sub->name);
+	if (!name) {
+		return EXIT_USAGE;
+	}
+	free(ctx->name);
+	ctx->name = name;
+	ctx->verb = sub;
+	return sub->handler(ctx, argc - 1, argv + 1);
+}
+
+#define N_MODEL_VERBS (sizeof(model_verbs) / sizeof(model_verbs[0]))
+#define N_SERVICE_VERBS (sizeof(service_verbs) / sizeof(service_verbs[0]))
+
+static int model_cb(struct ctx *ctx, int argc, char **argv)
+{
+	return subverb(ctx, argc, argv, model_verbs, N_MODEL_VERBS);
+}
+
+static int service_cb(struct ctx *ctx, int argc, char **argv)
+{
+	return subverb(ctx, argc, argv, service_verbs, N_SERVICE_VERBS);
+}
+
 static int help_cb(struct ctx *ctx, int argc, char **argv);
 
 static const struct verb verbs[] = {
@@ -3968,6 +5204,32 @@ static const struct verb verbs[] = {
 			 "  --json             print {file, format, size, sha256, snapshot}\n",
 	},
 	{
+		.name = "model",
+		.handler = model_cb,
+		.summary = "Register, list, download, delete and deploy models",
+		.usage = "Usage: runyard model register NAME (--run RUN --path PATH | --file LOCAL) ...\n"
+			 "       runyard model list [NAME]\n"
+			 "       runyard model show NAME[:VERSION]\n"
+			 "       runyard model download NAME[:VERSION] DIR\n"
+			 "       runyard model delete NAME:VERSION\n"
+			 "       runyard model deploy NAME[:VERSION] --service SVC ...\n"
+			 "\n"
+			 "Each takes --json. See 'runyard help model register' and so on.\n",
+	},
+	{
+		.name = "service",
+		.handler = service_cb,
+		.summary = "List, inspect, restart, delete and call deployed services",
+		.usage = "Usage: runyard service list\n"
+			 "       runyard service show SVC\n"
+			 "       runyard service logs SVC [-f]\n"
+			 "       runyard service restart SVC\n"
+			 "       runyard service delete SVC\n"
+			 "       runyard service invoke SVC --data JSON\n"
+			 "\n"
+			 "Each takes --json. See 'runyard help service logs' and so on.\n",
+	},
+	{
 		.name = "help",
 		.handler = help_cb,
 		.summary = "Show help for a command",
@@ -3992,6 +5254,14 @@ static int help_cb(struct ctx *ctx, int argc, char **argv)
 	}
 	if (v->handler == daemon_cb && argc > 2) {
 		const struct verb *sub = find_verb(daemon_verbs, N_DAEMON_VERBS, argv[2]);
+		if (sub) {
+			v = sub;
+		}
+	}
+	if ((v->handler == model_cb || v->handler == service_cb) && argc > 2) {
+		const struct verb *sub =
+			v->handler == model_cb ? find_verb(model_verbs, N_MODEL_VERBS, argv[2])
+					       : find_verb(service_verbs, N_SERVICE_VERBS, argv[2]);
 		if (sub) {
 			v = sub;
 		}

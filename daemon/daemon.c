@@ -18,6 +18,7 @@
 #include "run.h"
 #include "queue.h"
 #include "server.h"
+#include "services.h"
 #include "store.h"
 #include "systemd.h"
 #include "tracking.h"
@@ -243,6 +244,9 @@ int daemon_resume(struct daemon *d)
 		log_info("resumed %d run(s) from the store", n);
 	}
 	exec_sweep_dirs(d);
+	if (services_start(d) < 0) {
+		log_error("starting the services failed; they start at the next restart");
+	}
 	queue_kick(d);
 	/* Ready: the store is open, the socket listens, the runs in flight are
 	 * back in hand. */
@@ -272,6 +276,7 @@ void daemon_stop(struct daemon *d)
 	server_close(d->server);
 	d->server = NULL;
 	exec_shutdown(d);
+	services_shutdown(d);
 }
 
 void daemon_finish(struct daemon *d)

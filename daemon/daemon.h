@@ -46,6 +46,8 @@ struct daemon {
 	int active;
 
 	struct watch *watches;
+	/* Deployed models' scoring services (services.c). */
+	struct services *services;
 	char *ingest_buf;
 	int64_t next_sub;
 

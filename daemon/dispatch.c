@@ -12,6 +12,8 @@
 #include "ops.h"
 #include "proto.h"
 #include "server.h"
+#include "models.h"
+#include "services.h"
 #include "snapops.h"
 #include "submit.h"
 #include "tracking.h"
@@ -49,6 +51,18 @@ static const struct op_entry ops[] = {
 	{"ignore.check", snapops_ignore_check, 0},
 	{"snapshot.export", snapops_export, 0},
 	{"snapshot.export_read", snapops_export_read, 0},
+	{"model.register", models_op_register, OP_NEW_WORK},
+	{"model.list", models_op_list, 0},
+	{"model.show", models_op_show, 0},
+	{"model.read", models_op_read, 0},
+	{"model.delete", models_op_delete, 0},
+	{"model.deploy", services_op_deploy, OP_NEW_WORK},
+	{"service.list", services_op_list, 0},
+	{"service.show", services_op_show, 0},
+	{"service.logs", services_op_logs, 0},
+	{"service.wait", services_op_wait, 0},
+	{"service.restart", services_op_restart, OP_NEW_WORK},
+	{"service.delete", services_op_delete, 0},
 };
 
 static const struct op_entry *find_op(const char *name)

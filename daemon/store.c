@@ -112,6 +112,55 @@ static const char *const migrations[] = {
 	"  at REAL NOT NULL,"
 	"  message TEXT NOT NULL);"
 	"CREATE INDEX run_warnings_by_run ON run_warnings(run_seq);",
+
+	/* 4: the model registry and deployed services (docs/models.md). Versions
+	 * come from a per-name counter, so a deleted version is never reused. */
+	"CREATE TABLE model_names("
+	"  name TEXT PRIMARY KEY,"
+	"  last_version INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE models("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  framework TEXT,"
+	"  framework_version TEXT,"
+	"  cpu REAL,"
+	"  memory_gb REAL,"
+	"  description TEXT,"
+	"  run_seq INTEGER REFERENCES runs(seq),"
+	"  source TEXT NOT NULL,"
+	"  created_at REAL NOT NULL,"
+	"  UNIQUE(name, version));"
+	"CREATE TABLE model_files("
+	"  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+	"  path TEXT NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  sha256 TEXT NOT NULL,"
+	"  mode INTEGER NOT NULL,"
+	"  PRIMARY KEY(model_id, path)) WITHOUT ROWID;"
+	"CREATE TABLE model_tags("
+	"  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY(model_id, key)) WITHOUT ROWID;"
+	"CREATE TABLE model_properties("
+	"  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY(model_id, key)) WITHOUT ROWID;"
+	"CREATE TABLE services("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  model_id INTEGER NOT NULL REFERENCES models(id),"
+	"  port INTEGER NOT NULL,"
+	"  python TEXT NOT NULL,"
+	"  entry_script TEXT,"
+	"  snapshot TEXT,"
+	"  source TEXT,"
+	"  timeout REAL NOT NULL,"
+	"  healthy_once INTEGER NOT NULL DEFAULT 0,"
+	"  created_at REAL NOT NULL,"
+	"  updated_at REAL NOT NULL);",
 };
 
 enum stmt_id {
@@ -1531,4 +1580,9 @@ static int warnings_json(struct store *s, int64_t seq, cJSON *run)
 int store_metric_count(struct store *s, int64_t seq, int64_t *ret)
 {
 	return count_of(s, STMT_METRIC_COUNT, seq, ret);
+}
+
+sqlite3 *store_db(struct store *s)
+{
+	return s->db;
 }

@@ -197,3 +197,9 @@ int store_metric_count(struct store *s, int64_t seq, int64_t *ret);
 /* Record a warning about a run (a tracking line that was skipped); past
  * STORE_WARNINGS_MAX only counted. */
 int store_run_warning_add(struct store *s, int64_t seq, double at, const char *message);
+
+/* The database handle, for a subsystem that keeps its own SQL (the model
+ * registry and the services: daemon/models.c, daemon/services.c). Used from
+ * the loop thread only, like the rest of the store. */
+struct sqlite3;
+struct sqlite3 *store_db(struct store *s);

@@ -1198,3 +1198,14 @@ fail:
 	request_error(req, PROTO_E_INTERNAL, "setting tags of run #%lld failed: %s", (long long)seq,
 	              store_errmsg(s));
 }
+
+int tracking_resolve_run(struct request *req, int64_t *ret_seq)
+{
+	int64_t seq;
+
+	if (resolve(req, &seq) < 0 || sync_arg(req, seq) < 0) {
+		return -EINVAL;
+	}
+	*ret_seq = seq;
+	return 0;
+}

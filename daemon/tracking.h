@@ -97,3 +97,8 @@ const char *tracking_sdk_dir(void);
 void tracking_op_context(struct request *req);
 void tracking_op_metrics(struct request *req);
 void tracking_op_tag(struct request *req);
+
+/* The run an op from a run's process acts on, as run.context resolves it:
+ * with args.token only the token's own run (args.run may be left out), and
+ * args.sync stored first. Replies the error itself and returns < 0. */
+int tracking_resolve_run(struct request *req, int64_t *ret_seq);

@@ -16,6 +16,9 @@ thread every half second, and at interpreter exit (normal exit, sys.exit and
 an uncaught exception alike; not os._exit or a kill). docs/tracking.md
 describes the file format and the limits.
 
+Models and services (docs/models.md): run.register_model(...) inside a run,
+and Workspace, Model.register, Model.deploy and Webservice anywhere.
+
 Pure standard library, so it works in any interpreter a run uses.
 """
 
@@ -28,6 +31,17 @@ from runyard._run import (  # noqa: F401
     RunyardError,
     get_run,
 )
+from runyard._models import (  # noqa: F401
+    InferenceConfig,
+    LocalWebservice,
+    Model,
+    ResourceConfiguration,
+    RunHandle,
+    Webservice,
+    WebserviceException,
+    Workspace,
+)
 
 __all__ = ["get_run", "Run", "OfflineRun", "RunyardError", "LimitError", "ConflictError",
-           "DaemonError"]
+           "DaemonError", "Workspace", "Model", "ResourceConfiguration", "InferenceConfig",
+           "Webservice", "LocalWebservice", "WebserviceException", "RunHandle"]

@@ -349,9 +349,22 @@ class _Client:
 
 
 class _Experiment:
-    def __init__(self, name):
+    def __init__(self, name, socket_path=None):
         self.name = name
-        self.workspace = None
+        self._socket = socket_path
+        self._ws = None
+
+    @property
+    def workspace(self):
+        """The runyardd the run belongs to (runyard.Workspace), or None offline."""
+        if self._ws is None and self._socket:
+            from runyard._models import Workspace
+            self._ws = Workspace(socket_path=self._socket)
+        return self._ws
+
+    @workspace.setter
+    def workspace(self, ws):
+        self._ws = ws
 
     def __repr__(self):
         return "Experiment(name=%r)" % self.name
@@ -362,7 +375,7 @@ class Run:
 
     def __init__(self, run_id, experiment, tracking_file, token, socket_path):
         self.id = run_id
-        self.experiment = _Experiment(experiment)
+        self.experiment = _Experiment(experiment, socket_path)
         self._w = _Writer(tracking_file)
         self._series = self._w.series
         self._uploads = os.path.join(os.path.dirname(os.path.abspath(tracking_file)), "uploads")
@@ -667,6 +680,20 @@ class Run:
         """Runs end when their process does; this only flushes."""
         self._w.flush()
 
+    # -- models (docs/models.md) -----------------------------------------------------------
+
+    def register_model(self, model_name, model_path=None, tags=None, properties=None,
+                       model_framework=None, model_framework_version=None, description=None,
+                       datasets=None, sample_input_dataset=None, sample_output_dataset=None,
+                       resource_configuration=None, **kwargs):
+        """Register this run's output model_path (a file or folder under the run's
+        working directory, like "outputs/model.joblib"; default: model_name) as
+        a new version of model_name, and return the Model."""
+        from runyard._models import register_in_run
+        return register_in_run(self, model_name, model_path, tags, properties,
+                               model_framework, model_framework_version, description,
+                               resource_configuration)
+
     def fail(self, error_details=None, error_code=None, set_status=True):
         self._w.flush()
 
@@ -764,6 +791,11 @@ class OfflineRun:
 
     def complete(self, set_status=True):
         pass
+
+    def register_model(self, model_name, model_path=None, **kwargs):
+        raise RunyardError("register_model(%r): not inside a runyard run; register a local "
+                           "file with Model.register(workspace, model_path, model_name)"
+                           % model_name)
 
     def fail(self, error_details=None, error_code=None, set_status=True):
         pass

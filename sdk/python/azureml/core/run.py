@@ -16,6 +16,13 @@ class Run(_run.Run):
                                     "and allow_offline is False")
         return run
 
+    @staticmethod
+    def get(workspace, run_id):
+        """A run seen from outside it (a notebook): status, metrics, and
+        register_model of its outputs."""
+        from runyard._models import RunHandle
+        return RunHandle(workspace, run_id)
+
 
 class _OfflineRun(_run.OfflineRun):
     """The offline run of Run.get_context() outside runyard."""
