@@ -3421,9 +3421,11 @@ static char *lexical_abs(const char *path)
 	return out;
 }
 
-/* PATH as given (relative to the current directory, or absolute) as a path
- * relative to the source directory src (absolute and resolved). A trailing
- * '/' is kept: it says the path is a directory. */
+/* PATH as given as a path relative to the source directory src (absolute
+ * and resolved): an absolute PATH must be inside src; a relative one is
+ * relative to the current directory when that is inside src (as git
+ * check-ignore takes it), else to src. A trailing '/' is kept: it says the
+ * path is a directory. */
 static int path_in_source(const char *src, const char *path, char **ret)
 {
 	size_t pl = strlen(path), sl = strlen(src);
@@ -3433,8 +3435,11 @@ static int path_in_source(const char *src, const char *path, char **ret)
 
 	if (path[0] == '/') {
 		joined = strdup(path);
-	} else if (getcwd(cwd, sizeof(cwd))) {
+	} else if (getcwd(cwd, sizeof(cwd)) &&
+		   (strcmp(cwd, src) == 0 || (strncmp(cwd, src, sl) == 0 && cwd[sl] == '/'))) {
 		joined = msg_strdupf("%s/%s", cwd, path);
+	} else {
+		joined = msg_strdupf("%s/%s", src, path);
 	}
 	abs = joined ? lexical_abs(joined) : NULL;
 	if (abs && !(strncmp(abs, src, sl) == 0 && abs[sl] == '/')) {
@@ -3572,8 +3577,9 @@ static const struct verb ignore_verbs[] = {
 			 "For each PATH, say whether a snapshot of the source directory (default:\n"
 			 "the current one) takes it, and if not, why: the ignore file, line and\n"
 			 "pattern that exclude it (as 'git check-ignore -v' does), an ignored\n"
-			 "directory above it, or its type. PATH is relative to the current\n"
-			 "directory, or absolute; a trailing '/' means a directory.\n"
+			 "directory above it, or its type. A relative PATH is relative to the\n"
+			 "current directory when that is inside the source directory, else to\n"
+			 "the source directory; a trailing '/' means a directory.\n"
 			 "\n"
 			 "  --source DIR  the source directory (default: the current one)\n"
 			 "  --json        print the ignore.check result\n",

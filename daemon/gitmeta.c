@@ -191,7 +191,9 @@ char *gitmeta_clean_url(const char *url)
 	host = scheme + 3;
 	end = host + strcspn(host, "/?#");
 	at = memrchr(host, '@', (size_t)(end - host));
-	if (!at) {
+	/* A user name alone is kept for ssh ("ssh://git@host/x"); over http a
+	 * user name is often a token, and a password always goes. */
+	if (!at || (!memchr(host, ':', (size_t)(at - host)) && strncmp(url, "http", 4) != 0)) {
 		return strdup(url);
 	}
 	out = malloc(strlen(url) + 1);

@@ -27,6 +27,8 @@ int gitmeta_read(const char *dir, struct gitmeta *ret);
 /* Free the strings; accepts NULL. */
 void gitmeta_finish(struct gitmeta *m);
 
-/* A remote URL without credentials: "https://user:token@host/x" becomes
- * "https://host/x"; scp-like "git@host:x" is kept. malloc'd. */
+/* A remote URL without credentials: "https://user:token@host/x" and
+ * "https://token@host/x" become "https://host/x", "ssh://u:pw@host/x"
+ * becomes "ssh://host/x"; "ssh://git@host/x" and scp-like "git@host:x" are
+ * kept. malloc'd. */
 char *gitmeta_clean_url(const char *url);

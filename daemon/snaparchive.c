@@ -716,7 +716,9 @@ static int walk_node(struct amatch *am, struct snapshot_build *b, struct node *d
 	if (r < 0) {
 		return r;
 	}
-	qsort(dir->kids, dir->nkids, sizeof(*dir->kids), cmp_kid);
+	if (dir->nkids > 1) {
+		qsort(dir->kids, dir->nkids, sizeof(*dir->kids), cmp_kid);
+	}
 	for (size_t i = 0; i < dir->nkids && r == 0; i++) {
 		struct node *k = dir->kids[i];
 		struct stat st = {0};
@@ -885,7 +887,8 @@ int snaparchive_take(struct blobstore *bs, const char *path, const struct snapsh
 	    .ignored = amatch_ignored_cb,
 	};
 	o.matcher_ud = &am;
-	o.ignore_file = ignore_filename(am.ig);
+	o.ignore_file = tree_find(&t, ignore_filename(am.ig)) ? ignore_filename(am.ig)
+	                                                     : IGNORE_FILE_AML;
 	o.stat_cache = NULL;
 	r = snapshot_build_create(bs, path, &o, &b);
 	if (r < 0) {

@@ -883,7 +883,9 @@ static int list_entries(struct snapshot_build *t, struct snapshot_info *ret)
 	if (!arr) {
 		return -ENOMEM;
 	}
-	qsort(t->ents, t->n, sizeof(*t->ents), cmp_entry);
+	if (t->n > 1) {
+		qsort(t->ents, t->n, sizeof(*t->ents), cmp_entry);
+	}
 	for (size_t i = 0; i < t->n; i++) {
 		const struct entry *e = &t->ents[i];
 		cJSON *o, *p;
@@ -1057,7 +1059,9 @@ int snapshot_build_finish(struct snapshot_build *t, struct blob_batch *batch,
 	char id[65];
 	int r;
 
-	qsort(t->ents, t->n, sizeof(*t->ents), cmp_entry);
+	if (t->n > 1) {
+		qsort(t->ents, t->n, sizeof(*t->ents), cmp_entry);
+	}
 	/* The file index refers to walk order; it is no use after sorting. */
 	t->nfiles = 0;
 	r = collect_unreadable(t);

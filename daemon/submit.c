@@ -190,6 +190,14 @@ static int take_dir(struct submit *s)
 		return r;
 	}
 	r = ignore_create(ignore_choose(fd), &ig);
+	/* With no ignore file at all, an over-limit message suggests creating
+	 * an .amlignore (which then becomes the kind read). */
+	if (r == 0) {
+		opts.ignore_file =
+			faccessat(fd, ignore_filename(ig), F_OK, AT_SYMLINK_NOFOLLOW) == 0
+				? ignore_filename(ig)
+				: IGNORE_FILE_AML;
+	}
 	close(fd);
 	if (r < 0) {
 		return r;
@@ -200,7 +208,6 @@ static int take_dir(struct submit *s)
 	}
 	opts.matcher = &ignore_walk_ops;
 	opts.matcher_ud = ig;
-	opts.ignore_file = ignore_filename(ig);
 	r = snapshot_take_with(s->d->blobs, s->source, &opts, &s->info, &s->cause);
 	free((char *)opts.stat_cache);
 	free(cache_dir);

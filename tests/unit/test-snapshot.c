@@ -21,7 +21,9 @@
 #include <cjson/cJSON.h>
 
 #include "blob.h"
+#include "snaparchive.h"
 #include "snapshot.h"
+#include "statcache.h"
 #include "walk.h"
 
 static char base[64];
@@ -1119,6 +1121,173 @@ static int count_fds(void)
 	return n;
 }
 
+
+/* Materialising copies in the kernel (or reflinks) where the file system
+ * can: on the file systems the tests run on (ext4, xfs, btrfs, tmpfs) no
+ * byte of a blob goes through user space. */
+static void test_materialise_fast(struct blobstore *bs, const char *id)
+{
+	struct snapshot_copy_stats cs = {0};
+	char *cause = NULL;
+	int fd_in, fd_out;
+	ssize_t probe;
+
+	current = "materialise in the kernel";
+	/* Does this file system copy in the kernel at all? */
+	write_str(P("probe-in"), "probe", 0644);
+	fd_in = open(P("probe-in"), O_RDONLY);
+	fd_out = open(P("store/probe-out"), O_WRONLY | O_CREAT, 0644);
+	probe = copy_file_range(fd_in, NULL, fd_out, NULL, 5, 0);
+	close(fd_in);
+	close(fd_out);
+	unlink(P("store/probe-out"));
+	unlink(P("probe-in"));
+	mkdir_m(P("fast"), 0755);
+	CHECK_RC(snapshot_materialise_stats(bs, id, P("fast"), &cs, &cause), 0);
+	CHECK(cs.files == 6, "%llu files materialised, expected 6", (unsigned long long)cs.files);
+	if (probe != 5) {
+		fprintf(stderr, "note: no in-kernel copy on this file system; plain copies\n");
+	} else {
+		/* empty.txt is the one plain (nothing to copy). */
+		CHECK(cs.reflinked + cs.kernel_copied == 5 && cs.plain_copied == 1,
+		      "reflinked %llu, kernel %llu, plain %llu: expected 5 without user space",
+		      (unsigned long long)cs.reflinked, (unsigned long long)cs.kernel_copied,
+		      (unsigned long long)cs.plain_copied);
+	}
+	same_file(P("src/bin.dat"), P("fast/bin.dat"));
+	rm_rf(P("fast"));
+}
+
+static void touch_old(const char *path)
+{
+	struct timespec ts[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+
+	CHECK(utimensat(AT_FDCWD, path, ts, 0) == 0, "utimensat %s", path);
+}
+
+/* The stat cache: hits skip reading, anything changed (or too recent) is
+ * read again, and a damaged cache file is only a miss. */
+static void test_stat_cache(struct blobstore *bs)
+{
+	static char cache_path[4096];
+	struct snapshot_opts opts = {.stat_cache = cache_path};
+	struct snapshot_info a, b, c;
+	struct statcache *sc = NULL;
+	struct timespec pause = {.tv_nsec = 250 * 1000 * 1000};
+	char *cause = NULL;
+	FILE *f;
+
+	current = "stat cache";
+	snprintf(cache_path, sizeof(cache_path), "%s", P("store/statcache/src"));
+	mkdir_m(P("sc"), 0755);
+	write_str(P("sc/one.txt"), "one\n", 0644);
+	write_str(P("sc/two.txt"), "two\n", 0644);
+	nanosleep(&pause, NULL); /* out of the racy window */
+	CHECK_RC(snapshot_take_with(bs, P("sc"), &opts, &a, &cause), 0);
+	CHECK(a.read_files == 2 && a.cached_files == 0, "first: read %llu",
+	      (unsigned long long)a.read_files);
+	CHECK_RC(snapshot_take_with(bs, P("sc"), &opts, &b, &cause), 0);
+	CHECK(b.read_files == 0 && b.cached_files == 2 && strcmp(a.id, b.id) == 0,
+	      "second: read %llu, cached %llu", (unsigned long long)b.read_files,
+	      (unsigned long long)b.cached_files);
+	snapshot_info_finish(&b);
+
+	/* Same size, old mtime: the ctime moved. */
+	write_str(P("sc/two.txt"), "TWO\n", 0644);
+	touch_old(P("sc/two.txt"));
+	nanosleep(&pause, NULL);
+	CHECK_RC(snapshot_take_with(bs, P("sc"), &opts, &c, &cause), 0);
+	CHECK(c.read_files == 1 && c.cached_files == 1 && strcmp(a.id, c.id) != 0,
+	      "after a change: read %llu, cached %llu, %s vs %s", (unsigned long long)c.read_files,
+	      (unsigned long long)c.cached_files, a.id, c.id);
+	snapshot_info_finish(&c);
+
+	/* A recorded hash whose blob is gone is not trusted. */
+	{
+		char path[4096];
+		cJSON *j = load_manifest(bs, a.id);
+		const char *sha = cJSON_GetStringValue(
+		    cJSON_GetObjectItem(manifest_find(j, "one.txt"), "sha256"));
+		CHECK(blob_path(bs, sha, path, sizeof(path)) == 0, "blob path");
+		CHECK(unlink(path) == 0, "remove the blob of one.txt");
+		cJSON_Delete(j);
+	}
+	CHECK_RC(snapshot_take_with(bs, P("sc"), &opts, &c, &cause), 0);
+	CHECK(c.read_files == 1 && c.new_blobs == 1, "a missing blob is stored again");
+	snapshot_info_finish(&c);
+	snapshot_info_finish(&a);
+
+	/* Damage the cache file: everything is read, nothing goes wrong. */
+	f = fopen(cache_path, "r+b");
+	CHECK(f && fseek(f, 30, SEEK_SET) == 0 && fputc('X', f) != EOF && fclose(f) == 0,
+	      "damage the cache");
+	CHECK_RC(statcache_load(cache_path, &sc), 0);
+	{
+		struct stat st;
+		unsigned char d[32];
+		CHECK(lstat(P("sc/one.txt"), &st) == 0, "lstat");
+		CHECK(!statcache_lookup(sc, "one.txt", &st, d), "a damaged cache has no hits");
+	}
+	statcache_destroy(sc);
+	CHECK_RC(snapshot_take_with(bs, P("sc"), &opts, &c, &cause), 0);
+	CHECK(c.read_files == 2, "read %llu after damage", (unsigned long long)c.read_files);
+	snapshot_info_finish(&c);
+
+	/* Just written: racily clean, read again. */
+	write_str(P("sc/three.txt"), "3\n", 0644);
+	CHECK_RC(snapshot_take_with(bs, P("sc"), &opts, &c, &cause), 0);
+	snapshot_info_finish(&c);
+	CHECK_RC(snapshot_take_with(bs, P("sc"), &opts, &c, &cause), 0);
+	CHECK(c.read_files >= 1, "a file written just now is read again");
+	snapshot_info_finish(&c);
+	rm_rf(P("sc"));
+}
+
+/* A snapshot out to every archive format and back in: the same snapshot. */
+static void test_archives(struct blobstore *bs, const char *id)
+{
+	static const enum snaparchive_format formats[] = {SNAPARCHIVE_TAR, SNAPARCHIVE_TAR_GZ,
+	                                                  SNAPARCHIVE_TAR_ZST, SNAPARCHIVE_ZIP};
+	enum snaparchive_format f;
+	struct snapshot_opts opts = {0};
+	char *cause = NULL;
+
+	current = "archives";
+	CHECK(snaparchive_format_parse("tgz", &f) == 0 && f == SNAPARCHIVE_TAR_GZ, "tgz");
+	CHECK(snaparchive_format_parse("rar", &f) == -EINVAL, "rar");
+	for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+		struct snapshot_info info;
+		char sha[65];
+		uint64_t size = 0;
+		int fd = open(P("arc"), O_RDWR | O_CREAT | O_TRUNC, 0644);
+		CHECK(fd >= 0, "create arc");
+		CHECK_RC(snaparchive_export(bs, id, formats[i], fd, 1700000000, &size, sha, &cause),
+		         0);
+		close(fd);
+		CHECK(size > 0 && blob_valid_hex(sha), "%s: size and hash",
+		      snaparchive_format_name(formats[i]));
+		CHECK_RC(snaparchive_take(bs, P("arc"), &opts, &info, &cause), 0);
+		CHECK(strcmp(info.id, id) == 0, "%s: read back as snapshot %s, expected %s",
+		      snaparchive_format_name(formats[i]), info.id, id);
+		snapshot_info_finish(&info);
+	}
+	unlink(P("arc"));
+	CHECK_RC(snaparchive_export(bs, "00", SNAPARCHIVE_TAR, 1, 0, NULL, NULL, &cause), -EINVAL);
+	free(cause);
+	cause = NULL;
+	write_str(P("arc"), "not an archive at all", 0644);
+	{
+		struct snapshot_info info = {0};
+		CHECK_RC(snaparchive_take(bs, P("arc"), &opts, &info, &cause), -EBADMSG);
+		CHECK(cause && strstr(cause, "cannot read archive"), "cause: %s",
+		      cause ? cause : "(none)");
+		free(cause);
+		cause = NULL;
+		CHECK(info.skipped == NULL, "info untouched");
+	}
+	unlink(P("arc"));
+}
+
 int main(void)
 {
 	struct blobstore *bs = NULL;
@@ -1140,11 +1309,14 @@ int main(void)
 	test_take_and_materialise(bs, id);
 	test_has_file(bs, id);
 	test_dedup(bs, id);
+	test_materialise_fast(bs, id);
+	test_archives(bs, id);
 	test_limits(bs);
 	test_matcher(bs);
 	test_errors(bs);
 	test_many(bs);
 	test_deep(bs);
+	test_stat_cache(bs);
 	test_threads();
 	blob_store_close(bs);
 	blob_store_close(NULL);
