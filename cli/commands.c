@@ -77,6 +77,19 @@ enum {
 	OPT_MAX_SNAPSHOT_MB,
 	OPT_MAX_SNAPSHOT_FILES,
 	OPT_FORMAT,
+	/* submit to a compute target; compute create */
+	OPT_TARGET,
+	OPT_NODES,
+	OPT_CPUS,
+	OPT_JOB_MEMORY_GB,
+	OPT_TIME_LIMIT,
+	OPT_TYPE,
+	OPT_REST,
+	OPT_TOKEN_ENV,
+	OPT_USER,
+	OPT_PARTITION,
+	OPT_SHARED_DIR,
+	OPT_MAX_JOBS,
 };
 
 #define COMMON_OPTIONS {"json", no_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'}
@@ -770,6 +783,7 @@ static int wait_run(struct ctx *ctx, const char *run, bool show_output, double t
 static const char *const run_file_keys[] = {
 	"command", "source", "experiment", "python", "timeout", "priority",
 	"env", "keep", "max_snapshot_bytes", "max_snapshot_files",
+	"target", "nodes", "cpus", "memory_gb", "time_limit",
 };
 
 /* Check a run file's values with the same rules the daemon applies, so a
@@ -820,6 +834,21 @@ static int check_run_file(const cJSON *doc, char **cause)
 	}
 	if (r == 0) {
 		r = msg_arg_int(doc, "max_snapshot_files", false, 1, INT64_C(1) << 53, &i, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_string(doc, "target", false, &s, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_int(doc, "nodes", false, 1, 100000, &i, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_int(doc, "cpus", false, 1, 100000, &i, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_number(doc, "memory_gb", false, 0.001, 1e6, &d, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_number(doc, "time_limit", false, 1, 1e9, &d, cause);
 	}
 	return r;
 }
@@ -1001,10 +1030,18 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 		{"dry-run", no_argument, NULL, OPT_DRY_RUN},
 		{"max-snapshot-mb", required_argument, NULL, OPT_MAX_SNAPSHOT_MB},
 		{"max-snapshot-files", required_argument, NULL, OPT_MAX_SNAPSHOT_FILES},
+		{"target", required_argument, NULL, OPT_TARGET},
+		{"nodes", required_argument, NULL, OPT_NODES},
+		{"cpus", required_argument, NULL, OPT_CPUS},
+		{"memory-gb", required_argument, NULL, OPT_JOB_MEMORY_GB},
+		{"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
 		COMMON_OPTIONS,
 		{0},
 	};
 	const char *experiment = NULL, *source = NULL, *python = NULL, *file = NULL;
+	const char *target = NULL;
+	long long nodes = 0, cpus = 0;
+	double memory_gb = 0, time_limit = 0;
 	double timeout = 0;
 	long long priority = 0;
 	bool have_priority = false, keep = false, wait = false, show_output = false;
@@ -1092,6 +1129,35 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 		case 'f':
 			file = optarg;
 			break;
+		case OPT_TARGET:
+			target = optarg;
+			break;
+		case OPT_NODES:
+		case OPT_CPUS:
+			if (parse_int(optarg, 1, 100000, c == OPT_NODES ? &nodes : &cpus) < 0) {
+				status = usage_error(ctx, "--%s needs a number from 1 to 100000, not "
+							  "'%s'",
+						     c == OPT_NODES ? "nodes" : "cpus", optarg);
+				goto out;
+			}
+			break;
+		case OPT_JOB_MEMORY_GB: {
+			char *end;
+			memory_gb = strtod(optarg, &end);
+			if (*end || !(memory_gb >= 0.001) || memory_gb > 1e6) {
+				status = usage_error(ctx, "--memory-gb needs a size in GB above 0, not "
+							  "'%s'", optarg);
+				goto out;
+			}
+			break;
+		}
+		case OPT_TIME_LIMIT:
+			if (parse_seconds(optarg, &time_limit) < 0 || time_limit < 1) {
+				status = usage_error(ctx, "--time-limit needs a number of seconds >= 1, "
+							  "not '%s'", optarg);
+				goto out;
+			}
+			break;
 		case OPT_JSON:
 			ctx->json = true;
 			break;
@@ -1157,6 +1223,21 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 	}
 	if (keep) {
 		set_item(args, "keep", cJSON_CreateTrue());
+	}
+	if (target) {
+		set_item(args, "target", cJSON_CreateString(target));
+	}
+	if (nodes > 0) {
+		set_item(args, "nodes", cJSON_CreateNumber((double)nodes));
+	}
+	if (cpus > 0) {
+		set_item(args, "cpus", cJSON_CreateNumber((double)cpus));
+	}
+	if (memory_gb > 0) {
+		set_item(args, "memory_gb", cJSON_CreateNumber(memory_gb));
+	}
+	if (time_limit > 0) {
+		set_item(args, "time_limit", cJSON_CreateNumber(time_limit));
 	}
 	if (env->child) {
 		fenv = cJSON_GetObjectItemCaseSensitive(args, "env");
@@ -1460,6 +1541,20 @@ static void print_run(const cJSON *run)
 					     ? "Skipped:" : "",
 		       json_str(item, "path") ? json_str(item, "path") : "?",
 		       json_str(item, "reason") ? json_str(item, "reason") : "not taken");
+	}
+	if (json_str(run, "target") && strcmp(json_str(run, "target"), "local") != 0) {
+		char *t = NULL;
+		const cJSON *res = cJSON_GetObjectItemCaseSensitive(run, "resources");
+		char *rs = cJSON_GetArraySize(res) > 0 ? cJSON_PrintUnformatted(res) : NULL;
+		if (json_int(run, "job_id", 0) > 0) {
+			t = msg_strdupf("%s (Slurm job %lld)%s%s", json_str(run, "target"),
+					json_int(run, "job_id", 0), rs ? " " : "", rs ? rs : "");
+		} else {
+			t = msg_strdupf("%s%s%s", json_str(run, "target"), rs ? " " : "", rs ? rs : "");
+		}
+		field("Target:", t ? t : json_str(run, "target"));
+		free(t);
+		free(rs);
 	}
 	snprintf(buf, sizeof(buf), "%lld", json_int(run, "priority", 0));
 	field("Priority:", buf);
@@ -5038,6 +5133,262 @@ static int service_cb(struct ctx *ctx, int argc, char **argv)
 	return subverb(ctx, argc, argv, service_verbs, N_SERVICE_VERBS);
 }
 
+/* ---- compute ---- */
+
+static int compute_create_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"type", required_argument, NULL, OPT_TYPE},
+		{"rest", required_argument, NULL, OPT_REST},
+		{"token-env", required_argument, NULL, OPT_TOKEN_ENV},
+		{"user", required_argument, NULL, OPT_USER},
+		{"partition", required_argument, NULL, OPT_PARTITION},
+		{"shared-dir", required_argument, NULL, OPT_SHARED_DIR},
+		{"max-jobs", required_argument, NULL, OPT_MAX_JOBS},
+		COMMON_OPTIONS,
+		{0},
+	};
+	const char *type = "slurm", *rest = NULL, *token_env = NULL, *user = NULL,
+		   *partition = NULL, *shared_dir = NULL;
+	long long max_jobs = 0;
+	cJSON *args = NULL, *result = NULL;
+	char *abs = NULL;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_TYPE:
+			type = optarg;
+			break;
+		case OPT_REST:
+			rest = optarg;
+			break;
+		case OPT_TOKEN_ENV:
+			token_env = optarg;
+			break;
+		case OPT_USER:
+			user = optarg;
+			break;
+		case OPT_PARTITION:
+			partition = optarg;
+			break;
+		case OPT_SHARED_DIR:
+			shared_dir = optarg;
+			break;
+		case OPT_MAX_JOBS:
+			if (parse_int(optarg, 1, 100000, &max_jobs) < 0) {
+				return usage_error(ctx, "--max-jobs needs a number from 1 to 100000, "
+							"not '%s'", optarg);
+			}
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	if (optind + 1 != argc) {
+		return usage_error(ctx, "give one target NAME: runyard compute create NAME --type "
+					"slurm --rest URL");
+	}
+	if (!rest) {
+		return usage_error(ctx, "--rest URL is required (unix:/path/to/slurmrestd.sock or "
+					"http://host:port)");
+	}
+	args = cJSON_CreateObject();
+	set_item(args, "name", cJSON_CreateString(argv[optind]));
+	set_item(args, "type", cJSON_CreateString(type));
+	set_item(args, "rest", cJSON_CreateString(rest));
+	if (token_env) {
+		set_item(args, "token_env", cJSON_CreateString(token_env));
+	}
+	if (user) {
+		set_item(args, "user", cJSON_CreateString(user));
+	}
+	if (partition) {
+		set_item(args, "partition", cJSON_CreateString(partition));
+	}
+	if (shared_dir) {
+		/* Relative to where the CLI runs, as --source is. */
+		abs = shared_dir[0] == '/' ? strdup(shared_dir) : realpath(shared_dir, NULL);
+		set_item(args, "shared_dir", cJSON_CreateString(abs ? abs : shared_dir));
+	}
+	if (max_jobs > 0) {
+		set_item(args, "max_jobs", cJSON_CreateNumber((double)max_jobs));
+	}
+	status = call(ctx, "compute.create", args, &result);
+	if (status == 0) {
+		if (ctx->json) {
+			status = print_json(result);
+		} else {
+			printf("Created compute target %s (%s at %s, API %s)\n", argv[optind],
+			       json_str(result, "type") ? json_str(result, "type") : "?", rest,
+			       json_str(result, "api") ? json_str(result, "api") : "?");
+		}
+	}
+	cJSON_Delete(args);
+	cJSON_Delete(result);
+	free(abs);
+	return status;
+}
+
+static int compute_list_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	cJSON *result = NULL;
+	const cJSON *t;
+	int status, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	status = no_args(ctx, argc, argv);
+	if (status) {
+		return status;
+	}
+	status = call(ctx, "compute.list", NULL, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	printf("%-16s %-6s %9s  %s\n", "NAME", "TYPE", "ACTIVE", "WHERE");
+	cJSON_ArrayForEach(t, cJSON_GetObjectItemCaseSensitive(result, "targets")) {
+		char use[32];
+		snprintf(use, sizeof(use), "%lld/%lld", json_int(t, "active", 0),
+			 json_int(t, "max_jobs", 0));
+		printf("%-16s %-6s %9s  %s\n", json_str(t, "name") ? json_str(t, "name") : "?",
+		       json_str(t, "type") ? json_str(t, "type") : "?", use,
+		       json_str(t, "rest") ? json_str(t, "rest") : "this machine");
+	}
+out:
+	cJSON_Delete(result);
+	return status;
+}
+
+/* compute show NAME, compute delete NAME */
+static int compute_one(struct ctx *ctx, int argc, char **argv, const char *op)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	cJSON *args = NULL, *result = NULL;
+	const cJSON *kv;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			return 0;
+		default:
+			return option_error(ctx, c, argv, options);
+		}
+	}
+	if (optind + 1 != argc) {
+		return usage_error(ctx, "give one compute target NAME");
+	}
+	args = cJSON_CreateObject();
+	set_item(args, "name", cJSON_CreateString(argv[optind]));
+	status = call(ctx, op, args, &result);
+	if (status == 0) {
+		if (ctx->json) {
+			status = print_json(result);
+		} else if (strcmp(op, "compute.delete") == 0) {
+			printf("Deleted compute target %s\n", argv[optind]);
+		} else {
+			cJSON_ArrayForEach(kv, result) {
+				char *v = cJSON_IsString(kv) ? NULL : cJSON_PrintUnformatted(kv);
+				char label[40];
+				snprintf(label, sizeof(label), "%s:", kv->string);
+				field(label, cJSON_IsString(kv) ? kv->valuestring : v);
+				free(v);
+			}
+		}
+	}
+	cJSON_Delete(args);
+	cJSON_Delete(result);
+	return status;
+}
+
+static int compute_show_cb(struct ctx *ctx, int argc, char **argv)
+{
+	return compute_one(ctx, argc, argv, "compute.show");
+}
+
+static int compute_delete_cb(struct ctx *ctx, int argc, char **argv)
+{
+	return compute_one(ctx, argc, argv, "compute.delete");
+}
+
+static const struct verb compute_verbs[] = {
+	{
+		.name = "create",
+		.handler = compute_create_cb,
+		.summary = "Add a cluster target (Slurm)",
+		.usage = "Usage: runyard compute create NAME --type slurm --rest URL [--token-env VAR]\n"
+			 "                              [--user NAME] [--partition P] [--shared-dir DIR]\n"
+			 "                              [--max-jobs N] [--json]\n"
+			 "\n"
+			 "Add compute target NAME: runs submitted with --target NAME become Slurm\n"
+			 "jobs, handed to slurmrestd at URL. runyardd asks the server which API\n"
+			 "versions it offers before the target is made.\n"
+			 "\n"
+			 "  --rest URL        unix:/path/to/slurmrestd.sock or http(s)://host:port\n"
+			 "  --token-env VAR   send the Slurm JWT in runyardd's environment variable VAR\n"
+			 "                    (the token itself is never stored)\n"
+			 "  --user NAME       the Slurm user the token belongs to (default: runyardd's)\n"
+			 "  --partition P     the partition to submit to (default: the cluster's)\n"
+			 "  --shared-dir DIR  where runs' directories go; the nodes must see it at the\n"
+			 "                    same path (default: runyardd's runs directory)\n"
+			 "  --max-jobs N      runs in Slurm at once (default 100); more wait Queued\n",
+	},
+	{
+		.name = "list",
+		.handler = compute_list_cb,
+		.summary = "List compute targets",
+		.usage = "Usage: runyard compute list [--json]\n"
+			 "\n"
+			 "List the compute targets, the built-in local one first, with the runs\n"
+			 "each holds and takes at once.\n",
+	},
+	{
+		.name = "show",
+		.handler = compute_show_cb,
+		.summary = "Show a compute target",
+		.usage = "Usage: runyard compute show NAME [--json]\n",
+	},
+	{
+		.name = "delete",
+		.handler = compute_delete_cb,
+		.summary = "Delete a compute target that has no runs in flight",
+		.usage = "Usage: runyard compute delete NAME [--json]\n",
+	},
+};
+
+#define N_COMPUTE_VERBS (sizeof(compute_verbs) / sizeof(compute_verbs[0]))
+
+static int compute_cb(struct ctx *ctx, int argc, char **argv)
+{
+	return subverb(ctx, argc, argv, compute_verbs, N_COMPUTE_VERBS);
+}
+
 static int help_cb(struct ctx *ctx, int argc, char **argv);
 
 static const struct verb verbs[] = {
@@ -5060,6 +5411,10 @@ static const struct verb verbs[] = {
 			 "  --wait             then wait for the run, as 'runyard wait'\n"
 			 "  --show-output      then stream its output and wait (implies --wait)\n"
 			 "  -f, --file FILE    take arguments from a JSON run file; flags override it\n"
+			 "  --target NAME      run on compute target NAME (default: local; see\n"
+			 "                     'runyard compute list')\n"
+			 "  --nodes N, --cpus N, --memory-gb G, --time-limit S\n"
+			 "                     what the run asks of a cluster target (Slurm)\n"
 			 "  --json             print the submit result (with --wait: the final run)\n"
 			 "\n"
 			 "Options end at PROGRAM; everything after it is its arguments.\n",
@@ -5234,6 +5589,17 @@ static const struct verb verbs[] = {
 			 "       runyard service invoke SVC --data JSON\n"
 			 "\n"
 			 "Each takes --json. See 'runyard help service logs' and so on.\n",
+	},
+	{
+		.name = "compute",
+		.handler = compute_cb,
+		.summary = "Manage compute targets (local, Slurm clusters)",
+		.usage = "Usage: runyard compute create NAME --type slurm --rest URL [OPTIONS]\n"
+			 "       runyard compute list\n"
+			 "       runyard compute show NAME\n"
+			 "       runyard compute delete NAME\n"
+			 "\n"
+			 "Each takes --json. See 'runyard help compute create'.\n",
 	},
 	{
 		.name = "help",

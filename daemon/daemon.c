@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "blob.h"
+#include "compute.h"
 #include "exec.h"
 #include "log.h"
 #include "logs.h"
@@ -154,6 +155,10 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	if (r < 0) {
 		return r;
 	}
+	r = compute_init(d, cause);
+	if (r < 0) {
+		return r;
+	}
 	r = blob_store_open(d->state_dir, &d->blobs);
 	if (r < 0) {
 		*cause = msg_strdupf("cannot set up the blob store in %s: %s", d->state_dir,
@@ -211,7 +216,8 @@ static int load_run_cb(void *ud, const struct store_run_row *row)
 	r->log_offset = row->log_offset;
 	r->log_lines = row->log_lines;
 	r->sup_pid = row->sup_pid;
-	if (!r->snapshot || !cJSON_IsArray(r->argv) || tracking_run_load(r) < 0) {
+	if (!r->snapshot || !cJSON_IsArray(r->argv) || tracking_run_load(r) < 0 ||
+	    compute_run_load(r) < 0) {
 		return -ENOMEM;
 	}
 	if (!r->env) {
@@ -276,11 +282,13 @@ void daemon_stop(struct daemon *d)
 	server_close(d->server);
 	d->server = NULL;
 	exec_shutdown(d);
+	compute_shutdown(d);
 	services_shutdown(d);
 }
 
 void daemon_finish(struct daemon *d)
 {
+	compute_finish(d);
 	store_close(d->store);
 	blob_store_close(d->blobs);
 	if (d->lock_fd >= 0) {

@@ -13,6 +13,8 @@ struct blobstore;
 struct server;
 struct run;
 struct watch;
+struct target;
+struct compute_create;
 
 struct daemon_config {
 	const char *state_dir;   /* NULL: $XDG_STATE_HOME/runyard */
@@ -44,6 +46,11 @@ struct daemon {
 	struct run *queue_head;
 	/* Runs holding a capacity slot (left Queued, not yet ended). */
 	int active;
+
+	/* Compute targets, the local one first (target.h, compute.c), and
+	 * compute.create requests waiting for their server. */
+	struct target *targets;
+	struct compute_create *creates;
 
 	struct watch *watches;
 	/* Deployed models' scoring services (services.c). */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "compute.h"
 #include "daemon.h"
 #include "log.h"
 #include "msg.h"
@@ -63,6 +64,10 @@ static const struct op_entry ops[] = {
 	{"service.wait", services_op_wait, 0},
 	{"service.restart", services_op_restart, OP_NEW_WORK},
 	{"service.delete", services_op_delete, 0},
+	{"compute.create", compute_op_create, OP_NEW_WORK},
+	{"compute.list", compute_op_list, 0},
+	{"compute.show", compute_op_show, 0},
+	{"compute.delete", compute_op_delete, 0},
 };
 
 static const struct op_entry *find_op(const char *name)

@@ -21,6 +21,7 @@
 #include "run.h"
 #include "snapshot.h"
 #include "store.h"
+#include "target.h"
 #include "tracking.h"
 #include "util.h"
 #include "walk.h"
@@ -189,6 +190,30 @@ static void handle_close_cb(uv_handle_t *h)
 }
 
 static void check_exit(struct run *r);
+static void lost(struct run *r);
+
+/* A run a cluster target holds in Scaling is Running once its supervisor
+ * runs: supervisor.json says so before the target's own poll can. */
+static void started_if_supervised(struct run *r)
+{
+	char *p;
+
+	if (r->status != RUN_SCALING) {
+		return;
+	}
+	p = util_path_join(r->dir, "supervisor.json");
+	if (p && access(p, F_OK) == 0) {
+		exec_started(r);
+	}
+	free(p);
+}
+
+void exec_started(struct run *r)
+{
+	if (r->status == RUN_SCALING && !r->ended) {
+		run_transition(r, RUN_RUNNING);
+	}
+}
 
 static void fsev_cb(uv_fs_event_t *h, const char *filename, int events, int status)
 {
@@ -196,6 +221,9 @@ static void fsev_cb(uv_fs_event_t *h, const char *filename, int events, int stat
 
 	if (r->exited) {
 		return;
+	}
+	if (!filename || strcmp(filename, "supervisor.json") == 0) {
+		started_if_supervised(r);
 	}
 	if (!filename || strcmp(filename, "output.log") == 0) {
 		logs_ingest(r, false);
@@ -239,24 +267,68 @@ static void poll_cb(uv_timer_t *t)
 	if (r->exited) {
 		return;
 	}
+	started_if_supervised(r);
 	logs_ingest(r, false);
 	tracking_ingest(r, false);
 	check_exit(r);
-	if (!r->exited && !r->proc_alive && !supervisor_alive(r)) {
+	if (!r->exited && !r->proc_alive && !target_ops_of(r)->alive(r)) {
 		/* Gone without a word: killed, most likely. */
 		check_exit(r);
 		if (!r->exited) {
-			r->exited = true;
-			logs_ingest(r, true);
-			tracking_ingest(r, true);
-			store_run_set_error(r->d->store, r->seq, "ExecutionFailed",
-					    "the run's supervisor vanished without recording how "
-					    "the process ended",
-					    "Running");
-			r->outcome = RUN_FAILED;
-			finalize(r);
+			lost(r);
 		}
 	}
+}
+
+static void local_lost(struct run *r, struct target_verdict *v)
+{
+	v->outcome = RUN_FAILED;
+	v->code = "ExecutionFailed";
+	v->message = strdup("the run's supervisor vanished without recording how the process "
+			    "ended");
+}
+
+static void remove_dir_later(struct daemon *d, char *dir);
+
+/* The supervisor is gone and left no exit.json: the target says how the
+ * run ended. A run whose supervisor never ran (a cluster job that ended
+ * while it waited for nodes) ends from the stage it is in. */
+static void lost(struct run *r)
+{
+	struct target_verdict v = {.outcome = RUN_FAILED};
+	struct daemon *d = r->d;
+	char *sup = util_path_join(r->dir, "supervisor.json");
+	bool ran = r->status == RUN_RUNNING || (sup && access(sup, F_OK) == 0);
+
+	free(sup);
+	target_ops_of(r)->lost(r, &v);
+	r->exited = true;
+	logs_ingest(r, true);
+	tracking_ingest(r, true);
+	if (!ran && r->status != RUN_FINALIZING) {
+		char *dir = r->keep ? NULL : strdup(r->dir);
+		if (v.outcome == RUN_CANCELED) {
+			if (r->status == RUN_SCALING) {
+				run_transition(r, RUN_CANCEL_REQUESTED);
+			}
+			run_transition(r, RUN_CANCELED);
+		} else {
+			run_fail(r, v.code ? v.code : "ExecutionFailed", "%s",
+				 v.message ? v.message : "the run's job ended before it started");
+		}
+		remove_dir_later(d, dir);
+		free(v.message);
+		return;
+	}
+	if (v.outcome == RUN_FAILED) {
+		store_run_set_error(d->store, r->seq, v.code ? v.code : "ExecutionFailed",
+				    v.message ? v.message : "the run's supervisor vanished",
+				    "Running");
+	}
+	r->outcome = v.outcome;
+	free(v.message);
+	exec_started(r);
+	finalize(r);
 }
 
 static void attach(struct run *r)
@@ -287,6 +359,9 @@ static void attach(struct run *r)
 
 void exec_detach(struct run *r)
 {
+	if (target_ops_of(r)->detach) {
+		target_ops_of(r)->detach(r);
+	}
 	if (r->attached) {
 		r->attached = false;
 		uv_close((uv_handle_t *)&r->poll, handle_close_cb);
@@ -358,7 +433,8 @@ static void check_exit(struct run *r)
 	bool timed_out = false, canceled = false, exec_failed = false;
 	char *msg = NULL;
 	const char *code = NULL;
-	int err;
+	struct target_verdict v = {0};
+	int err, verdict = 0;
 
 	if (r->exited) {
 		return;
@@ -367,7 +443,16 @@ static void check_exit(struct run *r)
 	if (err == -ENOENT) {
 		return;
 	}
+	if (err == 0 && r->status != RUN_CANCEL_REQUESTED && target_ops_of(r)->judge) {
+		/* A cancel we did not ask for, or a kill: the target may know
+		 * why (a cluster's time limit, out of memory, a failed node). */
+		verdict = target_ops_of(r)->judge(r, &e, canceled, &v);
+		if (verdict == -EAGAIN) {
+			return;
+		}
+	}
 	r->exited = true;
+	exec_started(r);
 	logs_ingest(r, true);
 	tracking_ingest(r, true);
 	if (err < 0) {
@@ -377,7 +462,12 @@ static void check_exit(struct run *r)
 		goto record;
 	}
 	store_run_set_exit(d->store, r->seq, &e);
-	if (r->status == RUN_CANCEL_REQUESTED || canceled) {
+	if (verdict > 0) {
+		r->outcome = v.outcome;
+		code = v.outcome == RUN_FAILED ? v.code : NULL;
+		msg = v.message;
+		v.message = NULL;
+	} else if (r->status == RUN_CANCEL_REQUESTED || canceled) {
 		r->outcome = RUN_CANCELED;
 	} else if (timed_out) {
 		r->outcome = RUN_FAILED;
@@ -406,6 +496,7 @@ record:
 		log_info("run %s: %s: %s", r->id, code, msg ? msg : "");
 	}
 	free(msg);
+	free(v.message);
 	finalize(r);
 }
 
@@ -512,12 +603,71 @@ static void free_strv(char **v)
 	}
 }
 
+/* The local target: the supervisor is the daemon's child, in a session of
+ * its own so it outlives the daemon and a terminal's ^C. */
+static int local_start(struct run *r, char **args, char **env, char **cause)
+{
+	struct daemon *d = r->d;
+	uv_process_options_t opts = {0};
+	int err;
+
+	opts.file = d->supervisor_path;
+	opts.args = args;
+	opts.env = env;
+	opts.cwd = r->workdir;
+	opts.exit_cb = proc_exit_cb;
+	/* Its own session, so it outlives the daemon and a terminal's ^C. */
+	opts.flags = UV_PROCESS_DETACHED;
+	opts.stdio_count = 0;
+
+	r->proc.data = r;
+	err = uv_spawn(d->loop, &r->proc, &opts);
+	if (err < 0) {
+		/* libuv wants the handle closed even when spawning failed. */
+		r->handles++;
+		uv_close((uv_handle_t *)&r->proc, handle_close_cb);
+		*cause = msg_strdupf("cannot start the supervisor %s: %s", d->supervisor_path,
+				     uv_strerror(err));
+		return err;
+	}
+	r->handles++;
+	r->proc_alive = true;
+	r->sup_pid = r->proc.pid;
+	store_run_set_supervisor(d->store, r->seq, r->sup_pid, 0);
+	if (r->status == RUN_SCALING) {
+		run_transition(r, RUN_RUNNING);
+	}
+	return 0;
+}
+
+static void local_cancel(struct run *r)
+{
+	/* The supervisor sends SIGTERM to the process group, then SIGKILL
+	 * after the grace period, and records the cancel. */
+	if (r->sup_pid > 0 && kill((pid_t)r->sup_pid, SIGTERM) < 0 && errno != ESRCH) {
+		log_warn("run %s: signalling supervisor %lld failed: %s", r->id,
+			 (long long)r->sup_pid, strerror(errno));
+	}
+}
+
+static bool local_alive(struct run *r)
+{
+	return supervisor_alive(r);
+}
+
+const struct target_ops exec_local_ops = {
+	.type = "local",
+	.start = local_start,
+	.cancel = local_cancel,
+	.alive = local_alive,
+	.lost = local_lost,
+};
+
 /* Scaling → Running: hand the process to a new supervisor. */
 static void start_running(struct run *r)
 {
 	struct daemon *d = r->d;
-	uv_process_options_t opts = {0};
-	char **args = NULL, **env = NULL;
+	char **args = NULL, **env = NULL, *cause = NULL;
 	char timeout[32], grace[32];
 	size_t n = 0, argc = (size_t)cJSON_GetArraySize(r->argv);
 	const cJSON *a;
@@ -544,33 +694,12 @@ static void start_running(struct run *r)
 	}
 	args[n] = NULL;
 
-	opts.file = d->supervisor_path;
-	opts.args = args;
-	opts.env = env;
-	opts.cwd = r->workdir;
-	opts.exit_cb = proc_exit_cb;
-	/* Its own session, so it outlives the daemon and a terminal's ^C. */
-	opts.flags = UV_PROCESS_DETACHED;
-	opts.stdio_count = 0;
-
 	attach(r);
-	r->proc.data = r;
-	err = uv_spawn(d->loop, &r->proc, &opts);
+	err = target_ops_of(r)->start(r, args, env, &cause);
 	if (err < 0) {
-		/* libuv wants the handle closed even when spawning failed. */
-		r->handles++;
-		uv_close((uv_handle_t *)&r->proc, handle_close_cb);
-		run_fail(r, "ExecutionFailed", "cannot start the supervisor %s: %s",
-			 d->supervisor_path, uv_strerror(err));
-		goto out;
+		run_fail(r, "ExecutionFailed", "%s", cause ? cause : strerror(-err));
 	}
-	r->handles++;
-	r->proc_alive = true;
-	r->sup_pid = r->proc.pid;
-	store_run_set_supervisor(d->store, r->seq, r->sup_pid, 0);
-	if (r->status == RUN_SCALING) {
-		run_transition(r, RUN_RUNNING);
-	}
+	free(cause);
 out:
 	free(args);
 	free_strv(env);
@@ -676,6 +805,26 @@ static void remove_done(uv_work_t *req, int status)
 	job_free(req->data);
 }
 
+/* The run has ended: its directory (taken over; NULL: none) goes in the
+ * background. If the daemon dies first, the start-up sweep removes it. */
+static void remove_dir_later(struct daemon *d, char *dir)
+{
+	struct job *rm;
+
+	if (!dir) {
+		return;
+	}
+	rm = job_new(NULL);
+	if (!rm) {
+		free(dir);
+		return;
+	}
+	rm->path = dir;
+	if (uv_queue_work(d->loop, &rm->req, remove_work, remove_done) < 0) {
+		job_free(rm);
+	}
+}
+
 static void finalize_done(uv_work_t *req, int status)
 {
 	struct job *j = req->data;
@@ -707,19 +856,7 @@ static void finalize_done(uv_work_t *req, int status)
 	}
 	char *dir = r->keep ? NULL : strdup(r->dir);
 	run_transition(r, r->outcome);
-	if (dir) {
-		/* The run has ended: its directory goes in the background. If
-		 * the daemon dies first, the start-up sweep removes it. */
-		struct job *rm = job_new(NULL);
-		if (rm) {
-			rm->path = dir;
-			if (uv_queue_work(d->loop, &rm->req, remove_work, remove_done) < 0) {
-				job_free(rm);
-			}
-		} else {
-			free(dir);
-		}
-	}
+	remove_dir_later(d, dir);
 out:
 	job_free(j);
 }
@@ -755,18 +892,16 @@ int exec_cancel(struct run *r)
 		return run_transition(r, RUN_CANCELED);
 	case RUN_PREPARING:
 	case RUN_SCALING:
-		/* The preparation job sees this when it is done. */
-		return run_transition(r, RUN_CANCEL_REQUESTED);
 	case RUN_RUNNING: {
 		int err = run_transition(r, RUN_CANCEL_REQUESTED);
 		if (err < 0) {
 			return err;
 		}
-		/* The supervisor sends SIGTERM to the process group, then
-		 * SIGKILL after the grace period, and records the cancel. */
-		if (r->sup_pid > 0 && kill((pid_t)r->sup_pid, SIGTERM) < 0 && errno != ESRCH) {
-			log_warn("run %s: signalling supervisor %lld failed: %s", r->id,
-				 (long long)r->sup_pid, strerror(errno));
+		/* A run being prepared: the preparation job sees this when it
+		 * is done. A run handed to its target (a cluster job waiting
+		 * for nodes, a running supervisor): the target stops it. */
+		if (r->attached && !r->busy) {
+			target_ops_of(r)->cancel(r);
 		}
 		return 0;
 	}
@@ -813,15 +948,29 @@ void exec_resume(struct run *r)
 	if (r->status == RUN_QUEUED) {
 		return;
 	}
-	r->holds_slot = true;
-	d->active++;
+	target_slot_take(r);
+	/* A cluster target finds the run's job again by its recorded id. */
+	bool adopted = target_ops_of(r)->adopt && target_ops_of(r)->adopt(r);
 	if (has_exit) {
 		/* The process ended; maybe we were even finalizing it. */
 		attach(r);
 		check_exit(r);
 		return;
 	}
-	if (has_sup) {
+	if (adopted) {
+		log_info("run %s: watching its job on compute target %s again", r->id,
+			 target_of(r)->name);
+		attach(r);
+		if (r->status == RUN_CANCEL_REQUESTED) {
+			target_ops_of(r)->cancel(r);
+		}
+		started_if_supervised(r);
+		logs_ingest(r, false);
+		tracking_ingest(r, false);
+		check_exit(r);
+		return;
+	}
+	if (has_sup && !target_ops_of(r)->adopt) {
 		int64_t pid = read_sup_pid(r);
 		if (pid > 0) {
 			r->sup_pid = pid;

@@ -4,6 +4,10 @@
 
 struct daemon;
 struct run;
+struct target_ops;
+
+/* The local target: the supervisor is the daemon's child (target.h). */
+extern const struct target_ops exec_local_ops;
 
 /* The run has a slot: materialise its snapshot, then start it. */
 void exec_prepare(struct run *r);
@@ -16,6 +20,10 @@ int exec_cancel(struct run *r);
 /* Carry on with a run the store says was in flight when the daemon last
  * stopped: re-attach to its supervisor, finish it, or fail it. */
 void exec_resume(struct run *r);
+
+/* A run held in Scaling by its target (a cluster job waiting for nodes)
+ * has started: move it to Running. No-op in any other status. */
+void exec_started(struct run *r);
 
 /* Close the run's handles (the run has ended, or the daemon stops). */
 void exec_detach(struct run *r);

@@ -4,6 +4,7 @@
 #include "exec.h"
 #include "log.h"
 #include "run.h"
+#include "target.h"
 
 static bool before(const struct run *a, const struct run *b)
 {
@@ -39,12 +40,22 @@ void queue_remove(struct daemon *d, struct run *r)
 
 void queue_kick(struct daemon *d)
 {
-	while (!d->stopping && !d->resuming && d->queue_head && d->active < d->max_runs) {
-		struct run *r = d->queue_head;
-		d->queue_head = r->qnext;
+	struct run **pp = &d->queue_head;
+
+	/* Each run needs a place on its own target: a full target holds back
+	 * its runs only, and the others pass them in queue order. */
+	while (!d->stopping && !d->resuming && *pp && target_any_room(d)) {
+		struct run *r = *pp;
+		if (!target_has_room(r)) {
+			pp = &r->qnext;
+			continue;
+		}
+		*pp = r->qnext;
 		r->qnext = NULL;
-		r->holds_slot = true;
-		d->active++;
+		target_slot_take(r);
 		exec_prepare(r);
+		/* exec_prepare may end runs, and they kick the queue in turn:
+		 * look again from the head. */
+		pp = &d->queue_head;
 	}
 }

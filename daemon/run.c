@@ -13,6 +13,7 @@
 #include "queue.h"
 #include "store.h"
 #include "systemd.h"
+#include "target.h"
 #include "util.h"
 
 static const char *const status_names[RUN__MAX] = {
@@ -149,10 +150,7 @@ static void run_end(struct run *r)
 	}
 	r->prev = r->next = NULL;
 	queue_remove(d, r);
-	if (r->holds_slot) {
-		r->holds_slot = false;
-		d->active--;
-	}
+	target_slot_release(r);
 	exec_detach(r);
 	logs_run_ended(d, r->seq);
 	if (!d->stopping) {

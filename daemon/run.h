@@ -61,6 +61,10 @@ struct run {
 	char token[33];          /* RUNYARD_RUN_TOKEN; "" until the process is started */
 	int64_t tracking_offset; /* bytes of tracking.jsonl stored (tracking.c) */
 	enum run_status outcome; /* decided when the process ended */
+
+	/* The compute target (target.h); NULL: local. */
+	struct target *target;
+	void *target_data; /* the target's own state for the run */
 };
 
 const char *run_status_name(enum run_status s);

@@ -161,6 +161,21 @@ static const char *const migrations[] = {
 	"  healthy_once INTEGER NOT NULL DEFAULT 0,"
 	"  created_at REAL NOT NULL,"
 	"  updated_at REAL NOT NULL);",
+
+	/* 5: compute targets (docs/compute-targets.md): their definitions,
+	 * and which target a run was submitted to, with the resources it
+	 * asked for and its job there. Local runs have no row. */
+	"CREATE TABLE compute_targets("
+	"  name TEXT PRIMARY KEY,"
+	"  type TEXT NOT NULL,"
+	"  config TEXT NOT NULL,"
+	"  created_at REAL NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE run_targets("
+	"  run_seq INTEGER PRIMARY KEY REFERENCES runs(seq),"
+	"  target TEXT NOT NULL,"
+	"  resources TEXT NOT NULL DEFAULT '{}',"
+	"  job_id INTEGER);"
+	"CREATE INDEX run_targets_by_target ON run_targets(target);",
 };
 
 enum stmt_id {
@@ -555,6 +570,10 @@ static int transition_insert(struct store *s, int64_t seq, const char *status, d
 	return exec_stmt(st);
 }
 
+static int run_target_insert(struct store *s, int64_t seq, const char *target,
+			     const char *resources_json);
+static int run_target_json(struct store *s, int64_t seq, cJSON *run);
+
 int store_run_insert(struct store *s, const struct store_run_new *n, int64_t *ret_seq)
 {
 	int64_t exp_id, seq;
@@ -598,6 +617,12 @@ int store_run_insert(struct store *s, const struct store_run_new *n, int64_t *re
 	r = transition_insert(s, seq, "Queued", n->created_at);
 	if (r < 0) {
 		goto fail;
+	}
+	if (n->target) {
+		r = run_target_insert(s, seq, n->target, n->resources_json);
+		if (r < 0) {
+			goto fail;
+		}
 	}
 	r = store_commit(s);
 	if (r < 0) {
@@ -996,6 +1021,10 @@ int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret)
 		}
 		sqlite3_reset(st);
 		if (warnings_json(s, seq, o) < 0) {
+			cJSON_Delete(o);
+			return -EIO;
+		}
+		if (run_target_json(s, seq, o) < 0) {
 			cJSON_Delete(o);
 			return -EIO;
 		}
@@ -1585,4 +1614,173 @@ int store_metric_count(struct store *s, int64_t seq, int64_t *ret)
 sqlite3 *store_db(struct store *s)
 {
 	return s->db;
+}
+
+/* Compute targets (schema 5). Their statements are rare (a target made or
+ * listed, a run submitted to one, a job id recorded): prepared per call. */
+
+static int one_shot(struct store *s, const char *sql, sqlite3_stmt **ret)
+{
+	return sqlite3_prepare_v2(s->db, sql, -1, ret, NULL) == SQLITE_OK ? 0 : -EIO;
+}
+
+/* Step a one-shot statement that returns no rows, and finalize it. */
+static int one_shot_exec(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sqlite_errno(rc);
+}
+
+static int run_target_insert(struct store *s, int64_t seq, const char *target,
+			     const char *resources_json)
+{
+	sqlite3_stmt *st;
+
+	if (one_shot(s, "INSERT INTO run_targets(run_seq, target, resources) VALUES(?1, ?2, ?3)",
+		     &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, target, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, resources_json ? resources_json : "{}", -1, SQLITE_TRANSIENT);
+	return one_shot_exec(st);
+}
+
+/* The run object's "target" (local when the run has no row), and for a
+ * cluster run its "resources" and "job_id". */
+static int run_target_json(struct store *s, int64_t seq, cJSON *run)
+{
+	sqlite3_stmt *st;
+
+	if (one_shot(s, "SELECT target, resources, job_id FROM run_targets WHERE run_seq = ?1",
+		     &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON_AddStringToObject(run, "target", col_text(st, 0));
+		cJSON_AddItemToObject(run, "resources", json_column(st, 1));
+		add_int_or_null(run, "job_id", st, 2);
+	} else {
+		cJSON_AddStringToObject(run, "target", "local");
+	}
+	sqlite3_finalize(st);
+	return 0;
+}
+
+int store_target_insert(struct store *s, const char *name, const char *type,
+			const char *config_json, double created_at)
+{
+	sqlite3_stmt *st;
+
+	if (one_shot(s, "INSERT INTO compute_targets(name, type, config, created_at) "
+			"VALUES(?1, ?2, ?3, ?4)",
+		     &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 2, type, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, config_json, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(st, 4, created_at);
+	return one_shot_exec(st);
+}
+
+int store_target_delete(struct store *s, const char *name)
+{
+	sqlite3_stmt *st;
+	int r;
+
+	if (one_shot(s, "DELETE FROM compute_targets WHERE name = ?1", &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	r = one_shot_exec(st);
+	if (r == 0 && sqlite3_changes(s->db) == 0) {
+		r = -ENOENT;
+	}
+	return r;
+}
+
+int store_targets(struct store *s, store_target_fn cb, void *ud)
+{
+	sqlite3_stmt *st;
+	int r = 0, rc;
+
+	if (one_shot(s, "SELECT name, type, config, created_at FROM compute_targets "
+			"ORDER BY created_at, name",
+		     &st) < 0) {
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = cb(ud, col_text(st, 0), col_text(st, 1), col_text(st, 2),
+		       sqlite3_column_double(st, 3));
+		if (r != 0) {
+			break;
+		}
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		r = sqlite_errno(rc) ? sqlite_errno(rc) : -EIO;
+	}
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+int store_target_active_runs(struct store *s, const char *name, int64_t *ret)
+{
+	sqlite3_stmt *st;
+	int r = -EIO;
+
+	if (one_shot(s, "SELECT COUNT(*) FROM run_targets t JOIN runs r ON r.seq = t.run_seq "
+			"WHERE t.target = ?1 AND r.status NOT IN ('Completed', 'Failed', 'Canceled')",
+		     &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*ret = sqlite3_column_int64(st, 0);
+		r = 0;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_run_target_get(struct store *s, int64_t seq, char **ret_target,
+			 char **ret_resources, int64_t *ret_job_id)
+{
+	sqlite3_stmt *st;
+	int r = -ENOENT;
+
+	if (one_shot(s, "SELECT target, resources, job_id FROM run_targets WHERE run_seq = ?1",
+		     &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		char *t = strdup(col_text(st, 0)), *res = strdup(col_text(st, 1));
+		if (!t || !res) {
+			free(t);
+			free(res);
+			r = -ENOMEM;
+		} else {
+			*ret_target = t;
+			*ret_resources = res;
+			*ret_job_id = sqlite3_column_int64(st, 2);
+			r = 0;
+		}
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_run_job_set(struct store *s, int64_t seq, int64_t job_id)
+{
+	sqlite3_stmt *st;
+
+	if (one_shot(s, "UPDATE run_targets SET job_id = ?2 WHERE run_seq = ?1", &st) < 0) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, job_id);
+	return one_shot_exec(st);
 }

@@ -24,6 +24,8 @@ struct store_run_new {
 	bool keep;
 	double created_at;
 	const char *skipped_json; /* what the snapshot left out; NULL: none */
+	const char *target;         /* a compute target's name; NULL: local */
+	const char *resources_json; /* what the run asks of its target */
 };
 
 /* A stored run as the daemon needs it to carry on after a restart. Strings
@@ -203,3 +205,20 @@ int store_run_warning_add(struct store *s, int64_t seq, double at, const char *m
  * the loop thread only, like the rest of the store. */
 struct sqlite3;
 struct sqlite3 *store_db(struct store *s);
+
+/* Compute targets (schema 5, docs/compute-targets.md). */
+typedef int (*store_target_fn)(void *ud, const char *name, const char *type,
+			       const char *config_json, double created_at);
+/* -EEXIST when the name is taken. */
+int store_target_insert(struct store *s, const char *name, const char *type,
+			const char *config_json, double created_at);
+/* -ENOENT when there is none. */
+int store_target_delete(struct store *s, const char *name);
+int store_targets(struct store *s, store_target_fn cb, void *ud);
+/* How many runs of the target have not ended. */
+int store_target_active_runs(struct store *s, const char *name, int64_t *ret);
+/* The target a run was submitted to, its resources (JSON) and job id (0:
+ * none yet), malloc'd; -ENOENT for a local run. */
+int store_run_target_get(struct store *s, int64_t seq, char **ret_target,
+			 char **ret_resources, int64_t *ret_job_id);
+int store_run_job_set(struct store *s, int64_t seq, int64_t job_id);

@@ -13,6 +13,7 @@
 #include <uv.h>
 
 #include "blob.h"
+#include "compute.h"
 #include "daemon.h"
 #include "dispatch.h"
 #include "gitmeta.h"
@@ -23,6 +24,7 @@
 #include "proto.h"
 #include "queue.h"
 #include "run.h"
+#include "slurm.h"
 #include "snaparchive.h"
 #include "snapshot.h"
 #include "statcache.h"
@@ -45,6 +47,8 @@ struct submit {
 	bool dry_run;
 	bool archive; /* source is an archive file, not a directory */
 	struct snapshot_limits limits;
+	char *target;    /* a compute target; NULL: local */
+	char *resources; /* what the run asks of it (JSON) */
 	/* results of the work */
 	struct snapshot_info info;
 	struct gitmeta git;
@@ -60,6 +64,8 @@ static void submit_free(struct submit *s)
 	free(s->experiment);
 	free(s->python);
 	free(s->path_env);
+	free(s->target);
+	free(s->resources);
 	cJSON_Delete(s->command);
 	cJSON_Delete(s->env);
 	cJSON_Delete(s->argv);
@@ -351,6 +357,8 @@ static void submit_done(uv_work_t *w, int status)
 		.keep = s->keep,
 		.created_at = now,
 		.skipped_json = skipped,
+		.target = s->target,
+		.resources_json = s->resources,
 	};
 	err = store_run_insert(d->store, &n, &seq);
 	if (err < 0) {
@@ -374,6 +382,9 @@ static void submit_done(uv_work_t *w, int status)
 	s->argv = NULL;
 	r->env = s->env;
 	s->env = NULL;
+	if (compute_run_bind(r, s->target, s->resources, 0) < 0) {
+		log_error("run %s: binding it to compute target %s failed", id, s->target);
+	}
 	log_info("run %s (#%lld) queued: snapshot %.12s, %llu files", id, (long long)seq,
 		 s->info.id, (unsigned long long)s->info.files);
 
@@ -435,6 +446,8 @@ void submit_op(struct request *req)
 	char *cause = NULL;
 	struct stat st;
 	struct submit *s;
+	struct slurm_resources res;
+	const char *target = NULL;
 
 	if (msg_arg_bool(req->args, "dry_run", false, &dry_run, &cause) < 0 ||
 	    msg_arg_string_array(req->args, "command", !dry_run, &command, &cause) < 0 ||
@@ -449,6 +462,10 @@ void submit_op(struct request *req)
 			&cause) < 0 ||
 	    msg_arg_int(req->args, "max_snapshot_files", false, 1, 100000000, &max_files,
 			&cause) < 0) {
+		ops_arg_error(req, cause);
+		return;
+	}
+	if (compute_submit_args(d, req->args, &target, &res, &cause) < 0) {
 		ops_arg_error(req, cause);
 		return;
 	}
@@ -506,9 +523,11 @@ void submit_op(struct request *req)
 	s->archive = S_ISREG(st.st_mode);
 	s->limits.max_bytes = (uint64_t)max_bytes;
 	s->limits.max_files = (uint64_t)max_files;
+	s->target = target ? strdup(target) : NULL;
+	s->resources = target ? compute_resources_json(&res) : NULL;
 	s->work.data = s;
 	if (!s->req || !s->source || !s->experiment || !s->python || !s->path_env ||
-	    !s->command || !s->env) {
+	    !s->command || !s->env || (target && (!s->target || !s->resources))) {
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
 		submit_free(s);
 		return;

@@ -25,3 +25,6 @@
 #define PROTO_E_CONFLICT "Conflict"
 #define PROTO_E_INTERNAL "Internal"
 #define PROTO_E_SHUTTING_DOWN "ShuttingDown"
+/* A service the daemon depends on (a cluster's slurmrestd) cannot be
+ * reached or does not answer as it should; the message says which. */
+#define PROTO_E_UNAVAILABLE "Unavailable"

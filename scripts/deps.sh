@@ -18,7 +18,15 @@ for p in "${packages[@]}"; do
 	fi
 done
 
+# The one-node Slurm cluster of the Slurm target's tests (tests/integration/
+# test_slurm.py, bench/slurm.py). Optional: without it those tests skip.
+slurm() {
+	bash "$(dirname "$0")/slurm-cluster.sh" install ||
+		echo "deps: Slurm could not be installed; the Slurm target's tests will skip" >&2
+}
+
 if [ ${#missing[@]} -eq 0 ]; then
+	slurm
 	exit 0
 fi
 
@@ -30,3 +38,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${sudo[@]}" apt-get update -q
 "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
+slurm
