@@ -147,6 +147,7 @@ struct service {
 	bool healthy_once; /* the deployment has served (stored) */
 	struct instance *serving, *starting;
 	bool preparing; /* a job makes the next instance's files */
+	bool rotating;  /* a job cuts its log */
 	uv_timer_t backoff;
 	bool backoff_open;
 	int backoff_ms;
@@ -602,6 +603,94 @@ static int add_waiter(struct service *svc, struct request *req, enum waiter_kind
 	return 0;
 }
 
+/* ---- the log ---- */
+
+/* Cutting a log that outgrew LOG_MAX: copy it to output.log.1, then empty
+ * it. Servers write with O_APPEND, so they go on at the new end; what they
+ * write between the copy and the truncation is lost (logrotate's
+ * copytruncate). */
+struct rotate_job {
+	uv_work_t work;
+	struct service *svc;
+	char *path;
+};
+
+static void rotate_work(uv_work_t *w)
+{
+	struct rotate_job *j = w->data;
+	char *old = msg_strdupf("%s.1", j->path), *tmp = msg_strdupf("%s.1.tmp", j->path);
+	char buf[65536];
+	int in = -1, out = -1;
+	ssize_t n;
+	bool ok = true;
+
+	if (!old || !tmp) {
+		goto out;
+	}
+	in = open(j->path, O_RDONLY | O_CLOEXEC);
+	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (in < 0 || out < 0) {
+		goto out;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0) {
+		if (write(out, buf, (size_t)n) != n) {
+			ok = false;
+			break;
+		}
+	}
+	if (ok && n == 0 && rename(tmp, old) == 0) {
+		if (truncate(j->path, 0) < 0) {
+			/* the log grows on; the next check tries again */
+		}
+	} else {
+		unlink(tmp);
+	}
+out:
+	if (in >= 0) {
+		close(in);
+	}
+	if (out >= 0) {
+		close(out);
+	}
+	free(old);
+	free(tmp);
+}
+
+static void rotate_done(uv_work_t *w, int status)
+{
+	struct rotate_job *j = w->data;
+
+	j->svc->rotating = false;
+	free(j->path);
+	svc_unref(j->svc);
+	free(j);
+}
+
+static void maybe_rotate(struct service *svc)
+{
+	struct rotate_job *j;
+	struct stat st;
+
+	if (svc->rotating || svc->deleted || stat(svc->log_path, &st) < 0 || st.st_size <= LOG_MAX) {
+		return;
+	}
+	j = calloc(1, sizeof(*j));
+	if (!j || !(j->path = strdup(svc->log_path))) {
+		free(j);
+		return;
+	}
+	j->work.data = j;
+	j->svc = svc;
+	svc->refs++;
+	svc->rotating = true;
+	if (uv_queue_work(svc->mgr->d->loop, &j->work, rotate_work, rotate_done) < 0) {
+		svc->rotating = false;
+		svc->refs--;
+		free(j->path);
+		free(j);
+	}
+}
+
 /* ---- instances ---- */
 
 static void instance_close_cb(uv_handle_t *h)
@@ -843,6 +932,9 @@ static void check_cb(void *ud, int err, long status, const char *body, size_t le
 	}
 	if (ok) {
 		inst->fails = 0;
+		if (svc) {
+			maybe_rotate(svc);
+		}
 		return;
 	}
 	if (++inst->fails >= CHECK_LIVE_FAILS && svc) {
@@ -1699,6 +1791,18 @@ static void deploy_continue(struct deploy *dp)
 	} else {
 		int fd, port;
 		int64_t id;
+		/* Public sockets share their port with servers of the same service
+		 * left by an earlier daemon (SO_REUSEPORT), so the kernel would let
+		 * two services share one: it is checked here. */
+		for (struct service *o = m->list; o && dp->port_given; o = o->next) {
+			if (o->port == dp->port) {
+				request_error(req, PROTO_E_CONFLICT,
+				              "port %d is service '%s''s; choose another --port, or "
+				              "leave it out for a free one",
+				              dp->port, o->name);
+				return;
+			}
+		}
 		int err = open_listener(dp->port, true, &fd, &port);
 		if (err < 0) {
 			request_error(req, err == -EADDRINUSE ? PROTO_E_CONFLICT : PROTO_E_INTERNAL,

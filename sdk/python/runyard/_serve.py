@@ -668,8 +668,11 @@ def main(argv=None):
             app = ScriptApp(args.model, args.entry_script, args.source_dir)
         else:
             app = SklearnApp(args.model, args.model_dir)
-    except Exception:
-        log("cannot load model %s:\n%s" % (args.model, traceback.format_exc().rstrip()))
+    except Exception as e:
+        # The traceback, then one line that says it all: the daemon quotes
+        # the last lines of the log when a start fails.
+        log(traceback.format_exc().rstrip())
+        log("cannot load model %s: %s: %s" % (args.model, type(e).__name__, e))
         return 3
     server = Server(app, public, check)
     server.want_public = stop["public"]
