@@ -36,6 +36,7 @@ import argparse
 import importlib.util
 import json
 import os
+import queue
 import selectors
 import signal
 import socket
@@ -367,8 +368,10 @@ class Server:
         self.serving_public = False
         self.stopping = False
         self.lock = threading.Lock()
-        self.active = 0
-        self.idle = threading.Condition(self.lock)
+        self.active = 0    # connections accepted and not yet closed
+        self.workers = 0   # threads serving connections
+        self.waiting = 0   # ... of which wait for one
+        self.conns = queue.SimpleQueue()
 
     # the accept loop (main thread)
 
@@ -431,7 +434,23 @@ class Server:
                 pass
             with self.lock:
                 self.active += 1
-            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+                spawn = self.waiting == 0
+                if spawn:
+                    self.workers += 1
+                else:
+                    self.waiting -= 1
+            # Workers stay for the next connection: starting a thread per
+            # connection would cost more than the request.
+            self.conns.put(conn)
+            if spawn:
+                threading.Thread(target=self._worker, daemon=True).start()
+
+    def _worker(self):
+        while True:
+            conn = self.conns.get()
+            self._serve(conn)
+            with self.lock:
+                self.waiting += 1
 
     # one connection (its own thread)
 
