@@ -1,6 +1,7 @@
 #include "httpcheck.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,20 @@ void httpcheck_mgr_close(struct httpcheck_mgr *m)
 	uv_close((uv_handle_t *)&m->timer, timer_close_cb);
 }
 
+/* curl's sockets are not close-on-exec: without this, a check in flight
+ * while the daemon spawns a run's supervisor or a server would hand the
+ * child a connection it keeps open. The loop is the only thread that
+ * spawns, so nothing forks between the socket's creation and this. */
+static int sockopt_cb(void *ud, curl_socket_t fd, curlsocktype purpose)
+{
+	int flags = fcntl(fd, F_GETFD);
+
+	if (flags >= 0) {
+		fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+	}
+	return CURL_SOCKOPT_OK;
+}
+
 static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct httpcheck *c = ud;
@@ -293,6 +308,7 @@ int httpcheck_get(struct httpcheck_mgr *m, const char *url, long timeout_ms, htt
 	curl_easy_setopt(c->easy, CURLOPT_FOLLOWLOCATION, 0L);
 	curl_easy_setopt(c->easy, CURLOPT_PROTOCOLS_STR, "http");
 	curl_easy_setopt(c->easy, CURLOPT_USERAGENT, "runyardd/" RUNYARD_VERSION);
+	curl_easy_setopt(c->easy, CURLOPT_SOCKOPTFUNCTION, sockopt_cb);
 	curl_easy_setopt(c->easy, CURLOPT_WRITEFUNCTION, write_cb);
 	curl_easy_setopt(c->easy, CURLOPT_WRITEDATA, c);
 	curl_easy_setopt(c->easy, CURLOPT_ERRORBUFFER, c->errbuf);
