@@ -104,7 +104,8 @@ static void collect(struct httpcheck_mgr *m)
 		} else {
 			err = curl_errno(rc);
 			const char *text = c->errbuf[0] ? c->errbuf : curl_easy_strerror(rc);
-			c->len = strlen(text) < HTTPCHECK_BODY_MAX ? strlen(text) : HTTPCHECK_BODY_MAX;
+			c->len =
+			    strlen(text) < HTTPCHECK_BODY_MAX ? strlen(text) : HTTPCHECK_BODY_MAX;
 			memcpy(c->body, text, c->len);
 		}
 		c->body[c->len] = '\0';

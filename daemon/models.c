@@ -39,13 +39,13 @@ static const struct {
 	const char *name;
 	const char *alias[3];
 } frameworks[] = {
-	{"ScikitLearn", {"scikitlearn", "sklearn", NULL}},
-	{"Onnx", {"onnx", NULL, NULL}},
-	{"TensorFlow", {"tensorflow", "tf", NULL}},
-	{"TfKeras", {"tfkeras", "keras", NULL}},
-	{"PyTorch", {"pytorch", "torch", NULL}},
-	{"Custom", {"custom", NULL, NULL}},
-	{"Multi", {"multi", NULL, NULL}},
+    {"ScikitLearn", {"scikitlearn", "sklearn", NULL}},
+    {"Onnx", {"onnx", NULL, NULL}},
+    {"TensorFlow", {"tensorflow", "tf", NULL}},
+    {"TfKeras", {"tfkeras", "keras", NULL}},
+    {"PyTorch", {"pytorch", "torch", NULL}},
+    {"Custom", {"custom", NULL, NULL}},
+    {"Multi", {"multi", NULL, NULL}},
 };
 
 static const char *framework_canonical(const char *given)
@@ -110,9 +110,9 @@ static void add_text_or_null(cJSON *o, const char *name, sqlite3_stmt *st, int i
 	}
 }
 
-#define MODEL_COLUMNS                                                                       \
-	"m.id, m.name, m.version, m.framework, m.framework_version, m.cpu, m.memory_gb, "   \
-	"m.description, m.run_seq, r.id, m.source, m.created_at "                           \
+#define MODEL_COLUMNS                                                                              \
+	"m.id, m.name, m.version, m.framework, m.framework_version, m.cpu, m.memory_gb, "          \
+	"m.description, m.run_seq, r.id, m.source, m.created_at "                                  \
 	"FROM models m LEFT JOIN runs r ON r.seq = m.run_seq "
 
 static cJSON *model_row_json(sqlite3_stmt *st)
@@ -120,13 +120,15 @@ static cJSON *model_row_json(sqlite3_stmt *st)
 	cJSON *m = cJSON_CreateObject();
 	char id[300];
 
-	snprintf(id, sizeof(id), "%s:%lld", col_text(st, 1), (long long)sqlite3_column_int64(st, 2));
+	snprintf(id, sizeof(id), "%s:%lld", col_text(st, 1),
+	         (long long)sqlite3_column_int64(st, 2));
 	cJSON_AddStringToObject(m, "id", id);
 	cJSON_AddStringToObject(m, "name", col_text(st, 1));
 	cJSON_AddNumberToObject(m, "version", (double)sqlite3_column_int64(st, 2));
 	add_text_or_null(m, "framework", st, 3);
 	add_text_or_null(m, "framework_version", st, 4);
-	if (sqlite3_column_type(st, 5) == SQLITE_NULL && sqlite3_column_type(st, 6) == SQLITE_NULL) {
+	if (sqlite3_column_type(st, 5) == SQLITE_NULL &&
+	    sqlite3_column_type(st, 6) == SQLITE_NULL) {
 		cJSON_AddNullToObject(m, "resource_configuration");
 	} else {
 		cJSON *rc = cJSON_AddObjectToObject(m, "resource_configuration");
@@ -288,9 +290,10 @@ int models_parse_ref(const char *ref, char **ret_name, int64_t *ret_version, cha
 		return -ENOMEM;
 	}
 	if (!util_valid_name(name)) {
-		*cause = msg_strdupf("'%s' is not a model name: names are 1 to 255 letters, digits, "
-		                     "'.', '_' and '-', starting with a letter or digit",
-		                     name);
+		*cause =
+		    msg_strdupf("'%s' is not a model name: names are 1 to 255 letters, digits, "
+		                "'.', '_' and '-', starting with a letter or digit",
+		                name);
 		free(name);
 		return -EINVAL;
 	}
@@ -345,9 +348,9 @@ int models_get_id(struct daemon *d, int64_t id, struct models_model *ret)
 static int find_model(struct daemon *d, const char *name, int64_t version, sqlite3_stmt **ret_row)
 {
 	sqlite3_stmt *st =
-		version ? prep(d, "SELECT " MODEL_COLUMNS "WHERE m.name = ?1 AND m.version = ?2")
-			: prep(d, "SELECT " MODEL_COLUMNS
-			          "WHERE m.name = ?1 ORDER BY m.version DESC LIMIT 1");
+	    version ? prep(d, "SELECT " MODEL_COLUMNS "WHERE m.name = ?1 AND m.version = ?2")
+	            : prep(d, "SELECT " MODEL_COLUMNS
+	                      "WHERE m.name = ?1 ORDER BY m.version DESC LIMIT 1");
 	int rc;
 
 	if (!st) {
@@ -412,7 +415,8 @@ int models_link(struct daemon *d, const struct models_model *m, const char *dir,
 		*cause = msg_strdupf("cannot create %s: %s", root, strerror(-err));
 		goto out;
 	}
-	cJSON_ArrayForEach(f, m->files) {
+	cJSON_ArrayForEach(f, m->files)
+	{
 		const char *path = cJSON_GetObjectItem(f, "path")->valuestring;
 		const char *sha = cJSON_GetObjectItem(f, "sha256")->valuestring;
 		char blob[4096], *link = msg_strdupf("%s/%s", root, path), *slash;
@@ -434,7 +438,8 @@ int models_link(struct daemon *d, const struct models_model *m, const char *dir,
 			}
 		}
 		if (err < 0) {
-			*cause = msg_strdupf("cannot link %s to its blob: %s", link, strerror(-err));
+			*cause =
+			    msg_strdupf("cannot link %s to its blob: %s", link, strerror(-err));
 			free(link);
 			goto out;
 		}
@@ -554,7 +559,8 @@ static int collect_visit(void *ud, const struct walk_entry *e)
 		close(fd);
 	}
 	if (err < 0) {
-		c->cause = msg_strdupf("cannot store %s/%s: %s", c->prefix, e->path, strerror(-err));
+		c->cause =
+		    msg_strdupf("cannot store %s/%s: %s", c->prefix, e->path, strerror(-err));
 		return err;
 	}
 	name = msg_strdupf("%s/%s", c->prefix, e->path);
@@ -579,7 +585,8 @@ static int open_beneath(const char *root, const char *rel)
 	comp = strtok_r(copy, "/", &save);
 	while (comp) {
 		next = strtok_r(NULL, "/", &save);
-		int nfd = openat(dfd, comp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (next ? O_DIRECTORY : 0));
+		int nfd =
+		    openat(dfd, comp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (next ? O_DIRECTORY : 0));
 		if (nfd < 0) {
 			fd = -errno;
 			goto out;
@@ -689,7 +696,8 @@ static int insert_kv(struct daemon *d, const char *table, int64_t id, const cJSO
 	if (!st) {
 		return -EIO;
 	}
-	cJSON_ArrayForEach(kv, map) {
+	cJSON_ArrayForEach(kv, map)
+	{
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_text(st, 2, kv->string, -1, SQLITE_TRANSIENT);
@@ -769,7 +777,8 @@ static int reg_insert(struct reg *g, int64_t *ret_id)
 	if (!st) {
 		goto fail;
 	}
-	cJSON_ArrayForEach(f, g->files) {
+	cJSON_ArrayForEach(f, g->files)
+	{
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, id);
 		sqlite3_bind_text(st, 2, cJSON_GetObjectItem(f, "path")->valuestring, -1,
@@ -866,9 +875,11 @@ static int check_kv(struct request *req, const char *what, const cJSON *map)
 	const cJSON *kv;
 	int n = 0;
 
-	cJSON_ArrayForEach(kv, map) {
+	cJSON_ArrayForEach(kv, map)
+	{
 		size_t kc = utf8_chars(kv->string);
-		if (!utf8_valid(kv->string, strlen(kv->string)) || kc == 0 || kc > TRACKING_KEY_MAX) {
+		if (!utf8_valid(kv->string, strlen(kv->string)) || kc == 0 ||
+		    kc > TRACKING_KEY_MAX) {
 			request_error(req, PROTO_E_INVALID_ARGUMENT,
 			              "%s key '%.40s' must be 1 to %d characters", what, kv->string,
 			              TRACKING_KEY_MAX);
@@ -978,7 +989,8 @@ void models_op_register(struct request *req)
 	}
 	if (description && utf8_chars(description) > MODEL_DESCRIPTION_MAX) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "the description is longer than %d characters", MODEL_DESCRIPTION_MAX);
+		              "the description is longer than %d characters",
+		              MODEL_DESCRIPTION_MAX);
 		return;
 	}
 	if (check_kv(req, "tag", tags) < 0 || check_kv(req, "property", props) < 0) {
@@ -1006,7 +1018,8 @@ void models_op_register(struct request *req)
 	g->tags = tags ? cJSON_Duplicate(tags, true) : cJSON_CreateObject();
 	g->properties = props ? cJSON_Duplicate(props, true) : cJSON_CreateObject();
 	if (file) {
-		if (cJSON_GetObjectItem(req->args, "run") || cJSON_GetObjectItem(req->args, "token")) {
+		if (cJSON_GetObjectItem(req->args, "run") ||
+		    cJSON_GetObjectItem(req->args, "token")) {
 			request_error(req, PROTO_E_INVALID_ARGUMENT,
 			              "'file' registers a local file; a run's output is registered "
 			              "with 'path'");
@@ -1025,10 +1038,11 @@ void models_op_register(struct request *req)
 		}
 		g->path = normalize_path(path);
 		if (!g->path) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT,
-			              "'%s' is not a path among a run's outputs (a relative path like "
-			              "outputs/model.joblib, without '..')",
-			              path);
+			request_error(
+			    req, PROTO_E_INVALID_ARGUMENT,
+			    "'%s' is not a path among a run's outputs (a relative path like "
+			    "outputs/model.joblib, without '..')",
+			    path);
 			goto fail;
 		}
 		if (files_from_artifacts(g) < 0) {
@@ -1089,7 +1103,7 @@ void models_op_list(struct request *req)
 		return;
 	}
 	st = name ? prep(req->d, "SELECT " MODEL_COLUMNS "WHERE m.name = ?1 ORDER BY m.version")
-		  : prep(req->d, "SELECT " MODEL_COLUMNS "ORDER BY m.name, m.version");
+	          : prep(req->d, "SELECT " MODEL_COLUMNS "ORDER BY m.name, m.version");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "listing models failed");
 		return;

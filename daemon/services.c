@@ -78,10 +78,10 @@ extern char **environ;
 enum service_state { SVC_TRANSITIONING, SVC_HEALTHY, SVC_UNHEALTHY, SVC_FAILED };
 
 static const char *const state_names[] = {
-	[SVC_TRANSITIONING] = "Transitioning",
-	[SVC_HEALTHY] = "Healthy",
-	[SVC_UNHEALTHY] = "Unhealthy",
-	[SVC_FAILED] = "Failed",
+    [SVC_TRANSITIONING] = "Transitioning",
+    [SVC_HEALTHY] = "Healthy",
+    [SVC_UNHEALTHY] = "Unhealthy",
+    [SVC_FAILED] = "Failed",
 };
 
 /* What an instance runs. */
@@ -119,7 +119,7 @@ struct instance {
 	char *model_ref;
 	enum instance_state state;
 	int64_t pid;
-	int port; /* the private check socket's */
+	int port;     /* the private check socket's */
 	bool adopted; /* left by an earlier daemon: no process handle, polled */
 	uv_process_t proc;
 	bool proc_open;
@@ -139,7 +139,7 @@ struct service {
 	char *dir;
 	char *log_path;
 	int port;
-	int listen_fd; /* the public socket; -1 while Failed */
+	int listen_fd;               /* the public socket; -1 while Failed */
 	struct svc_config cfg;       /* what serves, or is being started */
 	struct svc_config *next_cfg; /* a swap: what the starting instance runs */
 	enum service_state state;
@@ -254,7 +254,8 @@ static struct service *find_service(struct services *m, const char *name)
 }
 
 /* Append a line of the daemon's own to the service's log. */
-static void svc_log(struct service *svc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void svc_log(struct service *svc, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static void svc_log(struct service *svc, const char *fmt, ...)
 {
 	char ts[32], *text = NULL, *line;
@@ -547,9 +548,10 @@ static cJSON *service_json(struct service *svc)
 			cJSON *j = instance_json(i);
 			static const char *const names[] = {"starting", "serving", "stopping",
 			                                    "exited"};
-			cJSON_AddStringToObject(j, "state", i->adopted && i->state == INST_SERVING
-			                                            ? "left by an earlier runyardd"
-			                                            : names[i->state]);
+			cJSON_AddStringToObject(j, "state",
+			                        i->adopted && i->state == INST_SERVING
+			                            ? "left by an earlier runyardd"
+			                            : names[i->state]);
 			cJSON_AddItemToArray(insts, j);
 		}
 	}
@@ -577,7 +579,8 @@ static void settle_waiters(struct service *svc, bool ok, const char *msg)
 		if (ok || w->kind == WAIT_SETTLED) {
 			request_reply(w->req, service_json(svc));
 		} else {
-			request_error(w->req, PROTO_E_DEPLOYMENT_FAILED, "%s", msg ? msg : "failed");
+			request_error(w->req, PROTO_E_DEPLOYMENT_FAILED, "%s",
+			              msg ? msg : "failed");
 		}
 		request_release(w->req);
 		free(w);
@@ -671,7 +674,8 @@ static void maybe_rotate(struct service *svc)
 	struct rotate_job *j;
 	struct stat st;
 
-	if (svc->rotating || svc->deleted || stat(svc->log_path, &st) < 0 || st.st_size <= LOG_MAX) {
+	if (svc->rotating || svc->deleted || stat(svc->log_path, &st) < 0 ||
+	    st.st_size <= LOG_MAX) {
 		return;
 	}
 	j = calloc(1, sizeof(*j));
@@ -829,8 +833,8 @@ static void instance_gone(struct instance *inst, const char *desc)
 			free(reason);
 		} else if (svc->serving == inst) {
 			svc->serving = NULL;
-			char *reason = msg_strdupf("instance %d (pid %lld) %s while serving", inst->n,
-			                           (long long)inst->pid, desc);
+			char *reason = msg_strdupf("instance %d (pid %lld) %s while serving",
+			                           inst->n, (long long)inst->pid, desc);
 			svc_log(svc, "%s", reason ? reason : desc);
 			set_error(svc, reason);
 			free(reason);
@@ -918,10 +922,10 @@ static void check_cb(void *ud, int err, long status, const char *body, size_t le
 			return;
 		}
 		if (util_now() >= inst->deadline && svc && svc->starting == inst) {
-			char *reason = msg_strdupf("the scoring server did not answer Healthy within "
-			                           "%g s (last check: %s)",
-			                           svc ? attempt_cfg(svc)->timeout : 0.0,
-			                           err ? body : "an HTTP error");
+			char *reason = msg_strdupf(
+			    "the scoring server did not answer Healthy within "
+			    "%g s (last check: %s)",
+			    svc ? attempt_cfg(svc)->timeout : 0.0, err ? body : "an HTTP error");
 			attempt_failed(svc, inst, reason ? reason : "not healthy in time");
 			free(reason);
 		}
@@ -1042,8 +1046,8 @@ static void schedule_restart(struct service *svc)
 {
 	int delay = svc->backoff_ms;
 
-	svc->backoff_ms = delay ? (delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2)
-	                        : BACKOFF_FIRST_MS;
+	svc->backoff_ms =
+	    delay ? (delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2) : BACKOFF_FIRST_MS;
 	svc_log(svc, "restarting in %.1f s", delay / 1000.0);
 	uv_timer_start(&svc->backoff, backoff_cb, (uint64_t)delay, 0);
 }
@@ -1191,14 +1195,16 @@ static void spawn_instance(struct service *svc)
 	}
 	err = open_listener(0, false, &priv_fd, &priv_port);
 	if (err < 0) {
-		char *why = msg_strdupf("cannot open a socket for health checks: %s", strerror(-err));
+		char *why =
+		    msg_strdupf("cannot open a socket for health checks: %s", strerror(-err));
 		attempt_failed(svc, NULL, why ? why : "cannot listen");
 		free(why);
 		goto out;
 	}
 	log_fd = open(svc->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
 	if (log_fd < 0) {
-		char *why = msg_strdupf("cannot open its log %s: %s", svc->log_path, strerror(errno));
+		char *why =
+		    msg_strdupf("cannot open its log %s: %s", svc->log_path, strerror(errno));
 		attempt_failed(svc, NULL, why ? why : "cannot open its log");
 		free(why);
 		goto out;
@@ -1605,7 +1611,8 @@ bool services_model_in_use(struct daemon *d, int64_t model_id, char **ret_name)
 	struct services *m = d->services;
 
 	for (struct service *s = m ? m->list : NULL; s; s = s->next) {
-		if (s->cfg.model_id == model_id || (s->next_cfg && s->next_cfg->model_id == model_id)) {
+		if (s->cfg.model_id == model_id ||
+		    (s->next_cfg && s->next_cfg->model_id == model_id)) {
 			if (ret_name) {
 				*ret_name = strdup(s->name);
 			}
@@ -1752,17 +1759,19 @@ static void deploy_continue(struct deploy *dp)
 	svc = find_service(m, dp->service);
 	if (svc) {
 		if (busy(svc)) {
-			request_error(req, PROTO_E_CONFLICT,
-			              "a deployment to service '%s' is in progress (model %s); wait "
-			              "for it ('runyard service show %s')",
-			              svc->name, attempt_cfg(svc)->model_ref, svc->name);
+			request_error(
+			    req, PROTO_E_CONFLICT,
+			    "a deployment to service '%s' is in progress (model %s); wait "
+			    "for it ('runyard service show %s')",
+			    svc->name, attempt_cfg(svc)->model_ref, svc->name);
 			return;
 		}
 		if (dp->port_given && dp->port != svc->port) {
-			request_error(req, PROTO_E_CONFLICT,
-			              "service '%s' listens on port %d; leave out --port, or delete "
-			              "the service first",
-			              svc->name, svc->port);
+			request_error(
+			    req, PROTO_E_CONFLICT,
+			    "service '%s' listens on port %d; leave out --port, or delete "
+			    "the service first",
+			    svc->name, svc->port);
 			return;
 		}
 		if (svc->serving) {
@@ -1796,20 +1805,22 @@ static void deploy_continue(struct deploy *dp)
 		 * two services share one: it is checked here. */
 		for (struct service *o = m->list; o && dp->port_given; o = o->next) {
 			if (o->port == dp->port) {
-				request_error(req, PROTO_E_CONFLICT,
-				              "port %d is service '%s''s; choose another --port, or "
-				              "leave it out for a free one",
-				              dp->port, o->name);
+				request_error(
+				    req, PROTO_E_CONFLICT,
+				    "port %d is service '%s''s; choose another --port, or "
+				    "leave it out for a free one",
+				    dp->port, o->name);
 				return;
 			}
 		}
 		int err = open_listener(dp->port, true, &fd, &port);
 		if (err < 0) {
-			request_error(req, err == -EADDRINUSE ? PROTO_E_CONFLICT : PROTO_E_INTERNAL,
-			              "cannot listen on 127.0.0.1:%d: %s%s", dp->port, strerror(-err),
-			              err == -EADDRINUSE ? " (choose another --port, or leave it out "
-			                                   "for a free one)"
-			                                 : "");
+			request_error(
+			    req, err == -EADDRINUSE ? PROTO_E_CONFLICT : PROTO_E_INTERNAL,
+			    "cannot listen on 127.0.0.1:%d: %s%s", dp->port, strerror(-err),
+			    err == -EADDRINUSE ? " (choose another --port, or leave it out "
+			                         "for a free one)"
+			                       : "");
 			return;
 		}
 		err = db_insert(dp->d, dp->service, port, &dp->cfg, now, &id);
@@ -1982,10 +1993,11 @@ void services_op_deploy(struct request *req)
 	} else {
 		dp->cfg.python = util_which(python, getenv("PATH"));
 		if (!dp->cfg.python) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT,
-			              "python interpreter '%s' was not found on runyardd's PATH; give "
-			              "its absolute path",
-			              python);
+			request_error(
+			    req, PROTO_E_INVALID_ARGUMENT,
+			    "python interpreter '%s' was not found on runyardd's PATH; give "
+			    "its absolute path",
+			    python);
 			goto out;
 		}
 	}
@@ -2093,8 +2105,8 @@ void services_op_restart(struct request *req)
 	}
 	if (busy(svc)) {
 		request_error(req, PROTO_E_CONFLICT,
-		              "service '%s' is already starting model %s; wait for it",
-		              svc->name, attempt_cfg(svc)->model_ref);
+		              "service '%s' is already starting model %s; wait for it", svc->name,
+		              attempt_cfg(svc)->model_ref);
 		return;
 	}
 	if (svc->serving) {
