@@ -90,6 +90,13 @@ enum {
 	OPT_PARTITION,
 	OPT_SHARED_DIR,
 	OPT_MAX_JOBS,
+	/* environments; submit --environment */
+	OPT_ENVIRONMENT_REF,
+	OPT_CONDA_FILE,
+	OPT_PIP_REQUIREMENTS,
+	OPT_INTERPRETER,
+	OPT_SYSTEM_SITE_PACKAGES,
+	OPT_VAR,
 };
 
 #define COMMON_OPTIONS {"json", no_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'}
@@ -1035,10 +1042,12 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 		{"cpus", required_argument, NULL, OPT_CPUS},
 		{"memory-gb", required_argument, NULL, OPT_JOB_MEMORY_GB},
 		{"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
+		{"environment", required_argument, NULL, OPT_ENVIRONMENT_REF},
 		COMMON_OPTIONS,
 		{0},
 	};
 	const char *experiment = NULL, *source = NULL, *python = NULL, *file = NULL;
+	const char *environment = NULL;
 	const char *target = NULL;
 	long long nodes = 0, cpus = 0;
 	double memory_gb = 0, time_limit = 0;
@@ -1065,6 +1074,9 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 			break;
 		case OPT_PYTHON:
 			python = optarg;
+			break;
+		case OPT_ENVIRONMENT_REF:
+			environment = optarg;
 			break;
 		case OPT_TIMEOUT:
 			if (parse_seconds(optarg, &timeout) < 0) {
@@ -1214,6 +1226,9 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 	}
 	if (python) {
 		set_item(args, "python", cJSON_CreateString(python));
+	}
+	if (environment) {
+		set_item(args, "environment", cJSON_CreateString(environment));
 	}
 	if (timeout > 0) {
 		set_item(args, "timeout", cJSON_CreateNumber(timeout));
@@ -5389,6 +5404,348 @@ static int compute_cb(struct ctx *ctx, int argc, char **argv)
 	return subverb(ctx, argc, argv, compute_verbs, N_COMPUTE_VERBS);
 }
 
+/* ---- environments ---- */
+
+static void env_summary(const cJSON *e, char *buf, size_t n)
+{
+	const cJSON *def = cJSON_GetObjectItemCaseSensitive(e, "definition");
+	const char *py = json_str(def, "python"), *pin = json_str(def, "python_pin");
+	const char *kind = json_str(e, "kind");
+
+	snprintf(buf, n, "%s, %s%s%s, %d requirement%s", kind ? kind : "?",
+		 py ? py : "python3", pin ? " pin python " : "", pin ? pin : "",
+		 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(def, "requirements")),
+		 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(def, "requirements")) == 1
+			 ? ""
+			 : "s");
+}
+
+static int env_create_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"conda-file", required_argument, NULL, OPT_CONDA_FILE},
+		{"pip-requirements", required_argument, NULL, OPT_PIP_REQUIREMENTS},
+		{"interpreter", required_argument, NULL, OPT_INTERPRETER},
+		{"python", required_argument, NULL, OPT_PYTHON},
+		{"system-site-packages", no_argument, NULL, OPT_SYSTEM_SITE_PACKAGES},
+		{"var", required_argument, NULL, OPT_VAR},
+		COMMON_OPTIONS,
+		{0},
+	};
+	cJSON *args = cJSON_CreateObject(), *vars = cJSON_CreateObject(), *result = NULL;
+	const char *conda = NULL, *reqs = NULL, *interp = NULL, *python = NULL;
+	char *text = NULL, *abs = NULL, summary[512];
+	size_t len = 0;
+	bool ssp = false;
+	int status = 0, c, err;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_CONDA_FILE:
+			conda = optarg;
+			break;
+		case OPT_PIP_REQUIREMENTS:
+			reqs = optarg;
+			break;
+		case OPT_INTERPRETER:
+			interp = optarg;
+			break;
+		case OPT_PYTHON:
+			python = optarg;
+			break;
+		case OPT_SYSTEM_SITE_PACKAGES:
+			ssp = true;
+			break;
+		case OPT_VAR:
+			status = add_key_value(ctx, vars, optarg, "--var");
+			if (status) {
+				goto out;
+			}
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind >= argc) {
+		status = usage_error(ctx, "which name? give the environment's name");
+		goto out;
+	}
+	if (optind + 1 < argc) {
+		status = usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
+		goto out;
+	}
+	if (!!conda + !!reqs + !!interp != 1) {
+		status = usage_error(ctx, "give one of --conda-file, --pip-requirements or "
+					  "--interpreter");
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "name", argv[optind]);
+	if (conda || reqs) {
+		err = read_file(conda ? conda : reqs, &text, &len);
+		if (err < 0) {
+			fprintf(stderr, "runyard: %s: %s\n", conda ? conda : reqs, strerror(-err));
+			status = EXIT_USAGE;
+			goto out;
+		}
+		if (strlen(text) != len) {
+			fprintf(stderr, "runyard: %s: not a text file\n", conda ? conda : reqs);
+			status = EXIT_USAGE;
+			goto out;
+		}
+		cJSON_AddStringToObject(args, conda ? "conda_yaml" : "requirements", text);
+		if (conda) {
+			cJSON_AddStringToObject(args, "conda_file", conda);
+		}
+	}
+	if (interp) {
+		/* absolute, but not through symlinks: python3 -> python3.11
+		 * is the user's choice to follow upgrades */
+		char cwd[4096];
+		if (interp[0] != '/' && getcwd(cwd, sizeof(cwd))) {
+			abs = msg_strdupf("%s/%s", cwd, interp);
+		}
+		cJSON_AddStringToObject(args, "interpreter", abs ? abs : interp);
+		free(abs);
+		abs = NULL;
+	}
+	if (python) {
+		if (python[0] == '/') {
+			cJSON_AddStringToObject(args, "python", python);
+		} else {
+			status = usage_error(ctx, "--python needs an absolute path, not '%s'",
+					     python);
+			goto out;
+		}
+	}
+	if (ssp) {
+		cJSON_AddBoolToObject(args, "system_site_packages", true);
+	}
+	cJSON_AddItemToObject(args, "vars", vars);
+	vars = NULL;
+	status = call(ctx, "env.create", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	env_summary(result, summary, sizeof(summary));
+	printf("%s environment %s (%s)\n",
+	       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "created")) ? "Created"
+										  : "Unchanged",
+	       json_str(result, "id"), summary);
+out:
+	free(text);
+	cJSON_Delete(vars);
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int env_list_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	static const char *const headers[] = {"NAME", "VERSION", "KIND", "PYTHON", "REQS",
+					      "HASH", "CREATED"};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	struct render_table *t = NULL;
+	const cJSON *e;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		status = usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	status = call(ctx, "env.list", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	t = render_table_create(7, headers);
+	if (!t) {
+		status = EXIT_USAGE;
+		goto out;
+	}
+	render_table_align_right(t, 1);
+	render_table_align_right(t, 4);
+	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(result, "environments")) {
+		const cJSON *def = cJSON_GetObjectItemCaseSensitive(e, "definition");
+		char version[24], nreq[24], hash[16], created[32];
+		snprintf(version, sizeof(version), "%lld", json_int(e, "version", 0));
+		snprintf(nreq, sizeof(nreq), "%d",
+			 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(def, "requirements")));
+		snprintf(hash, sizeof(hash), "%.12s", json_str(e, "hash"));
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, "builtin"))) {
+			snprintf(created, sizeof(created), "built in");
+		} else {
+			render_time(json_str(e, "created_at"), created);
+		}
+		const char *cells[] = {json_str(e, "name"),   version, json_str(e, "kind"),
+				       json_str(def, "python"), nreq,    hash,
+				       created};
+		render_table_add_row(t, cells);
+	}
+	render_table_print(t, stdout);
+out:
+	render_table_destroy(t);
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int env_show_cb(struct ctx *ctx, int argc, char **argv)
+{
+	cJSON *args = cJSON_CreateObject(), *e = NULL;
+	const cJSON *def, *item;
+	const char *ref = NULL;
+	char summary[512];
+	int status = simple_args(ctx, argc, argv, "environment", &ref);
+
+	if (status) {
+		status = status < 0 ? 0 : status;
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "environment", ref);
+	status = call(ctx, "env.show", args, &e);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(e);
+		goto out;
+	}
+	def = cJSON_GetObjectItemCaseSensitive(e, "definition");
+	env_summary(e, summary, sizeof(summary));
+	field("Environment:", json_str(e, "id"));
+	field("Kind:", json_str(e, "kind"));
+	field("Python:", json_str(def, "python"));
+	if (cJSON_IsString(cJSON_GetObjectItemCaseSensitive(def, "python_pin"))) {
+		field("Python pin:", json_str(def, "python_pin"));
+	}
+	field("System site:",
+	      cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(def, "system_site_packages")) ? "yes"
+											   : "no");
+	field("Hash:", json_str(e, "hash"));
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(def, "requirements")) {
+		field("Requirement:", cJSON_IsString(item) ? item->valuestring : "?");
+	}
+	cJSON_ArrayForEach(item, cJSON_GetObjectItemCaseSensitive(def, "skipped")) {
+		char *m = msg_strdupf("%s (runyard's compatibility module)",
+				      cJSON_IsString(item) ? item->valuestring : "?");
+		field("Skipped:", m ? m : "?");
+		free(m);
+	}
+	if (cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(def, "vars")) > 0) {
+		print_key_values("Variables:", cJSON_GetObjectItemCaseSensitive(def, "vars"));
+	}
+out:
+	cJSON_Delete(e);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int env_delete_cb(struct ctx *ctx, int argc, char **argv)
+{
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	const char *ref = NULL;
+	int status = simple_args(ctx, argc, argv, "environment (NAME[:VERSION])", &ref);
+
+	if (status) {
+		status = status < 0 ? 0 : status;
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "environment", ref);
+	status = call(ctx, "env.delete", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+	} else {
+		printf("Deleted environment %s (%lld version%s)\n", json_str(result, "id"),
+		       json_int(result, "deleted", 0),
+		       json_int(result, "deleted", 0) == 1 ? "" : "s");
+	}
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static const struct verb env_verbs[] = {
+	{
+		.name = "create",
+		.handler = env_create_cb,
+		.summary = "Create (or find) a version of a named environment",
+		.usage = "Usage: runyard env create NAME (--conda-file FILE | --pip-requirements "
+			 "FILE |\n"
+			 "                          --interpreter PATH) [--python PATH]\n"
+			 "                          [--system-site-packages] [--var KEY=VALUE]... "
+			 "[--json]\n"
+			 "\n"
+			 "Create version 1 of NAME, or a new version when the definition changed;\n"
+			 "an unchanged definition returns the existing version.\n"
+			 "\n"
+			 "  --conda-file FILE        a conda specification (name, channels,\n"
+			 "                           dependencies with a nested pip: list)\n"
+			 "  --pip-requirements FILE  pip requirements for a venv\n"
+			 "  --interpreter PATH       an existing interpreter, used as is\n"
+			 "  --python PATH            the interpreter a venv is made with\n"
+			 "  --system-site-packages   the venv sees the interpreter's packages\n"
+			 "  --var KEY=VALUE          a variable of the runs' environment "
+			 "(repeatable)\n",
+	},
+	{
+		.name = "list",
+		.handler = env_list_cb,
+		.summary = "List environments, built-ins first",
+		.usage = "Usage: runyard env list [--json]\n",
+	},
+	{
+		.name = "show",
+		.handler = env_show_cb,
+		.summary = "Show an environment's definition",
+		.usage = "Usage: runyard env show NAME[:VERSION] [--json]\n",
+	},
+	{
+		.name = "delete",
+		.handler = env_delete_cb,
+		.summary = "Delete a version of an environment, or all of them",
+		.usage = "Usage: runyard env delete NAME[:VERSION] [--json]\n",
+	},
+};
+
+#define N_ENV_VERBS (sizeof(env_verbs) / sizeof(env_verbs[0]))
+
+static int env_cb(struct ctx *ctx, int argc, char **argv)
+{
+	return subverb(ctx, argc, argv, env_verbs, N_ENV_VERBS);
+}
+
 static int help_cb(struct ctx *ctx, int argc, char **argv);
 
 static const struct verb verbs[] = {
@@ -5404,6 +5761,8 @@ static const struct verb verbs[] = {
 			 "  --experiment NAME  experiment to file the run under (default \"default\")\n"
 			 "  --source DIR       directory to snapshot (default: the current one)\n"
 			 "  --python PATH      interpreter for a PROGRAM ending in .py\n"
+			 "  --environment NAME[:VERSION]\n"
+			 "                     run in this environment (see 'runyard env list')\n"
 			 "  --timeout S        fail the run with Timeout after S seconds Running\n"
 			 "  --priority N       -1000..1000, higher starts first (default 0)\n"
 			 "  --env KEY=VALUE    extra environment variable (repeatable)\n"
@@ -5589,6 +5948,18 @@ static const struct verb verbs[] = {
 			 "       runyard service invoke SVC --data JSON\n"
 			 "\n"
 			 "Each takes --json. See 'runyard help service logs' and so on.\n",
+	},
+	{
+		.name = "env",
+		.handler = env_cb,
+		.summary = "Manage environments (interpreters, venvs, conda specifications)",
+		.usage = "Usage: runyard env create NAME (--conda-file FILE | --pip-requirements "
+			 "FILE | --interpreter PATH)\n"
+			 "       runyard env list\n"
+			 "       runyard env show NAME[:VERSION]\n"
+			 "       runyard env delete NAME[:VERSION]\n"
+			 "\n"
+			 "Each takes --json. See 'runyard help env create'.\n",
 	},
 	{
 		.name = "compute",

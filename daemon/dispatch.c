@@ -13,6 +13,7 @@
 #include "ops.h"
 #include "proto.h"
 #include "server.h"
+#include "envs.h"
 #include "models.h"
 #include "services.h"
 #include "snapops.h"
@@ -68,6 +69,10 @@ static const struct op_entry ops[] = {
 	{"compute.list", compute_op_list, 0},
 	{"compute.show", compute_op_show, 0},
 	{"compute.delete", compute_op_delete, 0},
+	{"env.create", envs_op_create, OP_NEW_WORK},
+	{"env.list", envs_op_list, 0},
+	{"env.show", envs_op_show, 0},
+	{"env.delete", envs_op_delete, 0},
 };
 
 static const struct op_entry *find_op(const char *name)

@@ -176,6 +176,21 @@ static const char *const migrations[] = {
 	"  resources TEXT NOT NULL DEFAULT '{}',"
 	"  job_id INTEGER);"
 	"CREATE INDEX run_targets_by_target ON run_targets(target);",
+
+	/* 6: environments (docs/environments.md): each version of a named
+	 * definition, its normalised JSON and that JSON's hash; the last
+	 * version given per name, so a deleted version's number is not
+	 * reused. */
+	"CREATE TABLE environment_names("
+	"  name TEXT PRIMARY KEY,"
+	"  last_version INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE environments("
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  hash TEXT NOT NULL,"
+	"  definition TEXT NOT NULL,"
+	"  created_at REAL NOT NULL,"
+	"  PRIMARY KEY(name, version)) WITHOUT ROWID;",
 };
 
 enum stmt_id {

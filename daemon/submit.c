@@ -16,6 +16,7 @@
 #include "compute.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "envs.h"
 #include "gitmeta.h"
 #include "ignore.h"
 #include "log.h"
@@ -49,6 +50,7 @@ struct submit {
 	struct snapshot_limits limits;
 	char *target;    /* a compute target; NULL: local */
 	char *resources; /* what the run asks of it (JSON) */
+	struct envs_resolved envr; /* --environment; name NULL: none */
 	/* results of the work */
 	struct snapshot_info info;
 	struct gitmeta git;
@@ -66,6 +68,7 @@ static void submit_free(struct submit *s)
 	free(s->path_env);
 	free(s->target);
 	free(s->resources);
+	envs_resolved_finish(&s->envr);
 	cJSON_Delete(s->command);
 	cJSON_Delete(s->env);
 	cJSON_Delete(s->argv);
@@ -277,6 +280,23 @@ static void reply_dry_run(struct submit *s)
 	request_reply(s->req, res);
 }
 
+/* The run's environment as properties, so 'show' names it. */
+static void add_environment_properties(struct submit *s, int64_t seq)
+{
+	char *ref;
+
+	if (!s->envr.name) {
+		return;
+	}
+	ref = msg_strdupf("%s:%lld", s->envr.name, (long long)s->envr.version);
+	if (!ref || store_run_property_add(s->d->store, seq, "environment", ref, 0) < 0 ||
+	    store_run_property_add(s->d->store, seq, "environment.hash", s->envr.hash, 0) < 0) {
+		log_warn("run #%lld: cannot record its environment: %s", (long long)seq,
+			 store_errmsg(s->d->store));
+	}
+	free(ref);
+}
+
 /* Run properties from git; a property that cannot be stored is logged, the
  * run goes on. */
 static void add_git_properties(struct submit *s, int64_t seq)
@@ -372,6 +392,7 @@ static void submit_done(uv_work_t *w, int status)
 		goto out;
 	}
 	add_git_properties(s, seq);
+	add_environment_properties(s, seq);
 	r->status = RUN_QUEUED;
 	r->priority = s->priority;
 	r->created_at = now;
@@ -447,9 +468,11 @@ void submit_op(struct request *req)
 	struct stat st;
 	struct submit *s;
 	struct slurm_resources res;
-	const char *target = NULL;
+	const char *target = NULL, *environment = NULL;
+	struct envs_resolved envr = {0};
 
 	if (msg_arg_bool(req->args, "dry_run", false, &dry_run, &cause) < 0 ||
+	    msg_arg_string(req->args, "environment", false, &environment, &cause) < 0 ||
 	    msg_arg_string_array(req->args, "command", !dry_run, &command, &cause) < 0 ||
 	    msg_arg_string(req->args, "source", true, &source, &cause) < 0 ||
 	    msg_arg_string(req->args, "experiment", false, &experiment, &cause) < 0 ||
@@ -480,6 +503,12 @@ void submit_op(struct request *req)
 		request_error(req, PROTO_E_INVALID_ARGUMENT, "argument 'python' is empty");
 		return;
 	}
+	if (environment && cJSON_GetObjectItemCaseSensitive(req->args, "python")) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+			      "give --environment or --python, not both: the environment "
+			      "chooses the interpreter");
+		return;
+	}
 	cJSON_ArrayForEach(kv, env) {
 		if (!kv->string[0] || strchr(kv->string, '=')) {
 			request_error(req, PROTO_E_INVALID_ARGUMENT,
@@ -502,9 +531,22 @@ void submit_op(struct request *req)
 			      "source %s is neither a directory nor an archive file", source);
 		return;
 	}
+	if (environment) {
+		int err = envs_resolve(d, environment, NULL, &envr, &cause);
+		if (err < 0) {
+			request_error(req, err == -ENOENT ? PROTO_E_NOT_FOUND
+					   : err == -ENOMEM ? PROTO_E_INTERNAL
+							    : PROTO_E_INVALID_ARGUMENT,
+				      "%s", cause ? cause : "cannot resolve the environment");
+			free(cause);
+			return;
+		}
+		python = envr.python;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
+		envs_resolved_finish(&envr);
 		return;
 	}
 	s->d = d;
@@ -516,6 +558,13 @@ void submit_op(struct request *req)
 	s->path_env = strdup(path ? path->valuestring : (getenv("PATH") ? getenv("PATH") : ""));
 	s->command = command ? cJSON_Duplicate(command, true) : cJSON_CreateArray();
 	s->env = env ? cJSON_Duplicate(env, true) : cJSON_CreateObject();
+	/* the environment's variables, under the run's own --env */
+	cJSON_ArrayForEach(kv, envr.vars) {
+		if (s->env && !cJSON_GetObjectItemCaseSensitive(s->env, kv->string)) {
+			cJSON_AddStringToObject(s->env, kv->string, kv->valuestring);
+		}
+	}
+	s->envr = envr;
 	s->timeout = timeout;
 	s->priority = (int)priority;
 	s->keep = keep;

@@ -1,0 +1,935 @@
+/* Environments: definitions, normalised and hashed, stored by name and
+ * version; conda specifications read with libyaml. */
+#include "envs.h"
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <openssl/evp.h>
+#include <sqlite3.h>
+#include <yaml.h>
+#include "daemon.h"
+#include "dispatch.h"
+#include "log.h"
+#include "msg.h"
+#include "ops.h"
+#include "proto.h"
+#include "store.h"
+#include "util.h"
+
+#define MAX_TEXT (1 << 20)
+
+void envs_resolved_finish(struct envs_resolved *r)
+{
+	if (r) {
+		free(r->name);
+		free(r->hash);
+		free(r->kind);
+		free(r->python);
+		cJSON_Delete(r->vars);
+		memset(r, 0, sizeof(*r));
+	}
+}
+
+/* ---- conda YAML ---- */
+
+static char *yaml_scalar(yaml_node_t *n)
+{
+	return strndup((const char *)n->data.scalar.value, n->data.scalar.length);
+}
+
+static int node_error(yaml_node_t *n, const char *file, const char *what, char **cause)
+{
+	*cause = msg_strdupf("%s:%zu:%zu: %s", file, n->start_mark.line + 1,
+	                     n->start_mark.column + 1, what);
+	return -EINVAL;
+}
+
+/* A sequence of scalars into a JSON array of strings. */
+static int scalar_list(yaml_document_t *doc, yaml_node_t *seq, const char *file, const char *what,
+                       cJSON *ret, char **cause)
+{
+	yaml_node_item_t *it;
+
+	if (seq->type != YAML_SEQUENCE_NODE) {
+		char *m = msg_strdupf("'%s' must be a list", what);
+		int err = node_error(seq, file, m ? m : what, cause);
+		free(m);
+		return err;
+	}
+	for (it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *n = yaml_document_get_node(doc, *it);
+		char *s;
+		if (!n || n->type != YAML_SCALAR_NODE) {
+			char *m = msg_strdupf("items of '%s' must be strings", what);
+			int err = node_error(n ? n : seq, file, m ? m : what, cause);
+			free(m);
+			return err;
+		}
+		s = yaml_scalar(n);
+		if (!s) {
+			return -ENOMEM;
+		}
+		cJSON_AddItemToArray(ret, cJSON_CreateString(s));
+		free(s);
+	}
+	return 0;
+}
+
+static int conda_dependencies(yaml_document_t *doc, yaml_node_t *seq, const char *file, cJSON *deps,
+                              cJSON *pip, char **cause)
+{
+	yaml_node_item_t *it;
+
+	if (seq->type != YAML_SEQUENCE_NODE) {
+		return node_error(seq, file, "'dependencies' must be a list", cause);
+	}
+	for (it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++) {
+		yaml_node_t *n = yaml_document_get_node(doc, *it);
+		if (n && n->type == YAML_SCALAR_NODE) {
+			char *s = yaml_scalar(n);
+			if (!s) {
+				return -ENOMEM;
+			}
+			cJSON_AddItemToArray(deps, cJSON_CreateString(s));
+			free(s);
+		} else if (n && n->type == YAML_MAPPING_NODE) {
+			yaml_node_pair_t *p;
+			for (p = n->data.mapping.pairs.start; p < n->data.mapping.pairs.top; p++) {
+				yaml_node_t *k = yaml_document_get_node(doc, p->key);
+				yaml_node_t *v = yaml_document_get_node(doc, p->value);
+				int err;
+				if (!k || k->type != YAML_SCALAR_NODE ||
+				    strcmp((const char *)k->data.scalar.value, "pip") != 0) {
+					return node_error(k ? k : n, file,
+					                  "only a 'pip:' list may be nested in "
+					                  "'dependencies'",
+					                  cause);
+				}
+				err = scalar_list(doc, v, file, "pip", pip, cause);
+				if (err < 0) {
+					return err;
+				}
+			}
+		} else {
+			return node_error(n ? n : seq, file,
+			                  "a dependency is a string or a 'pip:' list", cause);
+		}
+	}
+	return 0;
+}
+
+int envs_conda_parse(const char *yaml, size_t len, const char *filename, cJSON **ret_spec,
+                     char **cause)
+{
+	yaml_parser_t parser;
+	yaml_document_t doc;
+	yaml_node_t *root;
+	yaml_node_pair_t *p;
+	cJSON *spec = NULL, *channels, *deps, *pip;
+	const char *file = filename && *filename ? filename : "conda specification";
+	int err = 0;
+
+	if (!yaml_parser_initialize(&parser)) {
+		return -ENOMEM;
+	}
+	yaml_parser_set_input_string(&parser, (const unsigned char *)yaml, len);
+	if (!yaml_parser_load(&parser, &doc)) {
+		*cause =
+		    msg_strdupf("%s:%zu:%zu: %s%s%s", file, parser.problem_mark.line + 1,
+		                parser.problem_mark.column + 1,
+		                parser.problem ? parser.problem : "malformed YAML",
+		                parser.context ? " " : "", parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		return -EINVAL;
+	}
+	spec = cJSON_CreateObject();
+	channels = cJSON_AddArrayToObject(spec, "channels");
+	deps = cJSON_AddArrayToObject(spec, "dependencies");
+	pip = cJSON_AddArrayToObject(spec, "pip");
+	root = yaml_document_get_root_node(&doc);
+	if (!root) {
+		*cause = msg_strdupf("%s: the specification is empty", file);
+		err = -EINVAL;
+		goto out;
+	}
+	if (root->type != YAML_MAPPING_NODE) {
+		err = node_error(root, file,
+		                 "a conda specification is a mapping "
+		                 "(name, channels, dependencies)",
+		                 cause);
+		goto out;
+	}
+	for (p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top; p++) {
+		yaml_node_t *k = yaml_document_get_node(&doc, p->key);
+		yaml_node_t *v = yaml_document_get_node(&doc, p->value);
+		const char *key;
+		if (!k || !v || k->type != YAML_SCALAR_NODE) {
+			err = node_error(k ? k : root, file, "keys must be strings", cause);
+			goto out;
+		}
+		key = (const char *)k->data.scalar.value;
+		if (strcmp(key, "name") == 0) {
+			char *s;
+			if (v->type != YAML_SCALAR_NODE) {
+				err = node_error(v, file, "'name' must be a string", cause);
+				goto out;
+			}
+			s = yaml_scalar(v);
+			cJSON_AddStringToObject(spec, "name", s ? s : "");
+			free(s);
+		} else if (strcmp(key, "channels") == 0) {
+			err = scalar_list(&doc, v, file, "channels", channels, cause);
+		} else if (strcmp(key, "dependencies") == 0) {
+			err = conda_dependencies(&doc, v, file, deps, pip, cause);
+		} else if (strcmp(key, "prefix") == 0 || strcmp(key, "variables") == 0) {
+			/* conda's own; a prefix is ours to choose */
+		} else {
+			char *m = msg_strdupf("unknown key '%s' (expected name, channels, "
+			                      "dependencies)",
+			                      key);
+			err = node_error(k, file, m ? m : "unknown key", cause);
+			free(m);
+		}
+		if (err < 0) {
+			goto out;
+		}
+	}
+out:
+	yaml_document_delete(&doc);
+	yaml_parser_delete(&parser);
+	if (err < 0) {
+		cJSON_Delete(spec);
+		return err;
+	}
+	*ret_spec = spec;
+	return 0;
+}
+
+/* ---- definitions ---- */
+
+/* conda package names whose pip names differ. */
+static const struct {
+	const char *conda, *pip;
+} pip_names[] = {
+    {"pytorch", "torch"},          {"py-xgboost", "xgboost"},
+    {"pytables", "tables"},        {"matplotlib-base", "matplotlib"},
+    {"msgpack-python", "msgpack"}, {"python-graphviz", "graphviz"},
+};
+
+/* "numpy=1.2" (conda's match spec) → "numpy==1.2"; ">=" and the like stay. */
+static char *conda_to_pip(const char *dep)
+{
+	size_t n = strcspn(dep, "=<>!~ ");
+	const char *name = NULL, *rest = dep + n;
+	char base[256];
+
+	if (n == 0 || n >= sizeof(base)) {
+		return strdup(dep);
+	}
+	memcpy(base, dep, n);
+	base[n] = '\0';
+	for (size_t i = 0; i < sizeof(pip_names) / sizeof(pip_names[0]); i++) {
+		if (strcmp(base, pip_names[i].conda) == 0) {
+			name = pip_names[i].pip;
+		}
+	}
+	if (!name) {
+		name = base;
+	}
+	if (rest[0] == '=' && rest[1] != '=') {
+		return msg_strdupf("%s==%s", name, rest + 1);
+	}
+	return msg_strdupf("%s%s", name, rest);
+}
+
+static bool is_azureml(const char *req)
+{
+	return strncmp(req, "azureml-", 8) == 0 || strncmp(req, "azureml_", 8) == 0;
+}
+
+/* The python pin of a conda dependency "python=3.6.2" / "python==3.6" /
+ * "python>=3.8" ("" when unpinned); NULL when dep is not python. */
+static const char *python_dep(const char *dep)
+{
+	if (strncmp(dep, "python", 6) != 0 || (dep[6] && !strchr("=<>!~ ", dep[6]))) {
+		return NULL;
+	}
+	dep += 6;
+	while (*dep == '=' || *dep == ' ') {
+		dep++;
+	}
+	return dep;
+}
+
+static bool conda_installed(const char *path_env, char **ret_tool)
+{
+	static const char *const tools[] = {"micromamba", "mamba", "conda"};
+	for (size_t i = 0; i < 3; i++) {
+		char *p = util_which(tools[i], path_env);
+		if (p) {
+			*ret_tool = p;
+			return true;
+		}
+	}
+	return false;
+}
+
+static int add_requirement(cJSON *reqs, cJSON *skipped, const char *r)
+{
+	cJSON_AddItemToArray(is_azureml(r) ? skipped : reqs, cJSON_CreateString(r));
+	return 0;
+}
+
+/* Requirements file text: one requirement a line; comments and blank lines
+ * dropped; pip options (-r, --find-links...) kept as written. */
+static void requirements_text(const char *text, cJSON *reqs, cJSON *skipped)
+{
+	const char *line = text;
+
+	while (*line) {
+		const char *end = strchr(line, '\n'), *hash;
+		size_t n = end ? (size_t)(end - line) : strlen(line);
+		char *l = strndup(line, n), *s, *e;
+		if (l) {
+			hash = strstr(l, " #");
+			if (l[0] == '#') {
+				l[0] = '\0';
+			} else if (hash) {
+				l[hash - l] = '\0';
+			}
+			for (s = l; *s == ' ' || *s == '\t' || *s == '\r'; s++) {
+			}
+			e = s + strlen(s);
+			while (e > s && (e[-1] == ' ' || e[-1] == '\t' || e[-1] == '\r')) {
+				*--e = '\0';
+			}
+			if (*s) {
+				add_requirement(reqs, skipped, s);
+			}
+			free(l);
+		}
+		line += n;
+		if (*line == '\n') {
+			line++;
+		}
+	}
+}
+
+static int hash_text(const char *text, char ret[65])
+{
+	unsigned char md[32];
+	unsigned int mdlen = 0;
+
+	if (EVP_Digest(text, strlen(text), md, &mdlen, EVP_sha256(), NULL) != 1 || mdlen != 32) {
+		return -EIO;
+	}
+	for (int i = 0; i < 32; i++) {
+		snprintf(ret + 2 * i, 3, "%02x", md[i]);
+	}
+	return 0;
+}
+
+static int cmp_keys(const void *a, const void *b)
+{
+	return strcmp((*(cJSON *const *)a)->string, (*(cJSON *const *)b)->string);
+}
+
+/* A copy of a string map with its keys sorted, so equal maps print alike. */
+static cJSON *sorted_map(const cJSON *map)
+{
+	int n = cJSON_GetArraySize(map), i = 0;
+	cJSON **items = n ? calloc((size_t)n, sizeof(*items)) : NULL, *kv, *out;
+
+	out = cJSON_CreateObject();
+	if (n && !items) {
+		return out;
+	}
+	cJSON_ArrayForEach(kv, map)
+	{
+		items[i++] = kv;
+	}
+	if (n > 1) {
+		qsort(items, (size_t)n, sizeof(*items), cmp_keys);
+	}
+	for (i = 0; i < n; i++) {
+		cJSON_AddStringToObject(out, items[i]->string, items[i]->valuestring);
+	}
+	free(items);
+	return out;
+}
+
+/* The create request's arguments into the normalised definition: every key
+ * present, in a fixed order, so equal definitions print (and hash) alike. */
+static int definition_from_args(const cJSON *args, cJSON **ret, char **cause)
+{
+	const char *conda = NULL, *conda_file = NULL, *reqs_text = NULL, *interp = NULL,
+	           *python = NULL;
+	const cJSON *vars = NULL, *kv;
+	bool ssp = false;
+	char *tool = NULL;
+	cJSON *def, *reqs, *skipped, *spec = NULL;
+	int sources, err = 0;
+
+	if (msg_arg_string(args, "conda_yaml", false, &conda, cause) < 0 ||
+	    msg_arg_string(args, "conda_file", false, &conda_file, cause) < 0 ||
+	    msg_arg_string(args, "requirements", false, &reqs_text, cause) < 0 ||
+	    msg_arg_string(args, "interpreter", false, &interp, cause) < 0 ||
+	    msg_arg_string(args, "python", false, &python, cause) < 0 ||
+	    msg_arg_bool(args, "system_site_packages", false, &ssp, cause) < 0 ||
+	    msg_arg_string_map(args, "vars", false, &vars, cause) < 0) {
+		return -EINVAL;
+	}
+	sources = !!conda + !!reqs_text + !!interp;
+	if (sources != 1) {
+		*cause = msg_strdupf("give exactly one of a conda file, a pip requirements file "
+		                     "or an interpreter");
+		return -EINVAL;
+	}
+	if ((interp && interp[0] != '/') || (python && *python && python[0] != '/')) {
+		*cause = msg_strdupf("interpreter '%s' must be an absolute path",
+		                     interp ? interp : python);
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(kv, vars)
+	{
+		if (!kv->string[0] || strchr(kv->string, '=')) {
+			*cause = msg_strdupf("variable name '%s' is not valid", kv->string);
+			return -EINVAL;
+		}
+	}
+	if (conda) {
+		err = envs_conda_parse(conda, strlen(conda), conda_file, &spec, cause);
+		if (err < 0) {
+			return err;
+		}
+	}
+	def = cJSON_CreateObject();
+	reqs = cJSON_CreateArray();
+	skipped = cJSON_CreateArray();
+	if (interp) {
+		cJSON_AddStringToObject(def, "kind", "interpreter");
+		cJSON_AddStringToObject(def, "python", interp);
+		cJSON_AddBoolToObject(def, "system_site_packages", true);
+		cJSON_AddNullToObject(def, "python_pin");
+	} else if (spec && conda_installed(getenv("PATH"), &tool)) {
+		/* conda builds it all: keep the specification as written */
+		cJSON_AddStringToObject(def, "kind", "conda");
+		cJSON_AddNullToObject(def, "python");
+		cJSON_AddBoolToObject(def, "system_site_packages", false);
+		cJSON_AddNullToObject(def, "python_pin");
+		cJSON_AddItemToObject(
+		    def, "conda", cJSON_Duplicate(cJSON_GetObjectItem(spec, "dependencies"), 1));
+		cJSON_AddItemToObject(def, "channels",
+		                      cJSON_Duplicate(cJSON_GetObjectItem(spec, "channels"), 1));
+		cJSON_ArrayForEach(kv, cJSON_GetObjectItem(spec, "pip"))
+		{
+			add_requirement(reqs, skipped, kv->valuestring);
+		}
+	} else if (spec) {
+		/* no conda: a venv with the conda packages as pip requirements */
+		const char *pin = NULL;
+		cJSON_AddStringToObject(def, "kind", "venv");
+		if (python && *python) {
+			cJSON_AddStringToObject(def, "python", python);
+		} else {
+			cJSON_AddNullToObject(def, "python");
+		}
+		cJSON_AddBoolToObject(def, "system_site_packages", ssp);
+		cJSON_ArrayForEach(kv, cJSON_GetObjectItem(spec, "dependencies"))
+		{
+			const char *p = python_dep(kv->valuestring);
+			if (p) {
+				pin = p;
+				continue;
+			}
+			if (strcmp(kv->valuestring, "pip") == 0) {
+				continue;
+			}
+			char *r = conda_to_pip(kv->valuestring);
+			if (!r) {
+				err = -ENOMEM;
+				goto out;
+			}
+			add_requirement(reqs, skipped, r);
+			free(r);
+		}
+		cJSON_ArrayForEach(kv, cJSON_GetObjectItem(spec, "pip"))
+		{
+			add_requirement(reqs, skipped, kv->valuestring);
+		}
+		if (pin && *pin) {
+			cJSON_AddStringToObject(def, "python_pin", pin);
+		} else {
+			cJSON_AddNullToObject(def, "python_pin");
+		}
+	} else {
+		cJSON_AddStringToObject(def, "kind", "venv");
+		if (python && *python) {
+			cJSON_AddStringToObject(def, "python", python);
+		} else {
+			cJSON_AddNullToObject(def, "python");
+		}
+		cJSON_AddBoolToObject(def, "system_site_packages", ssp);
+		cJSON_AddNullToObject(def, "python_pin");
+		requirements_text(reqs_text, reqs, skipped);
+	}
+	cJSON_AddItemToObject(def, "requirements", reqs);
+	cJSON_AddItemToObject(def, "skipped", skipped);
+	reqs = skipped = NULL;
+	cJSON_AddItemToObject(def, "vars", sorted_map(vars));
+out:
+	free(tool);
+	cJSON_Delete(spec);
+	cJSON_Delete(reqs);
+	cJSON_Delete(skipped);
+	if (err < 0) {
+		cJSON_Delete(def);
+		return err;
+	}
+	*ret = def;
+	return 0;
+}
+
+/* ---- built-ins ---- */
+
+static const char *const builtin_names[] = {"system", "sklearn"};
+
+static cJSON *builtin_definition(const char *name)
+{
+	cJSON *def = cJSON_CreateObject();
+	char *py = NULL;
+
+	cJSON_AddStringToObject(def, "kind", "interpreter");
+	if (strcmp(name, "system") == 0) {
+		py = util_which("python3", getenv("PATH"));
+		cJSON_AddStringToObject(def, "python", py ? py : "python3");
+		free(py);
+	} else {
+		cJSON_AddStringToObject(def, "python", "/usr/bin/python3");
+	}
+	cJSON_AddBoolToObject(def, "system_site_packages", true);
+	cJSON_AddNullToObject(def, "python_pin");
+	cJSON_AddItemToObject(def, "requirements", cJSON_CreateArray());
+	cJSON_AddItemToObject(def, "skipped", cJSON_CreateArray());
+	cJSON_AddItemToObject(def, "vars", cJSON_CreateObject());
+	return def;
+}
+
+static bool is_builtin(const char *name)
+{
+	return strcmp(name, builtin_names[0]) == 0 || strcmp(name, builtin_names[1]) == 0;
+}
+
+static cJSON *env_json(const char *name, int64_t version, const char *hash, cJSON *def,
+                       double created, bool builtin)
+{
+	cJSON *e = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(e, "name", name);
+	cJSON_AddNumberToObject(e, "version", (double)version);
+	cJSON_AddItemToObject(e, "id", cJSON_CreateString(""));
+	{
+		char *id = msg_strdupf("%s:%lld", name, (long long)version);
+		cJSON_ReplaceItemInObject(e, "id", cJSON_CreateString(id ? id : name));
+		free(id);
+	}
+	cJSON_AddStringToObject(e, "kind", cJSON_GetObjectItem(def, "kind")->valuestring);
+	cJSON_AddStringToObject(e, "hash", hash);
+	cJSON_AddBoolToObject(e, "builtin", builtin);
+	if (created > 0) {
+		char ts[32];
+		msg_format_time(created, ts);
+		cJSON_AddStringToObject(e, "created_at", ts);
+	} else {
+		cJSON_AddNullToObject(e, "created_at");
+	}
+	cJSON_AddItemToObject(e, "definition", def);
+	return e;
+}
+
+static cJSON *builtin_json(const char *name)
+{
+	cJSON *def = builtin_definition(name);
+	char *text = cJSON_PrintUnformatted(def), hash[65] = "";
+
+	if (text) {
+		hash_text(text, hash);
+	}
+	free(text);
+	return env_json(name, 1, hash, def, 0, true);
+}
+
+/* ---- store ---- */
+
+static sqlite3_stmt *prep(struct daemon *d, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(store_db(d->store), sql, -1, &st, NULL) != SQLITE_OK) {
+		log_error("envs: preparing a statement failed: %s", store_errmsg(d->store));
+		return NULL;
+	}
+	return st;
+}
+
+static int parse_ref(const char *ref, char **ret_name, int64_t *ret_version, char **cause)
+{
+	const char *colon = strrchr(ref, ':');
+	int64_t version = 0;
+	char *name;
+
+	if (colon) {
+		char *end;
+		long long v = strtoll(colon + 1, &end, 10);
+		if (colon[1] == '\0' || *end || v < 1 || v > INT64_MAX / 2) {
+			*cause = msg_strdupf("'%s' is not NAME or NAME:VERSION (VERSION is a "
+			                     "number from 1)",
+			                     ref);
+			return -EINVAL;
+		}
+		version = v;
+		name = strndup(ref, (size_t)(colon - ref));
+	} else {
+		name = strdup(ref);
+	}
+	if (!name) {
+		return -ENOMEM;
+	}
+	if (!util_valid_name(name)) {
+		*cause = msg_strdupf("'%s' is not an environment name: names are 1 to 255 "
+		                     "letters, digits, '.', '_' and '-', starting with a letter "
+		                     "or digit",
+		                     name);
+		free(name);
+		return -EINVAL;
+	}
+	*ret_name = name;
+	*ret_version = version;
+	return 0;
+}
+
+#define ENV_COLUMNS "name, version, hash, definition, created_at FROM environments "
+
+/* The row of name (version 0: the latest) into ret (an env object). */
+static int find_env(struct daemon *d, const char *name, int64_t version, cJSON **ret)
+{
+	sqlite3_stmt *st =
+	    version
+	        ? prep(d, "SELECT " ENV_COLUMNS "WHERE name = ?1 AND version = ?2")
+	        : prep(d, "SELECT " ENV_COLUMNS "WHERE name = ?1 ORDER BY version DESC LIMIT 1");
+	int rc, err = 0;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	if (version) {
+		sqlite3_bind_int64(st, 2, version);
+	}
+	rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		cJSON *def = cJSON_Parse((const char *)sqlite3_column_text(st, 3));
+		if (!def) {
+			err = -EIO;
+		} else {
+			*ret = env_json((const char *)sqlite3_column_text(st, 0),
+			                sqlite3_column_int64(st, 1),
+			                (const char *)sqlite3_column_text(st, 2), def,
+			                sqlite3_column_double(st, 4), false);
+		}
+	} else {
+		err = rc == SQLITE_DONE ? -ENOENT : -EIO;
+	}
+	sqlite3_finalize(st);
+	return err;
+}
+
+/* Look NAME[:VERSION] up, built-ins included; cause on failure. */
+static int lookup(struct daemon *d, const char *ref, cJSON **ret, char **cause)
+{
+	char *name = NULL;
+	int64_t version = 0;
+	int err = parse_ref(ref, &name, &version, cause);
+
+	if (err < 0) {
+		return err;
+	}
+	if (is_builtin(name)) {
+		if (version > 1) {
+			*cause = msg_strdupf("built-in environment '%s' has only version 1", name);
+			err = -ENOENT;
+		} else {
+			*ret = builtin_json(name);
+		}
+	} else {
+		err = find_env(d, name, version, ret);
+		if (err == -ENOENT) {
+			*cause = version ? msg_strdupf("environment '%s' has no version %lld (see "
+			                               "'runyard env list')",
+			                               name, (long long)version)
+			                 : msg_strdupf("no environment named '%s' (see 'runyard "
+			                               "env list')",
+			                               name);
+		} else if (err < 0) {
+			*cause =
+			    msg_strdupf("reading environments failed: %s", store_errmsg(d->store));
+		}
+	}
+	free(name);
+	return err;
+}
+
+int envs_resolve(struct daemon *d, const char *ref, const char *path_env, struct envs_resolved *ret,
+                 char **cause)
+{
+	cJSON *e = NULL, *def;
+	const char *kind, *python;
+	int err = lookup(d, ref, &e, cause);
+
+	(void)path_env;
+	if (err < 0) {
+		return err;
+	}
+	def = cJSON_GetObjectItem(e, "definition");
+	kind = cJSON_GetObjectItem(def, "kind")->valuestring;
+	if (strcmp(kind, "interpreter") != 0) {
+		*cause = msg_strdupf("environment %s is a %s: building environments is not "
+		                     "implemented yet; only interpreter environments can run",
+		                     cJSON_GetObjectItem(e, "id")->valuestring, kind);
+		cJSON_Delete(e);
+		return -ENOTSUP;
+	}
+	python = cJSON_GetStringValue(cJSON_GetObjectItem(def, "python"));
+	if (!python || access(python, X_OK) < 0) {
+		*cause =
+		    msg_strdupf("environment %s: interpreter '%s' is not executable",
+		                cJSON_GetObjectItem(e, "id")->valuestring, python ? python : "?");
+		cJSON_Delete(e);
+		return -ENOENT;
+	}
+	memset(ret, 0, sizeof(*ret));
+	ret->name = strdup(cJSON_GetObjectItem(e, "name")->valuestring);
+	ret->version = (int64_t)cJSON_GetObjectItem(e, "version")->valuedouble;
+	ret->hash = strdup(cJSON_GetObjectItem(e, "hash")->valuestring);
+	ret->kind = strdup(kind);
+	ret->python = strdup(python);
+	ret->vars = cJSON_Duplicate(cJSON_GetObjectItem(def, "vars"), true);
+	cJSON_Delete(e);
+	if (!ret->name || !ret->hash || !ret->kind || !ret->python || !ret->vars) {
+		envs_resolved_finish(ret);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* ---- ops ---- */
+
+void envs_op_create(struct request *req)
+{
+	struct daemon *d = req->d;
+	const char *name = NULL;
+	char *cause = NULL, *text = NULL, hash[65];
+	cJSON *def = NULL, *latest = NULL, *res;
+	sqlite3_stmt *st = NULL;
+	int64_t version = 1;
+	int err;
+
+	if (msg_arg_string(req->args, "name", true, &name, &cause) < 0) {
+		ops_arg_error(req, cause);
+		return;
+	}
+	if (!util_valid_name(name)) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+		              "'%s' is not an environment name: names are 1 to 255 letters, "
+		              "digits, '.', '_' and '-', starting with a letter or digit",
+		              name);
+		return;
+	}
+	if (is_builtin(name)) {
+		request_error(req, PROTO_E_CONFLICT,
+		              "'%s' is a built-in environment; choose another name", name);
+		return;
+	}
+	err = definition_from_args(req->args, &def, &cause);
+	if (err < 0) {
+		if (err == -ENOMEM) {
+			request_error(req, PROTO_E_INTERNAL, "out of memory");
+			free(cause);
+		} else {
+			ops_arg_error(req, cause);
+		}
+		return;
+	}
+	text = cJSON_PrintUnformatted(def);
+	if (!text || hash_text(text, hash) < 0) {
+		request_error(req, PROTO_E_INTERNAL, "cannot hash the definition");
+		goto out;
+	}
+	err = find_env(d, name, 0, &latest);
+	if (err == 0) {
+		const char *h = cJSON_GetObjectItem(latest, "hash")->valuestring;
+		if (strcmp(h, hash) == 0) {
+			cJSON_AddBoolToObject(latest, "created", false);
+			request_reply(req, latest);
+			latest = NULL;
+			goto out;
+		}
+	} else if (err != -ENOENT) {
+		request_error(req, PROTO_E_INTERNAL, "reading environments failed: %s",
+		              store_errmsg(d->store));
+		goto out;
+	}
+	/* versions count on past deleted ones: a number names one definition */
+	st = prep(d, "INSERT INTO environment_names(name, last_version) VALUES (?1, 1) "
+	             "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1 "
+	             "RETURNING last_version");
+	if (!st) {
+		request_error(req, PROTO_E_INTERNAL, "storing the environment failed");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		request_error(req, PROTO_E_INTERNAL, "storing the environment failed: %s",
+		              store_errmsg(d->store));
+		goto out;
+	}
+	version = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	st = prep(d, "INSERT INTO environments(name, version, hash, definition, created_at) "
+	             "VALUES (?1, ?2, ?3, ?4, ?5)");
+	if (!st) {
+		request_error(req, PROTO_E_INTERNAL, "storing the environment failed");
+		goto out;
+	}
+	double now = util_now();
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, version);
+	sqlite3_bind_text(st, 3, hash, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 4, text, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(st, 5, now);
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		request_error(req, PROTO_E_INTERNAL, "storing the environment failed: %s",
+		              store_errmsg(d->store));
+		goto out;
+	}
+	res = env_json(name, version, hash, def, now, false);
+	def = NULL;
+	cJSON_AddBoolToObject(res, "created", true);
+	request_reply(req, res);
+out:
+	sqlite3_finalize(st);
+	cJSON_Delete(latest);
+	cJSON_Delete(def);
+	free(text);
+}
+
+void envs_op_list(struct request *req)
+{
+	sqlite3_stmt *st = prep(req->d, "SELECT " ENV_COLUMNS "ORDER BY name, version");
+	cJSON *list, *res;
+	int rc;
+
+	if (!st) {
+		request_error(req, PROTO_E_INTERNAL, "listing environments failed");
+		return;
+	}
+	list = cJSON_CreateArray();
+	for (size_t i = 0; i < 2; i++) {
+		cJSON_AddItemToArray(list, builtin_json(builtin_names[i]));
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cJSON *def = cJSON_Parse((const char *)sqlite3_column_text(st, 3));
+		if (!def) {
+			rc = SQLITE_ERROR;
+			break;
+		}
+		cJSON_AddItemToArray(list, env_json((const char *)sqlite3_column_text(st, 0),
+		                                    sqlite3_column_int64(st, 1),
+		                                    (const char *)sqlite3_column_text(st, 2), def,
+		                                    sqlite3_column_double(st, 4), false));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		cJSON_Delete(list);
+		request_error(req, PROTO_E_INTERNAL, "listing environments failed: %s",
+		              store_errmsg(req->d->store));
+		return;
+	}
+	res = cJSON_CreateObject();
+	cJSON_AddItemToObject(res, "environments", list);
+	request_reply(req, res);
+}
+
+void envs_op_show(struct request *req)
+{
+	const char *ref = NULL;
+	char *cause = NULL;
+	cJSON *e = NULL;
+	int err;
+
+	if (msg_arg_string(req->args, "environment", true, &ref, &cause) < 0) {
+		ops_arg_error(req, cause);
+		return;
+	}
+	err = lookup(req->d, ref, &e, &cause);
+	if (err < 0) {
+		request_error(req,
+		              err == -ENOENT   ? PROTO_E_NOT_FOUND
+		              : err == -EINVAL ? PROTO_E_INVALID_ARGUMENT
+		                               : PROTO_E_INTERNAL,
+		              "%s", cause ? cause : "cannot read the environment");
+		free(cause);
+		return;
+	}
+	request_reply(req, e);
+}
+
+void envs_op_delete(struct request *req)
+{
+	const char *ref = NULL;
+	char *cause = NULL, *name = NULL;
+	int64_t version = 0;
+	sqlite3_stmt *st;
+	cJSON *res;
+
+	if (msg_arg_string(req->args, "environment", true, &ref, &cause) < 0 ||
+	    parse_ref(ref, &name, &version, &cause) < 0) {
+		ops_arg_error(req, cause);
+		return;
+	}
+	if (is_builtin(name)) {
+		request_error(req, PROTO_E_CONFLICT, "'%s' is built in and cannot be deleted",
+		              name);
+		goto out;
+	}
+	st = version ? prep(req->d, "DELETE FROM environments WHERE name = ?1 AND version = ?2")
+	             : prep(req->d, "DELETE FROM environments WHERE name = ?1");
+	if (!st) {
+		request_error(req, PROTO_E_INTERNAL, "deleting the environment failed");
+		goto out;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	if (version) {
+		sqlite3_bind_int64(st, 2, version);
+	}
+	if (sqlite3_step(st) != SQLITE_DONE) {
+		sqlite3_finalize(st);
+		request_error(req, PROTO_E_INTERNAL, "deleting the environment failed: %s",
+		              store_errmsg(req->d->store));
+		goto out;
+	}
+	sqlite3_finalize(st);
+	int n = sqlite3_changes(store_db(req->d->store));
+	if (n == 0) {
+		request_error(req, PROTO_E_NOT_FOUND, "no environment '%s'", ref);
+		goto out;
+	}
+	res = cJSON_CreateObject();
+	cJSON_AddStringToObject(res, "id", ref);
+	cJSON_AddNumberToObject(res, "deleted", n);
+	request_reply(req, res);
+out:
+	free(name);
+}

@@ -1,0 +1,133 @@
+"""Environments (docs/environments.md): definitions, versions, conda YAML,
+built-ins, and runs in interpreter environments.
+
+Building venv and conda environments in Preparing is not there yet; these
+tests cover what is: definitions are stored, normalised, versioned and read
+back, and a run takes its environment's interpreter and variables.
+"""
+
+import shutil
+
+from conftest import PY, REPO
+
+IRIS = REPO / "examples" / "iris"
+
+
+def test_builtins_are_listed_and_cannot_be_replaced(daemon):
+    envs = {e["name"]: e for e in daemon.cli("env", "list", json=True).json["environments"]}
+    assert envs["system"]["kind"] == "interpreter" and envs["system"]["builtin"]
+    assert envs["sklearn"]["definition"]["python"] == "/usr/bin/python3"
+    assert envs["sklearn"]["definition"]["system_site_packages"] is True
+    res = daemon.cli("env", "create", "system", "--interpreter", PY, check=False)
+    assert res.rc != 0 and "built-in" in res.stderr
+    res = daemon.cli("env", "delete", "sklearn", check=False)
+    assert res.rc != 0 and "built in" in res.stderr
+
+
+def test_same_definition_same_version_changed_new_version(daemon, tmp_path):
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("# the model's needs\nscikit-learn\nnumpy  # arrays\n\njoblib\n")
+    a = daemon.cli("env", "create", "web", "--pip-requirements", reqs, "--python", PY,
+                   "--system-site-packages", json=True).json
+    assert a["version"] == 1 and a["created"] and a["kind"] == "venv"
+    assert a["definition"]["requirements"] == ["scikit-learn", "numpy", "joblib"]
+    # Comments and blank lines are not part of the definition.
+    reqs.write_text("scikit-learn\nnumpy\njoblib\n")
+    b = daemon.cli("env", "create", "web", "--pip-requirements", reqs, "--python", PY,
+                   "--system-site-packages", json=True).json
+    assert b["version"] == 1 and not b["created"] and b["hash"] == a["hash"]
+    out = daemon.cli("env", "create", "web", "--pip-requirements", reqs, "--python", PY,
+                     "--system-site-packages").stdout
+    assert "Unchanged environment web:1" in out
+    c = daemon.cli("env", "create", "web", "--pip-requirements", reqs, "--python", PY,
+                   json=True).json
+    assert c["version"] == 2 and c["created"] and c["hash"] != a["hash"]
+    # Variables are part of the definition, in any order.
+    d1 = daemon.cli("env", "create", "web", "--pip-requirements", reqs, "--python", PY,
+                    "--var", "A=1", "--var", "B=2", json=True).json
+    d2 = daemon.cli("env", "create", "web", "--pip-requirements", reqs, "--python", PY,
+                    "--var", "B=2", "--var", "A=1", json=True).json
+    assert d1["version"] == 3 and d2["version"] == 3
+    assert daemon.cli("env", "show", "web", json=True).json["version"] == 3
+    assert daemon.cli("env", "show", "web:1", json=True).json["hash"] == a["hash"]
+    text = daemon.cli("env", "show", "web:3").stdout
+    assert "A=1" in text and "scikit-learn" in text
+    # A deleted version's number is not given again.
+    daemon.cli("env", "delete", "web:3")
+    res = daemon.cli("env", "show", "web:3", check=False)
+    assert res.rc != 0 and "no version 3" in res.stderr
+    e = daemon.cli("env", "create", "web", "--pip-requirements", reqs, "--python", PY,
+                   "--var", "A=1", json=True).json
+    assert e["version"] == 4
+    assert daemon.cli("env", "delete", "web", json=True).json["deleted"] == 3
+    assert daemon.cli("env", "show", "web", check=False).rc != 0
+
+
+def test_the_seeds_conda_file_without_conda_is_a_venv(daemon, tmp_path):
+    if any(shutil.which(t) for t in ("conda", "mamba", "micromamba")):
+        return  # a conda is installed: the file stays a conda environment
+    e = daemon.cli("env", "create", "iris", "--conda-file", IRIS / "conda_dependencies.yml",
+                   json=True).json
+    d = e["definition"]
+    assert e["kind"] == "venv"
+    assert d["python_pin"] == "3.6.2"
+    assert d["requirements"] == ["scikit-learn", "numpy"]
+    assert d["skipped"] == ["azureml-defaults"]
+    text = daemon.cli("env", "show", "iris").stdout
+    assert "azureml-defaults" in text and "3.6.2" in text
+
+
+def test_conda_yaml_is_parsed_for_real(daemon, tmp_path):
+    f = tmp_path / "env.yml"
+    f.write_text("name: demo\nchannels: [conda-forge]\ndependencies:\n"
+                 "  - python=3.11\n  - numpy=1.26\n  - scikit-learn>=1.0\n  - pytorch\n"
+                 "  - pip:\n    - joblib==1.3\n    - azureml-core\n")
+    e = daemon.cli("env", "create", "demo", "--conda-file", f, json=True).json
+    if e["kind"] == "venv":
+        d = e["definition"]
+        assert d["python_pin"] == "3.11"
+        assert d["requirements"] == ["numpy==1.26", "scikit-learn>=1.0", "torch", "joblib==1.3"]
+        assert d["skipped"] == ["azureml-core"]
+    bad = tmp_path / "bad.yml"
+    bad.write_text("dependencies:\n  - numpy\n   - scipy: [\n")
+    res = daemon.cli("env", "create", "bad", "--conda-file", bad, check=False)
+    assert res.rc != 0
+    assert "bad.yml:3:" in res.stderr, res.stderr
+    wrong = tmp_path / "wrong.yml"
+    wrong.write_text("dependencies:\n  - numpy\n  - {conda: x}\n")
+    res = daemon.cli("env", "create", "wrong", "--conda-file", wrong, check=False)
+    assert res.rc != 0 and "wrong.yml:3:6" in res.stderr and "pip" in res.stderr, res.stderr
+    res = daemon.cli("env", "create", "none", check=False)
+    assert res.rc != 0
+
+
+def test_run_in_the_sklearn_environment_trains_iris(daemon):
+    res = daemon.cli("submit", "--experiment", "iris", "--source", IRIS, "--environment",
+                     "sklearn", "--wait", "--show-output", "--", "train_iris.py",
+                     timeout=300)
+    assert "Accuracy" in res.stdout
+    run = daemon.cli("show", "1", json=True).json
+    assert run["status"] == "Completed"
+    assert run["python"] == "/usr/bin/python3"
+    assert run["properties"]["environment"] == "sklearn:1"
+    assert len(run["properties"]["environment.hash"]) == 64
+
+
+def test_run_takes_the_environments_interpreter_and_variables(daemon, make_tree):
+    src = make_tree({"main.py": "import os, sys\nprint(sys.executable, os.environ['GREETING'],"
+                                " os.environ['OTHER'])\n"})
+    daemon.cli("env", "create", "greet", "--interpreter", PY, "--var", "GREETING=hello",
+               "--var", "OTHER=env")
+    r = daemon.cli("submit", "--source", src, "--environment", "greet:1", "--env", "OTHER=run",
+                   "--", "main.py", json=True).json
+    run = daemon.wait_terminal(r["id"])
+    assert run["status"] == "Completed", run
+    texts = [l["text"] for l in daemon.logs(r["id"])]
+    assert texts == ["%s hello run" % PY], texts
+    # Not both --python and --environment; unknown ones are named.
+    res = daemon.cli("submit", "--source", src, "--environment", "greet", "--python", PY,
+                     "--", "main.py", check=False)
+    assert res.rc != 0 and "not both" in res.stderr
+    res = daemon.cli("submit", "--source", src, "--environment", "nope", "--", "main.py",
+                     check=False)
+    assert res.rc != 0 and "no environment named 'nope'" in res.stderr
