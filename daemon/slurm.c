@@ -291,6 +291,8 @@ struct slurm_run {
 	int missing; /* answers in a row that did not list the job */
 	bool seen;
 	bool maybe_submitted; /* restarted in Scaling without a job id */
+	bool reprepare;       /* ... and not found: prepare and submit again */
+	bool tracked;         /* in st->runs */
 	bool cancel_wanted, cancel_done;
 	struct rest_req *req; /* a submit or cancel */
 };
@@ -403,6 +405,15 @@ static int send_request(struct slurm_target *st, const char *method, const char 
 	}
 	auth_finish(&a);
 	return err;
+}
+
+static void track(struct slurm_run *sr)
+{
+	if (!sr->tracked) {
+		sr->next = sr->st->runs;
+		sr->st->runs = sr;
+		sr->tracked = true;
+	}
 }
 
 static void srun_free(struct slurm_run *sr)
@@ -732,6 +743,8 @@ static void poll_done_cb(void *ud, const struct rest_reply *rep)
 	cJSON *j = NULL;
 	bool changed = false, full;
 	double started = st->poll_started;
+	struct run *again[64];
+	size_t n_again = 0;
 
 	st->poll_req = NULL;
 	if (rep->err < 0 || (rep->status != 200 && rep->status != 304)) {
@@ -793,8 +806,18 @@ static void poll_done_cb(void *ud, const struct rest_reply *rep)
 			}
 			if (sr->step == STEP_LOOKUP) {
 				/* Not there: the submit never reached Slurm. */
-				sr->step = STEP_RETRY;
 				changed = true;
+				if (sr->cancel_wanted) {
+					sr->step = STEP_GONE;
+				} else if (sr->reprepare && n_again < 64) {
+					/* Found again after a restart, before its
+					 * directory was made anew: make it now. */
+					sr->reprepare = false;
+					sr->step = STEP_IDLE;
+					again[n_again++] = sr->r;
+				} else if (!sr->reprepare) {
+					sr->step = STEP_RETRY;
+				}
 			} else if (sr->step == STEP_ACTIVE && ++sr->missing >= MISSING_LISTS) {
 				log_warn("run %s: Slurm no longer knows job %lld", sr->r->id,
 					 (long long)sr->job_id);
@@ -821,6 +844,11 @@ static void poll_done_cb(void *ud, const struct rest_reply *rep)
 		if (sr->r && sr->ran) {
 			exec_started(sr->r);
 		}
+	}
+	/* Last: a preparation that fails at once ends its run, which leaves
+	 * the list. */
+	for (size_t i = 0; i < n_again; i++) {
+		exec_prepare(again[i]);
 	}
 	if (!uv_is_active((uv_handle_t *)&st->timer)) {
 		schedule(st, st->interval_ms);
@@ -1084,8 +1112,7 @@ static int slurm_start(struct run *r, char **argv, char **env, char **cause)
 	if (!sr->body) {
 		goto out;
 	}
-	sr->next = st->runs;
-	st->runs = sr;
+	track(sr);
 	err = 0;
 	if (sr->job_id > 0) {
 		/* Restarted with the job recorded: watch it, do not submit. */
@@ -1274,17 +1301,29 @@ static int slurm_judge(struct run *r, const struct store_exit *e, bool canceled,
 static bool slurm_adopt(struct run *r)
 {
 	struct slurm_run *sr = srun_of(r);
-	char *argv[] = {NULL}, *cause = NULL;
 
-	if (!sr || sr->job_id <= 0) {
+	if (!sr) {
 		return false;
 	}
-	/* Watch the recorded job (start with a known id submits nothing). */
-	if (slurm_start(r, argv, argv, &cause) < 0) {
-		free(cause);
-		return false;
+	if (sr->job_id > 0) {
+		/* Watch the recorded job. */
+		track(sr);
+		sr->step = STEP_ACTIVE;
+		nudge(sr->st);
+		return true;
 	}
-	return true;
+	if (sr->maybe_submitted) {
+		/* The daemon stopped while the job was being submitted: look for
+		 * it by name before the run's directory is made anew. */
+		sr->maybe_submitted = false;
+		sr->reprepare = true;
+		track(sr);
+		sr->step = STEP_LOOKUP;
+		sr->known_at = util_now();
+		nudge(sr->st);
+		return true;
+	}
+	return false;
 }
 
 static void slurm_detach(struct run *r)
@@ -1302,6 +1341,7 @@ static void slurm_detach(struct run *r)
 		return;
 	}
 	list_remove(&sr->st->runs, sr);
+	sr->tracked = false;
 	if (sr->req) {
 		sr->next = sr->st->limbo;
 		sr->st->limbo = sr;

@@ -18,6 +18,7 @@ class FakeSlurm:
         self.path = path
         self.versions = versions
         self.status = status  # answer every request with this HTTP status
+        self.submit_delay = 0  # seconds a submit's answer is held back
         self.jobs = {}
         self.requests = []  # (method, path, headers)
         self.last_update = 0
@@ -120,7 +121,11 @@ class FakeSlurm:
                     "time_limit": doc["job"].get("time_limit", 0), "submitted": doc,
                 }
                 self.last_update = time.time()
-            return self.reply(h, 200, {"errors": [], "job_id": job_id, "step_id": "BATCH"})
+            time.sleep(self.submit_delay)
+            try:
+                return self.reply(h, 200, {"errors": [], "job_id": job_id, "step_id": "BATCH"})
+            except OSError:
+                return None  # the client went away meanwhile
         if what == "jobs" and method == "GET":
             since = parse_qs(url.query).get("update_time")
             with self.lock:

@@ -207,3 +207,52 @@ def test_poll_is_batched_and_backs_off(hpc_fake, fake, make_tree):
     # doubles from 1 s while nothing changes: about 1+2+4 s, then 8.
     assert all(p == "/slurm/v0.0.38/jobs" for p in polls), polls
     assert 2 <= fake.count("GET", "/slurm/v0.0.38/jobs") - before <= 6
+
+
+def test_restart_while_a_submit_is_unanswered(hpc_fake, fake, make_tree):
+    """The daemon dies after Slurm took the job but before it learned the job's id:
+    after the restart the job is found by its name (the run's id), not submitted
+    again, and the run goes on with it."""
+    d = hpc_fake
+    fake.submit_delay = 3
+    src = make_tree({"x.py": "print(1)\n"})
+    sub = d.cli("submit", "--source", src, "--python", PY, "--target", "hpc", "--", "x.py",
+                json=True).json
+    job = wait_for(lambda: fake.job_of(sub["id"]), what="the submit to reach the fake")
+    d.kill9()
+    fake.submit_delay = 0
+    d.start()
+    wait_for(lambda: d.show(sub["id"]).get("job_id"), what="the job to be found again")
+    assert d.show(sub["id"])["job_id"] == job["job_id"]
+    assert fake.count("POST", "/slurm/v0.0.38/job/submit") == 1
+    assert "found its Slurm job %d" % job["job_id"] in d.log_text()
+    fake.set_state(job["job_id"], "RUNNING")
+    d.wait_status(sub["id"], "Running")
+    d.cli("cancel", sub["id"])
+    assert d.wait_terminal(sub["id"])["status"] == "Canceled"
+
+
+def test_restart_while_a_submit_never_arrived(hpc_fake, fake, make_tree):
+    """The same, but the job never reached Slurm: it is prepared and submitted again."""
+    d = hpc_fake
+    src = make_tree({"x.py": "print(1)\n"})
+    sub = d.cli("submit", "--source", src, "--python", PY, "--target", "hpc", "--", "x.py",
+                json=True).json
+    job = wait_for(lambda: fake.job_of(sub["id"]), what="the submit to reach the fake")
+    d.wait_status(sub["id"], "Scaling")
+    d.stop()
+    with fake.lock:  # as if Slurm had never seen it, and the id was never recorded
+        del fake.jobs[job["job_id"]]
+        fake.last_update = time.time()
+    import sqlite3
+    db = sqlite3.connect(str(d.state_dir / "runyard.db"))
+    db.execute("UPDATE run_targets SET job_id = NULL")
+    db.commit()
+    db.close()
+    d.start()
+    again = wait_for(lambda: fake.job_of(sub["id"]), what="the job to be submitted again")
+    assert fake.count("POST", "/slurm/v0.0.38/job/submit") == 2
+    wait_for(lambda: d.show(sub["id"]).get("job_id") == again["job_id"],
+             what="the new job id to be recorded")
+    d.cli("cancel", sub["id"])
+    assert d.wait_terminal(sub["id"])["status"] == "Canceled"
