@@ -291,8 +291,19 @@ static int glob_from(const unsigned char *p, const unsigned char *t, bool pathna
 				while ((tc = *t) != '\0' && (slashes || tc != '/') && tc != *p) {
 					t++;
 				}
+				if (!tc) {
+					/* Not in the rest of the text: no later start of
+					 * this star, nor of any star before it, can find
+					 * it either. git answers "no match" here and lets
+					 * the stars before try every position, which takes
+					 * exponential time; stopping gives the same answer. */
+					return G_ABORT_ALL;
+				}
 				if (tc != *p) {
-					return G_NOMATCH;
+					/* Stopped at a '/' this star cannot cross: not
+					 * in this component, from any start in it; only
+					 * a "**" further out may try another one. */
+					return G_ABORT_TO_STARSTAR;
 				}
 			}
 			r = glob_from(p, t, pathname);

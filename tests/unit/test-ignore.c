@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -186,6 +187,32 @@ static const struct gcase glob_cases[] = {
     {"*/*X*/*/*i", "ab/cXd/efXg/hi", 1, 1},
     {"**/*X*/**/*i", "ab/cXd/efXg/hi", 1, 1},
 };
+
+/* Patterns that make a backtracking matcher take exponential time must not. */
+static void test_glob_time(void)
+{
+	static const char *const pats[] = {"*a*a*a*a*a*a*a*a*a*a*a*a*b", "-*-*-*-*-*-*-*-*-*-*-*-x",
+	                                    "**a**a**a**a**a**a**a**a**b", "*a*a*a*a*a*a*a*a*a*a*b/c"};
+	char text[200];
+	struct timespec t0, t1;
+
+	current = "wildmatch time";
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (size_t i = 0; i < sizeof(pats) / sizeof(pats[0]); i++) {
+		for (int slash = 0; slash < 2; slash++) {
+			memset(text, i == 1 ? '-' : 'a', sizeof(text) - 1);
+			text[sizeof(text) - 1] = '\0';
+			if (slash) {
+				text[100] = '/';
+			}
+			CHECK(!ignore_glob(pats[i], text, true) && !ignore_glob(pats[i], text, false),
+			      "'%s' must not match", pats[i]);
+		}
+	}
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	CHECK(t1.tv_sec - t0.tv_sec < 2, "pathological patterns took %lld s",
+	      (long long)(t1.tv_sec - t0.tv_sec));
+}
 
 static void test_glob(void)
 {
@@ -549,6 +576,7 @@ int main(void)
 	}
 	atexit(cleanup);
 	test_glob();
+	test_glob_time();
 	test_syntax();
 	test_nesting();
 	make_tree();
