@@ -2,12 +2,15 @@
  * version; conda specifications read with libyaml. */
 #include "envs.h"
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
+#include <uv.h>
 #include <yaml.h>
 #include "daemon.h"
 #include "dispatch.h"
@@ -15,10 +18,14 @@
 #include "msg.h"
 #include "ops.h"
 #include "proto.h"
+#include "run.h"
 #include "store.h"
 #include "util.h"
 
-#define MAX_TEXT (1 << 20)
+extern char **environ;
+
+static int write_definition(struct daemon *d, const cJSON *e);
+static char *env_path(struct daemon *d, const char *hash, const char *suffix);
 
 void envs_resolved_finish(struct envs_resolved *r)
 {
@@ -694,15 +701,19 @@ int envs_resolve(struct daemon *d, const char *ref, const char *path_env, struct
 	}
 	def = cJSON_GetObjectItem(e, "definition");
 	kind = cJSON_GetObjectItem(def, "kind")->valuestring;
+	char *built = NULL;
 	if (strcmp(kind, "interpreter") != 0) {
-		*cause = msg_strdupf("environment %s is a %s: building environments is not "
-		                     "implemented yet; only interpreter environments can run",
-		                     cJSON_GetObjectItem(e, "id")->valuestring, kind);
-		cJSON_Delete(e);
-		return -ENOTSUP;
+		built = env_path(d, cJSON_GetObjectItem(e, "hash")->valuestring, "/bin/python");
+		if (!built || write_definition(d, e) < 0) {
+			*cause = msg_strdupf("cannot record the definition of environment %s",
+			                     cJSON_GetObjectItem(e, "id")->valuestring);
+			free(built);
+			cJSON_Delete(e);
+			return -EIO;
+		}
 	}
-	python = cJSON_GetStringValue(cJSON_GetObjectItem(def, "python"));
-	if (!python || access(python, X_OK) < 0) {
+	python = built ? built : cJSON_GetStringValue(cJSON_GetObjectItem(def, "python"));
+	if (!built && (!python || access(python, X_OK) < 0)) {
 		*cause =
 		    msg_strdupf("environment %s: interpreter '%s' is not executable",
 		                cJSON_GetObjectItem(e, "id")->valuestring, python ? python : "?");
@@ -716,6 +727,8 @@ int envs_resolve(struct daemon *d, const char *ref, const char *path_env, struct
 	ret->kind = strdup(kind);
 	ret->python = strdup(python);
 	ret->vars = cJSON_Duplicate(cJSON_GetObjectItem(def, "vars"), true);
+	ret->built = built != NULL;
+	free(built);
 	cJSON_Delete(e);
 	if (!ret->name || !ret->hash || !ret->kind || !ret->python || !ret->vars) {
 		envs_resolved_finish(ret);
@@ -932,4 +945,459 @@ void envs_op_delete(struct request *req)
 	request_reply(req, res);
 out:
 	free(name);
+}
+
+/* ---- builds ---- */
+
+/* One build per definition hash at a time; the runs that need it wait in
+ * Preparing (single flight). */
+struct waiter {
+	struct run *r;
+	envs_ready_fn cb;
+	struct waiter *next;
+};
+
+struct build {
+	struct daemon *d;
+	char hash[65];
+	char *dir, *log;
+	uv_process_t proc;
+	struct waiter *waiters;
+	struct build *next;
+};
+
+static struct build *builds;
+
+static char *shell_quote(const char *s)
+{
+	size_t n = 3;
+	for (const char *p = s; *p; p++) {
+		n += *p == '\'' ? 4 : 1;
+	}
+	char *out = malloc(n), *o = out;
+	if (!out) {
+		return NULL;
+	}
+	*o++ = '\'';
+	for (const char *p = s; *p; p++) {
+		if (*p == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else {
+			*o++ = *p;
+		}
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return out;
+}
+
+/* Append printf text to *buf (NULL on out of memory, which sticks). */
+static void cat(char **buf, const char *fmt, const char *a)
+{
+	char *n;
+	if (!*buf) {
+		return;
+	}
+	n = msg_strdupf(fmt, *buf, a ? a : "");
+	free(*buf);
+	*buf = n;
+}
+
+static void cat_quoted(char **buf, const char *s)
+{
+	char *q = shell_quote(s);
+	if (!q) {
+		free(*buf);
+		*buf = NULL;
+		return;
+	}
+	cat(buf, "%s %s", q);
+	free(q);
+}
+
+/* The build as a shell script: its output is the build log; on failure it
+ * removes the half-made directory, so nothing failed is cached. */
+static char *build_script(const cJSON *def, const char *dir)
+{
+	const char *kind = cJSON_GetStringValue(cJSON_GetObjectItem(def, "kind"));
+	const char *python = cJSON_GetStringValue(cJSON_GetObjectItem(def, "python"));
+	const char *pin = cJSON_GetStringValue(cJSON_GetObjectItem(def, "python_pin"));
+	const cJSON *reqs = cJSON_GetObjectItem(def, "requirements"), *it;
+	char *s = strdup(""), *qdir = shell_quote(dir), *tool = NULL;
+
+	if (!qdir) {
+		free(s);
+		return NULL;
+	}
+	cat(&s, "%sD=%s\nbuild() {\nset -e\n", qdir);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItem(def, "skipped"))
+	{
+		cat(&s,
+		    "%secho \"runyard: skipping %s: provided by runyard's own compatibility "
+		    "module\"\n",
+		    it->valuestring);
+	}
+	if (kind && strcmp(kind, "conda") == 0 && conda_installed(getenv("PATH"), &tool)) {
+		cat(&s, "%s", "");
+		cat_quoted(&s, tool);
+		cat(&s, "%s create -y -p \"$D\"", NULL);
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(def, "channels"))
+		{
+			cat(&s, "%s -c", NULL);
+			cat_quoted(&s, it->valuestring);
+		}
+		cJSON_ArrayForEach(it, cJSON_GetObjectItem(def, "conda"))
+		{
+			cat_quoted(&s, it->valuestring);
+		}
+		cat(&s, "%s\n", NULL);
+	} else {
+		if (python) {
+			char *q = shell_quote(python);
+			cat(&s, "%sPY=%s\n", q);
+			free(q);
+		} else if (pin) {
+			char mm[32];
+			const char *dot = strchr(pin, '.');
+			const char *dot2 = dot ? strchr(dot + 1, '.') : NULL;
+			size_t n = dot2 ? (size_t)(dot2 - pin) : strlen(pin);
+			snprintf(mm, sizeof(mm), "%.*s", (int)(n < 20 ? n : 20), pin);
+			/* a pyenv shim is on PATH without its interpreter: it must run */
+			cat(&s,
+			    "%sPY=$(command -v python%s) && \"$PY\" -c '' >/dev/null 2>&1 || {\n",
+			    mm);
+			cat(&s,
+			    "%s  here=$(python3 -c 'import sys; print(\"%%d.%%d\" %% "
+			    "sys.version_info[:2])' 2>/dev/null || echo '?')\n",
+			    NULL);
+			cat(&s,
+			    "%s  echo \"error: the conda specification pins python=%s, but no "
+			    "conda is installed",
+			    pin);
+			cat(&s,
+			    "%s and there is no python%s on PATH. Either install micromamba (or "
+			    "conda) so that the specification is built by it, or change the pin "
+			    "to this machine's python=$here.\"\n  exit 3\n}\n",
+			    mm);
+		} else {
+			cat(&s, "%sPY=$(command -v python3)\n", NULL);
+		}
+		cat(&s, "%secho \"runyard: $PY -m venv%s $D\"\n",
+		    cJSON_IsTrue(cJSON_GetObjectItem(def, "system_site_packages"))
+		        ? " --system-site-packages"
+		        : "");
+		cat(&s, "%s\"$PY\" -m venv%s \"$D\"\n",
+		    cJSON_IsTrue(cJSON_GetObjectItem(def, "system_site_packages"))
+		        ? " --system-site-packages"
+		        : "");
+	}
+	if (cJSON_GetArraySize(reqs) > 0) {
+		char count[24];
+		snprintf(count, sizeof(count), "%d", cJSON_GetArraySize(reqs));
+		cat(&s, "%secho \"runyard: pip install of %s requirement(s)\"\n", count);
+		cat(&s,
+		    "%s\"$D/bin/python\" -m pip install --disable-pip-version-check "
+		    "--no-input",
+		    NULL);
+		cJSON_ArrayForEach(it, reqs)
+		{
+			cat_quoted(&s, it->valuestring);
+		}
+		cat(&s, "%s\n", NULL);
+	}
+	cat(&s,
+	    "%s}\n( build ) 2>&1\nrc=$?\nif [ $rc -ne 0 ]; then rm -rf \"$D\"; exit $rc; fi\n"
+	    ": > \"$D/.ready\"\n",
+	    NULL);
+	free(qdir);
+	free(tool);
+	return s;
+}
+
+static char *env_path(struct daemon *d, const char *hash, const char *suffix)
+{
+	return msg_strdupf("%s/envs/%s%s", d->state_dir, hash, suffix);
+}
+
+/* The last lines of a failed build's log, for the runs' error. */
+static char *log_tail(const char *path)
+{
+	char buf[1501];
+	FILE *f = fopen(path, "re");
+	long size;
+	size_t n;
+	const char *start;
+	int lines = 0;
+
+	if (!f) {
+		return strdup("(no build output)");
+	}
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fseek(f, size > 1500 ? size - 1500 : 0, SEEK_SET);
+	n = fread(buf, 1, 1500, f);
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && buf[n - 1] == '\n') {
+		buf[--n] = '\0';
+	}
+	start = buf + n;
+	while (start > buf && lines < 8) {
+		start--;
+		if (*start == '\n') {
+			lines++;
+		}
+	}
+	if (*start == '\n') {
+		start++;
+	}
+	return strdup(start);
+}
+
+static void build_close_cb(uv_handle_t *h)
+{
+	struct build *b = h->data;
+	free(b->dir);
+	free(b->log);
+	free(b);
+}
+
+static void build_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
+{
+	struct build *b = p->data, **pp;
+	struct waiter *w, *next;
+	char *cause = NULL;
+	int err = 0;
+
+	for (pp = &builds; *pp && *pp != b; pp = &(*pp)->next) {
+	}
+	if (*pp) {
+		*pp = b->next;
+	}
+	if (exit_status != 0 || term_signal) {
+		char *tail = log_tail(b->log);
+		cause = msg_strdupf("building environment %.12s failed (%s %d); its last "
+		                    "lines:\n%s",
+		                    b->hash, term_signal ? "signal" : "exit status",
+		                    term_signal ? term_signal : (int)exit_status, tail ? tail : "");
+		free(tail);
+		err = -EIO;
+		log_warn("environment %.12s: build failed", b->hash);
+	} else {
+		log_info("environment %.12s: built", b->hash);
+	}
+	for (w = b->waiters; w; w = next) {
+		next = w->next;
+		w->r->busy = false;
+		w->cb(w->r, err, cause);
+		free(w);
+	}
+	free(cause);
+	uv_close((uv_handle_t *)p, build_close_cb);
+}
+
+static int start_build(struct daemon *d, const char *hash, struct build **ret, char **cause)
+{
+	char *def_path = env_path(d, hash, ".json"), *text = NULL, *script = NULL;
+	char *envdir = msg_strdupf("%s/envs", d->state_dir);
+	cJSON *def = NULL;
+	size_t len;
+	struct build *b = calloc(1, sizeof(*b));
+	int err;
+
+	if (!b || !def_path || !envdir) {
+		err = -ENOMEM;
+		goto out;
+	}
+	err = util_read_file(def_path, 1 << 20, &text, &len);
+	if (err < 0 || !(def = cJSON_Parse(text))) {
+		*cause = msg_strdupf("environment %.12s: its definition %s cannot be read", hash,
+		                     def_path);
+		err = err < 0 ? err : -EINVAL;
+		goto out;
+	}
+	b->d = d;
+	snprintf(b->hash, sizeof(b->hash), "%s", hash);
+	b->dir = env_path(d, hash, "");
+	b->log = env_path(d, hash, ".log");
+	script = b->dir ? build_script(cJSON_GetObjectItem(def, "definition"), b->dir) : NULL;
+	if (!b->dir || !b->log || !script) {
+		err = -ENOMEM;
+		goto out;
+	}
+	util_rm_rf(b->dir); /* a build cut short by a restart */
+	int fd = open(b->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		err = -errno;
+		*cause = msg_strdupf("cannot write %s: %s", b->log, strerror(errno));
+		goto out;
+	}
+	/* the build's environment: the daemon's, then the definition's vars */
+	size_t n = 0;
+	for (char **e = environ; *e; e++) {
+		n++;
+	}
+	const cJSON *vars = cJSON_GetObjectItem(cJSON_GetObjectItem(def, "definition"), "vars"),
+	            *kv;
+	char **env = calloc(n + (size_t)cJSON_GetArraySize(vars) + 1, sizeof(*env));
+	size_t k = 0;
+	if (env) {
+		cJSON_ArrayForEach(kv, vars)
+		{
+			env[k++] = msg_strdupf("%s=%s", kv->string, kv->valuestring);
+		}
+		for (char **e = environ; *e; e++) {
+			bool over = false;
+			cJSON_ArrayForEach(kv, vars)
+			{
+				size_t kl = strlen(kv->string);
+				over |= strncmp(*e, kv->string, kl) == 0 && (*e)[kl] == '=';
+			}
+			if (!over) {
+				env[k++] = strdup(*e);
+			}
+		}
+	}
+	char *args[] = {"/bin/sh", "-c", script, NULL};
+	uv_stdio_container_t stdio[3] = {
+	    {.flags = UV_IGNORE},
+	    {.flags = UV_INHERIT_FD, .data.fd = fd},
+	    {.flags = UV_INHERIT_FD, .data.fd = fd},
+	};
+	uv_process_options_t opts = {
+	    .exit_cb = build_exit_cb,
+	    .file = "/bin/sh",
+	    .args = args,
+	    .env = env,
+	    .cwd = envdir,
+	    .stdio_count = 3,
+	    .stdio = stdio,
+	    .flags = UV_PROCESS_DETACHED,
+	};
+	b->proc.data = b;
+	err = env ? uv_spawn(d->loop, &b->proc, &opts) : -ENOMEM;
+	close(fd);
+	for (size_t i = 0; env && i < k; i++) {
+		free(env[i]);
+	}
+	free(env);
+	if (err < 0) {
+		if (err != -ENOMEM) {
+			*cause = msg_strdupf("cannot start the build: %s", uv_strerror(err));
+			uv_close((uv_handle_t *)&b->proc, build_close_cb);
+			b = NULL;
+		}
+		goto out;
+	}
+	log_info("environment %.12s: building (pid %d, log %s)", hash, b->proc.pid, b->log);
+	b->next = builds;
+	builds = b;
+	*ret = b;
+	b = NULL;
+out:
+	if (b) {
+		free(b->dir);
+		free(b->log);
+		free(b);
+	}
+	cJSON_Delete(def);
+	free(text);
+	free(script);
+	free(def_path);
+	free(envdir);
+	return err;
+}
+
+int envs_prepare(struct run *r, envs_ready_fn cb, char **cause)
+{
+	struct daemon *d = r->d;
+	const cJSON *a0 = cJSON_GetArrayItem(r->argv, 0);
+	char prefix[4096], hash[65], *ready;
+	const char *p;
+	struct build *b;
+	struct waiter *w;
+	int err;
+
+	snprintf(prefix, sizeof(prefix), "%s/envs/", d->state_dir);
+	if (!cJSON_IsString(a0) || strncmp(a0->valuestring, prefix, strlen(prefix)) != 0) {
+		return 0;
+	}
+	p = a0->valuestring + strlen(prefix);
+	if (strlen(p) != 64 + strlen("/bin/python") || strcmp(p + 64, "/bin/python") != 0) {
+		return 0;
+	}
+	memcpy(hash, p, 64);
+	hash[64] = '\0';
+	ready = env_path(d, hash, "/.ready");
+	if (!ready) {
+		return -ENOMEM;
+	}
+	err = access(ready, F_OK);
+	free(ready);
+	if (err == 0) {
+		return 0; /* cached */
+	}
+	for (b = builds; b && strcmp(b->hash, hash) != 0; b = b->next) {
+	}
+	if (!b) {
+		err = start_build(d, hash, &b, cause);
+		if (err < 0) {
+			return err;
+		}
+	}
+	w = calloc(1, sizeof(*w));
+	if (!w) {
+		return -ENOMEM;
+	}
+	w->r = r;
+	w->cb = cb;
+	w->next = b->waiters;
+	b->waiters = w;
+	r->busy = true;
+	return 1;
+}
+
+void envs_shutdown(struct daemon *d)
+{
+	struct build **pp = &builds;
+
+	while (*pp) {
+		struct build *b = *pp;
+		struct waiter *w, *next;
+		if (b->d != d) {
+			pp = &b->next;
+			continue;
+		}
+		*pp = b->next;
+		uv_process_kill(&b->proc, SIGKILL);
+		for (w = b->waiters; w; w = next) {
+			next = w->next;
+			w->r->busy = false;
+			run_release(w->r);
+			free(w);
+		}
+		b->waiters = NULL;
+		uv_close((uv_handle_t *)&b->proc, build_close_cb);
+	}
+}
+
+/* Write the definition where a build finds it: envs/<hash>.json. */
+static int write_definition(struct daemon *d, const cJSON *e)
+{
+	const char *hash = cJSON_GetObjectItem(e, "hash")->valuestring;
+	char *dir = msg_strdupf("%s/envs", d->state_dir), *path = env_path(d, hash, ".json");
+	char *text = cJSON_PrintUnformatted(e);
+	int err = -ENOMEM;
+
+	if (dir && path && text) {
+		err = util_mkdir_p(dir, 0700);
+		if (err == 0) {
+			err = util_write_file_atomic(path, text, strlen(text), 0600);
+		}
+	}
+	free(dir);
+	free(path);
+	free(text);
+	return err;
 }

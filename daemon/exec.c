@@ -15,6 +15,7 @@
 
 #include "blob.h"
 #include "daemon.h"
+#include "envs.h"
 #include "log.h"
 #include "logs.h"
 #include "msg.h"
@@ -129,6 +130,33 @@ out:
 	j->err = err;
 }
 
+static void prepared(struct run *r)
+{
+	/* Scaling: on the local target the slot taken when the run left the
+	 * queue is its capacity, so this stage is only a step through. */
+	if (r->status == RUN_PREPARING && run_transition(r, RUN_SCALING) < 0) {
+		return;
+	}
+	start_running(r);
+}
+
+static void env_ready_cb(struct run *r, int err, const char *cause)
+{
+	if (r->ended || r->d->stopping) {
+		run_release(r);
+		return;
+	}
+	if (err < 0) {
+		run_fail(r, "PreparationFailed", "%s", cause ? cause : strerror(-err));
+		return;
+	}
+	if (r->status == RUN_CANCEL_REQUESTED) {
+		run_transition(r, RUN_CANCELED);
+		return;
+	}
+	prepared(r);
+}
+
 static void prepare_done(uv_work_t *req, int status)
 {
 	struct job *j = req->data;
@@ -146,12 +174,17 @@ static void prepare_done(uv_work_t *req, int status)
 		run_transition(r, RUN_CANCELED);
 		goto out;
 	}
-	/* Scaling: on the local target the slot taken when the run left the
-	 * queue is its capacity, so this stage is only a step through. */
-	if (r->status == RUN_PREPARING && run_transition(r, RUN_SCALING) < 0) {
+	/* The run's environment (envs.c): built once per definition, the
+	 * runs that need it wait here. */
+	int err = envs_prepare(r, env_ready_cb, &j->cause);
+	if (err < 0) {
+		run_fail(r, "PreparationFailed", "%s",
+			 j->cause ? j->cause : strerror(-err));
 		goto out;
 	}
-	start_running(r);
+	if (err == 0) {
+		prepared(r);
+	}
 out:
 	job_free(j);
 }
@@ -1036,6 +1069,7 @@ void exec_shutdown(struct daemon *d)
 	}
 	d->runs_head = d->runs_tail = NULL;
 	d->queue_head = NULL;
+	envs_shutdown(d);
 }
 
 void exec_sweep_dirs(struct daemon *d)

@@ -132,7 +132,8 @@ static int resolve_program(struct submit *s)
 			return -EINVAL;
 		}
 		if (strchr(s->python, '/')) {
-			if (access(s->python, X_OK) < 0) {
+			/* an environment's python is made in Preparing */
+			if (!s->envr.built && access(s->python, X_OK) < 0) {
 				s->cause = msg_strdupf("python interpreter '%s': %s", s->python,
 						       strerror(errno));
 				return -EINVAL;

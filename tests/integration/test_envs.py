@@ -1,12 +1,12 @@
 """Environments (docs/environments.md): definitions, versions, conda YAML,
-built-ins, and runs in interpreter environments.
-
-Building venv and conda environments in Preparing is not there yet; these
-tests cover what is: definitions are stored, normalised, versioned and read
-back, and a run takes its environment's interpreter and variables.
+built-ins, builds in Preparing (once per definition, cached), and runs in
+their environment. Offline: venvs see Debian's site-packages, or install a
+wheel this test builds into a local directory.
 """
 
+import os
 import shutil
+import zipfile
 
 from conftest import PY, REPO
 
@@ -131,3 +131,139 @@ def test_run_takes_the_environments_interpreter_and_variables(daemon, make_tree)
     res = daemon.cli("submit", "--source", src, "--environment", "nope", "--", "main.py",
                      check=False)
     assert res.rc != 0 and "no environment named 'nope'" in res.stderr
+
+
+def venv_daemon_env():
+    """Debian's interpreters first on the daemon's PATH (python3.11 for a pin)."""
+    return {"PATH": "/usr/bin:/bin:" + os.environ.get("PATH", "")}
+
+
+def builds(daemon, hash_=None):
+    return [l for l in daemon.log_text().splitlines()
+            if ": building (pid" in l and (hash_ is None or hash_[:12] in l)]
+
+
+def test_venv_on_debian_python_with_satisfied_requirements(daemon_factory, tmp_path):
+    d = daemon_factory(env=venv_daemon_env())
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("scikit-learn\nnumpy\njoblib\n")
+    e = d.cli("env", "create", "sk", "--pip-requirements", reqs, "--python", PY,
+              "--system-site-packages", "--var", "PIP_NO_INDEX=1", json=True).json
+    res = d.cli("submit", "--source", IRIS, "--environment", "sk", "--wait", "--json", "--",
+                "train_iris.py", timeout=300, check=False)
+    run = d.show("1")
+    assert run["status"] == "Completed", (run, res)
+    assert run["python"].endswith("/envs/%s/bin/python" % e["hash"])
+    assert run["properties"]["environment.hash"] == e["hash"]
+    assert len(builds(d, e["hash"])) == 1
+    # A second run reuses the cache: no build at all.
+    d.cli("submit", "--source", IRIS, "--environment", "sk", "--wait", "--",
+          "train_iris.py", timeout=300)
+    assert d.show("2")["status"] == "Completed"
+    assert len(builds(d, e["hash"])) == 1
+
+
+def make_wheel(where):
+    """A tiny pure-Python wheel, rytiny 0.1, built by hand."""
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / "rytiny-0.1-py3-none-any.whl"
+    files = {
+        "rytiny/__init__.py": "ANSWER = 42\n",
+        "rytiny-0.1.dist-info/METADATA": "Metadata-Version: 2.1\nName: rytiny\nVersion: 0.1\n",
+        "rytiny-0.1.dist-info/WHEEL": "Wheel-Version: 1.0\nGenerator: test\n"
+                                      "Root-Is-Purelib: true\nTag: py3-none-any\n",
+    }
+    record = "".join("%s,,\n" % n for n in files) + "rytiny-0.1.dist-info/RECORD,,\n"
+    with zipfile.ZipFile(path, "w") as z:
+        for n, t in files.items():
+            z.writestr(n, t)
+        z.writestr("rytiny-0.1.dist-info/RECORD", record)
+    return where
+
+
+def test_venv_installs_a_local_wheel(daemon_factory, tmp_path, make_tree):
+    d = daemon_factory(env=venv_daemon_env())
+    links = make_wheel(tmp_path / "wheels")
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("rytiny==0.1\n")
+    d.cli("env", "create", "tiny", "--pip-requirements", reqs, "--python", PY,
+          "--var", "PIP_FIND_LINKS=%s" % links, "--var", "PIP_NO_INDEX=1")
+    src = make_tree({"main.py": "import rytiny, sys\nprint('answer', rytiny.ANSWER, sys.prefix)\n"})
+    r = d.cli("submit", "--source", src, "--environment", "tiny", "--", "main.py",
+              json=True).json
+    run = d.wait_terminal(r["id"], timeout=300)
+    assert run["status"] == "Completed", run
+    texts = [l["text"] for l in d.logs(r["id"])]
+    assert texts[0].startswith("answer 42 ") and "/envs/" in texts[0], texts
+
+
+def test_seed_conda_file_as_written_fails_with_the_pin(daemon_factory):
+    if any(shutil.which(t) for t in ("conda", "mamba", "micromamba")):
+        return
+    d = daemon_factory(env=venv_daemon_env())
+    d.cli("env", "create", "iris", "--conda-file", IRIS / "conda_dependencies.yml")
+    r = d.cli("submit", "--source", IRIS, "--environment", "iris", "--", "train_iris.py",
+              json=True).json
+    run = d.wait_terminal(r["id"], timeout=300)
+    assert run["status"] == "Failed"
+    err = run["error"]
+    assert err["code"] == "PreparationFailed" and err["stage"] == "Preparing", err
+    assert "python=3.6.2" in err["message"] and "micromamba" in err["message"], err
+    assert "change the pin" in err["message"], err
+
+
+def test_seed_conda_file_with_the_local_pin_runs_iris(daemon_factory, tmp_path):
+    if any(shutil.which(t) for t in ("conda", "mamba", "micromamba")):
+        return
+    d = daemon_factory(env=venv_daemon_env())
+    import subprocess
+    here = subprocess.run([PY, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                          capture_output=True, text=True).stdout.strip()
+    f = tmp_path / "conda_dependencies.yml"
+    f.write_text((IRIS / "conda_dependencies.yml").read_text().replace("3.6.2", here))
+    d.cli("env", "create", "iris", "--conda-file", f, "--system-site-packages",
+          "--var", "PIP_NO_INDEX=1")
+    res = d.cli("submit", "--source", IRIS, "--environment", "iris", "--wait",
+                "--show-output", "--", "train_iris.py", timeout=300, check=False)
+    run = d.show("1")
+    assert run["status"] == "Completed", (run, res)
+    assert "Accuracy" in res.stdout
+    log = open(d.state_dir / "envs" / (run["properties"]["environment.hash"] + ".log")).read()
+    assert "skipping azureml-defaults" in log
+
+
+def test_ten_runs_share_one_new_environment_and_one_build(daemon_factory, tmp_path,
+                                                          make_tree):
+    d = daemon_factory(env=venv_daemon_env(), max_runs=10)
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("joblib\n")
+    e = d.cli("env", "create", "shared", "--pip-requirements", reqs, "--python", PY,
+              "--system-site-packages", "--var", "PIP_NO_INDEX=1", json=True).json
+    src = make_tree({"main.py": "import joblib, sys\nprint(sys.prefix)\n"})
+    ids = [d.cli("submit", "--source", src, "--environment", "shared", "--", "main.py",
+                 json=True).json["id"] for _ in range(10)]
+    for i in ids:
+        run = d.wait_terminal(i, timeout=300)
+        assert run["status"] == "Completed", run
+    assert len(builds(d, e["hash"])) == 1, builds(d)
+
+
+def test_broken_requirement_fails_fast_with_the_cause(daemon_factory, tmp_path, make_tree):
+    d = daemon_factory(env=venv_daemon_env())
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("no-such-package-runyard-test==9.9\n")
+    e = d.cli("env", "create", "broken", "--pip-requirements", reqs, "--python", PY,
+              "--system-site-packages", "--var", "PIP_NO_INDEX=1", json=True).json
+    src = make_tree({"main.py": "print('never')\n"})
+    r = d.cli("submit", "--source", src, "--environment", "broken", "--", "main.py",
+              json=True).json
+    run = d.wait_terminal(r["id"], timeout=120)
+    assert run["status"] == "Failed"
+    assert run["error"]["code"] == "PreparationFailed", run["error"]
+    assert "no-such-package-runyard-test" in run["error"]["message"], run["error"]
+    # Not cached: the next run builds again (and fails again).
+    assert not (d.state_dir / "envs" / e["hash"]).exists()
+    r2 = d.cli("submit", "--source", src, "--environment", "broken", "--", "main.py",
+               json=True).json
+    assert d.wait_terminal(r2["id"], timeout=120)["status"] == "Failed"
+    assert len(builds(d, e["hash"])) == 2
