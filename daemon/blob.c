@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 
 struct blobstore {
 	char *root;
+	char epoch[33]; /* root/blobs.epoch: changes whenever blobs may have been removed */
 	char *tmpdir; /* root/tmp, for mkostemp templates */
 	int shafd;    /* root/blobs/sha256 */
 	int tmpfd;    /* root/tmp */
@@ -212,6 +214,63 @@ static void clean_tmp(int tmpfd)
 	closedir(d);
 }
 
+/* The store's epoch, made up when the store is created: whoever removes
+ * blobs (a future collector) must write a new one, since stat caches trust
+ * that a blob they recorded is still there while the epoch is the same. */
+static int read_epoch(int rootfd, char ret[33])
+{
+	char buf[64] = {0};
+	ssize_t n;
+	int fd;
+
+	fd = openat(rootfd, "blobs.epoch", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		unsigned char rnd[16];
+		char hex[65], tmp[32];
+		if (getrandom(rnd, sizeof(rnd), 0) != sizeof(rnd)) {
+			return -EIO;
+		}
+		memset(hex, 0, sizeof(hex));
+		for (int i = 0; i < 16; i++) {
+			hex[2 * i] = hexdigits[rnd[i] >> 4];
+			hex[2 * i + 1] = hexdigits[rnd[i] & 15];
+		}
+		snprintf(tmp, sizeof(tmp), "blobs.epoch.%d", (int)getpid());
+		fd = openat(rootfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			return -errno;
+		}
+		if (write_all(fd, hex, 32) < 0 || fsync(fd) < 0) {
+			int r = -errno;
+			close(fd);
+			unlinkat(rootfd, tmp, 0);
+			return r;
+		}
+		close(fd);
+		/* Two daemons creating it at once: the first name wins. */
+		if (linkat(rootfd, tmp, rootfd, "blobs.epoch", 0) < 0 && errno != EEXIST) {
+			int r = -errno;
+			unlinkat(rootfd, tmp, 0);
+			return r;
+		}
+		unlinkat(rootfd, tmp, 0);
+		fd = openat(rootfd, "blobs.epoch", O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	}
+	if (fd < 0) {
+		return -errno;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n < 1) {
+		return -EIO;
+	}
+	buf[n] = '\0';
+	buf[strcspn(buf, "\n")] = '\0';
+	buf[32] = '\0';
+	memcpy(ret, buf, strlen(buf) + 1);
+	return 0;
+}
+
 int blob_store_open(const char *root, struct blobstore **ret)
 {
 	struct blobstore *bs = NULL;
@@ -247,6 +306,10 @@ int blob_store_open(const char *root, struct blobstore **ret)
 		goto fail;
 	}
 	r = mkdirat_open(blobsfd, "sha256", &bs->shafd);
+	if (r < 0) {
+		goto fail;
+	}
+	r = read_epoch(rootfd, bs->epoch);
 	if (r < 0) {
 		goto fail;
 	}
@@ -303,6 +366,11 @@ void blob_store_close(struct blobstore *bs)
 const char *blob_store_root(const struct blobstore *bs)
 {
 	return bs->root;
+}
+
+const char *blob_store_epoch(const struct blobstore *bs)
+{
+	return bs->epoch;
 }
 
 int blob_path(const struct blobstore *bs, const char *hex, char *buf, size_t bufsz)

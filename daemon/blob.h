@@ -19,6 +19,11 @@ void blob_store_close(struct blobstore *bs);
 /* The root directory the store was opened with. */
 const char *blob_store_root(const struct blobstore *bs);
 
+/* The store's epoch (root/blobs.epoch): the same for as long as no blob has been
+ * removed. Nothing removes blobs yet; whatever does must write a new epoch
+ * first, since stat caches trust their recorded blobs while it is the same. */
+const char *blob_store_epoch(const struct blobstore *bs);
+
 /* Store the regular file at path (relative to dirfd, or absolute; AT_FDCWD
  * ok), hashing while copying in one read pass. Durable when it returns (one
  * fsync of the blob and of its directory; use a batch for many files). A

@@ -817,61 +817,143 @@ static size_t store_threads(uint64_t files, uint64_t bytes)
 	return (size_t)ncpu < STORE_THREADS_MAX ? (size_t)ncpu : STORE_THREADS_MAX;
 }
 
+/* A growing string for the manifest. */
+struct sbuf {
+	char *s;
+	size_t len, cap;
+	bool failed;
+};
+
+static void sbuf_add(struct sbuf *b, const char *s, size_t l)
+{
+	if (b->failed) {
+		return;
+	}
+	if (b->len + l + 1 > b->cap) {
+		size_t ncap = b->cap ? b->cap : 4096;
+		char *ns;
+		while (ncap < b->len + l + 1) {
+			ncap *= 2;
+		}
+		ns = realloc(b->s, ncap);
+		if (!ns) {
+			b->failed = true;
+			return;
+		}
+		b->s = ns;
+		b->cap = ncap;
+	}
+	memcpy(b->s + b->len, s, l);
+	b->len += l;
+	b->s[b->len] = '\0';
+}
+
+static void sbuf_str(struct sbuf *b, const char *s)
+{
+	sbuf_add(b, s, strlen(s));
+}
+
+/* A JSON string as cJSON prints it: '"', '\\' and control characters
+ * escaped, every other byte as it is. */
+static void sbuf_json(struct sbuf *b, const char *s)
+{
+	const char *run = s;
+
+	sbuf_add(b, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		char esc[8];
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			continue;
+		}
+		sbuf_add(b, run, (size_t)(s - run));
+		switch (c) {
+		case '"':
+			sbuf_str(b, "\\\"");
+			break;
+		case '\\':
+			sbuf_str(b, "\\\\");
+			break;
+		case '\b':
+			sbuf_str(b, "\\b");
+			break;
+		case '\f':
+			sbuf_str(b, "\\f");
+			break;
+		case '\n':
+			sbuf_str(b, "\\n");
+			break;
+		case '\r':
+			sbuf_str(b, "\\r");
+			break;
+		case '\t':
+			sbuf_str(b, "\\t");
+			break;
+		default:
+			snprintf(esc, sizeof(esc), "\\u%04x", c);
+			sbuf_str(b, esc);
+			break;
+		}
+		run = s + 1;
+	}
+	sbuf_add(b, run, (size_t)(s - run));
+	sbuf_add(b, "\"", 1);
+}
+
 /* The manifest of the sorted entries (skipped files left out), as compact
- * JSON text. Names go in as the bytes they are: the manifest is read back
- * by cJSON only, which keeps them. */
+ * JSON text, byte for byte what cJSON_PrintUnformatted gives for the same
+ * objects (snapshot ids stay what they were), written directly since this
+ * is most of an unchanged resubmit's time with cJSON. Names go in as the
+ * bytes they are: the manifest is read back by cJSON only, which keeps
+ * them. */
 static char *manifest_print(const struct entry *ents, size_t n)
 {
-	cJSON *root = cJSON_CreateObject();
-	cJSON *arr = NULL;
-	char *s = NULL;
+	struct sbuf b = {0};
+	char num[64];
 
-	if (!root || !cJSON_AddNumberToObject(root, "version", 1)) {
-		goto out;
-	}
-	arr = cJSON_AddArrayToObject(root, "entries");
-	if (!arr) {
-		goto out;
-	}
-	for (size_t i = 0; i < n; i++) {
+	sbuf_str(&b, "{\"version\":1,\"entries\":[");
+	for (size_t i = 0, k = 0; i < n; i++) {
 		const struct entry *e = &ents[i];
-		cJSON *o;
 		if (e->skipped) {
 			continue;
 		}
-		o = cJSON_CreateObject();
-		if (!o || !cJSON_AddItemToArray(arr, o)) {
-			cJSON_Delete(o);
-			goto out;
-		}
-		if (!cJSON_AddStringToObject(o, "path", e->path) ||
-		    !cJSON_AddStringToObject(o, "type", type_names[e->type])) {
-			goto out;
-		}
+		sbuf_str(&b, k++ ? ",{\"path\":" : "{\"path\":");
+		sbuf_json(&b, e->path);
+		sbuf_str(&b, ",\"type\":\"");
+		sbuf_str(&b, type_names[e->type]);
+		sbuf_str(&b, "\"");
 		switch (e->type) {
 		case E_FILE:
-			if (!cJSON_AddNumberToObject(o, "size", (double)e->size) ||
-			    !cJSON_AddNumberToObject(o, "mode", e->mode) ||
-			    !cJSON_AddStringToObject(o, "sha256", e->hex)) {
-				goto out;
+			/* cJSON prints whole numbers below 10^15 as integers. */
+			if (e->size < 1000000000000000ULL) {
+				snprintf(num, sizeof(num), ",\"size\":%" PRIu64 ",\"mode\":%u", e->size,
+				         (unsigned)e->mode);
+			} else {
+				snprintf(num, sizeof(num), ",\"size\":%1.15g,\"mode\":%u",
+				         (double)e->size, (unsigned)e->mode);
 			}
+			sbuf_str(&b, num);
+			sbuf_str(&b, ",\"sha256\":\"");
+			sbuf_str(&b, e->hex);
+			sbuf_str(&b, "\"}");
 			break;
 		case E_DIR:
-			if (!cJSON_AddNumberToObject(o, "mode", e->mode)) {
-				goto out;
-			}
+			snprintf(num, sizeof(num), ",\"mode\":%u}", (unsigned)e->mode);
+			sbuf_str(&b, num);
 			break;
 		case E_SYMLINK:
-			if (!cJSON_AddStringToObject(o, "target", e->target)) {
-				goto out;
-			}
+			sbuf_str(&b, ",\"target\":");
+			sbuf_json(&b, e->target);
+			sbuf_str(&b, "}");
 			break;
 		}
 	}
-	s = cJSON_PrintUnformatted(root);
-out:
-	cJSON_Delete(root);
-	return s;
+	sbuf_str(&b, "]}");
+	if (b.failed) {
+		free(b.s);
+		return NULL;
+	}
+	return b.s;
 }
 
 /* The entries of a dry run: [{"path", "type", "size"}], sorted. */
@@ -1148,6 +1230,7 @@ int snapshot_build_list(struct snapshot_build *t, struct snapshot_info *ret, cha
 static void use_stat_cache(struct snapshot_build *t, const struct statcache *c)
 {
 	unsigned char digest[32];
+	bool trusted = statcache_same_epoch(c);
 
 	for (size_t i = 0; i < t->nfiles; i++) {
 		struct entry *e = &t->ents[t->files[i]];
@@ -1155,7 +1238,9 @@ static void use_stat_cache(struct snapshot_build *t, const struct statcache *c)
 			continue;
 		}
 		blob_hex(digest, e->hex);
-		if (!blob_exists(t->bs, e->hex)) {
+		/* No blob has been removed since the cache was written when
+		 * the epoch is the same; else look. */
+		if (!trusted && !blob_exists(t->bs, e->hex)) {
 			continue;
 		}
 		e->hashed = true;
@@ -1188,7 +1273,7 @@ static void save_stat_cache(struct snapshot_build *t, const char *path, int64_t 
 		n++;
 	}
 	/* Only saves reading next time: a failure here is not the snapshot's. */
-	statcache_save(path, recs, n, now);
+	statcache_save(path, blob_store_epoch(t->bs), recs, n, now);
 	free(recs);
 }
 
@@ -1232,7 +1317,7 @@ int snapshot_take_with(struct blobstore *bs, const char *source, const struct sn
 	}
 
 	if (opts->stat_cache) {
-		r = statcache_load(opts->stat_cache, &sc);
+		r = statcache_load(opts->stat_cache, blob_store_epoch(bs), &sc);
 		if (r < 0) {
 			goto out;
 		}

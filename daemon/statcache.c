@@ -1,6 +1,7 @@
 /* The stat cache file:
  *
- *   "RYSTATC1", written_ns (int64), count (uint32),
+ *   "RYSTATC2", the blob store's epoch (32 bytes), written_ns (int64),
+ *   count (uint32),
  *   count records: ino, size (uint64), mtime_ns, ctime_ns (int64),
  *                  digest (32 bytes), path length (uint32), path bytes,
  *   SHA-256 of everything before it (32 bytes).
@@ -23,8 +24,9 @@
 #include "blob.h"
 #include "msg.h"
 
-#define MAGIC "RYSTATC1"
-#define HEADER_LEN (8 + 8 + 4)
+#define MAGIC "RYSTATC2"
+#define EPOCH_LEN 32
+#define HEADER_LEN (8 + EPOCH_LEN + 8 + 4)
 #define REC_FIXED (8 + 8 + 8 + 8 + 32 + 4)
 /* A cache larger than this is not read (it would describe millions of files). */
 #define FILE_MAX (512u * 1024 * 1024)
@@ -39,6 +41,7 @@ struct slot {
 
 struct statcache {
 	char *buf;
+	bool same_epoch; /* written against the store's current epoch */
 	int64_t written_ns;
 	struct slot *slots;
 	size_t mask; /* slots - 1, a power of two minus one */
@@ -129,8 +132,10 @@ static int read_file(const char *path, char **ret, size_t *ret_len)
 }
 
 /* Parse buf into c; false when it is not a whole, intact cache file. */
-static bool parse(struct statcache *c, const char *buf, size_t len)
+static bool parse(struct statcache *c, const char *buf, size_t len, const char *epoch)
 {
+	char want[EPOCH_LEN] = {0};
+
 	unsigned char md[32];
 	unsigned int mdlen = 0;
 	uint32_t count;
@@ -144,8 +149,12 @@ static bool parse(struct statcache *c, const char *buf, size_t len)
 		return false;
 	}
 	len -= 32;
-	memcpy(&c->written_ns, buf + 8, 8);
-	memcpy(&count, buf + 16, 4);
+	if (epoch) {
+		memcpy(want, epoch, strnlen(epoch, EPOCH_LEN));
+	}
+	c->same_epoch = epoch && memcmp(buf + 8, want, EPOCH_LEN) == 0;
+	memcpy(&c->written_ns, buf + 8 + EPOCH_LEN, 8);
+	memcpy(&count, buf + 16 + EPOCH_LEN, 4);
 	if (count > len / REC_FIXED) {
 		return false;
 	}
@@ -186,7 +195,7 @@ static bool parse(struct statcache *c, const char *buf, size_t len)
 	return off == len;
 }
 
-int statcache_load(const char *path, struct statcache **ret)
+int statcache_load(const char *path, const char *epoch, struct statcache **ret)
 {
 	struct statcache *c = calloc(1, sizeof(*c));
 	size_t len = 0;
@@ -194,13 +203,18 @@ int statcache_load(const char *path, struct statcache **ret)
 	if (!c) {
 		return -ENOMEM;
 	}
-	if (read_file(path, &c->buf, &len) < 0 || !parse(c, c->buf, len)) {
+	if (read_file(path, &c->buf, &len) < 0 || !parse(c, c->buf, len, epoch)) {
 		free(c->slots);
 		free(c->buf);
 		memset(c, 0, sizeof(*c));
 	}
 	*ret = c;
 	return 0;
+}
+
+bool statcache_same_epoch(const struct statcache *c)
+{
+	return c && c->same_epoch;
 }
 
 static bool coarse(const struct stat *st)
@@ -295,9 +309,10 @@ static void prune(const char *dir, const char *keep)
 	closedir(d);
 }
 
-int statcache_save(const char *path, const struct statcache_rec *recs, size_t n, int64_t now_ns)
+int statcache_save(const char *path, const char *epoch, const struct statcache_rec *recs, size_t n,
+                   int64_t now_ns)
 {
-	EVP_MD_CTX *ctx = NULL;
+	char ep[EPOCH_LEN] = {0};
 	char *tmp = NULL, *dir = NULL, *buf = NULL;
 	size_t len = HEADER_LEN, off;
 	unsigned char md[32];
@@ -322,8 +337,12 @@ int statcache_save(const char *path, const struct statcache_rec *recs, size_t n,
 		goto out;
 	}
 	memcpy(buf, MAGIC, 8);
-	memcpy(buf + 8, &now_ns, 8);
-	memcpy(buf + 16, &count, 4);
+	if (epoch) {
+		memcpy(ep, epoch, strnlen(epoch, EPOCH_LEN));
+	}
+	memcpy(buf + 8, ep, EPOCH_LEN);
+	memcpy(buf + 8 + EPOCH_LEN, &now_ns, 8);
+	memcpy(buf + 16 + EPOCH_LEN, &count, 4);
 	off = HEADER_LEN;
 	for (size_t i = 0; i < n; i++) {
 		uint32_t plen = (uint32_t)strlen(recs[i].path);
@@ -376,7 +395,6 @@ int statcache_save(const char *path, const struct statcache_rec *recs, size_t n,
 		prune(dir, slash + 1);
 	}
 out:
-	EVP_MD_CTX_free(ctx);
 	free(tmp);
 	free(dir);
 	free(buf);

@@ -33,8 +33,13 @@ struct statcache_rec {
 char *statcache_path(const char *dir, const char *source);
 
 /* Load a cache file. A missing, damaged or foreign file gives an empty
- * cache: the cache only ever saves reading, it is never needed. */
-int statcache_load(const char *path, struct statcache **ret);
+ * cache: the cache only ever saves reading, it is never needed. epoch is
+ * the blob store's (blob_store_epoch). */
+int statcache_load(const char *path, const char *epoch, struct statcache **ret);
+
+/* Whether the cache was written in the store's current epoch: then every
+ * hash it holds names a blob that is still stored, without looking. */
+bool statcache_same_epoch(const struct statcache *c);
 
 /* Free; accepts NULL. */
 void statcache_destroy(struct statcache *c);
@@ -49,7 +54,8 @@ void statcache_rec_from_stat(struct statcache_rec *rec, const struct stat *st);
 
 /* Write a cache of n records atomically (a temporary, then rename), with
  * now as the time the files were last read. The directory is created. */
-int statcache_save(const char *path, const struct statcache_rec *recs, size_t n, int64_t now_ns);
+int statcache_save(const char *path, const char *epoch, const struct statcache_rec *recs, size_t n,
+                   int64_t now_ns);
 
 /* CLOCK_REALTIME in nanoseconds: file timestamps are on that clock. */
 int64_t statcache_now_ns(void);

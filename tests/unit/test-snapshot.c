@@ -1202,26 +1202,32 @@ static void test_stat_cache(struct blobstore *bs)
 	      (unsigned long long)c.cached_files, a.id, c.id);
 	snapshot_info_finish(&c);
 
-	/* A recorded hash whose blob is gone is not trusted. */
+	/* Removing blobs means a new epoch (as a collector would write):
+	 * recorded hashes are then checked against the store again. */
 	{
 		char path[4096];
+		struct blobstore *bs2 = NULL;
 		cJSON *j = load_manifest(bs, a.id);
 		const char *sha = cJSON_GetStringValue(
 		    cJSON_GetObjectItem(manifest_find(j, "one.txt"), "sha256"));
 		CHECK(blob_path(bs, sha, path, sizeof(path)) == 0, "blob path");
 		CHECK(unlink(path) == 0, "remove the blob of one.txt");
 		cJSON_Delete(j);
+		CHECK(unlink(P("store/blobs.epoch")) == 0, "drop the epoch");
+		CHECK_RC(blob_store_open(P("store"), &bs2), 0);
+		CHECK(strcmp(blob_store_epoch(bs2), blob_store_epoch(bs)) != 0, "a new epoch");
+		CHECK_RC(snapshot_take_with(bs2, P("sc"), &opts, &c, &cause), 0);
+		CHECK(c.read_files == 1 && c.new_blobs == 1, "a missing blob is stored again");
+		snapshot_info_finish(&c);
+		blob_store_close(bs2);
 	}
-	CHECK_RC(snapshot_take_with(bs, P("sc"), &opts, &c, &cause), 0);
-	CHECK(c.read_files == 1 && c.new_blobs == 1, "a missing blob is stored again");
-	snapshot_info_finish(&c);
 	snapshot_info_finish(&a);
 
 	/* Damage the cache file: everything is read, nothing goes wrong. */
 	f = fopen(cache_path, "r+b");
 	CHECK(f && fseek(f, 30, SEEK_SET) == 0 && fputc('X', f) != EOF && fclose(f) == 0,
 	      "damage the cache");
-	CHECK_RC(statcache_load(cache_path, &sc), 0);
+	CHECK_RC(statcache_load(cache_path, blob_store_epoch(bs), &sc), 0);
 	{
 		struct stat st;
 		unsigned char d[32];
@@ -1288,6 +1294,42 @@ static void test_archives(struct blobstore *bs, const char *id)
 	unlink(P("arc"));
 }
 
+
+/* The manifest is written directly, but byte for byte as cJSON would print
+ * it (so snapshot ids do not depend on how it was written), whatever bytes
+ * the names hold. */
+static void test_manifest_bytes(struct blobstore *bs)
+{
+	static const char *const names[] = {"plain", "quote\"d", "back\\slash", "new\nline",
+	                                    "ctl\001\037x", "del\177", "bad\377name",
+	                                    "caf\303\251", "tab\there"};
+	struct snapshot_info info;
+	char *cause = NULL, *raw = NULL, *again;
+	size_t len;
+	cJSON *j;
+
+	current = "manifest bytes";
+	mkdir_m(P("mb"), 0755);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		write_str(P("mb/%s", names[i]), names[i], 0640);
+	}
+	CHECK(symlink("quote\"d", P("mb/link\\\"")) == 0, "symlink");
+	write_file(P("mb/big"), bin, sizeof(bin), 0755);
+	CHECK_RC(snapshot_take(bs, P("mb"), NULL, NULL, NULL, &info, &cause), 0);
+	CHECK_RC(blob_read_all(bs, info.id, 1 << 20, &raw, &len), 0);
+	j = cJSON_ParseWithLength(raw, len);
+	CHECK(j, "the manifest parses");
+	again = cJSON_PrintUnformatted(j);
+	CHECK(again && strcmp(again, raw) == 0, "manifest differs from cJSON's printing:\n%s\n%s",
+	      raw, again ? again : "(null)");
+	CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(j, "entries")) == 11, "11 entries");
+	free(again);
+	free(raw);
+	cJSON_Delete(j);
+	snapshot_info_finish(&info);
+	rm_rf(P("mb"));
+}
+
 int main(void)
 {
 	struct blobstore *bs = NULL;
@@ -1317,6 +1359,7 @@ int main(void)
 	test_many(bs);
 	test_deep(bs);
 	test_stat_cache(bs);
+	test_manifest_bytes(bs);
 	test_threads();
 	blob_store_close(bs);
 	blob_store_close(NULL);
