@@ -97,6 +97,7 @@ enum {
 	OPT_INTERPRETER,
 	OPT_SYSTEM_SITE_PACKAGES,
 	OPT_VAR,
+	OPT_KEEP_N,
 };
 
 #define COMMON_OPTIONS {"json", no_argument, NULL, OPT_JSON}, {"help", no_argument, NULL, 'h'}
@@ -5554,7 +5555,7 @@ static int env_list_cb(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {COMMON_OPTIONS, {0}};
 	static const char *const headers[] = {"NAME", "VERSION", "KIND", "PYTHON", "REQS",
-					      "HASH", "CREATED"};
+					      "HASH", "CREATED", "BUILD", "LAST USED"};
 	cJSON *args = cJSON_CreateObject(), *result = NULL;
 	struct render_table *t = NULL;
 	const cJSON *e;
@@ -5585,7 +5586,7 @@ static int env_list_cb(struct ctx *ctx, int argc, char **argv)
 		status = print_json(result);
 		goto out;
 	}
-	t = render_table_create(7, headers);
+	t = render_table_create(9, headers);
 	if (!t) {
 		status = EXIT_USAGE;
 		goto out;
@@ -5594,7 +5595,9 @@ static int env_list_cb(struct ctx *ctx, int argc, char **argv)
 	render_table_align_right(t, 4);
 	cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(result, "environments")) {
 		const cJSON *def = cJSON_GetObjectItemCaseSensitive(e, "definition");
-		char version[24], nreq[24], hash[16], created[32];
+		char version[24], nreq[24], hash[16], created[32], size[32], used[32];
+		const cJSON *build = cJSON_GetObjectItemCaseSensitive(e, "build");
+		double bytes = 0;
 		snprintf(version, sizeof(version), "%lld", json_int(e, "version", 0));
 		snprintf(nreq, sizeof(nreq), "%d",
 			 cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(def, "requirements")));
@@ -5604,9 +5607,17 @@ static int env_list_cb(struct ctx *ctx, int argc, char **argv)
 		} else {
 			render_time(json_str(e, "created_at"), created);
 		}
+		if (cJSON_IsObject(build)) {
+			json_num(build, "size", &bytes);
+			render_size(bytes, size);
+			render_time(json_str(build, "last_used"), used);
+		} else {
+			snprintf(size, sizeof(size), "-");
+			snprintf(used, sizeof(used), "-");
+		}
 		const char *cells[] = {json_str(e, "name"),   version, json_str(e, "kind"),
 				       json_str(def, "python"), nreq,    hash,
-				       created};
+				       created, size, used};
 		render_table_add_row(t, cells);
 	}
 	render_table_print(t, stdout);
@@ -5696,6 +5707,66 @@ out:
 	return status;
 }
 
+static int env_prune_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"keep", required_argument, NULL, OPT_KEEP_N},
+		COMMON_OPTIONS,
+		{0},
+	};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	char freed[32], *end;
+	double bytes = 0;
+	long long keep;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_KEEP_N:
+			keep = strtoll(optarg, &end, 10);
+			if (!*optarg || *end || keep < 0 || keep > 1000000) {
+				status = usage_error(ctx, "--keep wants a number from 0, not '%s'",
+						     optarg);
+				goto out;
+			}
+			cJSON_AddNumberToObject(args, "keep", (double)keep);
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind < argc) {
+		status = usage_error(ctx, "unexpected argument '%s'", argv[optind]);
+		goto out;
+	}
+	status = call(ctx, "env.prune", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	json_num(result, "freed", &bytes);
+	render_size(bytes, freed);
+	printf("Pruned %d build%s (%s), kept %lld\n",
+	       cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(result, "pruned")),
+	       cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(result, "pruned")) == 1 ? ""
+											   : "s",
+	       freed, json_int(result, "kept", 0));
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
 static const struct verb env_verbs[] = {
 	{
 		.name = "create",
@@ -5730,6 +5801,15 @@ static const struct verb env_verbs[] = {
 		.handler = env_show_cb,
 		.summary = "Show an environment's definition",
 		.usage = "Usage: runyard env show NAME[:VERSION] [--json]\n",
+	},
+	{
+		.name = "prune",
+		.handler = env_prune_cb,
+		.summary = "Remove the least recently used builds from the cache",
+		.usage = "Usage: runyard env prune [--keep N] [--json]\n"
+			 "\n"
+			 "Remove cached builds except the N most recently used (default 3).\n"
+			 "Builds in use by a run that has not ended, or being built, stay.\n",
 	},
 	{
 		.name = "delete",
@@ -5958,6 +6038,7 @@ static const struct verb verbs[] = {
 			 "       runyard env list\n"
 			 "       runyard env show NAME[:VERSION]\n"
 			 "       runyard env delete NAME[:VERSION]\n"
+			 "       runyard env prune [--keep N]\n"
 			 "\n"
 			 "Each takes --json. See 'runyard help env create'.\n",
 	},

@@ -73,6 +73,7 @@ static const struct op_entry ops[] = {
 	{"env.list", envs_op_list, 0},
 	{"env.show", envs_op_show, 0},
 	{"env.delete", envs_op_delete, 0},
+	{"env.prune", envs_op_prune, 0},
 };
 
 static const struct op_entry *find_op(const char *name)
@@ -175,6 +176,7 @@ void request_error_errno(struct request *req, int err, const char *cause)
 	case -EINVAL:
 	case -ENOTDIR:
 	case -ENAMETOOLONG:
+	case -EBADMSG: /* input that is not what it claims to be (an archive) */
 		code = PROTO_E_INVALID_ARGUMENT;
 		break;
 	case -EFBIG:

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <openssl/evp.h>
 #include <sqlite3.h>
@@ -739,6 +741,33 @@ int envs_resolve(struct daemon *d, const char *ref, const char *path_env, struct
 
 /* ---- ops ---- */
 
+/* e.build = {size, last_used} when e's build is in the cache, else null. */
+static void add_build_info(struct daemon *d, cJSON *e)
+{
+	const char *hash = cJSON_GetStringValue(cJSON_GetObjectItem(e, "hash"));
+	char *ready = hash ? env_path(d, hash, "/.ready") : NULL;
+	char *size_path = hash ? env_path(d, hash, "/.size") : NULL, *text = NULL;
+	struct stat st;
+	size_t len;
+
+	if (ready && stat(ready, &st) == 0) {
+		cJSON *b = cJSON_AddObjectToObject(e, "build");
+		char ts[32];
+		double kb = 0;
+		if (size_path && util_read_file(size_path, 64, &text, &len) == 0) {
+			kb = strtod(text, NULL);
+		}
+		cJSON_AddNumberToObject(b, "size", kb * 1024);
+		msg_format_time((double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9, ts);
+		cJSON_AddStringToObject(b, "last_used", ts);
+	} else {
+		cJSON_AddNullToObject(e, "build");
+	}
+	free(text);
+	free(ready);
+	free(size_path);
+}
+
 void envs_op_create(struct request *req)
 {
 	struct daemon *d = req->d;
@@ -858,10 +887,12 @@ void envs_op_list(struct request *req)
 			rc = SQLITE_ERROR;
 			break;
 		}
-		cJSON_AddItemToArray(list, env_json((const char *)sqlite3_column_text(st, 0),
-		                                    sqlite3_column_int64(st, 1),
-		                                    (const char *)sqlite3_column_text(st, 2), def,
-		                                    sqlite3_column_double(st, 4), false));
+		cJSON *one =
+		    env_json((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+		             (const char *)sqlite3_column_text(st, 2), def,
+		             sqlite3_column_double(st, 4), false);
+		add_build_info(req->d, one);
+		cJSON_AddItemToArray(list, one);
 	}
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -896,6 +927,7 @@ void envs_op_show(struct request *req)
 		free(cause);
 		return;
 	}
+	add_build_info(req->d, e);
 	request_reply(req, e);
 }
 
@@ -1108,6 +1140,7 @@ static char *build_script(const cJSON *def, const char *dir)
 	}
 	cat(&s,
 	    "%s}\n( build ) 2>&1\nrc=$?\nif [ $rc -ne 0 ]; then rm -rf \"$D\"; exit $rc; fi\n"
+	    "du -sk \"$D\" 2>/dev/null | cut -f1 > \"$D/.size\" || true\n"
 	    ": > \"$D/.ready\"\n",
 	    NULL);
 	free(qdir);
@@ -1336,6 +1369,12 @@ int envs_prepare(struct run *r, envs_ready_fn cb, char **cause)
 	err = access(ready, F_OK);
 	free(ready);
 	if (err == 0) {
+		/* .ready's mtime is the build's last use (env list, env prune) */
+		ready = env_path(d, hash, "/.ready");
+		if (ready) {
+			utimensat(AT_FDCWD, ready, NULL, 0);
+		}
+		free(ready);
 		return 0; /* cached */
 	}
 	for (b = builds; b && strcmp(b->hash, hash) != 0; b = b->next) {
@@ -1400,4 +1439,148 @@ static int write_definition(struct daemon *d, const cJSON *e)
 	free(path);
 	free(text);
 	return err;
+}
+
+/* ---- prune ---- */
+
+struct prune_job {
+	uv_work_t work;
+	char *path;
+};
+
+static void prune_work(uv_work_t *w)
+{
+	struct prune_job *j = w->data;
+	util_rm_rf(j->path);
+}
+
+static void prune_done(uv_work_t *w, int status)
+{
+	struct prune_job *j = w->data;
+	free(j->path);
+	free(j);
+}
+
+struct cached {
+	char hash[65];
+	double used;
+	double size;
+};
+
+static int cmp_used_desc(const void *a, const void *b)
+{
+	double x = ((const struct cached *)a)->used, y = ((const struct cached *)b)->used;
+	return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* Is the build of hash in use: being built, or the interpreter of a run
+ * that has not ended? */
+static bool in_use(struct daemon *d, const char *hash)
+{
+	char *dir = env_path(d, hash, "/");
+	bool used = false;
+
+	for (struct build *b = builds; b; b = b->next) {
+		used |= strcmp(b->hash, hash) == 0;
+	}
+	for (struct run *r = d->runs_head; r && dir && !used; r = r->next) {
+		const cJSON *a0 = cJSON_GetArrayItem(r->argv, 0);
+		used = cJSON_IsString(a0) && strncmp(a0->valuestring, dir, strlen(dir)) == 0;
+	}
+	free(dir);
+	return used || !dir;
+}
+
+void envs_op_prune(struct request *req)
+{
+	struct daemon *d = req->d;
+	int64_t keep = 3;
+	char *cause = NULL, *dir = NULL;
+	struct cached *list = NULL;
+	size_t n = 0, cap = 0;
+	struct dirent *de;
+	DIR *dh;
+	cJSON *res, *pruned;
+	double freed = 0;
+
+	if (msg_arg_int(req->args, "keep", false, 0, 1000000, &keep, &cause) < 0) {
+		ops_arg_error(req, cause);
+		return;
+	}
+	dir = msg_strdupf("%s/envs", d->state_dir);
+	dh = dir ? opendir(dir) : NULL;
+	res = cJSON_CreateObject();
+	pruned = cJSON_AddArrayToObject(res, "pruned");
+	while (dh && (de = readdir(dh))) {
+		struct stat st;
+		char *ready, *size_path, *text = NULL;
+		size_t len;
+		if (strlen(de->d_name) != 64 || strspn(de->d_name, "0123456789abcdef") != 64) {
+			continue;
+		}
+		if (n == cap) {
+			struct cached *m = realloc(list, (cap ? cap * 2 : 16) * sizeof(*list));
+			if (!m) {
+				break;
+			}
+			list = m;
+			cap = cap ? cap * 2 : 16;
+		}
+		memset(&list[n], 0, sizeof(list[n]));
+		memcpy(list[n].hash, de->d_name, 65);
+		ready = env_path(d, de->d_name, "/.ready");
+		size_path = env_path(d, de->d_name, "/.size");
+		/* a half-made build (no .ready) counts as least recently used */
+		if (ready && stat(ready, &st) == 0) {
+			list[n].used = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
+		}
+		if (size_path && util_read_file(size_path, 64, &text, &len) == 0) {
+			list[n].size = strtod(text, NULL) * 1024;
+		}
+		free(text);
+		free(ready);
+		free(size_path);
+		n++;
+	}
+	if (dh) {
+		closedir(dh);
+	}
+	if (n > 1) {
+		qsort(list, n, sizeof(*list), cmp_used_desc);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *from, *to, hex[9];
+		struct prune_job *j;
+		if ((int64_t)i < keep && list[i].used > 0) {
+			continue;
+		}
+		if (in_use(d, list[i].hash)) {
+			continue;
+		}
+		/* moved aside at once (a new run builds afresh), removed in the pool */
+		util_random_hex(hex, 4);
+		from = env_path(d, list[i].hash, "");
+		to = msg_strdupf("%s/envs/.pruned-%s-%s", d->state_dir, list[i].hash, hex);
+		j = calloc(1, sizeof(*j));
+		if (from && to && j && rename(from, to) == 0) {
+			j->work.data = j;
+			j->path = to;
+			to = NULL;
+			if (uv_queue_work(d->loop, &j->work, prune_work, prune_done) < 0) {
+				free(j->path);
+				free(j);
+			}
+			j = NULL;
+			cJSON_AddItemToArray(pruned, cJSON_CreateString(list[i].hash));
+			freed += list[i].size;
+		}
+		free(j);
+		free(from);
+		free(to);
+	}
+	cJSON_AddNumberToObject(res, "freed", freed);
+	cJSON_AddNumberToObject(res, "kept", (double)(n - (size_t)cJSON_GetArraySize(pruned)));
+	free(list);
+	free(dir);
+	request_reply(req, res);
 }

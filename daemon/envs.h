@@ -37,6 +37,7 @@ void envs_op_create(struct request *req);
 void envs_op_list(struct request *req);
 void envs_op_show(struct request *req);
 void envs_op_delete(struct request *req);
+void envs_op_prune(struct request *req);
 
 /* Called when the environment a run waits for is ready (err 0) or failed. */
 typedef void (*envs_ready_fn)(struct run *r, int err, const char *cause);

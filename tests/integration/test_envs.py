@@ -267,3 +267,37 @@ def test_broken_requirement_fails_fast_with_the_cause(daemon_factory, tmp_path, 
                json=True).json
     assert d.wait_terminal(r2["id"], timeout=120)["status"] == "Failed"
     assert len(builds(d, e["hash"])) == 2
+
+
+def test_list_shows_builds_and_prune_keeps_the_recent_ones(daemon_factory, tmp_path,
+                                                           make_tree):
+    d = daemon_factory(env=venv_daemon_env())
+    src = make_tree({"main.py": "print('ok')\n"})
+    hashes = []
+    for i in range(3):
+        reqs = tmp_path / ("r%d.txt" % i)
+        reqs.write_text("")
+        e = d.cli("env", "create", "p%d" % i, "--pip-requirements", reqs, "--python", PY,
+                  "--system-site-packages", "--var", "N=%d" % i, json=True).json
+        hashes.append(e["hash"])
+        r = d.cli("submit", "--source", src, "--environment", "p%d" % i, "--", "main.py",
+                  json=True).json
+        assert d.wait_terminal(r["id"], timeout=300)["status"] == "Completed"
+    envs = {e["name"]: e for e in d.cli("env", "list", json=True).json["environments"]}
+    assert envs["p0"]["build"]["size"] > 0 and envs["p0"]["build"]["last_used"]
+    assert "build" not in envs["system"]
+    assert "LAST USED" in d.cli("env", "list").stdout
+    # Use p0 again: p1 is now the least recently used.
+    r = d.cli("submit", "--source", src, "--environment", "p0", "--", "main.py",
+              json=True).json
+    assert d.wait_terminal(r["id"], timeout=300)["status"] == "Completed"
+    res = d.cli("env", "prune", "--keep", "2", json=True).json
+    assert res["pruned"] == [hashes[1]], res
+    assert not (d.state_dir / "envs" / hashes[1]).exists()
+    assert d.cli("env", "show", "p1", json=True).json["build"] is None
+    # A pruned environment is built again when a run needs it.
+    r = d.cli("submit", "--source", src, "--environment", "p1", "--", "main.py",
+              json=True).json
+    assert d.wait_terminal(r["id"], timeout=300)["status"] == "Completed"
+    assert len(builds(d, hashes[1])) == 2
+    assert "Pruned 3 builds" in d.cli("env", "prune", "--keep", "0").stdout
