@@ -1409,7 +1409,10 @@ void envs_shutdown(struct daemon *d)
 			continue;
 		}
 		*pp = b->next;
-		uv_process_kill(&b->proc, SIGKILL);
+		/* the whole group: pip and what it started, not only the shell */
+		if (kill(-b->proc.pid, SIGKILL) < 0) {
+			uv_process_kill(&b->proc, SIGKILL);
+		}
 		for (w = b->waiters; w; w = next) {
 			next = w->next;
 			w->r->busy = false;

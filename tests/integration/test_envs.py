@@ -301,3 +301,20 @@ def test_list_shows_builds_and_prune_keeps_the_recent_ones(daemon_factory, tmp_p
     assert d.wait_terminal(r["id"], timeout=300)["status"] == "Completed"
     assert len(builds(d, hashes[1])) == 2
     assert "Pruned 3 builds" in d.cli("env", "prune", "--keep", "0").stdout
+
+
+def test_daemon_stopped_during_a_build_builds_again_at_start(daemon_factory, tmp_path,
+                                                             make_tree):
+    d = daemon_factory(env=venv_daemon_env())
+    reqs = tmp_path / "requirements.txt"
+    reqs.write_text("joblib\n")
+    e = d.cli("env", "create", "slow", "--pip-requirements", reqs, "--python", PY,
+              "--system-site-packages", "--var", "PIP_NO_INDEX=1", json=True).json
+    src = make_tree({"main.py": "print('ok')\n"})
+    r = d.cli("submit", "--source", src, "--environment", "slow", "--", "main.py",
+              json=True).json
+    d.wait_status(r["id"], "Preparing", "Scaling", "Running", "Completed")
+    d.restart()
+    run = d.wait_terminal(r["id"], timeout=300)
+    assert run["status"] == "Completed", run
+    assert (d.state_dir / "envs" / e["hash"] / ".ready").exists()
