@@ -57,6 +57,7 @@ struct blob_batch {
 	unsigned char *buf;
 	struct pending *p;
 	size_t n, cap;
+	uint64_t names; /* temporary names: a random start, then counting */
 	bool keep_fds;
 	bool broken; /* a commit failed half way */
 };
@@ -408,6 +409,9 @@ int blob_batch_create(struct blobstore *bs, struct blob_batch **ret)
 	}
 	b->bs = bs;
 	b->keep_fds = true;
+	if (getrandom(&b->names, sizeof(b->names), 0) != sizeof(b->names)) {
+		b->names = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
+	}
 	b->ctx = EVP_MD_CTX_new();
 	b->buf = malloc(COPY_BUF_SIZE);
 	if (!b->ctx || !b->buf) {
@@ -438,24 +442,34 @@ void blob_batch_destroy(struct blob_batch *b)
 }
 
 /* A new temporary in tmp/; its name (relative to tmp/) into name. */
+/* A new temporary in tmp/, read-only from the start (a blob is never
+ * modified; the descriptor returned may still write it); its name (relative
+ * to tmp/) into name. Names count up from a random start: no random draw
+ * per file, and a clash (another batch, a crash's leftover) takes the next. */
 static int tmp_create(struct blob_batch *b, char name[TMP_NAME_LEN + 1], int *ret_fd)
 {
-	char *tmpl = NULL;
-	int fd;
+	static const char digits[] = "abcdefghijklmnopqrstuvwxyz012345";
 
-	if (asprintf(&tmpl, "%s/" TMP_PREFIX "XXXXXX", b->bs->tmpdir) < 0) {
-		return -ENOMEM;
+	for (int attempt = 0; attempt < 100; attempt++) {
+		uint64_t v = b->names++;
+		int fd;
+		memcpy(name, TMP_PREFIX, sizeof(TMP_PREFIX) - 1);
+		for (size_t i = sizeof(TMP_PREFIX) - 1; i < TMP_NAME_LEN; i++) {
+			name[i] = digits[v & 31];
+			v >>= 5;
+		}
+		name[TMP_NAME_LEN] = '\0';
+		fd = openat(b->bs->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+		if (fd >= 0) {
+			*ret_fd = fd;
+			return 0;
+		}
+		if (errno != EEXIST) {
+			return -errno;
+		}
+		b->names += 0x9E3779B97F4A7C15ull; /* somewhere else entirely */
 	}
-	fd = mkostemp(tmpl, O_CLOEXEC);
-	if (fd < 0) {
-		int r = -errno;
-		free(tmpl);
-		return r;
-	}
-	memcpy(name, tmpl + strlen(tmpl) - TMP_NAME_LEN, TMP_NAME_LEN + 1);
-	free(tmpl);
-	*ret_fd = fd;
-	return 0;
+	return -EEXIST;
 }
 
 /* Room for n more pending blobs. */
@@ -498,11 +512,7 @@ static int pending_add(struct blob_batch *b, const char *tmpname, const char *he
 	struct pending *p;
 	int r = 0;
 
-	/* Read-only before it gets its real name: a blob is never modified. */
-	if (fchmod(fd, 0444) < 0) {
-		r = -errno;
-		goto fail;
-	}
+	/* Read-only since tmp_create: a blob is never modified. */
 	r = pending_reserve(b, 1);
 	if (r < 0) {
 		goto fail;
@@ -667,6 +677,41 @@ out:
 int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *ret_size)
 {
 	return put_filled(b, fill_fd_cb, &fd, ret_hex, ret_size);
+}
+
+struct sized_src {
+	int fd;
+	uint64_t left;
+};
+
+/* Read no more than what is left: a file of known size is read in as few
+ * calls as it takes, without one more to find its end. */
+static int fill_sized_cb(void *ud, void *buf, size_t len, size_t *ret_n)
+{
+	struct sized_src *s = ud;
+	size_t want = s->left < len ? (size_t)s->left : len;
+	int r;
+
+	if (want == 0) {
+		*ret_n = 0;
+		return 0;
+	}
+	r = read_full(s->fd, buf, want, ret_n);
+	if (r == 0) {
+		s->left -= *ret_n;
+		if (*ret_n < want) {
+			s->left = 0; /* shorter than it was: its end */
+		}
+	}
+	return r;
+}
+
+int blob_batch_put_fd_upto(struct blob_batch *b, int fd, uint64_t size, char ret_hex[65],
+                           uint64_t *ret_size)
+{
+	struct sized_src s = {.fd = fd, .left = size};
+
+	return put_filled(b, fill_sized_cb, &s, ret_hex, ret_size);
 }
 
 int blob_batch_put_stream(struct blob_batch *b, blob_read_fn read, void *ud, char ret_hex[65],

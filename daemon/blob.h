@@ -78,6 +78,11 @@ int blob_batch_create(struct blobstore *bs, struct blob_batch **ret);
  * small contents already stored are never written at all). */
 int blob_batch_put_fd(struct blob_batch *b, int fd, char ret_hex[65], uint64_t *ret_size);
 
+/* The same, reading at most size bytes (the size fstat gave): a file that
+ * grew since is stored as it was at that size. */
+int blob_batch_put_fd_upto(struct blob_batch *b, int fd, uint64_t size, char ret_hex[65],
+                           uint64_t *ret_size);
+
 /* A reader for blob_batch_put_stream: up to len bytes into buf, *ret_n = 0
  * at the end; a negative errno on failure. */
 typedef int (*blob_read_fn)(void *ud, void *buf, size_t len, size_t *ret_n);

@@ -59,33 +59,24 @@ static char **git_env(void)
 	return env;
 }
 
-/* Run git with argv, collecting up to OUTPUT_MAX bytes of its stdout.
- * Returns its exit status (0..255), -1 when it could not run, was killed or
- * timed out; *ret_out is then NULL. */
-static int run_git(char *const argv[], char **ret_out, size_t *ret_len)
+/* Start git with argv, its stdout into *ret_fd. */
+static int spawn_git(char *const argv[], pid_t *ret_pid, int *ret_fd)
 {
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
 	sigset_t none, all;
 	char **env = git_env();
-	char *out = NULL;
-	size_t len = 0;
 	int pipefd[2] = {-1, -1};
-	int64_t deadline;
 	pid_t pid = -1;
-	int status = -1, wst;
-	bool killed = false;
+	int r;
 
-	*ret_out = NULL;
-	*ret_len = 0;
 	if (!env) {
-		return -1;
+		return -ENOMEM;
 	}
-	out = malloc(OUTPUT_MAX + 1);
-	if (!out || pipe2(pipefd, O_CLOEXEC) < 0) {
-		free(out);
+	if (pipe2(pipefd, O_CLOEXEC) < 0) {
+		r = -errno;
 		free(env);
-		return -1;
+		return r;
 	}
 	posix_spawn_file_actions_init(&fa);
 	posix_spawn_file_actions_adddup2(&fa, pipefd[1], STDOUT_FILENO);
@@ -99,22 +90,37 @@ static int run_git(char *const argv[], char **ret_out, size_t *ret_len)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	if (posix_spawnp(&pid, "git", &fa, &attr, argv, env) != 0) {
-		pid = -1;
-	}
+	r = -posix_spawnp(&pid, "git", &fa, &attr, argv, env);
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(pipefd[1]);
 	free(env);
-	if (pid < 0) {
-		goto out;
+	if (r < 0) {
+		close(pipefd[0]);
+		return r;
 	}
-	deadline = now_ms() + GITMETA_TIMEOUT_MS;
+	*ret_pid = pid;
+	*ret_fd = pipefd[0];
+	return 0;
+}
+
+/* Collect up to OUTPUT_MAX bytes of a started git's stdout and reap it
+ * (killing it past the deadline). Returns its exit status (0..255), or -1
+ * when it was killed or timed out; *ret_out is then NULL. Takes fd. */
+static int collect_git(pid_t pid, int fd, int64_t deadline, char **ret_out, size_t *ret_len)
+{
+	char *out = malloc(OUTPUT_MAX + 1);
+	size_t len = 0;
+	int status = -1, wst;
+	bool killed = false;
+
+	*ret_out = NULL;
+	*ret_len = 0;
 	for (;;) {
-		struct pollfd p = {.fd = pipefd[0], .events = POLLIN};
+		struct pollfd p = {.fd = fd, .events = POLLIN};
 		int64_t left = deadline - now_ms();
 		ssize_t n;
-		if (left <= 0) {
+		if (!out || left <= 0) {
 			kill(pid, SIGKILL);
 			killed = true;
 			break;
@@ -130,7 +136,7 @@ static int run_git(char *const argv[], char **ret_out, size_t *ret_len)
 		if (len == OUTPUT_MAX) {
 			break; /* enough: git gets EPIPE or finishes */
 		}
-		n = read(pipefd[0], out + len, OUTPUT_MAX - len);
+		n = read(fd, out + len, OUTPUT_MAX - len);
 		if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
 			continue;
 		}
@@ -139,8 +145,7 @@ static int run_git(char *const argv[], char **ret_out, size_t *ret_len)
 		}
 		len += (size_t)n;
 	}
-	close(pipefd[0]);
-	pipefd[0] = -1;
+	close(fd);
 	while (waitpid(pid, &wst, 0) < 0) {
 		if (errno != EINTR) {
 			wst = -1;
@@ -153,10 +158,6 @@ static int run_git(char *const argv[], char **ret_out, size_t *ret_len)
 	           WTERMSIG(wst) == SIGPIPE) {
 		status = 0; /* cut short by us, after what was needed */
 	}
-out:
-	if (pipefd[0] >= 0) {
-		close(pipefd[0]);
-	}
 	if (status < 0) {
 		free(out);
 		return -1;
@@ -165,6 +166,20 @@ out:
 	*ret_out = out;
 	*ret_len = len;
 	return status;
+}
+
+/* Run git with argv and collect its output (see collect_git). */
+static int run_git(char *const argv[], char **ret_out, size_t *ret_len)
+{
+	pid_t pid;
+	int fd;
+
+	*ret_out = NULL;
+	*ret_len = 0;
+	if (spawn_git(argv, &pid, &fd) < 0) {
+		return -1;
+	}
+	return collect_git(pid, fd, now_ms() + GITMETA_TIMEOUT_MS, ret_out, ret_len);
 }
 
 void gitmeta_finish(struct gitmeta *m)
@@ -313,40 +328,100 @@ out:
 	return r;
 }
 
-int gitmeta_read(const char *dir, struct gitmeta *ret)
+struct gitmeta_job {
+	char *dir;
+	pid_t pid; /* git status, or -1 when it could not start */
+	int fd;
+	int64_t deadline;
+};
+
+int gitmeta_start(const char *dir, struct gitmeta_job **ret)
 {
-	char *status_argv[] = {"git",
-	                       "--no-optional-locks",
-	                       "-c",
-	                       "core.fsmonitor=false",
-	                       "-C",
-	                       (char *)dir,
-	                       "status",
-	                       "--porcelain=v2",
-	                       "--branch",
-	                       "-z",
-	                       "--untracked-files=normal",
-	                       NULL};
+	char *argv[] = {"git",       "--no-optional-locks",
+	                "-c",        "core.fsmonitor=false",
+	                "-C",        (char *)dir,
+	                "status",    "--porcelain=v2",
+	                "--branch",  "-z",
+	                "--untracked-files=normal", NULL};
+	struct gitmeta_job *j = calloc(1, sizeof(*j));
+
+	if (!j) {
+		return -ENOMEM;
+	}
+	j->dir = strdup(dir);
+	if (!j->dir) {
+		free(j);
+		return -ENOMEM;
+	}
+	j->deadline = now_ms() + GITMETA_TIMEOUT_MS;
+	if (spawn_git(argv, &j->pid, &j->fd) < 0) {
+		j->pid = -1; /* no git: nothing to record */
+		j->fd = -1;
+	}
+	*ret = j;
+	return 0;
+}
+
+int gitmeta_collect(struct gitmeta_job *j, struct gitmeta *ret)
+{
 	struct gitmeta m = {0};
 	char *out = NULL;
 	size_t len = 0;
-	int r;
+	int r = 0, st;
 
 	memset(ret, 0, sizeof(*ret));
-	/* Outside a work tree (or without git) status fails: nothing to record. */
-	if (run_git(status_argv, &out, &len) != 0) {
-		free(out);
+	if (!j) {
 		return 0;
 	}
+	if (j->pid < 0) {
+		goto out;
+	}
+	st = collect_git(j->pid, j->fd, j->deadline, &out, &len);
+	j->pid = -1;
+	/* Outside a work tree status fails: nothing to record. */
+	if (st != 0) {
+		goto out;
+	}
 	r = parse_status(out, len, &m);
-	free(out);
 	if (r == 0) {
-		r = find_remote(dir, &m);
+		r = find_remote(j->dir, &m);
 	}
 	if (r < 0) {
 		gitmeta_finish(&m);
-		return r;
+		goto out;
 	}
 	*ret = m;
-	return 0;
+out:
+	free(out);
+	free(j->dir);
+	free(j);
+	return r;
+}
+
+void gitmeta_abort(struct gitmeta_job *j)
+{
+	int wst;
+
+	if (!j) {
+		return;
+	}
+	if (j->pid > 0) {
+		kill(j->pid, SIGKILL);
+		close(j->fd);
+		while (waitpid(j->pid, &wst, 0) < 0 && errno == EINTR) {
+		}
+	}
+	free(j->dir);
+	free(j);
+}
+
+int gitmeta_read(const char *dir, struct gitmeta *ret)
+{
+	struct gitmeta_job *j = NULL;
+	int r = gitmeta_start(dir, &j);
+
+	if (r < 0) {
+		return r;
+	}
+	return gitmeta_collect(j, ret);
 }

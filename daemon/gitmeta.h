@@ -24,6 +24,15 @@ struct gitmeta {
  * Never fails for git's reasons: *ret is then left empty. -ENOMEM only. */
 int gitmeta_read(const char *dir, struct gitmeta *ret);
 
+/* The same in two halves, so that git runs while the snapshot is taken:
+ * start `git status` (a job is returned even when git cannot run), then
+ * collect its answer and ask `git config` (frees the job; NULL is fine).
+ * A job not collected is ended with gitmeta_abort. */
+struct gitmeta_job;
+int gitmeta_start(const char *dir, struct gitmeta_job **ret);
+int gitmeta_collect(struct gitmeta_job *job, struct gitmeta *ret);
+void gitmeta_abort(struct gitmeta_job *job);
+
 /* Free the strings; accepts NULL. */
 void gitmeta_finish(struct gitmeta *m);
 

@@ -49,6 +49,15 @@ struct entry {
 	char hex[65];
 };
 
+/* A snapshot's entries in memory, kept by a snapshot_info so that the
+ * program of a submit is looked up without reading the manifest back. */
+struct held_tree {
+	struct entry *ents;
+	size_t n;
+};
+
+static void held_tree_free(struct held_tree *h);
+
 /* One of the largest files or directories, for the over-limit message. */
 struct top {
 	char *path;
@@ -679,7 +688,7 @@ static int store_file(struct snapshot_build *t, struct blob_batch *batch, struct
 		r = -ESTALE;
 		goto fail;
 	}
-	r = blob_batch_put_fd(batch, fd, e->hex, &e->size);
+	r = blob_batch_put_fd_upto(batch, fd, (uint64_t)st.st_size, e->hex, &e->size);
 	if (r < 0) {
 		goto fail;
 	}
@@ -1005,6 +1014,8 @@ void snapshot_info_finish(struct snapshot_info *info)
 	info->skipped = NULL;
 	cJSON_Delete(info->entries);
 	info->entries = NULL;
+	held_tree_free(info->tree);
+	info->tree = NULL;
 }
 
 int snapshot_build_create(struct blobstore *bs, const char *source, const struct snapshot_opts *opts,
@@ -1199,6 +1210,17 @@ int snapshot_build_finish(struct snapshot_build *t, struct blob_batch *batch,
 	ret->cached_files = t->cached_files;
 	ret->new_blobs = new_blobs;
 	t->skipped = NULL;
+	/* The entries go with the info (sorted, skipped ones included). */
+	{
+		struct held_tree *h = malloc(sizeof(*h));
+		if (h) {
+			h->ents = t->ents;
+			h->n = t->n;
+			t->ents = NULL;
+			t->n = t->cap = 0;
+			ret->tree = h;
+		}
+	}
 out:
 	free(manifest);
 	return r;
@@ -1847,6 +1869,52 @@ static int resolve_file(const struct manifest *m, const char *relpath, bool *ret
 out:
 	free(todo);
 	free(cur);
+	return r;
+}
+
+static void held_tree_free(struct held_tree *h)
+{
+	if (!h) {
+		return;
+	}
+	for (size_t i = 0; i < h->n; i++) {
+		free(h->ents[i].path);
+		free(h->ents[i].target);
+	}
+	free(h->ents);
+	free(h);
+}
+
+int snapshot_info_has_file(struct blobstore *bs, const struct snapshot_info *info,
+                           const char *relpath, bool *ret)
+{
+	static const enum etype types[] = {[E_FILE] = E_FILE, [E_DIR] = E_DIR,
+	                                   [E_SYMLINK] = E_SYMLINK};
+	const struct held_tree *h = info->tree;
+	struct manifest m = {0};
+	bool found;
+	int r;
+
+	if (!h) {
+		return snapshot_has_file(bs, info->id, relpath, ret);
+	}
+	m.e = calloc(h->n ? h->n : 1, sizeof(*m.e));
+	if (!m.e) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < h->n; i++) {
+		const struct entry *e = &h->ents[i];
+		if (e->skipped) {
+			continue;
+		}
+		m.e[m.n++] = (struct mentry){.path = e->path, .sha = e->hex, .target = e->target,
+		                             .size = e->size, .mode = e->mode, .type = types[e->type]};
+	}
+	r = resolve_file(&m, relpath, &found);
+	if (r == 0) {
+		*ret = found;
+	}
+	free(m.e);
 	return r;
 }
 

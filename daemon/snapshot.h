@@ -62,6 +62,7 @@ struct snapshot_info {
 	uint64_t new_blobs;     /* file contents the store did not have yet */
 	cJSON *entries;         /* list_only: [{"path", "type", "size"?}], sorted by path */
 	bool entries_truncated; /* more than SNAPSHOT_LIST_MAX */
+	void *tree;             /* the entries in memory, for snapshot_info_has_file */
 };
 
 /* Free what the info owns (not the info itself). */
@@ -114,6 +115,11 @@ int snapshot_materialise_stats(struct blobstore *bs, const char *id, const char 
  * the program at submit). "./" and "." components are fine; an absolute
  * path or one that climbs out of the tree is never in it. */
 int snapshot_has_file(struct blobstore *bs, const char *id, const char *relpath, bool *ret);
+
+/* snapshot_has_file for the snapshot just taken into info, from its
+ * entries in memory (no reading back of the manifest). */
+int snapshot_info_has_file(struct blobstore *bs, const struct snapshot_info *info,
+                           const char *relpath, bool *ret);
 
 /* One entry of a stored manifest, for snapshot_foreach. */
 enum snapshot_type { SNAPSHOT_FILE, SNAPSHOT_DIR, SNAPSHOT_SYMLINK };

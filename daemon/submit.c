@@ -118,7 +118,7 @@ static int resolve_program(struct submit *s)
 					       prog);
 			return -EINVAL;
 		}
-		err = snapshot_has_file(s->d->blobs, s->info.id, rel, &in_snapshot);
+		err = snapshot_info_has_file(s->d->blobs, &s->info, rel, &in_snapshot);
 		if (err < 0) {
 			s->cause = msg_strdupf("cannot read the snapshot: %s", strerror(-err));
 			return err;
@@ -235,16 +235,23 @@ static void submit_work(uv_work_t *w)
 		struct snapshot_opts opts = {.limits = s->limits, .list_only = s->dry_run};
 		s->err = snaparchive_take(s->d->blobs, s->source, &opts, &s->info, &s->cause);
 	} else {
+		/* git status runs (another process) while the tree is walked. */
+		if (!s->dry_run) {
+			s->err = gitmeta_start(s->source, &git);
+			if (s->err < 0) {
+				return;
+			}
+		}
 		s->err = take_dir(s);
 	}
-	if (s->err < 0 || s->dry_run) {
+	if (s->err == 0 && !s->dry_run) {
+		s->err = resolve_program(s);
+	}
+	if (s->err < 0) {
+		gitmeta_abort(git);
 		return;
 	}
-	s->err = resolve_program(s);
-	if (s->err < 0 || s->archive) {
-		return;
-	}
-	s->err = gitmeta_read(s->source, &s->git);
+	s->err = gitmeta_collect(git, &s->git);
 }
 
 /* The dry run's reply: what would be taken, and whether it is over a limit. */

@@ -609,15 +609,26 @@ static void test_has_file(struct blobstore *bs, const char *id)
 	    {"", false},
 	    {".git/HEAD", false},
 	};
+	struct snapshot_info info;
+	char *cause = NULL;
 	bool got;
 
 	current = "has_file";
+	/* The same answers from the manifest and from a fresh take's entries. */
+	CHECK_RC(snapshot_take(bs, P("src"), NULL, NULL, NULL, &info, &cause), 0);
+	CHECK(strcmp(info.id, id) == 0 && info.tree, "the same snapshot, entries held");
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		got = !cases[i].want;
 		CHECK_RC(snapshot_has_file(bs, id, cases[i].path, &got), 0);
 		CHECK(got == cases[i].want, "snapshot_has_file('%s') = %d, expected %d",
 		      cases[i].path, got, cases[i].want);
+		got = !cases[i].want;
+		CHECK_RC(snapshot_info_has_file(bs, &info, cases[i].path, &got), 0);
+		CHECK(got == cases[i].want, "snapshot_info_has_file('%s') = %d, expected %d",
+		      cases[i].path, got, cases[i].want);
 	}
+	snapshot_info_finish(&info);
+	CHECK(info.tree == NULL, "finish frees the entries");
 	CHECK_RC(snapshot_has_file(
 	             bs, "2222222222222222222222222222222222222222222222222222222222222222",
 	             "run.sh", &got),
