@@ -33,6 +33,7 @@
 #define STALE_TMP_SECONDS 3600
 
 #define TMP_PREFIX "blob-"
+#define TMP_DIR_PREFIX "dirs-" /* as long as TMP_PREFIX */
 #define TMP_NAME_LEN (sizeof(TMP_PREFIX) - 1 + 6)
 
 struct blobstore {
@@ -47,6 +48,7 @@ struct blobstore {
 
 struct pending {
 	char tmpname[TMP_NAME_LEN + 1]; /* empty once renamed or removed */
+	int dirfd;                      /* the directory of the temporary (its batch's) */
 	char hex[65];
 	int fd; /* kept open for fsync at commit in small batches, else -1 */
 };
@@ -58,6 +60,8 @@ struct blob_batch {
 	struct pending *p;
 	size_t n, cap;
 	uint64_t names; /* temporary names: a random start, then counting */
+	int dirfd;      /* tmp/batch-NAME, made for the first temporary; -1 before */
+	char dirname[TMP_NAME_LEN + 1];
 	bool keep_fds;
 	bool broken; /* a commit failed half way */
 };
@@ -187,10 +191,9 @@ static int mkdirat_open(int dirfd, const char *name, int *ret_fd)
 /* Remove temporaries a crash left behind. Only old ones: another process
  * may be storing into the same store right now, and a temporary is
  * written and renamed within one snapshot, never an hour. */
-static void clean_tmp(int tmpfd)
+static void clean_dir(int dirfd, time_t old)
 {
-	int fd = openat(tmpfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	time_t old = time(NULL) - STALE_TMP_SECONDS;
+	int fd = openat(dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct dirent *de;
 	DIR *d;
 
@@ -204,15 +207,31 @@ static void clean_tmp(int tmpfd)
 	}
 	while ((de = readdir(d))) {
 		struct stat st;
-		if (strncmp(de->d_name, TMP_PREFIX, sizeof(TMP_PREFIX) - 1) != 0 ||
-		    fstatat(tmpfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
 			continue;
 		}
-		if (S_ISREG(st.st_mode) && st.st_mtime < old) {
-			unlinkat(tmpfd, de->d_name, 0);
+		if (S_ISREG(st.st_mode) && st.st_mtime < old &&
+		    strncmp(de->d_name, TMP_PREFIX, sizeof(TMP_PREFIX) - 1) == 0) {
+			unlinkat(dirfd, de->d_name, 0);
+		} else if (S_ISDIR(st.st_mode) &&
+		           strncmp(de->d_name, TMP_DIR_PREFIX, sizeof(TMP_DIR_PREFIX) - 1) == 0) {
+			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+			                                         O_CLOEXEC);
+			if (sub >= 0) {
+				clean_dir(sub, old);
+				close(sub);
+			}
+			if (st.st_mtime < old) {
+				unlinkat(dirfd, de->d_name, AT_REMOVEDIR); /* when empty */
+			}
 		}
 	}
 	closedir(d);
+}
+
+static void clean_tmp(int tmpfd)
+{
+	clean_dir(tmpfd, time(NULL) - STALE_TMP_SECONDS);
 }
 
 /* The store's epoch, made up when the store is created: whoever removes
@@ -409,6 +428,7 @@ int blob_batch_create(struct blobstore *bs, struct blob_batch **ret)
 	}
 	b->bs = bs;
 	b->keep_fds = true;
+	b->dirfd = -1;
 	if (getrandom(&b->names, sizeof(b->names), 0) != sizeof(b->names)) {
 		b->names = (uint64_t)getpid() << 32 ^ (uint64_t)time(NULL);
 	}
@@ -432,8 +452,14 @@ void blob_batch_destroy(struct blob_batch *b)
 			close(b->p[i].fd);
 		}
 		if (b->p[i].tmpname[0]) {
-			unlinkat(b->bs->tmpfd, b->p[i].tmpname, 0);
+			unlinkat(b->p[i].dirfd, b->p[i].tmpname, 0);
 		}
+	}
+	if (b->dirfd >= 0) {
+		/* Empty unless temporaries merged into another batch are
+		 * still pending there: that one is destroyed first. */
+		close(b->dirfd);
+		unlinkat(b->bs->tmpfd, b->dirname, AT_REMOVEDIR);
 	}
 	free(b->p);
 	free(b->buf);
@@ -441,25 +467,62 @@ void blob_batch_destroy(struct blob_batch *b)
 	free(b);
 }
 
-/* A new temporary in tmp/; its name (relative to tmp/) into name. */
-/* A new temporary in tmp/, read-only from the start (a blob is never
- * modified; the descriptor returned may still write it); its name (relative
- * to tmp/) into name. Names count up from a random start: no random draw
- * per file, and a clash (another batch, a crash's leftover) takes the next. */
-static int tmp_create(struct blob_batch *b, char name[TMP_NAME_LEN + 1], int *ret_fd)
+/* A name from the batch's counter: prefix, then base-32 digits. */
+static void next_name(struct blob_batch *b, const char *prefix, char name[TMP_NAME_LEN + 1])
 {
 	static const char digits[] = "abcdefghijklmnopqrstuvwxyz012345";
+	uint64_t v = b->names++;
 
-	for (int attempt = 0; attempt < 100; attempt++) {
-		uint64_t v = b->names++;
-		int fd;
-		memcpy(name, TMP_PREFIX, sizeof(TMP_PREFIX) - 1);
-		for (size_t i = sizeof(TMP_PREFIX) - 1; i < TMP_NAME_LEN; i++) {
-			name[i] = digits[v & 31];
-			v >>= 5;
+	size_t pl = strlen(prefix);
+
+	memcpy(name, prefix, pl);
+	for (size_t i = pl; i < TMP_NAME_LEN; i++) {
+		name[i] = digits[v & 31];
+		v >>= 5;
+	}
+	name[TMP_NAME_LEN] = '\0';
+}
+
+/* The batch's own directory under tmp/: threads storing at once each
+ * create their temporaries in their own directory, not all in tmp/, whose
+ * lock they would otherwise take turns at for every file. */
+static int batch_dir(struct blob_batch *b)
+{
+	for (int attempt = 0; b->dirfd < 0 && attempt < 100; attempt++) {
+		next_name(b, TMP_DIR_PREFIX, b->dirname);
+		if (mkdirat(b->bs->tmpfd, b->dirname, 0700) < 0) {
+			if (errno != EEXIST) {
+				return -errno;
+			}
+			b->names += 0x9E3779B97F4A7C15ull;
+			continue;
 		}
-		name[TMP_NAME_LEN] = '\0';
-		fd = openat(b->bs->tmpfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
+		b->dirfd = openat(b->bs->tmpfd, b->dirname,
+		                  O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (b->dirfd < 0) {
+			int r = -errno;
+			unlinkat(b->bs->tmpfd, b->dirname, AT_REMOVEDIR);
+			return r;
+		}
+	}
+	return b->dirfd >= 0 ? 0 : -EEXIST;
+}
+
+/* A new temporary in the batch's directory, read-only from the start (a
+ * blob is never modified; the descriptor returned may still write it); its
+ * name into name. Names count up from a random start: no random draw per
+ * file, and a clash takes the next. */
+static int tmp_create(struct blob_batch *b, char name[TMP_NAME_LEN + 1], int *ret_fd)
+{
+	int r = batch_dir(b);
+
+	if (r < 0) {
+		return r;
+	}
+	for (int attempt = 0; attempt < 100; attempt++) {
+		int fd;
+		next_name(b, TMP_PREFIX, name);
+		fd = openat(b->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0444);
 		if (fd >= 0) {
 			*ret_fd = fd;
 			return 0;
@@ -523,6 +586,7 @@ static int pending_add(struct blob_batch *b, const char *tmpname, const char *he
 	}
 	p = &b->p[b->n++];
 	memcpy(p->tmpname, tmpname, TMP_NAME_LEN + 1);
+	p->dirfd = b->dirfd;
 	memcpy(p->hex, hex, 65);
 	p->fd = -1;
 	if (b->keep_fds) {
@@ -534,7 +598,7 @@ static int pending_add(struct blob_batch *b, const char *tmpname, const char *he
 
 fail:
 	close(fd);
-	unlinkat(b->bs->tmpfd, tmpname, 0);
+	unlinkat(b->dirfd, tmpname, 0);
 	return r;
 }
 
@@ -663,7 +727,7 @@ static int put_filled(struct blob_batch *b, fill_fn fill, void *ud, char ret_hex
 out:
 	if (tfd >= 0) {
 		close(tfd);
-		unlinkat(b->bs->tmpfd, tmpname, 0);
+		unlinkat(b->dirfd, tmpname, 0);
 	}
 	if (r == 0) {
 		memcpy(ret_hex, hex, 65);
@@ -753,7 +817,7 @@ int blob_batch_put_buf(struct blob_batch *b, const void *buf, size_t len, char r
 		r = write_all(tfd, buf, len);
 		if (r < 0) {
 			close(tfd);
-			unlinkat(b->bs->tmpfd, tmpname, 0);
+			unlinkat(b->dirfd, tmpname, 0);
 			return r;
 		}
 		r = pending_add(b, tmpname, hex, tfd);
@@ -798,17 +862,17 @@ static int publish(struct blob_batch *b, struct pending *p, bool *ret_newdir)
 
 	rel_name(p->hex, rel);
 	for (int attempt = 0;; attempt++) {
-		if (renameat2(b->bs->tmpfd, p->tmpname, b->bs->shafd, rel, RENAME_NOREPLACE) == 0) {
+		if (renameat2(p->dirfd, p->tmpname, b->bs->shafd, rel, RENAME_NOREPLACE) == 0) {
 			break;
 		}
 		if (errno == EEXIST) {
 			/* Stored meanwhile (or twice in this batch): identical. */
-			unlinkat(b->bs->tmpfd, p->tmpname, 0);
+			unlinkat(p->dirfd, p->tmpname, 0);
 			break;
 		}
 		if (errno == EINVAL || errno == ENOSYS) {
 			/* No RENAME_NOREPLACE here; replacing identical content is harmless. */
-			if (renameat(b->bs->tmpfd, p->tmpname, b->bs->shafd, rel) == 0) {
+			if (renameat(p->dirfd, p->tmpname, b->bs->shafd, rel) == 0) {
 				break;
 			}
 		}
