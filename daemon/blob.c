@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,9 @@
  * stay clear of syncfs, which would also wait for unrelated dirty data on
  * the file system, such as a running job's checkpoints. */
 #define BATCH_FSYNC_MAX 16
+
+/* From this many new blobs a commit renames them on two threads. */
+#define PUBLISH_PARALLEL_MIN 1000
 
 /* Temporaries older than this are left from a crash (see clean_tmp). */
 #define STALE_TMP_SECONDS 3600
@@ -904,6 +908,31 @@ static int fsync_dir_at(int dirfd, const char *name)
 	return r;
 }
 
+/* Publishing a range of a batch's pending blobs, on a thread of its own. */
+struct publisher {
+	struct blob_batch *b;
+	size_t from, to;
+	pthread_t thread;
+	bool newdir;
+	int r;
+};
+
+static void publish_range(struct publisher *pb)
+{
+	for (size_t i = pb->from; i < pb->to && pb->r == 0; i++) {
+		struct pending *p = &pb->b->p[i];
+		if (p->tmpname[0]) {
+			pb->r = publish(pb->b, p, &pb->newdir);
+		}
+	}
+}
+
+static void *publish_range_cb(void *arg)
+{
+	publish_range(arg);
+	return NULL;
+}
+
 int blob_batch_commit(struct blob_batch *b)
 {
 	unsigned char touched[256] = {0};
@@ -929,16 +958,33 @@ int blob_batch_commit(struct blob_batch *b)
 		r = -errno;
 		goto out;
 	}
-	for (size_t i = 0; i < b->n; i++) {
-		struct pending *p = &b->p[i];
-		if (!p->tmpname[0]) {
-			continue;
+	if (b->n >= PUBLISH_PARALLEL_MIN) {
+		/* Many names: half of them on a second thread. The renames go
+		 * to 256 directories, so the two mostly do not meet. */
+		struct publisher half = {.b = b, .from = b->n / 2, .to = b->n};
+		bool started = pthread_create(&half.thread, NULL, publish_range_cb, &half) == 0;
+		struct publisher mine = {.b = b, .from = 0, .to = started ? b->n / 2 : b->n};
+		publish_range(&mine);
+		if (started) {
+			pthread_join(half.thread, NULL);
 		}
-		r = publish(b, p, &newdir);
+		newdir = mine.newdir || half.newdir;
+		r = mine.r < 0 ? mine.r : half.r;
 		if (r < 0) {
 			goto out;
 		}
-		touched[hexval(p->hex[0]) << 4 | hexval(p->hex[1])] = 1;
+	} else {
+		for (size_t i = 0; i < b->n; i++) {
+			struct pending *p = &b->p[i];
+			if (!p->tmpname[0]) {
+				continue;
+			}
+			r = publish(b, p, &newdir);
+			if (r < 0) {
+				goto out;
+			}
+			touched[hexval(p->hex[0]) << 4 | hexval(p->hex[1])] = 1;
+		}
 	}
 	/* Then the names themselves, so a blob is there after a crash once
 	 * whoever stored it has been told so. */
