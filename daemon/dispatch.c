@@ -189,6 +189,7 @@ void request_error_errno(struct request *req, int err, const char *cause)
 		break;
 	case -EBUSY:
 	case -EALREADY:
+	case -EAGAIN: /* the input changed under us (a snapshot's source): try again */
 		code = PROTO_E_CONFLICT;
 		break;
 	default:
