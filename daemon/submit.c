@@ -230,6 +230,7 @@ static int take_dir(struct submit *s)
 static void submit_work(uv_work_t *w)
 {
 	struct submit *s = w->data;
+	struct gitmeta_job *git = NULL;
 
 	if (s->archive) {
 		struct snapshot_opts opts = {.limits = s->limits, .list_only = s->dry_run};
