@@ -171,3 +171,17 @@ def test_an_unreadable_source_is_refused(plain_daemon, make_tree):
         assert str(src) in res.stderr
     finally:
         os.chmod(src, 0o755)
+
+
+def test_an_unreadable_ignore_file_fails_the_submit(plain_daemon, make_tree):
+    """Taking what the user meant to leave out would be worse than failing."""
+    src = make_tree({".amlignore": "secret/\n", "a.py": "", "sub/.amlignore": "*.key\n",
+                     "sub/x.key": "k"})
+    os.chmod(src / "sub" / ".amlignore", 0)
+    try:
+        res = plain_daemon.cli("submit", "--source", src, "--", "a.py", check=2)
+        assert "cannot read the ignore file sub/.amlignore" in res.stderr
+        assert "(PermissionDenied)" in res.stderr
+        assert plain_daemon.runs() == []
+    finally:
+        os.chmod(src / "sub" / ".amlignore", 0o644)
