@@ -43,9 +43,9 @@
 struct blobstore {
 	char *root;
 	char epoch[33]; /* root/blobs.epoch: changes whenever blobs may have been removed */
-	char *tmpdir; /* root/tmp, for mkostemp templates */
-	int shafd;    /* root/blobs/sha256 */
-	int tmpfd;    /* root/tmp */
+	char *tmpdir;   /* root/tmp, for mkostemp templates */
+	int shafd;      /* root/blobs/sha256 */
+	int tmpfd;      /* root/tmp */
 	const EVP_MD *md;
 	EVP_MD *fetched; /* owned; fetched once since every implicit fetch takes a lock */
 };
@@ -219,8 +219,8 @@ static void clean_dir(int dirfd, time_t old)
 			unlinkat(dirfd, de->d_name, 0);
 		} else if (S_ISDIR(st.st_mode) &&
 		           strncmp(de->d_name, TMP_DIR_PREFIX, sizeof(TMP_DIR_PREFIX) - 1) == 0) {
-			int sub = openat(dirfd, de->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
-			                                         O_CLOEXEC);
+			int sub = openat(dirfd, de->d_name,
+			                 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 			if (sub >= 0) {
 				clean_dir(sub, old);
 				close(sub);

@@ -34,8 +34,8 @@ static int64_t now_ms(void)
  * repository), plus settings for an unattended, read-only git. */
 static char **git_env(void)
 {
-	static const char *const extra[] = {
-	    "GIT_OPTIONAL_LOCKS=0", "GIT_TERMINAL_PROMPT=0", "LC_ALL=C", NULL};
+	static const char *const extra[] = {"GIT_OPTIONAL_LOCKS=0", "GIT_TERMINAL_PROMPT=0",
+	                                    "LC_ALL=C", NULL};
 	size_t n = 0, k = 0;
 	char **env;
 
@@ -285,8 +285,14 @@ static const char *first_remote_url(const char *out, size_t len)
 
 static int find_remote(const char *dir, struct gitmeta *m)
 {
-	char *argv[] = {"git", "-C", (char *)dir, "config", "-z", "--get-regexp",
-	                "^(branch\\..*\\.remote|remote\\..*\\.url)$", NULL};
+	char *argv[] = {"git",
+	                "-C",
+	                (char *)dir,
+	                "config",
+	                "-z",
+	                "--get-regexp",
+	                "^(branch\\..*\\.remote|remote\\..*\\.url)$",
+	                NULL};
 	const char *name = NULL, *url = NULL;
 	char *out = NULL, *key = NULL;
 	size_t len = 0;
@@ -337,12 +343,18 @@ struct gitmeta_job {
 
 int gitmeta_start(const char *dir, struct gitmeta_job **ret)
 {
-	char *argv[] = {"git",       "--no-optional-locks",
-	                "-c",        "core.fsmonitor=false",
-	                "-C",        (char *)dir,
-	                "status",    "--porcelain=v2",
-	                "--branch",  "-z",
-	                "--untracked-files=normal", NULL};
+	char *argv[] = {"git",
+	                "--no-optional-locks",
+	                "-c",
+	                "core.fsmonitor=false",
+	                "-C",
+	                (char *)dir,
+	                "status",
+	                "--porcelain=v2",
+	                "--branch",
+	                "-z",
+	                "--untracked-files=normal",
+	                NULL};
 	struct gitmeta_job *j = calloc(1, sizeof(*j));
 
 	if (!j) {

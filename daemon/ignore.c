@@ -909,8 +909,8 @@ int ignore_explain(int rootfd, const char *filename, const char *path, bool want
 			if (nfd < 0) {
 				r = -errno;
 				if (cause) {
-					*cause = msg_strdupf("cannot open the directory %s: %s", norm,
-					                     strerror(errno));
+					*cause = msg_strdupf("cannot open the directory %s: %s",
+					                     norm, strerror(errno));
 				}
 				*s = '/';
 				goto out;
@@ -935,7 +935,8 @@ int ignore_explain(int rootfd, const char *filename, const char *path, bool want
 		} else if (!ex.missing && errno != ENOENT) {
 			r = -errno;
 			if (cause) {
-				*cause = msg_strdupf("cannot look at %s: %s", norm, strerror(errno));
+				*cause =
+				    msg_strdupf("cannot look at %s: %s", norm, strerror(errno));
 			}
 			goto out;
 		} else {

@@ -80,7 +80,7 @@ bool ignore_glob(const char *pattern, const char *text, bool pathname);
 /* What the rules say about one path of a tree, for explaining. */
 struct ignore_explanation {
 	enum ignore_result result;
-	char *source;      /* the deciding pattern (result != IGNORE_NONE), malloc'd */
+	char *source; /* the deciding pattern (result != IGNORE_NONE), malloc'd */
 	unsigned line;
 	char *pattern;
 	char *excluded_dir; /* an ancestor directory that is excluded, malloc'd; the

@@ -254,8 +254,9 @@ static int tree_dir(struct tree *t, const char *path, struct node **ret, char **
 
 	if (n) {
 		if (n->type != S_IFDIR) {
-			*cause = msg_strdupf("archive %s has '%s' both as a file and as a directory",
-			                     t->archive, path);
+			*cause =
+			    msg_strdupf("archive %s has '%s' both as a file and as a directory",
+			                t->archive, path);
 			return -EINVAL;
 		}
 		*ret = n;
@@ -467,9 +468,10 @@ static int read_entries(struct tree *t, int fd, uint64_t max_entries, char **cau
 		if (hl) {
 			r = normalise(hl, &link, &why);
 			if (r == -EINVAL) {
-				*cause = msg_strdupf("archive %s: hard link '%s' to '%s' %s; refused, "
-				                     "nothing was stored",
-				                     t->archive, raw, hl, why);
+				*cause =
+				    msg_strdupf("archive %s: hard link '%s' to '%s' %s; refused, "
+				                "nothing was stored",
+				                t->archive, raw, hl, why);
 			}
 			if (r < 0) {
 				free(path);
@@ -518,8 +520,9 @@ static int read_entries(struct tree *t, int fd, uint64_t max_entries, char **cau
 		}
 		n = tree_find(t, path);
 		if (n && n->type == S_IFDIR) {
-			*cause = msg_strdupf("archive %s has '%s' both as a file and as a directory",
-			                     t->archive, path);
+			*cause =
+			    msg_strdupf("archive %s has '%s' both as a file and as a directory",
+			                t->archive, path);
 			free(path);
 			free(link);
 			r = -EINVAL;
@@ -573,13 +576,14 @@ static int read_entries(struct tree *t, int fd, uint64_t max_entries, char **cau
 		} else if (type == AE_IFREG && !link && is_ignore_name(n->name)) {
 			r = read_content(a, IGNORE_FILE_MAX, &n->content, &n->content_len);
 			if (r == -EFBIG) {
-				*cause = msg_strdupf("archive %s: the ignore file %s is larger than %u "
-				                     "bytes; make it smaller",
-				                     t->archive, n->path, IGNORE_FILE_MAX);
+				*cause =
+				    msg_strdupf("archive %s: the ignore file %s is larger than %u "
+				                "bytes; make it smaller",
+				                t->archive, n->path, IGNORE_FILE_MAX);
 			} else if (r == -EBADMSG) {
-				*cause = msg_strdupf("cannot read archive %s: %s", t->archive,
-				                     archive_error_string(a) ? archive_error_string(a)
-				                                             : "damaged");
+				*cause = msg_strdupf(
+				    "cannot read archive %s: %s", t->archive,
+				    archive_error_string(a) ? archive_error_string(a) : "damaged");
 			}
 			if (r < 0) {
 				goto out;
@@ -606,9 +610,10 @@ static int resolve_links(struct tree *t, char **cause)
 			target = tree_find(t, target->hardlink);
 		}
 		if (!target || target->hardlink || target->type != S_IFREG) {
-			*cause = msg_strdupf("archive %s: hard link '%s' points to '%s', which is "
-			                     "not a file of the archive; refused, nothing was stored",
-			                     t->archive, n->path, n->hardlink);
+			*cause =
+			    msg_strdupf("archive %s: hard link '%s' points to '%s', which is "
+			                "not a file of the archive; refused, nothing was stored",
+			                t->archive, n->path, n->hardlink);
 			return -EINVAL;
 		}
 		n->size = target->size;
@@ -807,10 +812,9 @@ static int store_contents(struct tree *t, int fd, struct blob_batch *batch, char
 		}
 		r = blob_batch_put_stream(batch, read_data_cb, a, n->hex, &n->hashed_size);
 		if (r == -EBADMSG) {
-			*cause = msg_strdupf("cannot read %s from archive %s: %s", n->path,
-			                     t->archive,
-			                     archive_error_string(a) ? archive_error_string(a)
-			                                             : "damaged");
+			*cause = msg_strdupf(
+			    "cannot read %s from archive %s: %s", n->path, t->archive,
+			    archive_error_string(a) ? archive_error_string(a) : "damaged");
 		}
 		if (r < 0) {
 			goto out;
@@ -887,8 +891,8 @@ int snaparchive_take(struct blobstore *bs, const char *path, const struct snapsh
 	    .ignored = amatch_ignored_cb,
 	};
 	o.matcher_ud = &am;
-	o.ignore_file = tree_find(&t, ignore_filename(am.ig)) ? ignore_filename(am.ig)
-	                                                     : IGNORE_FILE_AML;
+	o.ignore_file =
+	    tree_find(&t, ignore_filename(am.ig)) ? ignore_filename(am.ig) : IGNORE_FILE_AML;
 	o.stat_cache = NULL;
 	r = snapshot_build_create(bs, path, &o, &b);
 	if (r < 0) {
@@ -1064,8 +1068,8 @@ static int write_entry_cb(void *ud, const struct snapshot_entry *e)
 			r = fd < 0 ? -errno : 0;
 		}
 		if (r < 0) {
-			*w->cause = msg_strdupf("snapshot %s is damaged: the content of %s is missing",
-			                        w->id, e->path);
+			*w->cause = msg_strdupf(
+			    "snapshot %s is damaged: the content of %s is missing", w->id, e->path);
 			archive_entry_free(ae);
 			return -EBADMSG;
 		}
@@ -1086,9 +1090,10 @@ static int write_entry_cb(void *ud, const struct snapshot_entry *e)
 				continue;
 			}
 			if (n <= 0) {
-				*w->cause = msg_strdupf("snapshot %s is damaged: the content of %s is "
-				                        "shorter than recorded",
-				                        w->id, e->path);
+				*w->cause =
+				    msg_strdupf("snapshot %s is damaged: the content of %s is "
+				                "shorter than recorded",
+				                w->id, e->path);
 				close(fd);
 				return -EBADMSG;
 			}
@@ -1106,14 +1111,12 @@ fail:
 		close(fd);
 	}
 	*w->cause = msg_strdupf("cannot write the archive: %s",
-	                        archive_error_string(w->a) ? archive_error_string(w->a)
-	                                                   : "error");
+	                        archive_error_string(w->a) ? archive_error_string(w->a) : "error");
 	return r;
 }
 
-int snaparchive_export(struct blobstore *bs, const char *id, enum snaparchive_format format,
-                       int fd, int64_t mtime, uint64_t *ret_size, char ret_sha256[65],
-                       char **cause)
+int snaparchive_export(struct blobstore *bs, const char *id, enum snaparchive_format format, int fd,
+                       int64_t mtime, uint64_t *ret_size, char ret_sha256[65], char **cause)
 {
 	struct sink s = {.fd = fd};
 	struct writer w = {.bs = bs, .mtime = mtime, .id = id};
@@ -1171,9 +1174,9 @@ int snaparchive_export(struct blobstore *bs, const char *id, enum snaparchive_fo
 	archive_write_set_bytes_in_last_block(w.a, 1);
 	if (archive_write_open(w.a, &s, NULL, sink_write_cb, NULL) != ARCHIVE_OK) {
 		r = s.err ? s.err : -EIO;
-		*cause = msg_strdupf("cannot write the archive: %s",
-		                     archive_error_string(w.a) ? archive_error_string(w.a)
-		                                               : strerror(-r));
+		*cause = msg_strdupf("cannot write the archive: %s", archive_error_string(w.a)
+		                                                         ? archive_error_string(w.a)
+		                                                         : strerror(-r));
 		goto out;
 	}
 	r = snapshot_foreach(bs, id, write_entry_cb, &w, cause);
@@ -1185,9 +1188,9 @@ int snaparchive_export(struct blobstore *bs, const char *id, enum snaparchive_fo
 	}
 	if (archive_write_close(w.a) != ARCHIVE_OK) {
 		r = s.err ? s.err : -EIO;
-		*cause = msg_strdupf("cannot write the archive: %s",
-		                     archive_error_string(w.a) ? archive_error_string(w.a)
-		                                               : strerror(-r));
+		*cause = msg_strdupf("cannot write the archive: %s", archive_error_string(w.a)
+		                                                         ? archive_error_string(w.a)
+		                                                         : strerror(-r));
 		goto out;
 	}
 	if (EVP_DigestFinal_ex(s.md, md, &mdlen) != 1 || mdlen != 32) {

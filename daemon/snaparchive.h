@@ -38,6 +38,5 @@ int snaparchive_take(struct blobstore *bs, const char *path, const struct snapsh
  * with mtime and owner 0/0. Names that are valid UTF-8 are written as such;
  * others as the bytes they are. ret_size and ret_sha256 (may be NULL) get
  * the archive's size and hash. */
-int snaparchive_export(struct blobstore *bs, const char *id, enum snaparchive_format format,
-                       int fd, int64_t mtime, uint64_t *ret_size, char ret_sha256[65],
-                       char **cause);
+int snaparchive_export(struct blobstore *bs, const char *id, enum snaparchive_format format, int fd,
+                       int64_t mtime, uint64_t *ret_size, char ret_sha256[65], char **cause);

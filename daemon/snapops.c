@@ -316,12 +316,12 @@ void snapops_ignore_check(struct request *req)
 	}
 	if (source[0] != '/') {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-			      "source directory '%s' must be an absolute path", source);
+		              "source directory '%s' must be an absolute path", source);
 		return;
 	}
 	if (stat(source, &st) < 0 || !S_ISDIR(st.st_mode)) {
 		request_error(req, errno == EACCES ? PROTO_E_PERMISSION : PROTO_E_INVALID_ARGUMENT,
-			      "source %s is not a directory", source);
+		              "source %s is not a directory", source);
 		return;
 	}
 	c = calloc(1, sizeof(*c));
@@ -337,7 +337,8 @@ void snapops_ignore_check(struct request *req)
 		check_free(c);
 		return;
 	}
-	cJSON_ArrayForEach(it, paths) {
+	cJSON_ArrayForEach(it, paths)
+	{
 		c->paths[c->n] = strdup(it->valuestring);
 		if (!c->paths[c->n++]) {
 			request_error(req, PROTO_E_INTERNAL, "out of memory");
@@ -348,14 +349,16 @@ void snapops_ignore_check(struct request *req)
 	c->work.data = c;
 	err = uv_queue_work(req->d->loop, &c->work, check_work, check_done);
 	if (err < 0) {
-		request_error(req, PROTO_E_INTERNAL, "cannot queue the check: %s", uv_strerror(err));
+		request_error(req, PROTO_E_INTERNAL, "cannot queue the check: %s",
+		              uv_strerror(err));
 		check_free(c);
 	}
 }
 
 /* ---- snapshot.export ---- */
 
-struct export {
+struct export
+{
 	int64_t id;
 	int fd;
 	uint64_t size;
@@ -450,8 +453,8 @@ static void export_work(uv_work_t *w)
 		return;
 	}
 	x->fd = fd;
-	x->err = snaparchive_export(x->bs, x->id, x->format, fd, x->mtime, &x->size, x->sha,
-	                            &x->cause);
+	x->err =
+	    snaparchive_export(x->bs, x->id, x->format, fd, x->mtime, &x->size, x->sha, &x->cause);
 }
 
 static void export_done(uv_work_t *w, int status)
@@ -510,18 +513,18 @@ void snapops_export(struct request *req)
 	}
 	if (snaparchive_format_parse(fmt, &format) < 0) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-			      "unknown archive format '%s' (tar, tar.gz, tar.zst or zip)", fmt);
+		              "unknown archive format '%s' (tar, tar.gz, tar.zst or zip)", fmt);
 		return;
 	}
 	if (exports_sweep() >= SNAPOPS_EXPORTS_MAX) {
 		request_error(req, PROTO_E_CONFLICT,
-			      "%d exports are being read already; finish one or wait %d s",
-			      SNAPOPS_EXPORTS_MAX, SNAPOPS_EXPORT_IDLE_S);
+		              "%d exports are being read already; finish one or wait %d s",
+		              SNAPOPS_EXPORTS_MAX, SNAPOPS_EXPORT_IDLE_S);
 		return;
 	}
 	if (store_run_json(req->d->store, seq, false, &run) < 0 || !run) {
 		request_error(req, PROTO_E_INTERNAL, "reading run #%lld failed: %s", (long long)seq,
-			      store_errmsg(req->d->store));
+		              store_errmsg(req->d->store));
 		return;
 	}
 	snap = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(run, "snapshot"));
@@ -557,7 +560,7 @@ void snapops_export(struct request *req)
 	err = uv_queue_work(req->d->loop, &x->work, export_work, export_done);
 	if (err < 0) {
 		request_error(req, PROTO_E_INTERNAL, "cannot queue the export: %s",
-			      uv_strerror(err));
+		              uv_strerror(err));
 		exporting_free(x);
 	}
 }
@@ -584,9 +587,9 @@ void snapops_export_read(struct request *req)
 	e = *pp;
 	if (!e) {
 		request_error(req, PROTO_E_NOT_FOUND,
-			      "no export %lld (it was read to its end, or not read for %d s; "
-			      "export again)",
-			      (long long)id, SNAPOPS_EXPORT_IDLE_S);
+		              "no export %lld (it was read to its end, or not read for %d s; "
+		              "export again)",
+		              (long long)id, SNAPOPS_EXPORT_IDLE_S);
 		return;
 	}
 	e->last_used = util_now();
@@ -609,7 +612,7 @@ void snapops_export_read(struct request *req)
 		}
 		if (n <= 0) {
 			request_error(req, PROTO_E_INTERNAL, "reading export %lld failed: %s",
-				      (long long)id, n < 0 ? strerror(errno) : "short file");
+			              (long long)id, n < 0 ? strerror(errno) : "short file");
 			goto out;
 		}
 		got += n;

@@ -329,9 +329,9 @@ static int take_enter_cb(void *ud, const char *path, int dirfd)
 			}
 			if (!t->cause) {
 				char eb[128];
-				t->cause = msg_strdupf("cannot read the ignore rules of %s%s%s: %s",
-				                       t->source, *path ? "/" : "", path,
-				                       errstr(-r, eb));
+				t->cause =
+				    msg_strdupf("cannot read the ignore rules of %s%s%s: %s",
+				                t->source, *path ? "/" : "", path, errstr(-r, eb));
 			}
 			return r;
 		}
@@ -565,8 +565,9 @@ static char *over_message(struct snapshot_build *t)
 			d = NULL;
 		}
 		/* An extension only when no directory holds half of it all. */
-		for (size_t i = 0; i < t->nexts && !(d && (by_files ? dirs[0].files * 2 >= t->nfile
-		                                                     : dirs[0].bytes * 2 >= t->bytes));
+		for (size_t i = 0;
+		     i < t->nexts && !(d && (by_files ? dirs[0].files * 2 >= t->nfile
+		                                      : dirs[0].bytes * 2 >= t->bytes));
 		     i++) {
 			uint64_t v = by_files ? t->exts[i].files : t->exts[i].bytes;
 			if (v * 4 >= (by_files ? t->nfile : t->bytes) && t->exts[i].files > 1 &&
@@ -603,8 +604,9 @@ static char *over_message(struct snapshot_build *t)
 				put_pattern(f, fl);
 				fputc('\'', f);
 			}
-			fprintf(f, " to %s, or raise the limit (--max-snapshot-mb, "
-			           "--max-snapshot-files)",
+			fprintf(f,
+			        " to %s, or raise the limit (--max-snapshot-mb, "
+			        "--max-snapshot-files)",
 			        t->ignore_file);
 		} else {
 			fputs("; raise the limit (--max-snapshot-mb, --max-snapshot-files)", f);
@@ -935,8 +937,8 @@ static char *manifest_print(const struct entry *ents, size_t n)
 		case E_FILE:
 			/* cJSON prints whole numbers below 10^15 as integers. */
 			if (e->size < 1000000000000000ULL) {
-				snprintf(num, sizeof(num), ",\"size\":%" PRIu64 ",\"mode\":%u", e->size,
-				         (unsigned)e->mode);
+				snprintf(num, sizeof(num), ",\"size\":%" PRIu64 ",\"mode\":%u",
+				         e->size, (unsigned)e->mode);
 			} else {
 				snprintf(num, sizeof(num), ",\"size\":%1.15g,\"mode\":%u",
 				         (double)e->size, (unsigned)e->mode);
@@ -986,7 +988,8 @@ static int list_entries(struct snapshot_build *t, struct snapshot_info *ret)
 		}
 		o = cJSON_CreateObject();
 		p = json_name(e->path);
-		if (!o || !cJSON_AddItemToArray(arr, o) || !p || !cJSON_AddItemToObject(o, "path", p) ||
+		if (!o || !cJSON_AddItemToArray(arr, o) || !p ||
+		    !cJSON_AddItemToObject(o, "path", p) ||
 		    !cJSON_AddStringToObject(o, "type", type_names[e->type]) ||
 		    (e->type == E_FILE && !cJSON_AddNumberToObject(o, "size", (double)e->size)) ||
 		    (e->type == E_SYMLINK && !cJSON_AddStringToObject(o, "target", e->target))) {
@@ -1018,8 +1021,8 @@ void snapshot_info_finish(struct snapshot_info *info)
 	info->tree = NULL;
 }
 
-int snapshot_build_create(struct blobstore *bs, const char *source, const struct snapshot_opts *opts,
-                          struct snapshot_build **ret)
+int snapshot_build_create(struct blobstore *bs, const char *source,
+                          const struct snapshot_opts *opts, struct snapshot_build **ret)
 {
 	struct snapshot_build *t = calloc(1, sizeof(*t));
 	const struct snapshot_limits *lim = &opts->limits;
@@ -1287,9 +1290,10 @@ static void save_stat_cache(struct snapshot_build *t, const char *path, int64_t 
 		statcache_rec_from_stat(&recs[n], &e->st);
 		for (int k = 0; k < 32; k++) {
 			unsigned hi = (unsigned)(e->hex[2 * k] <= '9' ? e->hex[2 * k] - '0'
-			                                               : e->hex[2 * k] - 'a' + 10);
-			unsigned lo = (unsigned)(e->hex[2 * k + 1] <= '9' ? e->hex[2 * k + 1] - '0'
-			                                                   : e->hex[2 * k + 1] - 'a' + 10);
+			                                              : e->hex[2 * k] - 'a' + 10);
+			unsigned lo =
+			    (unsigned)(e->hex[2 * k + 1] <= '9' ? e->hex[2 * k + 1] - '0'
+			                                        : e->hex[2 * k + 1] - 'a' + 10);
 			recs[n].digest[k] = (unsigned char)(hi << 4 | lo);
 		}
 		n++;
@@ -1700,17 +1704,16 @@ int snapshot_materialise_stats(struct blobstore *bs, const char *id, const char 
 			/* Owner-writable while it is filled; its mode comes last. */
 			r = mkdirat(pfd, name, 0700) < 0 ? -errno : 0;
 			break;
-		case E_FILE:
-			{
-				enum blob_copy_how how = BLOB_COPY_PLAIN;
-				r = blob_copy_out_how(bs, e->sha, pfd, name, e->mode & 0777, &how);
-				if (r == 0) {
-					cs.files++;
-					cs.reflinked += how == BLOB_COPY_REFLINK;
-					cs.kernel_copied += how == BLOB_COPY_KERNEL;
-					cs.plain_copied += how == BLOB_COPY_PLAIN;
-				}
+		case E_FILE: {
+			enum blob_copy_how how = BLOB_COPY_PLAIN;
+			r = blob_copy_out_how(bs, e->sha, pfd, name, e->mode & 0777, &how);
+			if (r == 0) {
+				cs.files++;
+				cs.reflinked += how == BLOB_COPY_REFLINK;
+				cs.kernel_copied += how == BLOB_COPY_KERNEL;
+				cs.plain_copied += how == BLOB_COPY_PLAIN;
 			}
+		}
 			if (r == -ENOENT && !blob_exists(bs, e->sha)) {
 				if (cause) {
 					*cause =
@@ -1888,8 +1891,8 @@ static void held_tree_free(struct held_tree *h)
 int snapshot_info_has_file(struct blobstore *bs, const struct snapshot_info *info,
                            const char *relpath, bool *ret)
 {
-	static const enum etype types[] = {[E_FILE] = E_FILE, [E_DIR] = E_DIR,
-	                                   [E_SYMLINK] = E_SYMLINK};
+	static const enum etype types[] = {
+	    [E_FILE] = E_FILE, [E_DIR] = E_DIR, [E_SYMLINK] = E_SYMLINK};
 	const struct held_tree *h = info->tree;
 	struct manifest m = {0};
 	bool found;
@@ -1907,8 +1910,12 @@ int snapshot_info_has_file(struct blobstore *bs, const struct snapshot_info *inf
 		if (e->skipped) {
 			continue;
 		}
-		m.e[m.n++] = (struct mentry){.path = e->path, .sha = e->hex, .target = e->target,
-		                             .size = e->size, .mode = e->mode, .type = types[e->type]};
+		m.e[m.n++] = (struct mentry){.path = e->path,
+		                             .sha = e->hex,
+		                             .target = e->target,
+		                             .size = e->size,
+		                             .mode = e->mode,
+		                             .type = types[e->type]};
 	}
 	r = resolve_file(&m, relpath, &found);
 	if (r == 0) {
@@ -1937,8 +1944,7 @@ int snapshot_has_file(struct blobstore *bs, const char *id, const char *relpath,
 }
 
 int snapshot_foreach(struct blobstore *bs, const char *id,
-                     int (*cb)(void *ud, const struct snapshot_entry *e), void *ud,
-                     char **cause)
+                     int (*cb)(void *ud, const struct snapshot_entry *e), void *ud, char **cause)
 {
 	static const enum snapshot_type types[] = {
 	    [E_FILE] = SNAPSHOT_FILE, [E_DIR] = SNAPSHOT_DIR, [E_SYMLINK] = SNAPSHOT_SYMLINK};

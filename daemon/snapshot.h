@@ -137,8 +137,7 @@ struct snapshot_entry {
  * The manifest is checked first: -EBADMSG when damaged, -ENOENT when there
  * is no such snapshot. */
 int snapshot_foreach(struct blobstore *bs, const char *id,
-                     int (*cb)(void *ud, const struct snapshot_entry *e), void *ud,
-                     char **cause);
+                     int (*cb)(void *ud, const struct snapshot_entry *e), void *ud, char **cause);
 
 /* Whether a symlink at linkpath (relative to the root) with this target stays
  * inside the tree, judged on the text alone: an absolute target is outside,
@@ -154,8 +153,8 @@ bool snapshot_link_inside(const char *linkpath, const char *target);
  * symlink's target must then be in link_target. */
 struct snapshot_build;
 
-int snapshot_build_create(struct blobstore *bs, const char *source, const struct snapshot_opts *opts,
-                          struct snapshot_build **ret);
+int snapshot_build_create(struct blobstore *bs, const char *source,
+                          const struct snapshot_opts *opts, struct snapshot_build **ret);
 
 /* Free the build; accepts NULL. */
 void snapshot_build_destroy(struct snapshot_build *b);

@@ -216,8 +216,11 @@ static int walk_entries(struct walker *w, DIR *d)
 			if (unreadable_error(r) && w->ops->unreadable) {
 				memset(&st, 0, sizeof(st));
 				st.st_mode = S_IFREG;
-				e = (struct walk_entry){.path = w->path, .name = w->path + off,
-				                        .kind = WALK_FILE, .st = &st, .dirfd = dfd};
+				e = (struct walk_entry){.path = w->path,
+				                        .name = w->path + off,
+				                        .kind = WALK_FILE,
+				                        .st = &st,
+				                        .dirfd = dfd};
 				r = w->ops->unreadable(w->ud, &e, r);
 				if (r < 0) {
 					goto out;

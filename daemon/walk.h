@@ -12,9 +12,9 @@ struct walk_entry {
 	const char *path; /* relative to the root, '/'-separated, no leading './' */
 	const char *name; /* last component */
 	enum walk_kind kind;
-	const struct stat *st; /* lstat of the entry */
-	int dirfd;             /* fd of the containing directory (for openat); -1 when the
-	                          entries come from elsewhere (an archive) */
+	const struct stat *st;   /* lstat of the entry */
+	int dirfd;               /* fd of the containing directory (for openat); -1 when the
+	                            entries come from elsewhere (an archive) */
 	const char *link_target; /* a symlink's target when dirfd is -1, else NULL */
 };
 

@@ -94,10 +94,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					struct ignore *one = NULL;
 					if (ignore_create(IGNORE_FILE_AML, &one) == 0 &&
 					    ignore_push_buf(one, "", pat, l) == 0) {
-						bool m = ignore_match_path(one, line, false, NULL) ==
-						         IGNORE_EXCLUDED;
+						bool m = ignore_match_path(one, line, false,
+						                           NULL) == IGNORE_EXCLUDED;
 						if (m != g) {
-							fprintf(stderr, "matcher and glob disagree: '%s' on '%s'\n",
+							fprintf(stderr,
+							        "matcher and glob disagree: '%s' "
+							        "on '%s'\n",
 							        pat, line);
 							abort();
 						}

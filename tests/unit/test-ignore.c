@@ -169,16 +169,19 @@ static const struct gcase glob_cases[] = {
     {"[[:]", "[", 1, 1}, /* not a class: "[" and ":" are members */
     {"[", "[", 1, 0},
     {"a[", "a[", 1, 0},
-    {"\\", "\\", 1, 0},  /* a trailing backslash matches nothing */
+    {"\\", "\\", 1, 0}, /* a trailing backslash matches nothing */
     {"[\\]]", "]", 1, 1},
     {"[\\\\-^]", "]", 1, 1},
     {"[\\\\-^]", "[", 1, 0},
     {"[\\1-\\3]", "2", 1, 1},
     {"[!]-]", "]", 1, 0},
     {"[!]-]", "a", 1, 1},
-    {"-*-*-*-*-*-*-12-*-*-*-m-*-*-*", "-adobe-courier-bold-o-normal--12-120-75-75-m-70-iso8859-1", 1, 1},
-    {"-*-*-*-*-*-*-12-*-*-*-m-*-*-*", "-adobe-courier-bold-o-normal--12-120-75-75-X-70-iso8859-1", 1, 0},
-    {"XXX/*/*/*/*/*/*/12/*/*/*/m/*/*/*", "XXX/adobe/courier/bold/o/normal//12/120/75/75/m/70/iso8859/1", 1, 1},
+    {"-*-*-*-*-*-*-12-*-*-*-m-*-*-*", "-adobe-courier-bold-o-normal--12-120-75-75-m-70-iso8859-1",
+     1, 1},
+    {"-*-*-*-*-*-*-12-*-*-*-m-*-*-*", "-adobe-courier-bold-o-normal--12-120-75-75-X-70-iso8859-1",
+     1, 0},
+    {"XXX/*/*/*/*/*/*/12/*/*/*/m/*/*/*",
+     "XXX/adobe/courier/bold/o/normal//12/120/75/75/m/70/iso8859/1", 1, 1},
     {"**/*a*b*g*n*t", "abcd/abcdefg/abcdefghijk/abcdefghijklmnop.txt", 1, 1},
     {"**/*a*b*g*n*t", "abcd/abcdefg/abcdefghijk/abcdefghijklmnop.txtz", 1, 0},
     {"*/*/*", "foo/bb/aa/rr", 1, 0},
@@ -192,7 +195,8 @@ static const struct gcase glob_cases[] = {
 static void test_glob_time(void)
 {
 	static const char *const pats[] = {"*a*a*a*a*a*a*a*a*a*a*a*a*b", "-*-*-*-*-*-*-*-*-*-*-*-x",
-	                                    "**a**a**a**a**a**a**a**a**b", "*a*a*a*a*a*a*a*a*a*a*b/c"};
+	                                   "**a**a**a**a**a**a**a**a**b",
+	                                   "*a*a*a*a*a*a*a*a*a*a*b/c"};
 	char text[200];
 	struct timespec t0, t1;
 
@@ -205,7 +209,8 @@ static void test_glob_time(void)
 			if (slash) {
 				text[100] = '/';
 			}
-			CHECK(!ignore_glob(pats[i], text, true) && !ignore_glob(pats[i], text, false),
+			CHECK(!ignore_glob(pats[i], text, true) &&
+			          !ignore_glob(pats[i], text, false),
 			      "'%s' must not match", pats[i]);
 		}
 	}
@@ -291,7 +296,10 @@ static void test_syntax(void)
 	ignore_destroy(ig);
 
 	current = "CRLF, byte order mark, no final newline, tabs kept";
-	ig = with(".gitignore", "", "\xEF\xBB\xBF" "first\r\nsecond\t\nlast", NULL);
+	ig = with(".gitignore", "",
+	          "\xEF\xBB\xBF"
+	          "first\r\nsecond\t\nlast",
+	          NULL);
 	expect(ig, "first", false, IGNORE_EXCLUDED, ".gitignore", 1, "first");
 	expect(ig, "second\t", false, IGNORE_EXCLUDED, ".gitignore", 2, "second\t");
 	expect(ig, "second", false, IGNORE_NONE, NULL, 0, NULL);
@@ -366,8 +374,8 @@ static void test_nesting(void)
 	struct ignore *ig;
 
 	current = "deeper files decide first";
-	ig = with(".amlignore", "", "*.csv\n!top.dat\n", "data", "!keep.csv\n*.dat\n",
-	          "data/raw", "/local\n", NULL);
+	ig = with(".amlignore", "", "*.csv\n!top.dat\n", "data", "!keep.csv\n*.dat\n", "data/raw",
+	          "/local\n", NULL);
 	expect(ig, "data/a.csv", false, IGNORE_EXCLUDED, ".amlignore", 1, "*.csv");
 	expect(ig, "data/keep.csv", false, IGNORE_INCLUDED, "data/.amlignore", 1, "!keep.csv");
 	expect(ig, "data/top.dat", false, IGNORE_EXCLUDED, "data/.amlignore", 2, "*.dat");
@@ -458,13 +466,13 @@ static void test_walk(struct blobstore *bs)
 	      cause ? cause : "?");
 	{
 		static const char *const taken[] = {
-		    ".amlignore", ".gitignore", "keep.tmp", "main.py", "src/ok.c",
-		    "nested/a.tmp", "nested/.amlignore", "sub/data/inner.csv",
+		    ".amlignore", ".gitignore",   "keep.tmp",          "main.py",
+		    "src/ok.c",   "nested/a.tmp", "nested/.amlignore", "sub/data/inner.csv",
 		};
 		static const char *const left[] = {
-		    "a.tmp",          "data/big.csv", "data/keep/k.csv", "src/.git/HEAD",
-		    ".git/config",    "nested/b.tmp", "nested/inner/f",  "data",
-		    "nested/.gitignore",
+		    "a.tmp",          "data/big.csv", "data/keep/k.csv",
+		    "src/.git/HEAD",  ".git/config",  "nested/b.tmp",
+		    "nested/inner/f", "data",         "nested/.gitignore",
 		};
 		for (size_t i = 0; i < sizeof(taken) / sizeof(taken[0]); i++) {
 			CHECK(in_manifest(bs, info.id, taken[i]), "%s should be taken", taken[i]);
