@@ -1363,7 +1363,11 @@ int snapshot_take_with(struct blobstore *bs, const char *source, const struct sn
 	/* Every file has been read by now: what the cache records from here is
 	 * racy only if it changed after this moment. */
 	read_done = statcache_now_ns();
-	if (opts->stat_cache) {
+	/* A cache that answered for every file, and knows no other, would be
+	 * written again the same (its old time is as good as a new one). */
+	if (opts->stat_cache &&
+	    !(t->cached_files == t->nfile && statcache_count(sc) == t->nfile &&
+	      statcache_same_epoch(sc))) {
 		save_stat_cache(t, opts->stat_cache, read_done);
 	}
 	r = snapshot_build_finish(t, batches[0], ret, cause);

@@ -41,6 +41,7 @@ struct slot {
 
 struct statcache {
 	char *buf;
+	size_t count; /* records */
 	bool same_epoch; /* written against the store's current epoch */
 	int64_t written_ns;
 	struct slot *slots;
@@ -192,6 +193,7 @@ static bool parse(struct statcache *c, const char *buf, size_t len, const char *
 		}
 		c->slots[k] = s;
 	}
+	c->count = count;
 	return off == len;
 }
 
@@ -210,6 +212,11 @@ int statcache_load(const char *path, const char *epoch, struct statcache **ret)
 	}
 	*ret = c;
 	return 0;
+}
+
+size_t statcache_count(const struct statcache *c)
+{
+	return c && c->slots ? c->count : 0;
 }
 
 bool statcache_same_epoch(const struct statcache *c)

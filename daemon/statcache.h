@@ -37,6 +37,9 @@ char *statcache_path(const char *dir, const char *source);
  * the blob store's (blob_store_epoch). */
 int statcache_load(const char *path, const char *epoch, struct statcache **ret);
 
+/* How many files the cache records (0 when empty or damaged). */
+size_t statcache_count(const struct statcache *c);
+
 /* Whether the cache was written in the store's current epoch: then every
  * hash it holds names a blob that is still stored, without looking. */
 bool statcache_same_epoch(const struct statcache *c);
