@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdint.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "msg.h"
+#include "util.h"
 
 extern char **environ;
 
@@ -59,6 +61,14 @@ static char **git_env(void)
 	return env;
 }
 
+static pthread_once_t git_once = PTHREAD_ONCE_INIT;
+static char *git_path; /* git on the daemon's PATH, found once */
+
+static void find_git(void)
+{
+	git_path = util_which("git", getenv("PATH"));
+}
+
 /* Start git with argv, its stdout into *ret_fd. */
 static int spawn_git(char *const argv[], pid_t *ret_pid, int *ret_fd)
 {
@@ -90,7 +100,8 @@ static int spawn_git(char *const argv[], pid_t *ret_pid, int *ret_fd)
 	posix_spawnattr_setsigmask(&attr, &none);
 	posix_spawnattr_setsigdefault(&attr, &all);
 	posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
-	r = -posix_spawnp(&pid, "git", &fa, &attr, argv, env);
+	pthread_once(&git_once, find_git);
+	r = git_path ? -posix_spawn(&pid, git_path, &fa, &attr, argv, env) : -ENOENT;
 	posix_spawn_file_actions_destroy(&fa);
 	posix_spawnattr_destroy(&attr);
 	close(pipefd[1]);

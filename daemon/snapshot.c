@@ -109,7 +109,7 @@ struct snapshot_build {
 
 	int rootfd;  /* the walked root, for reopening files to store them */
 	char *cause; /* set by callbacks */
-	uint64_t read_files, read_bytes, cached_files;
+	uint64_t read_files, read_bytes, cached_files, cached_bytes;
 };
 
 static const char *errstr(int err, char buf[128])
@@ -1270,6 +1270,7 @@ static void use_stat_cache(struct snapshot_build *t, const struct statcache *c)
 		}
 		e->hashed = true;
 		t->cached_files++;
+		t->cached_bytes += e->size;
 	}
 }
 
@@ -1349,7 +1350,8 @@ int snapshot_take_with(struct blobstore *bs, const char *source, const struct sn
 		}
 		use_stat_cache(t, sc);
 	}
-	nthreads = store_threads(t->nfile - t->cached_files, t->bytes);
+	/* Threads for what is left to read: none for an unchanged tree. */
+	nthreads = store_threads(t->nfile - t->cached_files, t->bytes - t->cached_bytes);
 	for (size_t k = 0; k < nthreads; k++) {
 		r = blob_batch_create(bs, &batches[k]);
 		if (r < 0) {
