@@ -15,6 +15,7 @@ struct run;
 struct watch;
 struct target;
 struct compute_create;
+struct fetch_mgr;
 
 struct daemon_config {
 	const char *state_dir;   /* NULL: $XDG_STATE_HOME/runyard */
@@ -55,6 +56,8 @@ struct daemon {
 	struct watch *watches;
 	/* Deployed models' scoring services (services.c). */
 	struct services *services;
+	/* Downloads for inputs and datasets (fetch.c). */
+	struct fetch_mgr *fetch;
 	char *ingest_buf;
 	int64_t next_sub;
 
