@@ -16,10 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
 #include <openssl/evp.h>
 
 #include "client.h"
+#include "httppost.h"
 #include "msg.h"
 #include "proto.h"
 #include "render.h"
@@ -4815,28 +4815,6 @@ out:
 	return status;
 }
 
-/* Collect a response body for service invoke, up to 64 MiB. */
-struct body {
-	char *data;
-	size_t len;
-};
-
-static size_t body_write_cb(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct body *b = ud;
-	size_t n = size * nmemb;
-	char *nd;
-
-	if (b->len + n > 64u * 1024 * 1024 || !(nd = realloc(b->data, b->len + n + 1))) {
-		return 0;
-	}
-	b->data = nd;
-	memcpy(b->data + b->len, data, n);
-	b->len += n;
-	b->data[b->len] = '\0';
-	return n;
-}
-
 static int service_invoke_cb(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -4848,12 +4826,10 @@ static int service_invoke_cb(struct ctx *ctx, int argc, char **argv)
 	};
 	cJSON *args = cJSON_CreateObject(), *svc = NULL;
 	const char *name = NULL, *data = NULL, *route = "/score";
-	char *owned = NULL, *url = NULL, errbuf[CURL_ERROR_SIZE] = "";
-	struct body body = {0};
-	struct curl_slist *hdrs = NULL;
+	char *owned = NULL, *url = NULL, err[256] = "";
+	struct httppost_reply body = {0};
 	double timeout = 60;
 	long code = 0;
-	CURL *curl = NULL;
 	int status = 0, c;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
@@ -4908,43 +4884,28 @@ static int service_invoke_cb(struct ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	url = msg_strdupf("http://127.0.0.1:%lld%s", json_int(svc, "port", 0), route);
-	curl = curl_easy_init();
-	hdrs = curl_slist_append(NULL, "Content-Type: application/json");
-	if (!url || !curl || !hdrs) {
+	if (!url) {
 		status = EXIT_USAGE;
 		goto out;
 	}
-	curl_easy_setopt(curl, CURLOPT_URL, url);
-	curl_easy_setopt(curl, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDS, data);
-	curl_easy_setopt(curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(data));
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, hdrs);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)(timeout * 1000));
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, body_write_cb);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "runyard/" RUNYARD_VERSION);
-	CURLcode rc = curl_easy_perform(curl);
-	if (rc != CURLE_OK) {
+	if (httppost_json(url, data, timeout, &body, err, sizeof(err)) < 0) {
 		fprintf(stderr, "runyard: posting to %s failed: %s (service %s is %s; see "
 				"'runyard service show %s')\n",
-			url, errbuf[0] ? errbuf : curl_easy_strerror(rc), name,
-			json_str(svc, "state") ? json_str(svc, "state") : "?", name);
+			url, err, name, json_str(svc, "state") ? json_str(svc, "state") : "?", name);
 		status = EXIT_USAGE;
 		goto out;
 	}
-	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+	code = body.status;
 	if (ctx->json) {
-		cJSON *res = cJSON_CreateObject(), *doc = body.data ? cJSON_Parse(body.data) : NULL;
+		cJSON *res = cJSON_CreateObject(), *doc = body.body ? cJSON_Parse(body.body) : NULL;
 		cJSON_AddNumberToObject(res, "status", (double)code);
 		cJSON_AddItemToObject(res, "response",
-				      doc ? doc : cJSON_CreateString(body.data ? body.data : ""));
+				      doc ? doc : cJSON_CreateString(body.body ? body.body : ""));
 		status = print_json(res);
 		cJSON_Delete(res);
-	} else if (body.data) {
-		fputs(body.data, stdout);
-		if (body.len && body.data[body.len - 1] != '\n') {
+	} else if (body.body) {
+		fputs(body.body, stdout);
+		if (body.len && body.body[body.len - 1] != '\n') {
 			putchar('\n');
 		}
 	}
@@ -4953,11 +4914,7 @@ static int service_invoke_cb(struct ctx *ctx, int argc, char **argv)
 		status = status ? status : EXIT_REFUSED;
 	}
 out:
-	curl_slist_free_all(hdrs);
-	if (curl) {
-		curl_easy_cleanup(curl);
-	}
-	free(body.data);
+	free(body.body);
 	free(url);
 	free(owned);
 	cJSON_Delete(svc);
