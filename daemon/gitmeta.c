@@ -5,13 +5,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -352,6 +355,38 @@ struct gitmeta_job {
 	int64_t deadline;
 };
 
+/* Whether dir or a directory above it has a .git (a directory, or the file
+ * a linked work tree or submodule has). git finds its repository the same
+ * way, so without one there is no work tree and no need to spawn git,
+ * which costs a few milliseconds of every submit of a plain directory. */
+static bool git_may_know(const char *dir)
+{
+	char path[PATH_MAX];
+	size_t len = strlen(dir);
+	struct stat st;
+
+	if (dir[0] != '/' || len + sizeof("/.git") > sizeof(path)) {
+		return true; /* let git decide */
+	}
+	memcpy(path, dir, len + 1);
+	for (;;) {
+		while (len > 1 && path[len - 1] == '/') {
+			len--;
+		}
+		memcpy(path + (len > 1 ? len : 0), "/.git", sizeof("/.git"));
+		if (lstat(path, &st) == 0) {
+			return true;
+		}
+		if (len <= 1) {
+			return false;
+		}
+		while (len > 1 && path[len - 1] != '/') {
+			len--;
+		}
+		path[len] = '\0';
+	}
+}
+
 int gitmeta_start(const char *dir, struct gitmeta_job **ret)
 {
 	char *argv[] = {"git",
@@ -377,7 +412,7 @@ int gitmeta_start(const char *dir, struct gitmeta_job **ret)
 		return -ENOMEM;
 	}
 	j->deadline = now_ms() + GITMETA_TIMEOUT_MS;
-	if (spawn_git(argv, &j->pid, &j->fd) < 0) {
+	if (!git_may_know(dir) || spawn_git(argv, &j->pid, &j->fd) < 0) {
 		j->pid = -1; /* no git: nothing to record */
 		j->fd = -1;
 	}

@@ -206,8 +206,9 @@ __attribute__((format(printf, 2, 3))) static void log_error(int dirfd, const cha
 	}
 }
 
-/* tmp, fsync, rename, fsync the directory: readers see all of it or nothing. */
-static int write_atomic(int dirfd, const char *name, const char *data, size_t len)
+/* tmp, rename: readers see all of it or nothing. When durable, the file
+ * and then the directory are fsync'd too, so it survives a power cut. */
+static int write_atomic(int dirfd, const char *name, const char *data, size_t len, bool durable)
 {
 	char tmp[64];
 	int fd = -1;
@@ -223,7 +224,7 @@ static int write_atomic(int dirfd, const char *name, const char *data, size_t le
 	if (r < 0) {
 		goto out;
 	}
-	if (fsync(fd) < 0) {
+	if (durable && fsync(fd) < 0) {
 		r = -errno;
 		goto out;
 	}
@@ -237,7 +238,7 @@ static int write_atomic(int dirfd, const char *name, const char *data, size_t le
 		r = -errno;
 		goto out;
 	}
-	if (fsync(dirfd) < 0) {
+	if (durable && fsync(dirfd) < 0) {
 		r = -errno;
 	}
 out:
@@ -760,7 +761,11 @@ static int write_supervisor_json(const struct supervisor *s)
 	    buf, sizeof(buf),
 	    "{\"supervisor_pid\": %d, \"pgid\": %d, \"started_at\": %" PRId64 ".%06" PRId64 "}\n",
 	    (int)getpid(), (int)s->pid, s->started_real_us / 1000000, s->started_real_us % 1000000);
-	return write_atomic(s->dirfd, "supervisor.json", buf, (size_t)n);
+	/* Not fsync'd: it tells a restarted daemon which supervisor to
+	 * re-attach to, which only matters while this process lives, and a
+	 * power cut ends it too. Its two fsyncs used to delay the reading of
+	 * the program's first output by milliseconds. */
+	return write_atomic(s->dirfd, "supervisor.json", buf, (size_t)n, false);
 }
 
 static int write_exit_json(const struct supervisor *s)
@@ -784,7 +789,7 @@ static int write_exit_json(const struct supervisor *s)
 	                 (long)s->ru.ru_stime.tv_usec, s->ru.ru_maxrss,
 	                 s->started_real_us / 1000000, s->started_real_us % 1000000,
 	                 s->ended_real_us / 1000000, s->ended_real_us % 1000000);
-	return write_atomic(s->dirfd, "exit.json", buf, (size_t)n);
+	return write_atomic(s->dirfd, "exit.json", buf, (size_t)n, true);
 }
 
 int main(int argc, char **argv)
