@@ -1197,11 +1197,8 @@ void models_op_read(struct request *req)
 {
 	int64_t id, offset = 0, length = MODEL_READ_CHUNK, size = 0;
 	const char *path = NULL;
-	char *cause = NULL, hex[65] = "", bpath[4096];
-	unsigned char *raw = NULL;
-	char *b64 = NULL;
+	char *cause = NULL, hex[65] = "";
 	sqlite3_stmt *st;
-	int fd = -1;
 
 	if (resolve_model(req, false, &id) < 0) {
 		return;
@@ -1229,41 +1226,7 @@ void models_op_read(struct request *req)
 		              "the model has no file '%s' (see 'runyard model show')", path);
 		return;
 	}
-	if (blob_path(req->d->blobs, hex, bpath, sizeof(bpath)) < 0 ||
-	    (fd = open(bpath, O_RDONLY | O_CLOEXEC)) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "the stored content of '%s' is missing", path);
-		return;
-	}
-	if (offset > size) {
-		offset = size;
-	}
-	if (length > size - offset) {
-		length = size - offset;
-	}
-	raw = malloc((size_t)length + 1);
-	b64 = malloc(4 * (((size_t)length + 2) / 3) + 1);
-	if (!raw || !b64) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	ssize_t got = 0;
-	while (got < length) {
-		ssize_t n = pread(fd, raw + got, (size_t)(length - got), (off_t)(offset + got));
-		if (n <= 0) {
-			break;
-		}
-		got += n;
-	}
-	EVP_EncodeBlock((unsigned char *)b64, raw, (int)got);
-	cJSON *res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "data", b64);
-	cJSON_AddNumberToObject(res, "size", (double)size);
-	cJSON_AddBoolToObject(res, "eof", offset + got >= size);
-	request_reply(req, res);
-out:
-	close(fd);
-	free(raw);
-	free(b64);
+	ops_reply_blob_chunk(req, hex, size, offset, length, path);
 }
 
 void models_op_delete(struct request *req)

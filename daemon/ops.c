@@ -46,12 +46,12 @@ int ops_resolve_run(struct request *req, int64_t *ret_seq)
 		ref = v->valuestring;
 	} else {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-			      "argument 'run' must be a run id or a run number");
+		              "argument 'run' must be a run id or a run number");
 		return -EINVAL;
 	}
 	if (store_run_resolve(req->d->store, ref, ret_seq) < 0) {
 		request_error(req, PROTO_E_NOT_FOUND,
-			      "no run '%s' (see 'runyard runs' for the runs there are)", ref);
+		              "no run '%s' (see 'runyard runs' for the runs there are)", ref);
 		return -ENOENT;
 	}
 	return 0;
@@ -70,10 +70,10 @@ void ops_hello(struct request *req)
 	}
 	if (proto != PROTO_VERSION) {
 		request_error(req, PROTO_E_VERSION_MISMATCH,
-			      "client %s speaks protocol %lld, runyardd %s speaks protocol %d; use "
-			      "a runyard CLI of the same version as the daemon",
-			      client ? client : "(unnamed)", (long long)proto, RUNYARD_VERSION,
-			      PROTO_VERSION);
+		              "client %s speaks protocol %lld, runyardd %s speaks protocol %d; use "
+		              "a runyard CLI of the same version as the daemon",
+		              client ? client : "(unnamed)", (long long)proto, RUNYARD_VERSION,
+		              PROTO_VERSION);
 		return;
 	}
 	conn_set_hello_done(req->conn);
@@ -101,15 +101,15 @@ void ops_run_list(struct request *req)
 	}
 	if (status && run_status_parse(status, &st) < 0) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-			      "unknown status '%s' (one of Queued, Preparing, Scaling, Running, "
-			      "CancelRequested, Finalizing, Completed, Failed, Canceled)",
-			      status);
+		              "unknown status '%s' (one of Queued, Preparing, Scaling, Running, "
+		              "CancelRequested, Finalizing, Completed, Failed, Canceled)",
+		              status);
 		return;
 	}
 	err = store_run_list_json(req->d->store, experiment, status, (int)limit, &runs);
 	if (err < 0) {
 		request_error(req, PROTO_E_INTERNAL, "listing runs failed: %s",
-			      store_errmsg(req->d->store));
+		              store_errmsg(req->d->store));
 		return;
 	}
 	cJSON *res = cJSON_CreateObject();
@@ -126,8 +126,8 @@ void ops_run_show(struct request *req)
 		return;
 	}
 	if (store_run_json(req->d->store, seq, true, &run) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "reading run #%lld failed: %s",
-			      (long long)seq, store_errmsg(req->d->store));
+		request_error(req, PROTO_E_INTERNAL, "reading run #%lld failed: %s", (long long)seq,
+		              store_errmsg(req->d->store));
 		return;
 	}
 	request_reply(req, run);
@@ -152,7 +152,7 @@ void ops_run_logs(struct request *req)
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-			      "argument 'stream' must be \"stdout\" or \"stderr\"");
+		              "argument 'stream' must be \"stdout\" or \"stderr\"");
 		return;
 	}
 	if (store_run_json(req->d->store, seq, false, &run) < 0) {
@@ -160,10 +160,10 @@ void ops_run_logs(struct request *req)
 		return;
 	}
 	if (logs_read_json(req->d, seq, cJSON_GetObjectItem(run, "id")->valuestring, after, limit,
-			   stream, &lines, &next, &more) < 0) {
+	                   stream, &lines, &next, &more) < 0) {
 		cJSON_Delete(run);
 		request_error(req, PROTO_E_INTERNAL, "reading the log failed: %s",
-			      store_errmsg(req->d->store));
+		              store_errmsg(req->d->store));
 		return;
 	}
 	cJSON *res = cJSON_CreateObject();
@@ -194,7 +194,7 @@ void ops_run_watch(struct request *req)
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-			      "argument 'stream' must be \"stdout\" or \"stderr\"");
+		              "argument 'stream' must be \"stdout\" or \"stderr\"");
 		return;
 	}
 	if (store_run_json(req->d->store, seq, true, &run) < 0) {
@@ -202,7 +202,7 @@ void ops_run_watch(struct request *req)
 		return;
 	}
 	if (logs_watch_add(req->d, req->conn, seq, cJSON_GetObjectItem(run, "id")->valuestring,
-			   logs, stream, after, &sub) < 0) {
+	                   logs, stream, after, &sub) < 0) {
 		cJSON_Delete(run);
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
 		return;
@@ -225,7 +225,7 @@ void ops_run_unwatch(struct request *req)
 	}
 	if (logs_watch_remove(req->d, req->conn, sub) < 0) {
 		request_error(req, PROTO_E_NOT_FOUND, "no watch %lld on this connection",
-			      (long long)sub);
+		              (long long)sub);
 		return;
 	}
 	request_reply(req, NULL);
@@ -245,14 +245,14 @@ void ops_run_cancel(struct request *req)
 		const char *status = "ended";
 		if (store_run_json(req->d->store, seq, false, &run) == 0) {
 			request_error(req, PROTO_E_CONFLICT,
-				      "run #%lld has already ended (%s); nothing to cancel",
-				      (long long)seq,
-				      cJSON_GetObjectItem(run, "status")->valuestring);
+			              "run #%lld has already ended (%s); nothing to cancel",
+			              (long long)seq,
+			              cJSON_GetObjectItem(run, "status")->valuestring);
 			cJSON_Delete(run);
 			return;
 		}
 		request_error(req, PROTO_E_CONFLICT, "run #%lld has already %s", (long long)seq,
-			      status);
+		              status);
 		return;
 	}
 	/* A queued run ends inside exec_cancel and r goes with it. */
@@ -261,13 +261,13 @@ void ops_run_cancel(struct request *req)
 	int err = exec_cancel(r);
 	if (err == -EALREADY) {
 		request_error(req, PROTO_E_CONFLICT, "run #%lld is already %s", (long long)seq,
-			      was_cancel_requested ? "being canceled"
-								: "finalizing and will end shortly");
+		              was_cancel_requested ? "being canceled"
+		                                   : "finalizing and will end shortly");
 		return;
 	}
 	if (err < 0) {
 		request_error(req, PROTO_E_INTERNAL, "canceling run #%lld failed: %s",
-			      (long long)seq, strerror(-err));
+		              (long long)seq, strerror(-err));
 		return;
 	}
 	cJSON *res = cJSON_CreateObject();
@@ -275,7 +275,7 @@ void ops_run_cancel(struct request *req)
 		cJSON_AddStringToObject(res, "id", cJSON_GetObjectItem(run, "id")->valuestring);
 		cJSON_AddNumberToObject(res, "seq", (double)seq);
 		cJSON_AddStringToObject(res, "status",
-					cJSON_GetObjectItem(run, "status")->valuestring);
+		                        cJSON_GetObjectItem(run, "status")->valuestring);
 		cJSON_Delete(run);
 	}
 	request_reply(req, res);
@@ -291,7 +291,7 @@ void ops_run_outputs(struct request *req)
 	}
 	if (store_artifacts_json(req->d->store, seq, &arts) < 0) {
 		request_error(req, PROTO_E_INTERNAL, "reading outputs failed: %s",
-			      store_errmsg(req->d->store));
+		              store_errmsg(req->d->store));
 		return;
 	}
 	cJSON *res = cJSON_CreateObject();
@@ -305,10 +305,7 @@ void ops_artifact_read(struct request *req)
 {
 	int64_t seq, offset = 0, length = ARTIFACT_CHUNK, size;
 	const char *path = NULL;
-	char *cause = NULL, hex[65], bpath[4096];
-	unsigned char *raw = NULL;
-	char *b64 = NULL;
-	int fd = -1;
+	char *cause = NULL, hex[65];
 
 	if (ops_resolve_run(req, &seq) < 0) {
 		return;
@@ -321,13 +318,24 @@ void ops_artifact_read(struct request *req)
 	}
 	if (store_artifact_get(req->d->store, seq, path, hex, &size) < 0) {
 		request_error(req, PROTO_E_NOT_FOUND,
-			      "run #%lld has no output '%s' (see 'runyard outputs %lld')",
-			      (long long)seq, path, (long long)seq);
+		              "run #%lld has no output '%s' (see 'runyard outputs %lld')",
+		              (long long)seq, path, (long long)seq);
 		return;
 	}
+	ops_reply_blob_chunk(req, hex, size, offset, length, path);
+}
+
+void ops_reply_blob_chunk(struct request *req, const char *hex, int64_t size, int64_t offset,
+                          int64_t length, const char *name)
+{
+	char bpath[4096], *b64 = NULL;
+	unsigned char *raw = NULL;
+	ssize_t got = 0;
+	int fd = -1;
+
 	if (blob_path(req->d->blobs, hex, bpath, sizeof(bpath)) < 0 ||
 	    (fd = open(bpath, O_RDONLY | O_CLOEXEC)) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "the stored content of '%s' is missing", path);
+		request_error(req, PROTO_E_INTERNAL, "the stored content of '%s' is missing", name);
 		goto out;
 	}
 	if (offset > size) {
@@ -342,7 +350,6 @@ void ops_artifact_read(struct request *req)
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
 		goto out;
 	}
-	ssize_t got = 0;
 	while (got < length) {
 		ssize_t n = pread(fd, raw + got, (size_t)(length - got), (off_t)(offset + got));
 		if (n <= 0) {
@@ -370,7 +377,7 @@ void ops_experiment_list(struct request *req)
 
 	if (store_experiments_json(req->d->store, &exps) < 0) {
 		request_error(req, PROTO_E_INTERNAL, "listing experiments failed: %s",
-			      store_errmsg(req->d->store));
+		              store_errmsg(req->d->store));
 		return;
 	}
 	cJSON *res = cJSON_CreateObject();

@@ -25,3 +25,9 @@ void ops_artifact_read(struct request *req);
 void ops_experiment_list(struct request *req);
 void ops_daemon_status(struct request *req);
 void ops_daemon_stop(struct request *req);
+
+/* Reply to a chunked read of a stored blob (artifact.read, model.read):
+ * {data: base64 of up to length bytes from offset, size, eof}. The range
+ * is clamped to size; name is what an error calls the file. */
+void ops_reply_blob_chunk(struct request *req, const char *hex, int64_t size, int64_t offset,
+                          int64_t length, const char *name);
