@@ -1,4 +1,5 @@
 #include "blob.h"
+#include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -130,53 +131,6 @@ static int read_full(int fd, void *buf, size_t len, size_t *ret_n)
 	return 0;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
-static int mkdir_p(const char *path, mode_t mode)
-{
-	char *p = strdup(path);
-	int r = 0;
-
-	if (!p) {
-		return -ENOMEM;
-	}
-	/* Create each prefix in turn; existing ones are fine, and a prefix
-	 * that exists but is not a directory shows up when it is opened. */
-	for (char *s = p + 1;; s++) {
-		if (*s == '/' || *s == '\0') {
-			char c = *s;
-			*s = '\0';
-			if (mkdir(p, mode) < 0 && errno != EEXIST) {
-				r = -errno;
-				goto out;
-			}
-			*s = c;
-			if (c == '\0') {
-				break;
-			}
-		}
-	}
-out:
-	free(p);
-	return r;
-}
-
 static int mkdirat_open(int dirfd, const char *name, int *ret_fd)
 {
 	int fd;
@@ -264,7 +218,7 @@ static int read_epoch(int rootfd, char ret[33])
 		if (fd < 0) {
 			return -errno;
 		}
-		if (write_all(fd, hex, 32) < 0 || fsync(fd) < 0) {
+		if (util_write_all(fd, hex, 32) < 0 || fsync(fd) < 0) {
 			int r = -errno;
 			close(fd);
 			unlinkat(rootfd, tmp, 0);
@@ -316,7 +270,7 @@ int blob_store_open(const char *root, struct blobstore **ret)
 		goto fail;
 	}
 	/* The store holds users' source code: a root it creates is private. */
-	r = mkdir_p(root, 0700);
+	r = util_mkdir_p(root, 0700);
 	if (r < 0) {
 		goto fail;
 	}
@@ -693,7 +647,7 @@ static int put_filled(struct blob_batch *b, fill_fn fill, void *ud, char ret_hex
 				goto out;
 			}
 		}
-		r = write_all(tfd, b->buf, fill_len);
+		r = util_write_all(tfd, b->buf, fill_len);
 		if (r < 0) {
 			goto out;
 		}
@@ -717,7 +671,7 @@ static int put_filled(struct blob_batch *b, fill_fn fill, void *ud, char ret_hex
 			goto out;
 		}
 	}
-	r = write_all(tfd, b->buf, fill_len);
+	r = util_write_all(tfd, b->buf, fill_len);
 	if (r < 0) {
 		goto out;
 	}
@@ -818,7 +772,7 @@ int blob_batch_put_buf(struct blob_batch *b, const void *buf, size_t len, char r
 		if (r < 0) {
 			return r;
 		}
-		r = write_all(tfd, buf, len);
+		r = util_write_all(tfd, buf, len);
 		if (r < 0) {
 			close(tfd);
 			unlinkat(b->dirfd, tmpname, 0);
@@ -1172,7 +1126,7 @@ static int copy_rw(int src, int dst)
 		if (r < 0 || got == 0) {
 			break;
 		}
-		r = write_all(dst, buf, got);
+		r = util_write_all(dst, buf, got);
 		if (r < 0) {
 			break;
 		}

@@ -23,6 +23,7 @@
 
 #include "blob.h"
 #include "msg.h"
+#include "util.h"
 
 #define MAGIC "RYSTATC2"
 #define EPOCH_LEN 32
@@ -268,24 +269,6 @@ void statcache_rec_from_stat(struct statcache_rec *rec, const struct stat *st)
 	rec->ctime_ns = (int64_t)st->st_ctim.tv_sec * 1000000000LL + st->st_ctim.tv_nsec;
 }
 
-static int write_all(int fd, const void *buf, size_t len)
-{
-	const char *p = buf;
-
-	while (len > 0) {
-		ssize_t w = write(fd, p, len);
-		if (w < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			return -errno;
-		}
-		p += w;
-		len -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Remove cache files of sources not snapshotted for a long time, so the
  * directory does not keep one file per directory ever submitted. */
 static void prune(const char *dir, const char *keep)
@@ -388,7 +371,7 @@ int statcache_save(const char *path, const char *epoch, const struct statcache_r
 	}
 	/* No fsync: after a crash a missing or damaged cache only costs one
 	 * full read, and the checksum catches the damage. */
-	r = write_all(fd, buf, len + 32);
+	r = util_write_all(fd, buf, len + 32);
 	if (close(fd) < 0 && r == 0) {
 		r = -errno;
 	}

@@ -28,7 +28,7 @@ int util_mkdir_p(const char *path, mode_t mode)
 	if (!p) {
 		return -ENOMEM;
 	}
-	for (char *s = p + 1; ; s++) {
+	for (char *s = p + 1;; s++) {
 		if (*s == '/' || *s == '\0') {
 			char c = *s;
 			*s = '\0';
@@ -155,6 +155,24 @@ out:
 	return r;
 }
 
+int util_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len > 0) {
+		ssize_t w = write(fd, p, len);
+		if (w < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			return -errno;
+		}
+		p += w;
+		len -= (size_t)w;
+	}
+	return 0;
+}
+
 int util_write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode)
 {
 	char *tmp = NULL, *dir = NULL;
@@ -168,18 +186,9 @@ int util_write_file_atomic(const char *path, const void *buf, size_t len, mode_t
 		r = -errno;
 		goto out;
 	}
-	const char *p = buf;
-	while (len > 0) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			r = -errno;
-			goto out;
-		}
-		p += n;
-		len -= (size_t)n;
+	r = util_write_all(fd, buf, len);
+	if (r < 0) {
+		goto out;
 	}
 	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
@@ -250,7 +259,8 @@ char *util_which(const char *name, const char *path_env)
 		char *cand = NULL;
 		if (n > 0 && asprintf(&cand, "%.*s/%s", (int)n, p, name) >= 0) {
 			struct stat st;
-			if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) && access(cand, X_OK) == 0) {
+			if (stat(cand, &st) == 0 && S_ISREG(st.st_mode) &&
+			    access(cand, X_OK) == 0) {
 				return cand;
 			}
 			free(cand);
@@ -272,7 +282,8 @@ bool util_valid_name(const char *name)
 	}
 	for (size_t i = 0; i < n; i++) {
 		char c = name[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		bool alnum =
+		    (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
 		if (!alnum && (i == 0 || (c != '.' && c != '_' && c != '-'))) {
 			return false;
 		}

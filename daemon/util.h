@@ -17,6 +17,9 @@ int util_rm_rf(const char *path);
 /* Read a whole (small) file; -EFBIG over max bytes. Result NUL-terminated. */
 int util_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
 
+/* write(2) all of buf, again after EINTR and short writes. */
+int util_write_all(int fd, const void *buf, size_t len);
+
 /* Write a file atomically: temp name, fsync, rename, fsync the directory. */
 int util_write_file_atomic(const char *path, const void *buf, size_t len, mode_t mode);
 
