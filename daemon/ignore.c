@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "msg.h"
+#include "util.h"
 
 #define P_NEGATIVE (1u << 0)
 #define P_MUSTBEDIR (1u << 1)
@@ -788,55 +789,17 @@ static int set_match(struct ignore_explanation *ex, const struct ignore_match *m
 	return ex->source && ex->pattern ? 0 : -ENOMEM;
 }
 
-/* Normalise a relative path: drop "." and empty components; ".." and an
- * absolute path are refused. */
-static int normalise(const char *in, char **ret)
-{
-	char *out = malloc(strlen(in) + 1);
-	size_t o = 0;
-	const char *p = in;
-
-	if (!out) {
-		return -ENOMEM;
-	}
-	if (*in == '/') {
-		free(out);
-		return -EINVAL;
-	}
-	while (*p) {
-		const char *s = strchr(p, '/');
-		size_t l = s ? (size_t)(s - p) : strlen(p);
-		if (l == 2 && p[0] == '.' && p[1] == '.') {
-			free(out);
-			return -EINVAL;
-		}
-		if (l > 0 && !(l == 1 && p[0] == '.')) {
-			if (o) {
-				out[o++] = '/';
-			}
-			memcpy(out + o, p, l);
-			o += l;
-		}
-		p += l;
-		if (*p == '/') {
-			p++;
-		}
-	}
-	out[o] = '\0';
-	*ret = out;
-	return 0;
-}
-
 int ignore_explain(int rootfd, const char *filename, const char *path, bool want_dir,
                    struct ignore_explanation *ret, char **cause)
 {
 	struct ignore_explanation ex = {0};
 	struct ignore *ig = NULL;
 	struct ignore_match m;
+	const char *why;
 	char *norm = NULL;
 	int fd = -1, r;
 
-	r = normalise(path, &norm);
+	r = util_rel_normalise(path, true, &norm, &why);
 	if (r < 0) {
 		if (cause && r == -EINVAL) {
 			*cause = msg_strdupf("path '%s' is not inside the source directory", path);

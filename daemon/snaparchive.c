@@ -32,6 +32,7 @@
 
 #include "ignore.h"
 #include "msg.h"
+#include "util.h"
 
 #define READ_BLOCK (64 * 1024)
 #define WRITE_CHUNK (256 * 1024)
@@ -289,47 +290,6 @@ static int tree_dir(struct tree *t, const char *path, struct node **ret, char **
 	return 0;
 }
 
-/* Normalise an entry's name: "./" prefixes, "." and empty components and a
- * trailing '/' go; an absolute path or a ".." component is refused. */
-static int normalise(const char *raw, char **ret, const char **why)
-{
-	char *out = malloc(strlen(raw) + 1);
-	size_t o = 0;
-	const char *p = raw;
-
-	if (!out) {
-		return -ENOMEM;
-	}
-	if (raw[0] == '/') {
-		*why = "has an absolute path";
-		free(out);
-		return -EINVAL;
-	}
-	while (*p) {
-		const char *s = strchr(p, '/');
-		size_t l = s ? (size_t)(s - p) : strlen(p);
-		if (l == 2 && p[0] == '.' && p[1] == '.') {
-			*why = "climbs out with '..'";
-			free(out);
-			return -EINVAL;
-		}
-		if (l > 0 && !(l == 1 && p[0] == '.')) {
-			if (o) {
-				out[o++] = '/';
-			}
-			memcpy(out + o, p, l);
-			o += l;
-		}
-		p += l;
-		if (*p == '/') {
-			p++;
-		}
-	}
-	out[o] = '\0';
-	*ret = out;
-	return 0;
-}
-
 static const char *entry_name(struct archive_entry *e)
 {
 	const char *p = archive_entry_pathname(e);
@@ -455,7 +415,7 @@ static int read_entries(struct tree *t, int fd, uint64_t max_entries, char **cau
 			r = -EINVAL;
 			goto out;
 		}
-		r = normalise(raw, &path, &why);
+		r = util_rel_normalise(raw, true, &path, &why);
 		if (r == -EINVAL) {
 			*cause = msg_strdupf("archive %s: entry '%s' %s; refused, nothing was "
 			                     "stored",
@@ -466,7 +426,7 @@ static int read_entries(struct tree *t, int fd, uint64_t max_entries, char **cau
 		}
 		hl = archive_entry_hardlink(ae);
 		if (hl) {
-			r = normalise(hl, &link, &why);
+			r = util_rel_normalise(hl, true, &link, &why);
 			if (r == -EINVAL) {
 				*cause =
 				    msg_strdupf("archive %s: hard link '%s' to '%s' %s; refused, "
@@ -793,7 +753,7 @@ static int store_contents(struct tree *t, int fd, struct blob_batch *batch, char
 			goto out;
 		}
 		ordinal++;
-		if (!entry_name(ae) || normalise(entry_name(ae), &path, &why) < 0) {
+		if (!entry_name(ae) || util_rel_normalise(entry_name(ae), true, &path, &why) < 0) {
 			r = -EAGAIN;
 			goto changed;
 		}

@@ -109,34 +109,6 @@ static const char *kind_name(mode_t m)
 	return "device";
 }
 
-/* The path relative to the root with "." and empty components dropped. */
-static char *tidy(const char *p)
-{
-	char *out = malloc(strlen(p) + 1);
-	size_t o = 0;
-
-	if (!out) {
-		return NULL;
-	}
-	while (*p) {
-		const char *s = strchr(p, '/');
-		size_t l = s ? (size_t)(s - p) : strlen(p);
-		if (l > 0 && !(l == 1 && p[0] == '.')) {
-			if (o) {
-				out[o++] = '/';
-			}
-			memcpy(out + o, p, l);
-			o += l;
-		}
-		p += l;
-		if (*p == '/') {
-			p++;
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
-
 /* Whether the snapshot's reads would succeed on it. */
 static bool readable(int rootfd, const char *path, bool dir)
 {
@@ -169,8 +141,7 @@ static cJSON *check_one(int rootfd, const char *filename, const char *given)
 		return NULL;
 	}
 	add_clean(o, "path", given);
-	path = tidy(given);
-	if (!path) {
+	if (util_rel_normalise(given, false, &path, NULL) < 0) {
 		cJSON_Delete(o);
 		return NULL;
 	}

@@ -155,6 +155,45 @@ out:
 	return r;
 }
 
+int util_rel_normalise(const char *in, bool strict, char **ret, const char **why)
+{
+	char *out = malloc(strlen(in) + 1);
+	const char *p = in;
+	size_t o = 0;
+
+	if (!out) {
+		return -ENOMEM;
+	}
+	if (strict && *in == '/') {
+		*why = "has an absolute path";
+		free(out);
+		return -EINVAL;
+	}
+	while (*p) {
+		const char *s = strchr(p, '/');
+		size_t l = s ? (size_t)(s - p) : strlen(p);
+		if (strict && l == 2 && p[0] == '.' && p[1] == '.') {
+			*why = "climbs out with '..'";
+			free(out);
+			return -EINVAL;
+		}
+		if (l > 0 && !(l == 1 && p[0] == '.')) {
+			if (o) {
+				out[o++] = '/';
+			}
+			memcpy(out + o, p, l);
+			o += l;
+		}
+		p += l;
+		if (*p == '/') {
+			p++;
+		}
+	}
+	out[o] = '\0';
+	*ret = out;
+	return 0;
+}
+
 int util_write_all(int fd, const void *buf, size_t len)
 {
 	const char *p = buf;

@@ -17,6 +17,11 @@ int util_rm_rf(const char *path);
 /* Read a whole (small) file; -EFBIG over max bytes. Result NUL-terminated. */
 int util_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
 
+/* A relative path with "." and empty components (so also "./" prefixes
+ * and a trailing '/') dropped, malloc'd in *ret. When strict, an absolute
+ * path or a ".." component is refused with -EINVAL and *why says which. */
+int util_rel_normalise(const char *in, bool strict, char **ret, const char **why);
+
 /* write(2) all of buf, again after EINTR and short writes. */
 int util_write_all(int fd, const void *buf, size_t len);
 
