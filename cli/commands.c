@@ -16,9 +16,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
 #include "client.h"
+#include "digest.h"
 #include "httppost.h"
 #include "msg.h"
 #include "proto.h"
@@ -1941,42 +1941,6 @@ out:
 	return r < 0 ? r : fd;
 }
 
-/* Decode base64 into *buf (grown as needed). EVP_DecodeBlock counts the
- * bytes that '=' padding stands for as decoded zeros, so they come off. */
-static int decode_base64(const char *s, unsigned char **buf, size_t *cap, size_t *ret_len)
-{
-	size_t len = strlen(s), need, pad = 0;
-	int n;
-
-	while (len > 0 && isspace((unsigned char)s[len - 1])) {
-		len--;
-	}
-	if (len % 4 != 0 || len > INT_MAX) {
-		return -EINVAL;
-	}
-	need = len / 4 * 3 + 1;
-	if (need > *cap) {
-		unsigned char *nb = realloc(*buf, need);
-		if (!nb) {
-			return -ENOMEM;
-		}
-		*buf = nb;
-		*cap = need;
-	}
-	n = EVP_DecodeBlock(*buf, (const unsigned char *)s, (int)len);
-	if (n < 0) {
-		return -EINVAL;
-	}
-	if (len >= 1 && s[len - 1] == '=') {
-		pad++;
-	}
-	if (len >= 2 && s[len - 2] == '=') {
-		pad++;
-	}
-	*ret_len = (size_t)n - pad;
-	return 0;
-}
-
 static int write_all(int fd, const unsigned char *p, size_t n)
 {
 	while (n > 0) {
@@ -1999,7 +1963,7 @@ struct download {
 	const char *run;
 	const char *dir; /* as given, for messages */
 	int dirfd;
-	EVP_MD_CTX *md;
+	struct digest *md;
 	unsigned char *buf;
 	size_t cap;
 	double total; /* bytes written */
@@ -2024,10 +1988,7 @@ static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
 {
 	const char *path = json_str(art, "path"), *sha = json_str(art, "sha256"), *leaf = NULL;
 	cJSON *args = NULL, *result = NULL;
-	char *tmp = NULL;
-	unsigned char digest[EVP_MAX_MD_SIZE];
-	char hex[2 * EVP_MAX_MD_SIZE + 1];
-	unsigned int dlen = 0;
+	char *tmp = NULL, hex[65];
 	double size, offset = 0;
 	long long mode = json_int(art, "mode", 0644);
 	int pfd = -1, tfd = -1, status = EXIT_REFUSED, r;
@@ -2062,7 +2023,7 @@ static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
 			strerror(errno));
 		goto out;
 	}
-	EVP_DigestInit_ex(dl->md, EVP_sha256(), NULL);
+	digest_reset(dl->md);
 	args = cJSON_CreateObject();
 	cJSON_AddStringToObject(args, dl->key ? dl->key : "run", dl->run);
 	cJSON_AddStringToObject(args, "path", path);
@@ -2081,7 +2042,7 @@ static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
 		status = EXIT_REFUSED;
 		data = json_str(result, "data");
 		eof = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(result, "eof"));
-		if (!data || decode_base64(data, &dl->buf, &dl->cap, &n) < 0) {
+		if (!data || digest_base64_decode(data, &dl->buf, &dl->cap, &n) < 0) {
 			fprintf(stderr, "runyard: runyardd sent data for %s that is not base64\n",
 				path);
 			goto out;
@@ -2098,7 +2059,7 @@ static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
 			status = EXIT_USAGE;
 			goto out;
 		}
-		EVP_DigestUpdate(dl->md, dl->buf, n);
+		digest_update(dl->md, dl->buf, n);
 		offset += (double)n;
 		progress(path, offset, size);
 		cJSON_Delete(result);
@@ -2115,10 +2076,7 @@ static int download_one(struct ctx *ctx, struct download *dl, const cJSON *art)
 	if (render_stderr_tty()) {
 		fputs("\r\033[K", stderr);
 	}
-	EVP_DigestFinal_ex(dl->md, digest, &dlen);
-	for (unsigned int i = 0; i < dlen; i++) {
-		snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-	}
+	digest_final_hex(dl->md, hex);
 	if (offset != size) {
 		fprintf(stderr, "runyard: %s: got %.0f bytes from runyardd, expected %.0f\n", path,
 			offset, size);
@@ -2166,24 +2124,48 @@ out:
 	return status;
 }
 
+/* Make and open dl->dir and the digest for download_one; 0 or EXIT_USAGE
+ * (said on stderr). download_close frees what this made. */
+static int download_open(struct download *dl)
+{
+	char err[256];
+	int r = mkdir_p(dl->dir, 0755);
+
+	if (r < 0) {
+		fprintf(stderr, "runyard: cannot create %s: %s\n", dl->dir, strerror(-r));
+		return EXIT_USAGE;
+	}
+	dl->dirfd = open(dl->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dl->dirfd < 0) {
+		fprintf(stderr, "runyard: cannot open %s: %s\n", dl->dir, strerror(errno));
+		return EXIT_USAGE;
+	}
+	if (digest_new(&dl->md, err, sizeof(err)) < 0) {
+		fprintf(stderr, "runyard: %s\n", err);
+		return EXIT_USAGE;
+	}
+	return 0;
+}
+
+static void download_close(struct download *dl)
+{
+	if (dl->dirfd >= 0) {
+		close(dl->dirfd);
+	}
+	digest_free(dl->md);
+	free(dl->buf);
+}
+
 static int download_all(struct ctx *ctx, const char *run, const cJSON *artifacts,
 			const char *dir)
 {
 	struct download dl = {.run = run, .dir = dir, .dirfd = -1};
 	const cJSON *art;
 	char size[32];
-	int status = EXIT_USAGE, r;
+	int status;
 
-	r = mkdir_p(dir, 0755);
-	if (r < 0) {
-		fprintf(stderr, "runyard: cannot create %s: %s\n", dir, strerror(-r));
-		goto out;
-	}
-	dl.dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	dl.md = EVP_MD_CTX_new();
-	if (dl.dirfd < 0 || !dl.md) {
-		fprintf(stderr, "runyard: cannot open %s: %s\n", dir,
-			dl.md ? strerror(errno) : "out of memory");
+	status = download_open(&dl);
+	if (status) {
 		goto out;
 	}
 	cJSON_ArrayForEach(art, artifacts) {
@@ -2199,11 +2181,7 @@ static int download_all(struct ctx *ctx, const char *run, const cJSON *artifacts
 		       cJSON_GetArraySize(artifacts) == 1 ? "" : "s", size, dir);
 	}
 out:
-	if (dl.dirfd >= 0) {
-		close(dl.dirfd);
-	}
-	EVP_MD_CTX_free(dl.md);
-	free(dl.buf);
+	download_close(&dl);
 	return status;
 }
 
@@ -3750,11 +3728,10 @@ static int snapshot_cb(struct ctx *ctx, int argc, char **argv)
 	};
 	const char *run = NULL, *out_path = NULL, *format = NULL;
 	cJSON *args = cJSON_CreateObject(), *result = NULL, *chunk = NULL;
-	unsigned char *buf = NULL, md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	unsigned char *buf = NULL;
 	size_t cap = 0;
-	char *tmp = NULL, hex[65] = "";
-	EVP_MD_CTX *hash = EVP_MD_CTX_new();
+	char *tmp = NULL, hex[65] = "", err[256];
+	struct digest *hash = NULL;
 	double size = 0, done = 0, export_id = 0;
 	int status = 0, c, fd = -1;
 
@@ -3794,7 +3771,8 @@ static int snapshot_cb(struct ctx *ctx, int argc, char **argv)
 				     out_path);
 		goto out;
 	}
-	if (!hash || EVP_DigestInit_ex(hash, EVP_sha256(), NULL) != 1) {
+	if (digest_new(&hash, err, sizeof(err)) < 0) {
+		fprintf(stderr, "runyard: %s\n", err);
 		status = EXIT_USAGE;
 		goto out;
 	}
@@ -3835,7 +3813,7 @@ static int snapshot_cb(struct ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 		data = json_str(chunk, "data");
-		if (!data || decode_base64(data, &buf, &cap, &n) < 0) {
+		if (!data || digest_base64_decode(data, &buf, &cap, &n) < 0) {
 			fprintf(stderr, "runyard: runyardd sent a chunk that is not base64\n");
 			status = EXIT_REFUSED;
 			goto out;
@@ -3845,7 +3823,7 @@ static int snapshot_cb(struct ctx *ctx, int argc, char **argv)
 			status = EXIT_USAGE;
 			goto out;
 		}
-		EVP_DigestUpdate(hash, buf, n);
+		digest_update(hash, buf, n);
 		done += (double)n;
 		progress(out_path, done, size);
 		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(chunk, "eof")) || n == 0) {
@@ -3857,10 +3835,7 @@ static int snapshot_cb(struct ctx *ctx, int argc, char **argv)
 	if (render_stderr_tty()) {
 		fputs("\r\033[K", stderr);
 	}
-	EVP_DigestFinal_ex(hash, md, &mdlen);
-	for (unsigned i = 0; i < mdlen && i < 32; i++) {
-		snprintf(hex + 2 * i, 3, "%02x", md[i]);
-	}
+	digest_final_hex(hash, hex);
 	if (done != size || strcmp(hex, json_str(result, "sha256")) != 0) {
 		fprintf(stderr, "runyard: the archive received does not match what runyardd "
 				"announced (%.0f bytes, sha256 %s; expected %.0f bytes, %s)\n",
@@ -3908,7 +3883,7 @@ out:
 		unlink(tmp);
 		free(tmp);
 	}
-	EVP_MD_CTX_free(hash);
+	digest_free(hash);
 	free(buf);
 	cJSON_Delete(chunk);
 	cJSON_Delete(result);
@@ -4299,7 +4274,7 @@ static int model_download_cb(struct ctx *ctx, int argc, char **argv)
 	struct download dl = {.op = "model.read", .key = "model", .dirfd = -1};
 	const cJSON *f, *files;
 	char size[32];
-	int status = 0, c, r;
+	int status = 0, c;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		switch (c) {
@@ -4326,18 +4301,13 @@ static int model_download_cb(struct ctx *ctx, int argc, char **argv)
 	/* Name the exact version, so a newer one registered meanwhile is not mixed in. */
 	dl.run = json_str(m, "id");
 	dl.dir = argv[optind + 1];
-	r = mkdir_p(dl.dir, 0755);
-	if (r < 0) {
-		fprintf(stderr, "runyard: cannot create %s: %s\n", dl.dir, strerror(-r));
-		status = EXIT_USAGE;
+	if (!dl.run) {
+		fprintf(stderr, "runyard: runyardd's model.show reply has no id\n");
+		status = EXIT_REFUSED;
 		goto out;
 	}
-	dl.dirfd = open(dl.dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	dl.md = EVP_MD_CTX_new();
-	if (dl.dirfd < 0 || !dl.md || !dl.run) {
-		fprintf(stderr, "runyard: cannot open %s: %s\n", dl.dir,
-			dl.md ? strerror(errno) : "out of memory");
-		status = EXIT_USAGE;
+	status = download_open(&dl);
+	if (status) {
 		goto out;
 	}
 	files = cJSON_GetObjectItemCaseSensitive(m, "files");
@@ -4360,11 +4330,7 @@ static int model_download_cb(struct ctx *ctx, int argc, char **argv)
 	printf("Downloaded model %s (%d file%s, %s) to %s\n", dl.run, cJSON_GetArraySize(files),
 	       cJSON_GetArraySize(files) == 1 ? "" : "s", size, dl.dir);
 out:
-	if (dl.dirfd >= 0) {
-		close(dl.dirfd);
-	}
-	EVP_MD_CTX_free(dl.md);
-	free(dl.buf);
+	download_close(&dl);
 	cJSON_Delete(m);
 	cJSON_Delete(args);
 	return status;

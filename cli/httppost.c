@@ -1,6 +1,5 @@
 #include "httppost.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,10 +7,9 @@
 
 #include <curl/curl.h>
 
-/* libcurl is loaded on first use rather than linked: linked, the dynamic
- * loader maps it and its dependencies (TLS, Kerberos, LDAP, IDN, ...) and
- * runs their constructors in every CLI call, about 10 ms each, which is
- * more than a whole trivial run is allowed. Only this verb pays for it. */
+#include "lazylib.h"
+
+/* libcurl is loaded on first use, not linked: lazylib.h says why. */
 struct curl_api {
 	__typeof__(&curl_easy_init) init;
 	__typeof__(&curl_easy_setopt) setopt;
@@ -25,26 +23,25 @@ struct curl_api {
 
 static int curl_load(struct curl_api *api, char *err, size_t errlen)
 {
-	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	static const char *const names[] = {
+	    "curl_easy_init",     "curl_easy_setopt",  "curl_easy_perform", "curl_easy_getinfo",
+	    "curl_easy_strerror", "curl_easy_cleanup", "curl_slist_append", "curl_slist_free_all",
+	};
+	void *fns[sizeof(names) / sizeof(names[0])];
+	int r =
+	    lazylib_load("libcurl.so.4", names, fns, sizeof(names) / sizeof(names[0]), err, errlen);
 
-	if (!h) {
-		snprintf(err, errlen, "cannot load libcurl: %s", dlerror());
-		return -ENOENT;
+	if (r < 0) {
+		return r;
 	}
-	/* Held until exit: the process makes one request. */
-	*(void **)&api->init = dlsym(h, "curl_easy_init");
-	*(void **)&api->setopt = dlsym(h, "curl_easy_setopt");
-	*(void **)&api->perform = dlsym(h, "curl_easy_perform");
-	*(void **)&api->getinfo = dlsym(h, "curl_easy_getinfo");
-	*(void **)&api->strerror = dlsym(h, "curl_easy_strerror");
-	*(void **)&api->cleanup = dlsym(h, "curl_easy_cleanup");
-	*(void **)&api->slist_append = dlsym(h, "curl_slist_append");
-	*(void **)&api->slist_free_all = dlsym(h, "curl_slist_free_all");
-	if (!api->init || !api->setopt || !api->perform || !api->getinfo || !api->strerror ||
-	    !api->cleanup || !api->slist_append || !api->slist_free_all) {
-		snprintf(err, errlen, "libcurl lacks a function runyard needs: %s", dlerror());
-		return -ENOSYS;
-	}
+	*(void **)&api->init = fns[0];
+	*(void **)&api->setopt = fns[1];
+	*(void **)&api->perform = fns[2];
+	*(void **)&api->getinfo = fns[3];
+	*(void **)&api->strerror = fns[4];
+	*(void **)&api->cleanup = fns[5];
+	*(void **)&api->slist_append = fns[6];
+	*(void **)&api->slist_free_all = fns[7];
 	return 0;
 }
 
