@@ -294,9 +294,9 @@ class Environment:
         """Create this definition in the daemon (a new version when it
         changed; the same version when it did not) and return self."""
         ws = _as_workspace(workspace)
-        if self._builtin and self._registered == self._state():
-            return self
-        if self._builtin and not self.python.user_managed_dependencies:
+        if self._builtin:
+            if self._registered == self._state():
+                return self
             raise RunyardError("environment %s is runyard's built-in %r and cannot be changed; "
                                "use env.clone('a-new-name') and change the clone"
                                % (self.name, self._builtin))
@@ -310,7 +310,10 @@ class Environment:
     def _submit_ref(self, ws):
         """NAME:VERSION for run.submit, registering what has not been."""
         if self._ref is None or self._registered != self._state():
-            self.register(ws)
+            # a built-in's variables travel with the submit; nothing else may change
+            if not (self._builtin and self._registered[:2] == self._state()[:2]
+                    and self._registered[3] == self._state()[3]):
+                self.register(ws)
         return self._ref
 
     def get_image_details(self, workspace):
