@@ -201,6 +201,11 @@ def test_seed_walkthrough_runs_unchanged(nbd, workdir):
     assert 0 < acc < summary, out
     assert "[[13  0  0]" in lines[acc + 1], out
     assert lines[summary + 2] == "RunId: %s" % run_id, out
+    # The environment was built while the run waited: its build log comes first.
+    build = lines.index("Environment sklearn-env:1: built for this run")
+    assert 0 < build < acc, out
+    assert "runyard: skipping azureml-defaults: provided by runyard's own compatibility " \
+        "module" in lines[build:acc], out
     doc = json.loads(checks.splitlines()[0])
     assert doc["status"] == "Completed"
     assert doc["metrics"] == {"Kernel type": "linear", "Penalty": 1,
@@ -456,8 +461,37 @@ def test_environments_pip_interpreter_variables_register(nbd, workdir):
     assert "PREFIX /usr\n" in out, out
     assert "=== um 1 True" in out
     assert "=== list ['pip-env', 'sklearn', 'system', 'user-managed']" in out
+    assert "built for this run" in out    # pip-env:1 was built while the run waited
     d = nbd.rpc("env.show", {"environment": "pip-env:2"})["definition"]
     assert d["requirements"] == ["scikit-learn", "numpy"] and d["skipped"] == ["azureml-core"]
+
+
+def test_builtin_environments_keep_their_definition(nbd, workdir):
+    (workdir / "show.py").write_text("import os, sys\nprint('X', os.environ.get('X'), sys.executable)\n")
+    code = SEED_BLOCKS["workspace"] + textwrap.dedent("""
+        from azureml.core import Environment, Experiment, ScriptRunConfig
+        from azureml.exceptions import AzureMLException
+        env = Environment.get(ws, 'AzureML-sklearn-0.24-ubuntu18.04-py37-cpu')
+        env.environment_variables['X'] = 'from-env'
+        run = Experiment(ws, 'builtin').submit(
+            ScriptRunConfig(source_directory='.', script='show.py', environment=env))
+        run.wait_for_completion(show_output=True)
+        print('=== env', run.get_details()['properties']['environment'])
+        env.python.interpreter_path = '/bin/false'
+        try:
+            env.register(ws)
+        except AzureMLException as e:
+            print('=== refused', e)
+        clone = Environment.get(ws, 'sklearn').clone('my-sklearn')
+        clone.register(ws)
+        print('=== clone', clone.version, clone.python.user_managed_dependencies)
+        """)
+    p = kernel(nbd, workdir, code)
+    out = p.stdout
+    assert "X from-env /usr/bin/python3" in out, out
+    assert "=== env sklearn:1" in out
+    assert "=== refused" in out and "env.clone(" in out, out
+    assert "=== clone 1 True" in out
 
 
 def test_arguments_mixed_types_and_inputs_are_replaced():
