@@ -21,7 +21,7 @@ import textwrap
 
 import pytest
 
-from conftest import DEADLINE, PY, REPO, wait_for
+from conftest import DEADLINE, PY, REPO
 
 SDK = REPO / "sdk" / "python"
 EXAMPLE = REPO / "examples" / "notebook"

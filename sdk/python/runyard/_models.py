@@ -18,7 +18,6 @@ Pure standard library.
 
 import json
 import os
-import time
 
 from runyard._run import DaemonError, RunyardError, _Client
 
