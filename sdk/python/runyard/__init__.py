@@ -36,12 +36,21 @@ from runyard._models import (  # noqa: F401
     LocalWebservice,
     Model,
     ResourceConfiguration,
-    RunHandle,
     Webservice,
     WebserviceException,
     Workspace,
 )
+from runyard._notebook import (  # noqa: F401
+    ActivityFailedException,
+    ComputeTarget,
+    Environment,
+    Experiment,
+    RunHandle,
+    ScriptRunConfig,
+)
 
 __all__ = ["get_run", "Run", "OfflineRun", "RunyardError", "LimitError", "ConflictError",
            "DaemonError", "Workspace", "Model", "ResourceConfiguration", "InferenceConfig",
-           "Webservice", "LocalWebservice", "WebserviceException", "RunHandle"]
+           "Webservice", "LocalWebservice", "WebserviceException", "RunHandle",
+           "Environment", "Experiment", "ScriptRunConfig", "ComputeTarget",
+           "ActivityFailedException"]

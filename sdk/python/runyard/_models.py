@@ -18,7 +18,6 @@ Pure standard library.
 
 import json
 import os
-import time
 
 from runyard._run import DaemonError, RunyardError, _Client
 
@@ -46,6 +45,33 @@ def default_socket():
     return os.path.join(state, "runyard", "runyard.sock")
 
 
+CONFIG_NAMES = ("config.json", os.path.join(".azureml", "config.json"),
+                os.path.join("aml_config", "config.json"))
+
+
+def find_config(path=None, file_name=None):
+    """The config.json a notebook would load: path itself when it is a file;
+    else, in path (default: the current directory and its parents), the
+    file_name given or config.json, .azureml/config.json, aml_config/config.json.
+    None when there is none."""
+    names = (file_name,) if file_name else CONFIG_NAMES
+    if path is not None and os.path.isfile(path):
+        return os.path.abspath(path)
+    start = os.path.abspath(path or os.getcwd())
+    d = start
+    while True:
+        for n in names:
+            f = os.path.join(d, n)
+            if os.path.isfile(f):
+                return f
+        if path is not None:
+            return None       # an explicit directory: not its parents
+        up = os.path.dirname(d)
+        if up == d:
+            return None
+        d = up
+
+
 class Workspace:
     """runyard's stand-in for a cloud workspace: the local runyardd, reached
     through its socket. The cloud's arguments (subscription, resource group)
@@ -56,14 +82,39 @@ class Workspace:
         self.subscription_id = subscription_id
         self.resource_group = resource_group
         self.name = workspace_name or "runyard"
+        self.location = "local"
         self.socket_path = socket_path or default_socket()
         self._client = _Client(self.socket_path)
+        self._config_path = None
 
     @classmethod
     def from_config(cls, path=None, auth=None, _logger=None, _file_name=None):
-        """The local runyardd (a config.json is not needed: there is one
-        workspace per user)."""
-        return cls()
+        """The local runyardd. A config.json (found as the cloud SDK finds it:
+        in path, else the current directory or a parent, also under .azureml/)
+        is optional; its cloud fields (subscription_id, resource_group,
+        workspace_name) are kept as attributes and otherwise ignored, and its
+        "runyard_socket" names the daemon's socket unless $RUNYARD_SOCKET
+        does. Raises DaemonError when no daemon answers, saying how to start
+        one."""
+        config, cfg_path = {}, find_config(path, _file_name)
+        if cfg_path is not None:
+            try:
+                with open(cfg_path, encoding="utf-8") as f:
+                    config = json.load(f)
+            except (OSError, ValueError) as e:
+                raise RunyardError("cannot read the workspace configuration %s: %s"
+                                   % (cfg_path, e)) from None
+            if not isinstance(config, dict):
+                raise RunyardError("the workspace configuration %s is not a JSON object"
+                                   % cfg_path)
+        elif path is not None and _file_name is not None:
+            raise RunyardError("no workspace configuration %s in %s" % (_file_name, path))
+        sock = os.environ.get("RUNYARD_SOCKET") or config.get("runyard_socket") or None
+        ws = cls(config.get("subscription_id"), config.get("resource_group"),
+                 config.get("workspace_name"), socket_path=sock)
+        ws._config_path = cfg_path
+        ws._probe()
+        return ws
 
     @classmethod
     def get(cls, name=None, auth=None, subscription_id=None, resource_group=None, **kwargs):
@@ -71,6 +122,22 @@ class Workspace:
 
     def __repr__(self):
         return "Workspace(name=%r, socket=%r)" % (self.name, self.socket_path)
+
+    def _probe(self):
+        """Check that a runyardd answers, with an error that says what to do."""
+        try:
+            self._call("daemon.status", timeout=10.0)
+        except DaemonError as e:
+            if e.code is not None:
+                raise
+            how = ("set RUNYARD_SOCKET (or \"runyard_socket\" in config.json) to its socket"
+                   if not os.environ.get("RUNYARD_SOCKET") else
+                   "check RUNYARD_SOCKET, which names this socket")
+            raise DaemonError(
+                "no runyardd answers at %s (%s). Start one with 'runyard daemon start' "
+                "(or run 'runyardd --socket %s' yourself); if a daemon runs elsewhere, %s."
+                % (self.socket_path, str(e).rsplit(": ", 1)[-1], self.socket_path, how),
+                "Unavailable") from None
 
     def _call(self, op, args=None, timeout=30.0):
         """Call op; timeout None waits as long as the daemon takes (deploys,
@@ -86,6 +153,12 @@ class Workspace:
             if c.sock is not None:
                 c.sock.settimeout(30.0)
 
+    def get_details(self):
+        st = self._call("daemon.status")
+        return {"name": self.name, "location": self.location, "socket": self.socket_path,
+                "stateDir": st.get("state_dir"), "version": st.get("version"),
+                "subscriptionId": self.subscription_id, "resourceGroup": self.resource_group}
+
     @property
     def models(self):
         """{name: the latest version's Model}."""
@@ -99,7 +172,26 @@ class Workspace:
         return {s["name"]: Webservice._from_json(self, s)
                 for s in self._call("service.list")["services"]}
 
+    @property
+    def compute_targets(self):
+        """{name: ComputeTarget}: 'local' and the daemon's cluster targets."""
+        from runyard._notebook import compute_targets
+        return compute_targets(self)
+
+    @property
+    def environments(self):
+        """{name: the latest version's Environment}."""
+        from runyard._notebook import Environment
+        return Environment.list(self)
+
+    @property
+    def experiments(self):
+        from runyard._notebook import Experiment
+        return {e["name"]: Experiment(self, e["name"])
+                for e in self._call("experiment.list")["experiments"]}
+
     def get_run(self, run_id):
+        from runyard._notebook import RunHandle
         return RunHandle(self, run_id)
 
 
@@ -559,80 +651,6 @@ def _jsonable(v):
     if hasattr(v, "item"):
         return v.item()
     raise TypeError("%s is not JSON serializable" % type(v).__name__)
-
-
-class RunHandle:
-    """A run seen from outside it (a notebook): Workspace.get_run(id) or
-    Run.get(workspace, id)."""
-
-    def __init__(self, workspace, run_id):
-        self.workspace = _as_workspace(workspace)
-        try:
-            doc = self.workspace._call("run.show", {"run": run_id})
-        except DaemonError as e:
-            if e.code == "NotFound":
-                raise RunyardError("run not found: %s" % run_id) from None
-            raise
-        self._doc = doc
-        self.id = doc["id"]
-        self.number = doc["seq"]
-        from runyard._run import _Experiment
-        self.experiment = _Experiment(doc["experiment"])
-        self.experiment.workspace = self.workspace
-
-    def __repr__(self):
-        return "Run(id=%r, number=%r)" % (self.id, self.number)
-
-    def get_status(self):
-        return self.workspace._call("run.show", {"run": self.id})["status"]
-
-    def get_details(self):
-        return self.workspace._call("run.show", {"run": self.id})
-
-    def get_metrics(self, name=None):
-        out = {}
-        names = [name] if name else [m["name"] for m in
-                                     self.workspace._call("run.metrics",
-                                                          {"run": self.id})["metrics"]]
-        for n in names:
-            values, after = [], 0
-            while True:
-                page = self.workspace._call("run.metrics", {"run": self.id, "name": n,
-                                                            "after": after})
-                values += [p["value"] for p in page["points"]]
-                if not page.get("more"):
-                    break
-                after = page["next"]
-            out[n] = values[0] if len(values) == 1 else values
-        return out
-
-    def wait_for_completion(self, show_output=False, wait_post_processing=False,
-                            raise_on_error=True):
-        while True:
-            doc = self.get_details()
-            if doc["status"] in ("Completed", "Failed", "Canceled"):
-                break
-            time.sleep(0.2)
-        if raise_on_error and doc["status"] != "Completed":
-            raise RunyardError("run %s ended %s: %s" % (self.id, doc["status"], doc.get("error")))
-        return doc
-
-    def get_file_names(self):
-        return [a["path"] for a in self.workspace._call("run.outputs",
-                                                        {"run": self.id})["artifacts"]]
-
-    def register_model(self, model_name, model_path=None, tags=None, properties=None,
-                       model_framework=None, model_framework_version=None, description=None,
-                       datasets=None, sample_input_dataset=None, sample_output_dataset=None,
-                       resource_configuration=None, **kwargs):
-        """Register the run's output model_path (default: model_name) as a new
-        version of model_name."""
-        args = _register_args(model_name, tags, properties, description, model_framework,
-                              model_framework_version, resource_configuration)
-        args["run"] = self.id
-        args["path"] = model_path or model_name
-        return Model._from_json(self.workspace,
-                                self.workspace._call("model.register", args, timeout=None))
 
 
 def register_in_run(run, model_name, model_path, tags, properties, model_framework,

@@ -315,16 +315,54 @@ class _Client:
         payload = json.dumps({"id": rid, "op": op, "args": args}).encode()
         self.sock.sendall(b"RYD1" + struct.pack(">I", len(payload)) + payload)
         while True:
-            header = self._recv(8)
-            if header[:4] != b"RYD1":
-                raise OSError("runyardd sent a frame with a wrong magic")
-            msg = json.loads(self._recv(struct.unpack(">I", header[4:])[0]))
+            msg = self._frame()
             if msg.get("id") == rid:
                 break
         if not msg.get("ok"):
             err = msg.get("error") or {}
             raise DaemonError("%s (%s)" % (err.get("message"), err.get("code")), err.get("code"))
         return msg.get("result") or {}
+
+    def _frame(self):
+        import struct
+        header = self._recv(8)
+        if header[:4] != b"RYD1":
+            raise OSError("runyardd sent a frame with a wrong magic")
+        return json.loads(self._recv(struct.unpack(">I", header[4:])[0]))
+
+    def subscribe(self, op, args):
+        """Send op (run.watch) and yield its result, then every event pushed
+        on its subscription, on this connection, until the caller stops.
+        Waits as long as the daemon takes (the socket has no timeout)."""
+        import struct
+        if self.sock is None:
+            try:
+                self._connect()
+            except (OSError, ValueError) as e:
+                self.close()
+                raise DaemonError("cannot reach runyardd at %s: %s" % (self.path, e)) from None
+        rid = self.next_id
+        self.next_id += 1
+        payload = json.dumps({"id": rid, "op": op, "args": args}).encode()
+        try:
+            self.sock.sendall(b"RYD1" + struct.pack(">I", len(payload)) + payload)
+            self.sock.settimeout(None)
+            sub = None
+            while True:
+                msg = self._frame()
+                if sub is None and msg.get("id") == rid:
+                    if not msg.get("ok"):
+                        err = msg.get("error") or {}
+                        raise DaemonError("%s (%s)" % (err.get("message"), err.get("code")),
+                                          err.get("code"))
+                    result = msg.get("result") or {}
+                    sub = result.get("sub")
+                    yield result
+                elif sub is not None and msg.get("sub") == sub and "event" in msg:
+                    yield msg
+        except (OSError, ValueError) as e:
+            self.close()
+            raise DaemonError("lost runyardd at %s: %s" % (self.path, e)) from None
 
     def call(self, op, args):
         for attempt in (0, 1):
@@ -641,40 +679,15 @@ class Run:
     def number(self):
         return self._ask("run.context").get("seq")
 
-    def _points(self, name):
-        values, after = [], 0
-        while True:
-            page = self._ask("run.metrics", name=name, after=after, limit=100000)
-            values += [p["value"] for p in page["points"]]
-            if not page.get("more"):
-                return page["kind"], values
-            after = page["next"]
-
     def get_metrics(self, name=None, recursive=False, run_type=None, populate=False):
         """{name: value} as the cloud original answers: a single value, or a list of
         the values when a series has several; rows are gathered into columns."""
-        names = [name] if name is not None else [
-            m["name"] for m in self._ask("run.metrics")["metrics"]]
-        out = {}
-        for n in names:
-            try:
-                kind, values = self._points(n)
-            except DaemonError as e:
-                if e.code == "NotFound" and name is not None:
-                    return {}
-                raise
-            if kind in ("row", "table"):
-                cols = {}
-                for v in values:
-                    for c, x in v.items():
-                        cols.setdefault(c, []).extend(x if kind == "table" else [x])
-                out[n] = cols
-            elif kind == "image":
-                paths = [v.get("path") for v in values]
-                out[n] = paths[0] if len(paths) == 1 else paths
-            else:
-                out[n] = values[0] if len(values) == 1 else values
-        return out
+        return collect_metrics(lambda **args: self._ask("run.metrics", **args), name)
+
+    @property
+    def input_datasets(self):
+        """{name: path} of the run's inputs (RUNYARD_INPUT_<name> variables)."""
+        return input_datasets()
 
     def complete(self, set_status=True):
         """Runs end when their process does; this only flushes."""
@@ -782,6 +795,10 @@ class OfflineRun:
     def get_metrics(self, name=None, recursive=False, run_type=None, populate=False):
         return {}
 
+    @property
+    def input_datasets(self):
+        return input_datasets()
+
     def get_details(self):
         return {"runId": self.id, "status": "Running", "tags": self.get_tags(),
                 "properties": self.get_properties()}
@@ -799,6 +816,54 @@ class OfflineRun:
 
     def fail(self, error_details=None, error_code=None, set_status=True):
         pass
+
+
+def _points(ask, name):
+    values, after = [], 0
+    while True:
+        page = ask(name=name, after=after, limit=100000)
+        values += [p["value"] for p in page["points"]]
+        if not page.get("more"):
+            return page["kind"], values
+        after = page["next"]
+
+
+def collect_metrics(ask, name=None):
+    """get_metrics() of a run, inside it or from outside: ask(**args) calls
+    run.metrics. {name: value}: a single value, or the list of values when a
+    series has several; rows and tables as {column: [values]}; images as
+    artifact paths."""
+    names = [name] if name is not None else [m["name"] for m in ask()["metrics"]]
+    out = {}
+    for n in names:
+        try:
+            kind, values = _points(ask, n)
+        except DaemonError as e:
+            if e.code == "NotFound" and name is not None:
+                return {}
+            raise
+        if kind in ("row", "table"):
+            cols = {}
+            for v in values:
+                for c, x in v.items():
+                    cols.setdefault(c, []).extend(x if kind == "table" else [x])
+            out[n] = cols
+        elif kind == "image":
+            paths = [v.get("path") for v in values]
+            out[n] = paths[0] if len(paths) == 1 else paths
+        else:
+            out[n] = values[0] if len(values) == 1 else values
+    return out
+
+
+INPUT_PREFIX = "RUNYARD_INPUT_"
+
+
+def input_datasets():
+    """{name: path} of the run's inputs, from the variables RUNYARD_INPUT_<name>
+    (the name as the submit gave it)."""
+    return {k[len(INPUT_PREFIX):]: v for k, v in os.environ.items()
+            if k.startswith(INPUT_PREFIX) and len(k) > len(INPUT_PREFIX)}
 
 
 _current = None

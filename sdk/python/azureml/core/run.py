@@ -20,7 +20,7 @@ class Run(_run.Run):
     def get(workspace, run_id):
         """A run seen from outside it (a notebook): status, metrics, and
         register_model of its outputs."""
-        from runyard._models import RunHandle
+        from runyard._notebook import RunHandle
         return RunHandle(workspace, run_id)
 
 

@@ -1,0 +1,839 @@
+"""Submitting runs from a notebook: environments, script run configurations,
+experiments and the runs they return (docs/sdk.md).
+
+    from azureml.core import Workspace, Environment, ScriptRunConfig, Experiment
+    ws = Workspace.from_config()                         # the local runyardd
+    env = Environment.from_conda_specification("sklearn-env", "conda_dependencies.yml")
+    src = ScriptRunConfig(source_directory=".", script="train_iris.py",
+                          arguments=["--kernel", "linear", "--penalty", 1.0], environment=env)
+    run = Experiment(ws, "Tutorial-TrainIRIS").submit(src)
+    run.wait_for_completion(show_output=True)
+
+Everything goes through runyard's existing ops: env.create / env.show /
+env.list, run.submit, run.watch, run.show, run.metrics, run.outputs,
+artifact.read, run.logs, run.cancel, run.tag, compute.list.
+
+Pure standard library.
+"""
+
+import json
+import os
+import shlex
+import sys
+
+from runyard._models import Model, RunyardError, Workspace, _as_workspace, _register_args
+from runyard._run import DaemonError, _Client, _Experiment, collect_metrics
+
+TERMINAL = ("Completed", "Failed", "Canceled")
+
+# The run's output (stdout and stderr, as stored) under the name the cloud's
+# current runtime gives it; get_file_names lists it, download_file fetches it.
+STD_LOG = "user_logs/std_log.txt"
+
+
+class ActivityFailedException(RunyardError):
+    """A run that wait_for_completion waited for failed; .error is its
+    details' "error" ({"error": {"code", "message", ...}})."""
+
+    def __init__(self, message, error=None):
+        super().__init__(message)
+        self.error = error or {}
+
+
+# -- compute targets ----------------------------------------------------------------
+
+
+class ComputeTarget:
+    """A compute target of the daemon: 'local' or a cluster (Slurm) target.
+    ComputeTarget(ws, name) or ws.compute_targets[name]."""
+
+    def __init__(self, workspace, name, _doc=None):
+        self.workspace = _as_workspace(workspace)
+        if _doc is None:
+            targets = compute_targets(self.workspace)
+            _doc = targets[name]._doc
+        self._doc = _doc
+        self.name = _doc["name"]
+        self.type = _doc.get("type", "local")
+        self.provisioning_state = "Succeeded"
+
+    def __repr__(self):
+        return "ComputeTarget(name=%r, type=%r)" % (self.name, self.type)
+
+    def get_status(self):
+        return self.provisioning_state
+
+    def serialize(self):
+        return dict(self._doc)
+
+
+class _Targets(dict):
+    """ws.compute_targets: an unknown name is a KeyError that lists the known ones."""
+
+    def __missing__(self, name):
+        raise KeyError("no compute target named %r on this runyardd; it has: %s. Create a "
+                       "cluster target with 'runyard compute create', or use 'local'"
+                       % (name, ", ".join(sorted(self)) or "none"))
+
+
+def compute_targets(ws):
+    out = _Targets()
+    for t in ws._call("compute.list").get("targets", []):
+        out[t["name"]] = ComputeTarget(ws, t["name"], _doc=t)
+    if "local" not in out:
+        out["local"] = ComputeTarget(ws, "local", _doc={"name": "local", "type": "local"})
+    return out
+
+
+def _target_name(target):
+    if target is None:
+        return None
+    if isinstance(target, str):
+        return target
+    name = getattr(target, "name", None)
+    if isinstance(name, str):
+        return name
+    raise TypeError("compute_target must be 'local', a target's name or a ComputeTarget, "
+                    "not %s" % type(target).__name__)
+
+
+# -- environments ------------------------------------------------------------------
+
+
+# Curated environments of the cloud and the built-in that stands in for them.
+CURATED = {
+    "azureml-tutorial": "sklearn",
+    "azureml-minimal": "system",
+}
+
+
+def curated_builtin(name):
+    """The built-in environment a curated cloud name maps to, or None:
+    AzureML-Tutorial and every scikit-learn curated name (AzureML-sklearn-*,
+    AzureML-Scikit-learn-*) are 'sklearn'; AzureML-Minimal is 'system'."""
+    low = name.lower()
+    if low in CURATED:
+        return CURATED[low]
+    if low.startswith("azureml-") and ("sklearn" in low or "scikit" in low):
+        return "sklearn"
+    return None
+
+
+class PythonSection:
+    """env.python: user_managed_dependencies (True: use interpreter_path as is,
+    install nothing) and interpreter_path."""
+
+    def __init__(self):
+        self.user_managed_dependencies = False
+        self.interpreter_path = None
+        self.conda_dependencies_file = None
+        self.base_conda_environment = None
+
+
+class DockerSection:
+    """env.docker: accepted and ignored (runyard runs no containers)."""
+
+    def __init__(self):
+        self.enabled = False
+        self.base_image = None
+        self.base_dockerfile = None
+        self.shm_size = None
+        self.arguments = []
+
+
+class Environment:
+    """A named, versioned environment of the daemon (docs/environments.md).
+
+    from_conda_specification and from_pip_requirements keep the file's text;
+    the environment is created in the daemon by register(workspace), or at
+    the first submit that uses it. Python packages of a conda specification
+    or requirements file are installed into a venv that sees the system's
+    site-packages (runyard_system_site_packages, default True), so what the
+    machine has already installed satisfies them, offline too."""
+
+    def __init__(self, name, **kwargs):
+        if not isinstance(name, str) or not name:
+            raise ValueError("an Environment needs a name")
+        self.name = name
+        self.version = None
+        self.python = PythonSection()
+        self.docker = DockerSection()
+        self.environment_variables = {}
+        self.inferencing_stack_version = None
+        self.runyard_system_site_packages = True
+        self._spec = {}           # the file's text for env.create
+        self._ref = None          # "NAME:VERSION" in the daemon
+        self._registered = None   # what _ref was made from
+        self._builtin = None
+
+    def __repr__(self):
+        return "Environment(name=%r, version=%r)" % (self.name, self.version)
+
+    # -- making one --------------------------------------------------------------------
+
+    @staticmethod
+    def _read(file_path, what):
+        try:
+            with open(file_path, encoding="utf-8") as f:
+                return f.read()
+        except OSError as e:
+            raise RunyardError("%s: cannot read %s: %s" % (what, file_path, e.strerror)) from None
+
+    @staticmethod
+    def from_conda_specification(name, file_path):
+        """An environment from a conda specification YAML (read now)."""
+        env = Environment(name)
+        env._spec = {"conda_yaml": Environment._read(file_path, "from_conda_specification"),
+                     "conda_file": os.path.basename(file_path)}
+        env.python.conda_dependencies_file = file_path
+        return env
+
+    @staticmethod
+    def from_pip_requirements(name, file_path, pip_version=None):
+        """An environment from a pip requirements file (read now)."""
+        env = Environment(name)
+        env._spec = {"requirements": Environment._read(file_path, "from_pip_requirements")}
+        return env
+
+    @staticmethod
+    def _from_json(name, doc, builtin=None):
+        env = Environment(name)
+        d = doc.get("definition") or {}
+        env.version = str(doc.get("version"))
+        env.python.user_managed_dependencies = d.get("kind") == "interpreter"
+        env.python.interpreter_path = d.get("python")
+        env.environment_variables = dict(d.get("vars") or {})
+        env.runyard_system_site_packages = bool(d.get("system_site_packages"))
+        env._ref = "%s:%s" % (doc["name"], doc["version"])
+        env._builtin = builtin or (doc["name"] if doc.get("builtin") else None)
+        env._registered = env._state()
+        env._doc = doc
+        return env
+
+    @staticmethod
+    def get(workspace, name, version=None, label=None):
+        """An environment of the daemon, by name (the latest version, or
+        version). A cloud curated name is the built-in that stands in for
+        it: AzureML-Tutorial is 'sklearn'."""
+        ws = _as_workspace(workspace)
+        ref = name if version is None else "%s:%s" % (name, version)
+        try:
+            return Environment._from_json(name, ws._call("env.show", {"environment": ref}))
+        except DaemonError as e:
+            if e.code not in ("NotFound", "InvalidArgument"):
+                raise
+            builtin = curated_builtin(name)
+            if builtin is None:
+                known = sorted(Environment.list(ws))
+                raise RunyardError(
+                    "no environment named %r%s in this runyardd; it has: %s. Make one with "
+                    "Environment.from_conda_specification(...) or "
+                    "Environment.from_pip_requirements(...) and register it (or 'runyard env "
+                    "create')" % (name, "" if version is None else " (version %s)" % version,
+                                  ", ".join(known))) from None
+        return Environment._from_json(name, ws._call("env.show", {"environment": builtin}),
+                                      builtin=builtin)
+
+    @staticmethod
+    def list(workspace):
+        """{name: the latest version's Environment}."""
+        ws = _as_workspace(workspace)
+        out = {}
+        for doc in ws._call("env.list")["environments"]:
+            cur = out.get(doc["name"])
+            if cur is None or int(doc["version"]) >= int(cur._doc["version"]):
+                out[doc["name"]] = Environment._from_json(doc["name"], doc)
+        return out
+
+    def clone(self, new_name):
+        env = Environment(new_name)
+        env.python.user_managed_dependencies = self.python.user_managed_dependencies
+        env.python.interpreter_path = self.python.interpreter_path
+        env.environment_variables = dict(self.environment_variables)
+        env.runyard_system_site_packages = self.runyard_system_site_packages
+        env._spec = dict(self._spec)
+        if not env._spec and not env.python.user_managed_dependencies and self._builtin:
+            # a built-in: the same interpreter, used as is
+            env.python.user_managed_dependencies = True
+        return env
+
+    # -- registering -------------------------------------------------------------------
+
+    def _state(self):
+        return (bool(self.python.user_managed_dependencies), self.python.interpreter_path,
+                tuple(sorted((str(k), str(v)) for k, v in self.environment_variables.items())),
+                bool(self.runyard_system_site_packages))
+
+    def _interpreter(self):
+        path = self.python.interpreter_path
+        if not path or path == "python":
+            return sys.executable
+        if os.path.isabs(path):
+            return path
+        import shutil
+        found = shutil.which(path)
+        if not found:
+            raise RunyardError("environment %s: interpreter %r is not on PATH; give "
+                               "python.interpreter_path as an absolute path" % (self.name, path))
+        return os.path.abspath(found)
+
+    def _create_args(self):
+        args = {"name": self.name,
+                "vars": {str(k): str(v) for k, v in self.environment_variables.items()}}
+        if self.python.user_managed_dependencies:
+            args["interpreter"] = self._interpreter()
+            return args
+        args.update(self._spec or {"requirements": ""})
+        args["system_site_packages"] = bool(self.runyard_system_site_packages)
+        path = self.python.interpreter_path
+        if path and path != "python":
+            args["python"] = self._interpreter()
+        return args
+
+    def register(self, workspace):
+        """Create this definition in the daemon (a new version when it
+        changed; the same version when it did not) and return self."""
+        ws = _as_workspace(workspace)
+        if self._builtin:
+            if self._registered == self._state():
+                return self
+            raise RunyardError("environment %s is runyard's built-in %r and cannot be changed; "
+                               "use env.clone('a-new-name') and change the clone"
+                               % (self.name, self._builtin))
+        doc = ws._call("env.create", self._create_args())
+        self.version = str(doc["version"])
+        self._ref = "%s:%s" % (doc["name"], doc["version"])
+        self._registered = self._state()
+        self._doc = doc
+        return self
+
+    def _submit_ref(self, ws):
+        """NAME:VERSION for run.submit, registering what has not been."""
+        if self._ref is None or self._registered != self._state():
+            # a built-in's variables travel with the submit; nothing else may change
+            if not (self._builtin and self._registered[:2] == self._state()[:2]
+                    and self._registered[3] == self._state()[3]):
+                self.register(ws)
+        return self._ref
+
+    def get_image_details(self, workspace):
+        return {}
+
+
+# -- run configurations -------------------------------------------------------------
+
+
+class RunConfiguration:
+    """src.run_config: target, environment, max_run_duration_seconds,
+    environment_variables (added to the run's), node_count."""
+
+    def __init__(self, script=None, arguments=None, framework=None, communicator=None,
+                 conda_dependencies=None, _history_enabled=None, _path=None, _name=None,
+                 command=None):
+        self.script = script
+        self.arguments = list(arguments or [])
+        self.command = command
+        self.target = "local"
+        self.environment = None
+        self.max_run_duration_seconds = None
+        self.environment_variables = {}
+        self.node_count = 1
+        self.framework = framework or "Python"
+        self.history = None
+        self.docker = None
+
+
+class ScriptRunConfig:
+    """What to run: source_directory (snapshotted at submit), script and
+    arguments (or command), environment, compute_target and
+    max_run_duration_seconds."""
+
+    MAX_DURATION_SECONDS_DEFAULT = 2592000
+
+    def __init__(self, source_directory, script=None, arguments=None, run_config=None,
+                 _telemetry_values=None, compute_target=None, environment=None,
+                 distributed_job_config=None, resume_from=None,
+                 max_run_duration_seconds=MAX_DURATION_SECONDS_DEFAULT, command=None,
+                 docker_runtime_config=None):
+        if script is not None and command is not None:
+            raise ValueError("ScriptRunConfig: give script (and arguments) or command, not both")
+        self.source_directory = source_directory if source_directory is not None else "."
+        self.run_config = run_config or RunConfiguration()
+        rc = self.run_config
+        if script is not None:
+            rc.script = script
+        if arguments is not None:
+            rc.arguments = list(arguments)
+        if command is not None:
+            rc.command = command
+        if compute_target is not None:
+            rc.target = compute_target
+        if environment is not None:
+            rc.environment = environment
+        if max_run_duration_seconds is not None:
+            rc.max_run_duration_seconds = max_run_duration_seconds
+        self.distributed_job_config = distributed_job_config
+
+    # The cloud original's attributes are the run configuration's.
+    script = property(lambda self: self.run_config.script,
+                      lambda self, v: setattr(self.run_config, "script", v))
+    arguments = property(lambda self: self.run_config.arguments,
+                         lambda self, v: setattr(self.run_config, "arguments", list(v)))
+    command = property(lambda self: self.run_config.command,
+                       lambda self, v: setattr(self.run_config, "command", v))
+
+    def __repr__(self):
+        return "ScriptRunConfig(source_directory=%r, script=%r, arguments=%r)" % (
+            self.source_directory, self.script, self.arguments)
+
+    def _command(self, inputs):
+        rc = self.run_config
+        if rc.command:
+            cmd = shlex.split(rc.command) if isinstance(rc.command, str) else list(rc.command)
+            cmd = [_argument(a, inputs) for a in cmd]
+            # "python train.py ..." runs with the environment's interpreter
+            if (len(cmd) > 1 and os.path.basename(cmd[0]) in ("python", "python3")
+                    and cmd[1].endswith(".py")):
+                cmd = cmd[1:]
+            if not cmd:
+                raise ValueError("ScriptRunConfig: command is empty")
+            return cmd
+        if not rc.script:
+            raise ValueError("ScriptRunConfig: give script (or command)")
+        return [rc.script] + [_argument(a, inputs) for a in rc.arguments]
+
+    def _submit_args(self, ws, experiment):
+        """The run.submit request for this configuration."""
+        rc = self.run_config
+        inputs = []
+        args = {"command": self._command(inputs),
+                "source": os.path.abspath(os.fspath(self.source_directory)),
+                "experiment": experiment}
+        env = rc.environment
+        variables = {}
+        if env is not None:
+            if isinstance(env, str):
+                args["environment"] = env
+            else:
+                args["environment"] = env._submit_ref(ws)
+                variables.update(env.environment_variables)
+        variables.update(rc.environment_variables or {})
+        if variables:
+            args["env"] = {str(k): str(v) for k, v in variables.items()}
+        timeout = rc.max_run_duration_seconds
+        if timeout is not None and timeout != self.MAX_DURATION_SECONDS_DEFAULT:
+            args["timeout"] = timeout
+        target = _target_name(rc.target)
+        if target and target != "local":
+            args["target"] = target
+        if inputs:
+            args["inputs"] = inputs
+        return args
+
+
+def _argument(a, inputs):
+    """One command-line argument: numbers as their text ('1.0'), and an input
+    (an object with _runyard_input(), a dataset's as_mount() for example) as
+    the path the script sees, inputs/<name>, recorded in inputs."""
+    hook = getattr(a, "_runyard_input", None)
+    if hook is not None and callable(hook):
+        spec = dict(hook())
+        inputs.append(spec)
+        return "inputs/%s" % spec["name"]
+    if isinstance(a, bytes):
+        return a.decode()
+    return a if isinstance(a, str) else str(a)
+
+
+# -- experiments and runs -------------------------------------------------------------
+
+
+class Experiment:
+    """A name that groups runs; submit(config) starts one."""
+
+    def __init__(self, workspace, name, _skip_name_validation=False, _id=None, **kwargs):
+        self.workspace = _as_workspace(workspace)
+        self.name = name
+
+    def __repr__(self):
+        return "Experiment(name=%r, workspace=%r)" % (self.name, self.workspace.name)
+
+    def submit(self, config, tags=None, **kwargs):
+        """Snapshot config's source directory and queue the run; returns the Run."""
+        if not hasattr(config, "_submit_args"):
+            raise TypeError("Experiment.submit takes a ScriptRunConfig, not %s"
+                            % type(config).__name__)
+        ws = self.workspace
+        res = ws._call("run.submit", config._submit_args(ws, self.name), timeout=None)
+        run = RunHandle(ws, res["id"])
+        run._submit = res
+        if tags:
+            run.set_tags(tags)
+        return run
+
+    def get_runs(self, type=None, tags=None, properties=None, include_children=False):
+        docs = self.workspace._call("run.list", {"experiment": self.name,
+                                                 "limit": 100000})["runs"]
+        for d in docs:
+            yield RunHandle(self.workspace, d["id"], _doc=d)
+
+    @staticmethod
+    def list(workspace, experiment_name=None, **kwargs):
+        ws = _as_workspace(workspace)
+        return [Experiment(ws, e["name"]) for e in ws._call("experiment.list")["experiments"]
+                if experiment_name in (None, e["name"])]
+
+
+def _error_summary(ws, run_id, error):
+    """The run's error in the cloud's shape, with the last line of a
+    traceback the script printed when it failed with one."""
+    err = {"code": error.get("code"), "message": error.get("message"),
+           "stage": error.get("stage")}
+    if error.get("code") == "UserError":
+        try:
+            page = ws._call("run.logs", {"run": run_id, "stream": "stderr"})
+            lines, more, after = page["lines"], page.get("more"), page.get("next_seq")
+            while more:
+                page = ws._call("run.logs", {"run": run_id, "stream": "stderr",
+                                             "after_seq": after})
+                lines = lines[-50:] + page["lines"]
+                more, after = page.get("more"), page.get("next_seq")
+        except DaemonError:
+            lines = []
+        texts = [l["text"] for l in lines]
+        last = next((t for t in reversed(texts) if t.strip()), None)
+        if last is not None:
+            tb = [t for t in texts if t.startswith("Traceback")]
+            if tb:
+                err["message"] = "User program failed with %s (%s)" % (last.strip(),
+                                                                       error.get("message"))
+            else:
+                err["message"] = "%s; the last line on stderr: %s" % (error.get("message"),
+                                                                      last.strip())
+            err["details"] = texts[-20:]
+    return {"error": err}
+
+
+class RunHandle:
+    """A run seen from outside it (a notebook): what Experiment.submit,
+    Run.get(workspace, id) and Workspace.get_run(id) return."""
+
+    def __init__(self, workspace, run_id, _doc=None):
+        self.workspace = _as_workspace(workspace)
+        if _doc is None:
+            try:
+                _doc = self.workspace._call("run.show", {"run": run_id})
+            except DaemonError as e:
+                if e.code == "NotFound":
+                    raise RunyardError("run not found: %s" % run_id) from None
+                raise
+        self._doc = _doc
+        self._submit = None
+        self.id = _doc["id"]
+        self.number = _doc["seq"]
+        self.experiment = _Experiment(_doc["experiment"])
+        self.experiment.workspace = self.workspace
+
+    def __repr__(self):
+        return "Run(Experiment: %s,\nId: %s,\nType: runyard,\nStatus: %s)" % (
+            self.experiment.name, self.id, self._doc.get("status"))
+
+    @property
+    def display_name(self):
+        return self.id
+
+    name = display_name
+
+    @property
+    def status(self):
+        return self._doc.get("status")
+
+    @property
+    def parent(self):
+        return None
+
+    def _show(self):
+        self._doc = self.workspace._call("run.show", {"run": self.id})
+        return self._doc
+
+    def get_status(self):
+        return self._show()["status"]
+
+    def get_portal_url(self):
+        return "runyard show %d" % self.number
+
+    # -- details ---------------------------------------------------------------------
+
+    def get_details(self):
+        """The run's details in the cloud's shape: runId, target, status,
+        startTimeUtc, endTimeUtc, properties, inputDatasets, runDefinition,
+        logFiles, and error when it failed."""
+        doc = self._show()
+        return self._details(doc)
+
+    def _details(self, doc):
+        props = dict(doc.get("properties") or {})
+        props.setdefault("ContentSnapshotId", doc.get("snapshot"))
+        cmd = list(doc.get("command") or [])
+        script = cmd[0] if cmd and cmd[0].endswith(".py") else None
+        env_ref = props.get("environment")
+        env = None
+        if env_ref:
+            name, _, version = env_ref.rpartition(":")
+            env = {"name": name or env_ref, "version": version or None}
+        details = {
+            "runId": doc["id"],
+            "runNumber": doc["seq"],
+            "target": doc.get("target") or "local",
+            "status": doc["status"],
+            "startTimeUtc": doc.get("started_at"),
+            "endTimeUtc": doc.get("ended_at"),
+            "properties": props,
+            "tags": dict(doc.get("tags") or {}),
+            "inputDatasets": [],
+            "outputDatasets": [],
+            "runDefinition": {
+                "script": script,
+                "command": "" if script else " ".join(shlex.quote(c) for c in cmd),
+                "arguments": cmd[1:] if script else [],
+                "target": doc.get("target") or "local",
+                "framework": "Python",
+                "environment": env,
+                "python": doc.get("python"),
+                "maxRunDurationSeconds": doc.get("timeout"),
+                "environmentVariables": dict(doc.get("env") or {}),
+                "sourceDirectory": doc.get("source"),
+            },
+            "logFiles": self._log_files(doc),
+            "submittedBy": _user(),
+        }
+        if doc.get("error"):
+            details["error"] = _error_summary(self.workspace, doc["id"], doc["error"])
+        if doc.get("warnings"):
+            details["warnings"] = [{"message": w.get("message")} for w in doc["warnings"]]
+        return details
+
+    def _log_files(self, doc):
+        files = {STD_LOG: STD_LOG}
+        if doc["status"] in TERMINAL:
+            try:
+                for a in self.workspace._call("run.outputs", {"run": doc["id"]})["artifacts"]:
+                    if a["path"].startswith("logs/"):
+                        files[a["path"]] = a["path"]
+            except DaemonError:
+                pass
+        return files
+
+    def get_details_with_logs(self):
+        details = self.get_details()
+        details["logFiles"] = {STD_LOG: self._std_log()}
+        return details
+
+    def get_metrics(self, name=None, recursive=False, run_type=None, populate=False):
+        ws = self.workspace
+        return collect_metrics(lambda **a: ws._call("run.metrics", dict(a, run=self.id)), name)
+
+    def get_tags(self):
+        return dict(self._show().get("tags") or {})
+
+    def get_properties(self):
+        return dict(self._show().get("properties") or {})
+
+    def tag(self, key, value=None):
+        self.set_tags({key: value})
+
+    def set_tags(self, tags):
+        if isinstance(tags, str):
+            tags = {tags: ""}
+        elif not isinstance(tags, dict):
+            tags = {k: "" for k in tags}
+        self.workspace._call("run.tag", {"run": self.id, "tags": {
+            str(k): "" if v is None else str(v) for k, v in tags.items()}})
+
+    def remove_tags(self, tags):
+        if isinstance(tags, str):
+            tags = [tags]
+        self.workspace._call("run.tag", {"run": self.id, "tags": {k: None for k in tags}})
+
+    def add_properties(self, properties):
+        self.workspace._call("run.tag", {"run": self.id, "properties": {
+            str(k): str(v) for k, v in properties.items()}})
+
+    def cancel(self):
+        """Cancel the run (a queued run at once; a running one is stopped)."""
+        try:
+            self.workspace._call("run.cancel", {"run": self.id})
+        except DaemonError as e:
+            if e.code != "Conflict":     # already ended: nothing to cancel
+                raise
+
+    # -- files -----------------------------------------------------------------------
+
+    def get_file_names(self):
+        """The run's stored files: ./outputs and ./logs, uploads, and its output
+        (user_logs/std_log.txt)."""
+        names = [a["path"] for a in self.workspace._call("run.outputs",
+                                                         {"run": self.id})["artifacts"]]
+        return sorted(set(names) | {STD_LOG})
+
+    def _std_log(self):
+        out, after = [], 0
+        while True:
+            page = self.workspace._call("run.logs", {"run": self.id, "after_seq": after})
+            out += [l["text"] + "\n" for l in page["lines"]]
+            after = page["next_seq"]
+            if not page["more"]:
+                return "".join(out)
+
+    def download_file(self, name, output_file_path=None, _validate_checksum=False):
+        """Fetch one of the run's files to output_file_path (a file, or a
+        directory to put it in; default: its base name here)."""
+        import base64
+        dest = output_file_path or os.path.basename(name)
+        if os.path.isdir(dest):
+            dest = os.path.join(dest, os.path.basename(name))
+        os.makedirs(os.path.dirname(os.path.abspath(dest)), exist_ok=True)
+        tmp = dest + ".part"
+        try:
+            with open(tmp, "wb") as out:
+                if name == STD_LOG:
+                    out.write(self._std_log().encode())
+                else:
+                    offset = 0
+                    while True:
+                        try:
+                            page = self.workspace._call("artifact.read", {
+                                "run": self.id, "path": name, "offset": offset})
+                        except DaemonError as e:
+                            if e.code == "NotFound":
+                                raise RunyardError(
+                                    "run %s has no file %r (its files: %s)"
+                                    % (self.id, name, ", ".join(self.get_file_names()))) from None
+                            raise
+                        data = base64.b64decode(page["data"])
+                        out.write(data)
+                        offset += len(data)
+                        if page["eof"] or not data:
+                            break
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return dest
+
+    def download_files(self, prefix=None, output_directory=None, output_paths=None,
+                       batch_size=100, append_prefix=True):
+        """Fetch the run's files whose names start with prefix into output_directory."""
+        out_dir = output_directory or "."
+        done = []
+        for n in self.get_file_names():
+            if prefix and not n.startswith(prefix):
+                continue
+            rel = n if append_prefix or not prefix else n[len(prefix):].lstrip("/")
+            dest = os.path.join(out_dir, *rel.split("/"))
+            done.append(self.download_file(n, dest))
+        return done
+
+    # -- models ----------------------------------------------------------------------
+
+    def register_model(self, model_name, model_path=None, tags=None, properties=None,
+                       model_framework=None, model_framework_version=None, description=None,
+                       datasets=None, sample_input_dataset=None, sample_output_dataset=None,
+                       resource_configuration=None, **kwargs):
+        """Register the run's output model_path (default: model_name) as a new
+        version of model_name."""
+        args = _register_args(model_name, tags, properties, description, model_framework,
+                              model_framework_version, resource_configuration)
+        args["run"] = self.id
+        args["path"] = model_path or model_name
+        return Model._from_json(self.workspace,
+                                self.workspace._call("model.register", args, timeout=None))
+
+    # -- waiting ---------------------------------------------------------------------
+
+    def _print_build(self, out):
+        """The environment's build log, when it was built while this run
+        waited in Preparing (the cloud streams its image build the same way)."""
+        from datetime import datetime
+        props = self._doc.get("properties") or {}
+        h, ref = props.get("environment.hash"), props.get("environment")
+        if not h or not self._doc.get("created_at"):
+            return
+        try:
+            state = self.workspace._call("daemon.status").get("state_dir")
+            path = os.path.join(state, "envs", h + ".log")
+            created = datetime.fromisoformat(self._doc["created_at"].replace("Z", "+00:00"))
+            if os.stat(path).st_mtime < created.timestamp():
+                return                            # built before: the cache served it
+            with open(path, encoding="utf-8", errors="replace") as f:
+                text = f.read()
+        except (DaemonError, OSError, ValueError, TypeError):
+            return
+        title = "Environment %s: built for this run" % ref
+        out.write("%s\n%s\n%s%s\n" % (title, "-" * len(title), text,
+                                        "" if text.endswith("\n") else "\n"))
+        out.flush()
+
+    def wait_for_completion(self, show_output=False, wait_post_processing=False,
+                            raise_on_error=True):
+        """Wait until the run has ended and return its details. show_output
+        prints "RunId: ...", the run's output as it is produced, then an
+        "Execution Summary". A failed run raises ActivityFailedException with
+        its error (unless raise_on_error is False)."""
+        out = sys.stdout
+        if show_output:
+            out.write("RunId: %s\nWeb View: runyard show %d\n\n" % (self.id, self.number))
+            out.write("Streaming %s\n%s\n\n" % (STD_LOG, "=" * (len(STD_LOG) + 10)))
+            out.flush()
+        client = _Client(self.workspace.socket_path)
+        build = None     # show_output from before Preparing ended: the build to show
+        try:
+            for msg in client.subscribe("run.watch", {"run": self.id, "logs": bool(show_output)}):
+                if "event" not in msg:            # the reply: the watch began
+                    self._doc = msg.get("run") or self._doc
+                    if show_output and self._doc.get("status") in ("Queued", "Preparing"):
+                        build = True
+                    continue
+                ev, data = msg["event"], msg.get("data") or {}
+                if build and (ev != "run.status" or data.get("status") not in ("Queued",
+                                                                                "Preparing")):
+                    build = False
+                    self._print_build(out)
+                if ev == "run.log" and show_output:
+                    out.write("".join(l["text"] + "\n" for l in data.get("lines", [])))
+                    out.flush()
+                elif ev == "run.end":
+                    self._doc = data.get("run") or self._doc
+                    break
+        finally:
+            client.close()
+        doc = self._show()
+        details = self._details(doc)
+        if show_output:
+            out.write("\nExecution Summary\n=================\nRunId: %s\nWeb View: runyard "
+                      "show %d\n\n" % (self.id, self.number))
+            if doc["status"] != "Completed":
+                out.write("Status: %s\n" % doc["status"])
+            if details.get("warnings"):
+                out.write("Warnings:\n%s\n" % "\n".join(w["message"]
+                                                          for w in details["warnings"]))
+            if details.get("error"):
+                out.write("Error occurred: %s\n\n" % details["error"]["error"]["message"])
+            out.flush()
+        if raise_on_error and doc["status"] == "Failed":
+            raise ActivityFailedException(
+                "Activity Failed:\n%s" % json.dumps(details.get("error"), indent=4),
+                details.get("error"))
+        return details
+
+
+def _user():
+    import getpass
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return str(os.getuid())
+
+
+def get_run(workspace, run_id):
+    return RunHandle(Workspace() if workspace is None else workspace, run_id)
