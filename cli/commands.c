@@ -567,7 +567,7 @@ static int no_args(struct ctx *ctx, int argc, char **argv)
 struct follow {
 	const char *run;      /* as the user gave it */
 	bool logs;	      /* subscribe to its lines */
-	const char *stream;   /* "stdout", "stderr", or NULL for both */
+	const char *stream;   /* "stdout", "stderr", "environment"; NULL: all */
 	bool timestamps;      /* prefix lines with their ts */
 	FILE *out;	      /* where lines go */
 	struct render_json_array *json_lines; /* or: lines as JSON into this array */
@@ -598,6 +598,7 @@ static int print_line(struct follow *f, const cJSON *line)
 		fputs(ts ? ts : "-", f->out);
 		fputc(' ', f->out);
 	}
+	fputs(render_log_prefix(line), f->out);
 	if (text) {
 		fputs(text, f->out);
 	}
@@ -1740,8 +1741,11 @@ static int logs_cb(struct ctx *ctx, int argc, char **argv)
 			follow = true;
 			break;
 		case OPT_STREAM:
-			if (strcmp(optarg, "stdout") != 0 && strcmp(optarg, "stderr") != 0) {
-				return usage_error(ctx, "--stream takes stdout or stderr, not '%s'",
+			if (strcmp(optarg, "stdout") != 0 && strcmp(optarg, "stderr") != 0 &&
+			    strcmp(optarg, "environment") != 0) {
+				return usage_error(ctx,
+						   "--stream takes stdout, stderr or environment, "
+						   "not '%s'",
 						   optarg);
 			}
 			f.stream = optarg;
@@ -5881,13 +5885,14 @@ static const struct verb verbs[] = {
 		.name = "logs",
 		.handler = logs_cb,
 		.summary = "Print a run's output",
-		.usage = "Usage: runyard logs RUN [-f|--follow] [--stream stdout|stderr] "
+		.usage = "Usage: runyard logs RUN [-f|--follow] [--stream stdout|stderr|environment] "
 			 "[--timestamps] [--json]\n"
 			 "\n"
-			 "Print a run's stored output lines, in order, to stdout.\n"
+			 "Print a run's stored output lines, in order, to stdout. Lines of building\n"
+			 "its environment come first, prefixed '[environment] '.\n"
 			 "\n"
 			 "  -f, --follow         keep printing lines as they come, until the run ends\n"
-			 "  --stream S           only stdout or only stderr lines\n"
+			 "  --stream S           only stdout, stderr or environment lines\n"
 			 "  --timestamps         prefix each line with its time (ISO 8601 UTC)\n"
 			 "  --json               print one JSON array of line objects\n",
 	},

@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "log.h"
+#include "logs.h"
 #include "msg.h"
 #include "ops.h"
 #include "proto.h"
@@ -984,8 +985,12 @@ out:
 /* One build per definition hash at a time; the runs that need it wait in
  * Preparing (single flight). */
 struct waiter {
-	struct run *r;
-	envs_ready_fn cb;
+	struct run *r; /* a run: its log gets the build's output, live */
+	envs_ready_fn run_cb;
+	envs_built_fn cb; /* or anything else that waits (a service) */
+	void *ud;
+	int64_t off;  /* bytes of the build log stored in r's log */
+	bool no_tail; /* storing them failed once: not again */
 	struct waiter *next;
 };
 
@@ -994,9 +999,16 @@ struct build {
 	char hash[65];
 	char *dir, *log;
 	uv_process_t proc;
+	uv_timer_t tail; /* copies new lines of the log to the runs */
+	int handles;     /* open handles; freed when the last one closes */
 	struct waiter *waiters;
 	struct build *next;
 };
+
+/* How often a build's new output reaches the waiting runs' logs, and how
+ * much of it at a time (pip's output is small; this bounds one tick). */
+#define TAIL_MS 250
+#define TAIL_READ (256 * 1024)
 
 static struct build *builds;
 
@@ -1188,12 +1200,77 @@ static char *log_tail(const char *path)
 	return strdup(start);
 }
 
+static void build_close_cb(uv_handle_t *h);
+
+static void close_build(struct build *b)
+{
+	uv_close((uv_handle_t *)&b->proc, build_close_cb);
+	uv_close((uv_handle_t *)&b->tail, build_close_cb);
+}
+
 static void build_close_cb(uv_handle_t *h)
 {
 	struct build *b = h->data;
+	if (--b->handles > 0) {
+		return;
+	}
 	free(b->dir);
 	free(b->log);
 	free(b);
+}
+
+/* Copy what the build log has beyond w->off into w's run's log (stream
+ * environment). Not final: whole lines only, the rest waits for the next
+ * tick. A run whose log cannot be written still gets its build. */
+static void tail_waiter(struct build *b, struct waiter *w, int fd, bool final)
+{
+	char *buf;
+
+	if (!w->r || w->no_tail || !(buf = malloc(TAIL_READ))) {
+		return;
+	}
+	for (;;) {
+		ssize_t n = pread(fd, buf, TAIL_READ, (off_t)w->off);
+		size_t used = 0;
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			break;
+		}
+		if (logs_append_text(w->r, LOGS_STREAM_ENV, buf, (size_t)n, final && n < TAIL_READ,
+		                     &used) < 0) {
+			log_warn("run %s: storing the output of building environment %.12s "
+			         "failed",
+			         w->r->id, b->hash);
+			w->no_tail = true;
+			break;
+		}
+		w->off += (int64_t)used;
+		/* only the final pass reads to the end; a tick takes one slice */
+		if (!final || used == 0 || n < TAIL_READ) {
+			break;
+		}
+	}
+	free(buf);
+}
+
+static void tail_all(struct build *b, bool final)
+{
+	int fd = open(b->log, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		return;
+	}
+	for (struct waiter *w = b->waiters; w; w = w->next) {
+		tail_waiter(b, w, fd, final);
+	}
+	close(fd);
+}
+
+static void tail_cb(uv_timer_t *t)
+{
+	tail_all(t->data, false);
 }
 
 static void build_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
@@ -1220,14 +1297,20 @@ static void build_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 	} else {
 		log_info("environment %.12s: built", b->hash);
 	}
+	/* every line is in the runs' logs before they go on (or fail) */
+	tail_all(b, true);
 	for (w = b->waiters; w; w = next) {
 		next = w->next;
-		w->r->busy = false;
-		w->cb(w->r, err, cause);
+		if (w->run_cb) {
+			w->r->busy = false;
+			w->run_cb(w->r, err, cause);
+		} else {
+			w->cb(w->ud, err, cause);
+		}
 		free(w);
 	}
 	free(cause);
-	uv_close((uv_handle_t *)p, build_close_cb);
+	close_build(b);
 }
 
 static int start_build(struct daemon *d, const char *hash, struct build **ret, char **cause)
@@ -1318,11 +1401,16 @@ static int start_build(struct daemon *d, const char *hash, struct build **ret, c
 	if (err < 0) {
 		if (err != -ENOMEM) {
 			*cause = msg_strdupf("cannot start the build: %s", uv_strerror(err));
+			b->handles = 1;
 			uv_close((uv_handle_t *)&b->proc, build_close_cb);
 			b = NULL;
 		}
 		goto out;
 	}
+	b->handles = 2;
+	uv_timer_init(d->loop, &b->tail);
+	b->tail.data = b;
+	uv_timer_start(&b->tail, tail_cb, TAIL_MS, TAIL_MS);
 	log_info("environment %.12s: building (pid %d, log %s)", hash, b->proc.pid, b->log);
 	b->next = builds;
 	builds = b;
@@ -1390,7 +1478,7 @@ int envs_prepare(struct run *r, envs_ready_fn cb, char **cause)
 		return -ENOMEM;
 	}
 	w->r = r;
-	w->cb = cb;
+	w->run_cb = cb;
 	w->next = b->waiters;
 	b->waiters = w;
 	r->busy = true;
@@ -1415,12 +1503,16 @@ void envs_shutdown(struct daemon *d)
 		}
 		for (w = b->waiters; w; w = next) {
 			next = w->next;
-			w->r->busy = false;
-			run_release(w->r);
+			if (w->r) {
+				w->r->busy = false;
+				run_release(w->r);
+			} else {
+				w->cb(w->ud, -ECANCELED, "the daemon is stopping");
+			}
 			free(w);
 		}
 		b->waiters = NULL;
-		uv_close((uv_handle_t *)&b->proc, build_close_cb);
+		close_build(b);
 	}
 }
 

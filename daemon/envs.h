@@ -41,6 +41,8 @@ void envs_op_prune(struct request *req);
 
 /* Called when the environment a run waits for is ready (err 0) or failed. */
 typedef void (*envs_ready_fn)(struct run *r, int err, const char *cause);
+/* The same for anything else that waits for a build (a service). */
+typedef void (*envs_built_fn)(void *ud, int err, const char *cause);
 
 /* Before a run starts: 0 when its environment is ready (or it has none),
  * 1 when it waits for a build (cb is called later; the run is busy till

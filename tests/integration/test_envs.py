@@ -193,7 +193,7 @@ def test_venv_installs_a_local_wheel(daemon_factory, tmp_path, make_tree):
               json=True).json
     run = d.wait_terminal(r["id"], timeout=300)
     assert run["status"] == "Completed", run
-    texts = [l["text"] for l in d.logs(r["id"])]
+    texts = [l["text"] for l in d.logs(r["id"], stream="stdout")]
     assert texts[0].startswith("answer 42 ") and "/envs/" in texts[0], texts
 
 
