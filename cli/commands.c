@@ -790,7 +790,7 @@ static int wait_run(struct ctx *ctx, const char *run, bool show_output, double t
 /* ---- submit ---- */
 
 static const char *const run_file_keys[] = {
-	"command", "source", "experiment", "python", "timeout", "priority",
+	"command", "source", "experiment", "python", "environment", "timeout", "priority",
 	"env", "keep", "max_snapshot_bytes", "max_snapshot_files",
 	"target", "nodes", "cpus", "memory_gb", "time_limit",
 };
@@ -820,6 +820,9 @@ static int check_run_file(const cJSON *doc, char **cause)
 	}
 	if (r == 0) {
 		r = msg_arg_string(doc, "python", false, &s, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_string(doc, "environment", false, &s, cause);
 	}
 	if (r == 0) {
 		d = 1;
@@ -927,8 +930,9 @@ static int load_run_file(const char *path, cJSON **ret_args)
 		if (i == n) {
 			fprintf(stderr,
 				"runyard: %s: unknown key '%s' (known: command, source, experiment, "
-				"python, timeout, priority, env, keep, max_snapshot_bytes, "
-				"max_snapshot_files)\n",
+				"python, environment, timeout, priority, env, keep, "
+				"max_snapshot_bytes, max_snapshot_files, target, nodes, cpus, "
+				"memory_gb, time_limit)\n",
 				path, item->string);
 			goto out;
 		}
@@ -1225,6 +1229,14 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 	}
 	if (experiment) {
 		set_item(args, "experiment", cJSON_CreateString(experiment));
+	}
+	/* Both choose the interpreter: a flag replaces the file's either
+	 * (both flags at once are refused by the daemon). */
+	if (python && !environment) {
+		cJSON_DeleteItemFromObjectCaseSensitive(args, "environment");
+	}
+	if (environment && !python) {
+		cJSON_DeleteItemFromObjectCaseSensitive(args, "python");
 	}
 	if (python) {
 		set_item(args, "python", cJSON_CreateString(python));
