@@ -2516,6 +2516,10 @@ static int print_daemon_json(bool flag_value, const char *flag, long long pid, c
 	return status;
 }
 
+/* daemon start's snapshot limits, passed on as runyardd's own flags; kept
+ * apart from launch_daemon's parameters, which the auto-start also uses. */
+static const char *daemon_snapshot_max_mb, *daemon_snapshot_max_files;
+
 /* Start runyardd detached on ctx->socket and wait until it answers; the
  * daemon's pid in *ret_pid. Returns 0 or an exit status (said why). */
 static int launch_daemon(struct ctx *ctx, const char *state_dir, const char *max_runs,
@@ -2524,7 +2528,7 @@ static int launch_daemon(struct ctx *ctx, const char *state_dir, const char *max
 	struct client_error err = {0};
 	struct client *probe = NULL;
 	char *state_abs = NULL, *log_dir = NULL, *log_path = NULL, *bin = NULL;
-	const char *dargv[12];
+	const char *dargv[12 + 4];
 	size_t n = 0;
 	struct stat st;
 	off_t log_start = 0;
@@ -2578,6 +2582,14 @@ static int launch_daemon(struct ctx *ctx, const char *state_dir, const char *max
 	if (grace) {
 		dargv[n++] = "--grace";
 		dargv[n++] = grace;
+	}
+	if (daemon_snapshot_max_mb) {
+		dargv[n++] = "--snapshot-max-mb";
+		dargv[n++] = daemon_snapshot_max_mb;
+	}
+	if (daemon_snapshot_max_files) {
+		dargv[n++] = "--snapshot-max-files";
+		dargv[n++] = daemon_snapshot_max_files;
 	}
 	dargv[n] = NULL;
 	pid = spawn_detached((char *const *)dargv, logfd, &e);
@@ -2642,6 +2654,8 @@ static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 		{"max-runs", required_argument, NULL, OPT_MAX_RUNS},
 		{"grace", required_argument, NULL, OPT_GRACE},
+		{"snapshot-max-mb", required_argument, NULL, OPT_MAX_SNAPSHOT_MB},
+		{"snapshot-max-files", required_argument, NULL, OPT_MAX_SNAPSHOT_FILES},
 		COMMON_OPTIONS,
 		{0},
 	};
@@ -2671,6 +2685,25 @@ static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 			}
 			grace = optarg;
 			break;
+		case OPT_MAX_SNAPSHOT_MB:
+		case OPT_MAX_SNAPSHOT_FILES: {
+			/* checked as runyardd checks them, so a mistake is a usage
+			 * error here rather than a failed start */
+			bool mb = c == OPT_MAX_SNAPSHOT_MB;
+			char *end;
+			double v = strtod(optarg, &end);
+			if (mb ? (*end || !(v > 0) || v > 1e9)
+			       : parse_int(optarg, 1, 100000000, &ll) < 0) {
+				return usage_error(ctx,
+						   mb ? "--snapshot-max-mb needs a size in MB above 0, "
+							"not '%s'"
+						      : "--snapshot-max-files needs a number from 1 to "
+							"100000000, not '%s'",
+						   optarg);
+			}
+			*(mb ? &daemon_snapshot_max_mb : &daemon_snapshot_max_files) = optarg;
+			break;
+		}
 		case OPT_JSON:
 			ctx->json = true;
 			break;
@@ -2917,7 +2950,7 @@ static const struct verb daemon_verbs[] = {
 		.handler = daemon_start_cb,
 		.summary = "Start runyardd in the background",
 		.usage = "Usage: runyard daemon start [--state-dir DIR] [--max-runs N] [--grace S] "
-			 "[--json]\n"
+			 "[--snapshot-max-mb N] [--snapshot-max-files N] [--json]\n"
 			 "\n"
 			 "Start runyardd detached on the socket runyard uses, unless one already\n"
 			 "answers there, and wait (up to 10s) until it does.\n"
@@ -2925,6 +2958,8 @@ static const struct verb daemon_verbs[] = {
 			 "  --state-dir DIR  state directory (default $XDG_STATE_HOME/runyard)\n"
 			 "  --max-runs N     runs that may be Running at once\n"
 			 "  --grace S        seconds between SIGTERM and SIGKILL on cancel\n"
+			 "  --snapshot-max-mb N, --snapshot-max-files N\n"
+			 "                   the daemon's default snapshot limits (300 MB, 2000)\n"
 			 "  --json           print {\"started\", \"pid\", \"socket\"}\n"
 			 "\n"
 			 "The daemon's output is appended to DIR/runyardd.log. The binary is\n"
