@@ -4670,6 +4670,9 @@ static int service_show_cb(struct ctx *ctx, int argc, char **argv)
 		field("Script:", buf);
 	}
 	field("Python:", json_str(s, "python"));
+	if (json_str(s, "environment")) {
+		field("Environment:", json_str(s, "environment"));
+	}
 	if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "pid"))) {
 		char buf[96];
 		render_time(json_str(s, "serving_since"), t1);
@@ -5080,7 +5083,8 @@ static const struct verb model_verbs[] = {
 		.handler = model_deploy_cb,
 		.summary = "Serve a model as a local web service",
 		.usage = "Usage: runyard model deploy NAME[:VERSION] --service SVC [--port N]\n"
-			 "           [--python PATH] [--entry-script FILE [--source DIR]]\n"
+			 "           [--python PATH | --environment NAME[:VERSION]]\n"
+			 "           [--entry-script FILE [--source DIR]]\n"
 			 "           [--timeout S] [--no-wait] [--json]\n"
 			 "\n"
 			 "Serve the model on http://127.0.0.1:PORT: POST /score with\n"
@@ -5093,6 +5097,9 @@ static const struct verb model_verbs[] = {
 			 "  --service SVC        the service to create or update\n"
 			 "  --port N             the port (default: a free one; kept across restarts)\n"
 			 "  --python PATH        the interpreter (default /usr/bin/python3)\n"
+			 "  --environment NAME[:VERSION]\n"
+			 "                       run the server in this environment (built first\n"
+			 "                       when it needs a build); not with --python\n"
 			 "  --entry-script FILE  a scoring script in DIR (default: this directory),\n"
 			 "  --source DIR         snapshotted like a run's source\n"
 			 "  --timeout S          seconds the server may take to be Healthy (120)\n"

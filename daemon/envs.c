@@ -22,6 +22,7 @@
 #include "ops.h"
 #include "proto.h"
 #include "run.h"
+#include "services.h"
 #include "store.h"
 #include "util.h"
 
@@ -1430,13 +1431,44 @@ out:
 	return err;
 }
 
+/* Find hash's build in the cache (0: ready, touched as used) or join it,
+ * starting it when none is in flight (1: w waits, it belongs to the build
+ * now); a negative errno with a cause when the build cannot start. */
+static int join_build(struct daemon *d, const char *hash, struct waiter *w, char **cause)
+{
+	char *ready = env_path(d, hash, "/.ready");
+	struct build *b;
+	int err;
+
+	if (!ready) {
+		return -ENOMEM;
+	}
+	if (access(ready, F_OK) == 0) {
+		/* .ready's mtime is the build's last use (env list, env prune) */
+		utimensat(AT_FDCWD, ready, NULL, 0);
+		free(ready);
+		return 0; /* cached */
+	}
+	free(ready);
+	for (b = builds; b && strcmp(b->hash, hash) != 0; b = b->next) {
+	}
+	if (!b) {
+		err = start_build(d, hash, &b, cause);
+		if (err < 0) {
+			return err;
+		}
+	}
+	w->next = b->waiters;
+	b->waiters = w;
+	return 1;
+}
+
 int envs_prepare(struct run *r, envs_ready_fn cb, char **cause)
 {
 	struct daemon *d = r->d;
 	const cJSON *a0 = cJSON_GetArrayItem(r->argv, 0);
-	char prefix[4096], hash[65], *ready;
+	char prefix[4096], hash[65];
 	const char *p;
-	struct build *b;
 	struct waiter *w;
 	int err;
 
@@ -1450,39 +1482,36 @@ int envs_prepare(struct run *r, envs_ready_fn cb, char **cause)
 	}
 	memcpy(hash, p, 64);
 	hash[64] = '\0';
-	ready = env_path(d, hash, "/.ready");
-	if (!ready) {
-		return -ENOMEM;
-	}
-	err = access(ready, F_OK);
-	free(ready);
-	if (err == 0) {
-		/* .ready's mtime is the build's last use (env list, env prune) */
-		ready = env_path(d, hash, "/.ready");
-		if (ready) {
-			utimensat(AT_FDCWD, ready, NULL, 0);
-		}
-		free(ready);
-		return 0; /* cached */
-	}
-	for (b = builds; b && strcmp(b->hash, hash) != 0; b = b->next) {
-	}
-	if (!b) {
-		err = start_build(d, hash, &b, cause);
-		if (err < 0) {
-			return err;
-		}
-	}
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		return -ENOMEM;
 	}
 	w->r = r;
 	w->run_cb = cb;
-	w->next = b->waiters;
-	b->waiters = w;
+	err = join_build(d, hash, w, cause);
+	if (err != 1) {
+		free(w);
+		return err;
+	}
 	r->busy = true;
 	return 1;
+}
+
+int envs_build(struct daemon *d, const char *hash, envs_built_fn cb, void *ud, char **cause)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+	int err;
+
+	if (!w) {
+		return -ENOMEM;
+	}
+	w->cb = cb;
+	w->ud = ud;
+	err = join_build(d, hash, w, cause);
+	if (err != 1) {
+		free(w);
+	}
+	return err;
 }
 
 void envs_shutdown(struct daemon *d)
@@ -1582,6 +1611,7 @@ static bool in_use(struct daemon *d, const char *hash)
 		const cJSON *a0 = cJSON_GetArrayItem(r->argv, 0);
 		used = cJSON_IsString(a0) && strncmp(a0->valuestring, dir, strlen(dir)) == 0;
 	}
+	used = used || (dir && services_use_python_under(d, dir));
 	free(dir);
 	return used || !dir;
 }

@@ -49,5 +49,11 @@ typedef void (*envs_built_fn)(void *ud, int err, const char *cause);
  * then), a negative errno with a cause when a build cannot start. */
 int envs_prepare(struct run *r, envs_ready_fn cb, char **cause);
 
+/* The same for anything else that needs hash's build (a service): 0 when it
+ * is cached, 1 when cb(ud, ...) is called once it is built or failed (or
+ * with -ECANCELED at shutdown), a negative errno with a cause when a build
+ * cannot start. */
+int envs_build(struct daemon *d, const char *hash, envs_built_fn cb, void *ud, char **cause);
+
 /* At shutdown: stop builds and let go of the runs waiting for them. */
 void envs_shutdown(struct daemon *d);
