@@ -1076,27 +1076,62 @@ static char *build_script(const cJSON *def, const char *dir)
 		return NULL;
 	}
 	cat(&s, "%sD=%s\nbuild() {\nset -e\n", qdir);
+	/* what the user wrote is only ever in the script single-quoted */
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(def, "skipped"))
 	{
-		cat(&s,
-		    "%secho \"runyard: skipping %s: provided by runyard's own compatibility "
-		    "module\"\n",
-		    it->valuestring);
+		char *m = msg_strdupf("runyard: skipping %s: provided by runyard's own "
+		                      "compatibility module",
+		                      it->valuestring);
+		cat(&s, "%secho", NULL);
+		if (m) {
+			cat_quoted(&s, m);
+		}
+		cat(&s, "%s\n", NULL);
+		free(m);
 	}
-	if (kind && strcmp(kind, "conda") == 0 && conda_installed(getenv("PATH"), &tool)) {
-		cat(&s, "%s", "");
-		cat_quoted(&s, tool);
-		cat(&s, "%s create -y -p \"$D\"", NULL);
+	if (kind && strcmp(kind, "conda") == 0 && !conda_installed(getenv("PATH"), &tool)) {
+		/* The kind was decided at env create, when a conda was there. A
+		 * venv now would silently lack every conda package. */
+		cat(&s,
+		    "%secho \"error: this is a conda environment, but none of micromamba, "
+		    "mamba or conda is on runyardd's PATH any more. Install one (or put it "
+		    "back on PATH and restart runyardd), or create the environment again: "
+		    "without a conda it becomes a venv.\"\nexit 3\n",
+		    NULL);
+	} else if (kind && strcmp(kind, "conda") == 0) {
+		bool micromamba =
+		    strcmp(strrchr(tool, '/') ? strrchr(tool, '/') + 1 : tool, "micromamba") == 0;
+		/* a shim (pyenv's) can be on PATH without the tool behind it */
+		char *qtool = shell_quote(tool);
+		cat(&s, "%sT=%s", qtool ? qtool : "false");
+		free(qtool);
+		cat(&s,
+		    "%s\n\"$T\" --version >/dev/null 2>&1 || { echo \"error: $T does not run "
+		    "(is it a shim without its conda?); fix it or take it off runyardd's PATH\"; "
+		    "exit 3; }\n",
+		    NULL);
+		cat(&s, "%secho \"runyard: $T create -y -p $D\"\n\"$T\" create -y -p \"$D\"", NULL);
 		cJSON_ArrayForEach(it, cJSON_GetObjectItem(def, "channels"))
 		{
 			cat(&s, "%s -c", NULL);
 			cat_quoted(&s, it->valuestring);
+		}
+		if (micromamba && cJSON_GetArraySize(cJSON_GetObjectItem(def, "channels")) == 0) {
+			/* micromamba has no default channel, conda and mamba have
+			 * "defaults"; conda-forge is the one every tool knows */
+			cat(&s, "%s -c conda-forge", NULL);
 		}
 		cJSON_ArrayForEach(it, cJSON_GetObjectItem(def, "conda"))
 		{
 			cat_quoted(&s, it->valuestring);
 		}
 		cat(&s, "%s\n", NULL);
+		/* runs and pip need the environment's own interpreter */
+		cat(&s,
+		    "%s[ -x \"$D/bin/python\" ] || { echo \"error: the conda specification "
+		    "installs no python; add python=X.Y (and pip, for a pip: list) to its "
+		    "dependencies\"; exit 3; }\n",
+		    NULL);
 	} else {
 		if (python) {
 			char *q = shell_quote(python);
@@ -1108,23 +1143,32 @@ static char *build_script(const cJSON *def, const char *dir)
 			const char *dot2 = dot ? strchr(dot + 1, '.') : NULL;
 			size_t n = dot2 ? (size_t)(dot2 - pin) : strlen(pin);
 			snprintf(mm, sizeof(mm), "%.*s", (int)(n < 20 ? n : 20), pin);
+			char *want = msg_strdupf("python%s", mm);
+			char *msg = msg_strdupf(
+			    "error: the conda specification pins python=%s, but no conda is "
+			    "installed and there is no python%s on PATH. Either install "
+			    "micromamba (or mamba, or conda) on runyardd's PATH and create the "
+			    "environment again (runyard env create NAME --conda-file FILE), so "
+			    "that the specification is built by it, or change the pin to this "
+			    "machine's python=",
+			    pin, mm);
 			/* a pyenv shim is on PATH without its interpreter: it must run */
-			cat(&s,
-			    "%sPY=$(command -v python%s) && \"$PY\" -c '' >/dev/null 2>&1 || {\n",
-			    mm);
+			cat(&s, "%sPY=$(command -v", NULL);
+			if (want) {
+				cat_quoted(&s, want);
+			}
+			cat(&s, "%s) && \"$PY\" -c '' >/dev/null 2>&1 || {\n", NULL);
 			cat(&s,
 			    "%s  here=$(python3 -c 'import sys; print(\"%%d.%%d\" %% "
 			    "sys.version_info[:2])' 2>/dev/null || echo '?')\n",
 			    NULL);
-			cat(&s,
-			    "%s  echo \"error: the conda specification pins python=%s, but no "
-			    "conda is installed",
-			    pin);
-			cat(&s,
-			    "%s and there is no python%s on PATH. Either install micromamba (or "
-			    "conda) so that the specification is built by it, or change the pin "
-			    "to this machine's python=$here.\"\n  exit 3\n}\n",
-			    mm);
+			cat(&s, "%s  echo", NULL);
+			if (msg) {
+				cat_quoted(&s, msg);
+			}
+			cat(&s, "%s\"$here.\"\n  exit 3\n}\n", NULL);
+			free(want);
+			free(msg);
 		} else {
 			cat(&s, "%sPY=$(command -v python3)\n", NULL);
 		}
