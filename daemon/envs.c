@@ -1271,7 +1271,8 @@ static void tail_waiter(struct build *b, struct waiter *w, int fd, bool final)
 {
 	char *buf;
 
-	if (!w->r || w->no_tail || !(buf = malloc(TAIL_READ))) {
+	/* an ended run (kept only until its build ends) takes no more lines */
+	if (!w->r || w->r->ended || w->no_tail || !(buf = malloc(TAIL_READ))) {
 		return;
 	}
 	for (;;) {
