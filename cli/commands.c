@@ -567,7 +567,7 @@ static int no_args(struct ctx *ctx, int argc, char **argv)
 struct follow {
 	const char *run;      /* as the user gave it */
 	bool logs;	      /* subscribe to its lines */
-	const char *stream;   /* "stdout", "stderr", or NULL for both */
+	const char *stream;   /* "stdout", "stderr", "environment"; NULL: all */
 	bool timestamps;      /* prefix lines with their ts */
 	FILE *out;	      /* where lines go */
 	struct render_json_array *json_lines; /* or: lines as JSON into this array */
@@ -598,6 +598,7 @@ static int print_line(struct follow *f, const cJSON *line)
 		fputs(ts ? ts : "-", f->out);
 		fputc(' ', f->out);
 	}
+	fputs(render_log_prefix(line), f->out);
 	if (text) {
 		fputs(text, f->out);
 	}
@@ -789,7 +790,7 @@ static int wait_run(struct ctx *ctx, const char *run, bool show_output, double t
 /* ---- submit ---- */
 
 static const char *const run_file_keys[] = {
-	"command", "source", "experiment", "python", "timeout", "priority",
+	"command", "source", "experiment", "python", "environment", "timeout", "priority",
 	"env", "keep", "max_snapshot_bytes", "max_snapshot_files",
 	"target", "nodes", "cpus", "memory_gb", "time_limit",
 };
@@ -819,6 +820,9 @@ static int check_run_file(const cJSON *doc, char **cause)
 	}
 	if (r == 0) {
 		r = msg_arg_string(doc, "python", false, &s, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_string(doc, "environment", false, &s, cause);
 	}
 	if (r == 0) {
 		d = 1;
@@ -926,8 +930,9 @@ static int load_run_file(const char *path, cJSON **ret_args)
 		if (i == n) {
 			fprintf(stderr,
 				"runyard: %s: unknown key '%s' (known: command, source, experiment, "
-				"python, timeout, priority, env, keep, max_snapshot_bytes, "
-				"max_snapshot_files)\n",
+				"python, environment, timeout, priority, env, keep, "
+				"max_snapshot_bytes, max_snapshot_files, target, nodes, cpus, "
+				"memory_gb, time_limit)\n",
 				path, item->string);
 			goto out;
 		}
@@ -1224,6 +1229,14 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 	}
 	if (experiment) {
 		set_item(args, "experiment", cJSON_CreateString(experiment));
+	}
+	/* Both choose the interpreter: a flag replaces the file's either
+	 * (both flags at once are refused by the daemon). */
+	if (python && !environment) {
+		cJSON_DeleteItemFromObjectCaseSensitive(args, "environment");
+	}
+	if (environment && !python) {
+		cJSON_DeleteItemFromObjectCaseSensitive(args, "python");
 	}
 	if (python) {
 		set_item(args, "python", cJSON_CreateString(python));
@@ -1740,8 +1753,11 @@ static int logs_cb(struct ctx *ctx, int argc, char **argv)
 			follow = true;
 			break;
 		case OPT_STREAM:
-			if (strcmp(optarg, "stdout") != 0 && strcmp(optarg, "stderr") != 0) {
-				return usage_error(ctx, "--stream takes stdout or stderr, not '%s'",
+			if (strcmp(optarg, "stdout") != 0 && strcmp(optarg, "stderr") != 0 &&
+			    strcmp(optarg, "environment") != 0) {
+				return usage_error(ctx,
+						   "--stream takes stdout, stderr or environment, "
+						   "not '%s'",
 						   optarg);
 			}
 			f.stream = optarg;
@@ -2612,13 +2628,15 @@ static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 		{"grace", required_argument, NULL, OPT_GRACE},
 		{"download-max-mb", required_argument, NULL, OPT_DOWNLOAD_MAX_MB},
 		{"download-timeout", required_argument, NULL, OPT_DOWNLOAD_TIMEOUT},
+		{"snapshot-max-mb", required_argument, NULL, OPT_MAX_SNAPSHOT_MB},
+		{"snapshot-max-files", required_argument, NULL, OPT_MAX_SNAPSHOT_FILES},
 		COMMON_OPTIONS,
 		{0},
 	};
 	struct client_error err = {0};
 	struct client *probe = NULL;
 	const char *state_dir = NULL, *max_runs = NULL, *grace = NULL;
-	const char *extra[5] = {NULL};
+	const char *extra[9] = {NULL};
 	size_t nextra = 0;
 	long long ll;
 	double d;
@@ -2657,6 +2675,28 @@ static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 				extra[nextra++] = optarg;
 			}
 			break;
+		case OPT_MAX_SNAPSHOT_MB:
+		case OPT_MAX_SNAPSHOT_FILES: {
+			/* checked as runyardd checks them, so a mistake is a usage
+			 * error here rather than a failed start */
+			bool mb = c == OPT_MAX_SNAPSHOT_MB;
+			char *end;
+			double v = strtod(optarg, &end);
+			if (mb ? (*end || !(v > 0) || v > 1e9)
+			       : parse_int(optarg, 1, 100000000, &ll) < 0) {
+				return usage_error(ctx,
+						   mb ? "--snapshot-max-mb needs a size in MB above 0, "
+							"not '%s'"
+						      : "--snapshot-max-files needs a number from 1 to "
+							"100000000, not '%s'",
+						   optarg);
+			}
+			if (nextra + 2 < sizeof(extra) / sizeof(extra[0])) {
+				extra[nextra++] = mb ? "--snapshot-max-mb" : "--snapshot-max-files";
+				extra[nextra++] = optarg;
+			}
+			break;
+		}
 		case OPT_JSON:
 			ctx->json = true;
 			break;
@@ -2903,7 +2943,8 @@ static const struct verb daemon_verbs[] = {
 		.handler = daemon_start_cb,
 		.summary = "Start runyardd in the background",
 		.usage = "Usage: runyard daemon start [--state-dir DIR] [--max-runs N] [--grace S] "
-			 "[--download-max-mb N] [--download-timeout S] [--json]\n"
+			 "[--download-max-mb N] [--download-timeout S]\n"
+			 "           [--snapshot-max-mb N] [--snapshot-max-files N] [--json]\n"
 			 "\n"
 			 "Start runyardd detached on the socket runyard uses, unless one already\n"
 			 "answers there, and wait (up to 10s) until it does.\n"
@@ -2913,6 +2954,8 @@ static const struct verb daemon_verbs[] = {
 			 "  --grace S        seconds between SIGTERM and SIGKILL on cancel\n"
 			 "  --download-max-mb N    largest download in MB (default 10240)\n"
 			 "  --download-timeout S   seconds a download may take (default 3600)\n"
+			 "  --snapshot-max-mb N, --snapshot-max-files N\n"
+			 "                   the daemon's default snapshot limits (300 MB, 2000)\n"
 			 "  --json           print {\"started\", \"pid\", \"socket\"}\n"
 			 "\n"
 			 "The daemon's output is appended to DIR/runyardd.log. The binary is\n"
@@ -4611,6 +4654,9 @@ static int service_show_cb(struct ctx *ctx, int argc, char **argv)
 		field("Script:", buf);
 	}
 	field("Python:", json_str(s, "python"));
+	if (json_str(s, "environment")) {
+		field("Environment:", json_str(s, "environment"));
+	}
 	if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(s, "pid"))) {
 		char buf[96];
 		render_time(json_str(s, "serving_since"), t1);
@@ -4978,7 +5024,8 @@ static const struct verb model_verbs[] = {
 		.handler = model_deploy_cb,
 		.summary = "Serve a model as a local web service",
 		.usage = "Usage: runyard model deploy NAME[:VERSION] --service SVC [--port N]\n"
-			 "           [--python PATH] [--entry-script FILE [--source DIR]]\n"
+			 "           [--python PATH | --environment NAME[:VERSION]]\n"
+			 "           [--entry-script FILE [--source DIR]]\n"
 			 "           [--timeout S] [--no-wait] [--json]\n"
 			 "\n"
 			 "Serve the model on http://127.0.0.1:PORT: POST /score with\n"
@@ -4991,6 +5038,9 @@ static const struct verb model_verbs[] = {
 			 "  --service SVC        the service to create or update\n"
 			 "  --port N             the port (default: a free one; kept across restarts)\n"
 			 "  --python PATH        the interpreter (default /usr/bin/python3)\n"
+			 "  --environment NAME[:VERSION]\n"
+			 "                       run the server in this environment (built first\n"
+			 "                       when it needs a build); not with --python\n"
 			 "  --entry-script FILE  a scoring script in DIR (default: this directory),\n"
 			 "  --source DIR         snapshotted like a run's source\n"
 			 "  --timeout S          seconds the server may take to be Healthy (120)\n"
@@ -5830,13 +5880,14 @@ static const struct verb verbs[] = {
 		.name = "logs",
 		.handler = logs_cb,
 		.summary = "Print a run's output",
-		.usage = "Usage: runyard logs RUN [-f|--follow] [--stream stdout|stderr] "
+		.usage = "Usage: runyard logs RUN [-f|--follow] [--stream stdout|stderr|environment] "
 			 "[--timestamps] [--json]\n"
 			 "\n"
-			 "Print a run's stored output lines, in order, to stdout.\n"
+			 "Print a run's stored output lines, in order, to stdout. Lines of building\n"
+			 "its environment come first, prefixed '[environment] '.\n"
 			 "\n"
 			 "  -f, --follow         keep printing lines as they come, until the run ends\n"
-			 "  --stream S           only stdout or only stderr lines\n"
+			 "  --stream S           only stdout, stderr or environment lines\n"
 			 "  --timestamps         prefix each line with its time (ISO 8601 UTC)\n"
 			 "  --json               print one JSON array of line objects\n",
 	},

@@ -200,7 +200,8 @@ void render_table_print(const struct render_table *t, FILE *out)
 		for (size_t c = 0; c < t->ncols; c++) {
 			const char *cell = t->cells[r * t->ncols + c];
 			size_t cw = width(cell);
-			const char *pre = r > 0 && c == t->status_col ? render_status_color(cell) : "";
+			const char *pre =
+			    r > 0 && c == t->status_col ? render_status_color(cell) : "";
 			const char *post = pre[0] ? render_color_reset() : "";
 			size_t pad = w[c] - cw;
 
@@ -213,7 +214,7 @@ void render_table_print(const struct render_table *t, FILE *out)
 				if (cw > last_max) {
 					/* Cut, and say so with an ellipsis. */
 					fprintf(out, "%s%.*s…%s", pre,
-						(int)prefix_bytes(cell, last_max - 1), cell, post);
+					        (int)prefix_bytes(cell, last_max - 1), cell, post);
 				} else {
 					fprintf(out, "%s%s%s", pre, cell, post);
 				}
@@ -299,11 +300,9 @@ const char *render_status_color(const char *status)
 		const char *status;
 		const char *sgr;
 	} colors[] = {
-		{"Completed", "\033[32m"},	 {"Failed", "\033[31m"},
-		{"Canceled", "\033[33m"},	 {"CancelRequested", "\033[33m"},
-		{"Running", "\033[36m"},	 {"Preparing", "\033[34m"},
-		{"Scaling", "\033[34m"},	 {"Finalizing", "\033[34m"},
-		{"Queued", "\033[2m"},
+	    {"Completed", "\033[32m"},       {"Failed", "\033[31m"},     {"Canceled", "\033[33m"},
+	    {"CancelRequested", "\033[33m"}, {"Running", "\033[36m"},    {"Preparing", "\033[34m"},
+	    {"Scaling", "\033[34m"},         {"Finalizing", "\033[34m"}, {"Queued", "\033[2m"},
 	};
 
 	if (!color || !status) {
@@ -330,8 +329,8 @@ static bool shell_safe(const char *s)
 	}
 	for (; *s; s++) {
 		if (!strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-			    "_@%+=:,./-",
-			    *s)) {
+		            "_@%+=:,./-",
+		            *s)) {
 			return false;
 		}
 	}
@@ -349,7 +348,8 @@ char *render_command(const cJSON *command)
 	if (!f) {
 		return NULL;
 	}
-	cJSON_ArrayForEach(arg, command) {
+	cJSON_ArrayForEach(arg, command)
+	{
 		const char *s = cJSON_IsString(arg) ? arg->valuestring : "?";
 		if (!first) {
 			fputc(' ', f);
@@ -464,4 +464,14 @@ char *render_metric_value(const cJSON *value, size_t max)
 	out = msg_strdupf("%.*s…", (int)prefix_bytes(text, max - 1), text);
 	free(text);
 	return out;
+}
+
+const char *render_log_prefix(const cJSON *line)
+{
+	const cJSON *stream = cJSON_GetObjectItemCaseSensitive(line, "stream");
+
+	if (cJSON_IsString(stream) && strcmp(stream->valuestring, "environment") == 0) {
+		return "[environment] ";
+	}
+	return "";
 }

@@ -77,3 +77,8 @@ void render_sparkline(const double *values, size_t n, char *buf);
 /* A metric value for a table cell: numbers as %.6g, strings cut to max
  * characters with an ellipsis, other JSON compactly. malloc'd. */
 char *render_metric_value(const cJSON *value, size_t max);
+
+/* What goes before a log line's text: "" for the run's own stdout and
+ * stderr, "[environment] " for the output of building its environment, so
+ * the two cannot be mistaken for each other in one stream of lines. */
+const char *render_log_prefix(const cJSON *line);

@@ -17,10 +17,12 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "log.h"
+#include "logs.h"
 #include "msg.h"
 #include "ops.h"
 #include "proto.h"
 #include "run.h"
+#include "services.h"
 #include "store.h"
 #include "util.h"
 
@@ -984,8 +986,12 @@ out:
 /* One build per definition hash at a time; the runs that need it wait in
  * Preparing (single flight). */
 struct waiter {
-	struct run *r;
-	envs_ready_fn cb;
+	struct run *r; /* a run: its log gets the build's output, live */
+	envs_ready_fn run_cb;
+	envs_built_fn cb; /* or anything else that waits (a service) */
+	void *ud;
+	int64_t off;  /* bytes of the build log stored in r's log */
+	bool no_tail; /* storing them failed once: not again */
 	struct waiter *next;
 };
 
@@ -994,9 +1000,16 @@ struct build {
 	char hash[65];
 	char *dir, *log;
 	uv_process_t proc;
+	uv_timer_t tail; /* copies new lines of the log to the runs */
+	int handles;     /* open handles; freed when the last one closes */
 	struct waiter *waiters;
 	struct build *next;
 };
+
+/* How often a build's new output reaches the waiting runs' logs, and how
+ * much of it at a time (pip's output is small; this bounds one tick). */
+#define TAIL_MS 250
+#define TAIL_READ (256 * 1024)
 
 static struct build *builds;
 
@@ -1063,27 +1076,62 @@ static char *build_script(const cJSON *def, const char *dir)
 		return NULL;
 	}
 	cat(&s, "%sD=%s\nbuild() {\nset -e\n", qdir);
+	/* what the user wrote is only ever in the script single-quoted */
 	cJSON_ArrayForEach(it, cJSON_GetObjectItem(def, "skipped"))
 	{
-		cat(&s,
-		    "%secho \"runyard: skipping %s: provided by runyard's own compatibility "
-		    "module\"\n",
-		    it->valuestring);
+		char *m = msg_strdupf("runyard: skipping %s: provided by runyard's own "
+		                      "compatibility module",
+		                      it->valuestring);
+		cat(&s, "%secho", NULL);
+		if (m) {
+			cat_quoted(&s, m);
+		}
+		cat(&s, "%s\n", NULL);
+		free(m);
 	}
-	if (kind && strcmp(kind, "conda") == 0 && conda_installed(getenv("PATH"), &tool)) {
-		cat(&s, "%s", "");
-		cat_quoted(&s, tool);
-		cat(&s, "%s create -y -p \"$D\"", NULL);
+	if (kind && strcmp(kind, "conda") == 0 && !conda_installed(getenv("PATH"), &tool)) {
+		/* The kind was decided at env create, when a conda was there. A
+		 * venv now would silently lack every conda package. */
+		cat(&s,
+		    "%secho \"error: this is a conda environment, but none of micromamba, "
+		    "mamba or conda is on runyardd's PATH any more. Install one (or put it "
+		    "back on PATH and restart runyardd), or create the environment again: "
+		    "without a conda it becomes a venv.\"\nexit 3\n",
+		    NULL);
+	} else if (kind && strcmp(kind, "conda") == 0) {
+		bool micromamba =
+		    strcmp(strrchr(tool, '/') ? strrchr(tool, '/') + 1 : tool, "micromamba") == 0;
+		/* a shim (pyenv's) can be on PATH without the tool behind it */
+		char *qtool = shell_quote(tool);
+		cat(&s, "%sT=%s", qtool ? qtool : "false");
+		free(qtool);
+		cat(&s,
+		    "%s\n\"$T\" --version >/dev/null 2>&1 || { echo \"error: $T does not run "
+		    "(is it a shim without its conda?); fix it or take it off runyardd's PATH\"; "
+		    "exit 3; }\n",
+		    NULL);
+		cat(&s, "%secho \"runyard: $T create -y -p $D\"\n\"$T\" create -y -p \"$D\"", NULL);
 		cJSON_ArrayForEach(it, cJSON_GetObjectItem(def, "channels"))
 		{
 			cat(&s, "%s -c", NULL);
 			cat_quoted(&s, it->valuestring);
+		}
+		if (micromamba && cJSON_GetArraySize(cJSON_GetObjectItem(def, "channels")) == 0) {
+			/* micromamba has no default channel, conda and mamba have
+			 * "defaults"; conda-forge is the one every tool knows */
+			cat(&s, "%s -c conda-forge", NULL);
 		}
 		cJSON_ArrayForEach(it, cJSON_GetObjectItem(def, "conda"))
 		{
 			cat_quoted(&s, it->valuestring);
 		}
 		cat(&s, "%s\n", NULL);
+		/* runs and pip need the environment's own interpreter */
+		cat(&s,
+		    "%s[ -x \"$D/bin/python\" ] || { echo \"error: the conda specification "
+		    "installs no python; add python=X.Y (and pip, for a pip: list) to its "
+		    "dependencies\"; exit 3; }\n",
+		    NULL);
 	} else {
 		if (python) {
 			char *q = shell_quote(python);
@@ -1095,23 +1143,32 @@ static char *build_script(const cJSON *def, const char *dir)
 			const char *dot2 = dot ? strchr(dot + 1, '.') : NULL;
 			size_t n = dot2 ? (size_t)(dot2 - pin) : strlen(pin);
 			snprintf(mm, sizeof(mm), "%.*s", (int)(n < 20 ? n : 20), pin);
+			char *want = msg_strdupf("python%s", mm);
+			char *msg = msg_strdupf(
+			    "error: the conda specification pins python=%s, but no conda is "
+			    "installed and there is no python%s on PATH. Either install "
+			    "micromamba (or mamba, or conda) on runyardd's PATH and create the "
+			    "environment again (runyard env create NAME --conda-file FILE), so "
+			    "that the specification is built by it, or change the pin to this "
+			    "machine's python=",
+			    pin, mm);
 			/* a pyenv shim is on PATH without its interpreter: it must run */
-			cat(&s,
-			    "%sPY=$(command -v python%s) && \"$PY\" -c '' >/dev/null 2>&1 || {\n",
-			    mm);
+			cat(&s, "%sPY=$(command -v", NULL);
+			if (want) {
+				cat_quoted(&s, want);
+			}
+			cat(&s, "%s) && \"$PY\" -c '' >/dev/null 2>&1 || {\n", NULL);
 			cat(&s,
 			    "%s  here=$(python3 -c 'import sys; print(\"%%d.%%d\" %% "
 			    "sys.version_info[:2])' 2>/dev/null || echo '?')\n",
 			    NULL);
-			cat(&s,
-			    "%s  echo \"error: the conda specification pins python=%s, but no "
-			    "conda is installed",
-			    pin);
-			cat(&s,
-			    "%s and there is no python%s on PATH. Either install micromamba (or "
-			    "conda) so that the specification is built by it, or change the pin "
-			    "to this machine's python=$here.\"\n  exit 3\n}\n",
-			    mm);
+			cat(&s, "%s  echo", NULL);
+			if (msg) {
+				cat_quoted(&s, msg);
+			}
+			cat(&s, "%s\"$here.\"\n  exit 3\n}\n", NULL);
+			free(want);
+			free(msg);
 		} else {
 			cat(&s, "%sPY=$(command -v python3)\n", NULL);
 		}
@@ -1188,12 +1245,78 @@ static char *log_tail(const char *path)
 	return strdup(start);
 }
 
+static void build_close_cb(uv_handle_t *h);
+
+static void close_build(struct build *b)
+{
+	uv_close((uv_handle_t *)&b->proc, build_close_cb);
+	uv_close((uv_handle_t *)&b->tail, build_close_cb);
+}
+
 static void build_close_cb(uv_handle_t *h)
 {
 	struct build *b = h->data;
+	if (--b->handles > 0) {
+		return;
+	}
 	free(b->dir);
 	free(b->log);
 	free(b);
+}
+
+/* Copy what the build log has beyond w->off into w's run's log (stream
+ * environment). Not final: whole lines only, the rest waits for the next
+ * tick. A run whose log cannot be written still gets its build. */
+static void tail_waiter(struct build *b, struct waiter *w, int fd, bool final)
+{
+	char *buf;
+
+	/* an ended run (kept only until its build ends) takes no more lines */
+	if (!w->r || w->r->ended || w->no_tail || !(buf = malloc(TAIL_READ))) {
+		return;
+	}
+	for (;;) {
+		ssize_t n = pread(fd, buf, TAIL_READ, (off_t)w->off);
+		size_t used = 0;
+		if (n < 0 && errno == EINTR) {
+			continue;
+		}
+		if (n <= 0) {
+			break;
+		}
+		if (logs_append_text(w->r, LOGS_STREAM_ENV, buf, (size_t)n, final && n < TAIL_READ,
+		                     &used) < 0) {
+			log_warn("run %s: storing the output of building environment %.12s "
+			         "failed",
+			         w->r->id, b->hash);
+			w->no_tail = true;
+			break;
+		}
+		w->off += (int64_t)used;
+		/* only the final pass reads to the end; a tick takes one slice */
+		if (!final || used == 0 || n < TAIL_READ) {
+			break;
+		}
+	}
+	free(buf);
+}
+
+static void tail_all(struct build *b, bool final)
+{
+	int fd = open(b->log, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0) {
+		return;
+	}
+	for (struct waiter *w = b->waiters; w; w = w->next) {
+		tail_waiter(b, w, fd, final);
+	}
+	close(fd);
+}
+
+static void tail_cb(uv_timer_t *t)
+{
+	tail_all(t->data, false);
 }
 
 static void build_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
@@ -1220,14 +1343,20 @@ static void build_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 	} else {
 		log_info("environment %.12s: built", b->hash);
 	}
+	/* every line is in the runs' logs before they go on (or fail) */
+	tail_all(b, true);
 	for (w = b->waiters; w; w = next) {
 		next = w->next;
-		w->r->busy = false;
-		w->cb(w->r, err, cause);
+		if (w->run_cb) {
+			w->r->busy = false;
+			w->run_cb(w->r, err, cause);
+		} else {
+			w->cb(w->ud, err, cause);
+		}
 		free(w);
 	}
 	free(cause);
-	uv_close((uv_handle_t *)p, build_close_cb);
+	close_build(b);
 }
 
 static int start_build(struct daemon *d, const char *hash, struct build **ret, char **cause)
@@ -1318,11 +1447,16 @@ static int start_build(struct daemon *d, const char *hash, struct build **ret, c
 	if (err < 0) {
 		if (err != -ENOMEM) {
 			*cause = msg_strdupf("cannot start the build: %s", uv_strerror(err));
+			b->handles = 1;
 			uv_close((uv_handle_t *)&b->proc, build_close_cb);
 			b = NULL;
 		}
 		goto out;
 	}
+	b->handles = 2;
+	uv_timer_init(d->loop, &b->tail);
+	b->tail.data = b;
+	uv_timer_start(&b->tail, tail_cb, TAIL_MS, TAIL_MS);
 	log_info("environment %.12s: building (pid %d, log %s)", hash, b->proc.pid, b->log);
 	b->next = builds;
 	builds = b;
@@ -1342,13 +1476,44 @@ out:
 	return err;
 }
 
+/* Find hash's build in the cache (0: ready, touched as used) or join it,
+ * starting it when none is in flight (1: w waits, it belongs to the build
+ * now); a negative errno with a cause when the build cannot start. */
+static int join_build(struct daemon *d, const char *hash, struct waiter *w, char **cause)
+{
+	char *ready = env_path(d, hash, "/.ready");
+	struct build *b;
+	int err;
+
+	if (!ready) {
+		return -ENOMEM;
+	}
+	if (access(ready, F_OK) == 0) {
+		/* .ready's mtime is the build's last use (env list, env prune) */
+		utimensat(AT_FDCWD, ready, NULL, 0);
+		free(ready);
+		return 0; /* cached */
+	}
+	free(ready);
+	for (b = builds; b && strcmp(b->hash, hash) != 0; b = b->next) {
+	}
+	if (!b) {
+		err = start_build(d, hash, &b, cause);
+		if (err < 0) {
+			return err;
+		}
+	}
+	w->next = b->waiters;
+	b->waiters = w;
+	return 1;
+}
+
 int envs_prepare(struct run *r, envs_ready_fn cb, char **cause)
 {
 	struct daemon *d = r->d;
 	const cJSON *a0 = cJSON_GetArrayItem(r->argv, 0);
-	char prefix[4096], hash[65], *ready;
+	char prefix[4096], hash[65];
 	const char *p;
-	struct build *b;
 	struct waiter *w;
 	int err;
 
@@ -1362,39 +1527,36 @@ int envs_prepare(struct run *r, envs_ready_fn cb, char **cause)
 	}
 	memcpy(hash, p, 64);
 	hash[64] = '\0';
-	ready = env_path(d, hash, "/.ready");
-	if (!ready) {
-		return -ENOMEM;
-	}
-	err = access(ready, F_OK);
-	free(ready);
-	if (err == 0) {
-		/* .ready's mtime is the build's last use (env list, env prune) */
-		ready = env_path(d, hash, "/.ready");
-		if (ready) {
-			utimensat(AT_FDCWD, ready, NULL, 0);
-		}
-		free(ready);
-		return 0; /* cached */
-	}
-	for (b = builds; b && strcmp(b->hash, hash) != 0; b = b->next) {
-	}
-	if (!b) {
-		err = start_build(d, hash, &b, cause);
-		if (err < 0) {
-			return err;
-		}
-	}
 	w = calloc(1, sizeof(*w));
 	if (!w) {
 		return -ENOMEM;
 	}
 	w->r = r;
-	w->cb = cb;
-	w->next = b->waiters;
-	b->waiters = w;
+	w->run_cb = cb;
+	err = join_build(d, hash, w, cause);
+	if (err != 1) {
+		free(w);
+		return err;
+	}
 	r->busy = true;
 	return 1;
+}
+
+int envs_build(struct daemon *d, const char *hash, envs_built_fn cb, void *ud, char **cause)
+{
+	struct waiter *w = calloc(1, sizeof(*w));
+	int err;
+
+	if (!w) {
+		return -ENOMEM;
+	}
+	w->cb = cb;
+	w->ud = ud;
+	err = join_build(d, hash, w, cause);
+	if (err != 1) {
+		free(w);
+	}
+	return err;
 }
 
 void envs_shutdown(struct daemon *d)
@@ -1415,12 +1577,16 @@ void envs_shutdown(struct daemon *d)
 		}
 		for (w = b->waiters; w; w = next) {
 			next = w->next;
-			w->r->busy = false;
-			run_release(w->r);
+			if (w->r) {
+				w->r->busy = false;
+				run_release(w->r);
+			} else {
+				w->cb(w->ud, -ECANCELED, "the daemon is stopping");
+			}
 			free(w);
 		}
 		b->waiters = NULL;
-		uv_close((uv_handle_t *)&b->proc, build_close_cb);
+		close_build(b);
 	}
 }
 
@@ -1490,6 +1656,7 @@ static bool in_use(struct daemon *d, const char *hash)
 		const cJSON *a0 = cJSON_GetArrayItem(r->argv, 0);
 		used = cJSON_IsString(a0) && strncmp(a0->valuestring, dir, strlen(dir)) == 0;
 	}
+	used = used || (dir && services_use_python_under(d, dir));
 	free(dir);
 	return used || !dir;
 }

@@ -41,11 +41,19 @@ void envs_op_prune(struct request *req);
 
 /* Called when the environment a run waits for is ready (err 0) or failed. */
 typedef void (*envs_ready_fn)(struct run *r, int err, const char *cause);
+/* The same for anything else that waits for a build (a service). */
+typedef void (*envs_built_fn)(void *ud, int err, const char *cause);
 
 /* Before a run starts: 0 when its environment is ready (or it has none),
  * 1 when it waits for a build (cb is called later; the run is busy till
  * then), a negative errno with a cause when a build cannot start. */
 int envs_prepare(struct run *r, envs_ready_fn cb, char **cause);
+
+/* The same for anything else that needs hash's build (a service): 0 when it
+ * is cached, 1 when cb(ud, ...) is called once it is built or failed (or
+ * with -ECANCELED at shutdown), a negative errno with a cause when a build
+ * cannot start. */
+int envs_build(struct daemon *d, const char *hash, envs_built_fn cb, void *ud, char **cause);
 
 /* At shutdown: stop builds and let go of the runs waiting for them. */
 void envs_shutdown(struct daemon *d);

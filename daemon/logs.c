@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -37,7 +38,7 @@ struct watch {
 };
 
 int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t *ret_used,
-	       int64_t *ret_count)
+               int64_t *ret_count)
 {
 	size_t pos = 0;
 	int64_t count = 0;
@@ -51,7 +52,7 @@ int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t 
 		if (end - p < 2) {
 			break;
 		}
-		if ((p[0] != 'o' && p[0] != 'e') || p[1] != ' ') {
+		if ((p[0] != 'o' && p[0] != 'e' && p[0] != LOGS_STREAM_ENV) || p[1] != ' ') {
 			return -EBADMSG;
 		}
 		rec.stream = p[0];
@@ -110,23 +111,37 @@ int logs_stream_parse(const char *name, char *ret)
 		*ret = 'o';
 	} else if (strcmp(name, "stderr") == 0) {
 		*ret = 'e';
+	} else if (strcmp(name, "environment") == 0) {
+		*ret = LOGS_STREAM_ENV;
 	} else {
 		return -EINVAL;
 	}
 	return 0;
 }
 
+const char *logs_stream_name(char stream)
+{
+	switch (stream) {
+	case 'o':
+		return "stdout";
+	case 'e':
+		return "stderr";
+	default:
+		return "environment";
+	}
+}
+
 /* Decoding stored chunks into JSON lines, with a filter and limits. */
 struct collect {
-	int64_t seq;      /* seq of the record being decoded */
-	int64_t after;    /* only lines after this */
+	int64_t seq;   /* seq of the record being decoded */
+	int64_t after; /* only lines after this */
 	char stream;
 	cJSON *lines;
 	int64_t count;
 	int64_t max_lines;
 	size_t text;
 	size_t max_text;
-	int64_t last;     /* last seq consumed (sent or filtered out) */
+	int64_t last; /* last seq consumed (sent or filtered out) */
 	bool full;
 };
 
@@ -153,7 +168,7 @@ static int collect_record_cb(void *ud, const struct log_record *rec)
 
 	msg_format_time((double)(rec->ts_us / 1000000) + (double)(rec->ts_us % 1000000) / 1e6, ts);
 	cJSON_AddNumberToObject(l, "seq", (double)seq);
-	cJSON_AddStringToObject(l, "stream", rec->stream == 'o' ? "stdout" : "stderr");
+	cJSON_AddStringToObject(l, "stream", logs_stream_name(rec->stream));
 	cJSON_AddStringToObject(l, "ts", ts);
 	cJSON_AddStringToObject(l, "text", text ? text : "");
 	free(text);
@@ -164,7 +179,7 @@ static int collect_record_cb(void *ud, const struct log_record *rec)
 }
 
 static int collect_chunk_cb(void *ud, int64_t first_seq, int64_t nlines, const void *data,
-			    size_t len)
+                            size_t len)
 {
 	struct collect *c = ud;
 	size_t used;
@@ -178,15 +193,15 @@ static int collect_chunk_cb(void *ud, int64_t first_seq, int64_t nlines, const v
 }
 
 int logs_read_json(struct daemon *d, int64_t seq, const char *run_id, int64_t after_seq,
-		   int64_t limit, char stream, cJSON **ret_lines, int64_t *ret_next, bool *ret_more)
+                   int64_t limit, char stream, cJSON **ret_lines, int64_t *ret_next, bool *ret_more)
 {
 	struct collect c = {
-		.after = after_seq,
-		.stream = stream,
-		.lines = cJSON_CreateArray(),
-		.max_lines = limit,
-		.max_text = READ_TEXT_MAX,
-		.last = after_seq,
+	    .after = after_seq,
+	    .stream = stream,
+	    .lines = cJSON_CreateArray(),
+	    .max_lines = limit,
+	    .max_text = READ_TEXT_MAX,
+	    .last = after_seq,
 	};
 	int r = store_log_read(d->store, seq, after_seq, collect_chunk_cb, &c);
 
@@ -240,18 +255,18 @@ static void watch_pump(struct daemon *d, struct watch *w)
 		int64_t have = stored_lines(d, w->seq, &terminal);
 		if (w->logs && w->next_seq <= have) {
 			struct collect c = {
-				.after = w->next_seq - 1,
-				.stream = w->stream,
-				.lines = cJSON_CreateArray(),
-				.max_lines = EVENT_LINES_MAX,
-				.max_text = EVENT_TEXT_MAX,
-				.last = w->next_seq - 1,
+			    .after = w->next_seq - 1,
+			    .stream = w->stream,
+			    .lines = cJSON_CreateArray(),
+			    .max_lines = EVENT_LINES_MAX,
+			    .max_text = EVENT_TEXT_MAX,
+			    .last = w->next_seq - 1,
 			};
-			int r = store_log_read(d->store, w->seq, w->next_seq - 1, collect_chunk_cb,
-					       &c);
+			int r =
+			    store_log_read(d->store, w->seq, w->next_seq - 1, collect_chunk_cb, &c);
 			if (r < 0) {
 				log_error("reading the log of run %s for a watcher failed: %s",
-					  w->run_id, store_errmsg(d->store));
+				          w->run_id, store_errmsg(d->store));
 				cJSON_Delete(c.lines);
 				return;
 			}
@@ -297,7 +312,7 @@ static void sweep(struct daemon *d)
 }
 
 int logs_watch_add(struct daemon *d, struct conn *c, int64_t seq, const char *run_id, bool logs,
-		   char stream, int64_t after_seq, int64_t *ret_sub)
+                   char stream, int64_t after_seq, int64_t *ret_sub)
 {
 	struct watch *w = calloc(1, sizeof(*w));
 
@@ -442,18 +457,18 @@ int logs_ingest(struct run *r, bool final)
 			/* Only the supervisor writes this file; if its bytes are
 			 * not records, stop reading rather than store garbage. */
 			log_error("run %s: output.log is corrupt at offset %lld; no more lines are "
-				  "read from it",
-				  r->id, (long long)r->log_offset);
+			          "read from it",
+			          r->id, (long long)r->log_offset);
 			goto out;
 		}
 		if (count == 0) {
 			break;
 		}
 		r_ = store_log_append(d->store, r->seq, r->log_lines + 1, count, buf, used,
-				      r->log_offset + (int64_t)used);
+		                      r->log_offset + (int64_t)used);
 		if (r_ < 0) {
 			log_error("run %s: storing %lld log lines failed: %s", r->id,
-				  (long long)count, store_errmsg(d->store));
+			          (long long)count, store_errmsg(d->store));
 			goto out;
 		}
 		r->log_offset += (int64_t)used;
@@ -477,4 +492,68 @@ out:
 	}
 	free(path);
 	return r_;
+}
+
+/* Lines that do not come from output.log (an environment build's output):
+ * stored as a chunk of records like the supervisor's, so reads, watches and
+ * filters treat them like any other line; the run's offset into output.log
+ * is left as it is. */
+int logs_append_text(struct run *r, char stream, const char *text, size_t len, bool final,
+                     size_t *ret_used)
+{
+	struct daemon *d = r->d;
+	struct timespec now;
+	char *buf = NULL;
+	size_t pos = 0, cap = 0, blen = 0;
+	int64_t count = 0;
+	int err = 0;
+
+	clock_gettime(CLOCK_REALTIME, &now);
+	int64_t ts_us = (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+	while (pos < len) {
+		const char *nl = memchr(text + pos, '\n', len - pos);
+		size_t n = nl ? (size_t)(nl - (text + pos)) : len - pos, skip;
+		if (n > LOGS_LINE_MAX) {
+			/* as the supervisor does: a long line is several records */
+			n = LOGS_LINE_MAX;
+			skip = n;
+		} else if (nl) {
+			skip = n + 1;
+		} else if (final) {
+			skip = n; /* never terminated: still a line */
+		} else {
+			break; /* the rest of this line comes later */
+		}
+		if (blen + n + 64 > cap) {
+			size_t ncap = (blen + n + 64) * 2;
+			char *nb = realloc(buf, ncap);
+			if (!nb) {
+				err = -ENOMEM;
+				goto out;
+			}
+			buf = nb;
+			cap = ncap;
+		}
+		int h =
+		    snprintf(buf + blen, cap - blen, "%c %lld %zu ", stream, (long long)ts_us, n);
+		blen += (size_t)h;
+		memcpy(buf + blen, text + pos, n);
+		blen += n;
+		buf[blen++] = '\n';
+		count++;
+		pos += skip;
+	}
+	if (count > 0) {
+		err = store_log_append(d->store, r->seq, r->log_lines + 1, count, buf, blen,
+		                       r->log_offset);
+		if (err < 0) {
+			goto out;
+		}
+		r->log_lines += count;
+		pump_where(d, r->seq, NULL);
+	}
+	*ret_used = pos;
+out:
+	free(buf);
+	return err;
 }

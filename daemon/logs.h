@@ -16,9 +16,13 @@ struct run;
 /* Longest line piece the supervisor writes in one record. */
 #define LOGS_LINE_MAX 65536
 
+/* The stream of an environment build's output in a run's log: never in
+ * output.log (the supervisor writes 'o' and 'e'), only stored by the daemon. */
+#define LOGS_STREAM_ENV 'n'
+
 /* One record of output.log: "<s> <ts_us> <len> <bytes>\n". */
 struct log_record {
-	char stream; /* 'o' or 'e' */
+	char stream; /* 'o', 'e' or LOGS_STREAM_ENV */
 	int64_t ts_us;
 	const char *text;
 	size_t len;
@@ -31,7 +35,7 @@ typedef int (*logs_record_fn)(void *ud, const struct log_record *rec);
  * in *ret_count; an incomplete record at the end is left for later.
  * -EBADMSG when the bytes are not records at all. */
 int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t *ret_used,
-	       int64_t *ret_count);
+               int64_t *ret_count);
 
 /* Store whatever whole records output.log has beyond what is stored, and
  * push them to watchers. Reads a bounded amount per call and schedules
@@ -39,16 +43,26 @@ int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t 
  * loop. final: the supervisor has finished, read to the end. */
 int logs_ingest(struct run *r, bool final);
 
-/* The stream filter of a watch or a read: 0 for both. */
+/* The stream filter of a watch or a read ("stdout", "stderr",
+ * "environment"): 0 for every stream. */
 int logs_stream_parse(const char *name, char *ret);
+/* The protocol's name of a stored stream. */
+const char *logs_stream_name(char stream);
+
+/* Store the whole lines of text as lines of the run on stream, push them to
+ * watchers, and say in *ret_used how many bytes were consumed; final: an
+ * unterminated last line counts too. */
+int logs_append_text(struct run *r, char stream, const char *text, size_t len, bool final,
+                     size_t *ret_used);
 
 /* Lines of a run after after_seq, for run.logs. */
 int logs_read_json(struct daemon *d, int64_t seq, const char *run_id, int64_t after_seq,
-		   int64_t limit, char stream, cJSON **ret_lines, int64_t *ret_next, bool *ret_more);
+                   int64_t limit, char stream, cJSON **ret_lines, int64_t *ret_next,
+                   bool *ret_more);
 
 /* Start a watch; lines (when logs) and events then flow on their own. */
 int logs_watch_add(struct daemon *d, struct conn *c, int64_t seq, const char *run_id, bool logs,
-		   char stream, int64_t after_seq, int64_t *ret_sub);
+                   char stream, int64_t after_seq, int64_t *ret_sub);
 /* Send what a new watch is owed; called after the op has replied, so the
  * reply comes before the first event. */
 void logs_watch_start(struct daemon *d, int64_t sub);

@@ -152,7 +152,7 @@ void ops_run_logs(struct request *req)
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "argument 'stream' must be \"stdout\" or \"stderr\"");
+			      "argument 'stream' must be \"stdout\", \"stderr\" or \"environment\"");
 		return;
 	}
 	if (store_run_json(req->d->store, seq, false, &run) < 0) {
@@ -194,7 +194,7 @@ void ops_run_watch(struct request *req)
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "argument 'stream' must be \"stdout\" or \"stderr\"");
+			      "argument 'stream' must be \"stdout\", \"stderr\" or \"environment\"");
 		return;
 	}
 	if (store_run_json(req->d->store, seq, true, &run) < 0) {

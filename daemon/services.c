@@ -34,6 +34,7 @@
 #include "blob.h"
 #include "daemon.h"
 #include "dispatch.h"
+#include "envs.h"
 #include "httpcheck.h"
 #include "ignore.h"
 #include "log.h"
@@ -93,6 +94,8 @@ struct svc_config {
 	char *snapshot;     /* the source's snapshot, with an entry script */
 	char *source;       /* the directory it was taken from (for show) */
 	double timeout;     /* seconds to answer Healthy */
+	char *environment;  /* "NAME:VERSION" whose python this is; NULL: none */
+	cJSON *vars;        /* that environment's variables; NULL: none */
 };
 
 enum waiter_kind {
@@ -199,6 +202,8 @@ static void cfg_finish(struct svc_config *c)
 		free(c->entry_script);
 		free(c->snapshot);
 		free(c->source);
+		free(c->environment);
+		cJSON_Delete(c->vars);
 		memset(c, 0, sizeof(*c));
 	}
 }
@@ -213,8 +218,11 @@ static int cfg_copy(const struct svc_config *from, struct svc_config *to)
 	to->entry_script = from->entry_script ? strdup(from->entry_script) : NULL;
 	to->snapshot = from->snapshot ? strdup(from->snapshot) : NULL;
 	to->source = from->source ? strdup(from->source) : NULL;
+	to->environment = from->environment ? strdup(from->environment) : NULL;
+	to->vars = from->vars ? cJSON_Duplicate(from->vars, true) : NULL;
 	if (!to->model_ref || !to->python || (from->entry_script && !to->entry_script) ||
-	    (from->snapshot && !to->snapshot) || (from->source && !to->source)) {
+	    (from->snapshot && !to->snapshot) || (from->source && !to->source) ||
+	    (from->environment && !to->environment) || (from->vars && !to->vars)) {
 		cfg_finish(to);
 		return -ENOMEM;
 	}
@@ -415,6 +423,52 @@ static int db_insert(struct daemon *d, const char *name, int port, const struct 
 	return 0;
 }
 
+/* The environment of what the service serves, in SVC_DIR/environment.json
+ * rather than a column: the services table has none, and the file is read
+ * only when the daemon starts. No environment: no file. */
+static void save_environment(struct service *svc)
+{
+	char *path = util_path_join(svc->dir, "environment.json"), *text = NULL;
+	cJSON *o;
+
+	if (!path) {
+		return;
+	}
+	if (!svc->cfg.environment) {
+		unlink(path);
+		free(path);
+		return;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "environment", svc->cfg.environment);
+	cJSON_AddItemToObject(
+	    o, "vars", svc->cfg.vars ? cJSON_Duplicate(svc->cfg.vars, true) : cJSON_CreateObject());
+	text = cJSON_PrintUnformatted(o);
+	if (!text || util_write_file_atomic(path, text, strlen(text), 0600) < 0) {
+		log_error("service %s: recording its environment in %s failed", svc->name, path);
+	}
+	cJSON_Delete(o);
+	free(text);
+	free(path);
+}
+
+static void load_environment(struct service *svc)
+{
+	char *path = util_path_join(svc->dir, "environment.json"), *text = NULL;
+	size_t len;
+	cJSON *o = NULL;
+
+	if (path && util_read_file(path, 1 << 20, &text, &len) == 0 &&
+	    (o = cJSON_ParseWithLength(text, len)) &&
+	    cJSON_IsString(cJSON_GetObjectItem(o, "environment"))) {
+		svc->cfg.environment = strdup(cJSON_GetObjectItem(o, "environment")->valuestring);
+		svc->cfg.vars = cJSON_DetachItemFromObject(o, "vars");
+	}
+	cJSON_Delete(o);
+	free(text);
+	free(path);
+}
+
 /* Record what the service serves now, and whether that has served. */
 static void db_update(struct service *svc)
 {
@@ -439,6 +493,7 @@ static void db_update(struct service *svc)
 		log_error("service %s: recording it failed: %s", svc->name, store_errmsg(d->store));
 	}
 	sqlite3_finalize(st);
+	save_environment(svc);
 }
 
 static int db_delete(struct daemon *d, int64_t id)
@@ -518,6 +573,11 @@ static cJSON *service_json(struct service *svc)
 		cJSON_AddNullToObject(o, "entry_script");
 	}
 	cJSON_AddStringToObject(o, "python", svc->cfg.python);
+	if (svc->cfg.environment) {
+		cJSON_AddStringToObject(o, "environment", svc->cfg.environment);
+	} else {
+		cJSON_AddNullToObject(o, "environment");
+	}
 	if (svc->serving) {
 		cJSON_AddNumberToObject(o, "pid", (double)svc->serving->pid);
 		msg_add_time(o, "serving_since", svc->serving_since);
@@ -1102,24 +1162,52 @@ static void attempt_failed(struct service *svc, struct instance *inst, const cha
 	free(msg);
 }
 
-static char **build_env(struct services *m, struct service *svc, const char *model_dir)
+/* Whether the variable "KEY=..." e is one of vars' keys. */
+static bool in_vars(const char *e, const cJSON *vars)
+{
+	const cJSON *kv;
+
+	cJSON_ArrayForEach(kv, vars)
+	{
+		size_t kl = strlen(kv->string);
+		if (strncmp(e, kv->string, kl) == 0 && e[kl] == '=') {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* The daemon's variables, the environment's over them (as a run has them),
+ * then runyard's own, which neither may change. */
+static char **build_env(struct services *m, struct service *svc, const struct svc_config *c,
+                        const char *model_dir)
 {
 	const char *sdk = tracking_sdk_dir(), *pp = getenv("PYTHONPATH");
+	const cJSON *kv;
 	size_t n = 0;
 	char **env;
 
 	while (environ[n]) {
 		n++;
 	}
-	env = calloc(n + 8, sizeof(char *));
+	env = calloc(n + (size_t)cJSON_GetArraySize(c->vars) + 8, sizeof(char *));
 	if (!env) {
 		return NULL;
 	}
 	n = 0;
+	cJSON_ArrayForEach(kv, c->vars)
+	{
+		if (cJSON_IsString(kv) && strcmp(kv->string, "PYTHONPATH") != 0 &&
+		    strncmp(kv->string, "RUNYARD_", 8) != 0 &&
+		    strcmp(kv->string, "AZUREML_MODEL_DIR") != 0 &&
+		    strcmp(kv->string, "PYTHONUNBUFFERED") != 0) {
+			env[n++] = msg_strdupf("%s=%s", kv->string, kv->valuestring);
+		}
+	}
 	for (char **e = environ; *e; e++) {
 		if (strncmp(*e, "PYTHONPATH=", 11) == 0 || strncmp(*e, "RUNYARD_", 8) == 0 ||
 		    strncmp(*e, "AZUREML_MODEL_DIR=", 18) == 0 ||
-		    strncmp(*e, "PYTHONUNBUFFERED=", 17) == 0) {
+		    strncmp(*e, "PYTHONUNBUFFERED=", 17) == 0 || in_vars(*e, c->vars)) {
 			continue;
 		}
 		env[n++] = strdup(*e);
@@ -1209,7 +1297,7 @@ static void spawn_instance(struct service *svc)
 		free(why);
 		goto out;
 	}
-	env = build_env(m, svc, model_dir);
+	env = build_env(m, svc, c, model_dir);
 	if (c->snapshot) {
 		src = src_dir_of(svc, c);
 	}
@@ -1514,6 +1602,7 @@ static int load_services(struct services *m)
 		svc->updated_at = sqlite3_column_double(st, 11);
 		c->model_ref = msg_strdupf("%s:%lld", sqlite3_column_text(st, 12),
 		                           (long long)sqlite3_column_int64(st, 13));
+		load_environment(svc);
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -EIO;
@@ -1606,6 +1695,21 @@ void services_shutdown(struct daemon *d)
 
 /* ---- what the registry asks ---- */
 
+bool services_use_python_under(struct daemon *d, const char *dir)
+{
+	struct services *m = d->services;
+	size_t n = strlen(dir);
+
+	for (struct service *s = m ? m->list : NULL; s; s = s->next) {
+		if ((s->cfg.python && strncmp(s->cfg.python, dir, n) == 0) ||
+		    (s->next_cfg && s->next_cfg->python &&
+		     strncmp(s->next_cfg->python, dir, n) == 0)) {
+			return true;
+		}
+	}
+	return false;
+}
+
 bool services_model_in_use(struct daemon *d, int64_t model_id, char **ret_name)
 {
 	struct services *m = d->services;
@@ -1694,12 +1798,14 @@ struct deploy {
 	struct snapshot_info info;
 	int err;
 	char *cause;
+	char *env_hash; /* the environment's build it waits for; NULL: none */
 };
 
 static void deploy_free(struct deploy *dp)
 {
 	request_release(dp->req);
 	free(dp->service);
+	free(dp->env_hash);
 	cfg_finish(&dp->cfg);
 	snapshot_info_finish(&dp->info);
 	free(dp->cause);
@@ -1840,6 +1946,7 @@ static void deploy_continue(struct deploy *dp)
 		svc->listen_fd = fd;
 		svc->cfg = dp->cfg;
 		memset(&dp->cfg, 0, sizeof(dp->cfg));
+		save_environment(svc);
 		svc->created_at = svc->updated_at = now;
 		svc->state = SVC_TRANSITIONING;
 		svc_log(svc, "deploying model %s on 127.0.0.1:%d", svc->cfg.model_ref, port);
@@ -1854,6 +1961,49 @@ static void deploy_continue(struct deploy *dp)
 	}
 }
 
+static void deploy_built_cb(void *ud, int err, const char *cause)
+{
+	struct deploy *dp = ud;
+
+	if (err == -ECANCELED) {
+		request_error(dp->req, PROTO_E_SHUTTING_DOWN,
+		              "runyardd is stopping; deploy refused (environment %s was being "
+		              "built)",
+		              dp->cfg.environment);
+	} else if (err < 0) {
+		request_error(dp->req, PROTO_E_DEPLOYMENT_FAILED, "environment %s: %s",
+		              dp->cfg.environment, cause ? cause : "its build failed");
+	} else {
+		deploy_continue(dp);
+	}
+	deploy_free(dp);
+}
+
+/* The deployment's environment is built (once, shared with runs that need
+ * it: envs.c) before anything of the service changes, so a build that
+ * fails deploys nothing. Takes dp. */
+static void deploy_prepared(struct deploy *dp)
+{
+	char *cause = NULL;
+	int err = 0;
+
+	if (dp->env_hash) {
+		err = envs_build(dp->d, dp->env_hash, deploy_built_cb, dp, &cause);
+		if (err == 1) {
+			return; /* deploy_built_cb goes on */
+		}
+	}
+	if (err < 0) {
+		request_error(dp->req, PROTO_E_DEPLOYMENT_FAILED,
+		              "environment %s cannot be built: %s", dp->cfg.environment,
+		              cause ? cause : strerror(-err));
+	} else {
+		deploy_continue(dp);
+	}
+	free(cause);
+	deploy_free(dp);
+}
+
 static void deploy_done(uv_work_t *w, int status)
 {
 	struct deploy *dp = w->data;
@@ -1862,11 +2012,11 @@ static void deploy_done(uv_work_t *w, int status)
 		char *clean = dp->cause ? utf8_sanitize(dp->cause, strlen(dp->cause), NULL) : NULL;
 		request_error_errno(dp->req, dp->err, clean ? clean : dp->cause);
 		free(clean);
-	} else {
-		dp->cfg.snapshot = strdup(dp->info.id);
-		deploy_continue(dp);
+		deploy_free(dp);
+		return;
 	}
-	deploy_free(dp);
+	dp->cfg.snapshot = strdup(dp->info.id);
+	deploy_prepared(dp);
 }
 
 /* A relative path inside the source, without "..", "./" dropped. */
@@ -1896,6 +2046,7 @@ void services_op_deploy(struct request *req)
 	bool wait = true;
 	char *cause = NULL;
 	struct models_model model = {0};
+	struct envs_resolved envr = {0};
 	struct deploy *dp = NULL;
 	int err;
 
@@ -1921,10 +2072,10 @@ void services_op_deploy(struct request *req)
 		              service);
 		return;
 	}
-	if (environment) {
+	if (environment && python) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "environments are not available yet; name the interpreter with "
-		              "'python' (--python) instead");
+		              "give --environment or --python, not both: the environment "
+		              "chooses the interpreter");
 		return;
 	}
 	err = models_get(d, ref, &model, &cause);
@@ -1932,6 +2083,18 @@ void services_op_deploy(struct request *req)
 		request_error_errno(req, err, cause);
 		free(cause);
 		return;
+	}
+	if (environment) {
+		err = envs_resolve(d, environment, NULL, &envr, &cause);
+		if (err < 0) {
+			request_error(req,
+			              err == -ENOENT   ? PROTO_E_NOT_FOUND
+			              : err == -ENOMEM ? PROTO_E_INTERNAL
+			                               : PROTO_E_INVALID_ARGUMENT,
+			              "%s", cause ? cause : "cannot resolve the environment");
+			free(cause);
+			goto out;
+		}
 	}
 	if (script) {
 		if (!source || source[0] != '/') {
@@ -1980,10 +2143,22 @@ void services_op_deploy(struct request *req)
 	dp->cfg.timeout = timeout;
 	dp->cfg.entry_script = script ? strdup(script) : NULL;
 	dp->cfg.source = source ? strdup(source) : NULL;
-	if (!python) {
+	if (environment) {
+		/* a venv or conda environment's python is made by its build */
+		dp->cfg.environment = msg_strdupf("%s:%lld", envr.name, (long long)envr.version);
+		dp->cfg.vars = cJSON_Duplicate(envr.vars, true);
+		dp->env_hash = envr.built ? strdup(envr.hash) : NULL;
+		dp->cfg.python = strdup(envr.python);
+		if (!dp->cfg.environment || !dp->cfg.vars || (envr.built && !dp->env_hash)) {
+			request_error(req, PROTO_E_INTERNAL, "out of memory");
+			goto out;
+		}
+	} else if (!python) {
 		python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
 	}
-	if (strchr(python, '/')) {
+	if (environment) {
+		/* resolved above */
+	} else if (strchr(python, '/')) {
 		if (access(python, X_OK) < 0) {
 			request_error(req, PROTO_E_INVALID_ARGUMENT, "python interpreter '%s': %s",
 			              python, strerror(errno));
@@ -2017,11 +2192,13 @@ void services_op_deploy(struct request *req)
 		dp = NULL;
 		goto out;
 	}
-	deploy_continue(dp);
+	deploy_prepared(dp);
+	dp = NULL;
 out:
 	if (dp) {
 		deploy_free(dp);
 	}
+	envs_resolved_finish(&envr);
 	models_model_finish(&model);
 }
 

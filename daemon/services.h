@@ -24,6 +24,10 @@ void services_shutdown(struct daemon *d);
  * (malloc'd) names one. */
 bool services_model_in_use(struct daemon *d, int64_t model_id, char **ret_name);
 
+/* Whether a service's interpreter (serving or being started) is under dir:
+ * an environment's build that env prune must keep. */
+bool services_use_python_under(struct daemon *d, const char *dir);
+
 /* The names of the services that serve the model, as a JSON array. */
 int services_of_model_json(struct daemon *d, int64_t model_id, cJSON **ret);
 

@@ -193,7 +193,7 @@ def test_venv_installs_a_local_wheel(daemon_factory, tmp_path, make_tree):
               json=True).json
     run = d.wait_terminal(r["id"], timeout=300)
     assert run["status"] == "Completed", run
-    texts = [l["text"] for l in d.logs(r["id"])]
+    texts = [l["text"] for l in d.logs(r["id"], stream="stdout")]
     assert texts[0].startswith("answer 42 ") and "/envs/" in texts[0], texts
 
 
@@ -318,3 +318,35 @@ def test_daemon_stopped_during_a_build_builds_again_at_start(daemon_factory, tmp
     run = d.wait_terminal(r["id"], timeout=300)
     assert run["status"] == "Completed", run
     assert (d.state_dir / "envs" / e["hash"] / ".ready").exists()
+
+
+def test_run_file_names_an_environment(daemon, make_tree):
+    import json
+    src = make_tree({"main.py": "import os, sys\nprint(sys.executable, os.environ['GREETING'])\n"})
+    daemon.cli("env", "create", "greet", "--interpreter", PY, "--var", "GREETING=from-env")
+    (src / "run.json").write_text(json.dumps(
+        {"command": ["main.py"], "environment": "greet:1", "experiment": "files"}))
+    r = daemon.cli("submit", "-f", src / "run.json", json=True).json
+    run = daemon.wait_terminal(r["id"])
+    assert run["status"] == "Completed", run
+    assert [l["text"] for l in daemon.logs(r["id"])] == ["%s from-env" % PY]
+    assert daemon.show(r["id"])["properties"]["environment"] == "greet:1"
+    # A flag replaces the file's choice of interpreter, either way.
+    r = daemon.cli("submit", "-f", src / "run.json", "--python", PY, json=True).json
+    run = daemon.show(r["id"])
+    assert "environment" not in run.get("properties", {}), run
+    (src / "py.json").write_text(json.dumps({"command": ["main.py"], "python": "/nonexistent"}))
+    r = daemon.cli("submit", "-f", src / "py.json", "--environment", "greet", json=True).json
+    assert daemon.wait_terminal(r["id"])["status"] == "Completed"
+    # Both in one file is refused by the daemon; a wrong type or an unknown
+    # environment names the problem.
+    (src / "both.json").write_text(json.dumps(
+        {"command": ["main.py"], "environment": "greet", "python": PY}))
+    res = daemon.cli("submit", "-f", src / "both.json", check=False)
+    assert res.rc == 2 and "not both" in res.stderr, res
+    (src / "bad.json").write_text(json.dumps({"command": ["main.py"], "environment": 3}))
+    res = daemon.cli("submit", "-f", src / "bad.json", check=False)
+    assert res.rc == 1 and "key 'environment'" in res.stderr, res
+    (src / "nope.json").write_text(json.dumps({"command": ["main.py"], "environment": "nope"}))
+    res = daemon.cli("submit", "-f", src / "nope.json", check=False)
+    assert res.rc == 2 and "no environment named 'nope'" in res.stderr, res

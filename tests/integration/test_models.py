@@ -434,8 +434,10 @@ def test_deploy_errors(daemon, tmp_path, iris_model, broken_model):
                         (["onnx", "--service", "s"], "ScikitLearn models only"),
                         (["m", "--service", "s", "--python", "/nonexistent/python"],
                          "/nonexistent/python"),
-                        (["m", "--service", "s", "--environment", "sklearn"],
-                         "environments are not available")]:
+                        (["m", "--service", "s", "--environment", "nope-env"],
+                         "no environment named 'nope-env'"),
+                        (["m", "--service", "s", "--environment", "sklearn", "--python", PY],
+                         "not both")]:
         res = daemon.cli("model", "deploy", *args, check=2)
         assert words in res.stderr, (args, res)
     assert daemon.rpc("service.list")["services"] == []
