@@ -13,6 +13,7 @@
 #include "run.h"
 #include "server.h"
 #include "store.h"
+#include "util.h"
 
 /* How much of output.log one ingest step reads; also the largest chunk. */
 #define INGEST_READ (1024 * 1024)
@@ -51,7 +52,7 @@ int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t 
 		if (end - p < 2) {
 			break;
 		}
-		if ((p[0] != 'o' && p[0] != 'e') || p[1] != ' ') {
+		if ((p[0] != 'o' && p[0] != 'e' && p[0] != 'i') || p[1] != ' ') {
 			return -EBADMSG;
 		}
 		rec.stream = p[0];
@@ -110,10 +111,17 @@ int logs_stream_parse(const char *name, char *ret)
 		*ret = 'o';
 	} else if (strcmp(name, "stderr") == 0) {
 		*ret = 'e';
+	} else if (strcmp(name, "input") == 0) {
+		*ret = 'i';
 	} else {
 		return -EINVAL;
 	}
 	return 0;
+}
+
+const char *logs_stream_name(char stream)
+{
+	return stream == 'o' ? "stdout" : stream == 'e' ? "stderr" : "input";
 }
 
 /* Decoding stored chunks into JSON lines, with a filter and limits. */
@@ -153,7 +161,7 @@ static int collect_record_cb(void *ud, const struct log_record *rec)
 
 	msg_format_time((double)(rec->ts_us / 1000000) + (double)(rec->ts_us % 1000000) / 1e6, ts);
 	cJSON_AddNumberToObject(l, "seq", (double)seq);
-	cJSON_AddStringToObject(l, "stream", rec->stream == 'o' ? "stdout" : "stderr");
+	cJSON_AddStringToObject(l, "stream", logs_stream_name(rec->stream));
 	cJSON_AddStringToObject(l, "ts", ts);
 	cJSON_AddStringToObject(l, "text", text ? text : "");
 	free(text);
@@ -477,4 +485,32 @@ out:
 	}
 	free(path);
 	return r_;
+}
+
+int logs_append(struct run *r, char stream, const char *text)
+{
+	struct daemon *d = r->d;
+	size_t len = strlen(text);
+	char *rec = NULL;
+	int n, err;
+
+	if (len > LOGS_LINE_MAX) {
+		len = LOGS_LINE_MAX;
+	}
+	n = asprintf(&rec, "%c %lld %zu %.*s\n", stream, (long long)(util_now() * 1e6), len,
+		     (int)len, text);
+	if (n < 0) {
+		return -ENOMEM;
+	}
+	/* The read offset into output.log stays where it is: these lines
+	 * never were in it. */
+	err = store_log_append(d->store, r->seq, r->log_lines + 1, 1, rec, (size_t)n,
+			       r->log_offset);
+	free(rec);
+	if (err < 0) {
+		return err;
+	}
+	r->log_lines++;
+	pump_where(d, r->seq, NULL);
+	return 0;
 }

@@ -18,7 +18,7 @@ struct run;
 
 /* One record of output.log: "<s> <ts_us> <len> <bytes>\n". */
 struct log_record {
-	char stream; /* 'o' or 'e' */
+	char stream; /* 'o' or 'e'; 'i' for the daemon's lines about inputs */
 	int64_t ts_us;
 	const char *text;
 	size_t len;
@@ -39,7 +39,15 @@ int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t 
  * loop. final: the supervisor has finished, read to the end. */
 int logs_ingest(struct run *r, bool final);
 
-/* The stream filter of a watch or a read: 0 for both. */
+/* Store one line of the daemon's own about a run, on a stream of its own
+ * ('i': the run's inputs being placed, before its process starts), and
+ * push it to watchers. */
+int logs_append(struct run *r, char stream, const char *text);
+
+/* "stdout", "stderr" or "input". */
+const char *logs_stream_name(char stream);
+
+/* The stream filter of a watch or a read: 0 for every stream. */
 int logs_stream_parse(const char *name, char *ret);
 
 /* Lines of a run after after_seq, for run.logs. */
