@@ -435,7 +435,7 @@ static int ctx_socket(struct ctx *ctx)
 }
 
 static int launch_daemon(struct ctx *ctx, const char *state_dir, const char *max_runs,
-			 const char *grace, long long *ret_pid);
+			 const char *grace, const char *const *extra, long long *ret_pid);
 
 /* Whether runyard's user units are active: then the service manager, not
  * the CLI, decides when the daemon runs. */
@@ -476,7 +476,7 @@ static int autostart(struct ctx *ctx)
 	    strncmp(ctx->verb->name, "daemon", 6) == 0 || unit_active()) {
 		return -1;
 	}
-	status = launch_daemon(ctx, NULL, NULL, NULL, &pid);
+	status = launch_daemon(ctx, NULL, NULL, NULL, NULL, &pid);
 	if (status) {
 		return status;
 	}
@@ -2722,12 +2722,12 @@ static int print_daemon_json(bool flag_value, const char *flag, long long pid, c
 /* Start runyardd detached on ctx->socket and wait until it answers; the
  * daemon's pid in *ret_pid. Returns 0 or an exit status (said why). */
 static int launch_daemon(struct ctx *ctx, const char *state_dir, const char *max_runs,
-			 const char *grace, long long *ret_pid)
+			 const char *grace, const char *const *extra, long long *ret_pid)
 {
 	struct client_error err = {0};
 	struct client *probe = NULL;
 	char *state_abs = NULL, *log_dir = NULL, *log_path = NULL, *bin = NULL;
-	const char *dargv[12];
+	const char *dargv[24];
 	size_t n = 0;
 	struct stat st;
 	off_t log_start = 0;
@@ -2781,6 +2781,10 @@ static int launch_daemon(struct ctx *ctx, const char *state_dir, const char *max
 	if (grace) {
 		dargv[n++] = "--grace";
 		dargv[n++] = grace;
+	}
+	/* More options for runyardd, as given (daemon start checked them). */
+	for (size_t i = 0; extra && extra[i] && n < sizeof(dargv) / sizeof(dargv[0]) - 1; i++) {
+		dargv[n++] = extra[i];
 	}
 	dargv[n] = NULL;
 	pid = spawn_detached((char *const *)dargv, logfd, &e);
@@ -2841,16 +2845,22 @@ out:
 
 static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 {
+	/* Options only this verb has, numbered apart from the shared enum. */
+	enum { OPT_DOWNLOAD_MAX_MB = 1000, OPT_DOWNLOAD_TIMEOUT };
 	static const struct option options[] = {
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 		{"max-runs", required_argument, NULL, OPT_MAX_RUNS},
 		{"grace", required_argument, NULL, OPT_GRACE},
+		{"download-max-mb", required_argument, NULL, OPT_DOWNLOAD_MAX_MB},
+		{"download-timeout", required_argument, NULL, OPT_DOWNLOAD_TIMEOUT},
 		COMMON_OPTIONS,
 		{0},
 	};
 	struct client_error err = {0};
 	struct client *probe = NULL;
 	const char *state_dir = NULL, *max_runs = NULL, *grace = NULL;
+	const char *extra[5] = {NULL};
+	size_t nextra = 0;
 	long long ll;
 	double d;
 	int status = EXIT_USAGE, c, r;
@@ -2873,6 +2883,20 @@ static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 							"'%s'", optarg);
 			}
 			grace = optarg;
+			break;
+		case OPT_DOWNLOAD_MAX_MB:
+		case OPT_DOWNLOAD_TIMEOUT:
+			if (parse_seconds(optarg, &d) < 0 || d > 1e9) {
+				return usage_error(ctx, "%s needs a number > 0, not '%s'",
+						   c == OPT_DOWNLOAD_MAX_MB ? "--download-max-mb"
+									    : "--download-timeout",
+						   optarg);
+			}
+			if (nextra + 2 < sizeof(extra) / sizeof(extra[0])) {
+				extra[nextra++] = c == OPT_DOWNLOAD_MAX_MB ? "--download-max-mb"
+									   : "--download-timeout";
+				extra[nextra++] = optarg;
+			}
 			break;
 		case OPT_JSON:
 			ctx->json = true;
@@ -2908,7 +2932,7 @@ static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 		status = report_connect(&err, r);
 		goto out;
 	}
-	status = launch_daemon(ctx, state_dir, max_runs, grace, &ll);
+	status = launch_daemon(ctx, state_dir, max_runs, grace, extra, &ll);
 	if (status) {
 		goto out;
 	}
@@ -3120,7 +3144,7 @@ static const struct verb daemon_verbs[] = {
 		.handler = daemon_start_cb,
 		.summary = "Start runyardd in the background",
 		.usage = "Usage: runyard daemon start [--state-dir DIR] [--max-runs N] [--grace S] "
-			 "[--json]\n"
+			 "[--download-max-mb N] [--download-timeout S] [--json]\n"
 			 "\n"
 			 "Start runyardd detached on the socket runyard uses, unless one already\n"
 			 "answers there, and wait (up to 10s) until it does.\n"
@@ -3128,6 +3152,8 @@ static const struct verb daemon_verbs[] = {
 			 "  --state-dir DIR  state directory (default $XDG_STATE_HOME/runyard)\n"
 			 "  --max-runs N     runs that may be Running at once\n"
 			 "  --grace S        seconds between SIGTERM and SIGKILL on cancel\n"
+			 "  --download-max-mb N    largest download in MB (default 10240)\n"
+			 "  --download-timeout S   seconds a download may take (default 3600)\n"
 			 "  --json           print {\"started\", \"pid\", \"socket\"}\n"
 			 "\n"
 			 "The daemon's output is appended to DIR/runyardd.log. The binary is\n"

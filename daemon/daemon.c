@@ -13,6 +13,7 @@
 #include "blob.h"
 #include "compute.h"
 #include "exec.h"
+#include "fetch.h"
 #include "log.h"
 #include "logs.h"
 #include "msg.h"
@@ -165,6 +166,21 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 				     strerror(-r));
 		return r;
 	}
+	p = util_path_join(d->state_dir, "downloads");
+	if (!p) {
+		return -ENOMEM;
+	}
+	struct fetch_limits fl = {.max_bytes = cfg->download_max_bytes,
+				  .timeout_ms = cfg->download_timeout_ms,
+				  .retries = -1};
+	r = fetch_mgr_create(loop, p, &fl, &d->fetch);
+	if (r < 0) {
+		*cause = msg_strdupf("cannot set up the download cache in %s: %s", p,
+				     strerror(-r));
+		free(p);
+		return r;
+	}
+	free(p);
 	if (listen_fd >= 0) {
 		r = server_adopt(d, listen_fd, &d->server, cause);
 		if (r < 0) {
@@ -284,6 +300,9 @@ void daemon_stop(struct daemon *d)
 	exec_shutdown(d);
 	compute_shutdown(d);
 	services_shutdown(d);
+	/* After the parts that may wait for downloads have let go of them. */
+	fetch_mgr_close(d->fetch);
+	d->fetch = NULL;
 }
 
 void daemon_finish(struct daemon *d)

@@ -24,6 +24,8 @@ struct daemon_config {
 	double grace;            /* seconds between SIGTERM and SIGKILL */
 	uint64_t snapshot_max_bytes; /* 0: SNAPSHOT_DEFAULT_MAX_BYTES */
 	uint64_t snapshot_max_files; /* 0: SNAPSHOT_DEFAULT_MAX_FILES */
+	uint64_t download_max_bytes; /* 0: fetch.c's default */
+	long download_timeout_ms;    /* 0: fetch.c's default */
 };
 
 struct daemon {

@@ -1,6 +1,5 @@
-/* HTTP GETs that never block the loop: libcurl's multi interface driven by
- * libuv (a uv_poll_t per socket curl asks about, one uv_timer_t for curl's
- * timeouts). The service manager checks its scoring servers with it. */
+/* HTTP GETs that never block the loop, run by the libcurl-on-libuv driver
+ * in http.c. The service manager checks its scoring servers with it. */
 #pragma once
 
 #include <stddef.h>

@@ -23,6 +23,10 @@ static void usage(FILE *f)
 		   "  --grace S        seconds between SIGTERM and SIGKILL on cancel (default 10)\n"
 		   "  --snapshot-max-mb N     largest snapshot in MB of 1,000,000 bytes (default 300)\n"
 		   "  --snapshot-max-files N  most files in a snapshot (default 2000)\n"
+		   "  --download-max-mb N     largest download in MB of 1,000,000 bytes\n"
+		   "                          (default 10240)\n"
+		   "  --download-timeout S    seconds one download may take, retries included\n"
+		   "                          (default 3600)\n"
 		   "  --log-level L    error, warn, info (default) or debug\n"
 		   "  --verbose        the same as --log-level debug\n"
 		   "\n"
@@ -41,6 +45,8 @@ int main(int argc, char **argv)
 		{"log-level", required_argument, NULL, 'l'},
 		{"snapshot-max-mb", required_argument, NULL, 'B'},
 		{"snapshot-max-files", required_argument, NULL, 'F'},
+		{"download-max-mb", required_argument, NULL, 'D'},
+		{"download-timeout", required_argument, NULL, 'T'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -94,6 +100,26 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			cfg.snapshot_max_files = (uint64_t)n;
+			break;
+		}
+		case 'D': {
+			double mb = strtod(optarg, &end);
+			if (*end || !(mb > 0) || mb > 1e9) {
+				fprintf(stderr, "runyardd: --download-max-mb wants a size in MB above "
+						"0, not '%s'\n", optarg);
+				return 1;
+			}
+			cfg.download_max_bytes = mb * 1e6 < 1 ? 1 : (uint64_t)(mb * 1e6);
+			break;
+		}
+		case 'T': {
+			double s = strtod(optarg, &end);
+			if (*end || !(s > 0) || s > 1e7) {
+				fprintf(stderr, "runyardd: --download-timeout wants seconds above 0, "
+						"not '%s'\n", optarg);
+				return 1;
+			}
+			cfg.download_timeout_ms = s * 1000 < 1 ? 1 : (long)(s * 1000);
 			break;
 		}
 		case 'v':

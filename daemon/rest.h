@@ -1,6 +1,5 @@
-/* HTTP requests to REST services (slurmrestd) that never block the loop:
- * libcurl's multi interface driven by libuv (a uv_poll_t per socket curl
- * asks about, one uv_timer_t for curl's timeouts). A service is named by a
+/* HTTP requests to REST services (slurmrestd) that never block the loop,
+ * run by the libcurl-on-libuv driver in http.c. A service is named by a
  * base URL: "unix:/path/to/socket" (HTTP over a Unix socket) or
  * "http://host:port[/prefix]" / "https://...". */
 #pragma once
