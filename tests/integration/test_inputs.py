@@ -277,3 +277,118 @@ def test_inputs_input_stream_and_logs(daemon, src, make_tree):
     assert any("1 placed" in l["text"] for l in inp)
     res = daemon.cli("logs", run["id"])
     assert "inputs: 1 placed" in res.stdout
+
+
+# -- URLs over HTTP (tests/integration/httpserver.py) ---------------------------
+
+if HAVE_HTTP:
+    from httpserver import HttpServer, http_server  # noqa: F401,E402
+
+needs_http = pytest.mark.skipif(not HAVE_HTTP, reason="httpserver.py not present")
+
+
+@needs_http
+def test_inputs_http_url_cache_and_revalidation(daemon, src, http_server):
+    (http_server.root / "a.txt").write_text("over http\n")
+    url = http_server.url("/files/a.txt")
+    run = run_with(daemon, src, "--input", "a=%s" % url, args=["a"])
+    r = daemon.wait_terminal(run["id"])
+    assert r["status"] == "Completed", r
+    assert "FILE inputs/a over http" in lines(daemon, run["id"], "stdout")
+    i = r["inputs"][0]
+    assert i["source"] == url and i["kind"] == "file" and i["hash"] == sha(b"over http\n")
+    assert any("downloaded" in t and url in t for t in lines(daemon, run["id"], "input"))
+    # a second run revalidates (304) and reuses the cached body
+    run2 = run_with(daemon, src, "--input", "a=%s:download" % url, args=["a"])
+    r2 = daemon.wait_terminal(run2["id"])
+    assert r2["status"] == "Completed", r2
+    assert "FILE inputs/a/a.txt over http" in lines(daemon, run2["id"], "stdout")
+    assert any("cached" in t for t in lines(daemon, run2["id"], "input"))
+    assert http_server.full_transfers("/files/a.txt") == 1
+    assert http_server.count("/files/a.txt") == 2
+    # a redirect lands on the same bytes
+    run3 = run_with(daemon, src, "--input", "a=%s" % http_server.url("/redirect/a.txt"),
+                    args=["a"])
+    assert daemon.wait_terminal(run3["id"])["status"] == "Completed"
+
+
+@needs_http
+def test_inputs_http_wrong_checksum_and_failure_fail_in_preparing(daemon, src, http_server):
+    (http_server.root / "a.txt").write_text("over http\n")
+    url = http_server.url("/files/a.txt")
+    run = run_with(daemon, src, "--input", "a=%s#sha256=%s" % (url, "ab" * 32), args=["a"])
+    r = daemon.wait_terminal(run["id"])
+    assert r["status"] == "Failed" and r["error"]["code"] == "PreparationFailed", r
+    assert r["error"]["stage"] == "Preparing" and url in r["error"]["message"]
+    assert "sha256" in r["error"]["message"] or "digest" in r["error"]["message"]
+    # the right checksum passes
+    good = "a=%s#sha256=%s" % (url, sha(b"over http\n"))
+    assert daemon.wait_terminal(run_with(daemon, src, "--input", good)["id"])["status"] == \
+        "Completed"
+    bad = http_server.url("/fail/a.txt")
+    run = run_with(daemon, src, "--input", "a=%s" % bad)
+    r = daemon.wait_terminal(run["id"])
+    assert r["status"] == "Failed" and r["error"]["stage"] == "Preparing", r
+    assert bad in r["error"]["message"] and "500" in r["error"]["message"]
+    missing = http_server.url("/status/404")
+    r = daemon.wait_terminal(run_with(daemon, src, "--input", "a=%s" % missing)["id"])
+    assert r["status"] == "Failed" and missing in r["error"]["message"], r
+
+
+@needs_http
+def test_inputs_concurrent_runs_share_one_download_with_progress(daemon_factory, src,
+                                                                 tmp_path):
+    daemon = daemon_factory(max_runs=3)
+    with HttpServer(tmp_path / "www", slow_chunk=2048, slow_delay=0.1) as srv:
+        body = os.urandom(60 * 1024)
+        (srv.root / "big.bin").write_bytes(body)
+        url = srv.url("/slow/big.bin")
+        runs = [run_with(daemon, src, "--input", "big=%s" % url)["id"] for _ in range(3)]
+
+        def progressing():
+            r = daemon.show(runs[0])
+            p = (r.get("inputs") or [{}])[0].get("progress")
+            return r if p and p["state"] == "downloading" and p["bytes"] > 0 else None
+        r = wait_for(progressing, what="download progress in show")
+        p = r["inputs"][0]["progress"]
+        assert p["total"] == len(body) and p["rate"] >= 0
+        shown = daemon.cli("show", runs[0]).stdout
+        assert "downloading" in shown or "Inputs:" in shown
+        ends = [daemon.wait_terminal(x) for x in runs]
+        assert [e["status"] for e in ends] == ["Completed"] * 3, ends
+        assert srv.full_transfers("/slow/big.bin") == 1
+        assert {e["inputs"][0]["hash"] for e in ends} == {sha(body)}
+        prog = [t for t in lines(daemon, runs[0], "input") if "big.bin" in t]
+        assert any(" of " in t and "/s" in t for t in prog), prog
+        # wait --show-output shows the input lines with the rest
+        out = daemon.cli("wait", runs[1], "--show-output").stdout
+        assert "input big:" in out
+
+
+@needs_http
+def test_inputs_cancel_during_download(daemon, src, tmp_path):
+    with HttpServer(tmp_path / "www", slow_chunk=512, slow_delay=0.2) as srv:
+        (srv.root / "big.bin").write_bytes(b"x" * 100000)
+        url = srv.url("/slow/big.bin")
+        run = run_with(daemon, src, "--input", "big=%s" % url)["id"]
+        daemon.wait_status(run, "Preparing")
+        wait_for(lambda: daemon.show(run)["inputs"][0].get("progress", {}).get("bytes"),
+                 what="the download to start")
+        daemon.cli("cancel", run)
+        r = daemon.wait_terminal(run, timeout=20)
+        assert r["status"] == "Canceled", r
+
+
+@needs_http
+def test_datasets_register_http_url(daemon, http_server, src):
+    (http_server.root / "d.csv").write_text("1,2\n")
+    url = http_server.url("/files/d.csv")
+    v = daemon.cli("dataset", "register", "web", url, json=True).json
+    assert v["files"] == 1 and v["sources"] == [url]
+    run = run_with(daemon, src, "--input", "w=dataset:web", args=["w"])
+    r = daemon.wait_terminal(run["id"])
+    assert r["status"] == "Completed", r
+    assert "FILE inputs/w/d.csv 1,2" in lines(daemon, run["id"], "stdout")
+    res = daemon.cli("dataset", "register", "web", http_server.url("/fail/d.csv"), check=2)
+    assert "/fail/d.csv" in res.stderr
+    assert len(daemon.cli("dataset", "list", json=True).json["datasets"]) == 1
