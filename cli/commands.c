@@ -1959,8 +1959,9 @@ static int logs_cb(struct ctx *ctx, int argc, char **argv)
 			follow = true;
 			break;
 		case OPT_STREAM:
-			if (strcmp(optarg, "stdout") != 0 && strcmp(optarg, "stderr") != 0) {
-				return usage_error(ctx, "--stream takes stdout or stderr, not '%s'",
+			if (strcmp(optarg, "stdout") != 0 && strcmp(optarg, "stderr") != 0 &&
+			    strcmp(optarg, "input") != 0) {
+				return usage_error(ctx, "--stream takes stdout, stderr or input, not '%s'",
 						   optarg);
 			}
 			f.stream = optarg;
@@ -6443,13 +6444,13 @@ static const struct verb verbs[] = {
 		.name = "logs",
 		.handler = logs_cb,
 		.summary = "Print a run's output",
-		.usage = "Usage: runyard logs RUN [-f|--follow] [--stream stdout|stderr] "
+		.usage = "Usage: runyard logs RUN [-f|--follow] [--stream stdout|stderr|input] "
 			 "[--timestamps] [--json]\n"
 			 "\n"
 			 "Print a run's stored output lines, in order, to stdout.\n"
 			 "\n"
 			 "  -f, --follow         keep printing lines as they come, until the run ends\n"
-			 "  --stream S           only stdout or only stderr lines\n"
+			 "  --stream S           only stdout, stderr or input (downloads) lines\n"
 			 "  --timestamps         prefix each line with its time (ISO 8601 UTC)\n"
 			 "  --json               print one JSON array of line objects\n",
 	},

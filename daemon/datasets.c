@@ -296,7 +296,7 @@ static int add_entry(struct compose *c, cJSON *e)
 			                       "datasets or rename one",
 			                       path);
 			cJSON_Delete(e);
-			return -EEXIST;
+			return -EINVAL;
 		}
 		cJSON_Delete(e);
 		return 0;
@@ -524,7 +524,16 @@ static void reg_start_work(struct reg *g)
 	int err;
 
 	if (g->err < 0) {
-		request_error_errno(g->req, g->err, g->cause);
+		/* a download that failed for the server's or the network's
+		 * reasons: neither the daemon's fault nor the request's */
+		bool remote = g->err != -ENOENT && g->err != -EACCES && g->err != -EFBIG &&
+		              g->err != -EBADMSG && g->err != -ENOMEM && g->err != -EINVAL;
+		if (remote) {
+			request_error(g->req, PROTO_E_UNAVAILABLE, "%s",
+			              g->cause ? g->cause : strerror(-g->err));
+		} else {
+			request_error_errno(g->req, g->err, g->cause);
+		}
 		reg_free(g);
 		return;
 	}
@@ -908,7 +917,9 @@ static void dl_done_cb(uv_work_t *w, int status)
 {
 	struct dl *x = w->data;
 
-	if (x->err < 0) {
+	if (x->err == -ENOTEMPTY) {
+		request_error(x->req, PROTO_E_CONFLICT, "%s", x->cause);
+	} else if (x->err < 0) {
 		request_error_errno(x->req, x->err, x->cause);
 	} else {
 		cJSON *res = cJSON_CreateObject();

@@ -83,7 +83,7 @@ def test_datasets_download_and_delete(daemon, make_tree, tmp_path):
     assert (out / "a.csv").read_text() == "1,2\n" and (out / "sub" / "b.csv").exists()
     # never over an existing tree
     res = daemon.cli("dataset", "download", "mine:1", "-o", out, check=2)
-    assert "not empty" in res.stderr
+    assert "not empty" in res.stderr and "Conflict" in res.stderr
     res = daemon.cli("dataset", "delete", "mine:1", json=True).json
     assert res["deleted"] == [1]
     daemon.cli("dataset", "show", "mine:1", check=2)
@@ -176,7 +176,7 @@ def test_datasets_bad_refs_and_conflicts(daemon, make_tree, tmp_path):
     b = make_tree({"same.txt": "b"}, name="b")
     with pytest.raises(ryclient.ProtocolError) as e:
         daemon.rpc("dataset.register", {"name": "c", "sources": [str(a), str(b)]})
-    assert "same.txt" in str(e.value)
+    assert e.value.code == "InvalidArgument" and "same.txt" in str(e.value)
     for op in ("dataset.show", "dataset.delete"):
         for ref, code in (("nope", "NotFound"), ("x:0", "InvalidArgument"),
                           ("x:abc", "InvalidArgument"), ("", "InvalidArgument")):

@@ -390,5 +390,5 @@ def test_datasets_register_http_url(daemon, http_server, src):
     assert r["status"] == "Completed", r
     assert "FILE inputs/w/d.csv 1,2" in lines(daemon, run["id"], "stdout")
     res = daemon.cli("dataset", "register", "web", http_server.url("/fail/d.csv"), check=2)
-    assert "/fail/d.csv" in res.stderr
+    assert "/fail/d.csv" in res.stderr and "Unavailable" in res.stderr
     assert len(daemon.cli("dataset", "list", json=True).json["datasets"]) == 1
