@@ -392,3 +392,21 @@ def test_datasets_register_http_url(daemon, http_server, src):
     res = daemon.cli("dataset", "register", "web", http_server.url("/fail/d.csv"), check=2)
     assert "/fail/d.csv" in res.stderr and "Unavailable" in res.stderr
     assert len(daemon.cli("dataset", "list", json=True).json["datasets"]) == 1
+
+
+@needs_http
+def test_inputs_daemon_killed_during_download(daemon, src, tmp_path):
+    with HttpServer(tmp_path / "www", slow_chunk=4096, slow_delay=0.1) as srv:
+        body = os.urandom(80 * 1024)
+        (srv.root / "big.bin").write_bytes(body)
+        url = srv.url("/slow/big.bin")
+        run = run_with(daemon, src, "--input", "big=%s" % url)["id"]
+        wait_for(lambda: daemon.show(run)["inputs"][0].get("progress", {}).get("bytes"),
+                 what="the download to start")
+        daemon._drop_client()
+        daemon.kill9()
+        daemon.restart()
+        r = daemon.wait_terminal(run)
+        assert r["status"] == "Completed", r
+        i = r["inputs"][0]
+        assert i["hash"] == sha(body) and i["size"] == len(body)
