@@ -1073,8 +1073,9 @@ static int input_flag(struct ctx *ctx, cJSON *inputs, const char *arg)
 			*colon = '\0';
 		}
 	}
+	/* A colon in a local path that exists is part of its name. */
 	if (!mode && colon && !strchr(colon + 1, '/') && strncmp(source, "dataset:", 8) != 0 &&
-	    !strstr(source, "://") && colon[1]) {
+	    !strstr(source, "://") && colon[1] && access(source, F_OK) < 0) {
 		int st = usage_error(ctx, "--input %s: unknown mode '%s' (copy, mount or download)",
 				     name, colon + 1);
 		free(name);
