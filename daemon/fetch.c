@@ -152,7 +152,8 @@ struct xfer {
 	char work_sha[65];
 	uint64_t work_size;
 	bool work_from_cache;
-	char *file_path; /* file:// */
+	uint64_t work_max; /* max_bytes when the work was queued: joins change it */
+	char *file_path;   /* file:// */
 };
 
 static void attempt_start(struct xfer *x);
@@ -281,7 +282,9 @@ static void req_answer(struct fetch_req *q, int err, const char *cause, const ch
 		}
 	}
 	req_link(&m->ready, q);
-	uv_idle_start(&m->deliver, deliver_cb);
+	if (!m->closing) {
+		uv_idle_start(&m->deliver, deliver_cb);
+	}
 }
 
 static void deliver_cb(uv_idle_t *h)
@@ -743,11 +746,11 @@ static void work_file(struct xfer *x)
 		x->work_reason = strdup("is not a regular file");
 		goto out;
 	}
-	if ((uint64_t)st.st_size > x->max_bytes) {
+	if ((uint64_t)st.st_size > x->work_max) {
 		x->work_err = -EFBIG;
 		x->work_reason =
 		    msg_strdupf("%" PRIu64 " bytes is over the limit of %" PRIu64 " bytes",
-		                (uint64_t)st.st_size, x->max_bytes);
+		                (uint64_t)st.st_size, x->work_max);
 		goto out;
 	}
 	snprintf(validator, sizeof(validator), "file:%ju:%ju:%jd:%jd.%09ld:%jd.%09ld",
@@ -783,10 +786,10 @@ static void work_file(struct xfer *x)
 			break;
 		}
 		/* The file may grow while it is copied. */
-		if (n + (uint64_t)got > x->max_bytes) {
+		if (n + (uint64_t)got > x->work_max) {
 			x->work_err = -EFBIG;
 			x->work_reason =
-			    msg_strdupf("over the limit of %" PRIu64 " bytes", x->max_bytes);
+			    msg_strdupf("over the limit of %" PRIu64 " bytes", x->work_max);
 			goto out;
 		}
 		for (ssize_t off = 0; off < got;) {
@@ -898,6 +901,7 @@ static void work_queue(struct xfer *x, enum work_kind kind)
 
 	x->work_kind = kind;
 	x->work_err = 0;
+	x->work_max = x->max_bytes;
 	x->work.data = x;
 	r = uv_queue_work(x->m->loop, &x->work, work_cb, after_work_cb);
 	if (r < 0) {
@@ -1177,10 +1181,13 @@ static void done_cb(void *ud, CURL *easy, CURLcode rc)
 		}
 		return;
 	}
-	if (x->local_err == -EPROTO) {
-		x->local_err = 0;
+	if (x->local_err == -EPROTO || (status == 416 && x->done > 0)) {
+		/* The partial does not fit what the server has now (another
+		 * range came back, or none is left to ask for): start over at
+		 * once. Without a partial no Range is asked, so this cannot
+		 * repeat. */
 		part_discard(x);
-		retry_or_fail(x, -EIO, "the server answered another range than asked for");
+		attempt_start(x);
 		return;
 	}
 	if (x->local_err < 0) {
@@ -1276,8 +1283,13 @@ static void attempt_start(struct xfer *x)
 		part_discard(x);
 	}
 	if (x->done > 0) {
-		/* Go on from the partial, if the server still has the same body. */
-		curl_easy_setopt(x->easy, CURLOPT_RESUME_FROM_LARGE, (curl_off_t)x->done);
+		/* Go on from the partial, if the server still has the same body.
+		 * CURLOPT_RANGE, not CURLOPT_RESUME_FROM_LARGE: with the latter
+		 * curl fails a 200 answer (the body changed, or the server does
+		 * not do ranges), which body_begin takes as a fresh start. */
+		char range[32];
+		snprintf(range, sizeof(range), "%" PRIu64 "-", x->done);
+		curl_easy_setopt(x->easy, CURLOPT_RANGE, range);
 		if (x->part_etag && strncmp(x->part_etag, "W/", 2) != 0) {
 			h = msg_strdupf("If-Range: %s", x->part_etag);
 		} else if (x->part_lm) {

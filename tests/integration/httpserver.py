@@ -5,7 +5,8 @@ a directory and a few paths that misbehave on purpose:
 
   /files/NAME            the file NAME of the directory, with ETag and
                          Last-Modified; If-None-Match / If-Modified-Since
-                         answer 304; Range: bytes=N- answers 206
+                         answer 304; Range: bytes=N- answers 206 (unless an
+                         If-Range names another body: then 200)
   /redirect/NAME         302 to /files/NAME
   /redirect-loop         302 to itself, forever
   /slow/NAME             the file, trickled: `slow_chunk` bytes every
@@ -131,6 +132,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                 return
         start, status = 0, 200
         rng = self.headers.get("Range")
+        if_range = self.headers.get("If-Range")
+        if rng and if_range is not None and if_range.strip() not in (etag, lastmod):
+            rng = None  # the body changed since: send all of it (RFC 9110 13.1.5)
         if rng and mode != "nolength":
             m = re.fullmatch(r"bytes=(\d+)-", rng.strip())
             if m:

@@ -17,6 +17,7 @@ import threading
 import pytest
 
 from conftest import ASAN, BUILD, CLI, RUNYARDD, SANITIZER_MARKS, pid_alive
+import httpserver
 from httpserver import HttpServer, http_server  # noqa: F401
 
 PROBE = BUILD / "tests" / "unit" / "fetch-probe"
@@ -381,3 +382,36 @@ def test_runyardd_rejects_bad_download_options(tmp_path):
         p = subprocess.run([str(RUNYARDD), "--state-dir", str(tmp_path / "s"), opt, val],
                            capture_output=True, text=True, timeout=60)
         assert p.returncode == 1 and opt in p.stderr
+
+
+def test_a_complete_partial_starts_over(tmp_path, http_server):
+    # A partial as long as the body (the earlier process died before it
+    # could finish): the server has no range left to give (416), so the
+    # download starts over rather than failing.
+    data, sha = make_file(http_server, "a.bin", 30_000)
+    url = http_server.url("/files/a.bin")
+    key = hashlib.sha256(url.encode()).hexdigest()
+    tmp = tmp_path / "cache" / "tmp"
+    tmp.mkdir(parents=True)
+    (tmp / (key + ".part")).write_bytes(data)
+    etag = httpserver._etag(str((http_server.root / "a.bin").resolve()))
+    (tmp / (key + ".part.json")).write_text(json.dumps({"url": url, "etag": etag}))
+    r, _ = one(tmp_path / "cache", "--retries", "0", url)
+    assert r["err"] == 0 and r["sha256"] == sha, r
+    assert [q[3] for q in http_server.requests_for("/files/a.bin")] == [416, 200]
+
+
+def test_a_partial_of_a_changed_body_starts_over(tmp_path, http_server):
+    # The partial came from an older body: If-Range makes the server send
+    # the whole new one, which replaces the partial's bytes.
+    data, sha = make_file(http_server, "a.bin", 30_000)
+    url = http_server.url("/files/a.bin")
+    key = hashlib.sha256(url.encode()).hexdigest()
+    tmp = tmp_path / "cache" / "tmp"
+    tmp.mkdir(parents=True)
+    (tmp / (key + ".part")).write_bytes(b"stale bytes " * 1000)
+    (tmp / (key + ".part.json")).write_text(json.dumps({"url": url, "etag": '"old"'}))
+    r, _ = one(tmp_path / "cache", "--retries", "0", url)
+    assert r["err"] == 0 and r["sha256"] == sha and r["size"] == len(data), r
+    reqs = http_server.requests_for("/files/a.bin")
+    assert len(reqs) == 1 and reqs[0][2].get("If-Range") == '"old"' and reqs[0][3] == 200
