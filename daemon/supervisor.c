@@ -918,8 +918,8 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &opts) < 0) {
 		fprintf(stderr,
-		        "usage: %s --dir RUNDIR [--timeout SECONDS] [--grace SECONDS] -- PROGRAM "
-		        "[ARGS...]\n",
+		        "usage: %s --dir RUNDIR [--timeout SECONDS] [--grace SECONDS] "
+		        "[--ro-bind SRC DST]... -- PROGRAM [ARGS...]\n",
 		        PROG_NAME);
 		return 2;
 	}
