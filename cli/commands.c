@@ -1281,7 +1281,8 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 			if (c == OPT_INPUT_PATH) {
 				set_item(input_paths, name, cJSON_CreateString(value));
 			} else {
-				char *dir = absolute_path(value);
+				/* a directory, or an HTTP datastore (a URL) */
+				char *dir = strstr(value, "://") ? strdup(value) : absolute_path(value);
 				cJSON *o = cJSON_CreateObject();
 				cJSON_AddStringToObject(o, "name", name);
 				cJSON_AddStringToObject(o, "dir", dir ? dir : value);

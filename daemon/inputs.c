@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
 #include <sqlite3.h>
 #include <uv.h>
 
@@ -97,6 +98,11 @@ static bool url_scheme_ok(const char *s)
 {
 	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0 ||
 	       strncmp(s, "file://", 7) == 0;
+}
+
+static bool is_url(const char *s)
+{
+	return strncmp(s, "http://", 7) == 0 || strncmp(s, "https://", 8) == 0;
 }
 
 /* The last component of a URL's path, for a downloaded file's name. */
@@ -324,8 +330,13 @@ static int check_output(const cJSON *in, cJSON *out, char **cause)
 		                     name, path);
 		return -EINVAL;
 	}
+	if (is_url(dir) && strlen(dir) <= SOURCE_MAX_LEN && !strpbrk(dir, "?#")) {
+		/* an HTTP datastore: files are PUT below DIR/<run id>/ */
+		goto checked;
+	}
 	if (dir[0] != '/' || strlen(dir) > SOURCE_MAX_LEN) {
-		*cause = msg_strdupf("output %s: datastore directory '%s' must be an absolute path",
+		*cause = msg_strdupf("output %s: datastore '%s' must be an absolute path or an "
+		                     "http:// or https:// URL without query or fragment",
 		                     name, dir);
 		return -EINVAL;
 	}
@@ -340,6 +351,7 @@ static int check_output(const cJSON *in, cJSON *out, char **cause)
 		                     dir, strerror(errno));
 		return -EINVAL;
 	}
+checked:
 	p = path ? strdup(path) : msg_strdupf("outputs/%s", name);
 	o = cJSON_CreateObject();
 	if (!p || !o) {
@@ -1465,6 +1477,86 @@ static void upload_free(struct upload *u)
 	free(u);
 }
 
+struct put_ctx {
+	const char *src;  /* the output directory */
+	const char *base; /* URL/<run id> */
+	char *cause;
+};
+
+/* PUT one file of an output to base/<its path, each component escaped>:
+ * an HTTP datastore. Blocking, on a worker thread. */
+static int put_cb(void *ud, const struct snapshot_entry *e)
+{
+	struct put_ctx *pc = ud;
+	char *path = NULL, *url = NULL, errbuf[CURL_ERROR_SIZE] = "";
+	CURL *c = NULL;
+	FILE *f = NULL;
+	long status = 0;
+	size_t ulen = 0;
+	int err = 0;
+
+	if (e->type != SNAPSHOT_FILE) {
+		return 0;
+	}
+	path = util_path_join(pc->src, e->path);
+	c = curl_easy_init();
+	FILE *u = open_memstream(&url, &ulen);
+	if (!path || !c || !u) {
+		if (u) {
+			fclose(u);
+		}
+		err = -ENOMEM;
+		goto out;
+	}
+	fputs(pc->base, u);
+	for (const char *p = e->path; *p;) {
+		size_t n = strcspn(p, "/");
+		char *esc = curl_easy_escape(c, p, (int)n);
+		fprintf(u, "/%s", esc ? esc : "");
+		curl_free(esc);
+		p += n;
+		p += *p == '/';
+	}
+	if (fclose(u) != 0) {
+		err = -ENOMEM;
+		goto out;
+	}
+	f = fopen(path, "rb");
+	if (!f) {
+		err = -errno;
+		pc->cause = msg_strdupf("cannot read %s: %s", path, strerror(errno));
+		goto out;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_READDATA, f);
+	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)e->size);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	CURLcode rc = curl_easy_perform(c);
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (rc != CURLE_OK) {
+		err = -EIO;
+		pc->cause =
+		    msg_strdupf("PUT %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
+	} else if (status < 200 || status > 299) {
+		err = -EIO;
+		pc->cause = msg_strdupf("PUT %s: HTTP %ld", url, status);
+	}
+out:
+	if (f) {
+		fclose(f);
+	}
+	curl_easy_cleanup(c);
+	free(url);
+	free(path);
+	return err;
+}
+
 /* Copy workdir/path into dir/<run id>: snapshot it (so the record names its
  * contents by one hash), materialise it under a temporary name, flush the
  * file system, rename. A reader never sees a half upload. */
@@ -1485,19 +1577,34 @@ static int upload_one(struct upload *u, size_t i)
 		goto out;
 	}
 	if (lstat(src, &st) < 0 || !S_ISDIR(st.st_mode)) {
-		/* nothing written: an empty upload */
-		err = mkdir(tmp, 0755) < 0 ? -errno : 0;
-		if (err == 0) {
-			err = util_mkdir_p(src, 0755);
-		}
-		if (err < 0) {
-			cause = msg_strdupf("cannot create %s: %s", tmp, strerror(-err));
+		/* the run removed it, or never had it: an empty upload */
+		if (lstat(src, &st) == 0) {
+			err = -ENOTDIR;
+			cause = msg_strdupf("%s is not a directory", u->o[i].path);
 			goto out;
 		}
-		rmdir(tmp);
+		err = util_mkdir_p(src, 0755);
+		if (err < 0) {
+			cause = msg_strdupf("cannot create %s: %s", src, strerror(-err));
+			goto out;
+		}
 	}
 	err = snapshot_take(d->blobs, src, NULL, NULL, &lim, &u->o[i].info, &cause);
 	if (err < 0) {
+		goto out;
+	}
+	if (is_url(u->o[i].dir)) {
+		struct put_ctx pc = {.src = src, .base = dst};
+		err = snapshot_foreach(d->blobs, u->o[i].info.id, put_cb, &pc, &cause);
+		if (err < 0 && !cause) {
+			cause = pc.cause;
+			pc.cause = NULL;
+		}
+		free(pc.cause);
+		if (err == 0) {
+			u->o[i].stored = dst;
+			dst = NULL;
+		}
 		goto out;
 	}
 	if (mkdir(tmp, 0755) < 0) {

@@ -237,6 +237,10 @@ def test_inputs_bad_combinations_refused(daemon, src, tmp_path):
     refused({"inputs": {"name": "a"}}, "must be an array")
     refused({"outputs": [{"name": "o", "dir": str(tmp_path / "missing")}]}, "datastore")
     refused({"outputs": [{"name": "o", "dir": "relative"}]}, "absolute")
+    refused({"outputs": [{"name": "o", "dir": "http://127.0.0.1:1/x?y=1"}]}, "without query")
+    refused({"outputs": [{"name": "o", "dir": "ftp://127.0.0.1/x"}]}, "absolute path or")
+    refused({"outputs": [{"name": "o", "dir": "/tmp"}, {"name": "o", "dir": "/tmp"}]},
+            "given twice")
     ro = tmp_path / "ro"
     ro.mkdir()
     ro.chmod(0o555)
@@ -410,3 +414,74 @@ def test_inputs_daemon_killed_during_download(daemon, src, tmp_path):
         assert r["status"] == "Completed", r
         i = r["inputs"][0]
         assert i["hash"] == sha(body) and i["size"] == len(body)
+
+
+class _PutServer:
+    """A loopback HTTP datastore for outputs: stores each PUT body under its
+    (unescaped) path; PUTs below /deny/ answer 403."""
+
+    def __init__(self):
+        import http.server
+        import urllib.parse
+        store = self.store = {}
+
+        class H(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_PUT(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n)
+                path = urllib.parse.unquote(self.path)
+                code = 403 if path.startswith("/deny/") else 201
+                if code == 201:
+                    store[path] = body
+                self.send_response(code)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        import socketserver
+
+        class S(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.httpd = S(("127.0.0.1", 0), H)
+        self.base = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_outputs_to_http_datastore(daemon, make_tree):
+    srv = _PutServer()
+    try:
+        s = make_tree({"o.py": script("""
+            import os
+            p = os.environ["RUNYARD_OUTPUT_m"]
+            os.makedirs(os.path.join(p, "a b"), exist_ok=True)
+            open(os.path.join(p, "w.bin"), "w").write("weights")
+            open(os.path.join(p, "a b", "c.txt"), "w").write("spaced")
+        """)}, name="s7")
+        run = daemon.cli("submit", "--source", s, "--python", PY, "--output",
+                         "m=%s/store" % srv.base, "--", "o.py", json=True).json
+        r = daemon.wait_terminal(run["id"])
+        assert r["status"] == "Completed", r
+        rid = run["id"]
+        assert srv.store == {"/store/%s/w.bin" % rid: b"weights",
+                             "/store/%s/a b/c.txt" % rid: b"spaced"}
+        o = r["outputs_to"][0]
+        assert o["stored"] == "%s/store/%s" % (srv.base, rid) and o["files"] == 2
+        # a refusing datastore fails the run in Finalizing, naming the URL
+        run = daemon.cli("submit", "--source", s, "--python", PY, "--output",
+                         "m=%s/deny" % srv.base, "--", "o.py", json=True).json
+        r = daemon.wait_terminal(run["id"])
+        assert r["status"] == "Failed" and r["error"]["stage"] == "Finalizing", r
+        assert "403" in r["error"]["message"] and srv.base in r["error"]["message"]
+        assert "403" in daemon.show(run["id"])["outputs_to"][0]["error"]
+    finally:
+        srv.close()
