@@ -792,7 +792,7 @@ static int wait_run(struct ctx *ctx, const char *run, bool show_output, double t
 static const char *const run_file_keys[] = {
 	"command", "source", "experiment", "python", "environment", "timeout", "priority",
 	"env", "keep", "max_snapshot_bytes", "max_snapshot_files",
-	"target", "nodes", "cpus", "memory_gb", "time_limit",
+	"target", "nodes", "cpus", "memory_gb", "time_limit", "inputs", "outputs",
 };
 
 /* Check a run file's values with the same rules the daemon applies, so a
@@ -1027,6 +1027,185 @@ static int print_dry_run(const cJSON *result)
 	return 0;
 }
 
+/* ---- a run's inputs and outputs (docs/inputs.md) ---- */
+
+enum {
+	OPT_INPUT = 1000,
+	OPT_INPUT_PATH,
+	OPT_OUTPUT_TO,
+	OPT_DS_DESCRIPTION,
+	OPT_DS_DIR,
+};
+
+/* A local path as an absolute one: resolved when it exists, else joined to
+ * the current directory so the daemon's error names what was meant. */
+static char *absolute_path(const char *p)
+{
+	char *real = realpath(p, NULL), cwd[4096];
+
+	if (real || p[0] == '/') {
+		return real ? real : strdup(p);
+	}
+	if (!getcwd(cwd, sizeof(cwd))) {
+		return strdup(p);
+	}
+	return msg_strdupf("%s/%s", cwd, p);
+}
+
+/* --input NAME=SOURCE[:MODE] into {name, source, mode} in inputs. */
+static int input_flag(struct ctx *ctx, cJSON *inputs, const char *arg)
+{
+	static const char *const modes[] = {"copy", "mount", "download"};
+	const char *eq = strchr(arg, '=');
+	char *name, *source, *colon;
+	const char *mode = NULL;
+	cJSON *o;
+
+	if (!eq || eq == arg || !eq[1]) {
+		return usage_error(ctx, "--input needs NAME=SOURCE[:MODE], not '%s'", arg);
+	}
+	name = strndup(arg, (size_t)(eq - arg));
+	source = strdup(eq + 1);
+	if (!name || !source) {
+		free(name);
+		free(source);
+		return EXIT_USAGE;
+	}
+	colon = strrchr(source, ':');
+	for (size_t i = 0; colon && i < 3; i++) {
+		if (strcmp(colon + 1, modes[i]) == 0) {
+			mode = modes[i];
+			*colon = '\0';
+		}
+	}
+	/* A colon in a local path that exists is part of its name. */
+	if (!mode && colon && !strchr(colon + 1, '/') && strncmp(source, "dataset:", 8) != 0 &&
+	    !strstr(source, "://") && colon[1] && access(source, F_OK) < 0) {
+		int st = usage_error(ctx, "--input %s: unknown mode '%s' (copy, mount or download)",
+				     name, colon + 1);
+		free(name);
+		free(source);
+		return st;
+	}
+	if (strncmp(source, "dataset:", 8) != 0 && !strstr(source, "://")) {
+		char *abs = absolute_path(source);
+		free(source);
+		source = abs;
+	}
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", name);
+	cJSON_AddStringToObject(o, "source", source ? source : "");
+	if (mode) {
+		cJSON_AddStringToObject(o, "mode", mode);
+	}
+	cJSON_AddItemToArray(inputs, o);
+	free(name);
+	free(source);
+	return 0;
+}
+
+/* --input-path NAME=PATH and --output NAME=DIR: NAME and the rest. */
+static int name_value(struct ctx *ctx, const char *flag, const char *arg, char **ret_name,
+		      const char **ret_value)
+{
+	const char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg || !eq[1]) {
+		return usage_error(ctx, "%s needs NAME=%s, not '%s'", flag,
+				   strcmp(flag, "--output") == 0 ? "DIR" : "PATH", arg);
+	}
+	*ret_name = strndup(arg, (size_t)(eq - arg));
+	*ret_value = eq + 1;
+	return *ret_name ? 0 : EXIT_USAGE;
+}
+
+/* The flags of submit for data into args.inputs and args.outputs. */
+static int data_args(struct ctx *ctx, cJSON *args, cJSON *inputs, cJSON *paths, cJSON *outputs)
+{
+	const cJSON *p, *in;
+
+	cJSON_ArrayForEach(p, paths) {
+		bool found = false;
+		cJSON_ArrayForEach(in, inputs) {
+			if (strcmp(json_str(in, "name"), p->string) == 0) {
+				cJSON_AddStringToObject((cJSON *)in, "path", p->valuestring);
+				found = true;
+			}
+		}
+		if (!found) {
+			return usage_error(ctx, "--input-path %s: there is no --input %s", p->string,
+					   p->string);
+		}
+	}
+	if (cJSON_GetArraySize(inputs) > 0) {
+		set_item(args, "inputs", cJSON_Duplicate(inputs, true));
+	}
+	if (cJSON_GetArraySize(outputs) > 0) {
+		set_item(args, "outputs", cJSON_Duplicate(outputs, true));
+	}
+	return 0;
+}
+
+/* show: what data the run used and where its outputs went. */
+static void print_run_data(const cJSON *run)
+{
+	const cJSON *it, *ins = cJSON_GetObjectItemCaseSensitive(run, "inputs");
+	const cJSON *outs = cJSON_GetObjectItemCaseSensitive(run, "outputs_to");
+	char sz[32];
+	double v;
+
+	if (cJSON_GetArraySize(ins) > 0) {
+		printf("Inputs:\n");
+	}
+	cJSON_ArrayForEach(it, ins) {
+		const cJSON *prog = cJSON_GetObjectItemCaseSensitive(it, "progress");
+		const char *hash = json_str(it, "hash"), *ds = json_str(it, "dataset");
+		printf("  %-16s %-8s %s -> %s", json_str(it, "name") ? json_str(it, "name") : "?",
+		       json_str(it, "mode") ? json_str(it, "mode") : "?",
+		       json_str(it, "source") ? json_str(it, "source") : "?",
+		       json_str(it, "path") ? json_str(it, "path") : "?");
+		if (ds) {
+			printf(" (dataset %s:%lld)", ds, json_int(it, "version", 0));
+		}
+		if (json_num(it, "size", &v)) {
+			render_size(v, sz);
+			printf(", %s", sz);
+		}
+		if (hash) {
+			printf(", %s %.12s", json_str(it, "kind") && !strcmp(json_str(it, "kind"), "file")
+						     ? "sha256"
+						     : "manifest",
+			       hash);
+		}
+		if (cJSON_IsObject(prog) && json_str(prog, "state") &&
+		    strcmp(json_str(prog, "state"), "downloading") == 0) {
+			char done[32], total[32], rate[32];
+			render_size(json_num(prog, "bytes", &v) ? v : 0, done);
+			render_size(json_num(prog, "total", &v) ? v : -1, total);
+			render_size(json_num(prog, "rate", &v) ? v : 0, rate);
+			printf(" [downloading %s of %s, %s/s]", done, total, rate);
+		}
+		putchar('\n');
+	}
+	if (cJSON_GetArraySize(outs) > 0) {
+		printf("Outputs to:\n");
+	}
+	cJSON_ArrayForEach(it, outs) {
+		printf("  %-16s %s -> %s", json_str(it, "name") ? json_str(it, "name") : "?",
+		       json_str(it, "path") ? json_str(it, "path") : "?",
+		       json_str(it, "stored") ? json_str(it, "stored")
+					      : (json_str(it, "dir") ? json_str(it, "dir") : "?"));
+		if (json_num(it, "files", &v)) {
+			render_size(json_num(it, "bytes", &v) ? v : 0, sz);
+			printf(" (%lld files, %s)", json_int(it, "files", 0), sz);
+		}
+		if (json_str(it, "error")) {
+			printf(" failed: %s", json_str(it, "error"));
+		}
+		putchar('\n');
+	}
+}
+
 static int submit_cb(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -1049,9 +1228,14 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 		{"memory-gb", required_argument, NULL, OPT_JOB_MEMORY_GB},
 		{"time-limit", required_argument, NULL, OPT_TIME_LIMIT},
 		{"environment", required_argument, NULL, OPT_ENVIRONMENT_REF},
+		{"input", required_argument, NULL, OPT_INPUT},
+		{"input-path", required_argument, NULL, OPT_INPUT_PATH},
+		{"output", required_argument, NULL, OPT_OUTPUT_TO},
 		COMMON_OPTIONS,
 		{0},
 	};
+	cJSON *inputs = cJSON_CreateArray(), *input_paths = cJSON_CreateObject();
+	cJSON *outputs = cJSON_CreateArray();
 	const char *experiment = NULL, *source = NULL, *python = NULL, *file = NULL;
 	const char *environment = NULL;
 	const char *target = NULL;
@@ -1084,6 +1268,35 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 		case OPT_ENVIRONMENT_REF:
 			environment = optarg;
 			break;
+		case OPT_INPUT:
+			status = input_flag(ctx, inputs, optarg);
+			if (status) {
+				goto out;
+			}
+			break;
+		case OPT_INPUT_PATH:
+		case OPT_OUTPUT_TO: {
+			char *name = NULL;
+			const char *value = NULL;
+			status = name_value(ctx, c == OPT_OUTPUT_TO ? "--output" : "--input-path",
+					    optarg, &name, &value);
+			if (status) {
+				goto out;
+			}
+			if (c == OPT_INPUT_PATH) {
+				set_item(input_paths, name, cJSON_CreateString(value));
+			} else {
+				/* a directory, or an HTTP datastore (a URL) */
+				char *dir = strstr(value, "://") ? strdup(value) : absolute_path(value);
+				cJSON *o = cJSON_CreateObject();
+				cJSON_AddStringToObject(o, "name", name);
+				cJSON_AddStringToObject(o, "dir", dir ? dir : value);
+				cJSON_AddItemToArray(outputs, o);
+				free(dir);
+			}
+			free(name);
+			break;
+		}
 		case OPT_TIMEOUT:
 			if (parse_seconds(optarg, &timeout) < 0) {
 				status = usage_error(ctx, "--timeout needs a number of seconds > 0, "
@@ -1268,6 +1481,10 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 	if (time_limit > 0) {
 		set_item(args, "time_limit", cJSON_CreateNumber(time_limit));
 	}
+	status = data_args(ctx, args, inputs, input_paths, outputs);
+	if (status) {
+		goto out;
+	}
 	if (env->child) {
 		fenv = cJSON_GetObjectItemCaseSensitive(args, "env");
 		if (!cJSON_IsObject(fenv)) {
@@ -1318,6 +1535,9 @@ out:
 	cJSON_Delete(result);
 	cJSON_Delete(args);
 	cJSON_Delete(env);
+	cJSON_Delete(inputs);
+	cJSON_Delete(input_paths);
+	cJSON_Delete(outputs);
 	free(abs);
 	return status;
 }
@@ -1676,6 +1896,7 @@ static int show_cb(struct ctx *ctx, int argc, char **argv)
 		goto out;
 	}
 	print_run(result);
+	print_run_data(result);
 	if (print_stages(cJSON_GetObjectItemCaseSensitive(result, "transitions")) < 0) {
 		fprintf(stderr, "runyard: out of memory\n");
 		status = EXIT_USAGE;
@@ -1754,10 +1975,10 @@ static int logs_cb(struct ctx *ctx, int argc, char **argv)
 			break;
 		case OPT_STREAM:
 			if (strcmp(optarg, "stdout") != 0 && strcmp(optarg, "stderr") != 0 &&
-			    strcmp(optarg, "environment") != 0) {
+			    strcmp(optarg, "environment") != 0 && strcmp(optarg, "input") != 0) {
 				return usage_error(ctx,
-						   "--stream takes stdout, stderr or environment, "
-						   "not '%s'",
+						   "--stream takes stdout, stderr, environment or "
+						   "input, not '%s'",
 						   optarg);
 			}
 			f.stream = optarg;
@@ -5825,6 +6046,323 @@ static int env_cb(struct ctx *ctx, int argc, char **argv)
 	return subverb(ctx, argc, argv, env_verbs, N_ENV_VERBS);
 }
 
+/* ---- datasets (docs/inputs.md) ---- */
+
+static int dataset_register_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"description", required_argument, NULL, OPT_DS_DESCRIPTION},
+		COMMON_OPTIONS,
+		{0},
+	};
+	cJSON *args = cJSON_CreateObject(), *sources = cJSON_CreateArray(), *res = NULL;
+	const char *description = NULL;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_DS_DESCRIPTION:
+			description = optarg;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind + 2 > argc) {
+		status = usage_error(ctx, "runyard dataset register NAME SOURCE... (a file, a "
+					  "directory or a URL)");
+		goto out;
+	}
+	for (int i = optind + 1; i < argc; i++) {
+		char *src = strstr(argv[i], "://") ? strdup(argv[i]) : absolute_path(argv[i]);
+		cJSON_AddItemToArray(sources, cJSON_CreateString(src ? src : argv[i]));
+		free(src);
+	}
+	cJSON_AddStringToObject(args, "name", argv[optind]);
+	cJSON_AddItemToObject(args, "sources", sources);
+	sources = NULL;
+	if (description) {
+		cJSON_AddStringToObject(args, "description", description);
+	}
+	status = call(ctx, "dataset.register", args, &res);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(res);
+	} else {
+		char sz[32];
+		double v = 0;
+		json_num(res, "bytes", &v);
+		render_size(v, sz);
+		printf("Registered dataset %s: %lld files, %s, manifest %.12s\n",
+		       json_str(res, "id") ? json_str(res, "id") : "?", json_int(res, "files", 0),
+		       sz, json_str(res, "manifest") ? json_str(res, "manifest") : "?");
+	}
+out:
+	cJSON_Delete(res);
+	cJSON_Delete(sources);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int dataset_list_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {COMMON_OPTIONS, {0}};
+	static const char *const headers[] = {"NAME", "VERSION", "FILES", "SIZE", "CREATED",
+					      "DESCRIPTION"};
+	cJSON *args = cJSON_CreateObject(), *res = NULL;
+	struct render_table *t = NULL;
+	const cJSON *it;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind + 1 < argc) {
+		status = usage_error(ctx, "unexpected argument '%s'", argv[optind + 1]);
+		goto out;
+	}
+	if (optind < argc) {
+		cJSON_AddStringToObject(args, "name", argv[optind]);
+	}
+	status = call(ctx, "dataset.list", args, &res);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(res);
+		goto out;
+	}
+	t = render_table_create(6, headers);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(res, "datasets")) {
+		char ver[32], files[32], sz[32], when[32];
+		double v = 0;
+		snprintf(ver, sizeof(ver), "%lld", json_int(it, "version", 0));
+		snprintf(files, sizeof(files), "%lld", json_int(it, "files", 0));
+		json_num(it, "bytes", &v);
+		render_size(v, sz);
+		render_time(json_str(it, "created_at"), when);
+		const char *cells[] = {json_str(it, "name"), ver, files, sz, when,
+				       json_str(it, "description") ? json_str(it, "description")
+								   : ""};
+		render_table_add_row(t, cells);
+	}
+	render_table_print(t, stdout);
+out:
+	render_table_destroy(t);
+	cJSON_Delete(res);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int dataset_show_cb(struct ctx *ctx, int argc, char **argv)
+{
+	cJSON *args = cJSON_CreateObject(), *d = NULL;
+	const char *ref = NULL;
+	const cJSON *it;
+	char sz[32], when[32];
+	double v = 0;
+	int status = simple_args(ctx, argc, argv, "dataset", &ref);
+
+	if (status) {
+		status = status < 0 ? 0 : status;
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "dataset", ref);
+	status = call(ctx, "dataset.show", args, &d);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(d);
+		goto out;
+	}
+	printf("Dataset %s\n", json_str(d, "id") ? json_str(d, "id") : "?");
+	field("Manifest:", json_str(d, "manifest"));
+	field("About:", json_str(d, "description"));
+	render_time(json_str(d, "created_at"), when);
+	field("Created:", when);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(d, "sources")) {
+		field(it == cJSON_GetObjectItemCaseSensitive(d, "sources")->child ? "Sources:" : "",
+		      cJSON_IsString(it) ? it->valuestring : "?");
+	}
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(d, "runs")) {
+		char buf[600];
+		snprintf(buf, sizeof(buf), "#%lld %s (input %s)", json_int(it, "seq", 0),
+			 json_str(it, "id") ? json_str(it, "id") : "?",
+			 json_str(it, "input") ? json_str(it, "input") : "?");
+		field(it == cJSON_GetObjectItemCaseSensitive(d, "runs")->child ? "Used by:" : "",
+		      buf);
+	}
+	json_num(d, "bytes", &v);
+	render_size(v, sz);
+	printf("Files (%lld, %s):\n", json_int(d, "files", 0), sz);
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(d, "file_list")) {
+		char s[32];
+		render_size(json_num(it, "size", &v) ? v : 0, s);
+		printf("  %-40s %10s  %.12s\n", json_str(it, "path"), s, json_str(it, "sha256"));
+	}
+out:
+	cJSON_Delete(d);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int dataset_download_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {
+		{"output", required_argument, NULL, 'o'},
+		COMMON_OPTIONS,
+		{0},
+	};
+	cJSON *args = cJSON_CreateObject(), *res = NULL;
+	const char *dir = NULL, *ref = NULL;
+	char *abs = NULL;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":o:h", options, NULL)) != -1) {
+		switch (c) {
+		case 'o':
+			dir = optarg;
+			break;
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			fputs(ctx->verb->usage, stdout);
+			goto out;
+		default:
+			status = option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	status = one_arg(ctx, argc, argv, "dataset", &ref);
+	if (status) {
+		goto out;
+	}
+	if (!dir) {
+		status = usage_error(ctx, "where to? give -o DIR");
+		goto out;
+	}
+	abs = absolute_path(dir);
+	cJSON_AddStringToObject(args, "dataset", ref);
+	cJSON_AddStringToObject(args, "dir", abs ? abs : dir);
+	status = call(ctx, "dataset.download", args, &res);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(res);
+	} else {
+		printf("Downloaded dataset %s to %s\n", json_str(res, "dataset"),
+		       json_str(res, "dir"));
+	}
+out:
+	free(abs);
+	cJSON_Delete(res);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int dataset_delete_cb(struct ctx *ctx, int argc, char **argv)
+{
+	cJSON *args = cJSON_CreateObject(), *res = NULL;
+	const char *ref = NULL;
+	const cJSON *it;
+	int status = simple_args(ctx, argc, argv, "dataset", &ref);
+
+	if (status) {
+		status = status < 0 ? 0 : status;
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "dataset", ref);
+	status = call(ctx, "dataset.delete", args, &res);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(res);
+		goto out;
+	}
+	cJSON_ArrayForEach(it, cJSON_GetObjectItemCaseSensitive(res, "deleted")) {
+		printf("Deleted dataset %s:%lld\n", json_str(res, "name"),
+		       (long long)cJSON_GetNumberValue(it));
+	}
+out:
+	cJSON_Delete(res);
+	cJSON_Delete(args);
+	return status;
+}
+
+static const struct verb dataset_verbs[] = {
+	{
+		.name = "register",
+		.handler = dataset_register_cb,
+		.summary = "Register files, directories or URLs as a dataset version",
+		.usage = "Usage: runyard dataset register NAME SOURCE... [--description TEXT] "
+			 "[--json]\n"
+			 "\n"
+			 "Register a new version of dataset NAME (versions count from 1 per name).\n"
+			 "Each SOURCE is a local file (kept under its name), a local directory\n"
+			 "(its contents at the top) or an http://, https:// or file:// URL\n"
+			 "(downloaded; append #sha256=HEX to check it). The contents are stored\n"
+			 "and pinned by hash now: later changes to the sources do not change it.\n",
+	},
+	{
+		.name = "list",
+		.handler = dataset_list_cb,
+		.summary = "List datasets",
+		.usage = "Usage: runyard dataset list [NAME] [--json]\n",
+	},
+	{
+		.name = "show",
+		.handler = dataset_show_cb,
+		.summary = "Show a dataset version, its files and the runs that used it",
+		.usage = "Usage: runyard dataset show NAME[:VERSION] [--json]\n",
+	},
+	{
+		.name = "download",
+		.handler = dataset_download_cb,
+		.summary = "Write a dataset version's files into a directory",
+		.usage = "Usage: runyard dataset download NAME[:VERSION] -o DIR [--json]\n"
+			 "\n"
+			 "DIR is created when missing and must be empty.\n",
+	},
+	{
+		.name = "delete",
+		.handler = dataset_delete_cb,
+		.summary = "Delete a dataset version, or every version of a name",
+		.usage = "Usage: runyard dataset delete NAME[:VERSION] [--json]\n"
+			 "\n"
+			 "Runs that used it keep their record of the name, version and hashes.\n",
+	},
+};
+
+#define N_DATASET_VERBS (sizeof(dataset_verbs) / sizeof(dataset_verbs[0]))
+
+static int dataset_cb(struct ctx *ctx, int argc, char **argv)
+{
+	return subverb(ctx, argc, argv, dataset_verbs, N_DATASET_VERBS);
+}
+
 static int help_cb(struct ctx *ctx, int argc, char **argv);
 
 static const struct verb verbs[] = {
@@ -5880,14 +6418,16 @@ static const struct verb verbs[] = {
 		.name = "logs",
 		.handler = logs_cb,
 		.summary = "Print a run's output",
-		.usage = "Usage: runyard logs RUN [-f|--follow] [--stream stdout|stderr|environment] "
-			 "[--timestamps] [--json]\n"
+		.usage = "Usage: runyard logs RUN [-f|--follow] "
+			 "[--stream stdout|stderr|environment|input]\n"
+			 "                        [--timestamps] [--json]\n"
 			 "\n"
 			 "Print a run's stored output lines, in order, to stdout. Lines of building\n"
 			 "its environment come first, prefixed '[environment] '.\n"
 			 "\n"
 			 "  -f, --follow         keep printing lines as they come, until the run ends\n"
-			 "  --stream S           only stdout, stderr or environment lines\n"
+			 "  --stream S           only stdout, stderr, environment or input (downloads)\n"
+			 "                       lines\n"
 			 "  --timestamps         prefix each line with its time (ISO 8601 UTC)\n"
 			 "  --json               print one JSON array of line objects\n",
 	},
@@ -6054,6 +6594,18 @@ static const struct verb verbs[] = {
 			 "Each takes --json. See 'runyard help compute create'.\n",
 	},
 	{
+		.name = "dataset",
+		.handler = dataset_cb,
+		.summary = "Register, list, show, download and delete datasets",
+		.usage = "Usage: runyard dataset register NAME SOURCE... [--description TEXT]\n"
+			 "       runyard dataset list [NAME]\n"
+			 "       runyard dataset show NAME[:VERSION]\n"
+			 "       runyard dataset download NAME[:VERSION] -o DIR\n"
+			 "       runyard dataset delete NAME[:VERSION]\n"
+			 "\n"
+			 "Each takes --json. See 'runyard help dataset register'.\n",
+	},
+	{
 		.name = "help",
 		.handler = help_cb,
 		.summary = "Show help for a command",
@@ -6086,6 +6638,12 @@ static int help_cb(struct ctx *ctx, int argc, char **argv)
 		const struct verb *sub =
 			v->handler == model_cb ? find_verb(model_verbs, N_MODEL_VERBS, argv[2])
 					       : find_verb(service_verbs, N_SERVICE_VERBS, argv[2]);
+		if (sub) {
+			v = sub;
+		}
+	}
+	if (v->handler == dataset_cb && argc > 2) {
+		const struct verb *sub = find_verb(dataset_verbs, N_DATASET_VERBS, argv[2]);
 		if (sub) {
 			v = sub;
 		}

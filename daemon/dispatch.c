@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "compute.h"
+#include "datasets.h"
 #include "daemon.h"
 #include "log.h"
 #include "msg.h"
@@ -59,6 +60,11 @@ static const struct op_entry ops[] = {
 	{"model.read", models_op_read, 0},
 	{"model.delete", models_op_delete, 0},
 	{"model.deploy", services_op_deploy, OP_NEW_WORK},
+	{"dataset.register", datasets_op_register, OP_NEW_WORK},
+	{"dataset.list", datasets_op_list, 0},
+	{"dataset.show", datasets_op_show, 0},
+	{"dataset.download", datasets_op_download, OP_NEW_WORK},
+	{"dataset.delete", datasets_op_delete, 0},
 	{"service.list", services_op_list, 0},
 	{"service.show", services_op_show, 0},
 	{"service.logs", services_op_logs, 0},

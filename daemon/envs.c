@@ -587,38 +587,7 @@ static sqlite3_stmt *prep(struct daemon *d, const char *sql)
 
 static int parse_ref(const char *ref, char **ret_name, int64_t *ret_version, char **cause)
 {
-	const char *colon = strrchr(ref, ':');
-	int64_t version = 0;
-	char *name;
-
-	if (colon) {
-		char *end;
-		long long v = strtoll(colon + 1, &end, 10);
-		if (colon[1] == '\0' || *end || v < 1 || v > INT64_MAX / 2) {
-			*cause = msg_strdupf("'%s' is not NAME or NAME:VERSION (VERSION is a "
-			                     "number from 1)",
-			                     ref);
-			return -EINVAL;
-		}
-		version = v;
-		name = strndup(ref, (size_t)(colon - ref));
-	} else {
-		name = strdup(ref);
-	}
-	if (!name) {
-		return -ENOMEM;
-	}
-	if (!util_valid_name(name)) {
-		*cause = msg_strdupf("'%s' is not an environment name: names are 1 to 255 "
-		                     "letters, digits, '.', '_' and '-', starting with a letter "
-		                     "or digit",
-		                     name);
-		free(name);
-		return -EINVAL;
-	}
-	*ret_name = name;
-	*ret_version = version;
-	return 0;
+	return util_parse_ref(ref, "environment", ret_name, ret_version, cause);
 }
 
 #define ENV_COLUMNS "name, version, hash, definition, created_at FROM environments "

@@ -16,6 +16,7 @@
 #include "blob.h"
 #include "daemon.h"
 #include "envs.h"
+#include "inputs.h"
 #include "log.h"
 #include "logs.h"
 #include "msg.h"
@@ -140,6 +141,37 @@ static void prepared(struct run *r)
 	start_running(r);
 }
 
+/* The run's inputs (inputs.c) once its environment is ready. */
+static void inputs_ready_cb(struct run *r, int err, const char *cause)
+{
+	if (r->ended || r->d->stopping) {
+		run_release(r);
+		return;
+	}
+	if (r->status == RUN_CANCEL_REQUESTED) {
+		run_transition(r, RUN_CANCELED);
+		return;
+	}
+	if (err < 0) {
+		run_fail(r, "PreparationFailed", "%s", cause ? cause : strerror(-err));
+		return;
+	}
+	prepared(r);
+}
+
+static void prepare_inputs(struct run *r)
+{
+	char *cause = NULL;
+	int err = inputs_prepare(r, inputs_ready_cb, &cause);
+
+	if (err < 0) {
+		run_fail(r, "PreparationFailed", "%s", cause ? cause : strerror(-err));
+	} else if (err == 0) {
+		prepared(r);
+	}
+	free(cause);
+}
+
 static void env_ready_cb(struct run *r, int err, const char *cause)
 {
 	if (r->ended || r->d->stopping) {
@@ -154,7 +186,7 @@ static void env_ready_cb(struct run *r, int err, const char *cause)
 		run_transition(r, RUN_CANCELED);
 		return;
 	}
-	prepared(r);
+	prepare_inputs(r);
 }
 
 static void prepare_done(uv_work_t *req, int status)
@@ -183,7 +215,7 @@ static void prepare_done(uv_work_t *req, int status)
 		goto out;
 	}
 	if (err == 0) {
-		prepared(r);
+		prepare_inputs(r);
 	}
 out:
 	job_free(j);
@@ -575,7 +607,7 @@ static char **build_env(struct run *r)
 	while (environ[n]) {
 		n++;
 	}
-	cap = n + (size_t)cJSON_GetArraySize(r->env) + 11;
+	cap = n + (size_t)cJSON_GetArraySize(r->env) + 11 + inputs_env_count(r);
 	env = calloc(cap, sizeof(char *));
 	if (!env) {
 		return NULL;
@@ -612,6 +644,9 @@ static char **build_env(struct run *r)
 	env[n++] = strdup("PYTHONUNBUFFERED=1");
 	if (tracking_env_add(r, env, &n) < 0) {
 		env[n++] = NULL; /* freed below like a failed strdup */
+	}
+	if (inputs_env_add(r, env, &n) < 0) {
+		env[n++] = NULL;
 	}
 	env[n] = NULL;
 	for (size_t i = 0; i < n; i++) {
@@ -703,12 +738,18 @@ static void start_running(struct run *r)
 	char **args = NULL, **env = NULL, *cause = NULL;
 	char timeout[32], grace[32];
 	size_t n = 0, argc = (size_t)cJSON_GetArraySize(r->argv);
+	/* mounted inputs: --ro-bind SRC DST (inputs.c) */
+	char **binds = inputs_supervisor_args(r);
+	size_t nbinds = 0;
 	const cJSON *a;
 	int err;
 
-	args = calloc(argc + 10, sizeof(char *));
+	while (binds && binds[nbinds]) {
+		nbinds++;
+	}
+	args = calloc(argc + 10 + nbinds, sizeof(char *));
 	env = build_env(r);
-	if (!args || !env) {
+	if (!args || !env || !binds) {
 		run_fail(r, "ExecutionFailed", "out of memory");
 		goto out;
 	}
@@ -721,6 +762,9 @@ static void start_running(struct run *r)
 	args[n++] = timeout;
 	args[n++] = "--grace";
 	args[n++] = grace;
+	for (size_t i = 0; i < nbinds; i++) {
+		args[n++] = binds[i];
+	}
 	args[n++] = "--";
 	cJSON_ArrayForEach(a, r->argv) {
 		args[n++] = a->valuestring;
@@ -736,6 +780,7 @@ static void start_running(struct run *r)
 out:
 	free(args);
 	free_strv(env);
+	free_strv(binds);
 }
 
 /* Finalizing */
@@ -894,14 +939,43 @@ out:
 	job_free(j);
 }
 
+static void finalize_collect(struct run *r);
+
+/* Outputs declared for datastores (inputs.c) have been uploaded. */
+static void uploaded_cb(struct run *r, int err, const char *cause)
+{
+	if (r->ended || r->d->stopping) {
+		run_release(r);
+		return;
+	}
+	if (err < 0) {
+		run_fail(r, "FinalizationFailed", "%s", cause ? cause : strerror(-err));
+		return;
+	}
+	finalize_collect(r);
+}
+
 static void finalize(struct run *r)
 {
-	struct job *j;
 	int err;
 
 	if (r->status != RUN_FINALIZING && run_transition(r, RUN_FINALIZING) < 0) {
 		return;
 	}
+	err = inputs_finalize(r, uploaded_cb);
+	if (err < 0) {
+		run_fail(r, "FinalizationFailed", "cannot upload the outputs: %s", strerror(-err));
+	} else if (err == 0) {
+		finalize_collect(r);
+	}
+}
+
+/* Store ./outputs and ./logs. */
+static void finalize_collect(struct run *r)
+{
+	struct job *j;
+	int err;
+
 	j = job_new(r);
 	if (!j) {
 		run_fail(r, "FinalizationFailed", "out of memory");
@@ -930,6 +1004,8 @@ int exec_cancel(struct run *r)
 		if (err < 0) {
 			return err;
 		}
+		/* Downloads of its inputs stop now (inputs.c). */
+		inputs_cancel(r);
 		/* A run being prepared: the preparation job sees this when it
 		 * is done. A run handed to its target (a cluster job waiting
 		 * for nodes, a running supervisor): the target stops it. */
@@ -1070,6 +1146,7 @@ void exec_shutdown(struct daemon *d)
 	d->runs_head = d->runs_tail = NULL;
 	d->queue_head = NULL;
 	envs_shutdown(d);
+	inputs_shutdown(d);
 }
 
 void exec_sweep_dirs(struct daemon *d)

@@ -14,6 +14,7 @@
 #include "run.h"
 #include "server.h"
 #include "store.h"
+#include "util.h"
 
 /* How much of output.log one ingest step reads; also the largest chunk. */
 #define INGEST_READ (1024 * 1024)
@@ -52,7 +53,9 @@ int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t 
 		if (end - p < 2) {
 			break;
 		}
-		if ((p[0] != 'o' && p[0] != 'e' && p[0] != LOGS_STREAM_ENV) || p[1] != ' ') {
+		if ((p[0] != 'o' && p[0] != 'e' && p[0] != LOGS_STREAM_ENV &&
+		     p[0] != LOGS_STREAM_INPUT) ||
+		    p[1] != ' ') {
 			return -EBADMSG;
 		}
 		rec.stream = p[0];
@@ -113,6 +116,8 @@ int logs_stream_parse(const char *name, char *ret)
 		*ret = 'e';
 	} else if (strcmp(name, "environment") == 0) {
 		*ret = LOGS_STREAM_ENV;
+	} else if (strcmp(name, "input") == 0) {
+		*ret = LOGS_STREAM_INPUT;
 	} else {
 		return -EINVAL;
 	}
@@ -126,6 +131,8 @@ const char *logs_stream_name(char stream)
 		return "stdout";
 	case 'e':
 		return "stderr";
+	case LOGS_STREAM_INPUT:
+		return "input";
 	default:
 		return "environment";
 	}
@@ -556,4 +563,11 @@ int logs_append_text(struct run *r, char stream, const char *text, size_t len, b
 out:
 	free(buf);
 	return err;
+}
+
+int logs_append(struct run *r, char stream, const char *text)
+{
+	size_t used;
+
+	return logs_append_text(r, stream, text, strlen(text), true, &used);
 }

@@ -19,10 +19,12 @@ struct run;
 /* The stream of an environment build's output in a run's log: never in
  * output.log (the supervisor writes 'o' and 'e'), only stored by the daemon. */
 #define LOGS_STREAM_ENV 'n'
+/* The daemon's lines about a run's inputs (downloads and their progress). */
+#define LOGS_STREAM_INPUT 'i'
 
 /* One record of output.log: "<s> <ts_us> <len> <bytes>\n". */
 struct log_record {
-	char stream; /* 'o', 'e' or LOGS_STREAM_ENV */
+	char stream; /* 'o', 'e', LOGS_STREAM_ENV or LOGS_STREAM_INPUT */
 	int64_t ts_us;
 	const char *text;
 	size_t len;
@@ -43,8 +45,13 @@ int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t 
  * loop. final: the supervisor has finished, read to the end. */
 int logs_ingest(struct run *r, bool final);
 
+/* Store one line of the daemon's own about a run, on a stream of its own
+ * (LOGS_STREAM_INPUT: the run's inputs being placed, before its process
+ * starts), and push it to watchers. */
+int logs_append(struct run *r, char stream, const char *text);
+
 /* The stream filter of a watch or a read ("stdout", "stderr",
- * "environment"): 0 for every stream. */
+ * "environment", "input"): 0 for every stream. */
 int logs_stream_parse(const char *name, char *ret);
 /* The protocol's name of a stored stream. */
 const char *logs_stream_name(char stream);

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "exec.h"
+#include "inputs.h"
 #include "log.h"
 #include "logs.h"
 #include "msg.h"
@@ -130,6 +131,8 @@ void ops_run_show(struct request *req)
 		              store_errmsg(req->d->store));
 		return;
 	}
+	/* its data: inputs (with download progress) and outputs to datastores */
+	inputs_json(req->d, seq, run);
 	request_reply(req, run);
 }
 
@@ -152,7 +155,8 @@ void ops_run_logs(struct request *req)
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-			      "argument 'stream' must be \"stdout\", \"stderr\" or \"environment\"");
+			      "argument 'stream' must be \"stdout\", \"stderr\", \"environment\" or "
+			      "\"input\"");
 		return;
 	}
 	if (store_run_json(req->d->store, seq, false, &run) < 0) {
@@ -194,7 +198,8 @@ void ops_run_watch(struct request *req)
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-			      "argument 'stream' must be \"stdout\", \"stderr\" or \"environment\"");
+			      "argument 'stream' must be \"stdout\", \"stderr\", \"environment\" or "
+			      "\"input\"");
 		return;
 	}
 	if (store_run_json(req->d->store, seq, true, &run) < 0) {

@@ -8,6 +8,7 @@
 #include <uv.h>
 
 struct daemon;
+struct inputs_job;
 
 enum run_status {
 	RUN_QUEUED,
@@ -61,6 +62,9 @@ struct run {
 	char token[33];          /* RUNYARD_RUN_TOKEN; "" until the process is started */
 	int64_t tracking_offset; /* bytes of tracking.jsonl stored (tracking.c) */
 	enum run_status outcome; /* decided when the process ended */
+
+	/* Inputs being placed in Preparing (inputs.c); NULL: none. */
+	struct inputs_job *inputs;
 
 	/* The compute target (target.h); NULL: local. */
 	struct target *target;

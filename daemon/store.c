@@ -191,6 +191,55 @@ static const char *const migrations[] = {
 	"  definition TEXT NOT NULL,"
 	"  created_at REAL NOT NULL,"
 	"  PRIMARY KEY(name, version)) WITHOUT ROWID;",
+
+	/* 7: datasets and the data of runs (docs/inputs.md). A dataset
+	 * version's contents are a manifest (a snapshot id) pinned at
+	 * registration; the last version given per name, so a deleted
+	 * version's number is not reused. A run's inputs are recorded at
+	 * submit (what was asked, a dataset already resolved to its version
+	 * and manifest) and completed in Preparing (what was placed); its
+	 * outputs to datastores at Finalizing. Neither refers to datasets,
+	 * so deleting a version keeps every run's record of what it used. */
+	"CREATE TABLE dataset_names("
+	"  name TEXT PRIMARY KEY,"
+	"  last_version INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE datasets("
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  manifest TEXT NOT NULL,"
+	"  files INTEGER NOT NULL,"
+	"  bytes INTEGER NOT NULL,"
+	"  sources TEXT NOT NULL,"
+	"  description TEXT,"
+	"  created_at REAL NOT NULL,"
+	"  PRIMARY KEY(name, version)) WITHOUT ROWID;"
+	"CREATE TABLE run_inputs("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  idx INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  mode TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  sha256 TEXT,"
+	"  dataset TEXT,"
+	"  dataset_version INTEGER,"
+	"  kind TEXT,"
+	"  hash TEXT,"
+	"  size INTEGER,"
+	"  files INTEGER,"
+	"  placed_at REAL,"
+	"  PRIMARY KEY(run_seq, idx)) WITHOUT ROWID;"
+	"CREATE TABLE run_outputs("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  name TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  dest TEXT NOT NULL,"
+	"  stored TEXT,"
+	"  files INTEGER,"
+	"  bytes INTEGER,"
+	"  manifest TEXT,"
+	"  error TEXT,"
+	"  PRIMARY KEY(run_seq, name)) WITHOUT ROWID;",
 };
 
 enum stmt_id {

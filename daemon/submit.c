@@ -19,6 +19,7 @@
 #include "envs.h"
 #include "gitmeta.h"
 #include "ignore.h"
+#include "inputs.h"
 #include "log.h"
 #include "msg.h"
 #include "ops.h"
@@ -51,6 +52,8 @@ struct submit {
 	char *target;    /* a compute target; NULL: local */
 	char *resources; /* what the run asks of it (JSON) */
 	struct envs_resolved envr; /* --environment; name NULL: none */
+	cJSON *inputs;  /* checked inputs and outputs (inputs.c) */
+	cJSON *outputs;
 	/* results of the work */
 	struct snapshot_info info;
 	struct gitmeta git;
@@ -71,6 +74,8 @@ static void submit_free(struct submit *s)
 	envs_resolved_finish(&s->envr);
 	cJSON_Delete(s->command);
 	cJSON_Delete(s->env);
+	cJSON_Delete(s->inputs);
+	cJSON_Delete(s->outputs);
 	cJSON_Delete(s->argv);
 	snapshot_info_finish(&s->info);
 	gitmeta_finish(&s->git);
@@ -402,6 +407,14 @@ static void submit_done(uv_work_t *w, int status)
 	}
 	add_git_properties(s, seq);
 	add_environment_properties(s, seq);
+	if (inputs_record(d, seq, s->inputs, s->outputs) < 0) {
+		/* Without its inputs the run would start without its data. */
+		log_error("run %s: recording its inputs failed: %s", id, store_errmsg(d->store));
+		run_fail(r, "PreparationFailed", "recording the run's inputs failed");
+		request_error(req, PROTO_E_INTERNAL, "recording the run's inputs failed: %s",
+			      store_errmsg(d->store));
+		goto out;
+	}
 	r->status = RUN_QUEUED;
 	r->priority = s->priority;
 	r->created_at = now;
@@ -540,6 +553,17 @@ void submit_op(struct request *req)
 			      "source %s is neither a directory nor an archive file", source);
 		return;
 	}
+	cJSON *inputs = NULL, *outputs = NULL;
+	int ierr = inputs_submit_check(d, req->args, &inputs, &outputs, &cause);
+	if (ierr < 0) {
+		request_error(req, ierr == -ENOENT  ? PROTO_E_NOT_FOUND
+				   : ierr == -E2BIG ? PROTO_E_TOO_LARGE
+				   : ierr == -ENOMEM ? PROTO_E_INTERNAL
+						     : PROTO_E_INVALID_ARGUMENT,
+			      "%s", cause ? cause : "invalid inputs");
+		free(cause);
+		return;
+	}
 	if (environment) {
 		int err = envs_resolve(d, environment, NULL, &envr, &cause);
 		if (err < 0) {
@@ -548,6 +572,8 @@ void submit_op(struct request *req)
 							    : PROTO_E_INVALID_ARGUMENT,
 				      "%s", cause ? cause : "cannot resolve the environment");
 			free(cause);
+			cJSON_Delete(inputs);
+			cJSON_Delete(outputs);
 			return;
 		}
 		python = envr.python;
@@ -556,9 +582,13 @@ void submit_op(struct request *req)
 	if (!s) {
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
 		envs_resolved_finish(&envr);
+		cJSON_Delete(inputs);
+		cJSON_Delete(outputs);
 		return;
 	}
 	s->d = d;
+	s->inputs = inputs;
+	s->outputs = outputs;
 	s->req = request_hold(req);
 	s->source = strdup(source);
 	s->experiment = strdup(experiment);

@@ -1,7 +1,8 @@
 /*
  * runyard-supervisor: holds one run's process for the daemon (think conmon).
  *
- *   runyard-supervisor --dir RUNDIR [--timeout SECONDS] [--grace SECONDS] -- PROGRAM [ARGS...]
+ *   runyard-supervisor --dir RUNDIR [--timeout SECONDS] [--grace SECONDS]
+ *                      [--ro-bind SRC DST]... -- PROGRAM [ARGS...]
  *
  * It starts PROGRAM in its own process group, turns its stdout and stderr
  * into timestamped records in RUNDIR/output.log, enforces the timeout and
@@ -15,6 +16,12 @@
  * completed the line returned, len the byte length of the line without its
  * newline, then exactly len raw bytes.  Lines longer than LINE_MAX_BYTES are
  * split into several records.
+ *
+ * --ro-bind SRC DST (mounted inputs, docs/inputs.md): PROGRAM runs in a
+ * mount namespace of its own (and a user namespace mapping only our own
+ * uid and gid when we are not root) where directory SRC is seen, read-only,
+ * at DST. When that cannot be made, PROGRAM is not started: a writable view
+ * is never given instead.
  */
 
 #include <errno.h>
@@ -28,7 +35,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
+#include <sys/statvfs.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -58,11 +68,15 @@ static volatile sig_atomic_t sig_wake_fd = -1;
 static volatile sig_atomic_t got_child;
 static volatile sig_atomic_t got_cancel;
 
+#define MAX_BINDS 64
+
 struct options {
 	const char *dir;
 	double timeout; /* seconds, 0 = none */
 	double grace;
 	char **argv; /* PROGRAM and its arguments, NULL-terminated */
+	const char *bind_src[MAX_BINDS], *bind_dst[MAX_BINDS];
+	int nbinds;
 };
 
 struct outbuf {
@@ -296,6 +310,18 @@ static int parse_args(int argc, char **argv, struct options *ret_opts)
 			fprintf(stderr, "%s: unknown option or missing value: '%s'\n", PROG_NAME,
 			        a);
 			return -EINVAL;
+		}
+		if (strcmp(a, "--ro-bind") == 0) {
+			if (i + 2 >= argc || o.nbinds == MAX_BINDS || argv[i + 1][0] != '/' ||
+			    argv[i + 2][0] != '/') {
+				fprintf(stderr, "%s: --ro-bind wants two absolute paths (at most %d)\n",
+				        PROG_NAME, MAX_BINDS);
+				return -EINVAL;
+			}
+			o.bind_src[o.nbinds] = argv[i + 1];
+			o.bind_dst[o.nbinds++] = argv[i + 2];
+			i += 2;
+			continue;
 		}
 		const char *v = argv[++i];
 		if (strcmp(a, "--dir") == 0) {
@@ -659,13 +685,90 @@ static int install_signals(struct supervisor *s)
 	return 0;
 }
 
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0) {
+		return -errno;
+	}
+	n = write(fd, text, strlen(text));
+	n = n == (ssize_t)strlen(text) ? 0 : -(n < 0 ? errno : EIO);
+	close(fd);
+	return (int)n;
+}
+
+/*
+ * The read-only views of mounted inputs, in the child before exec: a mount
+ * namespace of our own (with a user namespace when not root, mapping only
+ * our ids, so the program stays who it was and gains nothing), mount
+ * propagation off so nothing leaks back to the host, then each SRC bound
+ * at DST and the bind remounted read-only. A remount in a user namespace
+ * must keep the flags the kernel locked on the source mount (nosuid,
+ * nodev, noexec, atime), so they are read back with statvfs first.
+ */
+static int setup_binds(const struct options *o)
+{
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	char map[64];
+
+	if (o->nbinds == 0) {
+		return 0;
+	}
+	if (uid != 0) {
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) < 0) {
+			return -errno;
+		}
+		int r = write_file("/proc/self/setgroups", "deny");
+		if (r < 0 && r != -ENOENT) {
+			return r;
+		}
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)gid, (unsigned)gid);
+		if ((r = write_file("/proc/self/gid_map", map)) < 0) {
+			return r;
+		}
+		snprintf(map, sizeof(map), "%u %u 1\n", (unsigned)uid, (unsigned)uid);
+		if ((r = write_file("/proc/self/uid_map", map)) < 0) {
+			return r;
+		}
+	} else if (unshare(CLONE_NEWNS) < 0) {
+		return -errno;
+	}
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0) {
+		return -errno;
+	}
+	for (int i = 0; i < o->nbinds; i++) {
+		struct statvfs sv;
+		unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY;
+		if (mount(o->bind_src[i], o->bind_dst[i], NULL, MS_BIND, NULL) < 0) {
+			return -errno;
+		}
+		if (statvfs(o->bind_dst[i], &sv) == 0) {
+			flags |= (sv.f_flag & ST_NOSUID ? MS_NOSUID : 0) |
+			         (sv.f_flag & ST_NODEV ? MS_NODEV : 0) |
+			         (sv.f_flag & ST_NOEXEC ? MS_NOEXEC : 0) |
+			         (sv.f_flag & ST_NOATIME ? MS_NOATIME : 0) |
+			         (sv.f_flag & ST_NODIRATIME ? MS_NODIRATIME : 0) |
+			         (sv.f_flag & ST_RELATIME ? MS_RELATIME : 0);
+		}
+		if (mount(NULL, o->bind_dst[i], NULL, flags, NULL) < 0) {
+			return -errno;
+		}
+	}
+	return 0;
+}
+
 /*
  * Runs in the child between fork and exec.  The supervisor is single-threaded,
  * so stdio and strerror are safe here.  Every failure is reported the same way
  * an exec failure is: a line on the program's stderr, errno on exec_err_w.
  */
-__attribute__((noreturn)) static void child_exec(char **argv, int out_w, int err_w, int exec_err_w)
+__attribute__((noreturn)) static void child_exec(const struct options *o, int out_w, int err_w,
+                                                 int exec_err_w)
 {
+	char **argv = o->argv;
 	sigset_t none;
 	int err = 0;
 
@@ -684,6 +787,12 @@ __attribute__((noreturn)) static void child_exec(char **argv, int out_w, int err
 	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	err = -setup_binds(o);
+	if (err) {
+		dprintf(STDERR_FILENO, "%s: cannot mount the run's inputs read-only: %s\n",
+		        PROG_NAME, strerror(err));
+		goto fail;
+	}
 
 	execvp(argv[0], argv);
 	err = errno;
@@ -731,7 +840,7 @@ static int spawn(struct supervisor *s)
 		goto out;
 	}
 	if (pid == 0) {
-		child_exec(s->opts.argv, out_w, err_w, exec_err_w);
+		child_exec(&s->opts, out_w, err_w, exec_err_w);
 	}
 	/* Both sides set the group, so no killpg can come before it exists. */
 	setpgid(pid, pid);
@@ -814,8 +923,8 @@ int main(int argc, char **argv)
 
 	if (parse_args(argc, argv, &opts) < 0) {
 		fprintf(stderr,
-		        "usage: %s --dir RUNDIR [--timeout SECONDS] [--grace SECONDS] -- PROGRAM "
-		        "[ARGS...]\n",
+		        "usage: %s --dir RUNDIR [--timeout SECONDS] [--grace SECONDS] "
+		        "[--ro-bind SRC DST]... -- PROGRAM [ARGS...]\n",
 		        PROG_NAME);
 		return 2;
 	}

@@ -3,6 +3,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Wall-clock time as unix seconds with microseconds. */
@@ -39,3 +40,10 @@ char *util_which(const char *name, const char *path_env);
 
 /* Whether name matches ^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$ (experiments, models). */
 bool util_valid_name(const char *name);
+
+/* Parse "NAME" or "NAME:VERSION" (*ret_version 0: the latest) of a
+ * registry of things called what ("model", "environment", "dataset"): the
+ * name must pass util_valid_name, VERSION is a number from 1. -EINVAL with
+ * a message in *cause when it is neither. */
+int util_parse_ref(const char *ref, const char *what, char **ret_name, int64_t *ret_version,
+		   char **cause);

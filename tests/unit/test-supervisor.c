@@ -72,6 +72,7 @@ struct run_opts {
 	bool tweak_signals;  /* start the supervisor with odd signal state */
 	long fsize_limit;    /* RLIMIT_FSIZE for the supervisor, 0 = unchanged */
 	bool cancel_at_once; /* SIGTERM pending before the supervisor even starts */
+	const char *bind_src, *bind_dst; /* --ro-bind SRC DST */
 };
 
 __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
@@ -445,6 +446,11 @@ static bool run_sup(struct result *r, const struct run_opts *o, const char *cons
 	if (o->grace) {
 		args[n++] = "--grace";
 		args[n++] = o->grace;
+	}
+	if (o->bind_src) {
+		args[n++] = "--ro-bind";
+		args[n++] = o->bind_src;
+		args[n++] = o->bind_dst;
 	}
 	args[n++] = "--";
 	for (size_t i = 0; prog[i] && n < 63; i++) {
@@ -1060,6 +1066,54 @@ static int run_plain(const char *const *args, const char *dir, const char *err_p
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+/* A mounted input: the program reads SRC at DST and cannot write there
+ * (EROFS); SRC itself is unchanged. Needs namespaces: skipped without. */
+static void test_ro_bind(void)
+{
+	struct result r = {0};
+	char src[] = "/tmp/test-supervisor-src-XXXXXX", dst[] = "/tmp/test-supervisor-dst-XXXXXX";
+	char file[PATH_MAX], script[3 * PATH_MAX];
+	int f = begin("--ro-bind gives a read-only view");
+
+	if (!mkdtemp(src) || !mkdtemp(dst)) {
+		fail("mkdtemp: %s", strerror(errno));
+		end(&r, f);
+		return;
+	}
+	snprintf(file, sizeof(file), "%s/a", src);
+	FILE *fp = fopen(file, "w");
+	if (fp) {
+		fputs("hello\n", fp);
+		fclose(fp);
+	}
+	snprintf(script, sizeof(script),
+	         "cat %s/a; if echo x > %s/b; then echo WROTE; else echo DENIED; fi; "
+	         "rm -f %s/a && echo REMOVED || true",
+	         dst, dst, dst);
+	struct run_opts o = quick;
+	o.bind_src = src;
+	o.bind_dst = dst;
+	if (run_sup(&r, &o, SH(script))) {
+		bool no_ns = log_contains(r.dir, "cannot mount the run's inputs");
+		if (no_ns) {
+			printf("# skipped: no mount namespaces here\n");
+		} else {
+			expect_stream(&r, 'o', (const char *const[]){"hello", "DENIED", NULL});
+			EXPECT(!log_contains(r.dir, "WROTE") && !log_contains(r.dir, "REMOVED"),
+			       "the program wrote into the read-only view");
+			EXPECT(log_contains(r.dir, "Read-only file system"), "no EROFS in the output");
+		}
+	}
+	snprintf(file, sizeof(file), "%s/b", src);
+	EXPECT(access(file, F_OK) != 0, "the source directory was written to");
+	snprintf(file, sizeof(file), "%s/a", src);
+	EXPECT(access(file, F_OK) == 0, "the source file is gone");
+	unlink(file);
+	rmdir(src);
+	rmdir(dst);
+	end(&r, f);
+}
+
 static void test_usage(void)
 {
 	struct result r = {0};
@@ -1082,6 +1136,8 @@ static void test_usage(void)
 	    (const char *const[]){s, "--dir", d, "--grace", "", "--", "true", NULL},
 	    (const char *const[]){s, "--dir", d, "--bogus", "1", "--", "true", NULL},
 	    (const char *const[]){s, "--dir", d, "--timeout", NULL},
+	    (const char *const[]){s, "--dir", d, "--ro-bind", "rel", "/x", "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--ro-bind", "/x", NULL},
 	};
 	char err_path[PATH_MAX + 64];
 	snprintf(err_path, sizeof(err_path), "%s/usage.err", d);
@@ -1181,6 +1237,7 @@ int main(int argc, char **argv)
 	test_background();
 	test_many_lines();
 	test_write_failure();
+	test_ro_bind();
 	test_usage();
 
 	printf("# %d failure(s), %.1f s\n", failures, now_s() - start);

@@ -23,6 +23,7 @@ Model.deploy and the Webservice it returns.
 """
 
 from azureml.core.compute import ComputeTarget
+from azureml.core.dataset import Dataset
 from azureml.core.environment import Environment
 from azureml.core.experiment import Experiment
 from azureml.core.model import InferenceConfig, Model
@@ -34,10 +35,4 @@ from azureml.core.workspace import Workspace
 
 __all__ = ["Run", "Model", "InferenceConfig", "ResourceConfiguration", "Workspace",
            "Environment", "Experiment", "ScriptRunConfig", "RunConfiguration",
-           "ComputeTarget"]
-
-try:  # the inputs' module (azureml/core/dataset.py), when it is there
-    from azureml.core.dataset import Dataset  # noqa: F401
-    __all__.append("Dataset")
-except ImportError:
-    pass
+           "ComputeTarget", "Dataset"]

@@ -1,0 +1,40 @@
+/* Datasets: named data with versions that increment per name, whose
+ * contents (local files and directories, downloaded URLs) are pinned by
+ * hash at registration as a manifest of content-addressed blobs
+ * (docs/inputs.md). */
+#pragma once
+
+#include <stdint.h>
+
+struct daemon;
+struct request;
+
+/* A dataset version as a run consumes it. */
+struct datasets_version {
+	char *name;
+	int64_t version;
+	char manifest[65]; /* the snapshot id of its contents */
+	int64_t files;
+	int64_t bytes;
+};
+
+void datasets_version_finish(struct datasets_version *v);
+
+/* Resolve "NAME" or "NAME:VERSION" (the latest version when none is
+ * given). -ENOENT or -EINVAL with a message in *cause. Loop thread. */
+int datasets_resolve(struct daemon *d, const char *ref, struct datasets_version *ret, char **cause);
+
+/* A read-only tree of the manifest's files under the state directory, made
+ * once and shared by every run that mounts it; *ret_dir is malloc'd. Safe
+ * in the thread pool (it touches no store). */
+int datasets_mount_dir(struct daemon *d, const char *manifest, char **ret_dir, char **cause);
+
+/* Daemon stopping: drop registrations waiting for downloads. */
+void datasets_shutdown(struct daemon *d);
+
+/* Ops (the table is in dispatch.c). */
+void datasets_op_register(struct request *req);
+void datasets_op_list(struct request *req);
+void datasets_op_show(struct request *req);
+void datasets_op_download(struct request *req);
+void datasets_op_delete(struct request *req);
