@@ -31,17 +31,6 @@
 #define SOURCES_MAX 64
 #define SHOW_FILES_MAX 10000
 
-static sqlite3_stmt *prep(struct daemon *d, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(store_db(d->store), sql, -1, &st, NULL) != SQLITE_OK) {
-		log_error("datasets: preparing a statement failed: %s", store_errmsg(d->store));
-		return NULL;
-	}
-	return st;
-}
-
 void datasets_version_finish(struct datasets_version *v)
 {
 	if (v) {
@@ -55,26 +44,11 @@ void datasets_version_finish(struct datasets_version *v)
 /* The row of NAME[:VERSION] (the latest with version 0), stepped. */
 static int find(struct daemon *d, const char *name, int64_t version, sqlite3_stmt **ret)
 {
-	sqlite3_stmt *st = version ? prep(d, "SELECT " DS_COLUMNS " FROM datasets WHERE name = ?1 "
-	                                     "AND version = ?2")
-	                           : prep(d, "SELECT " DS_COLUMNS " FROM datasets WHERE name = ?1 "
-	                                     "ORDER BY version DESC LIMIT 1");
-	int rc;
-
-	if (!st) {
-		return -EIO;
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	if (version) {
-		sqlite3_bind_int64(st, 2, version);
-	}
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return rc == SQLITE_DONE ? -ENOENT : -EIO;
-	}
-	*ret = st;
-	return 0;
+	return store_find_version(d->store, "datasets",
+				  "SELECT " DS_COLUMNS " FROM datasets WHERE name = ?1 AND version = ?2",
+				  "SELECT " DS_COLUMNS " FROM datasets WHERE name = ?1 "
+				  "ORDER BY version DESC LIMIT 1",
+				  name, version, ret);
 }
 
 static char *not_found(const char *name, int64_t version)
@@ -466,7 +440,7 @@ static void reg_done_cb(uv_work_t *w, int status)
 		request_error(g->req, PROTO_E_INTERNAL, "recording the dataset failed");
 		goto out;
 	}
-	st = prep(d, "INSERT INTO dataset_names(name, last_version) VALUES(?1, 1) "
+	st = store_prepare(d->store, "datasets", "INSERT INTO dataset_names(name, last_version) VALUES(?1, 1) "
 	             "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1 "
 	             "RETURNING last_version");
 	if (st) {
@@ -476,7 +450,7 @@ static void reg_done_cb(uv_work_t *w, int status)
 		}
 		sqlite3_finalize(st);
 	}
-	st = version ? prep(d, "INSERT INTO datasets(" DS_COLUMNS ") "
+	st = version ? store_prepare(d->store, "datasets", "INSERT INTO datasets(" DS_COLUMNS ") "
 	                       "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")
 	             : NULL;
 	if (st) {
@@ -719,9 +693,9 @@ void datasets_op_list(struct request *req)
 		ops_arg_error(req, cause);
 		return;
 	}
-	st = name ? prep(req->d, "SELECT " DS_COLUMNS " FROM datasets WHERE name = ?1 ORDER BY "
+	st = name ? store_prepare(req->d->store, "datasets", "SELECT " DS_COLUMNS " FROM datasets WHERE name = ?1 ORDER BY "
 	                         "version")
-	          : prep(req->d, "SELECT " DS_COLUMNS " FROM datasets ORDER BY name, version");
+	          : store_prepare(req->d->store, "datasets", "SELECT " DS_COLUMNS " FROM datasets ORDER BY name, version");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "listing datasets failed");
 		return;
@@ -799,7 +773,7 @@ void datasets_op_show(struct request *req)
 	cJSON_AddBoolToObject(o, "file_list_truncated", err > 0);
 	/* the runs that consumed this version */
 	used = cJSON_AddArrayToObject(o, "runs");
-	runs = prep(req->d, "SELECT r.seq, r.id, i.name FROM run_inputs i JOIN runs r ON r.seq = "
+	runs = store_prepare(req->d->store, "datasets", "SELECT r.seq, r.id, i.name FROM run_inputs i JOIN runs r ON r.seq = "
 	                    "i.run_seq WHERE i.dataset = ?1 AND i.dataset_version = ?2 ORDER BY "
 	                    "r.seq LIMIT 1000");
 	if (runs) {
@@ -838,9 +812,9 @@ void datasets_op_delete(struct request *req)
 	res = cJSON_CreateObject();
 	cJSON_AddStringToObject(res, "name", name);
 	gone = cJSON_AddArrayToObject(res, "deleted");
-	del = version ? prep(req->d, "DELETE FROM datasets WHERE name = ?1 AND version = ?2 "
+	del = version ? store_prepare(req->d->store, "datasets", "DELETE FROM datasets WHERE name = ?1 AND version = ?2 "
 	                             "RETURNING version")
-	              : prep(req->d, "DELETE FROM datasets WHERE name = ?1 RETURNING version");
+	              : store_prepare(req->d->store, "datasets", "DELETE FROM datasets WHERE name = ?1 RETURNING version");
 	if (!del) {
 		cJSON_Delete(res);
 		free(name);

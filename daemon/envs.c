@@ -574,17 +574,6 @@ static cJSON *builtin_json(const char *name)
 
 /* ---- store ---- */
 
-static sqlite3_stmt *prep(struct daemon *d, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(store_db(d->store), sql, -1, &st, NULL) != SQLITE_OK) {
-		log_error("envs: preparing a statement failed: %s", store_errmsg(d->store));
-		return NULL;
-	}
-	return st;
-}
-
 static int parse_ref(const char *ref, char **ret_name, int64_t *ret_version, char **cause)
 {
 	return util_parse_ref(ref, "environment", ret_name, ret_version, cause);
@@ -597,8 +586,8 @@ static int find_env(struct daemon *d, const char *name, int64_t version, cJSON *
 {
 	sqlite3_stmt *st =
 	    version
-	        ? prep(d, "SELECT " ENV_COLUMNS "WHERE name = ?1 AND version = ?2")
-	        : prep(d, "SELECT " ENV_COLUMNS "WHERE name = ?1 ORDER BY version DESC LIMIT 1");
+	        ? store_prepare(d->store, "envs", "SELECT " ENV_COLUMNS "WHERE name = ?1 AND version = ?2")
+	        : store_prepare(d->store, "envs", "SELECT " ENV_COLUMNS "WHERE name = ?1 ORDER BY version DESC LIMIT 1");
 	int rc, err = 0;
 
 	if (!st) {
@@ -795,7 +784,7 @@ void envs_op_create(struct request *req)
 		goto out;
 	}
 	/* versions count on past deleted ones: a number names one definition */
-	st = prep(d, "INSERT INTO environment_names(name, last_version) VALUES (?1, 1) "
+	st = store_prepare(d->store, "envs", "INSERT INTO environment_names(name, last_version) VALUES (?1, 1) "
 	             "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1 "
 	             "RETURNING last_version");
 	if (!st) {
@@ -810,7 +799,7 @@ void envs_op_create(struct request *req)
 	}
 	version = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	st = prep(d, "INSERT INTO environments(name, version, hash, definition, created_at) "
+	st = store_prepare(d->store, "envs", "INSERT INTO environments(name, version, hash, definition, created_at) "
 	             "VALUES (?1, ?2, ?3, ?4, ?5)");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "storing the environment failed");
@@ -840,7 +829,7 @@ out:
 
 void envs_op_list(struct request *req)
 {
-	sqlite3_stmt *st = prep(req->d, "SELECT " ENV_COLUMNS "ORDER BY name, version");
+	sqlite3_stmt *st = store_prepare(req->d->store, "envs", "SELECT " ENV_COLUMNS "ORDER BY name, version");
 	cJSON *list, *res;
 	int rc;
 
@@ -920,8 +909,8 @@ void envs_op_delete(struct request *req)
 		              name);
 		goto out;
 	}
-	st = version ? prep(req->d, "DELETE FROM environments WHERE name = ?1 AND version = ?2")
-	             : prep(req->d, "DELETE FROM environments WHERE name = ?1");
+	st = version ? store_prepare(req->d->store, "envs", "DELETE FROM environments WHERE name = ?1 AND version = ?2")
+	             : store_prepare(req->d->store, "envs", "DELETE FROM environments WHERE name = ?1");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "deleting the environment failed");
 		goto out;

@@ -476,17 +476,6 @@ out:
 	return err;
 }
 
-static sqlite3_stmt *prep(struct daemon *d, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(store_db(d->store), sql, -1, &st, NULL) != SQLITE_OK) {
-		log_error("inputs: preparing a statement failed: %s", store_errmsg(d->store));
-		return NULL;
-	}
-	return st;
-}
-
 static void bind_str(sqlite3_stmt *st, int i, const cJSON *o, const char *key)
 {
 	const char *v = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
@@ -518,10 +507,10 @@ int inputs_record(struct daemon *d, int64_t seq, const cJSON *inputs, const cJSO
 	if (cJSON_GetArraySize(inputs) == 0 && cJSON_GetArraySize(outputs) == 0) {
 		return 0;
 	}
-	si = prep(d, "INSERT INTO run_inputs(run_seq, idx, name, source, mode, path, sha256, "
+	si = store_prepare(d->store, "inputs", "INSERT INTO run_inputs(run_seq, idx, name, source, mode, path, sha256, "
 	             "dataset, dataset_version, kind, hash, size, files) "
 	             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
-	so = prep(d, "INSERT INTO run_outputs(run_seq, name, path, dest) VALUES(?1, ?2, ?3, ?4)");
+	so = store_prepare(d->store, "inputs", "INSERT INTO run_outputs(run_seq, name, path, dest) VALUES(?1, ?2, ?3, ?4)");
 	if (!si || !so || store_begin(d->store) < 0) {
 		err = -EIO;
 		goto out;
@@ -673,7 +662,7 @@ static int job_load(struct inputs_job *j)
 	size_t cap = 0, nout = 0;
 	int err = 0;
 
-	st = prep(d, "SELECT idx, name, source, mode, path, sha256, hash FROM run_inputs "
+	st = store_prepare(d->store, "inputs", "SELECT idx, name, source, mode, path, sha256, hash FROM run_inputs "
 	             "WHERE run_seq = ?1 ORDER BY idx");
 	if (!st) {
 		return -EIO;
@@ -710,7 +699,7 @@ static int job_load(struct inputs_job *j)
 	if (err < 0) {
 		return err;
 	}
-	st = prep(d, "SELECT path FROM run_outputs WHERE run_seq = ?1 ORDER BY name");
+	st = store_prepare(d->store, "inputs", "SELECT path FROM run_outputs WHERE run_seq = ?1 ORDER BY name");
 	if (!st) {
 		return -EIO;
 	}
@@ -771,7 +760,7 @@ static void tick_cb(uv_timer_t *t)
 static int job_store(struct inputs_job *j)
 {
 	struct daemon *d = j->r->d;
-	sqlite3_stmt *st = prep(d, "UPDATE run_inputs SET kind = ?3, hash = ?4, size = ?5, "
+	sqlite3_stmt *st = store_prepare(d->store, "inputs", "UPDATE run_inputs SET kind = ?3, hash = ?4, size = ?5, "
 	                           "files = ?6, placed_at = ?7 WHERE run_seq = ?1 AND idx = ?2");
 	double now = util_now();
 	int err = 0;
@@ -1279,7 +1268,7 @@ void inputs_shutdown(struct daemon *d)
 
 static int count_rows(struct daemon *d, const char *sql, int64_t seq)
 {
-	sqlite3_stmt *st = prep(d, sql);
+	sqlite3_stmt *st = store_prepare(d->store, "inputs", sql);
 	int n = 0;
 
 	if (st) {
@@ -1309,7 +1298,7 @@ int inputs_env_add(struct run *r, char **env, size_t *n)
 	size_t max = inputs_env_count(r), added = 0;
 
 	for (int k = 0; k < 2; k++) {
-		sqlite3_stmt *st = prep(r->d, sql[k]);
+		sqlite3_stmt *st = store_prepare(r->d->store, "inputs", sql[k]);
 		if (!st) {
 			return -EIO;
 		}
@@ -1327,7 +1316,7 @@ int inputs_env_add(struct run *r, char **env, size_t *n)
 
 char **inputs_supervisor_args(struct run *r)
 {
-	sqlite3_stmt *st = prep(r->d, "SELECT source, path, hash FROM run_inputs WHERE "
+	sqlite3_stmt *st = store_prepare(r->d->store, "inputs", "SELECT source, path, hash FROM run_inputs WHERE "
 	                              "run_seq = ?1 AND mode = 'mount' ORDER BY idx");
 	char **v = calloc(3 * INPUTS_MAX + 1, sizeof(char *));
 	size_t n = 0;
@@ -1384,7 +1373,7 @@ static void add_col(cJSON *o, const char *key, sqlite3_stmt *st, int i)
 
 int inputs_json(struct daemon *d, int64_t seq, cJSON *run)
 {
-	sqlite3_stmt *st = prep(d, "SELECT idx, name, source, mode, path, sha256, dataset, "
+	sqlite3_stmt *st = store_prepare(d->store, "inputs", "SELECT idx, name, source, mode, path, sha256, dataset, "
 	                           "dataset_version, kind, hash, size, files, placed_at FROM "
 	                           "run_inputs WHERE run_seq = ?1 ORDER BY idx");
 	cJSON *arr = cJSON_AddArrayToObject(run, "inputs"), *outs;
@@ -1426,7 +1415,7 @@ int inputs_json(struct daemon *d, int64_t seq, cJSON *run)
 		cJSON_AddItemToArray(arr, o);
 	}
 	sqlite3_finalize(st);
-	st = prep(d, "SELECT name, path, dest, stored, files, bytes, manifest, error FROM "
+	st = store_prepare(d->store, "inputs", "SELECT name, path, dest, stored, files, bytes, manifest, error FROM "
 	             "run_outputs WHERE run_seq = ?1 ORDER BY name");
 	outs = cJSON_AddArrayToObject(run, "outputs_to");
 	if (!st || !outs) {
@@ -1673,7 +1662,7 @@ static void upload_done_cb(uv_work_t *w, int status)
 		upload_free(u);
 		return;
 	}
-	st = prep(d, "UPDATE run_outputs SET stored = ?3, files = ?4, bytes = ?5, manifest = ?6, "
+	st = store_prepare(d->store, "inputs", "UPDATE run_outputs SET stored = ?3, files = ?4, bytes = ?5, manifest = ?6, "
 	             "error = ?7 WHERE run_seq = ?1 AND name = ?2");
 	for (size_t i = 0; st && i < u->n; i++) {
 		sqlite3_reset(st);
@@ -1707,7 +1696,7 @@ static void upload_done_cb(uv_work_t *w, int status)
 int inputs_finalize(struct run *r, inputs_ready_fn cb)
 {
 	struct daemon *d = r->d;
-	sqlite3_stmt *st = prep(d, "SELECT name, path, dest FROM run_outputs WHERE run_seq = ?1 "
+	sqlite3_stmt *st = store_prepare(d->store, "inputs", "SELECT name, path, dest FROM run_outputs WHERE run_seq = ?1 "
 	                           "ORDER BY name");
 	struct upload *u;
 	int err;

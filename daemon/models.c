@@ -85,17 +85,6 @@ static size_t utf8_chars(const char *s)
 
 /* ---- SQL ---- */
 
-static sqlite3_stmt *prep(struct daemon *d, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(store_db(d->store), sql, -1, &st, NULL) != SQLITE_OK) {
-		log_error("models: preparing a statement failed: %s", store_errmsg(d->store));
-		return NULL;
-	}
-	return st;
-}
-
 static const char *col_text(sqlite3_stmt *st, int i)
 {
 	return (const char *)sqlite3_column_text(st, i);
@@ -158,7 +147,7 @@ static cJSON *model_row_json(sqlite3_stmt *st)
 
 static int files_json(struct daemon *d, int64_t id, cJSON **ret, double *ret_total)
 {
-	sqlite3_stmt *st = prep(d, "SELECT path, size, sha256, mode FROM model_files "
+	sqlite3_stmt *st = store_prepare(d->store, "models", "SELECT path, size, sha256, mode FROM model_files "
 	                           "WHERE model_id = ?1 ORDER BY path");
 	cJSON *arr = cJSON_CreateArray();
 	double total = 0;
@@ -199,7 +188,7 @@ static int kv_json(struct daemon *d, const char *table, int64_t id, cJSON **ret)
 
 	snprintf(sql, sizeof(sql), "SELECT key, value FROM %s WHERE model_id = ?1 ORDER BY key",
 	         table);
-	st = prep(d, sql);
+	st = store_prepare(d->store, "models", sql);
 	if (!st) {
 		cJSON_Delete(obj);
 		return -EIO;
@@ -249,7 +238,7 @@ static int model_full_json(struct daemon *d, sqlite3_stmt *row, bool with_files,
 
 int models_json(struct daemon *d, int64_t id, cJSON **ret)
 {
-	sqlite3_stmt *st = prep(d, "SELECT " MODEL_COLUMNS "WHERE m.id = ?1");
+	sqlite3_stmt *st = store_prepare(d->store, "models", "SELECT " MODEL_COLUMNS "WHERE m.id = ?1");
 	int rc, err = -ENOENT;
 
 	if (!st) {
@@ -299,7 +288,7 @@ static int model_fill(struct daemon *d, sqlite3_stmt *st, struct models_model *r
 
 int models_get_id(struct daemon *d, int64_t id, struct models_model *ret)
 {
-	sqlite3_stmt *st = prep(d, "SELECT " MODEL_COLUMNS "WHERE m.id = ?1");
+	sqlite3_stmt *st = store_prepare(d->store, "models", "SELECT " MODEL_COLUMNS "WHERE m.id = ?1");
 	int err = -ENOENT;
 
 	if (!st) {
@@ -313,29 +302,14 @@ int models_get_id(struct daemon *d, int64_t id, struct models_model *ret)
 	return err;
 }
 
-/* The id of NAME[:VERSION]; the latest version when version is 0. */
+/* The row of NAME[:VERSION]; the latest version when version is 0. */
 static int find_model(struct daemon *d, const char *name, int64_t version, sqlite3_stmt **ret_row)
 {
-	sqlite3_stmt *st =
-	    version ? prep(d, "SELECT " MODEL_COLUMNS "WHERE m.name = ?1 AND m.version = ?2")
-	            : prep(d, "SELECT " MODEL_COLUMNS
-	                      "WHERE m.name = ?1 ORDER BY m.version DESC LIMIT 1");
-	int rc;
-
-	if (!st) {
-		return -EIO;
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	if (version) {
-		sqlite3_bind_int64(st, 2, version);
-	}
-	rc = sqlite3_step(st);
-	if (rc != SQLITE_ROW) {
-		sqlite3_finalize(st);
-		return rc == SQLITE_DONE ? -ENOENT : -EIO;
-	}
-	*ret_row = st;
-	return 0;
+	return store_find_version(d->store, "models",
+				  "SELECT " MODEL_COLUMNS "WHERE m.name = ?1 AND m.version = ?2",
+				  "SELECT " MODEL_COLUMNS
+				  "WHERE m.name = ?1 ORDER BY m.version DESC LIMIT 1",
+				  name, version, ret_row);
 }
 
 static char *not_found_message(const char *name, int64_t version)
@@ -478,7 +452,7 @@ static void add_file(cJSON *files, const char *path, uint64_t size, const char *
  * the folder outputs/m is "m/...". */
 static int files_from_artifacts(struct reg *g)
 {
-	sqlite3_stmt *st = prep(g->d, "SELECT path, size, sha256, mode FROM artifacts "
+	sqlite3_stmt *st = store_prepare(g->d->store, "models", "SELECT path, size, sha256, mode FROM artifacts "
 	                              "WHERE run_seq = ?1 AND (path = ?2 OR "
 	                              "(substr(path, 1, length(?2) + 1) = ?2 || '/')) "
 	                              "ORDER BY path");
@@ -661,7 +635,7 @@ static int insert_kv(struct daemon *d, const char *table, int64_t id, const cJSO
 
 	snprintf(sql, sizeof(sql), "INSERT INTO %s(model_id, key, value) VALUES(?1, ?2, ?3)",
 	         table);
-	st = prep(d, sql);
+	st = store_prepare(d->store, "models", sql);
 	if (!st) {
 		return -EIO;
 	}
@@ -696,7 +670,7 @@ static int reg_insert(struct reg *g, int64_t *ret_id)
 		return err;
 	}
 	err = -EIO;
-	st = prep(d, "INSERT INTO model_names(name, last_version) VALUES(?1, 1) "
+	st = store_prepare(d->store, "models", "INSERT INTO model_names(name, last_version) VALUES(?1, 1) "
 	             "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1 "
 	             "RETURNING last_version");
 	if (!st) {
@@ -708,7 +682,7 @@ static int reg_insert(struct reg *g, int64_t *ret_id)
 	}
 	version = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	st = prep(d, "INSERT INTO models(name, version, framework, framework_version, cpu, "
+	st = store_prepare(d->store, "models", "INSERT INTO models(name, version, framework, framework_version, cpu, "
 	             "memory_gb, description, run_seq, source, created_at) "
 	             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
 	if (!st) {
@@ -741,7 +715,7 @@ static int reg_insert(struct reg *g, int64_t *ret_id)
 	}
 	id = sqlite3_last_insert_rowid(store_db(d->store));
 	sqlite3_finalize(st);
-	st = prep(d, "INSERT INTO model_files(model_id, path, size, sha256, mode) "
+	st = store_prepare(d->store, "models", "INSERT INTO model_files(model_id, path, size, sha256, mode) "
 	             "VALUES(?1, ?2, ?3, ?4, ?5)");
 	if (!st) {
 		goto fail;
@@ -1071,8 +1045,8 @@ void models_op_list(struct request *req)
 		ops_arg_error(req, cause);
 		return;
 	}
-	st = name ? prep(req->d, "SELECT " MODEL_COLUMNS "WHERE m.name = ?1 ORDER BY m.version")
-	          : prep(req->d, "SELECT " MODEL_COLUMNS "ORDER BY m.name, m.version");
+	st = name ? store_prepare(req->d->store, "models", "SELECT " MODEL_COLUMNS "WHERE m.name = ?1 ORDER BY m.version")
+	          : store_prepare(req->d->store, "models", "SELECT " MODEL_COLUMNS "ORDER BY m.name, m.version");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "listing models failed");
 		return;
@@ -1178,7 +1152,7 @@ void models_op_read(struct request *req)
 		ops_arg_error(req, cause);
 		return;
 	}
-	st = prep(req->d, "SELECT sha256, size FROM model_files WHERE model_id = ?1 AND path = ?2");
+	st = store_prepare(req->d->store, "models", "SELECT sha256, size FROM model_files WHERE model_id = ?1 AND path = ?2");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "reading the model failed");
 		return;
@@ -1224,7 +1198,7 @@ void models_op_delete(struct request *req)
 	}
 	err = store_begin(d->store);
 	if (err == 0) {
-		st = prep(d, "DELETE FROM models WHERE id = ?1");
+		st = store_prepare(d->store, "models", "DELETE FROM models WHERE id = ?1");
 		err = -EIO;
 		if (st) {
 			sqlite3_bind_int64(st, 1, id);

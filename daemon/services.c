@@ -374,17 +374,6 @@ static void close_listener(struct service *svc)
 
 /* ---- the store ---- */
 
-static sqlite3_stmt *prep(struct daemon *d, const char *sql)
-{
-	sqlite3_stmt *st = NULL;
-
-	if (sqlite3_prepare_v2(store_db(d->store), sql, -1, &st, NULL) != SQLITE_OK) {
-		log_error("services: preparing a statement failed: %s", store_errmsg(d->store));
-		return NULL;
-	}
-	return st;
-}
-
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 {
 	if (v) {
@@ -397,7 +386,7 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 static int db_insert(struct daemon *d, const char *name, int port, const struct svc_config *c,
                      double now, int64_t *ret_id)
 {
-	sqlite3_stmt *st = prep(d, "INSERT INTO services(name, model_id, port, python, "
+	sqlite3_stmt *st = store_prepare(d->store, "services", "INSERT INTO services(name, model_id, port, python, "
 	                           "entry_script, snapshot, source, timeout, created_at, "
 	                           "updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)");
 	int rc;
@@ -473,7 +462,7 @@ static void load_environment(struct service *svc)
 static void db_update(struct service *svc)
 {
 	struct daemon *d = svc->mgr->d;
-	sqlite3_stmt *st = prep(d, "UPDATE services SET model_id = ?2, python = ?3, "
+	sqlite3_stmt *st = store_prepare(d->store, "services", "UPDATE services SET model_id = ?2, python = ?3, "
 	                           "entry_script = ?4, snapshot = ?5, source = ?6, timeout = ?7, "
 	                           "healthy_once = ?8, updated_at = ?9 WHERE id = ?1");
 
@@ -498,7 +487,7 @@ static void db_update(struct service *svc)
 
 static int db_delete(struct daemon *d, int64_t id)
 {
-	sqlite3_stmt *st = prep(d, "DELETE FROM services WHERE id = ?1");
+	sqlite3_stmt *st = store_prepare(d->store, "services", "DELETE FROM services WHERE id = ?1");
 	int rc;
 
 	if (!st) {
@@ -1570,7 +1559,7 @@ static void adopt_leftovers(struct services *m)
 
 static int load_services(struct services *m)
 {
-	sqlite3_stmt *st = prep(m->d, "SELECT s.id, s.name, s.port, s.model_id, s.python, "
+	sqlite3_stmt *st = store_prepare(m->d->store, "services", "SELECT s.id, s.name, s.port, s.model_id, s.python, "
 	                              "s.entry_script, s.snapshot, s.source, s.timeout, "
 	                              "s.healthy_once, s.created_at, s.updated_at, m.name, "
 	                              "m.version FROM services s JOIN models m ON m.id = "

@@ -7,6 +7,7 @@
 
 #include <sqlite3.h>
 
+#include "log.h"
 #include "msg.h"
 
 /* Forward migrations: entry i takes the schema from user_version i to i+1.
@@ -1678,6 +1679,40 @@ int store_metric_count(struct store *s, int64_t seq, int64_t *ret)
 sqlite3 *store_db(struct store *s)
 {
 	return s->db;
+}
+
+sqlite3_stmt *store_prepare(struct store *s, const char *who, const char *sql)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		log_error("%s: preparing a statement failed: %s", who, sqlite3_errmsg(s->db));
+		return NULL;
+	}
+	return st;
+}
+
+int store_find_version(struct store *s, const char *who, const char *sql_exact,
+		       const char *sql_latest, const char *name, int64_t version,
+		       sqlite3_stmt **ret)
+{
+	sqlite3_stmt *st = store_prepare(s, who, version ? sql_exact : sql_latest);
+	int rc;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	if (version) {
+		sqlite3_bind_int64(st, 2, version);
+	}
+	rc = sqlite3_step(st);
+	if (rc != SQLITE_ROW) {
+		sqlite3_finalize(st);
+		return rc == SQLITE_DONE ? -ENOENT : -EIO;
+	}
+	*ret = st;
+	return 0;
 }
 
 /* Compute targets (schema 5). Their statements are rare (a target made or

@@ -204,7 +204,20 @@ int store_run_warning_add(struct store *s, int64_t seq, double at, const char *m
  * registry and the services: daemon/models.c, daemon/services.c). Used from
  * the loop thread only, like the rest of the store. */
 struct sqlite3;
+struct sqlite3_stmt;
 struct sqlite3 *store_db(struct store *s);
+
+/* Prepare sql on the store's connection; NULL on failure, logged as the
+ * failure of who (the subsystem's name). */
+struct sqlite3_stmt *store_prepare(struct store *s, const char *who, const char *sql);
+
+/* The row of NAME[:VERSION] of a versioned registry (models, datasets):
+ * sql_exact binds ?1 name and ?2 version, sql_latest binds ?1 name and
+ * orders the newest first; version 0 takes sql_latest. 0 with the row
+ * stepped in *ret (the caller finalizes it), -ENOENT, or -EIO. */
+int store_find_version(struct store *s, const char *who, const char *sql_exact,
+		       const char *sql_latest, const char *name, int64_t version,
+		       struct sqlite3_stmt **ret);
 
 /* Compute targets (schema 5, docs/compute-targets.md). */
 typedef int (*store_target_fn)(void *ud, const char *name, const char *type,
