@@ -751,29 +751,6 @@ class RunHandle:
 
     # -- waiting ---------------------------------------------------------------------
 
-    def _print_build(self, out):
-        """The environment's build log, when it was built while this run
-        waited in Preparing (the cloud streams its image build the same way)."""
-        from datetime import datetime
-        props = self._doc.get("properties") or {}
-        h, ref = props.get("environment.hash"), props.get("environment")
-        if not h or not self._doc.get("created_at"):
-            return
-        try:
-            state = self.workspace._call("daemon.status").get("state_dir")
-            path = os.path.join(state, "envs", h + ".log")
-            created = datetime.fromisoformat(self._doc["created_at"].replace("Z", "+00:00"))
-            if os.stat(path).st_mtime < created.timestamp():
-                return                            # built before: the cache served it
-            with open(path, encoding="utf-8", errors="replace") as f:
-                text = f.read()
-        except (DaemonError, OSError, ValueError, TypeError):
-            return
-        title = "Environment %s: built for this run" % ref
-        out.write("%s\n%s\n%s%s\n" % (title, "-" * len(title), text,
-                                        "" if text.endswith("\n") else "\n"))
-        out.flush()
-
     def wait_for_completion(self, show_output=False, wait_post_processing=False,
                             raise_on_error=True):
         """Wait until the run has ended and return its details. show_output
@@ -786,21 +763,27 @@ class RunHandle:
             out.write("Streaming %s\n%s\n\n" % (STD_LOG, "=" * (len(STD_LOG) + 10)))
             out.flush()
         client = _Client(self.workspace.socket_path)
-        build = None     # show_output from before Preparing ended: the build to show
+        building = False  # inside the environment's build output
         try:
             for msg in client.subscribe("run.watch", {"run": self.id, "logs": bool(show_output)}):
                 if "event" not in msg:            # the reply: the watch began
                     self._doc = msg.get("run") or self._doc
-                    if show_output and self._doc.get("status") in ("Queued", "Preparing"):
-                        build = True
                     continue
                 ev, data = msg["event"], msg.get("data") or {}
-                if build and (ev != "run.status" or data.get("status") not in ("Queued",
-                                                                                "Preparing")):
-                    build = False
-                    self._print_build(out)
                 if ev == "run.log" and show_output:
-                    out.write("".join(l["text"] + "\n" for l in data.get("lines", [])))
+                    for line in data.get("lines", []):
+                        env = line.get("stream") == "environment"
+                        if env and not building:
+                            # the daemon stores a build's output in the
+                            # runs that wait for it, live, before any line
+                            # of the program (docs/environments.md)
+                            ref = (self._doc.get("properties") or {}).get("environment", "")
+                            title = "Environment %s: built for this run" % ref
+                            out.write("%s\n%s\n" % (title, "-" * len(title)))
+                        elif building and not env:
+                            out.write("\n")
+                        building = env
+                        out.write(line["text"] + "\n")
                     out.flush()
                 elif ev == "run.end":
                     self._doc = data.get("run") or self._doc
