@@ -1472,6 +1472,15 @@ struct put_ctx {
 	char *cause;
 };
 
+/* The body a datastore answers a PUT with is not ours to keep: without
+ * this, curl writes it to the daemon's stdout, as much as the server sends. */
+static size_t put_discard_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+	(void)data;
+	(void)ud;
+	return size * nmemb;
+}
+
 /* PUT one file of an output to base/<its path, each component escaped>:
  * an HTTP datastore. Blocking, on a worker thread. */
 static int put_cb(void *ud, const struct snapshot_entry *e)
@@ -1519,6 +1528,7 @@ static int put_cb(void *ud, const struct snapshot_entry *e)
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(c, CURLOPT_READDATA, f);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, put_discard_cb);
 	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)e->size);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);

@@ -1,0 +1,63 @@
+"""Robustness of inputs, outputs and downloads (the review of the inputs,
+fetch and datasets code): what a remote server, a run or a corrupted file
+controls never grows the daemon without bound nor leaks into its log, and an
+upload never replaces what is already in a datastore. Loopback only."""
+
+import http.server
+import os
+import socketserver
+import threading
+
+from conftest import PY, script
+
+
+class _PutServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+def put_server(body):
+    """A loopback HTTP datastore that accepts every PUT and answers it with
+    `body` (bytes) as the response."""
+    got = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_PUT(self):
+            n = int(self.headers.get("Content-Length", "0"))
+            got.append((self.path, self.rfile.read(n)))
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = _PutServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    return srv, got
+
+
+def test_review_http_datastore_response_body_not_in_daemon_log(daemon, make_tree):
+    """The body a datastore answers a PUT with is the server's: it was
+    written to the daemon's stdout (curl's default), so a server could fill
+    the daemon's log without bound."""
+    marker = b"DATASTORE-SAYS-" + b"x" * 64
+    srv, got = put_server(marker * 2000)
+    try:
+        s = make_tree({"o.py": script("""
+            import os
+            p = os.environ["RUNYARD_OUTPUT_model"]
+            open(os.path.join(p, "w.bin"), "w").write("weights")
+        """)}, name="s")
+        url = "http://127.0.0.1:%d/store" % srv.server_address[1]
+        run = daemon.cli("submit", "--source", s, "--python", PY, "--output",
+                         "model=%s" % url, "--", "o.py", json=True).json
+        r = daemon.wait_terminal(run["id"])
+        assert r["status"] == "Completed", r
+        assert [p for p, _ in got] == ["/store/%s/w.bin" % run["id"]]
+        assert got[0][1] == b"weights"
+        assert "DATASTORE-SAYS" not in daemon.log_text(), "the response body is in the log"
+    finally:
+        srv.shutdown()
+        srv.server_close()
