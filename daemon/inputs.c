@@ -1621,9 +1621,12 @@ static int upload_one(struct upload *u, size_t i)
 		syncfs(fd);
 		close(fd);
 	}
-	if (rename(tmp, dst) < 0) {
-		err = -errno;
-		cause = msg_strdupf("cannot rename %s to %s: %s", tmp, dst, strerror(errno));
+	/* Never over an existing DIR/<run id>: rename(2) alone replaces an
+	 * empty directory. */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) < 0 &&
+	    (errno != EINVAL || lstat(dst, &st) == 0 || rename(tmp, dst) < 0)) {
+		err = errno == EINVAL ? -EEXIST : -errno;
+		cause = msg_strdupf("cannot rename %s to %s: %s", tmp, dst, strerror(-err));
 		util_rm_rf(tmp);
 		goto out;
 	}

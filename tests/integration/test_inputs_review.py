@@ -61,3 +61,26 @@ def test_review_http_datastore_response_body_not_in_daemon_log(daemon, make_tree
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+def test_review_datastore_existing_empty_dir_not_replaced(daemon, make_tree, tmp_path):
+    """docs/inputs.md: an existing DIR/<run-id> is never overwritten. An
+    empty one was: rename(2) replaces an empty directory."""
+    store = tmp_path / "datastore"
+    store.mkdir()
+    s = make_tree({"o.py": script("""
+        import os, sys
+        os.mkdir(os.path.join(sys.argv[1], os.environ["RUNYARD_RUN_ID"]))
+        p = os.environ["RUNYARD_OUTPUT_model"]
+        open(os.path.join(p, "w.bin"), "w").write("weights")
+    """)}, name="s2")
+    run = daemon.cli("submit", "--source", s, "--python", PY, "--output",
+                     "model=%s" % store, "--", "o.py", str(store), json=True).json
+    r = daemon.wait_terminal(run["id"])
+    assert r["status"] == "Failed", r
+    assert r["error"]["code"] == "FinalizationFailed", r
+    dest = store / run["id"]
+    assert dest.is_dir() and list(dest.iterdir()) == []  # left as it was
+    assert [p.name for p in store.iterdir()] == [run["id"]]  # no temporaries left
+    o = r["outputs_to"][0]
+    assert o["stored"] is None and o["error"], o
