@@ -7,8 +7,12 @@ import http.server
 import os
 import socketserver
 import threading
+import time
+
+import pytest
 
 from conftest import PY, script
+import ryclient
 
 
 class _PutServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
@@ -84,3 +88,36 @@ def test_review_datastore_existing_empty_dir_not_replaced(daemon, make_tree, tmp
     assert [p.name for p in store.iterdir()] == [run["id"]]  # no temporaries left
     o = r["outputs_to"][0]
     assert o["stored"] is None and o["error"], o
+
+
+from httpserver import http_server  # noqa: E402,F401
+
+
+def test_review_dataset_register_downloads_bounded(daemon, http_server, tmp_path):
+    """A client could start any number of downloads by sending register
+    after register, each with up to 64 URLs (and die after each: they went
+    on). Over the cap a registration is refused at once, nothing changed."""
+    www = tmp_path / "www"
+    www.mkdir(exist_ok=True)
+    http_server.slow_chunk, http_server.slow_delay = 1024, 0.2
+    for i in range(65):
+        (www / ("f%d.bin" % i)).write_bytes(os.urandom(128 * 1024))
+    c = daemon.client()
+    c.send({"id": 1, "op": "dataset.register",
+            "args": {"name": "big", "sources": [http_server.url("/slow/f%d.bin" % i)
+                                                for i in range(64)]}})
+    time.sleep(1)  # the downloads are going (each takes about 25 s)
+    with pytest.raises(ryclient.ProtocolError) as e:
+        daemon.rpc("dataset.register",
+                   {"name": "more", "sources": [http_server.url("/slow/f64.bin")]})
+    assert e.value.code == "Conflict", e.value
+    assert "in progress" in str(e.value.message)
+    # local sources still register meanwhile
+    f = tmp_path / "local.txt"
+    f.write_text("x")
+    assert daemon.rpc("dataset.register", {"name": "loc", "sources": [str(f)]})["version"] == 1
+    names = [d["name"] for d in daemon.rpc("dataset.list")["datasets"]]
+    assert names == ["loc"]
+    # the client dies with its downloads in flight; the daemon goes on
+    c.abort()
+    assert daemon.rpc("dataset.list")["datasets"][0]["name"] == "loc"
