@@ -1467,6 +1467,7 @@ static void upload_free(struct upload *u)
 }
 
 struct put_ctx {
+	struct daemon *d;
 	const char *src;  /* the output directory */
 	const char *base; /* URL/<run id> */
 	char *cause;
@@ -1479,6 +1480,22 @@ static size_t put_discard_cb(char *data, size_t size, size_t nmemb, void *ud)
 	(void)data;
 	(void)ud;
 	return size * nmemb;
+}
+
+/* A PUT stops when the daemon does: a datastore that takes the body and
+ * never answers would otherwise hold the worker thread, and the daemon's
+ * stop, for as long as it likes. d->stopping is written on the loop; a
+ * relaxed read here is enough to see it soon. */
+static int put_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow)
+{
+	struct put_ctx *pc = ud;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return __atomic_load_n(&pc->d->stopping, __ATOMIC_RELAXED) ? 1 : 0;
 }
 
 /* PUT one file of an output to base/<its path, each component escaped>:
@@ -1529,6 +1546,9 @@ static int put_cb(void *ud, const struct snapshot_entry *e)
 	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(c, CURLOPT_READDATA, f);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, put_discard_cb);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, put_progress_cb);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, pc);
 	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)e->size);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -1593,7 +1613,7 @@ static int upload_one(struct upload *u, size_t i)
 		goto out;
 	}
 	if (is_url(u->o[i].dir)) {
-		struct put_ctx pc = {.src = src, .base = dst};
+		struct put_ctx pc = {.d = d, .src = src, .base = dst};
 		err = snapshot_foreach(d->blobs, u->o[i].info.id, put_cb, &pc, &cause);
 		if (err < 0 && !cause) {
 			cause = pc.cause;

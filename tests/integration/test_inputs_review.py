@@ -121,3 +121,44 @@ def test_review_dataset_register_downloads_bounded(daemon, http_server, tmp_path
     # the client dies with its downloads in flight; the daemon goes on
     c.abort()
     assert daemon.rpc("dataset.list")["datasets"][0]["name"] == "loc"
+
+
+def test_review_stop_during_a_stalled_http_upload(daemon, make_tree):
+    """A datastore that takes a PUT's body and never answers held a worker
+    thread, and with it the daemon's stop, for a minute per file (curl's
+    low-speed limit) with nothing to interrupt it."""
+    hold = threading.Event()
+    got = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        def log_message(self, *a):
+            pass
+
+        def do_PUT(self):
+            n = int(self.headers.get("Content-Length", "0"))
+            got.append(self.rfile.read(n))
+            hold.wait(120)  # never answers while the test runs
+
+    srv = _PutServer(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        s = make_tree({"o.py": script("""
+            import os
+            p = os.environ["RUNYARD_OUTPUT_model"]
+            for i in range(5):
+                open(os.path.join(p, "w%d.bin" % i), "w").write("weights")
+        """)}, name="s3")
+        url = "http://127.0.0.1:%d/store" % srv.server_address[1]
+        run = daemon.cli("submit", "--source", s, "--python", PY, "--output",
+                         "model=%s" % url, "--", "o.py", json=True).json
+        deadline = time.monotonic() + 60
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert got, "no PUT came"
+        assert daemon.status(run["id"]) == "Finalizing"
+        daemon.stop(timeout=15)
+        assert len(got) == 1  # it stopped at the file it was sending
+    finally:
+        hold.set()
+        srv.shutdown()
+        srv.server_close()
