@@ -2,6 +2,7 @@
  * datastores at Finalizing. docs/inputs.md describes both. */
 #include "inputs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -1576,6 +1577,34 @@ out:
 	return err;
 }
 
+/* Remove dir/.<run id>.*.tmp: what an upload of this run left when the
+ * daemon died in the middle of it (the run is finalized again after a
+ * restart, under a new random name). Run ids are unique, so nothing of
+ * another run or of the user's matches. */
+static void remove_stale_tmps(const char *dir, const char *run_id)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	size_t idlen = strlen(run_id);
+
+	if (!dh) {
+		return;
+	}
+	while ((de = readdir(dh))) {
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+		if (n[0] == '.' && len > idlen + 6 && strncmp(n + 1, run_id, idlen) == 0 &&
+		    n[idlen + 1] == '.' && strcmp(n + len - 4, ".tmp") == 0) {
+			char *p = util_path_join(dir, n);
+			if (p) {
+				util_rm_rf(p);
+			}
+			free(p);
+		}
+	}
+	closedir(dh);
+}
+
 /* Copy workdir/path into dir/<run id>: snapshot it (so the record names its
  * contents by one hash), materialise it under a temporary name, flush the
  * file system, rename. A reader never sees a half upload. */
@@ -1626,6 +1655,7 @@ static int upload_one(struct upload *u, size_t i)
 		}
 		goto out;
 	}
+	remove_stale_tmps(u->o[i].dir, u->r->id);
 	if (mkdir(tmp, 0755) < 0) {
 		err = -errno;
 		cause = msg_strdupf("cannot create %s: %s", tmp, strerror(errno));

@@ -162,3 +162,29 @@ def test_review_stop_during_a_stalled_http_upload(daemon, make_tree):
         hold.set()
         srv.shutdown()
         srv.server_close()
+
+
+def test_review_upload_removes_its_stale_temporaries(daemon, make_tree, tmp_path):
+    """An upload killed with the daemon (kill -9 while it materialises)
+    leaves DIR/.<run-id>.<random>.tmp; the run is finalized again after the
+    restart under a new random name, and the old one stayed in the user's
+    datastore for good. The script plants one as a stand-in (and another
+    run's, which must stay)."""
+    store = tmp_path / "datastore"
+    store.mkdir()
+    other = store / ".other_1_00000000.0badc0de.tmp"
+    other.mkdir()
+    s = make_tree({"o.py": script("""
+        import os, sys
+        stale = os.path.join(sys.argv[1], ".%s.0badc0de.tmp" % os.environ["RUNYARD_RUN_ID"])
+        os.makedirs(os.path.join(stale, "deep"))
+        open(os.path.join(stale, "deep", "half.bin"), "w").write("half")
+        p = os.environ["RUNYARD_OUTPUT_model"]
+        open(os.path.join(p, "w.bin"), "w").write("weights")
+    """)}, name="s5")
+    run = daemon.cli("submit", "--source", s, "--python", PY, "--output",
+                     "model=%s" % store, "--", "o.py", str(store), json=True).json
+    r = daemon.wait_terminal(run["id"])
+    assert r["status"] == "Completed", r
+    assert (store / run["id"] / "w.bin").read_text() == "weights"
+    assert sorted(p.name for p in store.iterdir()) == sorted([run["id"], other.name])
