@@ -188,3 +188,38 @@ def test_review_upload_removes_its_stale_temporaries(daemon, make_tree, tmp_path
     assert r["status"] == "Completed", r
     assert (store / run["id"] / "w.bin").read_text() == "weights"
     assert sorted(p.name for p in store.iterdir()) == sorted([run["id"], other.name])
+
+
+def _big_tree(root, n=3000):
+    root.mkdir()
+    for i in range(n):
+        d = root / ("d%02d" % (i % 50))
+        d.mkdir(exist_ok=True)
+        (d / ("f%d.txt" % i)).write_text("x%d\n" % i * 50)
+    return root
+
+
+def test_review_cancel_and_stop_while_inputs_are_placed(daemon, make_tree, tmp_path):
+    """A run canceled while its inputs are copied in the thread pool ends
+    Canceled; the daemon stopped while another is placed exits cleanly and
+    the run is prepared again after the restart (ASan: no use after free)."""
+    big = _big_tree(tmp_path / "big")
+    s = make_tree({"r.py": "import os\nprint(len(os.listdir('inputs/big')))\n"}, name="s6")
+    args = ["submit", "--source", s, "--python", PY]
+    ins = ["--input", "big=%s" % big, "--input", "b2=%s" % big, "--input", "b3=%s" % big]
+    run = daemon.cli(*args, *ins, "--", "r.py", json=True).json
+    deadline = time.monotonic() + 60
+    while daemon.status(run["id"]) == "Queued" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    daemon.cli("cancel", run["id"])
+    r = daemon.wait_terminal(run["id"])
+    assert r["status"] == "Canceled", r
+    run2 = daemon.cli(*args, *ins, "--", "r.py", json=True).json
+    while daemon.status(run2["id"]) == "Queued" and time.monotonic() < deadline:
+        time.sleep(0.01)
+    daemon.stop()
+    daemon.start()
+    r2 = daemon.wait_terminal(run2["id"])
+    # docs/inputs.md: a run that had not started is prepared again
+    assert r2["status"] == "Completed", r2
+    assert [l["text"] for l in daemon.logs(run2["id"], stream="stdout")] == ["50"]
