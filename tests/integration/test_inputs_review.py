@@ -223,3 +223,28 @@ def test_review_cancel_and_stop_while_inputs_are_placed(daemon, make_tree, tmp_p
     # docs/inputs.md: a run that had not started is prepared again
     assert r2["status"] == "Completed", r2
     assert [l["text"] for l in daemon.logs(run2["id"], stream="stdout")] == ["50"]
+
+
+def test_review_kill9_while_inputs_are_placed(daemon, make_tree, tmp_path):
+    """kill -9 while a run's inputs are copied: after the restart the run is
+    prepared again with the same inputs, and what the first attempt left
+    half-copied does not fail it ("already exists") nor leak into it."""
+    big = _big_tree(tmp_path / "big")
+    s = make_tree({"r.py": script("""
+        import os
+        for n in ("big", "b2", "b3"):
+            print(n, sum(len(f) for _, _, f in os.walk(os.path.join("inputs", n))))
+    """)}, name="s7")
+    ins = ["--input", "big=%s" % big, "--input", "b2=%s" % big, "--input", "b3=%s" % big]
+    run = daemon.cli("submit", "--source", s, "--python", PY, *ins, "--", "r.py",
+                     json=True).json
+    deadline = time.monotonic() + 60
+    while daemon.status(run["id"]) == "Queued" and time.monotonic() < deadline:
+        time.sleep(0.005)
+    time.sleep(0.2)
+    daemon.kill9()
+    daemon.start()
+    r = daemon.wait_terminal(run["id"])
+    assert r["status"] == "Completed", r
+    out = [l["text"] for l in daemon.logs(run["id"], stream="stdout")]
+    assert out == ["big 3000", "b2 3000", "b3 3000"], out
