@@ -567,6 +567,15 @@ out:
 	free(text);
 }
 
+/* Whether a Range request for the rest of the partial can carry an
+ * If-Range, so that a body changed since comes back whole (200) rather
+ * than as the new body's tail spliced onto the old one's head. A weak
+ * ETag cannot be used there (RFC 9110 13.1.5). */
+static bool if_range_ok(const struct xfer *x)
+{
+	return (x->part_etag && strncmp(x->part_etag, "W/", 2) != 0) || x->part_lm;
+}
+
 static bool meta_load(struct xfer *x)
 {
 	char *buf = NULL;
@@ -584,7 +593,7 @@ static bool meta_load(struct xfer *x)
 	}
 	x->part_etag = json_str(o, "etag");
 	x->part_lm = json_str(o, "last_modified");
-	ok = x->part_etag || x->part_lm;
+	ok = if_range_ok(x);
 out:
 	cJSON_Delete(o);
 	free(buf);
@@ -966,7 +975,7 @@ static int body_begin(struct xfer *x)
 		free(x->part_lm);
 		x->part_etag = x->etag ? strdup(x->etag) : NULL;
 		x->part_lm = x->last_modified ? strdup(x->last_modified) : NULL;
-		x->resumable = true;
+		x->resumable = if_range_ok(x);
 		meta_store(x);
 	}
 	if (x->total > x->max_bytes) {
