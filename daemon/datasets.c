@@ -29,6 +29,7 @@
 
 #define DESCRIPTION_MAX 10000
 #define SOURCES_MAX 64
+#define SOURCE_MAX_LEN 4096 /* a path or URL, as for run inputs */
 #define SHOW_FILES_MAX 10000
 /* Registrations in progress at once, and the downloads they may have in
  * flight: a client that sends register after register (or dies after
@@ -597,6 +598,15 @@ void datasets_op_register(struct request *req)
 		request_error(req, PROTO_E_TOO_LARGE, "at most %d sources per dataset",
 		              SOURCES_MAX);
 		return;
+	}
+	cJSON_ArrayForEach(it, sources)
+	{
+		if (strlen(it->valuestring) > SOURCE_MAX_LEN) {
+			request_error(req, PROTO_E_TOO_LARGE,
+			              "a source is longer than %d bytes: '%.64s...'", SOURCE_MAX_LEN,
+			              it->valuestring);
+			return;
+		}
 	}
 	if (description && strlen(description) > DESCRIPTION_MAX) {
 		request_error(req, PROTO_E_TOO_LARGE, "the description is longer than %d bytes",

@@ -248,3 +248,16 @@ def test_review_kill9_while_inputs_are_placed(daemon, make_tree, tmp_path):
     assert r["status"] == "Completed", r
     out = [l["text"] for l in daemon.logs(run["id"], stream="stdout")]
     assert out == ["big 3000", "b2 3000", "b3 3000"], out
+
+
+@pytest.mark.parametrize("source", ["http://127.0.0.1:1/" + "a" * 100_000,
+                                    "/" + "d/" * 50_000], ids=["url", "path"])
+def test_review_dataset_oversized_source_refused(daemon, source):
+    """A dataset source of any length was taken (a run input's is at most
+    4096 bytes): a 100 KB URL was fetched, retried, and quoted whole in the
+    answer."""
+    with pytest.raises(ryclient.ProtocolError) as e:
+        daemon.rpc("dataset.register", {"name": "x", "sources": [source]})
+    assert e.value.code == "TooLarge", e.value
+    assert len(str(e.value.message)) < 1000
+    assert daemon.rpc("dataset.list")["datasets"] == []
