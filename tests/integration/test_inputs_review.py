@@ -261,3 +261,26 @@ def test_review_dataset_oversized_source_refused(daemon, source):
     assert e.value.code == "TooLarge", e.value
     assert len(str(e.value.message)) < 1000
     assert daemon.rpc("dataset.list")["datasets"] == []
+
+
+def test_review_build_line_without_newline_is_split(daemon_factory, tmp_path, make_tree):
+    """A build that prints a line longer than a log line may be (pip
+    quoting a 100 KB requirement; 128 KiB is what one argument may hold):
+    the environment stream stores it in pieces of at most 64 KiB, nothing
+    is lost, and the run's error quotes a bounded tail."""
+    d = daemon_factory(env={"PATH": "/usr/bin:/bin:" + os.environ.get("PATH", "")})
+    req = tmp_path / "reqs.txt"
+    req.write_text("x" * 100_000 + "==1\n")
+    d.cli("env", "create", "huge", "--pip-requirements", req, "--python", PY,
+          "--system-site-packages", "--var", "PIP_NO_INDEX=1", json=True)
+    src = make_tree({"main.py": "print('ran')\n"}, name="s8")
+    r = d.cli("submit", "--source", src, "--environment", "huge", "--", "main.py",
+              json=True).json
+    run = d.wait_terminal(r["id"], timeout=300)
+    assert run["status"] == "Failed", run
+    assert len(run["error"]["message"]) < 4000, len(run["error"]["message"])
+    env = [l["text"] for l in d.logs(r["id"], stream="environment")]
+    assert env, run["error"]["message"][:500]
+    assert max(len(t) for t in env) <= 65536
+    assert max(len(t) for t in env) == 65536  # a piece of the long line
+    assert sum(t.count("x") for t in env) >= 100_000
