@@ -32,6 +32,11 @@
 #define STALL_SECONDS 60L
 #define PROGRESS_MS 1000
 #define INDEX_MAX (64 * 1024)
+/* A validator (ETag, Last-Modified) longer than this is not kept: real ones
+ * are short, and a server's 100 KB one would make the index entry and the
+ * partial's metadata too large to read back (INDEX_MAX), so the cache
+ * would never revalidate nor resume that URL. */
+#define VALIDATOR_MAX 1024
 #define COPY_BUF (1 << 20)
 
 enum xfer_kind {
@@ -1036,10 +1041,10 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
 	}
 	if (header_is(line, n, "etag", &v, &vlen)) {
 		free(x->etag);
-		x->etag = strndup(v, vlen);
+		x->etag = vlen <= VALIDATOR_MAX ? strndup(v, vlen) : NULL;
 	} else if (header_is(line, n, "last-modified", &v, &vlen)) {
 		free(x->last_modified);
-		x->last_modified = strndup(v, vlen);
+		x->last_modified = vlen <= VALIDATOR_MAX ? strndup(v, vlen) : NULL;
 	} else if (header_is(line, n, "content-length", &v, &vlen)) {
 		char tmp[32];
 		if (vlen < sizeof(tmp)) {

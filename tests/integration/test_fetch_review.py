@@ -81,3 +81,50 @@ def test_review_resume_needs_a_strong_validator(tmp_path, kind):
     finally:
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.mark.skipif(not PROBE.exists(), reason="fetch-probe is not built")
+def test_review_oversized_etag_does_not_defeat_revalidation(tmp_path):
+    """A 70 KB ETag (curl takes header lines up to 100 KB) was written into
+    the index entry, which is read back only up to 64 KiB: the entry was
+    lost and every request downloaded the body again, though the server
+    also sent a Last-Modified that would have answered 304."""
+    body = b"hello" * 1000
+    lastmod = "Sat, 01 Jan 2022 00:00:00 GMT"
+    seen = []
+
+    class H(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args):
+            pass
+
+        def do_GET(self):
+            seen.append(dict(self.headers))
+            if self.headers.get("If-Modified-Since") == lastmod:
+                self.send_response(304)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("ETag", '"%s"' % ("e" * 70_000))
+            self.send_header("Last-Modified", lastmod)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+    srv = _Server(("127.0.0.1", 0), H)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        url = "http://127.0.0.1:%d/e.bin" % srv.server_address[1]
+        r1, _ = one(tmp_path / "cache", url)
+        assert r1["err"] == 0 and not r1["from_cache"], r1
+        r2, _ = one(tmp_path / "cache", url)
+        assert r2["err"] == 0 and r2["sha256"] == r1["sha256"], r2
+        assert r2["from_cache"], (r2, [sorted(h) for h in seen])
+        assert "If-None-Match" not in seen[1]
+        for f in (tmp_path / "cache" / "index").iterdir():
+            assert f.stat().st_size < 4096
+    finally:
+        srv.shutdown()
+        srv.server_close()
