@@ -3,6 +3,7 @@ fetch and datasets code): what a remote server, a run or a corrupted file
 controls never grows the daemon without bound nor leaks into its log, and an
 upload never replaces what is already in a datastore. Loopback only."""
 
+import hashlib
 import http.server
 import os
 import socketserver
@@ -284,3 +285,33 @@ def test_review_build_line_without_newline_is_split(daemon_factory, tmp_path, ma
     assert max(len(t) for t in env) <= 65536
     assert max(len(t) for t in env) == 65536  # a piece of the long line
     assert sum(t.count("x") for t in env) >= 100_000
+
+
+def test_review_cancel_one_sharer_then_stop_mid_download(daemon, http_server, make_tree):
+    """Two runs share one slow download; one is canceled (the transfer goes
+    on for the other), then the daemon is stopped with the transfer in
+    flight (ASan: no use after free). After the restart the run is
+    prepared again, resumes the partial, and gets the exact body."""
+    http_server.slow_chunk, http_server.slow_delay = 4096, 0.1
+    body = os.urandom(120 * 1024)
+    (http_server.root / "big.bin").write_bytes(body)
+    url = http_server.url("/slow/big.bin")
+    s = make_tree({"r.py": "print(len(open('inputs/big','rb').read()))\n"}, name="s9")
+    ids = [daemon.cli("submit", "--source", s, "--python", PY, "--input", "big=%s" % url,
+                      "--", "r.py", json=True).json["id"] for _ in range(2)]
+
+    def downloading():
+        return all(daemon.show(i)["inputs"][0].get("progress", {}).get("bytes")
+                   for i in ids)
+    deadline = time.monotonic() + 60
+    while not downloading() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    daemon.cli("cancel", ids[0])
+    assert daemon.wait_terminal(ids[0], timeout=20)["status"] == "Canceled"
+    assert daemon.status(ids[1]) == "Preparing"
+    daemon.stop()
+    daemon.start()
+    r = daemon.wait_terminal(ids[1])
+    assert r["status"] == "Completed", r
+    assert r["inputs"][0]["hash"] == hashlib.sha256(body).hexdigest()
+    assert [l["text"] for l in daemon.logs(ids[1], stream="stdout")] == [str(len(body))]
