@@ -315,3 +315,32 @@ def test_review_cancel_one_sharer_then_stop_mid_download(daemon, http_server, ma
     assert r["status"] == "Completed", r
     assert r["inputs"][0]["hash"] == hashlib.sha256(body).hexdigest()
     assert [l["text"] for l in daemon.logs(ids[1], stream="stdout")] == [str(len(body))]
+
+
+def test_review_cancel_and_stop_during_an_environment_build(daemon_factory, tmp_path,
+                                                            make_tree):
+    """One run waiting for a build is canceled, the daemon is stopped while
+    the build goes on for another (ASan: the waiters and the tail timer
+    let go cleanly); after the restart the build runs again and the run
+    completes with the build's lines in its environment stream."""
+    d = daemon_factory(env={"PATH": "/usr/bin:/bin:" + os.environ.get("PATH", "")})
+    req = tmp_path / "r.txt"
+    req.write_text("joblib\n")
+    e = d.cli("env", "create", "slowbuild", "--pip-requirements", req, "--python", PY,
+              "--system-site-packages", "--var", "PIP_NO_INDEX=1", json=True).json
+    src = make_tree({"main.py": "print('ran')\n"}, name="s10")
+    ids = [d.cli("submit", "--source", src, "--environment", "slowbuild", "--", "main.py",
+                 json=True).json["id"] for _ in range(2)]
+    deadline = time.monotonic() + 120
+    while not d.logs(ids[1], stream="environment") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ready = d.state_dir / "envs" / e["hash"] / ".ready"
+    assert not ready.exists(), "the build ended before the test could stop it"
+    d.cli("cancel", ids[0])
+    assert d.wait_terminal(ids[0], timeout=60)["status"] == "Canceled"
+    d.stop()
+    d.start()
+    r = d.wait_terminal(ids[1], timeout=300)
+    assert r["status"] == "Completed", r
+    assert [l["text"] for l in d.logs(ids[1], stream="stdout")] == ["ran"]
+    assert d.logs(ids[1], stream="environment")
