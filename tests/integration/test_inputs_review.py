@@ -6,6 +6,7 @@ upload never replaces what is already in a datastore. Loopback only."""
 import hashlib
 import http.server
 import os
+import signal
 import socketserver
 import threading
 import time
@@ -344,3 +345,39 @@ def test_review_cancel_and_stop_during_an_environment_build(daemon_factory, tmp_
     assert r["status"] == "Completed", r
     assert [l["text"] for l in d.logs(ids[1], stream="stdout")] == ["ran"]
     assert d.logs(ids[1], stream="environment")
+
+
+def test_review_stop_while_a_deploy_waits_for_its_environment(daemon_factory, tmp_path,
+                                                              make_tree):
+    """model deploy --environment waits for the build; the daemon stopped
+    meanwhile records no service and exits cleanly (ASan) with the build's
+    waiters let go; a client that died first changes nothing."""
+    from test_models import register_file
+    d = daemon_factory(env={"PATH": "/usr/bin:/bin:" + os.environ.get("PATH", "")})
+    model = tmp_path / "m.bin"
+    model.write_bytes(b"model")
+    register_file(d, "m", model)
+    req = tmp_path / "r.txt"
+    req.write_text("joblib\n")
+    d.cli("env", "create", "svcenv", "--pip-requirements", req, "--python", PY,
+          "--system-site-packages", "--var", "PIP_NO_INDEX=1", json=True)
+    src = make_tree({"score.py": "def init():\n    pass\n\ndef run(d):\n    return d\n"},
+                    name="s11")
+    args = {"model": "m:1", "service": "svc", "entry_script": "score.py",
+            "source": str(src), "environment": "svcenv"}
+    dying = d.client()
+    dying.send({"id": 1, "op": "model.deploy", "args": dict(args, service="svc2")})
+    c = d.client()
+    c.send({"id": 7, "op": "model.deploy", "args": args})
+    time.sleep(1.0)
+    dying.abort()
+    os.kill(d.pid, signal.SIGTERM)
+    try:
+        reply = c.read_reply(timeout=60)
+        assert reply["id"] == 7 and not reply["ok"], reply
+        assert reply["error"]["code"] == "ShuttingDown", reply
+    except ryclient.Closed:
+        pass  # the connection closed first, as every connection does at a stop
+    assert d.wait_exit(60) == 0
+    d.start()
+    assert d.rpc("service.list")["services"] == []
