@@ -381,3 +381,23 @@ def test_review_stop_while_a_deploy_waits_for_its_environment(daemon_factory, tm
     assert d.wait_exit(60) == 0
     d.start()
     assert d.rpc("service.list")["services"] == []
+
+
+def test_review_kill9_during_dataset_registration(daemon, tmp_path):
+    """kill -9 while a dataset is registered: after the restart either no
+    version is there or a whole one is; a new registration gets the next
+    number and every listed version shows all its files."""
+    big = _big_tree(tmp_path / "big", n=4000)
+    c = daemon.client()
+    c.send({"id": 1, "op": "dataset.register", "args": {"name": "big", "sources": [str(big)]}})
+    time.sleep(0.3)
+    daemon._drop_client()
+    daemon.kill9()
+    daemon.start()
+    before = daemon.rpc("dataset.list")["datasets"]
+    assert before == [] or [v["version"] for v in before] == [1], before
+    v = daemon.rpc("dataset.register", {"name": "big", "sources": [str(big)]})
+    assert v["version"] == len(before) + 1 and v["files"] == 4000, v
+    for ver in daemon.rpc("dataset.list")["datasets"]:
+        shown = daemon.rpc("dataset.show", {"dataset": "big:%d" % ver["version"]})
+        assert shown["files"] == 4000 and len(shown["file_list"]) == 4000
