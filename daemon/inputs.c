@@ -126,6 +126,18 @@ static char *url_filename(const char *url)
 	return name;
 }
 
+/* A URL that libcurl would refuse later (white space, control bytes) is
+ * refused at submit, before the run does any work. */
+static bool url_chars_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p <= ' ' || *p == 0x7f) {
+			return false;
+		}
+	}
+	return true;
+}
+
 static bool valid_sha(const char *s)
 {
 	return s && blob_valid_hex(s);
@@ -198,6 +210,12 @@ static int check_input(struct daemon *d, const cJSON *in, cJSON *out, char **cau
 			*cause = msg_strdupf("input %s: unsupported URL '%s' (http://, https:// or "
 			                     "file://)",
 			                     name, source);
+			goto out;
+		}
+		if (!url_chars_ok(source)) {
+			*cause = msg_strdupf("input %s: the URL holds white space or control "
+			                     "characters; percent-escape them",
+			                     name);
 			goto out;
 		}
 		url = frag ? strndup(source, (size_t)(frag - source)) : strdup(source);
@@ -331,13 +349,15 @@ static int check_output(const cJSON *in, cJSON *out, char **cause)
 		                     name, path);
 		return -EINVAL;
 	}
-	if (is_url(dir) && strlen(dir) <= SOURCE_MAX_LEN && !strpbrk(dir, "?#")) {
+	if (is_url(dir) && strlen(dir) <= SOURCE_MAX_LEN && !strpbrk(dir, "?#") &&
+	    url_chars_ok(dir)) {
 		/* an HTTP datastore: files are PUT below DIR/<run id>/ */
 		goto checked;
 	}
 	if (dir[0] != '/' || strlen(dir) > SOURCE_MAX_LEN) {
 		*cause = msg_strdupf("output %s: datastore '%s' must be an absolute path or an "
-		                     "http:// or https:// URL without query or fragment",
+		                     "http:// or https:// URL without query, fragment, white "
+		                     "space or control characters",
 		                     name, dir);
 		return -EINVAL;
 	}

@@ -401,3 +401,20 @@ def test_review_kill9_during_dataset_registration(daemon, tmp_path):
     for ver in daemon.rpc("dataset.list")["datasets"]:
         shown = daemon.rpc("dataset.show", {"dataset": "big:%d" % ver["version"]})
         assert shown["files"] == 4000 and len(shown["file_list"]) == 4000
+
+
+@pytest.mark.parametrize("field,value", [
+    ("outputs", {"name": "o", "dir": "http://127.0.0.1:1/a b"}),
+    ("outputs", {"name": "o", "dir": "http://127.0.0.1:1/a\r\nX-Evil: 1"}),
+    ("inputs", {"name": "i", "source": "http://127.0.0.1:1/a\nb"}),
+], ids=["output-space", "output-crlf", "input-newline"])
+def test_review_urls_with_white_space_refused_at_submit(daemon, make_tree, field, value):
+    """A datastore URL with white space or a line break was accepted: the
+    run ran to its end and failed in Finalizing, when curl refused the URL.
+    Refused at submit now, nothing created."""
+    s = make_tree({"x.py": "print(1)\n"}, name="s12")
+    with pytest.raises(ryclient.ProtocolError) as e:
+        daemon.rpc("run.submit", {"source": str(s), "command": ["x.py"], "python": PY,
+                                  field: [value]})
+    assert e.value.code == "InvalidArgument", e.value
+    assert daemon.rpc("run.list")["runs"] == []
