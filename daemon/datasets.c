@@ -29,7 +29,14 @@
 
 #define DESCRIPTION_MAX 10000
 #define SOURCES_MAX 64
+#define SOURCE_MAX_LEN 4096 /* a path or URL, as for run inputs */
 #define SHOW_FILES_MAX 10000
+/* Registrations in progress at once, and the downloads they may have in
+ * flight: a client that sends register after register (or dies after
+ * each) must not start transfers, open files and hold connections
+ * without bound. One registration at its SOURCES_MAX always fits. */
+#define REGISTERS_MAX 16
+#define REGISTER_FETCHES_MAX SOURCES_MAX
 
 void datasets_version_finish(struct datasets_version *v)
 {
@@ -207,9 +214,11 @@ struct reg {
 };
 
 static struct reg *pending;
+static int registering; /* registrations between their request and reg_free */
 
 static void reg_free(struct reg *g)
 {
+	registering--;
 	for (struct reg **pp = &pending; *pp; pp = &(*pp)->next) {
 		if (*pp == g) {
 			*pp = g->next;
@@ -590,9 +599,34 @@ void datasets_op_register(struct request *req)
 		              SOURCES_MAX);
 		return;
 	}
+	cJSON_ArrayForEach(it, sources)
+	{
+		if (strlen(it->valuestring) > SOURCE_MAX_LEN) {
+			request_error(req, PROTO_E_TOO_LARGE,
+			              "a source is longer than %d bytes: '%.64s...'", SOURCE_MAX_LEN,
+			              it->valuestring);
+			return;
+		}
+	}
 	if (description && strlen(description) > DESCRIPTION_MAX) {
 		request_error(req, PROTO_E_TOO_LARGE, "the description is longer than %d bytes",
 		              DESCRIPTION_MAX);
+		return;
+	}
+	int urls = 0, fetching = 0;
+	cJSON_ArrayForEach(it, sources)
+	{
+		urls += strstr(it->valuestring, "://") != NULL;
+	}
+	for (struct reg *p = pending; p; p = p->next) {
+		fetching += p->fetching;
+	}
+	if (registering >= REGISTERS_MAX || (urls > 0 && fetching + urls > REGISTER_FETCHES_MAX)) {
+		request_error(req, PROTO_E_CONFLICT,
+		              "%d dataset registrations are in progress, with %d downloads; "
+		              "try again when some have ended (at most %d registrations and "
+		              "%d downloads at once)",
+		              registering, fetching, REGISTERS_MAX, REGISTER_FETCHES_MAX);
 		return;
 	}
 	g = calloc(1, sizeof(*g));
@@ -600,6 +634,7 @@ void datasets_op_register(struct request *req)
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
 		return;
 	}
+	registering++;
 	g->d = d;
 	g->req = request_hold(req);
 	g->name = strdup(name);

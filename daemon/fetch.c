@@ -32,6 +32,11 @@
 #define STALL_SECONDS 60L
 #define PROGRESS_MS 1000
 #define INDEX_MAX (64 * 1024)
+/* A validator (ETag, Last-Modified) longer than this is not kept: real ones
+ * are short, and a server's 100 KB one would make the index entry and the
+ * partial's metadata too large to read back (INDEX_MAX), so the cache
+ * would never revalidate nor resume that URL. */
+#define VALIDATOR_MAX 1024
 #define COPY_BUF (1 << 20)
 
 enum xfer_kind {
@@ -567,6 +572,15 @@ out:
 	free(text);
 }
 
+/* Whether a Range request for the rest of the partial can carry an
+ * If-Range, so that a body changed since comes back whole (200) rather
+ * than as the new body's tail spliced onto the old one's head. A weak
+ * ETag cannot be used there (RFC 9110 13.1.5). */
+static bool if_range_ok(const struct xfer *x)
+{
+	return (x->part_etag && strncmp(x->part_etag, "W/", 2) != 0) || x->part_lm;
+}
+
 static bool meta_load(struct xfer *x)
 {
 	char *buf = NULL;
@@ -584,7 +598,7 @@ static bool meta_load(struct xfer *x)
 	}
 	x->part_etag = json_str(o, "etag");
 	x->part_lm = json_str(o, "last_modified");
-	ok = x->part_etag || x->part_lm;
+	ok = if_range_ok(x);
 out:
 	cJSON_Delete(o);
 	free(buf);
@@ -966,7 +980,7 @@ static int body_begin(struct xfer *x)
 		free(x->part_lm);
 		x->part_etag = x->etag ? strdup(x->etag) : NULL;
 		x->part_lm = x->last_modified ? strdup(x->last_modified) : NULL;
-		x->resumable = true;
+		x->resumable = if_range_ok(x);
 		meta_store(x);
 	}
 	if (x->total > x->max_bytes) {
@@ -1027,10 +1041,10 @@ static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
 	}
 	if (header_is(line, n, "etag", &v, &vlen)) {
 		free(x->etag);
-		x->etag = strndup(v, vlen);
+		x->etag = vlen <= VALIDATOR_MAX ? strndup(v, vlen) : NULL;
 	} else if (header_is(line, n, "last-modified", &v, &vlen)) {
 		free(x->last_modified);
-		x->last_modified = strndup(v, vlen);
+		x->last_modified = vlen <= VALIDATOR_MAX ? strndup(v, vlen) : NULL;
 	} else if (header_is(line, n, "content-length", &v, &vlen)) {
 		char tmp[32];
 		if (vlen < sizeof(tmp)) {

@@ -2,6 +2,7 @@
  * datastores at Finalizing. docs/inputs.md describes both. */
 #include "inputs.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -125,6 +126,18 @@ static char *url_filename(const char *url)
 	return name;
 }
 
+/* A URL that libcurl would refuse later (white space, control bytes) is
+ * refused at submit, before the run does any work. */
+static bool url_chars_ok(const char *s)
+{
+	for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+		if (*p <= ' ' || *p == 0x7f) {
+			return false;
+		}
+	}
+	return true;
+}
+
 static bool valid_sha(const char *s)
 {
 	return s && blob_valid_hex(s);
@@ -197,6 +210,12 @@ static int check_input(struct daemon *d, const cJSON *in, cJSON *out, char **cau
 			*cause = msg_strdupf("input %s: unsupported URL '%s' (http://, https:// or "
 			                     "file://)",
 			                     name, source);
+			goto out;
+		}
+		if (!url_chars_ok(source)) {
+			*cause = msg_strdupf("input %s: the URL holds white space or control "
+			                     "characters; percent-escape them",
+			                     name);
 			goto out;
 		}
 		url = frag ? strndup(source, (size_t)(frag - source)) : strdup(source);
@@ -330,13 +349,15 @@ static int check_output(const cJSON *in, cJSON *out, char **cause)
 		                     name, path);
 		return -EINVAL;
 	}
-	if (is_url(dir) && strlen(dir) <= SOURCE_MAX_LEN && !strpbrk(dir, "?#")) {
+	if (is_url(dir) && strlen(dir) <= SOURCE_MAX_LEN && !strpbrk(dir, "?#") &&
+	    url_chars_ok(dir)) {
 		/* an HTTP datastore: files are PUT below DIR/<run id>/ */
 		goto checked;
 	}
 	if (dir[0] != '/' || strlen(dir) > SOURCE_MAX_LEN) {
 		*cause = msg_strdupf("output %s: datastore '%s' must be an absolute path or an "
-		                     "http:// or https:// URL without query or fragment",
+		                     "http:// or https:// URL without query, fragment, white "
+		                     "space or control characters",
 		                     name, dir);
 		return -EINVAL;
 	}
@@ -1467,10 +1488,36 @@ static void upload_free(struct upload *u)
 }
 
 struct put_ctx {
+	struct daemon *d;
 	const char *src;  /* the output directory */
 	const char *base; /* URL/<run id> */
 	char *cause;
 };
+
+/* The body a datastore answers a PUT with is not ours to keep: without
+ * this, curl writes it to the daemon's stdout, as much as the server sends. */
+static size_t put_discard_cb(char *data, size_t size, size_t nmemb, void *ud)
+{
+	(void)data;
+	(void)ud;
+	return size * nmemb;
+}
+
+/* A PUT stops when the daemon does: a datastore that takes the body and
+ * never answers would otherwise hold the worker thread, and the daemon's
+ * stop, for as long as it likes. d->stopping is written on the loop; a
+ * relaxed read here is enough to see it soon. */
+static int put_progress_cb(void *ud, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                           curl_off_t ulnow)
+{
+	struct put_ctx *pc = ud;
+
+	(void)dltotal;
+	(void)dlnow;
+	(void)ultotal;
+	(void)ulnow;
+	return __atomic_load_n(&pc->d->stopping, __ATOMIC_RELAXED) ? 1 : 0;
+}
 
 /* PUT one file of an output to base/<its path, each component escaped>:
  * an HTTP datastore. Blocking, on a worker thread. */
@@ -1519,6 +1566,10 @@ static int put_cb(void *ud, const struct snapshot_entry *e)
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
 	curl_easy_setopt(c, CURLOPT_READDATA, f);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, put_discard_cb);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, put_progress_cb);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, pc);
 	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)e->size);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
@@ -1544,6 +1595,34 @@ out:
 	free(url);
 	free(path);
 	return err;
+}
+
+/* Remove dir/.<run id>.*.tmp: what an upload of this run left when the
+ * daemon died in the middle of it (the run is finalized again after a
+ * restart, under a new random name). Run ids are unique, so nothing of
+ * another run or of the user's matches. */
+static void remove_stale_tmps(const char *dir, const char *run_id)
+{
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	size_t idlen = strlen(run_id);
+
+	if (!dh) {
+		return;
+	}
+	while ((de = readdir(dh))) {
+		const char *n = de->d_name;
+		size_t len = strlen(n);
+		if (n[0] == '.' && len > idlen + 6 && strncmp(n + 1, run_id, idlen) == 0 &&
+		    n[idlen + 1] == '.' && strcmp(n + len - 4, ".tmp") == 0) {
+			char *p = util_path_join(dir, n);
+			if (p) {
+				util_rm_rf(p);
+			}
+			free(p);
+		}
+	}
+	closedir(dh);
 }
 
 /* Copy workdir/path into dir/<run id>: snapshot it (so the record names its
@@ -1583,7 +1662,7 @@ static int upload_one(struct upload *u, size_t i)
 		goto out;
 	}
 	if (is_url(u->o[i].dir)) {
-		struct put_ctx pc = {.src = src, .base = dst};
+		struct put_ctx pc = {.d = d, .src = src, .base = dst};
 		err = snapshot_foreach(d->blobs, u->o[i].info.id, put_cb, &pc, &cause);
 		if (err < 0 && !cause) {
 			cause = pc.cause;
@@ -1596,6 +1675,7 @@ static int upload_one(struct upload *u, size_t i)
 		}
 		goto out;
 	}
+	remove_stale_tmps(u->o[i].dir, u->r->id);
 	if (mkdir(tmp, 0755) < 0) {
 		err = -errno;
 		cause = msg_strdupf("cannot create %s: %s", tmp, strerror(errno));
@@ -1611,9 +1691,12 @@ static int upload_one(struct upload *u, size_t i)
 		syncfs(fd);
 		close(fd);
 	}
-	if (rename(tmp, dst) < 0) {
-		err = -errno;
-		cause = msg_strdupf("cannot rename %s to %s: %s", tmp, dst, strerror(errno));
+	/* Never over an existing DIR/<run id>: rename(2) alone replaces an
+	 * empty directory. */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) < 0 &&
+	    (errno != EINVAL || lstat(dst, &st) == 0 || rename(tmp, dst) < 0)) {
+		err = errno == EINVAL ? -EEXIST : -errno;
+		cause = msg_strdupf("cannot rename %s to %s: %s", tmp, dst, strerror(-err));
 		util_rm_rf(tmp);
 		goto out;
 	}
