@@ -94,6 +94,8 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 						       : SNAPSHOT_DEFAULT_MAX_BYTES;
 	d->limits.max_files = cfg->snapshot_max_files ? cfg->snapshot_max_files
 						       : SNAPSHOT_DEFAULT_MAX_FILES;
+	d->download_timeout_ms = cfg->download_timeout_ms > 0 ? cfg->download_timeout_ms
+							      : FETCH_DEFAULT_TIMEOUT_MS;
 	d->state_dir = cfg->state_dir ? realpath(cfg->state_dir, NULL) : NULL;
 	if (!d->state_dir) {
 		/* realpath needs it to exist; make it, then resolve. */
@@ -171,7 +173,7 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 		return -ENOMEM;
 	}
 	struct fetch_limits fl = {.max_bytes = cfg->download_max_bytes,
-				  .timeout_ms = cfg->download_timeout_ms,
+				  .timeout_ms = d->download_timeout_ms,
 				  .retries = -1};
 	r = fetch_mgr_create(loop, p, &fl, &d->fetch);
 	if (r < 0) {

@@ -38,6 +38,9 @@ struct daemon {
 	double grace;
 	double started_at;
 	struct snapshot_limits limits;
+	/* runyardd --download-timeout, resolved: the fetch manager's limit, and
+	 * an upload's to an HTTP datastore (inputs.c). */
+	long download_timeout_ms;
 
 	struct store *store;
 	struct blobstore *blobs;

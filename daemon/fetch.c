@@ -22,7 +22,7 @@
 
 /* Sizes in MB of 1,000,000 bytes, as the daemon's options count them. */
 #define DEFAULT_MAX_BYTES (10240ull * 1000 * 1000)
-#define DEFAULT_TIMEOUT_MS (3600L * 1000)
+#define DEFAULT_TIMEOUT_MS FETCH_DEFAULT_TIMEOUT_MS
 #define DEFAULT_RETRIES 3
 #define BACKOFF_FIRST_MS 500
 #define BACKOFF_MAX_MS 30000

@@ -46,9 +46,12 @@ struct fetch_result {
 };
 typedef void (*fetch_done_cb)(void *ud, const struct fetch_result *res);
 
+/* The whole-fetch time limit when none is given (runyardd --download-timeout). */
+#define FETCH_DEFAULT_TIMEOUT_MS (3600L * 1000)
+
 struct fetch_limits {
 	uint64_t max_bytes; /* 0: a default */
-	long timeout_ms;    /* 0: a default */
+	long timeout_ms;    /* 0: FETCH_DEFAULT_TIMEOUT_MS */
 	int retries;        /* transient failures retried; <0: a default */
 };
 

@@ -1491,6 +1491,8 @@ struct put_ctx {
 	struct daemon *d;
 	const char *src;  /* the output directory */
 	const char *base; /* URL/<run id> */
+	long timeout_ms;  /* the whole output's limit, for the message */
+	uint64_t deadline; /* uv_hrtime() by which every PUT must have ended */
 	char *cause;
 };
 
@@ -1534,6 +1536,16 @@ static int put_cb(void *ud, const struct snapshot_entry *e)
 	if (e->type != SNAPSHOT_FILE) {
 		return 0;
 	}
+	uint64_t now = uv_hrtime();
+	if (now >= pc->deadline) {
+		pc->cause = msg_strdupf("%s: the upload did not end within its time limit of %g s "
+		                        "(runyardd --download-timeout)",
+		                        pc->base, pc->timeout_ms / 1000.0);
+		return -ETIMEDOUT;
+	}
+	/* What is left of the output's time, rounded up: at least 1 ms (0 is
+	 * no limit for curl). */
+	long left_ms = (long)((pc->deadline - now + 999999) / 1000000);
 	path = util_path_join(pc->src, e->path);
 	c = curl_easy_init();
 	FILE *u = open_memstream(&url, &ulen);
@@ -1576,10 +1588,19 @@ static int put_cb(void *ud, const struct snapshot_entry *e)
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT, 30L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
 	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, 60L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, left_ms > 0 ? left_ms : 1L);
 	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
 	CURLcode rc = curl_easy_perform(c);
 	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	if (rc != CURLE_OK) {
+	if (rc == CURLE_OPERATION_TIMEDOUT && uv_hrtime() + 50000000 >= pc->deadline) {
+		/* Ours, not curl's stall or connect limit: say which limit it was.
+		 * curl counts in whole milliseconds and may stop a hair early, so
+		 * "at the deadline" is within 50 ms of it. */
+		err = -ETIMEDOUT;
+		pc->cause = msg_strdupf("PUT %s: the upload did not end within its time limit of "
+		                        "%g s (runyardd --download-timeout)",
+		                        url, pc->timeout_ms / 1000.0);
+	} else if (rc != CURLE_OK) {
 		err = -EIO;
 		pc->cause =
 		    msg_strdupf("PUT %s: %s", url, errbuf[0] ? errbuf : curl_easy_strerror(rc));
@@ -1662,7 +1683,13 @@ static int upload_one(struct upload *u, size_t i)
 		goto out;
 	}
 	if (is_url(u->o[i].dir)) {
-		struct put_ctx pc = {.d = d, .src = src, .base = dst};
+		/* The whole output, every PUT, within the download time limit: curl's
+		 * stall limit alone lets a datastore that trickles its answers keep
+		 * the run in Finalizing, and this worker thread, for ever. */
+		long limit = d->download_timeout_ms > 0 ? d->download_timeout_ms
+		                                        : FETCH_DEFAULT_TIMEOUT_MS;
+		struct put_ctx pc = {.d = d, .src = src, .base = dst, .timeout_ms = limit,
+		                     .deadline = uv_hrtime() + (uint64_t)limit * 1000000};
 		err = snapshot_foreach(d->blobs, u->o[i].info.id, put_cb, &pc, &cause);
 		if (err < 0 && !cause) {
 			cause = pc.cause;
