@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <curl/curl.h>
+#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <uv.h>
 
@@ -1646,6 +1647,192 @@ static void remove_stale_tmps(const char *dir, const char *run_id)
 	closedir(dh);
 }
 
+/* ---- an upload found done ---- */
+
+struct same_ctx {
+	const char *root; /* DIR/<run id> */
+	uint64_t entries; /* the manifest's, so far */
+	bool same;
+};
+
+/* The SHA-256 of a regular file (not following a symlink), as hex. */
+static int file_sha256(const char *path, char ret_hex[65])
+{
+	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	ssize_t n;
+	int err = 0;
+
+	if (fd < 0 || !ctx) {
+		err = fd < 0 ? -errno : -ENOMEM;
+		goto out;
+	}
+	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
+		err = -EIO;
+		goto out;
+	}
+	while ((n = read(fd, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			if (errno == EINTR) {
+				continue;
+			}
+			err = -errno;
+			goto out;
+		}
+		if (EVP_DigestUpdate(ctx, buf, (size_t)n) != 1) {
+			err = -EIO;
+			goto out;
+		}
+	}
+	if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32) {
+		err = -EIO;
+		goto out;
+	}
+	blob_hex(md, ret_hex);
+out:
+	if (fd >= 0) {
+		close(fd);
+	}
+	EVP_MD_CTX_free(ctx);
+	return err;
+}
+
+/* One manifest entry against what is at its path under the root: a file of
+ * the same size and SHA-256, a directory, a symlink to the same target.
+ * The first difference stops the walk. */
+static int same_entry_cb(void *ud, const struct snapshot_entry *e)
+{
+	struct same_ctx *sc = ud;
+	char *p = util_path_join(sc->root, e->path), hex[65], target[4096];
+	struct stat st;
+	ssize_t n;
+	bool same = false;
+
+	if (!p) {
+		return -ENOMEM;
+	}
+	sc->entries++;
+	if (lstat(p, &st) == 0) {
+		switch (e->type) {
+		case SNAPSHOT_FILE:
+			same = S_ISREG(st.st_mode) && (uint64_t)st.st_size == e->size &&
+			       file_sha256(p, hex) == 0 && strcmp(hex, e->sha256) == 0;
+			break;
+		case SNAPSHOT_DIR:
+			same = S_ISDIR(st.st_mode);
+			break;
+		case SNAPSHOT_SYMLINK:
+			n = S_ISLNK(st.st_mode) ? readlink(p, target, sizeof(target) - 1) : -1;
+			if (n >= 0) {
+				target[n] = '\0';
+				same = strcmp(target, e->target) == 0;
+			}
+			break;
+		}
+	}
+	free(p);
+	sc->same = same;
+	return same ? 0 : 1;
+}
+
+/* Count the entries below the directory dirfd (which this takes), all of
+ * them, .git too, stopping past max: a tree deeper than that is not the
+ * one we want, so the recursion is bounded by the upload's own size. */
+static int count_entries(int dirfd, uint64_t max, uint64_t *n)
+{
+	DIR *dh = fdopendir(dirfd);
+	struct dirent *de;
+	int err = 0;
+
+	if (!dh) {
+		close(dirfd);
+		return -errno;
+	}
+	while (*n <= max && (de = readdir(dh))) {
+		struct stat st;
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0) {
+			continue;
+		}
+		++*n;
+		if (fstatat(dirfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+			err = -errno;
+			break;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			int fd = openat(dirfd, de->d_name,
+			                O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			err = fd < 0 ? -errno : count_entries(fd, max, n);
+			if (err < 0) {
+				break;
+			}
+		}
+	}
+	closedir(dh);
+	return err;
+}
+
+/* Whether dst, an existing DIR/<run id>, holds exactly the snapshot id:
+ * the same paths, and files of the same sizes and SHA-256. */
+static int same_upload(struct blobstore *bs, const char *id, const char *dst, bool *ret,
+                       char **cause)
+{
+	struct same_ctx sc = {.root = dst, .same = true};
+	uint64_t n = 0;
+	int err, fd;
+
+	*ret = false;
+	err = snapshot_foreach(bs, id, same_entry_cb, &sc, cause);
+	if (err < 0 || !sc.same) {
+		return err;
+	}
+	fd = open(dst, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		return -errno;
+	}
+	err = count_entries(fd, sc.entries, &n);
+	if (err == 0) {
+		*ret = n == sc.entries;
+	}
+	return err;
+}
+
+/* Materialise the snapshot id under tmp, flush the file system, rename tmp
+ * to dst; on failure tmp is removed. */
+static int place_upload(struct blobstore *bs, const char *id, const char *tmp, const char *dst,
+                        char **cause)
+{
+	struct stat st;
+	int err, fd;
+
+	if (mkdir(tmp, 0755) < 0) {
+		err = -errno;
+		*cause = msg_strdupf("cannot create %s: %s", tmp, strerror(errno));
+		return err;
+	}
+	err = snapshot_materialise(bs, id, tmp, cause);
+	if (err < 0) {
+		util_rm_rf(tmp);
+		return err;
+	}
+	fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd >= 0) {
+		syncfs(fd);
+		close(fd);
+	}
+	/* Never over an existing DIR/<run id>: rename(2) alone replaces an
+	 * empty directory. */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) < 0 &&
+	    (errno != EINVAL || lstat(dst, &st) == 0 || rename(tmp, dst) < 0)) {
+		err = errno == EINVAL ? -EEXIST : -errno;
+		*cause = msg_strdupf("cannot rename %s to %s: %s", tmp, dst, strerror(-err));
+		util_rm_rf(tmp);
+		return err;
+	}
+	return 0;
+}
+
 /* Copy workdir/path into dir/<run id>: snapshot it (so the record names its
  * contents by one hash), materialise it under a temporary name, flush the
  * file system, rename. A reader never sees a half upload. */
@@ -1703,29 +1890,24 @@ static int upload_one(struct upload *u, size_t i)
 		goto out;
 	}
 	remove_stale_tmps(u->o[i].dir, u->r->id);
-	if (mkdir(tmp, 0755) < 0) {
-		err = -errno;
-		cause = msg_strdupf("cannot create %s: %s", tmp, strerror(errno));
-		goto out;
+	/* DIR/<run id> is there already. When it holds exactly what this upload
+	 * would put there, it is this upload, done: the daemon died after the
+	 * rename of an earlier attempt and before recording it, and the run is
+	 * finalized again after the restart. Anything else (another content, or
+	 * it cannot be read) is never replaced: the rename refuses it. */
+	bool done = false;
+	if (lstat(dst, &st) == 0 && S_ISDIR(st.st_mode)) {
+		char *why = NULL;
+		if (same_upload(d->blobs, u->o[i].info.id, dst, &done, &why) < 0) {
+			done = false;
+		}
+		free(why);
 	}
-	err = snapshot_materialise(d->blobs, u->o[i].info.id, tmp, &cause);
-	if (err < 0) {
-		util_rm_rf(tmp);
-		goto out;
-	}
-	fd = open(tmp, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd >= 0) {
-		syncfs(fd);
-		close(fd);
-	}
-	/* Never over an existing DIR/<run id>: rename(2) alone replaces an
-	 * empty directory. */
-	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dst, RENAME_NOREPLACE) < 0 &&
-	    (errno != EINVAL || lstat(dst, &st) == 0 || rename(tmp, dst) < 0)) {
-		err = errno == EINVAL ? -EEXIST : -errno;
-		cause = msg_strdupf("cannot rename %s to %s: %s", tmp, dst, strerror(-err));
-		util_rm_rf(tmp);
-		goto out;
+	if (!done) {
+		err = place_upload(d->blobs, u->o[i].info.id, tmp, dst, &cause);
+		if (err < 0) {
+			goto out;
+		}
 	}
 	fd = open(u->o[i].dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (fd >= 0) {

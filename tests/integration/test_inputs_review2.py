@@ -4,10 +4,13 @@ after a restart counts as done, and the temporaries of a mounted dataset
 that a kill -9 left are swept at start. Loopback only."""
 
 import http.server
+import json
 import os
 import socketserver
 import threading
 import time
+
+import pytest
 
 from conftest import PY, script
 
@@ -72,3 +75,51 @@ def test_review2_http_upload_has_an_overall_time_limit(daemon_factory, make_tree
         stop.set()
         srv.shutdown()
         srv.server_close()
+
+
+@pytest.mark.parametrize("planted,done", [
+    ({"w.bin": "weights", "sub/x.txt": "abc"}, True),
+    ({"w.bin": "weights", "sub/x.txt": "abd"}, False),  # same size, other bytes
+    ({"w.bin": "weights", "sub/x.txt": "abc", "sub/more.txt": ""}, False),
+    ({"w.bin": "weights"}, False),
+    ({"w.bin": "weights", "sub/x.txt": "abc", ".git/HEAD": "x"}, False),
+], ids=["same", "other-content", "extra-file", "missing-file", "extra-git"])
+def test_review2_local_upload_found_done_after_a_restart(daemon, make_tree, tmp_path,
+                                                         planted, done):
+    """A daemon that dies after the final rename into DIR/<run-id> and before
+    recording the upload finalizes the run again after the restart, and found
+    DIR/<run-id> there: the run failed although its outputs were uploaded.
+    DIR/<run-id> holding exactly the run's output files (paths, sizes,
+    SHA-256) is now that upload, done; anything else is still never
+    replaced. The script plants DIR/<run-id> as the earlier attempt left it."""
+    store = tmp_path / "datastore"
+    store.mkdir()
+    s = make_tree({"o.py": script("""
+        import json, os, sys
+        dest = os.path.join(sys.argv[1], os.environ["RUNYARD_RUN_ID"])
+        for rel, text in json.loads(sys.argv[2]).items():
+            os.makedirs(os.path.dirname(os.path.join(dest, rel)), exist_ok=True)
+            open(os.path.join(dest, rel), "w").write(text)
+        p = os.environ["RUNYARD_OUTPUT_model"]
+        os.mkdir(os.path.join(p, "sub"))
+        open(os.path.join(p, "w.bin"), "w").write("weights")
+        open(os.path.join(p, "sub", "x.txt"), "w").write("abc")
+    """)}, name="s2")
+    run = daemon.cli("submit", "--source", s, "--python", PY, "--output",
+                     "model=%s" % store, "--", "o.py", str(store), json.dumps(planted),
+                     json=True).json
+    r = daemon.wait_terminal(run["id"])
+    dest = store / run["id"]
+    o = r["outputs_to"][0]
+    assert [p.name for p in store.iterdir()] == [run["id"]]  # no temporaries left
+    found = {str(p.relative_to(dest)): p.read_text() for p in dest.rglob("*") if p.is_file()}
+    assert found == planted  # never replaced, in either case
+    if done:
+        assert r["status"] == "Completed", r
+        assert o["stored"] == str(dest) and o["files"] == 2 and o["bytes"] == 10, o
+        assert o.get("error") is None, o
+    else:
+        assert r["status"] == "Failed", r
+        assert r["error"]["code"] == "FinalizationFailed", r
+        assert "cannot rename" in o["error"] and "File exists" in o["error"], o
+        assert o["stored"] is None, o
