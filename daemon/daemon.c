@@ -12,6 +12,7 @@
 
 #include "blob.h"
 #include "compute.h"
+#include "datasets.h"
 #include "exec.h"
 #include "fetch.h"
 #include "log.h"
@@ -253,6 +254,9 @@ int daemon_resume(struct daemon *d)
 		log_error("loading the runs in flight failed: %s", store_errmsg(d->store));
 		return r;
 	}
+	/* Before the runs resume: a resumed run's preparation may make a
+	 * dataset tree of its own, under a temporary name, in the thread pool. */
+	datasets_sweep(d);
 	d->resuming = true;
 	for (struct run *run = d->runs_head, *next; run; run = next) {
 		next = run->next;

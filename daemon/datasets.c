@@ -137,6 +137,51 @@ out:
 	return 0;
 }
 
+/* Whether name is .<64 hex>.<8 hex>: a tree datasets_mount_dir was making.
+ * Only these are swept; a real tree is named by its manifest alone. */
+static bool is_mount_tmp(const char *name)
+{
+	char manifest[65];
+
+	if (strlen(name) != 1 + 64 + 1 + 8 || name[0] != '.' || name[65] != '.') {
+		return false;
+	}
+	memcpy(manifest, name + 1, 64);
+	manifest[64] = '\0';
+	if (!blob_valid_hex(manifest)) {
+		return false;
+	}
+	for (int i = 66; i < 74; i++) {
+		if (!((name[i] >= '0' && name[i] <= '9') || (name[i] >= 'a' && name[i] <= 'f'))) {
+			return false;
+		}
+	}
+	return true;
+}
+
+void datasets_sweep(struct daemon *d)
+{
+	char *dir = util_path_join(d->state_dir, "datasets");
+	DIR *dh = dir ? opendir(dir) : NULL;
+	struct dirent *de;
+
+	while (dh && (de = readdir(dh))) {
+		if (!is_mount_tmp(de->d_name)) {
+			continue;
+		}
+		char *p = util_path_join(dir, de->d_name);
+		if (p) {
+			log_info("removing the unfinished dataset tree %s", p);
+			util_rm_rf(p);
+		}
+		free(p);
+	}
+	if (dh) {
+		closedir(dh);
+	}
+	free(dir);
+}
+
 /* ---- the dataset object ---- */
 
 static cJSON *row_json(sqlite3_stmt *st)

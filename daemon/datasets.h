@@ -29,6 +29,11 @@ int datasets_resolve(struct daemon *d, const char *ref, struct datasets_version 
  * in the thread pool (it touches no store). */
 int datasets_mount_dir(struct daemon *d, const char *manifest, char **ret_dir, char **cause);
 
+/* At start, before any run is prepared: remove the temporary trees of
+ * datasets_mount_dir that a daemon killed while making them left
+ * (<state>/datasets/.<manifest>.<hex>); finished trees stay. */
+void datasets_sweep(struct daemon *d);
+
 /* Daemon stopping: drop registrations waiting for downloads. */
 void datasets_shutdown(struct daemon *d);
 

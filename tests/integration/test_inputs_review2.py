@@ -123,3 +123,52 @@ def test_review2_local_upload_found_done_after_a_restart(daemon, make_tree, tmp_
         assert r["error"]["code"] == "FinalizationFailed", r
         assert "cannot rename" in o["error"] and "File exists" in o["error"], o
         assert o["stored"] is None, o
+
+
+def test_review2_unfinished_dataset_trees_swept_at_start(daemon, make_tree):
+    """A mounted dataset's tree is made as <state>/datasets/.<manifest>.<hex>
+    and renamed; a kill -9 while it is made left the temporary for good. The
+    daemon removes such names at start, and nothing else there."""
+    ds = make_tree({"a.csv": "1,2\n", "sub/b.csv": "3,4\n"}, name="ds")
+    v = daemon.cli("dataset", "register", "m", ds, json=True).json
+    manifest = v["manifest"]
+    s = make_tree({"l.py": script("""
+        import os
+        p = os.environ["RUNYARD_INPUT_data"]
+        print(sorted(os.listdir(p)))
+    """)}, name="s3")
+
+    def mount_run():
+        run = daemon.cli("submit", "--source", s, "--python", PY, "--input",
+                         "data=dataset:m:mount", "--", "l.py", json=True).json
+        r = daemon.wait_terminal(run["id"])
+        assert r["status"] == "Completed", r
+        return [l["text"] for l in daemon.logs(run["id"], "stdout")]
+
+    assert mount_run() == ["['a.csv', 'sub']"]
+    root = daemon.state_dir / "datasets"
+    real = root / manifest
+    assert real.is_dir(), sorted(p.name for p in root.iterdir())
+    daemon.stop()
+    # what a kill -9 in the middle of making a tree leaves: part of it,
+    # read-only like the trees runs mount
+    tmps = [root / (".%s.0badc0de" % manifest), root / (".%s.12345678" % ("ab" * 32))]
+    for t in tmps:
+        (t / "sub").mkdir(parents=True)
+        (t / "sub" / "b.csv").write_text("3,")
+        (t / "sub").chmod(0o555)
+        t.chmod(0o555)
+    # not of that pattern: left alone
+    keep = [root / ("cd" * 32), root / (".%s" % manifest), root / (".%s.0BADC0DE" % manifest),
+            root / (".%s.0badc0d" % manifest), root / (".%s.0badc0de.tmp" % manifest),
+            root / ("%s.0badc0de" % manifest)]
+    for k in keep:
+        k.mkdir()
+    daemon.start()
+    left = sorted(p.name for p in root.iterdir())
+    assert left == sorted([real.name] + [k.name for k in keep]), left
+    assert sorted(str(p.relative_to(real)) for p in real.rglob("*")) == \
+        ["a.csv", "sub", "sub/b.csv"]
+    assert mount_run() == ["['a.csv', 'sub']"]
+    for k in keep:
+        k.rmdir()
