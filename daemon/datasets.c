@@ -58,15 +58,6 @@ static int find(struct daemon *d, const char *name, int64_t version, sqlite3_stm
 				  name, version, ret);
 }
 
-static char *not_found(const char *name, int64_t version)
-{
-	if (version) {
-		return msg_strdupf("no dataset '%s:%lld' (see 'runyard dataset list %s')", name,
-		                   (long long)version, name);
-	}
-	return msg_strdupf("no dataset '%s' (see 'runyard dataset list')", name);
-}
-
 int datasets_resolve(struct daemon *d, const char *ref, struct datasets_version *ret, char **cause)
 {
 	sqlite3_stmt *st = NULL;
@@ -79,7 +70,7 @@ int datasets_resolve(struct daemon *d, const char *ref, struct datasets_version 
 	}
 	err = find(d, name, version, &st);
 	if (err == -ENOENT) {
-		*cause = not_found(name, version);
+		*cause = util_ref_not_found("dataset", name, version);
 	}
 	if (err < 0) {
 		free(name);
@@ -815,7 +806,7 @@ static int resolve_arg(struct request *req, sqlite3_stmt **ret, char **ret_name,
 	}
 	err = find(req->d, name, version, ret);
 	if (err < 0) {
-		cause = err == -ENOENT ? not_found(name, version) : NULL;
+		cause = err == -ENOENT ? util_ref_not_found("dataset", name, version) : NULL;
 		request_error(req, err == -ENOENT ? PROTO_E_NOT_FOUND : PROTO_E_INTERNAL, "%s",
 		              cause ? cause : "reading the dataset failed");
 		free(cause);

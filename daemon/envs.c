@@ -584,32 +584,23 @@ static int parse_ref(const char *ref, char **ret_name, int64_t *ret_version, cha
 /* The row of name (version 0: the latest) into ret (an env object). */
 static int find_env(struct daemon *d, const char *name, int64_t version, cJSON **ret)
 {
-	sqlite3_stmt *st =
-	    version
-	        ? store_prepare(d->store, "envs", "SELECT " ENV_COLUMNS "WHERE name = ?1 AND version = ?2")
-	        : store_prepare(d->store, "envs", "SELECT " ENV_COLUMNS "WHERE name = ?1 ORDER BY version DESC LIMIT 1");
-	int rc, err = 0;
+	sqlite3_stmt *st = NULL;
+	cJSON *def;
+	int err = store_find_version(
+	    d->store, "envs", "SELECT " ENV_COLUMNS "WHERE name = ?1 AND version = ?2",
+	    "SELECT " ENV_COLUMNS "WHERE name = ?1 ORDER BY version DESC LIMIT 1", name, version,
+	    &st);
 
-	if (!st) {
-		return -EIO;
+	if (err < 0) {
+		return err;
 	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	if (version) {
-		sqlite3_bind_int64(st, 2, version);
-	}
-	rc = sqlite3_step(st);
-	if (rc == SQLITE_ROW) {
-		cJSON *def = cJSON_Parse((const char *)sqlite3_column_text(st, 3));
-		if (!def) {
-			err = -EIO;
-		} else {
-			*ret = env_json((const char *)sqlite3_column_text(st, 0),
-			                sqlite3_column_int64(st, 1),
-			                (const char *)sqlite3_column_text(st, 2), def,
-			                sqlite3_column_double(st, 4), false);
-		}
+	def = cJSON_Parse((const char *)sqlite3_column_text(st, 3));
+	if (!def) {
+		err = -EIO;
 	} else {
-		err = rc == SQLITE_DONE ? -ENOENT : -EIO;
+		*ret = env_json((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+		                (const char *)sqlite3_column_text(st, 2), def,
+		                sqlite3_column_double(st, 4), false);
 	}
 	sqlite3_finalize(st);
 	return err;

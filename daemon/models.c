@@ -312,15 +312,6 @@ static int find_model(struct daemon *d, const char *name, int64_t version, sqlit
 				  name, version, ret_row);
 }
 
-static char *not_found_message(const char *name, int64_t version)
-{
-	if (version) {
-		return msg_strdupf("no model '%s:%lld' (see 'runyard model list %s')", name,
-		                   (long long)version, name);
-	}
-	return msg_strdupf("no model '%s' (see 'runyard model list')", name);
-}
-
 int models_get(struct daemon *d, const char *ref, struct models_model *ret, char **cause)
 {
 	sqlite3_stmt *st = NULL;
@@ -334,7 +325,7 @@ int models_get(struct daemon *d, const char *ref, struct models_model *ret, char
 	}
 	err = find_model(d, name, version, &st);
 	if (err == -ENOENT) {
-		*cause = not_found_message(name, version);
+		*cause = util_ref_not_found("model", name, version);
 	} else if (err == 0) {
 		err = model_fill(d, st, ret);
 		sqlite3_finalize(st);
@@ -1103,7 +1094,7 @@ static int resolve_model(struct request *req, bool require_version, int64_t *ret
 	}
 	err = find_model(req->d, name, version, &st);
 	if (err < 0) {
-		char *m = not_found_message(name, version);
+		char *m = util_ref_not_found("model", name, version);
 		if (err == -ENOENT) {
 			request_error(req, PROTO_E_NOT_FOUND, "%s", m ? m : "no such model");
 		} else {

@@ -368,3 +368,12 @@ int util_parse_ref(const char *ref, const char *what, char **ret_name, int64_t *
 	*ret_version = version;
 	return 0;
 }
+
+char *util_ref_not_found(const char *kind, const char *name, int64_t version)
+{
+	if (version) {
+		return msg_strdupf("no %s '%s:%lld' (see 'runyard %s list %s')", kind, name,
+				   (long long)version, kind, name);
+	}
+	return msg_strdupf("no %s '%s' (see 'runyard %s list')", kind, name, kind);
+}

@@ -47,3 +47,7 @@ bool util_valid_name(const char *name);
  * a message in *cause when it is neither. */
 int util_parse_ref(const char *ref, const char *what, char **ret_name, int64_t *ret_version,
 		   char **cause);
+
+/* The message for an unknown NAME[:VERSION] of a registry (kind "model",
+ * "dataset"), pointing at 'runyard KIND list'; malloc'd or NULL. */
+char *util_ref_not_found(const char *kind, const char *name, int64_t version);
