@@ -22,7 +22,7 @@ import shlex
 import sys
 
 from runyard._models import Model, RunyardError, Workspace, _as_workspace, _register_args
-from runyard._run import DaemonError, _Client, _Experiment, collect_metrics
+from runyard._run import DaemonError, _Client, _Experiment, collect_metrics, tags_dict
 
 TERMINAL = ("Completed", "Failed", "Canceled")
 
@@ -643,12 +643,8 @@ class RunHandle:
         self.set_tags({key: value})
 
     def set_tags(self, tags):
-        if isinstance(tags, str):
-            tags = {tags: ""}
-        elif not isinstance(tags, dict):
-            tags = {k: "" for k in tags}
         self.workspace._call("run.tag", {"run": self.id, "tags": {
-            str(k): "" if v is None else str(v) for k, v in tags.items()}})
+            str(k): "" if v is None else str(v) for k, v in tags_dict(tags).items()}})
 
     def remove_tags(self, tags):
         if isinstance(tags, str):

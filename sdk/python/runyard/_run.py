@@ -84,6 +84,16 @@ def _check_name(name, what="metric name"):
     _utf8(name, what)
 
 
+def tags_dict(tags):
+    """Tags as given to set_tags: a dict, or keys (a string or a list) with
+    empty values."""
+    if isinstance(tags, str):
+        return {tags: ""}
+    if not isinstance(tags, dict):
+        return {k: "" for k in tags}
+    return tags
+
+
 def _check_kv(key, value, what):
     if not isinstance(key, str):
         raise TypeError("a %s key must be a string, not %s" % (what, type(key).__name__))
@@ -603,11 +613,7 @@ class Run:
 
     def set_tags(self, tags):
         """Set several tags: a dict, or keys (a string or a list) with empty values."""
-        if isinstance(tags, str):
-            tags = {tags: ""}
-        elif not isinstance(tags, dict):
-            tags = {k: "" for k in tags}
-        checked = {k: _check_kv(k, v, "tag") for k, v in tags.items()}
+        checked = {k: _check_kv(k, v, "tag") for k, v in tags_dict(tags).items()}
         self._known()
         new = set(checked) - self._tags
         if len(self._tags) + len(new) > TAGS_MAX:
