@@ -485,9 +485,10 @@ static void reg_done_cb(uv_work_t *w, int status)
 		request_error(g->req, PROTO_E_INTERNAL, "recording the dataset failed");
 		goto out;
 	}
-	st = store_prepare(d->store, "datasets", "INSERT INTO dataset_names(name, last_version) VALUES(?1, 1) "
-	             "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1 "
-	             "RETURNING last_version");
+	st = store_prepare(d->store, "datasets",
+	                   "INSERT INTO dataset_names(name, last_version) VALUES(?1, 1) "
+	                   "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1 "
+	                   "RETURNING last_version");
 	if (st) {
 		sqlite3_bind_text(st, 1, g->name, -1, SQLITE_TRANSIENT);
 		if (sqlite3_step(st) == SQLITE_ROW) {
@@ -764,9 +765,11 @@ void datasets_op_list(struct request *req)
 		ops_arg_error(req, cause);
 		return;
 	}
-	st = name ? store_prepare(req->d->store, "datasets", "SELECT " DS_COLUMNS " FROM datasets WHERE name = ?1 ORDER BY "
-	                         "version")
-	          : store_prepare(req->d->store, "datasets", "SELECT " DS_COLUMNS " FROM datasets ORDER BY name, version");
+	st = name ? store_prepare(req->d->store, "datasets",
+	                          "SELECT " DS_COLUMNS " FROM datasets WHERE name = ?1 ORDER BY "
+	                          "version")
+	          : store_prepare(req->d->store, "datasets",
+	                          "SELECT " DS_COLUMNS " FROM datasets ORDER BY name, version");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "listing datasets failed");
 		return;
@@ -844,9 +847,10 @@ void datasets_op_show(struct request *req)
 	cJSON_AddBoolToObject(o, "file_list_truncated", err > 0);
 	/* the runs that consumed this version */
 	used = cJSON_AddArrayToObject(o, "runs");
-	runs = store_prepare(req->d->store, "datasets", "SELECT r.seq, r.id, i.name FROM run_inputs i JOIN runs r ON r.seq = "
-	                    "i.run_seq WHERE i.dataset = ?1 AND i.dataset_version = ?2 ORDER BY "
-	                    "r.seq LIMIT 1000");
+	runs = store_prepare(req->d->store, "datasets",
+	                     "SELECT r.seq, r.id, i.name FROM run_inputs i JOIN runs r ON r.seq = "
+	                     "i.run_seq WHERE i.dataset = ?1 AND i.dataset_version = ?2 ORDER BY "
+	                     "r.seq LIMIT 1000");
 	if (runs) {
 		sqlite3_bind_text(runs, 1, (const char *)sqlite3_column_text(st, 0), -1,
 		                  SQLITE_TRANSIENT);
@@ -883,9 +887,11 @@ void datasets_op_delete(struct request *req)
 	res = cJSON_CreateObject();
 	cJSON_AddStringToObject(res, "name", name);
 	gone = cJSON_AddArrayToObject(res, "deleted");
-	del = version ? store_prepare(req->d->store, "datasets", "DELETE FROM datasets WHERE name = ?1 AND version = ?2 "
-	                             "RETURNING version")
-	              : store_prepare(req->d->store, "datasets", "DELETE FROM datasets WHERE name = ?1 RETURNING version");
+	del = version ? store_prepare(req->d->store, "datasets",
+	                              "DELETE FROM datasets WHERE name = ?1 AND version = ?2 "
+	                              "RETURNING version")
+	              : store_prepare(req->d->store, "datasets",
+	                              "DELETE FROM datasets WHERE name = ?1 RETURNING version");
 	if (!del) {
 		cJSON_Delete(res);
 		free(name);

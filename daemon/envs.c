@@ -775,9 +775,10 @@ void envs_op_create(struct request *req)
 		goto out;
 	}
 	/* versions count on past deleted ones: a number names one definition */
-	st = store_prepare(d->store, "envs", "INSERT INTO environment_names(name, last_version) VALUES (?1, 1) "
-	             "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1 "
-	             "RETURNING last_version");
+	st = store_prepare(d->store, "envs",
+	                   "INSERT INTO environment_names(name, last_version) VALUES (?1, 1) "
+	                   "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1 "
+	                   "RETURNING last_version");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "storing the environment failed");
 		goto out;
@@ -790,8 +791,9 @@ void envs_op_create(struct request *req)
 	}
 	version = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	st = store_prepare(d->store, "envs", "INSERT INTO environments(name, version, hash, definition, created_at) "
-	             "VALUES (?1, ?2, ?3, ?4, ?5)");
+	st = store_prepare(d->store, "envs",
+	                   "INSERT INTO environments(name, version, hash, definition, created_at) "
+	                   "VALUES (?1, ?2, ?3, ?4, ?5)");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "storing the environment failed");
 		goto out;
@@ -820,7 +822,8 @@ out:
 
 void envs_op_list(struct request *req)
 {
-	sqlite3_stmt *st = store_prepare(req->d->store, "envs", "SELECT " ENV_COLUMNS "ORDER BY name, version");
+	sqlite3_stmt *st =
+	    store_prepare(req->d->store, "envs", "SELECT " ENV_COLUMNS "ORDER BY name, version");
 	cJSON *list, *res;
 	int rc;
 
@@ -900,8 +903,10 @@ void envs_op_delete(struct request *req)
 		              name);
 		goto out;
 	}
-	st = version ? store_prepare(req->d->store, "envs", "DELETE FROM environments WHERE name = ?1 AND version = ?2")
-	             : store_prepare(req->d->store, "envs", "DELETE FROM environments WHERE name = ?1");
+	st = version
+	         ? store_prepare(req->d->store, "envs",
+	                         "DELETE FROM environments WHERE name = ?1 AND version = ?2")
+	         : store_prepare(req->d->store, "envs", "DELETE FROM environments WHERE name = ?1");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "deleting the environment failed");
 		goto out;
@@ -1457,13 +1462,29 @@ static int join_build(struct daemon *d, const char *hash, struct waiter *w, char
 	return 1;
 }
 
+/* join_build with a heap copy of w, freed again unless it waits (1). */
+static int join_copy(struct daemon *d, const char *hash, const struct waiter *w, char **cause)
+{
+	struct waiter *c = malloc(sizeof(*c));
+	int err;
+
+	if (!c) {
+		return -ENOMEM;
+	}
+	*c = *w;
+	err = join_build(d, hash, c, cause);
+	if (err != 1) {
+		free(c);
+	}
+	return err;
+}
+
 int envs_prepare(struct run *r, envs_ready_fn cb, char **cause)
 {
 	struct daemon *d = r->d;
 	const cJSON *a0 = cJSON_GetArrayItem(r->argv, 0);
 	char prefix[4096], hash[65];
 	const char *p;
-	struct waiter *w;
 	int err;
 
 	snprintf(prefix, sizeof(prefix), "%s/envs/", d->state_dir);
@@ -1476,15 +1497,8 @@ int envs_prepare(struct run *r, envs_ready_fn cb, char **cause)
 	}
 	memcpy(hash, p, 64);
 	hash[64] = '\0';
-	w = calloc(1, sizeof(*w));
-	if (!w) {
-		return -ENOMEM;
-	}
-	w->r = r;
-	w->run_cb = cb;
-	err = join_build(d, hash, w, cause);
+	err = join_copy(d, hash, &(struct waiter){.r = r, .run_cb = cb}, cause);
 	if (err != 1) {
-		free(w);
 		return err;
 	}
 	r->busy = true;
@@ -1493,19 +1507,7 @@ int envs_prepare(struct run *r, envs_ready_fn cb, char **cause)
 
 int envs_build(struct daemon *d, const char *hash, envs_built_fn cb, void *ud, char **cause)
 {
-	struct waiter *w = calloc(1, sizeof(*w));
-	int err;
-
-	if (!w) {
-		return -ENOMEM;
-	}
-	w->cb = cb;
-	w->ud = ud;
-	err = join_build(d, hash, w, cause);
-	if (err != 1) {
-		free(w);
-	}
-	return err;
+	return join_copy(d, hash, &(struct waiter){.cb = cb, .ud = ud}, cause);
 }
 
 void envs_shutdown(struct daemon *d)

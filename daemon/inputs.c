@@ -529,10 +529,13 @@ int inputs_record(struct daemon *d, int64_t seq, const cJSON *inputs, const cJSO
 	if (cJSON_GetArraySize(inputs) == 0 && cJSON_GetArraySize(outputs) == 0) {
 		return 0;
 	}
-	si = store_prepare(d->store, "inputs", "INSERT INTO run_inputs(run_seq, idx, name, source, mode, path, sha256, "
-	             "dataset, dataset_version, kind, hash, size, files) "
-	             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
-	so = store_prepare(d->store, "inputs", "INSERT INTO run_outputs(run_seq, name, path, dest) VALUES(?1, ?2, ?3, ?4)");
+	si = store_prepare(d->store, "inputs",
+	                   "INSERT INTO run_inputs(run_seq, idx, name, source, mode, path, sha256, "
+	                   "dataset, dataset_version, kind, hash, size, files) "
+	                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)");
+	so = store_prepare(
+	    d->store, "inputs",
+	    "INSERT INTO run_outputs(run_seq, name, path, dest) VALUES(?1, ?2, ?3, ?4)");
 	if (!si || !so || store_begin(d->store) < 0) {
 		err = -EIO;
 		goto out;
@@ -684,8 +687,9 @@ static int job_load(struct inputs_job *j)
 	size_t cap = 0, nout = 0;
 	int err = 0;
 
-	st = store_prepare(d->store, "inputs", "SELECT idx, name, source, mode, path, sha256, hash FROM run_inputs "
-	             "WHERE run_seq = ?1 ORDER BY idx");
+	st = store_prepare(d->store, "inputs",
+	                   "SELECT idx, name, source, mode, path, sha256, hash FROM run_inputs "
+	                   "WHERE run_seq = ?1 ORDER BY idx");
 	if (!st) {
 		return -EIO;
 	}
@@ -721,7 +725,8 @@ static int job_load(struct inputs_job *j)
 	if (err < 0) {
 		return err;
 	}
-	st = store_prepare(d->store, "inputs", "SELECT path FROM run_outputs WHERE run_seq = ?1 ORDER BY name");
+	st = store_prepare(d->store, "inputs",
+	                   "SELECT path FROM run_outputs WHERE run_seq = ?1 ORDER BY name");
 	if (!st) {
 		return -EIO;
 	}
@@ -782,8 +787,10 @@ static void tick_cb(uv_timer_t *t)
 static int job_store(struct inputs_job *j)
 {
 	struct daemon *d = j->r->d;
-	sqlite3_stmt *st = store_prepare(d->store, "inputs", "UPDATE run_inputs SET kind = ?3, hash = ?4, size = ?5, "
-	                           "files = ?6, placed_at = ?7 WHERE run_seq = ?1 AND idx = ?2");
+	sqlite3_stmt *st =
+	    store_prepare(d->store, "inputs",
+	                  "UPDATE run_inputs SET kind = ?3, hash = ?4, size = ?5, "
+	                  "files = ?6, placed_at = ?7 WHERE run_seq = ?1 AND idx = ?2");
 	double now = util_now();
 	int err = 0;
 
@@ -1338,8 +1345,9 @@ int inputs_env_add(struct run *r, char **env, size_t *n)
 
 char **inputs_supervisor_args(struct run *r)
 {
-	sqlite3_stmt *st = store_prepare(r->d->store, "inputs", "SELECT source, path, hash FROM run_inputs WHERE "
-	                              "run_seq = ?1 AND mode = 'mount' ORDER BY idx");
+	sqlite3_stmt *st = store_prepare(r->d->store, "inputs",
+	                                 "SELECT source, path, hash FROM run_inputs WHERE "
+	                                 "run_seq = ?1 AND mode = 'mount' ORDER BY idx");
 	char **v = calloc(3 * INPUTS_MAX + 1, sizeof(char *));
 	size_t n = 0;
 
@@ -1395,9 +1403,10 @@ static void add_col(cJSON *o, const char *key, sqlite3_stmt *st, int i)
 
 int inputs_json(struct daemon *d, int64_t seq, cJSON *run)
 {
-	sqlite3_stmt *st = store_prepare(d->store, "inputs", "SELECT idx, name, source, mode, path, sha256, dataset, "
-	                           "dataset_version, kind, hash, size, files, placed_at FROM "
-	                           "run_inputs WHERE run_seq = ?1 ORDER BY idx");
+	sqlite3_stmt *st = store_prepare(d->store, "inputs",
+	                                 "SELECT idx, name, source, mode, path, sha256, dataset, "
+	                                 "dataset_version, kind, hash, size, files, placed_at FROM "
+	                                 "run_inputs WHERE run_seq = ?1 ORDER BY idx");
 	cJSON *arr = cJSON_AddArrayToObject(run, "inputs"), *outs;
 	struct run *r = run_find(d, seq);
 	struct inputs_job *j = r ? r->inputs : NULL;
@@ -1437,8 +1446,9 @@ int inputs_json(struct daemon *d, int64_t seq, cJSON *run)
 		cJSON_AddItemToArray(arr, o);
 	}
 	sqlite3_finalize(st);
-	st = store_prepare(d->store, "inputs", "SELECT name, path, dest, stored, files, bytes, manifest, error FROM "
-	             "run_outputs WHERE run_seq = ?1 ORDER BY name");
+	st = store_prepare(d->store, "inputs",
+	                   "SELECT name, path, dest, stored, files, bytes, manifest, error FROM "
+	                   "run_outputs WHERE run_seq = ?1 ORDER BY name");
 	outs = cJSON_AddArrayToObject(run, "outputs_to");
 	if (!st || !outs) {
 		sqlite3_finalize(st);
@@ -1954,8 +1964,10 @@ static void upload_done_cb(uv_work_t *w, int status)
 		upload_free(u);
 		return;
 	}
-	st = store_prepare(d->store, "inputs", "UPDATE run_outputs SET stored = ?3, files = ?4, bytes = ?5, manifest = ?6, "
-	             "error = ?7 WHERE run_seq = ?1 AND name = ?2");
+	st = store_prepare(
+	    d->store, "inputs",
+	    "UPDATE run_outputs SET stored = ?3, files = ?4, bytes = ?5, manifest = ?6, "
+	    "error = ?7 WHERE run_seq = ?1 AND name = ?2");
 	for (size_t i = 0; st && i < u->n; i++) {
 		sqlite3_reset(st);
 		sqlite3_bind_int64(st, 1, r->seq);
@@ -1988,8 +2000,10 @@ static void upload_done_cb(uv_work_t *w, int status)
 int inputs_finalize(struct run *r, inputs_ready_fn cb)
 {
 	struct daemon *d = r->d;
-	sqlite3_stmt *st = store_prepare(d->store, "inputs", "SELECT name, path, dest FROM run_outputs WHERE run_seq = ?1 "
-	                           "ORDER BY name");
+	sqlite3_stmt *st =
+	    store_prepare(d->store, "inputs",
+	                  "SELECT name, path, dest FROM run_outputs WHERE run_seq = ?1 "
+	                  "ORDER BY name");
 	struct upload *u;
 	int err;
 

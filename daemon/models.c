@@ -147,8 +147,9 @@ static cJSON *model_row_json(sqlite3_stmt *st)
 
 static int files_json(struct daemon *d, int64_t id, cJSON **ret, double *ret_total)
 {
-	sqlite3_stmt *st = store_prepare(d->store, "models", "SELECT path, size, sha256, mode FROM model_files "
-	                           "WHERE model_id = ?1 ORDER BY path");
+	sqlite3_stmt *st = store_prepare(d->store, "models",
+	                                 "SELECT path, size, sha256, mode FROM model_files "
+	                                 "WHERE model_id = ?1 ORDER BY path");
 	cJSON *arr = cJSON_CreateArray();
 	double total = 0;
 	int rc;
@@ -443,10 +444,11 @@ static void add_file(cJSON *files, const char *path, uint64_t size, const char *
  * the folder outputs/m is "m/...". */
 static int files_from_artifacts(struct reg *g)
 {
-	sqlite3_stmt *st = store_prepare(g->d->store, "models", "SELECT path, size, sha256, mode FROM artifacts "
-	                              "WHERE run_seq = ?1 AND (path = ?2 OR "
-	                              "(substr(path, 1, length(?2) + 1) = ?2 || '/')) "
-	                              "ORDER BY path");
+	sqlite3_stmt *st = store_prepare(g->d->store, "models",
+	                                 "SELECT path, size, sha256, mode FROM artifacts "
+	                                 "WHERE run_seq = ?1 AND (path = ?2 OR "
+	                                 "(substr(path, 1, length(?2) + 1) = ?2 || '/')) "
+	                                 "ORDER BY path");
 	const char *slash = strrchr(g->path, '/');
 	size_t skip = slash ? (size_t)(slash - g->path + 1) : 0;
 	int rc;
@@ -673,9 +675,10 @@ static int reg_insert(struct reg *g, int64_t *ret_id)
 	}
 	version = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	st = store_prepare(d->store, "models", "INSERT INTO models(name, version, framework, framework_version, cpu, "
-	             "memory_gb, description, run_seq, source, created_at) "
-	             "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
+	st = store_prepare(d->store, "models",
+	                   "INSERT INTO models(name, version, framework, framework_version, cpu, "
+	                   "memory_gb, description, run_seq, source, created_at) "
+	                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)");
 	if (!st) {
 		goto fail;
 	}
@@ -706,8 +709,9 @@ static int reg_insert(struct reg *g, int64_t *ret_id)
 	}
 	id = sqlite3_last_insert_rowid(store_db(d->store));
 	sqlite3_finalize(st);
-	st = store_prepare(d->store, "models", "INSERT INTO model_files(model_id, path, size, sha256, mode) "
-	             "VALUES(?1, ?2, ?3, ?4, ?5)");
+	st = store_prepare(d->store, "models",
+	                   "INSERT INTO model_files(model_id, path, size, sha256, mode) "
+	                   "VALUES(?1, ?2, ?3, ?4, ?5)");
 	if (!st) {
 		goto fail;
 	}
@@ -1036,8 +1040,10 @@ void models_op_list(struct request *req)
 		ops_arg_error(req, cause);
 		return;
 	}
-	st = name ? store_prepare(req->d->store, "models", "SELECT " MODEL_COLUMNS "WHERE m.name = ?1 ORDER BY m.version")
-	          : store_prepare(req->d->store, "models", "SELECT " MODEL_COLUMNS "ORDER BY m.name, m.version");
+	st = name ? store_prepare(req->d->store, "models",
+	                          "SELECT " MODEL_COLUMNS "WHERE m.name = ?1 ORDER BY m.version")
+	          : store_prepare(req->d->store, "models",
+	                          "SELECT " MODEL_COLUMNS "ORDER BY m.name, m.version");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "listing models failed");
 		return;
@@ -1143,7 +1149,9 @@ void models_op_read(struct request *req)
 		ops_arg_error(req, cause);
 		return;
 	}
-	st = store_prepare(req->d->store, "models", "SELECT sha256, size FROM model_files WHERE model_id = ?1 AND path = ?2");
+	st =
+	    store_prepare(req->d->store, "models",
+	                  "SELECT sha256, size FROM model_files WHERE model_id = ?1 AND path = ?2");
 	if (!st) {
 		request_error(req, PROTO_E_INTERNAL, "reading the model failed");
 		return;

@@ -386,9 +386,11 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 static int db_insert(struct daemon *d, const char *name, int port, const struct svc_config *c,
                      double now, int64_t *ret_id)
 {
-	sqlite3_stmt *st = store_prepare(d->store, "services", "INSERT INTO services(name, model_id, port, python, "
-	                           "entry_script, snapshot, source, timeout, created_at, "
-	                           "updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)");
+	sqlite3_stmt *st =
+	    store_prepare(d->store, "services",
+	                  "INSERT INTO services(name, model_id, port, python, "
+	                  "entry_script, snapshot, source, timeout, created_at, "
+	                  "updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)");
 	int rc;
 
 	if (!st) {
@@ -462,9 +464,11 @@ static void load_environment(struct service *svc)
 static void db_update(struct service *svc)
 {
 	struct daemon *d = svc->mgr->d;
-	sqlite3_stmt *st = store_prepare(d->store, "services", "UPDATE services SET model_id = ?2, python = ?3, "
-	                           "entry_script = ?4, snapshot = ?5, source = ?6, timeout = ?7, "
-	                           "healthy_once = ?8, updated_at = ?9 WHERE id = ?1");
+	sqlite3_stmt *st =
+	    store_prepare(d->store, "services",
+	                  "UPDATE services SET model_id = ?2, python = ?3, "
+	                  "entry_script = ?4, snapshot = ?5, source = ?6, timeout = ?7, "
+	                  "healthy_once = ?8, updated_at = ?9 WHERE id = ?1");
 
 	if (!st) {
 		return;
@@ -1559,11 +1563,12 @@ static void adopt_leftovers(struct services *m)
 
 static int load_services(struct services *m)
 {
-	sqlite3_stmt *st = store_prepare(m->d->store, "services", "SELECT s.id, s.name, s.port, s.model_id, s.python, "
-	                              "s.entry_script, s.snapshot, s.source, s.timeout, "
-	                              "s.healthy_once, s.created_at, s.updated_at, m.name, "
-	                              "m.version FROM services s JOIN models m ON m.id = "
-	                              "s.model_id ORDER BY s.id");
+	sqlite3_stmt *st = store_prepare(m->d->store, "services",
+	                                 "SELECT s.id, s.name, s.port, s.model_id, s.python, "
+	                                 "s.entry_script, s.snapshot, s.source, s.timeout, "
+	                                 "s.healthy_once, s.created_at, s.updated_at, m.name, "
+	                                 "m.version FROM services s JOIN models m ON m.id = "
+	                                 "s.model_id ORDER BY s.id");
 	int rc;
 
 	if (!st) {
