@@ -1,4 +1,4 @@
-/* Fuzz target: the ignore-file matcher (daemon/ignore.c).
+/* Fuzz target: the ignore-file matcher (daemon/snapshot/ignore.c).
  *
  * The input is split at 0x01 bytes: the first part is a root ignore file,
  * the second one in directory "sub", and the rest are lines of paths, each

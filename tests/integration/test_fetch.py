@@ -1,4 +1,4 @@
-"""Downloads (daemon/fetch.c) against a real HTTP server on 127.0.0.1.
+"""Downloads (daemon/net/fetch.c) against a real HTTP server on 127.0.0.1.
 
 tests/unit/fetch-probe runs the daemon's fetch manager on a uv loop and
 prints one JSON line per progress report and per result; httpserver.py

@@ -1,4 +1,4 @@
-"""Downloads (daemon/fetch.c), reviewed for what a server controls: a body
+"""Downloads (daemon/net/fetch.c), reviewed for what a server controls: a body
 that changes while a transfer is resumed must not become a cache object
 that later requests trust."""
 

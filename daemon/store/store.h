@@ -201,7 +201,7 @@ int store_metric_count(struct store *s, int64_t seq, int64_t *ret);
 int store_run_warning_add(struct store *s, int64_t seq, double at, const char *message);
 
 /* The database handle, for a subsystem that keeps its own SQL (the model
- * registry and the services: daemon/models.c, daemon/services.c). Used from
+ * registry and the services: daemon/registry/models.c, daemon/services/services.c). Used from
  * the loop thread only, like the rest of the store. */
 struct sqlite3;
 struct sqlite3_stmt;
