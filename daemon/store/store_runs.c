@@ -1,0 +1,695 @@
+/* The store's runs: inserting a run and recording its transitions,
+ * errors, exit and supervisor; its log chunks and artifacts; resolving a
+ * reference; the runs still active at start; the read side handed out as the
+ * protocol's JSON (a run, a listing, artifacts, experiments, counts); and a
+ * run's tags, properties and what its snapshot skipped. */
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sqlite3.h>
+
+#include "msg.h"
+#include "store_priv.h"
+
+static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
+{
+	if (v) {
+		sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+	} else {
+		sqlite3_bind_null(st, i);
+	}
+}
+
+static int experiment_ensure(struct store *s, const char *name, double now, int64_t *ret_id)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_EXPERIMENT_INSERT);
+	int r;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_double(st, 2, now);
+	r = store_exec_stmt(st);
+	if (r < 0) {
+		return r;
+	}
+	st = store_stmt(s, STMT_EXPERIMENT_ID);
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return -EIO;
+	}
+	*ret_id = sqlite3_column_int64(st, 0);
+	sqlite3_reset(st);
+	return 0;
+}
+
+static int transition_insert(struct store *s, int64_t seq, const char *status, double at)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_TRANSITION_INSERT);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+	sqlite3_bind_double(st, 3, at);
+	return store_exec_stmt(st);
+}
+
+int store_run_insert(struct store *s, const struct store_run_new *n, int64_t *ret_seq)
+{
+	int64_t exp_id, seq;
+	sqlite3_stmt *st;
+	int r = store_begin(s);
+
+	if (r < 0) {
+		return r;
+	}
+	r = experiment_ensure(s, n->experiment, n->created_at, &exp_id);
+	if (r < 0) {
+		goto fail;
+	}
+	st = store_stmt(s, STMT_RUN_INSERT);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_text(st, 1, n->id, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 2, exp_id);
+	sqlite3_bind_int(st, 3, n->priority);
+	sqlite3_bind_text(st, 4, n->command_json, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 5, n->argv_json, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 6, n->python, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 7, n->source, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 8, n->snapshot, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 9, n->env_json ? n->env_json : "{}", -1, SQLITE_TRANSIENT);
+	if (n->timeout > 0) {
+		sqlite3_bind_double(st, 10, n->timeout);
+	} else {
+		sqlite3_bind_null(st, 10);
+	}
+	sqlite3_bind_int(st, 11, n->keep);
+	sqlite3_bind_double(st, 12, n->created_at);
+	sqlite3_bind_text(st, 13, n->skipped_json ? n->skipped_json : "[]", -1, SQLITE_TRANSIENT);
+	r = store_exec_stmt(st);
+	if (r < 0) {
+		goto fail;
+	}
+	seq = sqlite3_last_insert_rowid(s->db);
+	r = transition_insert(s, seq, "Queued", n->created_at);
+	if (r < 0) {
+		goto fail;
+	}
+	if (n->target) {
+		r = store_run_target_insert(s, seq, n->target, n->resources_json);
+		if (r < 0) {
+			goto fail;
+		}
+	}
+	r = store_commit(s);
+	if (r < 0) {
+		goto fail;
+	}
+	*ret_seq = seq;
+	return 0;
+fail:
+	store_rollback(s);
+	return r;
+}
+
+int store_run_transition(struct store *s, int64_t seq, const char *status, double at,
+			 bool terminal)
+{
+	sqlite3_stmt *st;
+	int r = store_begin(s);
+
+	if (r < 0) {
+		return r;
+	}
+	st = store_stmt(s, STMT_RUN_STATUS);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+	if ((r = store_exec_stmt(st)) < 0) {
+		goto fail;
+	}
+	if ((r = transition_insert(s, seq, status, at)) < 0) {
+		goto fail;
+	}
+	if (strcmp(status, "Running") == 0 || terminal) {
+		st = store_stmt(s, terminal ? STMT_RUN_ENDED : STMT_RUN_STARTED);
+		if (!st) {
+			r = -EIO;
+			goto fail;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		sqlite3_bind_double(st, 2, at);
+		if ((r = store_exec_stmt(st)) < 0) {
+			goto fail;
+		}
+	}
+	return store_commit(s);
+fail:
+	store_rollback(s);
+	return r;
+}
+
+int store_run_set_error(struct store *s, int64_t seq, const char *code, const char *message,
+			const char *stage)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_RUN_ERROR);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	bind_text_or_null(st, 2, code);
+	bind_text_or_null(st, 3, message);
+	bind_text_or_null(st, 4, stage);
+	return store_exec_stmt(st);
+}
+
+int store_run_set_exit(struct store *s, int64_t seq, const struct store_exit *e)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_RUN_EXIT);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if (e->has_exit_code) {
+		sqlite3_bind_int(st, 2, e->exit_code);
+	}
+	if (e->signal > 0) {
+		sqlite3_bind_int(st, 3, e->signal);
+	}
+	sqlite3_bind_double(st, 4, e->utime);
+	sqlite3_bind_double(st, 5, e->stime);
+	sqlite3_bind_int64(st, 6, e->maxrss_kb);
+	return store_exec_stmt(st);
+}
+
+int store_run_set_supervisor(struct store *s, int64_t seq, int64_t pid, int64_t pgid)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_RUN_SUPERVISOR);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, pid);
+	sqlite3_bind_int64(st, 3, pgid);
+	return store_exec_stmt(st);
+}
+
+int store_log_append(struct store *s, int64_t seq, int64_t first_seq, int64_t nlines,
+		     const void *data, size_t len, int64_t new_offset)
+{
+	sqlite3_stmt *st;
+	int r = store_begin(s);
+
+	if (r < 0) {
+		return r;
+	}
+	if (nlines > 0) {
+		st = store_stmt(s, STMT_LOG_INSERT);
+		if (!st) {
+			r = -EIO;
+			goto fail;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		sqlite3_bind_int64(st, 2, first_seq);
+		sqlite3_bind_int64(st, 3, nlines);
+		sqlite3_bind_blob64(st, 4, data, len, SQLITE_STATIC);
+		if ((r = store_exec_stmt(st)) < 0) {
+			goto fail;
+		}
+	}
+	st = store_stmt(s, STMT_LOG_OFFSET);
+	if (!st) {
+		r = -EIO;
+		goto fail;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, new_offset);
+	sqlite3_bind_int64(st, 3, first_seq + nlines - 1);
+	if ((r = store_exec_stmt(st)) < 0) {
+		goto fail;
+	}
+	return store_commit(s);
+fail:
+	store_rollback(s);
+	return r;
+}
+
+int store_log_read(struct store *s, int64_t seq, int64_t after_seq, store_chunk_fn cb, void *ud)
+{
+	/* Its own statement rather than the cached one: a callback may read
+	 * other things from the store while this one is stepping. */
+	sqlite3_stmt *st = NULL;
+	int r = 0, rc;
+
+	if (sqlite3_prepare_v2(s->db, store_stmt_sql[STMT_LOG_READ], -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int64(st, 2, after_seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = cb(ud, sqlite3_column_int64(st, 0), sqlite3_column_int64(st, 1),
+		       sqlite3_column_blob(st, 2), (size_t)sqlite3_column_bytes(st, 2));
+		if (r != 0) {
+			break;
+		}
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		r = store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO;
+	}
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+int store_artifact_put(struct store *s, int64_t seq, const char *path, int64_t size,
+		       const char *sha256, int mode)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_ARTIFACT_PUT);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int64(st, 3, size);
+	sqlite3_bind_text(st, 4, sha256, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_int(st, 5, mode);
+	return store_exec_stmt(st);
+}
+
+int store_artifact_get(struct store *s, int64_t seq, const char *path, char ret_sha[65],
+		       int64_t *ret_size)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_ARTIFACT_GET);
+	int r = -ENOENT;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, path, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *h = (const char *)sqlite3_column_text(st, 0);
+		if (h && strlen(h) == 64) {
+			memcpy(ret_sha, h, 65);
+			*ret_size = sqlite3_column_int64(st, 1);
+			r = 0;
+		} else {
+			r = -EIO;
+		}
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+int store_run_resolve(struct store *s, const char *ref, int64_t *ret_seq)
+{
+	sqlite3_stmt *st;
+	const char *p = ref[0] == '#' ? ref + 1 : ref;
+	char *end;
+	int r = -ENOENT;
+
+	errno = 0;
+	long long n = strtoll(p, &end, 10);
+	bool numeric = *p && *end == '\0' && errno == 0;
+
+	st = store_stmt(s, numeric ? STMT_RUN_BY_SEQ : STMT_RUN_BY_ID);
+	if (!st) {
+		return -EIO;
+	}
+	if (numeric) {
+		sqlite3_bind_int64(st, 1, n);
+	} else {
+		sqlite3_bind_text(st, 1, ref, -1, SQLITE_TRANSIENT);
+	}
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		*ret_seq = sqlite3_column_int64(st, 0);
+		r = 0;
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+int store_runs_active(struct store *s, store_run_fn cb, void *ud)
+{
+	sqlite3_stmt *st = NULL;
+	int r = 0, rc;
+
+	if (sqlite3_prepare_v2(s->db, store_stmt_sql[STMT_RUNS_ACTIVE], -1, &st, NULL) !=
+	    SQLITE_OK) {
+		return -EIO;
+	}
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_run_row row = {
+			.seq = sqlite3_column_int64(st, 0),
+			.id = store_col_text(st, 1),
+			.experiment = store_col_text(st, 2),
+			.status = store_col_text(st, 3),
+			.priority = sqlite3_column_int(st, 4),
+			.argv_json = store_col_text(st, 5),
+			.env_json = store_col_text(st, 6),
+			.snapshot = store_col_text(st, 7),
+			.timeout = sqlite3_column_double(st, 8),
+			.keep = sqlite3_column_int(st, 9) != 0,
+			.created_at = sqlite3_column_double(st, 10),
+			.started_at = sqlite3_column_double(st, 11),
+			.log_offset = sqlite3_column_int64(st, 12),
+			.log_lines = sqlite3_column_int64(st, 13),
+			.sup_pid = sqlite3_column_int64(st, 14),
+		};
+		r = cb(ud, &row);
+		if (r != 0) {
+			break;
+		}
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		r = store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO;
+	}
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+/* One row of RUN_COLUMNS as the protocol's run object. */
+static cJSON *run_row_json(sqlite3_stmt *st)
+{
+	cJSON *o = cJSON_CreateObject();
+	double started = sqlite3_column_double(st, 13), ended = sqlite3_column_double(st, 14);
+
+	cJSON_AddStringToObject(o, "id", store_col_text(st, 1));
+	cJSON_AddNumberToObject(o, "seq", (double)sqlite3_column_int64(st, 0));
+	cJSON_AddStringToObject(o, "experiment", store_col_text(st, 2));
+	cJSON_AddStringToObject(o, "status", store_col_text(st, 3));
+	cJSON_AddNumberToObject(o, "priority", sqlite3_column_int(st, 4));
+	cJSON_AddItemToObject(o, "command", store_json_column(st, 5));
+	cJSON_AddStringToObject(o, "python", store_col_text(st, 6));
+	cJSON_AddStringToObject(o, "source", store_col_text(st, 7));
+	cJSON_AddStringToObject(o, "snapshot", store_col_text(st, 8));
+	if (sqlite3_column_type(st, 10) == SQLITE_NULL) {
+		cJSON_AddNullToObject(o, "timeout");
+	} else {
+		cJSON_AddNumberToObject(o, "timeout", sqlite3_column_double(st, 10));
+	}
+	cJSON_AddItemToObject(o, "env", store_json_column(st, 9));
+	cJSON_AddBoolToObject(o, "keep", sqlite3_column_int(st, 11) != 0);
+	msg_add_time(o, "created_at", sqlite3_column_double(st, 12));
+	msg_add_time(o, "started_at", started);
+	msg_add_time(o, "ended_at", ended);
+	if (started > 0 && ended > 0) {
+		cJSON_AddNumberToObject(o, "duration", ended - started);
+	} else {
+		cJSON_AddNullToObject(o, "duration");
+	}
+	store_add_int_or_null(o, "exit_code", st, 15);
+	store_add_int_or_null(o, "signal", st, 16);
+	if (sqlite3_column_type(st, 17) == SQLITE_NULL) {
+		cJSON_AddNullToObject(o, "error");
+	} else {
+		cJSON *e = cJSON_AddObjectToObject(o, "error");
+		cJSON_AddStringToObject(e, "code", store_col_text(st, 17));
+		cJSON_AddStringToObject(e, "message",
+					store_col_text(st, 18) ? store_col_text(st, 18) : "");
+		if (store_col_text(st, 19)) {
+			cJSON_AddStringToObject(e, "stage", store_col_text(st, 19));
+		} else {
+			cJSON_AddNullToObject(e, "stage");
+		}
+	}
+	if (sqlite3_column_type(st, 20) == SQLITE_NULL) {
+		cJSON_AddNullToObject(o, "usage");
+	} else {
+		cJSON *u = cJSON_AddObjectToObject(o, "usage");
+		cJSON_AddNumberToObject(u, "utime", sqlite3_column_double(st, 20));
+		cJSON_AddNumberToObject(u, "stime", sqlite3_column_double(st, 21));
+		cJSON_AddNumberToObject(u, "maxrss_kb", (double)sqlite3_column_int64(st, 22));
+	}
+	cJSON_AddNumberToObject(o, "log_lines", (double)sqlite3_column_int64(st, 23));
+	cJSON_AddItemToObject(o, "skipped", store_json_column(st, 24));
+	return o;
+}
+
+int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_RUN_JSON);
+	cJSON *o;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		sqlite3_reset(st);
+		return -ENOENT;
+	}
+	o = run_row_json(st);
+	sqlite3_reset(st);
+	if (transitions) {
+		/* The detailed view also carries the key-value pairs. */
+		static const enum stmt_id kv[2] = {STMT_TAGS, STMT_PROPERTIES};
+		static const char *const names[2] = {"tags", "properties"};
+		for (int k = 0; k < 2; k++) {
+			cJSON *m = cJSON_AddObjectToObject(o, names[k]);
+			st = store_stmt(s, kv[k]);
+			if (!st) {
+				cJSON_Delete(o);
+				return -EIO;
+			}
+			sqlite3_bind_int64(st, 1, seq);
+			while (sqlite3_step(st) == SQLITE_ROW) {
+				cJSON_AddStringToObject(m, store_col_text(st, 0),
+							store_col_text(st, 1));
+			}
+			sqlite3_reset(st);
+		}
+		cJSON *t = cJSON_AddObjectToObject(o, "transitions");
+		st = store_stmt(s, STMT_TRANSITIONS);
+		if (!st) {
+			cJSON_Delete(o);
+			return -EIO;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			msg_add_time(t, store_col_text(st, 0), sqlite3_column_double(st, 1));
+		}
+		sqlite3_reset(st);
+		if (store_run_warnings_json(s, seq, o) < 0) {
+			cJSON_Delete(o);
+			return -EIO;
+		}
+		if (store_run_target_json(s, seq, o) < 0) {
+			cJSON_Delete(o);
+			return -EIO;
+		}
+	}
+	*ret = o;
+	return 0;
+}
+
+int store_run_list_json(struct store *s, const char *experiment, const char *status, int limit,
+			cJSON **ret)
+{
+	/* Built per call: the filters change its shape, and listing is rare. */
+	char sql[1024];
+	sqlite3_stmt *st = NULL;
+	cJSON *arr;
+	int i = 1, rc;
+
+	snprintf(sql, sizeof(sql), "SELECT " RUN_COLUMNS RUN_FROM "WHERE 1 %s %s ORDER BY r.seq DESC LIMIT ?",
+		 experiment ? "AND e.name = ?" : "", status ? "AND r.status = ?" : "");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	if (experiment) {
+		sqlite3_bind_text(st, i++, experiment, -1, SQLITE_TRANSIENT);
+	}
+	if (status) {
+		sqlite3_bind_text(st, i++, status, -1, SQLITE_TRANSIENT);
+	}
+	sqlite3_bind_int(st, i, limit);
+	arr = cJSON_CreateArray();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cJSON_AddItemToArray(arr, run_row_json(st));
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		cJSON_Delete(arr);
+		return store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO;
+	}
+	*ret = arr;
+	return 0;
+}
+
+int store_artifacts_json(struct store *s, int64_t seq, cJSON **ret)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_ARTIFACTS);
+	cJSON *arr;
+
+	if (!st) {
+		return -EIO;
+	}
+	arr = cJSON_CreateArray();
+	sqlite3_bind_int64(st, 1, seq);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *a = cJSON_CreateObject();
+		cJSON_AddStringToObject(a, "path", store_col_text(st, 0));
+		cJSON_AddNumberToObject(a, "size", (double)sqlite3_column_int64(st, 1));
+		cJSON_AddStringToObject(a, "sha256", store_col_text(st, 2));
+		cJSON_AddNumberToObject(a, "mode", sqlite3_column_int(st, 3));
+		cJSON_AddItemToArray(arr, a);
+	}
+	sqlite3_reset(st);
+	*ret = arr;
+	return 0;
+}
+
+int store_experiments_json(struct store *s, cJSON **ret)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_EXPERIMENTS);
+	cJSON *arr;
+
+	if (!st) {
+		return -EIO;
+	}
+	arr = cJSON_CreateArray();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON *e = cJSON_CreateObject();
+		cJSON_AddStringToObject(e, "name", store_col_text(st, 0));
+		cJSON_AddNumberToObject(e, "runs", (double)sqlite3_column_int64(st, 1));
+		msg_add_time(e, "last_run_at", sqlite3_column_double(st, 2));
+		cJSON_AddItemToArray(arr, e);
+	}
+	sqlite3_reset(st);
+	*ret = arr;
+	return 0;
+}
+
+int store_counts_json(struct store *s, cJSON **ret)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_COUNTS);
+	cJSON *o;
+
+	if (!st) {
+		return -EIO;
+	}
+	o = cJSON_CreateObject();
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON_AddNumberToObject(o, store_col_text(st, 0),
+					(double)sqlite3_column_int64(st, 1));
+	}
+	sqlite3_reset(st);
+	*ret = o;
+	return 0;
+}
+
+int store_run_tag_set(struct store *s, int64_t seq, const char *key, const char *value,
+		      int64_t max_tags)
+{
+	sqlite3_stmt *st;
+	int64_t n;
+	int r;
+
+	if (!value) {
+		st = store_stmt(s, STMT_TAG_DELETE);
+		if (!st) {
+			return -EIO;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+		return store_exec_stmt(st);
+	}
+	if (max_tags > 0) {
+		/* A new key past the limit is refused; updating one is not. */
+		sqlite3_stmt *g = store_stmt(s, STMT_TAGS);
+		bool exists = false;
+		if (!g) {
+			return -EIO;
+		}
+		sqlite3_bind_int64(g, 1, seq);
+		while (!exists && sqlite3_step(g) == SQLITE_ROW) {
+			exists = strcmp(store_col_text(g, 0), key) == 0;
+		}
+		sqlite3_reset(g);
+		if (!exists) {
+			if ((r = store_count_of(s, STMT_TAG_COUNT, seq, &n)) < 0) {
+				return r;
+			}
+			if (n >= max_tags) {
+				return -E2BIG;
+			}
+		}
+	}
+	st = store_stmt(s, STMT_TAG_SET);
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, value, -1, SQLITE_TRANSIENT);
+	return store_exec_stmt(st);
+}
+
+int store_run_property_add(struct store *s, int64_t seq, const char *key, const char *value,
+			   int64_t max_properties)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_PROPERTY_GET);
+	int64_t n;
+	int r;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		/* Properties are immutable: the same value again is fine. */
+		bool same = strcmp(store_col_text(st, 0), value) == 0;
+		sqlite3_reset(st);
+		return same ? 0 : -EEXIST;
+	}
+	sqlite3_reset(st);
+	if (max_properties > 0) {
+		if ((r = store_count_of(s, STMT_PROPERTY_COUNT, seq, &n)) < 0) {
+			return r;
+		}
+		if (n >= max_properties) {
+			return -E2BIG;
+		}
+	}
+	st = store_stmt(s, STMT_PROPERTY_INSERT);
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, key, -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 3, value, -1, SQLITE_TRANSIENT);
+	return store_exec_stmt(st);
+}
+
+int store_run_set_skipped(struct store *s, int64_t seq, const char *skipped_json)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_RUN_SKIPPED);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, skipped_json, -1, SQLITE_TRANSIENT);
+	return store_exec_stmt(st);
+}

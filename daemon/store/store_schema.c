@@ -1,0 +1,291 @@
+/* The store's schema: the forward migrations, one entry per schema
+ * version, and the step that brings an opened database up to the latest
+ * (or refuses one newer than this daemon knows). */
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include <sqlite3.h>
+
+#include "msg.h"
+#include "store_priv.h"
+
+/* Forward migrations: entry i takes the schema from user_version i to i+1.
+ * Never edit an entry once released; append a new one. */
+static const char *const migrations[] = {
+	"CREATE TABLE experiments("
+	"  id INTEGER PRIMARY KEY,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  created_at REAL NOT NULL);"
+	"CREATE TABLE runs("
+	"  seq INTEGER PRIMARY KEY,"
+	"  id TEXT NOT NULL UNIQUE,"
+	"  experiment_id INTEGER NOT NULL REFERENCES experiments(id),"
+	"  status TEXT NOT NULL,"
+	"  priority INTEGER NOT NULL DEFAULT 0,"
+	"  command TEXT NOT NULL,"
+	"  argv TEXT NOT NULL,"
+	"  python TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  snapshot TEXT NOT NULL,"
+	"  env TEXT NOT NULL DEFAULT '{}',"
+	"  timeout REAL,"
+	"  keep INTEGER NOT NULL DEFAULT 0,"
+	"  created_at REAL NOT NULL,"
+	"  started_at REAL,"
+	"  ended_at REAL,"
+	"  exit_code INTEGER,"
+	"  signal INTEGER,"
+	"  error_code TEXT,"
+	"  error_message TEXT,"
+	"  error_stage TEXT,"
+	"  utime REAL,"
+	"  stime REAL,"
+	"  maxrss_kb INTEGER,"
+	"  sup_pid INTEGER,"
+	"  pgid INTEGER,"
+	"  log_offset INTEGER NOT NULL DEFAULT 0,"
+	"  log_lines INTEGER NOT NULL DEFAULT 0);"
+	"CREATE INDEX runs_by_experiment ON runs(experiment_id, seq);"
+	"CREATE INDEX runs_by_status ON runs(status, seq);"
+	"CREATE TABLE transitions("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  status TEXT NOT NULL,"
+	"  at REAL NOT NULL,"
+	"  PRIMARY KEY(run_seq, status)) WITHOUT ROWID;"
+	"CREATE TABLE log_chunks("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  first_seq INTEGER NOT NULL,"
+	"  nlines INTEGER NOT NULL,"
+	"  data BLOB NOT NULL,"
+	"  UNIQUE(run_seq, first_seq));"
+	"CREATE TABLE artifacts("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  path TEXT NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  sha256 TEXT NOT NULL,"
+	"  mode INTEGER NOT NULL,"
+	"  PRIMARY KEY(run_seq, path)) WITHOUT ROWID;",
+
+	"CREATE TABLE run_tags("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY(run_seq, key)) WITHOUT ROWID;"
+	"CREATE TABLE run_properties("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY(run_seq, key)) WITHOUT ROWID;"
+	"ALTER TABLE runs ADD COLUMN skipped TEXT NOT NULL DEFAULT '[]';",
+
+	/* 3: what runs write from inside (docs/tracking.md). A series per
+	 * (run, name) keeps its summary, so listing a run's metrics never
+	 * reads its points; points are keyed by (series, index). */
+	"ALTER TABLE runs ADD COLUMN token TEXT;"
+	"ALTER TABLE runs ADD COLUMN tracking_offset INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE runs ADD COLUMN warnings_dropped INTEGER NOT NULL DEFAULT 0;"
+	"CREATE UNIQUE INDEX runs_by_token ON runs(token) WHERE token IS NOT NULL;"
+	"CREATE TABLE metrics("
+	"  id INTEGER PRIMARY KEY,"
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  name TEXT NOT NULL,"
+	"  kind TEXT NOT NULL,"
+	"  count INTEGER NOT NULL DEFAULT 0,"
+	"  numeric INTEGER NOT NULL DEFAULT 0,"
+	"  min REAL,"
+	"  max REAL,"
+	"  last_step INTEGER,"
+	"  last_ts REAL,"
+	"  last_num REAL,"
+	"  last_text TEXT,"
+	"  UNIQUE(run_seq, name));"
+	"CREATE TABLE metric_points("
+	"  metric_id INTEGER NOT NULL,"
+	"  idx INTEGER NOT NULL,"
+	"  step INTEGER NOT NULL,"
+	"  ts REAL NOT NULL,"
+	"  num REAL,"
+	"  text TEXT,"
+	"  PRIMARY KEY(metric_id, idx)) WITHOUT ROWID;"
+	"CREATE TABLE run_warnings("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  at REAL NOT NULL,"
+	"  message TEXT NOT NULL);"
+	"CREATE INDEX run_warnings_by_run ON run_warnings(run_seq);",
+
+	/* 4: the model registry and deployed services (docs/models.md). Versions
+	 * come from a per-name counter, so a deleted version is never reused. */
+	"CREATE TABLE model_names("
+	"  name TEXT PRIMARY KEY,"
+	"  last_version INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE models("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  framework TEXT,"
+	"  framework_version TEXT,"
+	"  cpu REAL,"
+	"  memory_gb REAL,"
+	"  description TEXT,"
+	"  run_seq INTEGER REFERENCES runs(seq),"
+	"  source TEXT NOT NULL,"
+	"  created_at REAL NOT NULL,"
+	"  UNIQUE(name, version));"
+	"CREATE TABLE model_files("
+	"  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+	"  path TEXT NOT NULL,"
+	"  size INTEGER NOT NULL,"
+	"  sha256 TEXT NOT NULL,"
+	"  mode INTEGER NOT NULL,"
+	"  PRIMARY KEY(model_id, path)) WITHOUT ROWID;"
+	"CREATE TABLE model_tags("
+	"  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY(model_id, key)) WITHOUT ROWID;"
+	"CREATE TABLE model_properties("
+	"  model_id INTEGER NOT NULL REFERENCES models(id) ON DELETE CASCADE,"
+	"  key TEXT NOT NULL,"
+	"  value TEXT NOT NULL,"
+	"  PRIMARY KEY(model_id, key)) WITHOUT ROWID;"
+	"CREATE TABLE services("
+	"  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+	"  name TEXT NOT NULL UNIQUE,"
+	"  model_id INTEGER NOT NULL REFERENCES models(id),"
+	"  port INTEGER NOT NULL,"
+	"  python TEXT NOT NULL,"
+	"  entry_script TEXT,"
+	"  snapshot TEXT,"
+	"  source TEXT,"
+	"  timeout REAL NOT NULL,"
+	"  healthy_once INTEGER NOT NULL DEFAULT 0,"
+	"  created_at REAL NOT NULL,"
+	"  updated_at REAL NOT NULL);",
+
+	/* 5: compute targets (docs/compute-targets.md): their definitions,
+	 * and which target a run was submitted to, with the resources it
+	 * asked for and its job there. Local runs have no row. */
+	"CREATE TABLE compute_targets("
+	"  name TEXT PRIMARY KEY,"
+	"  type TEXT NOT NULL,"
+	"  config TEXT NOT NULL,"
+	"  created_at REAL NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE run_targets("
+	"  run_seq INTEGER PRIMARY KEY REFERENCES runs(seq),"
+	"  target TEXT NOT NULL,"
+	"  resources TEXT NOT NULL DEFAULT '{}',"
+	"  job_id INTEGER);"
+	"CREATE INDEX run_targets_by_target ON run_targets(target);",
+
+	/* 6: environments (docs/environments.md): each version of a named
+	 * definition, its normalised JSON and that JSON's hash; the last
+	 * version given per name, so a deleted version's number is not
+	 * reused. */
+	"CREATE TABLE environment_names("
+	"  name TEXT PRIMARY KEY,"
+	"  last_version INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE environments("
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  hash TEXT NOT NULL,"
+	"  definition TEXT NOT NULL,"
+	"  created_at REAL NOT NULL,"
+	"  PRIMARY KEY(name, version)) WITHOUT ROWID;",
+
+	/* 7: datasets and the data of runs (docs/inputs.md). A dataset
+	 * version's contents are a manifest (a snapshot id) pinned at
+	 * registration; the last version given per name, so a deleted
+	 * version's number is not reused. A run's inputs are recorded at
+	 * submit (what was asked, a dataset already resolved to its version
+	 * and manifest) and completed in Preparing (what was placed); its
+	 * outputs to datastores at Finalizing. Neither refers to datasets,
+	 * so deleting a version keeps every run's record of what it used. */
+	"CREATE TABLE dataset_names("
+	"  name TEXT PRIMARY KEY,"
+	"  last_version INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE datasets("
+	"  name TEXT NOT NULL,"
+	"  version INTEGER NOT NULL,"
+	"  manifest TEXT NOT NULL,"
+	"  files INTEGER NOT NULL,"
+	"  bytes INTEGER NOT NULL,"
+	"  sources TEXT NOT NULL,"
+	"  description TEXT,"
+	"  created_at REAL NOT NULL,"
+	"  PRIMARY KEY(name, version)) WITHOUT ROWID;"
+	"CREATE TABLE run_inputs("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  idx INTEGER NOT NULL,"
+	"  name TEXT NOT NULL,"
+	"  source TEXT NOT NULL,"
+	"  mode TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  sha256 TEXT,"
+	"  dataset TEXT,"
+	"  dataset_version INTEGER,"
+	"  kind TEXT,"
+	"  hash TEXT,"
+	"  size INTEGER,"
+	"  files INTEGER,"
+	"  placed_at REAL,"
+	"  PRIMARY KEY(run_seq, idx)) WITHOUT ROWID;"
+	"CREATE TABLE run_outputs("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  name TEXT NOT NULL,"
+	"  path TEXT NOT NULL,"
+	"  dest TEXT NOT NULL,"
+	"  stored TEXT,"
+	"  files INTEGER,"
+	"  bytes INTEGER,"
+	"  manifest TEXT,"
+	"  error TEXT,"
+	"  PRIMARY KEY(run_seq, name)) WITHOUT ROWID;",
+};
+
+int store_migrate(struct store *s, char **cause)
+{
+	sqlite3_stmt *st = NULL;
+	int version = 0, r = 0;
+	const int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+
+	if (sqlite3_prepare_v2(s->db, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK) {
+		goto sqlfail;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		version = sqlite3_column_int(st, 0);
+	}
+	sqlite3_finalize(st);
+	if (version > latest) {
+		if (cause) {
+			*cause = msg_strdupf("the database has schema version %d, newer than this "
+					     "runyardd knows (%d); use a newer runyardd",
+					     version, latest);
+		}
+		return -EPROTO;
+	}
+	for (int v = version; v < latest; v++) {
+		char *sql = msg_strdupf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
+					migrations[v], v + 1);
+		if (!sql) {
+			return -ENOMEM;
+		}
+		int rc = sqlite3_exec(s->db, sql, NULL, NULL, NULL);
+		free(sql);
+		if (rc != SQLITE_OK) {
+			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+			if (cause) {
+				*cause = msg_strdupf("migrating the database to schema version %d "
+						     "failed: %s",
+						     v + 1, sqlite3_errmsg(s->db));
+			}
+			return store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO;
+		}
+	}
+	return r;
+sqlfail:
+	if (cause) {
+		*cause = msg_strdupf("reading the schema version failed: %s", sqlite3_errmsg(s->db));
+	}
+	return -EIO;
+}
