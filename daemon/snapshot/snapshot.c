@@ -1,6 +1,12 @@
+/* Taking a snapshot: the walk's hooks collect the entries of a tree (or
+ * of an archive, through the snapshot_build calls), check the limits and
+ * write the over-limit message with its suggestions, store the files'
+ * contents on up to STORE_THREADS_MAX threads (or take them from the stat
+ * cache), and store the manifest (written by snapshot_manifest.c). Reading a
+ * stored snapshot back is in snapshot_manifest.c, recreating its tree in
+ * snapshot_materialise.c. */
 #include "snapshot.h"
 
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -14,49 +20,18 @@
 #include <unistd.h>
 
 #include "msg.h"
+#include "snapshot_priv.h"
 #include "statcache.h"
 
-/* A manifest this large would describe millions of entries: refuse it
- * rather than parse it into memory. */
-#define MANIFEST_MAX (256u * 1024 * 1024)
-
 #define TOP_N SNAPSHOT_TOP_N
-
-/* Symlinks followed when resolving a path inside a snapshot (as the kernel). */
-#define MAX_SYMLINK_HOPS 40
 
 /* Threads storing files at most, and when it is worth starting them. */
 #define STORE_THREADS_MAX 4
 #define PARALLEL_MIN_BYTES (16u * 1000 * 1000)
 #define PARALLEL_MIN_FILES 500
 
-enum etype { E_FILE, E_DIR, E_SYMLINK };
-
-static const char *const type_names[] = {
+const char *const snapshot_type_names[] = {
     [E_FILE] = "file", [E_DIR] = "dir", [E_SYMLINK] = "symlink"};
-
-/* One entry collected by the walk. */
-struct entry {
-	char *path;
-	char *target; /* symlinks */
-	uint64_t size;
-	struct stat st; /* files: the lstat of the walk, then the fstat of the read */
-	uint32_t mode;
-	enum etype type;
-	bool hashed;  /* files: hex is set */
-	bool skipped; /* files: could not be read, left out */
-	bool listed;  /* skipped and already in the skipped list */
-	char hex[65];
-};
-
-/* A snapshot's entries in memory, kept by a snapshot_info so that the
- * program of a submit is looked up without reading the manifest back. */
-struct held_tree {
-	struct entry *ents;
-	size_t n;
-};
-
-static void held_tree_free(struct held_tree *h);
 
 /* One of the largest files or directories, for the over-limit message. */
 struct top {
@@ -112,7 +87,7 @@ struct snapshot_build {
 	uint64_t read_files, read_bytes, cached_files, cached_bytes;
 };
 
-static const char *errstr(int err, char buf[128])
+const char *snapshot_errstr(int err, char buf[128])
 {
 	return strerror_r(err, buf, 128);
 }
@@ -329,9 +304,9 @@ static int take_enter_cb(void *ud, const char *path, int dirfd)
 			}
 			if (!t->cause) {
 				char eb[128];
-				t->cause =
-				    msg_strdupf("cannot read the ignore rules of %s%s%s: %s",
-				                t->source, *path ? "/" : "", path, errstr(-r, eb));
+				t->cause = msg_strdupf("cannot read the ignore rules of %s%s%s: %s",
+				                       t->source, *path ? "/" : "", path,
+				                       snapshot_errstr(-r, eb));
 			}
 			return r;
 		}
@@ -447,7 +422,7 @@ static int take_visit_cb(void *ud, const struct walk_entry *e)
 		if (r < 0) {
 			char eb[128];
 			t->cause = msg_strdupf("cannot read symlink %s/%s: %s", t->source, e->path,
-			                       errstr(-r, eb));
+			                       snapshot_errstr(-r, eb));
 			return r;
 		}
 		if (!link_inside(e->path, target)) {
@@ -713,7 +688,7 @@ fail:
 		                     t->source, e->path);
 		return -EAGAIN;
 	}
-	*cause = msg_strdupf("cannot store %s/%s: %s", t->source, e->path, errstr(-r, eb));
+	*cause = msg_strdupf("cannot store %s/%s: %s", t->source, e->path, snapshot_errstr(-r, eb));
 	return r;
 }
 
@@ -828,145 +803,6 @@ static size_t store_threads(uint64_t files, uint64_t bytes)
 	return (size_t)ncpu < STORE_THREADS_MAX ? (size_t)ncpu : STORE_THREADS_MAX;
 }
 
-/* A growing string for the manifest. */
-struct sbuf {
-	char *s;
-	size_t len, cap;
-	bool failed;
-};
-
-static void sbuf_add(struct sbuf *b, const char *s, size_t l)
-{
-	if (b->failed) {
-		return;
-	}
-	if (b->len + l + 1 > b->cap) {
-		size_t ncap = b->cap ? b->cap : 4096;
-		char *ns;
-		while (ncap < b->len + l + 1) {
-			ncap *= 2;
-		}
-		ns = realloc(b->s, ncap);
-		if (!ns) {
-			b->failed = true;
-			return;
-		}
-		b->s = ns;
-		b->cap = ncap;
-	}
-	memcpy(b->s + b->len, s, l);
-	b->len += l;
-	b->s[b->len] = '\0';
-}
-
-static void sbuf_str(struct sbuf *b, const char *s)
-{
-	sbuf_add(b, s, strlen(s));
-}
-
-/* A JSON string as cJSON prints it: '"', '\\' and control characters
- * escaped, every other byte as it is. */
-static void sbuf_json(struct sbuf *b, const char *s)
-{
-	const char *run = s;
-
-	sbuf_add(b, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char esc[8];
-		if (c >= 0x20 && c != '"' && c != '\\') {
-			continue;
-		}
-		sbuf_add(b, run, (size_t)(s - run));
-		switch (c) {
-		case '"':
-			sbuf_str(b, "\\\"");
-			break;
-		case '\\':
-			sbuf_str(b, "\\\\");
-			break;
-		case '\b':
-			sbuf_str(b, "\\b");
-			break;
-		case '\f':
-			sbuf_str(b, "\\f");
-			break;
-		case '\n':
-			sbuf_str(b, "\\n");
-			break;
-		case '\r':
-			sbuf_str(b, "\\r");
-			break;
-		case '\t':
-			sbuf_str(b, "\\t");
-			break;
-		default:
-			snprintf(esc, sizeof(esc), "\\u%04x", c);
-			sbuf_str(b, esc);
-			break;
-		}
-		run = s + 1;
-	}
-	sbuf_add(b, run, (size_t)(s - run));
-	sbuf_add(b, "\"", 1);
-}
-
-/* The manifest of the sorted entries (skipped files left out), as compact
- * JSON text, byte for byte what cJSON_PrintUnformatted gives for the same
- * objects (snapshot ids stay what they were), written directly since this
- * is most of an unchanged resubmit's time with cJSON. Names go in as the
- * bytes they are: the manifest is read back by cJSON only, which keeps
- * them. */
-static char *manifest_print(const struct entry *ents, size_t n)
-{
-	struct sbuf b = {0};
-	char num[64];
-
-	sbuf_str(&b, "{\"version\":1,\"entries\":[");
-	for (size_t i = 0, k = 0; i < n; i++) {
-		const struct entry *e = &ents[i];
-		if (e->skipped) {
-			continue;
-		}
-		sbuf_str(&b, k++ ? ",{\"path\":" : "{\"path\":");
-		sbuf_json(&b, e->path);
-		sbuf_str(&b, ",\"type\":\"");
-		sbuf_str(&b, type_names[e->type]);
-		sbuf_str(&b, "\"");
-		switch (e->type) {
-		case E_FILE:
-			/* cJSON prints whole numbers below 10^15 as integers. */
-			if (e->size < 1000000000000000ULL) {
-				snprintf(num, sizeof(num), ",\"size\":%" PRIu64 ",\"mode\":%u",
-				         e->size, (unsigned)e->mode);
-			} else {
-				snprintf(num, sizeof(num), ",\"size\":%1.15g,\"mode\":%u",
-				         (double)e->size, (unsigned)e->mode);
-			}
-			sbuf_str(&b, num);
-			sbuf_str(&b, ",\"sha256\":\"");
-			sbuf_str(&b, e->hex);
-			sbuf_str(&b, "\"}");
-			break;
-		case E_DIR:
-			snprintf(num, sizeof(num), ",\"mode\":%u}", (unsigned)e->mode);
-			sbuf_str(&b, num);
-			break;
-		case E_SYMLINK:
-			sbuf_str(&b, ",\"target\":");
-			sbuf_json(&b, e->target);
-			sbuf_str(&b, "}");
-			break;
-		}
-	}
-	sbuf_str(&b, "]}");
-	if (b.failed) {
-		free(b.s);
-		return NULL;
-	}
-	return b.s;
-}
-
 /* The entries of a dry run: [{"path", "type", "size"}], sorted. */
 static int list_entries(struct snapshot_build *t, struct snapshot_info *ret)
 {
@@ -990,7 +826,7 @@ static int list_entries(struct snapshot_build *t, struct snapshot_info *ret)
 		p = json_name(e->path);
 		if (!o || !cJSON_AddItemToArray(arr, o) || !p ||
 		    !cJSON_AddItemToObject(o, "path", p) ||
-		    !cJSON_AddStringToObject(o, "type", type_names[e->type]) ||
+		    !cJSON_AddStringToObject(o, "type", snapshot_type_names[e->type]) ||
 		    (e->type == E_FILE && !cJSON_AddNumberToObject(o, "size", (double)e->size)) ||
 		    (e->type == E_SYMLINK && !cJSON_AddStringToObject(o, "target", e->target))) {
 			if (!p || !cJSON_IsString(cJSON_GetObjectItem(o, "path"))) {
@@ -1006,6 +842,19 @@ static int list_entries(struct snapshot_build *t, struct snapshot_info *ret)
 		ret->entries_truncated = true;
 	}
 	return 0;
+}
+
+static void held_tree_free(struct held_tree *h)
+{
+	if (!h) {
+		return;
+	}
+	for (size_t i = 0; i < h->n; i++) {
+		free(h->ents[i].path);
+		free(h->ents[i].target);
+	}
+	free(h->ents);
+	free(h);
 }
 
 void snapshot_info_finish(struct snapshot_info *info)
@@ -1182,7 +1031,7 @@ int snapshot_build_finish(struct snapshot_build *t, struct blob_batch *batch,
 			links++;
 		}
 	}
-	manifest = manifest_print(t->ents, t->n);
+	manifest = snapshot_manifest_print(t->ents, t->n);
 	if (!manifest) {
 		r = -ENOMEM;
 		goto out;
@@ -1196,7 +1045,7 @@ int snapshot_build_finish(struct snapshot_build *t, struct blob_batch *batch,
 		if (cause) {
 			char eb[128];
 			*cause = msg_strdupf("cannot store the snapshot of %s: %s", t->source,
-			                     errstr(-r, eb));
+			                     snapshot_errstr(-r, eb));
 		}
 		goto out;
 	}
@@ -1393,589 +1242,4 @@ int snapshot_take(struct blobstore *bs, const char *source, const struct walk_op
 		opts.limits = *lim;
 	}
 	return snapshot_take_with(bs, source, &opts, ret, cause);
-}
-
-/* A manifest loaded for reading; strings point into json. */
-struct mentry {
-	const char *path;
-	const char *sha;
-	const char *target;
-	uint64_t size;
-	uint32_t mode;
-	enum etype type;
-};
-
-struct manifest {
-	cJSON *json;
-	struct mentry *e;
-	size_t n;
-};
-
-static void manifest_finish(struct manifest *m)
-{
-	cJSON_Delete(m->json);
-	free(m->e);
-}
-
-/* Relative, '/'-separated, no empty, "." or ".." components. */
-static bool valid_relpath(const char *p)
-{
-	if (!*p || *p == '/') {
-		return false;
-	}
-	for (;;) {
-		const char *s = strchr(p, '/');
-		size_t l = s ? (size_t)(s - p) : strlen(p);
-		if (l == 0 || (l == 1 && p[0] == '.') || (l == 2 && p[0] == '.' && p[1] == '.')) {
-			return false;
-		}
-		if (!s) {
-			return true;
-		}
-		p = s + 1;
-	}
-}
-
-static bool get_mode(const cJSON *o, uint32_t *ret)
-{
-	const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "mode");
-
-	if (!cJSON_IsNumber(m) || m->valuedouble < 0 || m->valuedouble > 07777 ||
-	    m->valuedouble != (double)(int)m->valuedouble) {
-		return false;
-	}
-	*ret = (uint32_t)m->valueint;
-	return true;
-}
-
-/* Load and check a snapshot's manifest: every path valid, sorted, unique, so
- * parents come before their children and lookups can bisect. */
-static int manifest_load(struct blobstore *bs, const char *id, struct manifest *m, char **cause)
-{
-	const cJSON *ver, *arr, *it;
-	char *buf = NULL;
-	size_t len, i = 0;
-	int r;
-
-	memset(m, 0, sizeof(*m));
-	if (!blob_valid_hex(id)) {
-		if (cause) {
-			*cause = msg_strdupf("'%s' is not a snapshot id", id);
-		}
-		return -EINVAL;
-	}
-	r = blob_read_all(bs, id, MANIFEST_MAX, &buf, &len);
-	if (r < 0) {
-		if (cause) {
-			char eb[128];
-			*cause = r == -ENOENT ? msg_strdupf("snapshot %s not found", id)
-			                      : msg_strdupf("cannot read snapshot %s: %s", id,
-			                                    errstr(-r, eb));
-		}
-		return r;
-	}
-	m->json = cJSON_ParseWithLength(buf, len);
-	free(buf);
-	r = -EBADMSG; /* until the whole manifest is checked */
-	if (!m->json) {
-		goto out;
-	}
-	ver = cJSON_GetObjectItemCaseSensitive(m->json, "version");
-	arr = cJSON_GetObjectItemCaseSensitive(m->json, "entries");
-	if (!cJSON_IsNumber(ver) || ver->valuedouble != 1 || !cJSON_IsArray(arr)) {
-		goto out;
-	}
-	m->n = (size_t)cJSON_GetArraySize(arr);
-	m->e = calloc(m->n ? m->n : 1, sizeof(*m->e));
-	if (!m->e) {
-		r = -ENOMEM;
-		goto out;
-	}
-	cJSON_ArrayForEach(it, arr)
-	{
-		struct mentry *e = &m->e[i];
-		const char *type =
-		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "type"));
-		e->path = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "path"));
-		if (!e->path || !type || !valid_relpath(e->path) ||
-		    (i > 0 && strcmp(m->e[i - 1].path, e->path) >= 0)) {
-			goto out;
-		}
-		if (strcmp(type, "file") == 0) {
-			e->type = E_FILE;
-			e->sha =
-			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "sha256"));
-			if (!blob_valid_hex(e->sha) || !get_mode(it, &e->mode)) {
-				goto out;
-			}
-			const cJSON *sz = cJSON_GetObjectItemCaseSensitive(it, "size");
-			if (!cJSON_IsNumber(sz) || sz->valuedouble < 0 || sz->valuedouble > 9e15) {
-				goto out;
-			}
-			e->size = (uint64_t)sz->valuedouble;
-		} else if (strcmp(type, "dir") == 0) {
-			e->type = E_DIR;
-			if (!get_mode(it, &e->mode)) {
-				goto out;
-			}
-		} else if (strcmp(type, "symlink") == 0) {
-			e->type = E_SYMLINK;
-			e->target =
-			    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(it, "target"));
-			if (!e->target || !link_inside(e->path, e->target)) {
-				goto out;
-			}
-		} else {
-			goto out;
-		}
-		i++;
-	}
-	r = 0;
-out:
-	if (r == -EBADMSG && cause) {
-		*cause = msg_strdupf("snapshot %s has a damaged manifest", id);
-	}
-	if (r < 0) {
-		manifest_finish(m);
-		memset(m, 0, sizeof(*m));
-	}
-	return r;
-}
-
-/* Open directories along the path being created, reused between entries:
- * sorted entries mostly share their parents. Each level is opened with
- * O_NOFOLLOW|O_DIRECTORY from the one above, so nothing is ever created
- * through a symlink, whatever the manifest says. */
-struct dirstack {
-	struct {
-		size_t len; /* of the directory's path, a prefix of cur */
-		int fd;
-	} * f;
-	size_t n, cap;
-	char *cur;
-	size_t curcap;
-};
-
-static void dirstack_finish(struct dirstack *ds)
-{
-	/* Level 0 is dest, owned by the caller. */
-	for (size_t i = 1; i < ds->n; i++) {
-		close(ds->f[i].fd);
-	}
-	free(ds->f);
-	free(ds->cur);
-}
-
-/* The fd of path[0..plen), the parent of an entry. */
-static int dirstack_parent(struct dirstack *ds, const char *path, size_t plen, int *ret_fd)
-{
-	size_t pos;
-
-	while (ds->n > 1) {
-		size_t l = ds->f[ds->n - 1].len;
-		if (l <= plen && memcmp(ds->cur, path, l) == 0 && (l == plen || path[l] == '/')) {
-			break;
-		}
-		close(ds->f[--ds->n].fd);
-	}
-	if (plen + 1 > ds->curcap) {
-		char *nc = realloc(ds->cur, plen + 1);
-		if (!nc) {
-			return -ENOMEM;
-		}
-		ds->cur = nc;
-		ds->curcap = plen + 1;
-	}
-	memcpy(ds->cur, path, plen);
-	ds->cur[plen] = '\0';
-	pos = ds->f[ds->n - 1].len;
-	while (pos < plen) {
-		size_t start = pos ? pos + 1 : 0;
-		const char *s = memchr(ds->cur + start, '/', plen - start);
-		size_t end = s ? (size_t)(s - ds->cur) : plen;
-		int fd;
-		if (ds->n == ds->cap) {
-			size_t ncap = ds->cap * 2;
-			void *nf = realloc(ds->f, ncap * sizeof(*ds->f));
-			if (!nf) {
-				return -ENOMEM;
-			}
-			ds->f = nf;
-			ds->cap = ncap;
-		}
-		ds->cur[end] = '\0';
-		fd = openat(ds->f[ds->n - 1].fd, ds->cur + start,
-		            O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (end < plen) {
-			ds->cur[end] = '/';
-		}
-		if (fd < 0) {
-			return -errno;
-		}
-		ds->f[ds->n].len = end;
-		ds->f[ds->n].fd = fd;
-		ds->n++;
-		pos = end;
-	}
-	*ret_fd = ds->f[ds->n - 1].fd;
-	return 0;
-}
-
-static int check_empty(int fd)
-{
-	int dfd = fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	DIR *d;
-	struct dirent *de;
-	int r = 0;
-
-	if (dfd < 0) {
-		return -errno;
-	}
-	d = fdopendir(dfd);
-	if (!d) {
-		r = -errno;
-		close(dfd);
-		return r;
-	}
-	while ((de = readdir(d))) {
-		if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0) {
-			r = -ENOTEMPTY;
-			break;
-		}
-	}
-	closedir(d);
-	return r;
-}
-
-int snapshot_materialise(struct blobstore *bs, const char *id, const char *dest, char **cause)
-{
-	return snapshot_materialise_stats(bs, id, dest, NULL, cause);
-}
-
-int snapshot_materialise_stats(struct blobstore *bs, const char *id, const char *dest,
-                               struct snapshot_copy_stats *stats, char **cause)
-{
-	struct snapshot_copy_stats cs = {0};
-	struct manifest m;
-	struct dirstack ds = {0};
-	char eb[128];
-	const char *failed = NULL; /* the entry that could not be created */
-	int destfd = -1;
-	int r;
-
-	r = manifest_load(bs, id, &m, cause);
-	if (r < 0) {
-		return r;
-	}
-	destfd = open(dest, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (destfd < 0) {
-		r = -errno;
-		if (cause) {
-			*cause = msg_strdupf("cannot open %s: %s", dest, errstr(-r, eb));
-		}
-		goto out;
-	}
-	r = check_empty(destfd);
-	if (r < 0) {
-		if (cause) {
-			*cause = r == -ENOTEMPTY
-			             ? msg_strdupf("%s is not empty", dest)
-			             : msg_strdupf("cannot read %s: %s", dest, errstr(-r, eb));
-		}
-		goto out;
-	}
-	ds.cap = 16;
-	ds.f = malloc(ds.cap * sizeof(*ds.f));
-	if (!ds.f) {
-		r = -ENOMEM;
-		goto out;
-	}
-	ds.f[0].len = 0;
-	ds.f[0].fd = destfd;
-	ds.n = 1;
-
-	for (size_t i = 0; i < m.n; i++) {
-		const struct mentry *e = &m.e[i];
-		const char *slash = strrchr(e->path, '/');
-		const char *name = slash ? slash + 1 : e->path;
-		int pfd = -1;
-
-		r = dirstack_parent(&ds, e->path, slash ? (size_t)(slash - e->path) : 0, &pfd);
-		if (r < 0) {
-			failed = e->path;
-			goto out;
-		}
-		switch (e->type) {
-		case E_DIR:
-			/* Owner-writable while it is filled; its mode comes last. */
-			r = mkdirat(pfd, name, 0700) < 0 ? -errno : 0;
-			break;
-		case E_FILE: {
-			enum blob_copy_how how = BLOB_COPY_PLAIN;
-			r = blob_copy_out_how(bs, e->sha, pfd, name, e->mode & 0777, &how);
-			if (r == 0) {
-				cs.files++;
-				cs.reflinked += how == BLOB_COPY_REFLINK;
-				cs.kernel_copied += how == BLOB_COPY_KERNEL;
-				cs.plain_copied += how == BLOB_COPY_PLAIN;
-			}
-		}
-			if (r == -ENOENT && !blob_exists(bs, e->sha)) {
-				if (cause) {
-					*cause =
-					    msg_strdupf("snapshot %s is damaged: the content of "
-					                "%s (%s) is missing",
-					                id, e->path, e->sha);
-				}
-				r = -EBADMSG;
-				goto out;
-			}
-			break;
-		case E_SYMLINK:
-			r = symlinkat(e->target, pfd, name) < 0 ? -errno : 0;
-			break;
-		}
-		if (r < 0) {
-			failed = e->path;
-			goto out;
-		}
-	}
-	/* Directory modes last, in reverse order: an entry sorts after its
-	 * parents, so a read-only or unsearchable directory is set only after
-	 * everything below it has been created and set. */
-	for (size_t i = m.n; i-- > 0;) {
-		const struct mentry *e = &m.e[i];
-		const char *slash = strrchr(e->path, '/');
-		int pfd = -1;
-		if (e->type != E_DIR) {
-			continue;
-		}
-		r = dirstack_parent(&ds, e->path, slash ? (size_t)(slash - e->path) : 0, &pfd);
-		if (r == 0 && fchmodat(pfd, slash ? slash + 1 : e->path, e->mode & 0777, 0) < 0) {
-			r = -errno;
-		}
-		if (r < 0) {
-			failed = e->path;
-			goto out;
-		}
-	}
-	r = 0;
-	if (stats) {
-		*stats = cs;
-	}
-out:
-	if (failed && cause) {
-		*cause = msg_strdupf("cannot create %s/%s: %s", dest, failed, errstr(-r, eb));
-	}
-	dirstack_finish(&ds);
-	if (destfd >= 0) {
-		close(destfd);
-	}
-	manifest_finish(&m);
-	return r;
-}
-
-static int cmp_mentry_key(const void *key, const void *elem)
-{
-	return strcmp(key, ((const struct mentry *)elem)->path);
-}
-
-/* Append s[0..l) to the growing string *buf. */
-static int strbuf_add(char **buf, size_t *len, size_t *cap, const char *s, size_t l)
-{
-	if (*len + l + 1 > *cap) {
-		size_t ncap = *cap ? *cap : 64;
-		while (ncap < *len + l + 1) {
-			ncap *= 2;
-		}
-		char *nb = realloc(*buf, ncap);
-		if (!nb) {
-			return -ENOMEM;
-		}
-		*buf = nb;
-		*cap = ncap;
-	}
-	memcpy(*buf + *len, s, l);
-	*len += l;
-	(*buf)[*len] = '\0';
-	return 0;
-}
-
-/* Resolve relpath in the manifest component by component, as the kernel
- * would in the materialised tree: symlinks are replaced by their targets
- * (relative to the link's directory), ".." goes up (never above the root). */
-static int resolve_file(const struct manifest *m, const char *relpath, bool *ret)
-{
-	char *todo = strdup(relpath); /* what is left to resolve */
-	char *cur = NULL;             /* the directory resolved so far; "" is the root */
-	size_t curlen = 0, curcap = 0;
-	size_t pos = 0;
-	int hops = 0;
-	int r;
-
-	*ret = false;
-	if (!todo) {
-		return -ENOMEM;
-	}
-	r = strbuf_add(&cur, &curlen, &curcap, "", 0);
-	if (r < 0 || todo[0] == '/') {
-		goto out;
-	}
-	while (todo[pos]) {
-		char *c = todo + pos;
-		char *s = strchr(c, '/');
-		size_t l = s ? (size_t)(s - c) : strlen(c);
-		size_t keep = curlen;
-		const struct mentry *e;
-		char *next = NULL;
-
-		pos = s ? (size_t)(s - todo) + 1 : pos + l;
-		if (l == 0 || (l == 1 && c[0] == '.')) {
-			continue;
-		}
-		if (l == 2 && c[0] == '.' && c[1] == '.') {
-			char *up;
-			if (curlen == 0) {
-				goto out; /* above the root: not in the snapshot */
-			}
-			up = strrchr(cur, '/');
-			curlen = up ? (size_t)(up - cur) : 0;
-			cur[curlen] = '\0';
-			continue;
-		}
-		if (curlen && (r = strbuf_add(&cur, &curlen, &curcap, "/", 1)) < 0) {
-			goto out;
-		}
-		if ((r = strbuf_add(&cur, &curlen, &curcap, c, l)) < 0) {
-			goto out;
-		}
-		e = bsearch(cur, m->e, m->n, sizeof(*m->e), cmp_mentry_key);
-		if (!e) {
-			goto out;
-		}
-		if (e->type == E_FILE) {
-			/* Anything after a file, even a lone '/', is not a file. */
-			*ret = !s;
-			goto out;
-		}
-		if (e->type == E_DIR) {
-			continue;
-		}
-		/* A symlink: its target, then whatever followed it. */
-		if (++hops > MAX_SYMLINK_HOPS) {
-			goto out;
-		}
-		curlen = keep;
-		cur[curlen] = '\0';
-		if (asprintf(&next, "%s%s%s", e->target, s ? "/" : "", s ? s + 1 : "") < 0) {
-			r = -ENOMEM;
-			goto out;
-		}
-		free(todo);
-		todo = next;
-		pos = 0;
-	}
-out:
-	free(todo);
-	free(cur);
-	return r;
-}
-
-static void held_tree_free(struct held_tree *h)
-{
-	if (!h) {
-		return;
-	}
-	for (size_t i = 0; i < h->n; i++) {
-		free(h->ents[i].path);
-		free(h->ents[i].target);
-	}
-	free(h->ents);
-	free(h);
-}
-
-int snapshot_info_has_file(struct blobstore *bs, const struct snapshot_info *info,
-                           const char *relpath, bool *ret)
-{
-	static const enum etype types[] = {
-	    [E_FILE] = E_FILE, [E_DIR] = E_DIR, [E_SYMLINK] = E_SYMLINK};
-	const struct held_tree *h = info->tree;
-	struct manifest m = {0};
-	bool found;
-	int r;
-
-	if (!h) {
-		return snapshot_has_file(bs, info->id, relpath, ret);
-	}
-	m.e = calloc(h->n ? h->n : 1, sizeof(*m.e));
-	if (!m.e) {
-		return -ENOMEM;
-	}
-	for (size_t i = 0; i < h->n; i++) {
-		const struct entry *e = &h->ents[i];
-		if (e->skipped) {
-			continue;
-		}
-		m.e[m.n++] = (struct mentry){.path = e->path,
-		                             .sha = e->hex,
-		                             .target = e->target,
-		                             .size = e->size,
-		                             .mode = e->mode,
-		                             .type = types[e->type]};
-	}
-	r = resolve_file(&m, relpath, &found);
-	if (r == 0) {
-		*ret = found;
-	}
-	free(m.e);
-	return r;
-}
-
-int snapshot_has_file(struct blobstore *bs, const char *id, const char *relpath, bool *ret)
-{
-	struct manifest m;
-	bool found;
-	int r;
-
-	r = manifest_load(bs, id, &m, NULL);
-	if (r < 0) {
-		return r;
-	}
-	r = resolve_file(&m, relpath, &found);
-	if (r == 0) {
-		*ret = found;
-	}
-	manifest_finish(&m);
-	return r;
-}
-
-int snapshot_foreach(struct blobstore *bs, const char *id,
-                     int (*cb)(void *ud, const struct snapshot_entry *e), void *ud, char **cause)
-{
-	static const enum snapshot_type types[] = {
-	    [E_FILE] = SNAPSHOT_FILE, [E_DIR] = SNAPSHOT_DIR, [E_SYMLINK] = SNAPSHOT_SYMLINK};
-	struct manifest m;
-	int r;
-
-	r = manifest_load(bs, id, &m, cause);
-	if (r < 0) {
-		return r;
-	}
-	for (size_t i = 0; i < m.n; i++) {
-		const struct mentry *me = &m.e[i];
-		struct snapshot_entry e = {
-		    .path = me->path,
-		    .type = types[me->type],
-		    .mode = me->mode,
-		    .size = me->size,
-		    .sha256 = me->sha,
-		    .target = me->target,
-		};
-		r = cb(ud, &e);
-		if (r != 0) {
-			break;
-		}
-	}
-	manifest_finish(&m);
-	return r < 0 ? r : 0;
 }
