@@ -1,8 +1,13 @@
+/* The download manager: the requests waiting for a URL and their
+ * answers (delivered from the idle handle, never from inside curl or a work
+ * item), the transfers they share (one per URL, single flight), starting a
+ * request (from the cache, joining a transfer, or a new one), cancelling,
+ * and the manager's own handles. The cache on disk and the work items are
+ * in fetch_cache.c, an HTTP transfer's attempts in fetch_http.c. */
 #include "fetch.h"
 
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,10 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
 #include <curl/curl.h>
 #include <openssl/evp.h>
 
+#include "fetch_priv.h"
 #include "http.h"
 #include "msg.h"
 #include "util.h"
@@ -24,154 +29,15 @@
 #define DEFAULT_MAX_BYTES (10240ull * 1000 * 1000)
 #define DEFAULT_TIMEOUT_MS FETCH_DEFAULT_TIMEOUT_MS
 #define DEFAULT_RETRIES 3
-#define BACKOFF_FIRST_MS 500
-#define BACKOFF_MAX_MS 30000
-#define CONNECT_TIMEOUT_MS 30000L
-/* A transfer that moves nothing for this long is broken, whatever the
- * whole-fetch timeout says; it is retried like a reset connection. */
-#define STALL_SECONDS 60L
-#define PROGRESS_MS 1000
-#define INDEX_MAX (64 * 1024)
-/* A validator (ETag, Last-Modified) longer than this is not kept: real ones
- * are short, and a server's 100 KB one would make the index entry and the
- * partial's metadata too large to read back (INDEX_MAX), so the cache
- * would never revalidate nor resume that URL. */
-#define VALIDATOR_MAX 1024
-#define COPY_BUF (1 << 20)
 
-enum xfer_kind {
-	XFER_HTTP,
-	XFER_FILE,
-};
-
-enum work_kind {
-	WORK_REHASH, /* hash a partial file left by an earlier process */
-	WORK_FINISH, /* fsync the download, move it into objects/, write the index */
-	WORK_FILE,   /* copy a file:// source into the cache */
-};
-
-/* What the index says of a URL: its validators and the object it gave. */
-struct entry {
-	char *etag;
-	char *last_modified;
-	char sha256[65];
-	uint64_t size;
-};
-
-struct fetch_mgr {
-	uv_loop_t *loop;
-	char *dir, *objects, *index, *tmp;
-	uint64_t max_bytes;
-	long timeout_ms;
-	int retries;
-
-	struct http_mgr *http;
-	struct xfer *xfers;
-	/* Requests with their result, waiting for the idle handle to call
-	 * them back: callbacks run only from there and from the progress
-	 * timer, never from inside curl, a work item or fetch_start. */
-	struct fetch_req *ready;
-	uv_idle_t deliver;
-	uv_timer_t tick; /* progress, once a second while bytes move */
-	uv_timer_t wake; /* the next retry */
-	int handles;     /* deliver, tick, wake and the http driver, until closed */
-	int works;       /* work items queued and not yet called back */
-	bool closing;
-
-	/* The next items of lists being walked while user callbacks run, moved
-	 * on when the item they point at leaves its list. */
-	struct xfer *xiter;
-	struct fetch_req *qiter;
-};
-
-struct fetch_req {
-	struct fetch_mgr *m;
-	struct xfer *x; /* the transfer it waits for, NULL once it has a result */
-	struct fetch_req *prev, *next;
-	struct fetch_req **head; /* the list it is on */
-	char want[65];           /* expected digest, "" for none */
-	uint64_t max_bytes;
-	fetch_progress_cb progress;
-	fetch_done_cb done;
-	void *ud;
-	bool in_cb;
-
-	int err;
-	char *cause;
-	char *path;
-	char sha256[65];
-	uint64_t size;
-	bool from_cache;
-};
-
-/* One transfer of one URL, shared by every request for it. */
-struct xfer {
-	struct fetch_mgr *m;
-	struct xfer *prev, *next;
-	bool linked;
-	enum xfer_kind kind;
-	char *url;
-	char key[65]; /* SHA-256 of the URL: names its index entry and partial */
-	char *part_path, *meta_path;
-	struct fetch_req *waiters;
-	uint64_t max_bytes; /* the largest limit among the waiters */
-	uint64_t started;   /* ms, monotonic */
-	uint64_t deadline;
-	int attempts, retries;
-	uint64_t retry_at; /* ms; 0 when no retry waits */
-
-	struct entry cached;
-	bool have_cached;
-
-	/* The download. done counts the bytes in the partial file, all of
-	 * them hashed into md. */
-	CURL *easy;
-	struct http_xfer *hx;
-	struct curl_slist *hdrs;
-	int fd;
-	EVP_MD_CTX *md;
-	uint64_t done, total;
-	char *part_etag, *part_lm; /* validators of the partial body */
-	bool resumable;            /* the partial may be continued with Range */
-
-	/* The response being received (a redirect starts a new one). */
-	long status;
-	char reason[96];
-	char *etag, *last_modified;
-	int64_t clen, crange_start, crange_total;
-	bool body;     /* it is the body: 200 or 206 */
-	bool too_big;  /* over max_bytes: the transfer was stopped */
-	int local_err; /* writing the partial failed */
-	char errbuf[CURL_ERROR_SIZE];
-
-	uint64_t prog_done, prog_at;
-	double rate;
-
-	/* A work item holds the transfer; orphan: nobody waits any more and
-	 * after_work frees it. */
-	uv_work_t work;
-	enum work_kind work_kind;
-	bool busy, orphan;
-	int work_err;
-	char *work_reason;
-	char work_sha[65];
-	uint64_t work_size;
-	bool work_from_cache;
-	uint64_t work_max; /* max_bytes when the work was queued: joins change it */
-	char *file_path;   /* file:// */
-};
-
-static void attempt_start(struct xfer *x);
-static void xfer_free(struct xfer *x);
 static void deliver_cb(uv_idle_t *h);
-static void wake_cb(uv_timer_t *t);
 
-static uint64_t now_ms(void)
+uint64_t fetch_now_ms(void)
 {
 	return uv_hrtime() / 1000000;
 }
 
-static void entry_clear(struct entry *e)
+void fetch_entry_clear(struct entry *e)
 {
 	free(e->etag);
 	free(e->last_modified);
@@ -198,7 +64,7 @@ static void sha256_hex(const void *data, size_t len, char out[65])
 	hex(md, 32, out);
 }
 
-static void md_final_hex(EVP_MD_CTX *ctx, char out[65])
+void fetch_md_final_hex(EVP_MD_CTX *ctx, char out[65])
 {
 	unsigned char md[32];
 	unsigned int n = sizeof(md);
@@ -207,7 +73,7 @@ static void md_final_hex(EVP_MD_CTX *ctx, char out[65])
 	hex(md, 32, out);
 }
 
-static bool valid_digest(const char *s)
+bool fetch_valid_digest(const char *s)
 {
 	size_t i;
 
@@ -338,19 +204,16 @@ static void answer_body(struct xfer *x, struct fetch_req *q, const char *sha256,
 	free(cause);
 }
 
-static void xfer_succeed(struct xfer *x, const char *sha256, uint64_t size, bool from_cache)
+void fetch_xfer_succeed(struct xfer *x, const char *sha256, uint64_t size, bool from_cache)
 {
 	while (x->waiters) {
 		answer_body(x, x->waiters, sha256, size, from_cache);
 	}
-	xfer_free(x);
+	fetch_xfer_free(x);
 }
 
-static void xfer_fail(struct xfer *x, int err, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
 /* Every waiter fails with "URL: <reason>". */
-static void xfer_fail(struct xfer *x, int err, const char *fmt, ...)
+void fetch_xfer_fail(struct xfer *x, int err, const char *fmt, ...)
 {
 	char *reason = NULL, *cause = NULL;
 	va_list ap;
@@ -366,7 +229,7 @@ static void xfer_fail(struct xfer *x, int err, const char *fmt, ...)
 	}
 	free(reason);
 	free(cause);
-	xfer_free(x);
+	fetch_xfer_free(x);
 }
 
 /* -- the transfer's life ------------------------------------------------- */
@@ -393,7 +256,7 @@ static void xfer_unlink(struct xfer *x)
 	x->linked = false;
 }
 
-static void response_reset(struct xfer *x)
+void fetch_response_reset(struct xfer *x)
 {
 	free(x->etag);
 	free(x->last_modified);
@@ -404,7 +267,7 @@ static void response_reset(struct xfer *x)
 	x->body = false;
 }
 
-static void mgr_release(struct fetch_mgr *m)
+void fetch_mgr_release(struct fetch_mgr *m)
 {
 	if (m->closing && m->handles == 0 && m->works == 0) {
 		free(m->dir);
@@ -418,7 +281,7 @@ static void mgr_release(struct fetch_mgr *m)
 /* Free x, or leave it to its work item, which frees it when it returns.
  * Until then it stays in the list, so a new request for its URL joins it
  * rather than racing it for the same partial file. */
-static void xfer_free(struct xfer *x)
+void fetch_xfer_free(struct xfer *x)
 {
 	if (x->busy) {
 		x->orphan = true;
@@ -437,8 +300,8 @@ static void xfer_free(struct xfer *x)
 		close(x->fd);
 	}
 	EVP_MD_CTX_free(x->md);
-	response_reset(x);
-	entry_clear(&x->cached);
+	fetch_response_reset(x);
+	fetch_entry_clear(&x->cached);
 	free(x->part_etag);
 	free(x->part_lm);
 	free(x->work_reason);
@@ -453,954 +316,7 @@ static void xfer_free(struct xfer *x)
  * later request to resume. */
 static void xfer_abandon(struct xfer *x)
 {
-	xfer_free(x);
-}
-
-/* -- the index and the partial's metadata --------------------------------- */
-
-static char *json_str(const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-
-	return cJSON_IsString(v) ? strdup(v->valuestring) : NULL;
-}
-
-/* Read the index entry of x's URL; an entry is only used when its object
- * is there with the size it says. The file is a few hundred bytes, read on
- * the loop. */
-static bool entry_load(struct fetch_mgr *m, const char *url, const char *key, struct entry *e)
-{
-	char name[80], *path, *buf = NULL, *obj = NULL;
-	cJSON *o = NULL;
-	const cJSON *v;
-	struct stat st;
-	bool ok = false;
-
-	snprintf(name, sizeof(name), "%s.json", key);
-	path = util_path_join(m->index, name);
-	if (!path || util_read_file(path, INDEX_MAX, &buf, NULL) < 0) {
-		goto out;
-	}
-	o = cJSON_Parse(buf);
-	v = cJSON_GetObjectItemCaseSensitive(o, "url");
-	if (!cJSON_IsString(v) || strcmp(v->valuestring, url) != 0) {
-		goto out;
-	}
-	v = cJSON_GetObjectItemCaseSensitive(o, "sha256");
-	if (!cJSON_IsString(v) || !valid_digest(v->valuestring)) {
-		goto out;
-	}
-	memcpy(e->sha256, v->valuestring, 65);
-	v = cJSON_GetObjectItemCaseSensitive(o, "size");
-	if (!cJSON_IsNumber(v) || v->valuedouble < 0) {
-		goto out;
-	}
-	e->size = (uint64_t)v->valuedouble;
-	obj = util_path_join(m->objects, e->sha256);
-	if (!obj || stat(obj, &st) < 0 || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != e->size) {
-		goto out;
-	}
-	e->etag = json_str(o, "etag");
-	e->last_modified = json_str(o, "last_modified");
-	ok = true;
-out:
-	if (!ok) {
-		entry_clear(e);
-	}
-	cJSON_Delete(o);
-	free(buf);
-	free(path);
-	free(obj);
-	return ok;
-}
-
-/* Write the index entry (in a work item: it is fsync'd). */
-static int entry_store(struct fetch_mgr *m, const char *url, const char *key, const struct entry *e)
-{
-	char name[80], *path, *text = NULL;
-	cJSON *o = cJSON_CreateObject();
-	int r = -ENOMEM;
-
-	snprintf(name, sizeof(name), "%s.json", key);
-	path = util_path_join(m->index, name);
-	if (!o || !path || !cJSON_AddStringToObject(o, "url", url) ||
-	    !cJSON_AddStringToObject(o, "sha256", e->sha256) ||
-	    !cJSON_AddNumberToObject(o, "size", (double)e->size) ||
-	    (e->etag && !cJSON_AddStringToObject(o, "etag", e->etag)) ||
-	    (e->last_modified && !cJSON_AddStringToObject(o, "last_modified", e->last_modified)) ||
-	    !cJSON_AddNumberToObject(o, "fetched_at", util_now())) {
-		goto out;
-	}
-	text = cJSON_PrintUnformatted(o);
-	if (!text) {
-		goto out;
-	}
-	r = util_write_file_atomic(path, text, strlen(text), 0644);
-out:
-	cJSON_Delete(o);
-	free(text);
-	free(path);
-	return r;
-}
-
-/* The partial's validators, so a later process resumes it only while the
- * server still has the same body (If-Range). Not fsync'd: losing it only
- * costs the resume. */
-static void meta_store(struct xfer *x)
-{
-	cJSON *o = cJSON_CreateObject();
-	char *text = NULL;
-	FILE *f = NULL;
-
-	if (!x->part_etag && !x->part_lm) {
-		unlink(x->meta_path);
-		goto out;
-	}
-	if (!o || !cJSON_AddStringToObject(o, "url", x->url) ||
-	    (x->part_etag && !cJSON_AddStringToObject(o, "etag", x->part_etag)) ||
-	    (x->part_lm && !cJSON_AddStringToObject(o, "last_modified", x->part_lm))) {
-		goto out;
-	}
-	text = cJSON_PrintUnformatted(o);
-	f = text ? fopen(x->meta_path, "we") : NULL;
-	if (f) {
-		fputs(text, f);
-		fclose(f);
-	}
-out:
-	cJSON_Delete(o);
-	free(text);
-}
-
-/* Whether a Range request for the rest of the partial can carry an
- * If-Range, so that a body changed since comes back whole (200) rather
- * than as the new body's tail spliced onto the old one's head. A weak
- * ETag cannot be used there (RFC 9110 13.1.5). */
-static bool if_range_ok(const struct xfer *x)
-{
-	return (x->part_etag && strncmp(x->part_etag, "W/", 2) != 0) || x->part_lm;
-}
-
-static bool meta_load(struct xfer *x)
-{
-	char *buf = NULL;
-	cJSON *o = NULL;
-	const cJSON *v;
-	bool ok = false;
-
-	if (util_read_file(x->meta_path, INDEX_MAX, &buf, NULL) < 0) {
-		goto out;
-	}
-	o = cJSON_Parse(buf);
-	v = cJSON_GetObjectItemCaseSensitive(o, "url");
-	if (!cJSON_IsString(v) || strcmp(v->valuestring, x->url) != 0) {
-		goto out;
-	}
-	x->part_etag = json_str(o, "etag");
-	x->part_lm = json_str(o, "last_modified");
-	ok = if_range_ok(x);
-out:
-	cJSON_Delete(o);
-	free(buf);
-	return ok;
-}
-
-static void part_discard(struct xfer *x)
-{
-	if (x->fd >= 0) {
-		close(x->fd);
-		x->fd = -1;
-	}
-	unlink(x->part_path);
-	unlink(x->meta_path);
-	free(x->part_etag);
-	free(x->part_lm);
-	x->part_etag = x->part_lm = NULL;
-	x->done = 0;
-	x->total = 0;
-	x->resumable = false;
-	EVP_DigestInit_ex(x->md, EVP_sha256(), NULL);
-}
-
-/* -- work items ---------------------------------------------------------- */
-
-/* Hash fd from its start into md; the number of bytes in *ret. */
-static int hash_fd(int fd, EVP_MD_CTX *md, uint64_t *ret)
-{
-	char *buf = malloc(COPY_BUF);
-	uint64_t n = 0;
-	int r = 0;
-
-	if (!buf) {
-		return -ENOMEM;
-	}
-	for (;;) {
-		ssize_t got = pread(fd, buf, COPY_BUF, (off_t)n);
-		if (got < 0) {
-			if (errno == EINTR) {
-				continue;
-			}
-			r = -errno;
-			goto out;
-		}
-		if (got == 0) {
-			break;
-		}
-		EVP_DigestUpdate(md, buf, (size_t)got);
-		n += (uint64_t)got;
-	}
-	*ret = n;
-out:
-	free(buf);
-	return r;
-}
-
-static void fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		fsync(fd);
-		close(fd);
-	}
-}
-
-/* Move the finished file at tmp (open as fd) to objects/<sha256>. An object
- * already there is the same bytes: tmp is dropped. */
-static int object_commit(struct fetch_mgr *m, int fd, const char *tmp, const char *sha256)
-{
-	char *obj = util_path_join(m->objects, sha256);
-	int r = 0;
-
-	if (!obj) {
-		return -ENOMEM;
-	}
-	if (access(obj, F_OK) == 0) {
-		unlink(tmp);
-		goto out;
-	}
-	/* Immutable: runs read objects in place. */
-	if (fchmod(fd, 0444) < 0 || fsync(fd) < 0) {
-		r = -errno;
-		goto out;
-	}
-	if (rename(tmp, obj) < 0) {
-		r = -errno;
-		goto out;
-	}
-	fsync_dir(m->objects);
-out:
-	free(obj);
-	return r;
-}
-
-static void work_rehash(struct xfer *x)
-{
-	uint64_t n = 0;
-
-	x->fd = open(x->part_path, O_RDWR | O_CLOEXEC);
-	if (x->fd < 0) {
-		x->work_err = -errno;
-		return;
-	}
-	x->work_err = hash_fd(x->fd, x->md, &n);
-	x->done = n;
-}
-
-static void work_finish(struct xfer *x)
-{
-	struct fetch_mgr *m = x->m;
-	struct entry e = {0};
-	int r;
-
-	r = object_commit(m, x->fd, x->part_path, x->work_sha);
-	close(x->fd);
-	x->fd = -1;
-	if (r < 0) {
-		x->work_err = r;
-		x->work_reason =
-		    msg_strdupf("cannot store the download in %s: %s", m->objects, strerror(-r));
-		return;
-	}
-	unlink(x->meta_path);
-	memcpy(e.sha256, x->work_sha, 65);
-	e.size = x->work_size;
-	e.etag = x->etag;
-	e.last_modified = x->last_modified;
-	/* A lost index entry only costs a download: not an error. */
-	entry_store(m, x->url, x->key, &e);
-}
-
-/* file:// sources are copied into the cache, so a run sees the bytes of
- * the moment it was prepared. The source's identity (device, inode, size,
- * times) stands in for an ETag: an unchanged file is not copied again. */
-static void work_file(struct xfer *x)
-{
-	struct fetch_mgr *m = x->m;
-	struct entry e = {0};
-	struct stat st;
-	char validator[160], *buf = NULL;
-	EVP_MD_CTX *md = NULL;
-	int in = -1, out = -1;
-	uint64_t n = 0;
-
-	in = open(x->file_path, O_RDONLY | O_CLOEXEC);
-	if (in < 0 || fstat(in, &st) < 0) {
-		x->work_err = -errno;
-		x->work_reason = strdup(strerror(errno));
-		goto out;
-	}
-	if (S_ISDIR(st.st_mode)) {
-		x->work_err = -EISDIR;
-		x->work_reason = strdup("is a directory, not a file");
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		x->work_err = -EINVAL;
-		x->work_reason = strdup("is not a regular file");
-		goto out;
-	}
-	if ((uint64_t)st.st_size > x->work_max) {
-		x->work_err = -EFBIG;
-		x->work_reason =
-		    msg_strdupf("%" PRIu64 " bytes is over the limit of %" PRIu64 " bytes",
-		                (uint64_t)st.st_size, x->work_max);
-		goto out;
-	}
-	snprintf(validator, sizeof(validator), "file:%ju:%ju:%jd:%jd.%09ld:%jd.%09ld",
-	         (uintmax_t)st.st_dev, (uintmax_t)st.st_ino, (intmax_t)st.st_size,
-	         (intmax_t)st.st_mtim.tv_sec, st.st_mtim.tv_nsec, (intmax_t)st.st_ctim.tv_sec,
-	         st.st_ctim.tv_nsec);
-	if (x->have_cached && x->cached.etag && strcmp(x->cached.etag, validator) == 0) {
-		memcpy(x->work_sha, x->cached.sha256, 65);
-		x->work_size = x->cached.size;
-		x->work_from_cache = true;
-		goto out;
-	}
-	md = EVP_MD_CTX_new();
-	buf = malloc(COPY_BUF);
-	out = open(x->part_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (!md || !buf || out < 0 || !EVP_DigestInit_ex(md, EVP_sha256(), NULL)) {
-		x->work_err = out < 0 ? -errno : -ENOMEM;
-		x->work_reason =
-		    msg_strdupf("cannot copy into %s: %s", m->tmp, strerror(-x->work_err));
-		goto out;
-	}
-	for (;;) {
-		ssize_t got = read(in, buf, COPY_BUF);
-		if (got < 0 && errno == EINTR) {
-			continue;
-		}
-		if (got < 0) {
-			x->work_err = -errno;
-			x->work_reason = msg_strdupf("reading failed: %s", strerror(errno));
-			goto out;
-		}
-		if (got == 0) {
-			break;
-		}
-		/* The file may grow while it is copied. */
-		if (n + (uint64_t)got > x->work_max) {
-			x->work_err = -EFBIG;
-			x->work_reason =
-			    msg_strdupf("over the limit of %" PRIu64 " bytes", x->work_max);
-			goto out;
-		}
-		for (ssize_t off = 0; off < got;) {
-			ssize_t w = write(out, buf + off, (size_t)(got - off));
-			if (w < 0 && errno == EINTR) {
-				continue;
-			}
-			if (w < 0) {
-				x->work_err = -errno;
-				x->work_reason = msg_strdupf("cannot write into %s: %s", m->tmp,
-				                             strerror(errno));
-				goto out;
-			}
-			off += w;
-		}
-		EVP_DigestUpdate(md, buf, (size_t)got);
-		n += (uint64_t)got;
-	}
-	md_final_hex(md, x->work_sha);
-	x->work_size = n;
-	x->work_err = object_commit(m, out, x->part_path, x->work_sha);
-	if (x->work_err < 0) {
-		x->work_reason = msg_strdupf("cannot store the copy in %s: %s", m->objects,
-		                             strerror(-x->work_err));
-		goto out;
-	}
-	memcpy(e.sha256, x->work_sha, 65);
-	e.size = n;
-	e.etag = validator;
-	entry_store(m, x->url, x->key, &e);
-out:
-	if (x->work_err < 0 && out >= 0) {
-		unlink(x->part_path);
-	}
-	if (out >= 0) {
-		close(out);
-	}
-	if (in >= 0) {
-		close(in);
-	}
-	EVP_MD_CTX_free(md);
-	free(buf);
-}
-
-static void work_cb(uv_work_t *w)
-{
-	struct xfer *x = w->data;
-
-	switch (x->work_kind) {
-	case WORK_REHASH:
-		work_rehash(x);
-		break;
-	case WORK_FINISH:
-		work_finish(x);
-		break;
-	case WORK_FILE:
-		work_file(x);
-		break;
-	}
-}
-
-static void after_work_cb(uv_work_t *w, int status)
-{
-	struct xfer *x = w->data;
-	struct fetch_mgr *m = x->m;
-
-	x->busy = false;
-	m->works--;
-	if (x->orphan) {
-		if (m->closing || !x->waiters) {
-			xfer_free(x);
-			mgr_release(m);
-			return;
-		}
-		x->orphan = false; /* a new request came for it meanwhile */
-	}
-	switch (x->work_kind) {
-	case WORK_REHASH:
-		if (x->work_err < 0) {
-			part_discard(x);
-		} else {
-			x->resumable = x->done > 0;
-		}
-		if (x->done > x->max_bytes) {
-			part_discard(x);
-		}
-		attempt_start(x);
-		break;
-	case WORK_FINISH:
-		if (x->work_err < 0) {
-			xfer_fail(x, x->work_err, "%s", x->work_reason);
-		} else {
-			xfer_succeed(x, x->work_sha, x->work_size, false);
-		}
-		break;
-	case WORK_FILE:
-		if (x->work_err < 0) {
-			xfer_fail(x, x->work_err, "%s", x->work_reason);
-		} else {
-			xfer_succeed(x, x->work_sha, x->work_size, x->work_from_cache);
-		}
-		break;
-	}
-}
-
-static void work_queue(struct xfer *x, enum work_kind kind)
-{
-	int r;
-
-	x->work_kind = kind;
-	x->work_err = 0;
-	x->work_max = x->max_bytes;
-	x->work.data = x;
-	r = uv_queue_work(x->m->loop, &x->work, work_cb, after_work_cb);
-	if (r < 0) {
-		xfer_fail(x, r, "cannot queue work: %s", uv_strerror(r));
-		return;
-	}
-	x->busy = true;
-	x->m->works++;
-}
-
-/* -- HTTP ---------------------------------------------------------------- */
-
-static bool header_is(const char *line, size_t n, const char *name, const char **ret_value,
-                      size_t *ret_len)
-{
-	size_t k = strlen(name);
-
-	if (n <= k || strncasecmp(line, name, k) != 0 || line[k] != ':') {
-		return false;
-	}
-	line += k + 1;
-	n -= k + 1;
-	while (n > 0 && (*line == ' ' || *line == '\t')) {
-		line++;
-		n--;
-	}
-	while (n > 0 && (line[n - 1] == '\r' || line[n - 1] == '\n' || line[n - 1] == ' ')) {
-		n--;
-	}
-	*ret_value = line;
-	*ret_len = n;
-	return true;
-}
-
-/* The headers of a body have all come: decide where its bytes go. */
-static int body_begin(struct xfer *x)
-{
-	struct fetch_mgr *m = x->m;
-
-	if (x->status == 206) {
-		if (x->crange_start < 0 || (uint64_t)x->crange_start != x->done) {
-			/* Not the range asked for: start over on the next attempt. */
-			x->resumable = false;
-			x->local_err = -EPROTO;
-			return -1;
-		}
-		x->total = x->crange_total >= 0 ? (uint64_t)x->crange_total
-		           : x->clen >= 0       ? x->done + (uint64_t)x->clen
-		                                : 0;
-	} else {
-		/* A whole body: whatever was kept from before is not part of it. */
-		if (x->done > 0) {
-			if (x->fd >= 0 && ftruncate(x->fd, 0) < 0) {
-				x->local_err = -errno;
-				return -1;
-			}
-			x->done = 0;
-			EVP_DigestInit_ex(x->md, EVP_sha256(), NULL);
-		}
-		x->total = x->clen >= 0 ? (uint64_t)x->clen : 0;
-		free(x->part_etag);
-		free(x->part_lm);
-		x->part_etag = x->etag ? strdup(x->etag) : NULL;
-		x->part_lm = x->last_modified ? strdup(x->last_modified) : NULL;
-		x->resumable = if_range_ok(x);
-		meta_store(x);
-	}
-	if (x->total > x->max_bytes) {
-		x->too_big = true;
-		return -1;
-	}
-	if (x->fd < 0) {
-		/* Nothing kept yet: whatever an earlier process left is not ours. */
-		x->fd = open(x->part_path,
-		             O_WRONLY | O_CREAT | O_CLOEXEC | (x->done == 0 ? O_TRUNC : 0), 0600);
-		if (x->fd < 0) {
-			x->local_err = -errno;
-			return -1;
-		}
-	}
-	if (lseek(x->fd, (off_t)x->done, SEEK_SET) < 0) {
-		x->local_err = -errno;
-		return -1;
-	}
-	(void)m;
-	x->body = true;
-	return 0;
-}
-
-static size_t header_cb(char *line, size_t size, size_t nitems, void *ud)
-{
-	struct xfer *x = ud;
-	size_t n = size * nitems, vlen;
-	const char *v;
-
-	if (n >= 5 && strncmp(line, "HTTP/", 5) == 0) {
-		/* A new response: after a redirect, or a 100 Continue. */
-		const char *p = memchr(line, ' ', n), *end = line + n;
-		response_reset(x);
-		if (p) {
-			char *e;
-			x->status = strtol(p + 1, &e, 10);
-			while (e < end && *e == ' ') {
-				e++;
-			}
-			size_t rl = (size_t)(end - e);
-			while (rl > 0 && (e[rl - 1] == '\r' || e[rl - 1] == '\n')) {
-				rl--;
-			}
-			if (rl >= sizeof(x->reason)) {
-				rl = sizeof(x->reason) - 1;
-			}
-			memcpy(x->reason, e, rl);
-			x->reason[rl] = '\0';
-		}
-		return n;
-	}
-	if (n <= 2 && (line[0] == '\r' || line[0] == '\n')) {
-		if ((x->status == 200 || x->status == 206) && body_begin(x) < 0) {
-			return 0; /* curl stops the transfer */
-		}
-		return n;
-	}
-	if (header_is(line, n, "etag", &v, &vlen)) {
-		free(x->etag);
-		x->etag = vlen <= VALIDATOR_MAX ? strndup(v, vlen) : NULL;
-	} else if (header_is(line, n, "last-modified", &v, &vlen)) {
-		free(x->last_modified);
-		x->last_modified = vlen <= VALIDATOR_MAX ? strndup(v, vlen) : NULL;
-	} else if (header_is(line, n, "content-length", &v, &vlen)) {
-		char tmp[32];
-		if (vlen < sizeof(tmp)) {
-			memcpy(tmp, v, vlen);
-			tmp[vlen] = '\0';
-			x->clen = strtoll(tmp, NULL, 10);
-		}
-	} else if (header_is(line, n, "content-range", &v, &vlen)) {
-		/* bytes START-END/TOTAL */
-		char tmp[96];
-		long long a, b, t;
-		if (vlen < sizeof(tmp)) {
-			memcpy(tmp, v, vlen);
-			tmp[vlen] = '\0';
-			if (sscanf(tmp, "bytes %lld-%lld/%lld", &a, &b, &t) == 3) {
-				x->crange_start = a;
-				x->crange_total = t;
-			} else if (sscanf(tmp, "bytes %lld-%lld/*", &a, &b) == 2) {
-				x->crange_start = a;
-			}
-		}
-	}
-	return n;
-}
-
-static size_t write_cb(char *data, size_t size, size_t nmemb, void *ud)
-{
-	struct xfer *x = ud;
-	size_t n = size * nmemb;
-
-	if (!x->body) {
-		return n; /* an error page or a redirect's text: not kept */
-	}
-	if (x->done + n > x->max_bytes) {
-		x->too_big = true;
-		return 0;
-	}
-	for (size_t off = 0; off < n;) {
-		ssize_t w = write(x->fd, data + off, n - off);
-		if (w < 0 && errno == EINTR) {
-			continue;
-		}
-		if (w < 0) {
-			x->local_err = -errno;
-			return 0;
-		}
-		off += (size_t)w;
-	}
-	EVP_DigestUpdate(x->md, data, n);
-	x->done += n;
-	return n;
-}
-
-static void wake_schedule(struct fetch_mgr *m)
-{
-	uint64_t next = 0, now = now_ms();
-
-	for (struct xfer *x = m->xfers; x; x = x->next) {
-		if (x->retry_at && (!next || x->retry_at < next)) {
-			next = x->retry_at;
-		}
-	}
-	if (next) {
-		uv_timer_start(&m->wake, wake_cb, next > now ? next - now : 0, 0);
-	} else {
-		uv_timer_stop(&m->wake);
-	}
-}
-
-static void wake_cb(uv_timer_t *t)
-{
-	struct fetch_mgr *m = t->data;
-	uint64_t now = now_ms();
-
-	for (struct xfer *x = m->xfers, *next; x; x = next) {
-		next = x->next;
-		if (x->retry_at && x->retry_at <= now) {
-			x->retry_at = 0;
-			attempt_start(x);
-		}
-	}
-	wake_schedule(m);
-}
-
-/* A transient failure: try again after a back-off while attempts and time
- * are left, else fail with what the last attempt said. */
-static void retry_or_fail(struct xfer *x, int err, const char *reason)
-{
-	struct fetch_mgr *m = x->m;
-	uint64_t now = now_ms(), delay;
-
-	x->attempts++;
-	delay = BACKOFF_FIRST_MS;
-	for (int i = 1; i < x->attempts && delay < BACKOFF_MAX_MS; i++) {
-		delay *= 2;
-	}
-	if (delay > BACKOFF_MAX_MS) {
-		delay = BACKOFF_MAX_MS;
-	}
-	if (x->attempts <= x->retries && now + delay < x->deadline) {
-		x->retry_at = now + delay;
-		wake_schedule(m);
-		return;
-	}
-	if (x->attempts > 1) {
-		xfer_fail(x, err, "%d attempts failed: %s", x->attempts, reason);
-	} else {
-		xfer_fail(x, err, "%s", reason);
-	}
-}
-
-static bool transient(CURLcode rc)
-{
-	switch (rc) {
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_RECV_ERROR:
-	case CURLE_SEND_ERROR:
-	case CURLE_PARTIAL_FILE:
-	case CURLE_GOT_NOTHING:
-	case CURLE_OPERATION_TIMEDOUT:
-	case CURLE_HTTP2:
-	case CURLE_HTTP2_STREAM:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static void done_cb(void *ud, CURL *easy, CURLcode rc)
-{
-	struct xfer *x = ud;
-	long status = 0, os_errno = 0;
-	char reason[CURL_ERROR_SIZE + 64];
-
-	x->hx = NULL;
-	curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_getinfo(easy, CURLINFO_OS_ERRNO, &os_errno);
-	if (x->too_big) {
-		uint64_t total = x->total;
-		part_discard(x);
-		if (total) {
-			xfer_fail(x, -EFBIG,
-			          "%" PRIu64 " bytes is over the limit of %" PRIu64 " bytes", total,
-			          x->max_bytes);
-		} else {
-			xfer_fail(x, -EFBIG, "more than the limit of %" PRIu64 " bytes",
-			          x->max_bytes);
-		}
-		return;
-	}
-	if (x->local_err == -EPROTO || (status == 416 && x->done > 0)) {
-		/* The partial does not fit what the server has now (another
-		 * range came back, or none is left to ask for): start over at
-		 * once. Without a partial no Range is asked, so this cannot
-		 * repeat. */
-		part_discard(x);
-		attempt_start(x);
-		return;
-	}
-	if (x->local_err < 0) {
-		int err = x->local_err;
-		part_discard(x);
-		xfer_fail(x, err, "cannot write the download into %s: %s", x->m->tmp,
-		          strerror(-err));
-		return;
-	}
-	if (rc == CURLE_OK) {
-		if (x->body) {
-			char sha[65];
-
-			md_final_hex(x->md, sha);
-			memcpy(x->work_sha, sha, 65);
-			x->work_size = x->done;
-			work_queue(x, WORK_FINISH);
-			return;
-		}
-		if (status == 304 && x->have_cached) {
-			xfer_succeed(x, x->cached.sha256, x->cached.size, true);
-			return;
-		}
-		snprintf(reason, sizeof(reason), "HTTP %ld%s%s", status, x->reason[0] ? " " : "",
-		         x->reason);
-		if (status >= 500) {
-			retry_or_fail(x, -EIO, reason);
-		} else if (status == 404 || status == 410) {
-			xfer_fail(x, -ENOENT, "%s", reason);
-		} else if (status == 401 || status == 403) {
-			xfer_fail(x, -EACCES, "%s", reason);
-		} else {
-			xfer_fail(x, -EIO, "%s", reason);
-		}
-		return;
-	}
-	if (rc == CURLE_OPERATION_TIMEDOUT && now_ms() + 50 >= x->deadline) {
-		if (x->total) {
-			xfer_fail(x, -ETIMEDOUT,
-			          "timed out after %.1f s with %" PRIu64 " of %" PRIu64 " bytes",
-			          (double)(now_ms() - x->started) / 1000, x->done, x->total);
-		} else {
-			xfer_fail(x, -ETIMEDOUT, "timed out after %.1f s",
-			          (double)(now_ms() - x->started) / 1000);
-		}
-		return;
-	}
-	if (rc == CURLE_COULDNT_CONNECT) {
-		snprintf(reason, sizeof(reason), "%s",
-		         os_errno ? strerror((int)os_errno) : "cannot connect");
-		/* strerror capitalises; causes read better in lower case. */
-		reason[0] = (char)tolower((unsigned char)reason[0]);
-	} else if (rc == CURLE_PARTIAL_FILE) {
-		snprintf(reason, sizeof(reason),
-		         "the connection closed after %" PRIu64 " of %" PRIu64 " bytes", x->done,
-		         x->total);
-	} else {
-		snprintf(reason, sizeof(reason), "%s",
-		         x->errbuf[0] ? x->errbuf : curl_easy_strerror(rc));
-	}
-	if (transient(rc)) {
-		retry_or_fail(x, rc == CURLE_PARTIAL_FILE ? -EIO : http_errno(rc), reason);
-	} else {
-		xfer_fail(x, http_errno(rc), "%s", reason);
-	}
-}
-
-static void tick_cb(uv_timer_t *t);
-
-static void attempt_start(struct xfer *x)
-{
-	struct fetch_mgr *m = x->m;
-	uint64_t now = now_ms();
-	long left = x->deadline > now ? (long)(x->deadline - now) : 1;
-	char *h = NULL;
-	int r;
-
-	if (x->easy) {
-		curl_easy_cleanup(x->easy);
-	}
-	curl_slist_free_all(x->hdrs);
-	x->hdrs = NULL;
-	x->easy = curl_easy_init();
-	if (!x->easy) {
-		xfer_fail(x, -ENOMEM, "out of memory");
-		return;
-	}
-	response_reset(x);
-	x->errbuf[0] = '\0';
-	x->too_big = false;
-	x->local_err = 0;
-	if (x->done > 0 && !x->resumable) {
-		part_discard(x);
-	}
-	if (x->done > 0) {
-		/* Go on from the partial, if the server still has the same body.
-		 * CURLOPT_RANGE, not CURLOPT_RESUME_FROM_LARGE: with the latter
-		 * curl fails a 200 answer (the body changed, or the server does
-		 * not do ranges), which body_begin takes as a fresh start. */
-		char range[32];
-		snprintf(range, sizeof(range), "%" PRIu64 "-", x->done);
-		curl_easy_setopt(x->easy, CURLOPT_RANGE, range);
-		if (x->part_etag && strncmp(x->part_etag, "W/", 2) != 0) {
-			h = msg_strdupf("If-Range: %s", x->part_etag);
-		} else if (x->part_lm) {
-			h = msg_strdupf("If-Range: %s", x->part_lm);
-		}
-		if (h) {
-			x->hdrs = curl_slist_append(x->hdrs, h);
-			free(h);
-		}
-	} else if (x->have_cached) {
-		if (x->cached.etag) {
-			h = msg_strdupf("If-None-Match: %s", x->cached.etag);
-			x->hdrs = h ? curl_slist_append(x->hdrs, h) : x->hdrs;
-			free(h);
-		}
-		if (x->cached.last_modified) {
-			h = msg_strdupf("If-Modified-Since: %s", x->cached.last_modified);
-			x->hdrs = h ? curl_slist_append(x->hdrs, h) : x->hdrs;
-			free(h);
-		}
-	}
-	curl_easy_setopt(x->easy, CURLOPT_URL, x->url);
-	curl_easy_setopt(x->easy, CURLOPT_HTTPHEADER, x->hdrs);
-	curl_easy_setopt(x->easy, CURLOPT_FOLLOWLOCATION, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_MAXREDIRS, 10L);
-	curl_easy_setopt(x->easy, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(x->easy, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-	/* Verified against the system's CA bundle: curl's defaults, said
-	 * aloud so nobody turns them off by accident. */
-	curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYPEER, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_SSL_VERIFYHOST, 2L);
-	curl_easy_setopt(x->easy, CURLOPT_TIMEOUT_MS, left);
-	curl_easy_setopt(x->easy, CURLOPT_CONNECTTIMEOUT_MS,
-	                 left < CONNECT_TIMEOUT_MS ? left : CONNECT_TIMEOUT_MS);
-	curl_easy_setopt(x->easy, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(x->easy, CURLOPT_LOW_SPEED_TIME, STALL_SECONDS);
-	curl_easy_setopt(x->easy, CURLOPT_USERAGENT, "runyardd/" RUNYARD_VERSION);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERFUNCTION, header_cb);
-	curl_easy_setopt(x->easy, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEFUNCTION, write_cb);
-	curl_easy_setopt(x->easy, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(x->easy, CURLOPT_ERRORBUFFER, x->errbuf);
-	r = http_start(m->http, x->easy, done_cb, x, &x->hx);
-	if (r < 0) {
-		xfer_fail(x, r, "cannot start the transfer: %s", strerror(-r));
-		return;
-	}
-	x->prog_done = x->done;
-	x->prog_at = now;
-	if (!uv_is_active((uv_handle_t *)&m->tick)) {
-		uv_timer_start(&m->tick, tick_cb, PROGRESS_MS, PROGRESS_MS);
-	}
-}
-
-static void tick_cb(uv_timer_t *t)
-{
-	struct fetch_mgr *m = t->data;
-	uint64_t now = now_ms();
-	bool any = false;
-
-	/* Progress callbacks may cancel or start requests, or close the
-	 * manager: the walks follow xiter and qiter, which move on when
-	 * their item leaves its list. */
-	for (struct xfer *x = m->xfers; x && !m->closing; x = m->xiter) {
-		struct fetch_progress p;
-
-		m->xiter = x->next;
-		if (!x->hx) {
-			continue;
-		}
-		any = true;
-		if (now > x->prog_at) {
-			double inst =
-			    (double)(x->done - x->prog_done) * 1000.0 / (double)(now - x->prog_at);
-			/* Recent, but not jumpy. */
-			x->rate = x->rate > 0 ? 0.5 * x->rate + 0.5 * inst : inst;
-		}
-		x->prog_done = x->done;
-		x->prog_at = now;
-		if (!x->body) {
-			continue;
-		}
-		p.done = x->done;
-		p.total = x->total;
-		p.rate = x->rate;
-		for (struct fetch_req *q = x->waiters; q && !m->closing; q = m->qiter) {
-			m->qiter = q->next;
-			if (q->progress) {
-				q->progress(q->ud, &p);
-			}
-		}
-		m->qiter = NULL;
-	}
-	m->xiter = NULL;
-	if (!any && !m->closing) {
-		uv_timer_stop(t);
-	}
+	fetch_xfer_free(x);
 }
 
 /* -- starting ------------------------------------------------------------ */
@@ -1456,7 +372,7 @@ static int xfer_create(struct fetch_mgr *m, const char *url, enum xfer_kind kind
 	x->kind = kind;
 	x->fd = -1;
 	x->retries = m->retries;
-	x->started = now_ms();
+	x->started = fetch_now_ms();
 	x->deadline = x->started + (uint64_t)timeout_ms;
 	x->url = strdup(url);
 	x->md = EVP_MD_CTX_new();
@@ -1465,10 +381,10 @@ static int xfer_create(struct fetch_mgr *m, const char *url, enum xfer_kind kind
 	x->part_path = util_path_join(m->tmp, name);
 	snprintf(name, sizeof(name), "%s.part.json", x->key);
 	x->meta_path = util_path_join(m->tmp, name);
-	response_reset(x);
+	fetch_response_reset(x);
 	if (!x->url || !x->md || !x->part_path || !x->meta_path ||
 	    !EVP_DigestInit_ex(x->md, EVP_sha256(), NULL)) {
-		xfer_free(x);
+		fetch_xfer_free(x);
 		return -ENOMEM;
 	}
 	x->next = m->xfers;
@@ -1486,20 +402,20 @@ static void xfer_begin(struct xfer *x)
 {
 	struct stat st;
 
-	x->have_cached = entry_load(x->m, x->url, x->key, &x->cached);
+	x->have_cached = fetch_entry_load(x->m, x->url, x->key, &x->cached);
 	if (x->kind == XFER_FILE) {
-		work_queue(x, WORK_FILE);
+		fetch_work_queue(x, WORK_FILE);
 		return;
 	}
 	if (stat(x->part_path, &st) == 0) {
-		if (meta_load(x) && (uint64_t)st.st_size <= x->max_bytes) {
+		if (fetch_meta_load(x) && (uint64_t)st.st_size <= x->max_bytes) {
 			/* Hashing a large partial takes a while: not on the loop. */
-			work_queue(x, WORK_REHASH);
+			fetch_work_queue(x, WORK_REHASH);
 			return;
 		}
-		part_discard(x);
+		fetch_part_discard(x);
 	}
-	attempt_start(x);
+	fetch_attempt_start(x);
 }
 
 int fetch_start(struct fetch_mgr *m, const struct fetch_opts *o, fetch_progress_cb progress,
@@ -1554,7 +470,7 @@ int fetch_start(struct fetch_mgr *m, const struct fetch_opts *o, fetch_progress_
 		goto out;
 	}
 	if (o->sha256) {
-		if (!valid_digest(o->sha256)) {
+		if (!fetch_valid_digest(o->sha256)) {
 			cause = msg_strdupf("%s: '%s' is not a SHA-256 digest (64 hex digits)",
 			                    o->url, o->sha256);
 			req_answer(q, -EINVAL, cause, NULL, 0, false);
@@ -1631,7 +547,7 @@ static void handle_close_cb(uv_handle_t *h)
 	struct fetch_mgr *m = h->data;
 
 	m->handles--;
-	mgr_release(m);
+	fetch_mgr_release(m);
 }
 
 static void http_gone_cb(void *ud)
@@ -1639,7 +555,7 @@ static void http_gone_cb(void *ud)
 	struct fetch_mgr *m = ud;
 
 	m->handles--;
-	mgr_release(m);
+	fetch_mgr_release(m);
 }
 
 int fetch_mgr_create(uv_loop_t *loop, const char *cache_dir, const struct fetch_limits *lim,
@@ -1703,7 +619,7 @@ void fetch_mgr_close(struct fetch_mgr *m)
 			req_free(x->waiters);
 		}
 		xfer_unlink(x);
-		xfer_free(x);
+		fetch_xfer_free(x);
 	}
 	http_mgr_close(m->http, http_gone_cb, m);
 	m->http = NULL;
