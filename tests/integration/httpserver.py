@@ -167,7 +167,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
                     self.wfile.write(chunk)
                     self.wfile.flush()
                     sent += len(chunk)
-                    time.sleep(self.owner.slow_delay)
+                    # No pause after the last chunk: the answer is recorded
+                    # at once, before a fast client has finished with it.
+                    if sent < len(body):
+                        time.sleep(self.owner.slow_delay)
             except OSError:
                 self.close_connection = True
             self._record(status, sent)
