@@ -1,15 +1,42 @@
-/* runyard: the command-line client of runyardd. */
+/* runyard: the command-line client of runyardd, and the table of its verbs. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "commands.h"
+#include "commands/commands.h"
 #include "render.h"
+#include "verb.h"
+
+/* The verbs, in the order the overview lists them; each group's file
+ * defines its entries beside its handlers. */
+static const struct verb *const verbs[] = {
+	&cmd_submit_entry,
+	&cmd_runs_entry,
+	&cmd_show_entry,
+	&cmd_logs_entry,
+	&cmd_wait_entry,
+	&cmd_cancel_entry,
+	&cmd_outputs_entry,
+	&cmd_experiments_entry,
+	&cmd_daemon_entry,
+	&cmd_metrics_entry,
+	&cmd_compare_entry,
+	&cmd_tag_entry,
+	&cmd_ignore_entry,
+	&cmd_snapshot_entry,
+	&cmd_model_entry,
+	&cmd_service_entry,
+	&cmd_env_entry,
+	&cmd_compute_entry,
+	&cmd_dataset_entry,
+	&verb_help_entry,
+	NULL,
+};
 
 enum {
 	OPT_SOCKET = 256,
-	OPT_JSON,
+	OPT_GLOBAL_JSON,
 	OPT_VERSION,
 };
 
@@ -19,7 +46,7 @@ static int finish_stdout(int status)
 {
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "runyard: cannot write to stdout: %s\n", strerror(errno));
-		return status ? status : COMMANDS_EXIT_USAGE;
+		return status ? status : VERB_EXIT_USAGE;
 	}
 	return status;
 }
@@ -28,12 +55,12 @@ int main(int argc, char **argv)
 {
 	static const struct option options[] = {
 		{"socket", required_argument, NULL, OPT_SOCKET},
-		{"json", no_argument, NULL, OPT_JSON},
+		{"json", no_argument, NULL, OPT_GLOBAL_JSON},
 		{"version", no_argument, NULL, OPT_VERSION},
 		{"help", no_argument, NULL, 'h'},
 		{0},
 	};
-	struct commands_options opts = {0};
+	struct verb_options opts = {0};
 	int c;
 
 	render_init();
@@ -44,28 +71,28 @@ int main(int argc, char **argv)
 		case OPT_SOCKET:
 			opts.socket = optarg;
 			break;
-		case OPT_JSON:
+		case OPT_GLOBAL_JSON:
 			opts.json = true;
 			break;
 		case OPT_VERSION:
 			printf("runyard %s\n", RUNYARD_VERSION);
-			return finish_stdout(COMMANDS_EXIT_OK);
+			return finish_stdout(VERB_EXIT_OK);
 		case 'h':
-			commands_usage(stdout);
-			return finish_stdout(COMMANDS_EXIT_OK);
+			verb_print_overview(verbs, stdout);
+			return finish_stdout(VERB_EXIT_OK);
 		case ':':
 			fprintf(stderr, "runyard: option '%s' needs a value (see 'runyard --help')\n",
 				argv[optind - 1]);
-			return COMMANDS_EXIT_USAGE;
+			return VERB_EXIT_USAGE;
 		default:
 			fprintf(stderr, "runyard: unknown option '%s' (see 'runyard --help')\n",
 				argv[optind - 1]);
-			return COMMANDS_EXIT_USAGE;
+			return VERB_EXIT_USAGE;
 		}
 	}
 	if (optind >= argc) {
-		commands_usage(stderr);
-		return COMMANDS_EXIT_USAGE;
+		verb_print_overview(verbs, stderr);
+		return VERB_EXIT_USAGE;
 	}
-	return finish_stdout(commands_run(&opts, argc - optind, argv + optind));
+	return finish_stdout(verb_run(verbs, &opts, argc - optind, argv + optind));
 }

@@ -1,0 +1,197 @@
+"""Help for every command, group and sub-verb, and the CLI's usage errors.
+
+The forms: 'runyard help G S', 'runyard G S --help' (and -h), 'runyard G
+--help' and 'runyard help G'. The commands, groups and sub-verbs are read
+from the CLI's own help output, and checked against the list below so that
+a verb cannot lose its help unnoticed. None of this needs a daemon: help and
+usage errors come before the CLI connects, so the socket named here does not
+exist and autostart is off.
+"""
+
+import os
+import re
+import subprocess
+
+import pytest
+
+from conftest import CLI
+
+# Every group and its sub-verbs, as the usage texts list them.
+GROUPS = {
+    "daemon": ["start", "stop", "status"],
+    "ignore": ["check"],
+    "model": ["register", "list", "show", "download", "delete", "deploy"],
+    "service": ["list", "show", "logs", "restart", "delete", "invoke"],
+    "env": ["create", "list", "show", "delete", "prune"],
+    "compute": ["create", "list", "show", "delete"],
+    "dataset": ["register", "list", "show", "download", "delete"],
+}
+# The commands that are not groups.
+VERBS = ["submit", "runs", "show", "logs", "wait", "cancel", "outputs", "experiments",
+         "metrics", "compare", "tag", "snapshot", "help"]
+
+SUBVERBS = [(g, s) for g, subs in GROUPS.items() for s in subs]
+
+
+@pytest.fixture(scope="module")
+def ry(tmp_path_factory):
+    """Run the CLI with no daemon behind its socket; returns (rc, stdout, stderr)."""
+    sock = str(tmp_path_factory.mktemp("help") / "no-daemon.sock")
+    env = dict(os.environ, RUNYARD_NO_AUTOSTART="1", NO_COLOR="1")
+    env.pop("RUNYARD_SOCKET", None)
+
+    def run(*args):
+        proc = subprocess.run([str(CLI), "--socket", sock] + list(args), capture_output=True,
+                              text=True, timeout=30, env=env, stdin=subprocess.DEVNULL)
+        return proc.returncode, proc.stdout, proc.stderr
+    return run
+
+
+def ok(ry, *args):
+    rc, out, err = ry(*args)
+    assert rc == 0 and err == "", "runyard %s: rc=%d stderr=%r" % (" ".join(args), rc, err)
+    assert out, "runyard %s printed nothing" % " ".join(args)
+    return out
+
+
+def usage_error(ry, *args):
+    rc, out, err = ry(*args)
+    assert rc == 1 and out == "", "runyard %s: rc=%d stdout=%r" % (" ".join(args), rc, out)
+    return err
+
+
+def commands_of(overview):
+    """The command names of the overview's Commands: section."""
+    lines = overview.split("Commands:\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    return [line.split()[0] for line in lines]
+
+
+def subverbs_of(name, usage):
+    """The sub-verbs a usage text lists: 'runyard NAME WORD' with WORD in lowercase."""
+    return re.findall(r"^(?:Usage:)?\s*runyard %s ([a-z][a-z-]*)\b" % re.escape(name), usage,
+                      re.M)
+
+
+def test_overview_lists_every_command_and_help_forms_agree(ry):
+    overview = ok(ry, "--help")
+    assert ok(ry, "-h") == overview
+    assert ok(ry, "help") == overview
+    assert commands_of(overview) == VERBS[:8] + ["daemon"] + VERBS[8:11] + ["ignore"] + \
+        VERBS[11:12] + ["model", "service", "env", "compute", "dataset", "help"]
+    # No command at all: the overview on stderr, a usage exit.
+    rc, out, err = ry()
+    assert (rc, out, err) == (1, "", overview)
+
+
+def test_groups_and_subverbs_read_from_the_help_output_are_all_covered(ry):
+    found = {}
+    for name in commands_of(ok(ry, "--help")):
+        subs = subverbs_of(name, ok(ry, "help", name))
+        if subs:
+            found[name] = list(dict.fromkeys(subs))
+    assert found == GROUPS
+    assert sorted(set(commands_of(ok(ry, "--help"))) - set(found)) == sorted(VERBS)
+
+
+@pytest.mark.parametrize("verb", VERBS)
+def test_help_of_a_command(ry, verb):
+    text = ok(ry, "help", verb)
+    assert text.startswith("Usage: runyard %s" % verb), text
+    assert ok(ry, verb, "--help") == text
+    assert ok(ry, verb, "-h") == text
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_help_of_a_group(ry, group):
+    text = ok(ry, "help", group)
+    assert text.startswith("Usage: runyard %s " % group), text
+    assert ok(ry, group, "--help") == text
+    assert ok(ry, group, "-h") == text
+    for sub in GROUPS[group]:
+        assert "runyard %s %s" % (group, sub) in text
+
+
+@pytest.mark.parametrize("group,sub", SUBVERBS, ids=["%s-%s" % p for p in SUBVERBS])
+def test_help_of_a_subverb(ry, group, sub):
+    text = ok(ry, "help", group, sub)
+    assert text.startswith("Usage: runyard %s %s" % (group, sub)), text
+    # The sub-verb's own text, not its group's again.
+    assert text != ok(ry, "help", group)
+    assert ok(ry, group, sub, "--help") == text
+    assert ok(ry, group, sub, "-h") == text
+    # --help comes before the arguments are checked, as for every verb.
+    assert ok(ry, group, sub, "x", "y", "z", "--help") == text
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_unknown_subverb_is_a_usage_error(ry, group):
+    want = "runyard: unknown %s command 'bogus' (see 'runyard %s --help')\n" % (group, group)
+    assert usage_error(ry, group, "bogus") == want
+    assert usage_error(ry, "help", group, "bogus") == want
+
+
+def test_unknown_command_is_a_usage_error(ry):
+    want = "runyard: unknown command 'bogus' (see 'runyard --help')\n"
+    assert usage_error(ry, "bogus") == want
+    assert usage_error(ry, "help", "bogus") == want
+
+
+@pytest.mark.parametrize("group", list(GROUPS))
+def test_group_without_subverb_is_a_usage_error(ry, group):
+    err = usage_error(ry, group)
+    if group == "daemon":
+        assert err == ("runyard: daemon needs start, stop or status "
+                       "(see 'runyard daemon --help')\n")
+    elif group == "ignore":
+        assert err == "runyard: ignore needs a command: check (see 'runyard ignore --help')\n"
+    else:
+        assert err == ok(ry, "help", group)
+
+
+ARITY = [
+    (["runs", "x"], "unexpected argument 'x'"),
+    (["show"], "which run? give its id or number"),
+    (["show", "1", "2"], "unexpected argument '2'"),
+    (["logs"], "which run? give its id or number"),
+    (["wait", "1", "2"], "unexpected argument '2'"),
+    (["cancel"], "which run? give its id or number"),
+    (["outputs", "1", "2"], "unexpected argument '2'"),
+    (["experiments", "x"], "unexpected argument 'x'"),
+    (["metrics"], "which run? give its id or number"),
+    (["metrics", "1", "loss", "x"], "unexpected argument 'x'"),
+    (["compare", "1"], "compare needs at least two runs"),
+    (["tag"], "which run? give its id or number"),
+    (["snapshot"], "which run? give its id or number"),
+    (["daemon", "stop", "x"], "unexpected argument 'x'"),
+    (["daemon", "status", "x"], "unexpected argument 'x'"),
+    (["ignore", "check"], "no PATH to check"),
+    (["model", "register"], "which name? give the model's name"),
+    (["model", "list", "a", "b"], "unexpected argument 'b'"),
+    (["model", "show"], "which model?"),
+    (["model", "download", "m"], "give the model (NAME[:VERSION]) and a directory"),
+    (["model", "download", "m", "d", "x"], "give the model (NAME[:VERSION]) and a directory"),
+    (["model", "delete"], "which model (NAME:VERSION)?"),
+    (["model", "deploy", "m", "x"], "unexpected argument 'x'"),
+    (["service", "list", "x"], "unexpected argument 'x'"),
+    (["service", "show"], "which service?"),
+    (["service", "invoke", "a", "b"], "unexpected argument 'b'"),
+    (["env", "create"], "which name? give the environment's name"),
+    (["env", "list", "x"], "unexpected argument 'x'"),
+    (["env", "show"], "which environment?"),
+    (["env", "delete"], "which environment (NAME[:VERSION])?"),
+    (["env", "prune", "x"], "unexpected argument 'x'"),
+    (["compute", "create"],
+     "give one target NAME: runyard compute create NAME --type slurm --rest URL"),
+    (["compute", "show", "a", "b"], "give one compute target NAME"),
+    (["compute", "list", "x"], "unexpected argument 'x'"),
+    (["dataset", "register", "d"],
+     "runyard dataset register NAME SOURCE... (a file, a directory or a URL)"),
+    (["dataset", "list", "a", "b"], "unexpected argument 'b'"),
+    (["dataset", "download"], "which dataset?"),
+]
+
+
+@pytest.mark.parametrize("args,message", ARITY, ids=[" ".join(a) for a, _ in ARITY])
+def test_wrong_arity_is_the_verbs_usage_error(ry, args, message):
+    name = " ".join(args[:2] if args[0] in GROUPS else args[:1])
+    assert usage_error(ry, *args) == "runyard: %s (see 'runyard %s --help')\n" % (message, name)
