@@ -18,8 +18,10 @@
 #include "log.h"
 #include "logs.h"
 #include "msg.h"
-#include "run.h"
 #include "queue.h"
+#include "run.h"
+#include "scheduler.h"
+#include "snapshot.h"
 #include "server.h"
 #include "services.h"
 #include "store.h"
@@ -91,9 +93,9 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	d->started_at = util_now();
 	d->grace = cfg->grace > 0 ? cfg->grace : 10;
 	d->max_runs = cfg->max_runs > 0 ? cfg->max_runs : (int)uv_available_parallelism();
-	d->limits.max_bytes = cfg->snapshot_max_bytes ? cfg->snapshot_max_bytes
+	d->snapshot_max_bytes = cfg->snapshot_max_bytes ? cfg->snapshot_max_bytes
 						       : SNAPSHOT_DEFAULT_MAX_BYTES;
-	d->limits.max_files = cfg->snapshot_max_files ? cfg->snapshot_max_files
+	d->snapshot_max_files = cfg->snapshot_max_files ? cfg->snapshot_max_files
 						       : SNAPSHOT_DEFAULT_MAX_FILES;
 	d->download_timeout_ms = cfg->download_timeout_ms > 0 ? cfg->download_timeout_ms
 							      : FETCH_DEFAULT_TIMEOUT_MS;
@@ -163,6 +165,17 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	if (r < 0) {
 		return r;
 	}
+	/* The state machine's listeners, in the order they hear an event:
+	 * watchers see a status before the run's place goes to the next run,
+	 * and systemd's STATUS= counts what the others have settled. */
+	r = run_events_init(d);
+	if (r < 0 || (r = scheduler_init(d)) < 0) {
+		return r;
+	}
+	run_subscribe(d, logs_run_event, d);
+	run_subscribe(d, scheduler_run_event, d);
+	run_subscribe(d, exec_run_event, d);
+	run_subscribe(d, systemd_run_event, d);
 	r = blob_store_open(d->state_dir, &d->blobs);
 	if (r < 0) {
 		*cause = msg_strdupf("cannot set up the blob store in %s: %s", d->state_dir,
@@ -275,7 +288,7 @@ int daemon_resume(struct daemon *d)
 	if (services_start(d) < 0) {
 		log_error("starting the services failed; they start at the next restart");
 	}
-	queue_kick(d);
+	scheduler_kick(d);
 	/* Ready: the store is open, the socket listens, the runs in flight are
 	 * back in hand. */
 	systemd_notify(d, "READY=1");
@@ -304,6 +317,8 @@ void daemon_stop(struct daemon *d)
 	server_close(d->server);
 	d->server = NULL;
 	exec_shutdown(d);
+	scheduler_close(d);
+	run_events_close(d);
 	compute_shutdown(d);
 	services_shutdown(d);
 	/* After the parts that may wait for downloads have let go of them. */

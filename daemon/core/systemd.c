@@ -11,7 +11,7 @@
 
 #include <uv.h>
 
-#include "daemon.h"
+#include "context.h"
 #include "log.h"
 #include "msg.h"
 #include "run.h"
@@ -139,6 +139,14 @@ void systemd_status(struct daemon *d)
 	snprintf(buf, sizeof(buf), "STATUS=%d queued, %d in flight (%d slots)", queued, running,
 		 d->max_runs);
 	systemd_notify(d, buf);
+}
+
+void systemd_run_event(void *ud, struct run *r, enum run_event ev)
+{
+	/* A terminal status is counted once the run has left the list. */
+	if (ev == RUN_EV_ENDED || !run_status_terminal(r->status)) {
+		systemd_status(ud);
+	}
 }
 
 static void watchdog_cb(uv_timer_t *t)

@@ -4,6 +4,8 @@
 
 #include <stdbool.h>
 
+#include "run.h"
+
 struct daemon;
 
 /* Read and unset the manager's variables, so runs do not inherit them.
@@ -21,6 +23,10 @@ void systemd_notify(struct daemon *d, const char *state);
 /* STATUS= with the counts of queued and running runs, sent only when it
  * changed since last time. */
 void systemd_status(struct daemon *d);
+
+/* The run events it listens to (subscribed at start-up): STATUS= follows
+ * every change. */
+void systemd_run_event(void *ud, struct run *r, enum run_event ev);
 
 /* Start pinging WATCHDOG=1 at half of WATCHDOG_USEC from the loop. */
 void systemd_watchdog_start(struct daemon *d);

@@ -14,11 +14,12 @@
 #include <uv.h>
 
 #include "blob.h"
-#include "daemon.h"
+#include "context.h"
 #include "envs.h"
 #include "inputs.h"
 #include "log.h"
 #include "logs.h"
+#include "queue.h"
 #include "msg.h"
 #include "run.h"
 #include "snapshot.h"
@@ -438,6 +439,13 @@ void exec_detach(struct run *r)
 		 * supervisor carries on and is found again at the next start. */
 		r->proc_alive = false;
 		uv_close((uv_handle_t *)&r->proc, handle_close_cb);
+	}
+}
+
+void exec_run_event(void *ud, struct run *r, enum run_event ev)
+{
+	if (ev == RUN_EV_ENDED) {
+		exec_detach(r);
 	}
 }
 
@@ -1144,7 +1152,7 @@ void exec_shutdown(struct daemon *d)
 		r = next;
 	}
 	d->runs_head = d->runs_tail = NULL;
-	d->queue_head = NULL;
+	queue_clear(d);
 	envs_shutdown(d);
 	inputs_shutdown(d);
 }

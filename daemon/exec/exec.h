@@ -2,8 +2,9 @@
  * supervisor, Finalizing. */
 #pragma once
 
+#include "run.h"
+
 struct daemon;
-struct run;
 struct target_ops;
 
 /* The local target: the supervisor is the daemon's child (target.h). */
@@ -27,6 +28,10 @@ void exec_started(struct run *r);
 
 /* Close the run's handles (the run has ended, or the daemon stops). */
 void exec_detach(struct run *r);
+
+/* The run events the driver listens to (subscribed by core): an ended run's
+ * handles are closed. */
+void exec_run_event(void *ud, struct run *r, enum run_event ev);
 
 /* Daemon stopping: let go of every run; their supervisors carry on. */
 void exec_shutdown(struct daemon *d);

@@ -14,7 +14,7 @@
 #include <sqlite3.h>
 
 #include "blob.h"
-#include "daemon.h"
+#include "context.h"
 #include "datasets.h"
 #include "inputs_priv.h"
 #include "msg.h"

@@ -20,7 +20,7 @@
 #include <uv.h>
 
 #include "blob.h"
-#include "daemon.h"
+#include "context.h"
 #include "datasets.h"
 #include "fetch.h"
 #include "inputs_priv.h"

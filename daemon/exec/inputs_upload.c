@@ -18,7 +18,7 @@
 #include <uv.h>
 
 #include "blob.h"
-#include "daemon.h"
+#include "context.h"
 #include "fetch.h"
 #include "inputs_priv.h"
 #include "log.h"

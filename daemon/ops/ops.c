@@ -25,6 +25,7 @@
 #include "server.h"
 #include "snapshot.h"
 #include "store.h"
+#include "target.h"
 #include "util.h"
 
 void ops_arg_error(struct request *req, char *cause)
@@ -402,8 +403,9 @@ void ops_daemon_status(struct request *req)
 	cJSON_AddStringToObject(res, "state_dir", d->state_dir);
 	cJSON_AddStringToObject(res, "socket", d->socket_path);
 	msg_add_time(res, "started_at", d->started_at);
-	cJSON_AddNumberToObject(res, "max_runs", d->max_runs);
-	cJSON_AddNumberToObject(res, "active", d->active);
+	const struct target *local = target_find(d, TARGET_LOCAL);
+	cJSON_AddNumberToObject(res, "max_runs", local->max_jobs);
+	cJSON_AddNumberToObject(res, "active", local->active);
 	if (store_counts_json(d->store, &counts) == 0) {
 		cJSON_AddItemToObject(res, "counts", counts);
 	}

@@ -26,6 +26,7 @@
 #include "proto.h"
 #include "queue.h"
 #include "run.h"
+#include "scheduler.h"
 #include "slurm.h"
 #include "snaparchive.h"
 #include "snapshot.h"
@@ -467,7 +468,7 @@ static void submit_done(uv_work_t *w, int status)
 	}
 	request_reply(req, res);
 	queue_enqueue(d, r);
-	queue_kick(d);
+	scheduler_kick(d);
 out:
 	free(id);
 	free(cmd);
@@ -483,8 +484,8 @@ void submit_op(struct request *req)
 	const cJSON *command = NULL, *env = NULL, *kv;
 	const char *source = NULL, *experiment = "default", *python = "python3";
 	double timeout = 0;
-	int64_t priority = 0, max_bytes = (int64_t)d->limits.max_bytes,
-		max_files = (int64_t)d->limits.max_files;
+	int64_t priority = 0, max_bytes = (int64_t)d->snapshot_max_bytes,
+		max_files = (int64_t)d->snapshot_max_files;
 	bool keep = false, dry_run = false;
 	char *cause = NULL;
 	struct stat st;

@@ -1,15 +1,19 @@
-/* The queue of Queued runs and admission into the capacity slots. */
+/* The order of Queued runs: higher priority first, then submit order. The
+ * scheduler (exec/scheduler.c) walks it when a target has room. */
 #pragma once
 
 struct daemon;
 struct run;
 
-/* Put a Queued run in line: higher priority first, then submit order. */
+/* Put a Queued run in line. */
 void queue_enqueue(struct daemon *d, struct run *r);
 
-/* Take a run out of the line (canceled, failed or ended); no-op if absent. */
+/* Take a run out of the line (it is leaving Queued, or has ended); no-op if
+ * absent. */
 void queue_remove(struct daemon *d, struct run *r);
 
-/* Start as many queued runs as free slots allow (the local target's
- * capacity is --max-runs slots). */
-void queue_kick(struct daemon *d);
+/* The first run in line, NULL when none; the next is r->qnext. */
+struct run *queue_head(struct daemon *d);
+
+/* Forget the line (daemon stopping: the runs stay Queued in the store). */
+void queue_clear(struct daemon *d);

@@ -6,14 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
-#include "exec.h"
+#include "context.h"
 #include "log.h"
-#include "logs.h"
-#include "queue.h"
+#include "runs_priv.h"
 #include "store.h"
-#include "systemd.h"
-#include "target.h"
 #include "util.h"
 
 static const char *const status_names[RUN__MAX] = {
@@ -71,6 +67,69 @@ bool run_transition_allowed(enum run_status from, enum run_status to)
 	return (edges[from] & B(to)) != 0;
 }
 
+static void run_free(struct run *r);
+static void reap_cb(uv_check_t *h);
+
+int run_events_init(struct daemon *d)
+{
+	struct runs *rs = calloc(1, sizeof(*rs));
+
+	if (!rs) {
+		return -ENOMEM;
+	}
+	uv_check_init(d->loop, &rs->reaper);
+	rs->reaper.data = rs;
+	d->runs = rs;
+	return 0;
+}
+
+int run_subscribe(struct daemon *d, run_event_fn fn, void *ud)
+{
+	struct runs *rs = d->runs;
+
+	if (rs->n_sinks == RUNS_SINKS_MAX) {
+		return -ENOSPC;
+	}
+	rs->sinks[rs->n_sinks].fn = fn;
+	rs->sinks[rs->n_sinks].ud = ud;
+	rs->n_sinks++;
+	return 0;
+}
+
+static void fire(struct run *r, enum run_event ev)
+{
+	struct runs *rs = r->d->runs;
+
+	for (int i = 0; rs && i < rs->n_sinks; i++) {
+		rs->sinks[i].fn(rs->sinks[i].ud, r, ev);
+	}
+}
+
+static void reaper_closed_cb(uv_handle_t *h)
+{
+	struct runs *rs = h->data;
+
+	/* The loop is only closing now: nothing is left to call back into
+	 * what is freed here. */
+	while (rs->dead) {
+		struct run *r = rs->dead;
+		rs->dead = r->dead_next;
+		run_free(r);
+	}
+	free(rs);
+}
+
+void run_events_close(struct daemon *d)
+{
+	struct runs *rs = d->runs;
+
+	if (!rs) {
+		return;
+	}
+	d->runs = NULL;
+	uv_close((uv_handle_t *)&rs->reaper, reaper_closed_cb);
+}
+
 struct run *run_create(struct daemon *d, int64_t seq, const char *id, const char *experiment)
 {
 	struct run *r = calloc(1, sizeof(*r));
@@ -124,15 +183,40 @@ static void run_free(struct run *r)
 	free(r);
 }
 
-void run_release(struct run *r)
+/* The end of the tick: free the runs released since the last one. */
+static void reap_cb(uv_check_t *h)
 {
-	if (r->ended && r->handles == 0 && !r->busy) {
+	struct runs *rs = h->data;
+
+	while (rs->dead) {
+		struct run *r = rs->dead;
+		rs->dead = r->dead_next;
 		run_free(r);
 	}
+	uv_check_stop(h);
 }
 
-/* A terminal status: leave the daemon's list, give back the slot, close the
- * run's handles; the struct goes once they have closed. */
+void run_release(struct run *r)
+{
+	struct runs *rs = r->d->runs;
+
+	if (!r->ended || r->handles > 0 || r->busy || r->dead_next || (rs && rs->dead == r)) {
+		return;
+	}
+	if (!rs) {
+		/* The daemon is stopping and its loop only closes handles:
+		 * no callback chain is left to be inside of. */
+		run_free(r);
+		return;
+	}
+	r->dead_next = rs->dead;
+	rs->dead = r;
+	uv_check_start(&rs->reaper, reap_cb);
+}
+
+/* A terminal status: leave the daemon's list and tell the subscribers (the
+ * scheduler gives back the slot and closes the run's handles); the struct
+ * goes at the end of the tick once they have closed. */
 static void run_end(struct run *r)
 {
 	struct daemon *d = r->d;
@@ -150,12 +234,7 @@ static void run_end(struct run *r)
 	}
 	r->prev = r->next = NULL;
 	queue_remove(d, r);
-	target_slot_release(r);
-	exec_detach(r);
-	logs_run_ended(d, r->seq);
-	if (!d->stopping) {
-		queue_kick(d);
-	}
+	fire(r, RUN_EV_ENDED);
 	run_release(r);
 }
 
@@ -177,11 +256,11 @@ int run_transition(struct run *r, enum run_status to)
 	}
 	log_debug("run %s: %s -> %s", r->id, run_status_name(r->status), run_status_name(to));
 	r->status = to;
-	logs_notify_status(d, r->seq, run_status_name(to), now);
+	r->status_at = now;
+	fire(r, RUN_EV_STATUS);
 	if (run_status_terminal(to)) {
 		run_end(r);
 	}
-	systemd_status(d);
 	return 0;
 }
 

@@ -26,13 +26,15 @@ enum run_status {
 struct run {
 	struct daemon *d;
 	struct run *prev, *next; /* d->runs_head list */
-	struct run *qnext;       /* scheduler queue, while Queued */
+	struct run *qnext;       /* the queue's order, while Queued (queue.c) */
+	struct run *dead_next;   /* ended, waiting to be freed at the end of the tick */
 
 	int64_t seq;
 	char *id;
 	char *experiment;
 	char *snapshot;
 	enum run_status status;
+	double status_at; /* when it was entered (unix seconds) */
 	int priority;
 	double created_at;
 	double timeout;
@@ -71,6 +73,27 @@ struct run {
 	void *target_data; /* the target's own state for the run */
 };
 
+/* What the state machine tells its subscribers. */
+enum run_event {
+	/* A transition was persisted; r->status is the new status. */
+	RUN_EV_STATUS,
+	/* The status was terminal: r has left the daemon's list, and is freed
+	 * at the end of the loop's tick once nothing refers to it. */
+	RUN_EV_ENDED,
+};
+
+typedef void (*run_event_fn)(void *ud, struct run *r, enum run_event ev);
+
+/* The state of runs/ (subscribers, the runs waiting to be freed, the
+ * queue's order), made at start-up. */
+int run_events_init(struct daemon *d);
+/* Call fn for every event, after the subscribers before it. -ENOSPC past
+ * a handful: subscribers are the daemon's parts, not clients. */
+int run_subscribe(struct daemon *d, run_event_fn fn, void *ud);
+/* Daemon stopping: close the reaper; the runs it still holds, and any
+ * released from now on, are freed at once (the loop is only closing). */
+void run_events_close(struct daemon *d);
+
 const char *run_status_name(enum run_status s);
 /* -EINVAL for a name that is not a status. */
 int run_status_parse(const char *name, enum run_status *ret);
@@ -84,14 +107,16 @@ struct run *run_create(struct daemon *d, int64_t seq, const char *id, const char
 /* Find an in-flight run by sequence number; NULL when terminal or unknown. */
 struct run *run_find(struct daemon *d, int64_t seq);
 
-/* Move to status to: persist it with its time, tell watchers, and on a
- * terminal status release the run. -EINVAL when the edge is not allowed. */
+/* Move to status to: persist it with its time, fire RUN_EV_STATUS, and on
+ * a terminal status take the run off the list, fire RUN_EV_ENDED and
+ * release it. -EINVAL when the edge is not allowed. */
 int run_transition(struct run *r, enum run_status to);
 
 /* End the run Failed with {code, message, stage = the current status}. */
 int run_fail(struct run *r, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-/* Drop a handle reference or a job reference; frees the run when it has
- * ended and nothing refers to it any more. */
+/* Drop a handle reference or a job reference; once the run has ended and
+ * nothing refers to it any more, it is freed at the end of the loop's tick,
+ * never inside the callback chain that ended it. */
 void run_release(struct run *r);

@@ -2,8 +2,7 @@
 
 #include <string.h>
 
-#include "daemon.h"
-#include "exec.h"
+#include "context.h"
 #include "msg.h"
 #include "run.h"
 
@@ -24,25 +23,20 @@ struct target *target_of(const struct run *r)
 
 const struct target_ops *target_ops_of(const struct run *r)
 {
-	return r->target ? r->target->ops : &exec_local_ops;
+	return target_of(r)->ops;
 }
 
-/* The local target's places are the daemon's --max-runs slots. */
 bool target_has_room(const struct run *r)
 {
-	if (!r->target) {
-		return r->d->active < r->d->max_runs;
-	}
-	return r->target->active < r->target->max_jobs;
+	const struct target *t = target_of(r);
+
+	return t->active < t->max_jobs;
 }
 
 bool target_any_room(struct daemon *d)
 {
-	if (d->active < d->max_runs) {
-		return true;
-	}
 	for (struct target *t = d->targets; t; t = t->next) {
-		if (t != d->targets && t->active < t->max_jobs) {
+		if (t->active < t->max_jobs) {
 			return true;
 		}
 	}
@@ -55,11 +49,7 @@ void target_slot_take(struct run *r)
 		return;
 	}
 	r->holds_slot = true;
-	if (r->target) {
-		r->target->active++;
-	} else {
-		r->d->active++;
-	}
+	target_of(r)->active++;
 }
 
 void target_slot_release(struct run *r)
@@ -68,22 +58,17 @@ void target_slot_release(struct run *r)
 		return;
 	}
 	r->holds_slot = false;
-	if (r->target) {
-		r->target->active--;
-	} else {
-		r->d->active--;
-	}
+	target_of(r)->active--;
 }
 
 cJSON *target_json(const struct target *t)
 {
 	cJSON *o = cJSON_CreateObject();
-	bool local = strcmp(t->name, TARGET_LOCAL) == 0;
 
 	cJSON_AddStringToObject(o, "name", t->name);
 	cJSON_AddStringToObject(o, "type", t->ops->type);
-	cJSON_AddNumberToObject(o, "max_jobs", local ? t->d->max_runs : t->max_jobs);
-	cJSON_AddNumberToObject(o, "active", local ? t->d->active : t->active);
+	cJSON_AddNumberToObject(o, "max_jobs", t->max_jobs);
+	cJSON_AddNumberToObject(o, "active", t->active);
 	if (t->config) {
 		const cJSON *kv;
 		cJSON_ArrayForEach(kv, t->config) {

@@ -1811,7 +1811,8 @@ static void deploy_free(struct deploy *dp)
 static void deploy_work(uv_work_t *w)
 {
 	struct deploy *dp = w->data;
-	struct snapshot_opts opts = {.limits = dp->d->limits};
+	struct snapshot_opts opts = {
+		.limits = {dp->d->snapshot_max_bytes, dp->d->snapshot_max_files}};
 	struct ignore *ig = NULL;
 	bool has = false;
 	int fd;

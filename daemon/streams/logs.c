@@ -8,7 +8,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "daemon.h"
+#include "context.h"
 #include "log.h"
 #include "msg.h"
 #include "run.h"
@@ -382,6 +382,17 @@ static void pump_where(struct daemon *d, int64_t seq, const struct conn *c)
 		}
 	}
 	sweep(d);
+}
+
+void logs_run_event(void *ud, struct run *r, enum run_event ev)
+{
+	struct daemon *d = ud;
+
+	if (ev == RUN_EV_STATUS) {
+		logs_notify_status(d, r->seq, run_status_name(r->status), r->status_at);
+	} else if (ev == RUN_EV_ENDED) {
+		logs_run_ended(d, r->seq);
+	}
 }
 
 void logs_run_ended(struct daemon *d, int64_t seq)

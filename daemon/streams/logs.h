@@ -9,9 +9,10 @@
 
 #include <cjson/cJSON.h>
 
+#include "run.h"
+
 struct conn;
 struct daemon;
-struct run;
 
 /* Longest line piece the supervisor writes in one record. */
 #define LOGS_LINE_MAX 65536
@@ -74,6 +75,10 @@ int logs_watch_add(struct daemon *d, struct conn *c, int64_t seq, const char *ru
  * reply comes before the first event. */
 void logs_watch_start(struct daemon *d, int64_t sub);
 int logs_watch_remove(struct daemon *d, struct conn *c, int64_t sub);
+
+/* The run events the watchers listen to (subscribed by core): a status
+ * change is pushed to the run's watchers, an end closes their watches. */
+void logs_run_event(void *ud, struct run *r, enum run_event ev);
 
 /* Hooks from the rest of the daemon. */
 void logs_notify_status(struct daemon *d, int64_t seq, const char *status, double at);

@@ -177,6 +177,8 @@ int compute_init(struct daemon *d, char **cause)
 	if (!local) {
 		return -ENOMEM;
 	}
+	/* The local target's places are runyardd's --max-runs slots. */
+	local->max_jobs = d->max_runs;
 	d->targets = local;
 	err = store_targets(d->store, load_cb, d);
 	if (err < 0) {

@@ -12,7 +12,7 @@
 #include <uv.h>
 
 #include "compute.h"
-#include "daemon.h"
+#include "context.h"
 #include "exec.h"
 #include "log.h"
 #include "msg.h"

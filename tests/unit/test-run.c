@@ -3,7 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "daemon.h"
+#include "context.h"
 #include "msg.h"
 #include "run.h"
 #include "queue.h"
@@ -57,7 +57,12 @@ static void test_persisted(void)
 	char *cause = NULL, *db;
 	cJSON *j = NULL;
 
+	uv_loop_t loop;
+
 	memset(&d, 0, sizeof(d));
+	EXPECT_INT(uv_loop_init(&loop), 0);
+	d.loop = &loop;
+	EXPECT_INT(run_events_init(&d), 0);
 	EXPECT(mkdtemp(dir) != NULL);
 	d.runs_dir = dir;
 	d.max_runs = 0; /* nothing gets admitted: this test drives the runs by hand */
@@ -106,6 +111,9 @@ static void test_persisted(void)
 	EXPECT(!cJSON_IsNull(cJSON_GetObjectItem(j, "ended_at")));
 	cJSON_Delete(j);
 
+	run_events_close(&d);
+	EXPECT_INT(uv_run(&loop, UV_RUN_DEFAULT), 0);
+	EXPECT_INT(uv_loop_close(&loop), 0);
 	store_close(d.store);
 	util_rm_rf(dir);
 	free(db);

@@ -1,0 +1,81 @@
+/* The daemon's context: configuration, the loop, and a pointer to each
+ * part's own state, which the part defines in its own files. No code: the
+ * layers above base/ include it; net/, store/ and snapshot/ never do. */
+#pragma once
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <uv.h>
+
+struct store;
+struct blobstore;
+struct server;
+struct run;
+struct runs;
+struct scheduler;
+struct watch;
+struct target;
+struct compute_create;
+struct fetch_mgr;
+struct services;
+
+struct daemon {
+	uv_loop_t *loop;
+	char *state_dir;
+	char *socket_path;
+	char *runs_dir;
+	char *supervisor_path;
+	int max_runs;
+	double grace;
+	double started_at;
+	/* Snapshot limits (runyardd --snapshot-max-mb, --snapshot-max-files),
+	 * resolved: a run's submit and a deploy's snapshot take these. */
+	uint64_t snapshot_max_bytes;
+	uint64_t snapshot_max_files;
+	/* runyardd --download-timeout, resolved: the fetch manager's limit, and
+	 * an upload's to an HTTP datastore (inputs.c). */
+	long download_timeout_ms;
+
+	struct store *store;
+	struct blobstore *blobs;
+	struct server *server;
+
+	/* Every run that is not terminal, in submit order. */
+	struct run *runs_head, *runs_tail;
+	/* runs/: event subscribers, runs waiting to be freed, the queue. */
+	struct runs *runs;
+	/* exec/scheduler.c: admission from the queue. */
+	struct scheduler *scheduler;
+	/* Runs holding a capacity slot (left Queued, not yet ended). */
+	int active;
+
+	/* Compute targets, the local one first (target.h, compute.c), and
+	 * compute.create requests waiting for their server. */
+	struct target *targets;
+	struct compute_create *creates;
+
+	struct watch *watches;
+	/* Deployed models' scoring services (services.c). */
+	struct services *services;
+	/* Downloads for inputs and datasets (fetch.c). */
+	struct fetch_mgr *fetch;
+	char *ingest_buf;
+	int64_t next_sub;
+
+	uv_signal_t sig_term;
+	uv_signal_t sig_int;
+	int lock_fd;
+
+	/* The service manager (systemd.c). */
+	int notify_fd;
+	char *notify_path;
+	uint64_t watchdog_usec;
+	uv_timer_t watchdog;
+	bool watchdog_on;
+	int status_queued, status_running;
+
+	bool signals; /* sig_term and sig_int are initialised */
+	bool stopping;
+	bool resuming; /* holds admission back until every resumed run has its slot */
+};

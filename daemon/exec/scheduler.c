@@ -1,0 +1,117 @@
+/* Admission from the queue. A run that ends gives back its place on its
+ * target; the queue is then looked at again from a check handle at the end
+ * of the loop's tick, not from inside the callback chain that ended the
+ * run, so admission never re-enters itself through a run that fails while
+ * it is being prepared. */
+#include "scheduler.h"
+
+#include <errno.h>
+#include <stdlib.h>
+
+#include "context.h"
+#include "exec.h"
+#include "queue.h"
+#include "target.h"
+
+struct scheduler {
+	uv_check_t later;
+	/* Keeps the loop from blocking in poll while a kick waits for the
+	 * check phase (an end seen in a timer callback). */
+	uv_idle_t awake;
+	bool pending;
+	int open; /* handles not yet closed; the struct goes with the last */
+	struct daemon *d;
+};
+
+static void later_cb(uv_check_t *h);
+
+static void idle_cb(uv_idle_t *h)
+{
+}
+
+int scheduler_init(struct daemon *d)
+{
+	struct scheduler *s = calloc(1, sizeof(*s));
+
+	if (!s) {
+		return -ENOMEM;
+	}
+	s->d = d;
+	uv_check_init(d->loop, &s->later);
+	s->later.data = s;
+	uv_idle_init(d->loop, &s->awake);
+	s->awake.data = s;
+	s->open = 2;
+	d->scheduler = s;
+	return 0;
+}
+
+static void closed_cb(uv_handle_t *h)
+{
+	struct scheduler *s = h->data;
+
+	if (--s->open == 0) {
+		free(s);
+	}
+}
+
+void scheduler_close(struct daemon *d)
+{
+	struct scheduler *s = d->scheduler;
+
+	if (!s) {
+		return;
+	}
+	d->scheduler = NULL;
+	uv_close((uv_handle_t *)&s->awake, closed_cb);
+	uv_close((uv_handle_t *)&s->later, closed_cb);
+}
+
+void scheduler_kick(struct daemon *d)
+{
+	struct run *r = queue_head(d);
+
+	/* Each run needs a place on its own target: a full target holds back
+	 * its runs only, and the others pass them in queue order. */
+	while (!d->stopping && !d->resuming && r && target_any_room(d)) {
+		if (!target_has_room(r)) {
+			r = r->qnext;
+			continue;
+		}
+		queue_remove(d, r);
+		target_slot_take(r);
+		exec_prepare(r);
+		/* exec_prepare may fail the run at once; its end only asks for
+		 * a later kick, but the line is read again from its head rather
+		 * than trusting a pointer kept across the call. */
+		r = queue_head(d);
+	}
+}
+
+static void later_cb(uv_check_t *h)
+{
+	struct scheduler *s = h->data;
+	struct daemon *d = s->d;
+
+	s->pending = false;
+	uv_check_stop(&s->later);
+	uv_idle_stop(&s->awake);
+	scheduler_kick(d);
+}
+
+void scheduler_run_event(void *ud, struct run *r, enum run_event ev)
+{
+	struct daemon *d = ud;
+	struct scheduler *s = d->scheduler;
+
+	if (ev != RUN_EV_ENDED) {
+		return;
+	}
+	target_slot_release(r);
+	if (!s || d->stopping || s->pending) {
+		return;
+	}
+	s->pending = true;
+	uv_check_start(&s->later, later_cb);
+	uv_idle_start(&s->awake, idle_cb);
+}
