@@ -13,6 +13,7 @@
 #include "blob.h"
 #include "compute.h"
 #include "datasets.h"
+#include "dispatch.h"
 #include "exec.h"
 #include "fetch.h"
 #include "log.h"
@@ -74,6 +75,23 @@ static void signal_cb(uv_signal_t *h, int signum)
 		 "start)",
 		 strsignal(signum));
 	daemon_stop(d);
+}
+
+/* The server's hooks: a message goes to the op table, a closing or drained
+ * connection to its watchers. */
+static void message_cb(void *ud, struct conn *c, const cJSON *msg)
+{
+	dispatch_message(c, msg);
+}
+
+static void conn_closed_cb(void *ud, struct conn *c)
+{
+	logs_conn_closed(ud, c);
+}
+
+static void conn_drained_cb(void *ud, struct conn *c)
+{
+	logs_conn_drained(ud, c);
 }
 
 int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *cfg, char **cause)
@@ -197,8 +215,14 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 		return r;
 	}
 	free(p);
+	struct server_hooks hooks = {
+		.on_message = message_cb,
+		.on_closed = conn_closed_cb,
+		.on_drained = conn_drained_cb,
+		.ud = d,
+	};
 	if (listen_fd >= 0) {
-		r = server_adopt(d, listen_fd, &d->server, cause);
+		r = server_adopt(loop, &hooks, listen_fd, &d->server, cause);
 		if (r < 0) {
 			return r;
 		}
@@ -209,7 +233,7 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 			return -ENOMEM;
 		}
 	} else {
-		r = server_listen(d, d->socket_path, &d->server, cause);
+		r = server_listen(loop, &hooks, d->socket_path, &d->server, cause);
 		if (r < 0) {
 			return r;
 		}

@@ -11,17 +11,15 @@
 
 #include <uv.h>
 
-#include "daemon.h"
-#include "dispatch.h"
 #include "frame.h"
 #include "log.h"
-#include "logs.h"
 #include "msg.h"
 #include "proto.h"
 #include "util.h"
 
 struct server {
-	struct daemon *d;
+	uv_loop_t *loop;
+	struct server_hooks hooks;
 	uv_pipe_t listener;
 	char *path;
 	struct conn *conns;
@@ -79,9 +77,9 @@ void wbuf_unref(struct wbuf *b)
 	}
 }
 
-struct daemon *conn_daemon(const struct conn *c)
+void *conn_context(const struct conn *c)
 {
-	return c->srv->d;
+	return c->srv->hooks.ud;
 }
 
 bool conn_hello_done(const struct conn *c)
@@ -158,7 +156,9 @@ void conn_close(struct conn *c)
 	uv_read_stop((uv_stream_t *)&c->pipe);
 	/* Watches go first so nothing new is queued on a closing stream;
 	 * pending writes are canceled by uv_close and free their buffers. */
-	logs_conn_closed(c->srv->d, c);
+	if (c->srv->hooks.on_closed) {
+		c->srv->hooks.on_closed(c->srv->hooks.ud, c);
+	}
 	if (!uv_is_closing((uv_handle_t *)&c->pipe)) {
 		uv_close((uv_handle_t *)&c->pipe, conn_close_cb);
 	}
@@ -185,7 +185,9 @@ static void write_cb(uv_write_t *req, int status)
 		if (c->paused) {
 			resume_reading(c);
 		}
-		logs_conn_drained(c->srv->d, c);
+		if (c->srv->hooks.on_drained) {
+			c->srv->hooks.on_drained(c->srv->hooks.ud, c);
+		}
 	}
 	conn_unref(c);
 }
@@ -257,7 +259,7 @@ static void take_frames(struct conn *c)
 
 	while (!c->closing && (r = frame_reader_next(&c->fr, &payload, &len)) == 1) {
 		cJSON *msg = cJSON_ParseWithLength(payload, len);
-		dispatch_message(c, msg);
+		c->srv->hooks.on_message(c->srv->hooks.ud, c, msg);
 		cJSON_Delete(msg);
 	}
 	if (c->closing) {
@@ -341,7 +343,7 @@ static void connection_cb(uv_stream_t *listener, int status)
 	c->refs = 1;
 	c->id = ++next_conn_id;
 	frame_reader_init(&c->fr, PROTO_FRAME_MAX);
-	uv_pipe_init(srv->d->loop, &c->pipe, 0);
+	uv_pipe_init(srv->loop, &c->pipe, 0);
 	c->pipe.data = c;
 	c->next = srv->conns;
 	if (srv->conns) {
@@ -381,7 +383,8 @@ static void listener_close_cb(uv_handle_t *h)
 	}
 }
 
-int server_listen(struct daemon *d, const char *path, struct server **ret, char **cause)
+int server_listen(uv_loop_t *loop, const struct server_hooks *hooks, const char *path,
+		  struct server **ret, char **cause)
 {
 	struct server *srv = NULL;
 	char *dir = NULL;
@@ -418,8 +421,9 @@ int server_listen(struct daemon *d, const char *path, struct server **ret, char 
 		r = -ENOMEM;
 		goto fail;
 	}
-	srv->d = d;
-	uv_pipe_init(d->loop, &srv->listener, 0);
+	srv->loop = loop;
+	srv->hooks = *hooks;
+	uv_pipe_init(loop, &srv->listener, 0);
 	srv->listener.data = srv;
 	/* Created 0600 from the start, not chmod'ed after: no window in which
 	 * another user could connect. */
@@ -449,7 +453,8 @@ fail:
 	return r;
 }
 
-int server_adopt(struct daemon *d, int fd, struct server **ret, char **cause)
+int server_adopt(uv_loop_t *loop, const struct server_hooks *hooks, int fd, struct server **ret,
+		 char **cause)
 {
 	struct server *srv = calloc(1, sizeof(*srv));
 	struct sockaddr_un sa;
@@ -466,9 +471,10 @@ int server_adopt(struct daemon *d, int fd, struct server **ret, char **cause)
 		free(srv);
 		return -ENOMEM;
 	}
-	srv->d = d;
+	srv->loop = loop;
+	srv->hooks = *hooks;
 	srv->activated = true;
-	uv_pipe_init(d->loop, &srv->listener, 0);
+	uv_pipe_init(loop, &srv->listener, 0);
 	srv->listener.data = srv;
 	r = uv_pipe_open(&srv->listener, fd);
 	if (r == 0) {

@@ -5,10 +5,23 @@
 #include <stddef.h>
 
 #include <cjson/cJSON.h>
+#include <uv.h>
 
-struct daemon;
 struct server;
 struct conn;
+
+/* What the server does with what it reads: it knows no op and no watcher,
+ * only these. ud is the caller's, passed back to each and given by
+ * conn_context(). */
+struct server_hooks {
+	/* A whole frame's JSON (NULL when it did not parse); required. */
+	void (*on_message)(void *ud, struct conn *c, const cJSON *msg);
+	/* The connection is closing: nothing more may be queued on it. */
+	void (*on_closed)(void *ud, struct conn *c);
+	/* Its unsent output fell below half of CONN_OUTPUT_CAP. */
+	void (*on_drained)(void *ud, struct conn *c);
+	void *ud;
+};
 
 /* Unsent output above which a connection counts as congested: the daemon
  * stops reading its requests and stops pushing it log lines until it has
@@ -29,10 +42,12 @@ struct wbuf *wbuf_from_json(const cJSON *msg);
 void wbuf_unref(struct wbuf *b);
 
 /* Listen on path (mode 0600, parent directory created 0700). */
-int server_listen(struct daemon *d, const char *path, struct server **ret, char **cause);
+int server_listen(uv_loop_t *loop, const struct server_hooks *hooks, const char *path,
+		  struct server **ret, char **cause);
 
 /* Serve on a listening socket passed by the service manager. */
-int server_adopt(struct daemon *d, int fd, struct server **ret, char **cause);
+int server_adopt(uv_loop_t *loop, const struct server_hooks *hooks, int fd, struct server **ret,
+		 char **cause);
 
 /* The socket's path (for an activated socket, as the manager bound it). */
 const char *server_path(const struct server *srv);
@@ -56,6 +71,7 @@ void conn_unref(struct conn *c);
 bool conn_closing(const struct conn *c);
 void conn_close(struct conn *c);
 
-struct daemon *conn_daemon(const struct conn *c);
+/* The hooks' ud of the connection's server. */
+void *conn_context(const struct conn *c);
 bool conn_hello_done(const struct conn *c);
 void conn_set_hello_done(struct conn *c);

@@ -94,7 +94,7 @@ static const struct op_entry *find_op(const char *name)
 
 void dispatch_message(struct conn *c, const cJSON *msg)
 {
-	struct request req = {.d = conn_daemon(c), .conn = c};
+	struct request req = {.d = conn_context(c), .conn = c};
 	const cJSON *id, *op, *args;
 
 	if (!cJSON_IsObject(msg)) {
