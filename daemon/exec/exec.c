@@ -302,30 +302,6 @@ static void fsev_cb(uv_fs_event_t *h, const char *filename, int events, int stat
 	}
 }
 
-static bool supervisor_alive(struct run *r)
-{
-	char path[64], *cmdline = NULL;
-	size_t len;
-	bool alive = false;
-
-	if (r->sup_pid <= 0 || (kill((pid_t)r->sup_pid, 0) < 0 && errno != EPERM)) {
-		return false;
-	}
-	/* The pid may have been reused: it must be this run's supervisor. */
-	snprintf(path, sizeof(path), "/proc/%lld/cmdline", (long long)r->sup_pid);
-	if (util_read_file(path, 1 << 20, &cmdline, &len) < 0) {
-		return false;
-	}
-	for (size_t i = 0; i < len; i++) {
-		if (cmdline[i] == '\0') {
-			cmdline[i] = ' ';
-		}
-	}
-	alive = strstr(cmdline, "runyard-supervisor") && strstr(cmdline, r->dir);
-	free(cmdline);
-	return alive;
-}
-
 static void poll_cb(uv_timer_t *t)
 {
 	struct run *r = t->data;
@@ -337,21 +313,13 @@ static void poll_cb(uv_timer_t *t)
 	logs_ingest(r, false);
 	tracking_ingest(r, false);
 	check_exit(r);
-	if (!r->exited && !r->proc_alive && !target_ops_of(r)->alive(r)) {
+	if (!r->exited && !target_ops_of(r)->alive(r)) {
 		/* Gone without a word: killed, most likely. */
 		check_exit(r);
 		if (!r->exited) {
 			lost(r);
 		}
 	}
-}
-
-static void local_lost(struct run *r, struct target_verdict *v)
-{
-	v->outcome = RUN_FAILED;
-	v->code = "ExecutionFailed";
-	v->message = strdup("the run's supervisor vanished without recording how the process "
-			    "ended");
 }
 
 static void remove_dir_later(struct daemon *d, char *dir);
@@ -433,12 +401,6 @@ void exec_detach(struct run *r)
 		uv_close((uv_handle_t *)&r->poll, handle_close_cb);
 		uv_close((uv_handle_t *)&r->ingest_later, handle_close_cb);
 		uv_close((uv_handle_t *)&r->fsev, handle_close_cb);
-	}
-	if (r->proc_alive && !uv_is_closing((uv_handle_t *)&r->proc)) {
-		/* Closing a process handle does not touch the process: the
-		 * supervisor carries on and is found again at the next start. */
-		r->proc_alive = false;
-		uv_close((uv_handle_t *)&r->proc, handle_close_cb);
 	}
 }
 
@@ -573,13 +535,9 @@ record:
 	finalize(r);
 }
 
-static void proc_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
+void exec_supervisor_ended(struct run *r)
 {
-	struct run *r = p->data;
-
-	r->proc_alive = false;
-	uv_close((uv_handle_t *)p, handle_close_cb);
-	if (r->exited || r->d->stopping) {
+	if (r->exited || r->d->stopping || r->ended) {
 		return;
 	}
 	check_exit(r);
@@ -678,66 +636,6 @@ static void free_strv(char **v)
 		free(v);
 	}
 }
-
-/* The local target: the supervisor is the daemon's child, in a session of
- * its own so it outlives the daemon and a terminal's ^C. */
-static int local_start(struct run *r, char **args, char **env, char **cause)
-{
-	struct daemon *d = r->d;
-	uv_process_options_t opts = {0};
-	int err;
-
-	opts.file = d->supervisor_path;
-	opts.args = args;
-	opts.env = env;
-	opts.cwd = r->workdir;
-	opts.exit_cb = proc_exit_cb;
-	/* Its own session, so it outlives the daemon and a terminal's ^C. */
-	opts.flags = UV_PROCESS_DETACHED;
-	opts.stdio_count = 0;
-
-	r->proc.data = r;
-	err = uv_spawn(d->loop, &r->proc, &opts);
-	if (err < 0) {
-		/* libuv wants the handle closed even when spawning failed. */
-		r->handles++;
-		uv_close((uv_handle_t *)&r->proc, handle_close_cb);
-		*cause = msg_strdupf("cannot start the supervisor %s: %s", d->supervisor_path,
-				     uv_strerror(err));
-		return err;
-	}
-	r->handles++;
-	r->proc_alive = true;
-	r->sup_pid = r->proc.pid;
-	store_run_set_supervisor(d->store, r->seq, r->sup_pid, 0);
-	if (r->status == RUN_SCALING) {
-		run_transition(r, RUN_RUNNING);
-	}
-	return 0;
-}
-
-static void local_cancel(struct run *r)
-{
-	/* The supervisor sends SIGTERM to the process group, then SIGKILL
-	 * after the grace period, and records the cancel. */
-	if (r->sup_pid > 0 && kill((pid_t)r->sup_pid, SIGTERM) < 0 && errno != ESRCH) {
-		log_warn("run %s: signalling supervisor %lld failed: %s", r->id,
-			 (long long)r->sup_pid, strerror(errno));
-	}
-}
-
-static bool local_alive(struct run *r)
-{
-	return supervisor_alive(r);
-}
-
-const struct target_ops exec_local_ops = {
-	.type = "local",
-	.start = local_start,
-	.cancel = local_cancel,
-	.alive = local_alive,
-	.lost = local_lost,
-};
 
 /* Scaling → Running: hand the process to a new supervisor. */
 static void start_running(struct run *r)
@@ -1092,14 +990,14 @@ void exec_resume(struct run *r)
 		if (pid > 0) {
 			r->sup_pid = pid;
 		}
-		if (supervisor_alive(r)) {
+		if (target_ops_of(r)->alive(r)) {
 			log_info("run %s: re-attached to its supervisor (pid %lld)", r->id,
 				 (long long)r->sup_pid);
 			attach(r);
 			if (r->status == RUN_SCALING) {
 				run_transition(r, RUN_RUNNING);
 			} else if (r->status == RUN_CANCEL_REQUESTED) {
-				kill((pid_t)r->sup_pid, SIGTERM);
+				target_ops_of(r)->cancel(r);
 			}
 			logs_ingest(r, false);
 			tracking_ingest(r, false);

@@ -7,9 +7,6 @@
 struct daemon;
 struct target_ops;
 
-/* The local target: the supervisor is the daemon's child (target.h). */
-extern const struct target_ops exec_local_ops;
-
 /* The run has a slot: materialise its snapshot, then start it. */
 void exec_prepare(struct run *r);
 
@@ -25,6 +22,11 @@ void exec_resume(struct run *r);
 /* A run held in Scaling by its target (a cluster job waiting for nodes)
  * has started: move it to Running. No-op in any other status. */
 void exec_started(struct run *r);
+
+/* The supervisor process the target started has ended (its parent saw it
+ * go): finish the run from exit.json, or fail it ExecutionFailed with what
+ * supervisor.err says when there is none. */
+void exec_supervisor_ended(struct run *r);
 
 /* Close the run's handles (the run has ended, or the daemon stops). */
 void exec_detach(struct run *r);

@@ -46,13 +46,13 @@ struct run {
 	char *workdir; /* dir/work: the process's cwd */
 
 	/* Execution (exec.c). Each handle is embedded and counted in handles;
-	 * the run is freed only after every one of them has closed. */
-	uv_process_t proc;
+	 * the run is freed only after every one of them has closed. The
+	 * target's own handles (the local supervisor's process) are in
+	 * target_data and counted here too. */
 	uv_fs_event_t fsev;
 	uv_timer_t poll;
 	uv_timer_t ingest_later;
 	int handles;
-	bool proc_alive;   /* we are the supervisor's parent and it runs */
 	bool attached;     /* the run dir is watched */
 	bool holds_slot;
 	bool busy;         /* a threadpool job works on this run */

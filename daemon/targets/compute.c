@@ -11,6 +11,7 @@
 #include "daemon.h"
 #include "dispatch.h"
 #include "exec.h"
+#include "local.h"
 #include "log.h"
 #include "msg.h"
 #include "ops.h"
@@ -171,7 +172,7 @@ static int load_cb(void *ud, const char *name, const char *type, const char *con
 
 int compute_init(struct daemon *d, char **cause)
 {
-	struct target *local = target_new(d, TARGET_LOCAL, &exec_local_ops);
+	struct target *local = target_new(d, TARGET_LOCAL, &local_target_ops);
 	int err;
 
 	if (!local) {
