@@ -1,8 +1,7 @@
-#include "slurm.h"
+#include "slurm_priv.h"
 
 #include <errno.h>
 #include <math.h>
-#include <pwd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,7 +31,6 @@
  * asks for what changed since a bit before the last answered poll. */
 #define CLOCK_SLACK_S 2
 #define REQUEST_TIMEOUT_MS 30000
-#define PROBE_TIMEOUT_MS 10000
 #define JOBS_BODY_MAX (256u << 20)
 /* A job that ran and ended may have an exit.json the daemon cannot see yet
  * (a network file system's caches): its run stays alive this long. */
@@ -41,205 +39,6 @@
 #define JUDGE_WAIT_S 30.0
 /* Lists that must miss a job before it counts as gone. */
 #define MISSING_LISTS 2
-
-/* One API version: its paths and JSON shapes. Another version is one more
- * entry (and functions where its shapes differ). */
-struct slurm_job {
-	int64_t id;
-	const char *name;
-	const char *state;
-	const char *reason;
-	int64_t exit_code; /* a wait status: code << 8 | signal */
-	int64_t time_limit; /* minutes */
-};
-
-struct slurm_spec {
-	const char *name;
-	const char *script;
-	const char *cwd;
-	const char *output;
-	char *const *env;
-	const char *partition;
-	const struct slurm_resources *res;
-	int64_t time_limit_min;
-};
-
-struct slurm_api {
-	const char *version;
-	const char *submit_path; /* POST */
-	const char *jobs_path;   /* GET, ?update_time=UNIX */
-	const char *job_fmt;     /* DELETE; printf with the job id */
-	const char *ping_path;   /* GET */
-	cJSON *(*submit_body)(const struct slurm_spec *spec);
-	int (*submit_job_id)(const cJSON *reply, int64_t *ret);
-	int (*parse_job)(const cJSON *item, struct slurm_job *ret);
-};
-
-static const char *json_str(const cJSON *o, const char *name)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static int64_t json_int(const cJSON *o, const char *name, int64_t dflt)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
-	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : dflt;
-}
-
-/* v0.0.38 (Slurm 22.05): environment is an object, nodes [min, max],
- * memory in MB, time limits in minutes, job_state a string. */
-static cJSON *v38_submit_body(const struct slurm_spec *s)
-{
-	cJSON *body = cJSON_CreateObject(), *job, *env;
-
-	cJSON_AddStringToObject(body, "script", s->script);
-	job = cJSON_AddObjectToObject(body, "job");
-	cJSON_AddStringToObject(job, "name", s->name);
-	cJSON_AddStringToObject(job, "comment", "runyard");
-	cJSON_AddStringToObject(job, "current_working_directory", s->cwd);
-	cJSON_AddStringToObject(job, "standard_output", s->output);
-	cJSON_AddStringToObject(job, "standard_error", s->output);
-	cJSON_AddBoolToObject(job, "requeue", false);
-	cJSON_AddNumberToObject(job, "tasks", s->res->nodes > 1 ? s->res->nodes : 1);
-	if (s->partition) {
-		cJSON_AddStringToObject(job, "partition", s->partition);
-	}
-	if (s->res->nodes > 0) {
-		cJSON *n = cJSON_AddArrayToObject(job, "nodes");
-		cJSON_AddItemToArray(n, cJSON_CreateNumber(s->res->nodes));
-		cJSON_AddItemToArray(n, cJSON_CreateNumber(s->res->nodes));
-	}
-	if (s->res->cpus > 0) {
-		cJSON_AddNumberToObject(job, "cpus_per_task", s->res->cpus);
-	}
-	if (s->res->memory_gb > 0) {
-		cJSON_AddNumberToObject(job, "memory_per_node", ceil(s->res->memory_gb * 1024));
-	}
-	if (s->time_limit_min > 0) {
-		cJSON_AddNumberToObject(job, "time_limit", (double)s->time_limit_min);
-	}
-	env = cJSON_AddObjectToObject(job, "environment");
-	for (char *const *e = s->env; e && *e; e++) {
-		const char *eq = strchr(*e, '=');
-		if (eq && eq > *e) {
-			char *k = strndup(*e, (size_t)(eq - *e));
-			if (k && !cJSON_GetObjectItemCaseSensitive(env, k)) {
-				cJSON_AddStringToObject(env, k, eq + 1);
-			}
-			free(k);
-		}
-	}
-	return body;
-}
-
-static int v38_submit_job_id(const cJSON *reply, int64_t *ret)
-{
-	int64_t id = json_int(reply, "job_id", 0);
-
-	if (id <= 0) {
-		return -EBADMSG;
-	}
-	*ret = id;
-	return 0;
-}
-
-static int v38_parse_job(const cJSON *item, struct slurm_job *ret)
-{
-	memset(ret, 0, sizeof(*ret));
-	ret->id = json_int(item, "job_id", 0);
-	ret->name = json_str(item, "name");
-	ret->state = json_str(item, "job_state");
-	ret->reason = json_str(item, "state_reason");
-	ret->exit_code = json_int(item, "exit_code", 0);
-	ret->time_limit = json_int(item, "time_limit", 0);
-	return ret->id > 0 && ret->state ? 0 : -EBADMSG;
-}
-
-static const struct slurm_api apis[] = {
-	{
-		.version = "v0.0.38",
-		.submit_path = "/slurm/v0.0.38/job/submit",
-		.jobs_path = "/slurm/v0.0.38/jobs",
-		.job_fmt = "/slurm/v0.0.38/job/%lld",
-		.ping_path = "/slurm/v0.0.38/ping",
-		.submit_body = v38_submit_body,
-		.submit_job_id = v38_submit_job_id,
-		.parse_job = v38_parse_job,
-	},
-};
-#define N_APIS (sizeof(apis) / sizeof(apis[0]))
-
-const char *slurm_versions_known(void)
-{
-	return "v0.0.38";
-}
-
-static const struct slurm_api *api_find(const char *version)
-{
-	for (size_t i = 0; version && i < N_APIS; i++) {
-		if (strcmp(apis[i].version, version) == 0) {
-			return &apis[i];
-		}
-	}
-	return NULL;
-}
-
-/* Job states */
-
-static const struct {
-	const char *state;
-	enum slurm_phase phase;
-	const char *code; /* final states: the run's error code */
-} states[] = {
-	{"PENDING", SLURM_PHASE_PENDING, NULL},
-	{"CONFIGURING", SLURM_PHASE_PENDING, NULL}, /* allocated, nodes booting */
-	{"POWER_UP_NODE", SLURM_PHASE_PENDING, NULL},
-	{"STAGE_IN", SLURM_PHASE_PENDING, NULL},
-	{"REQUEUED", SLURM_PHASE_PENDING, NULL},
-	{"REQUEUE_FED", SLURM_PHASE_PENDING, NULL},
-	{"REQUEUE_HOLD", SLURM_PHASE_PENDING, NULL},
-	{"RESV_DEL_HOLD", SLURM_PHASE_PENDING, NULL},
-	{"SPECIAL_EXIT", SLURM_PHASE_PENDING, NULL},
-	{"RUNNING", SLURM_PHASE_RUNNING, NULL},
-	{"SUSPENDED", SLURM_PHASE_RUNNING, NULL},
-	{"STOPPED", SLURM_PHASE_RUNNING, NULL},
-	{"SIGNALING", SLURM_PHASE_RUNNING, NULL},
-	{"RESIZING", SLURM_PHASE_RUNNING, NULL},
-	{"COMPLETING", SLURM_PHASE_ENDING, NULL},
-	{"STAGE_OUT", SLURM_PHASE_ENDING, NULL},
-	{"UPDATE_DB", SLURM_PHASE_ENDING, NULL},
-	{"COMPLETED", SLURM_PHASE_ENDED, NULL},
-	{"CANCELLED", SLURM_PHASE_ENDED, NULL},
-	{"FAILED", SLURM_PHASE_ENDED, "JobFailed"},
-	{"TIMEOUT", SLURM_PHASE_ENDED, "Timeout"},
-	{"DEADLINE", SLURM_PHASE_ENDED, "Timeout"},
-	{"NODE_FAIL", SLURM_PHASE_ENDED, "NodeFail"},
-	{"BOOT_FAIL", SLURM_PHASE_ENDED, "BootFail"},
-	{"OUT_OF_MEMORY", SLURM_PHASE_ENDED, "OutOfMemory"},
-	{"PREEMPTED", SLURM_PHASE_ENDED, "Preempted"},
-	{"REVOKED", SLURM_PHASE_ENDED, "Revoked"},
-};
-
-enum slurm_phase slurm_state_phase(const char *state)
-{
-	for (size_t i = 0; state && i < sizeof(states) / sizeof(states[0]); i++) {
-		if (strcmp(states[i].state, state) == 0) {
-			return states[i].phase;
-		}
-	}
-	return SLURM_PHASE_UNKNOWN;
-}
-
-const char *slurm_state_code(const char *state)
-{
-	for (size_t i = 0; state && i < sizeof(states) / sizeof(states[0]); i++) {
-		if (strcmp(states[i].state, state) == 0) {
-			return states[i].code;
-		}
-	}
-	return NULL;
-}
 
 /* Targets and their runs */
 
@@ -300,82 +99,6 @@ struct slurm_run {
 static void nudge(struct slurm_target *st);
 static void schedule(struct slurm_target *st, int ms);
 
-static const char *daemon_user(void)
-{
-	struct passwd *pw = getpwuid(geteuid());
-	return pw ? pw->pw_name : "root";
-}
-
-/* Headers for slurmrestd: a JWT from the daemon's environment when the
- * target names one (rest_auth/jwt); nothing for rest_auth/local, which
- * knows the caller from the Unix socket. */
-struct auth {
-	char *lines[3];
-};
-
-static int auth_make(const char *token_env, const char *user, struct auth *a, char **cause)
-{
-	memset(a, 0, sizeof(*a));
-	if (!token_env) {
-		return 0;
-	}
-	const char *tok = getenv(token_env);
-	if (!tok || !*tok) {
-		*cause = msg_strdupf("the environment variable %s (--token-env) is not set in "
-				     "runyardd's environment; start runyardd with it set to a "
-				     "Slurm JWT (scontrol token)",
-				     token_env);
-		return -EINVAL;
-	}
-	a->lines[0] = msg_strdupf("X-SLURM-USER-TOKEN: %s", tok);
-	a->lines[1] = msg_strdupf("X-SLURM-USER-NAME: %s", user ? user : daemon_user());
-	if (!a->lines[0] || !a->lines[1]) {
-		return -ENOMEM;
-	}
-	return 0;
-}
-
-static void auth_finish(struct auth *a)
-{
-	free(a->lines[0]);
-	free(a->lines[1]);
-}
-
-/* Slurm's own words from a reply: errors[].error and .description. */
-static char *reply_errors(const cJSON *reply)
-{
-	const cJSON *errs = cJSON_GetObjectItemCaseSensitive(reply, "errors"), *e;
-	char *out = NULL;
-
-	cJSON_ArrayForEach(e, errs) {
-		const char *what = json_str(e, "description");
-		const char *err = json_str(e, "error");
-		char *next;
-		if (!what || !*what) {
-			what = err;
-		}
-		if (!what || !*what) {
-			continue;
-		}
-		next = out ? msg_strdupf("%s; %s", out, what) : strdup(what);
-		free(out);
-		out = next;
-	}
-	return out;
-}
-
-static char *reply_message(const struct rest_reply *rep, cJSON *j)
-{
-	char *errs = j ? reply_errors(j) : NULL;
-
-	if (errs) {
-		char *m = msg_strdupf("HTTP %ld: %s", rep->status, errs);
-		free(errs);
-		return m;
-	}
-	return msg_strdupf("HTTP %ld: %.200s", rep->status, rep->len ? rep->body : "(no body)");
-}
-
 /* Errors that say slurmctld was not reached: worth trying again. */
 static bool transient_errors(const char *msg)
 {
@@ -388,8 +111,8 @@ static int send_request(struct slurm_target *st, const char *method, const char 
 			const char *body, size_t max_body, rest_cb cb, void *ud,
 			struct rest_req **ret, char **cause)
 {
-	struct auth a;
-	int err = auth_make(st->token_env, st->user, &a, cause);
+	struct slurm_auth a;
+	int err = slurm_auth_make(st->token_env, st->user, &a, cause);
 
 	if (err == 0) {
 		const struct rest_call call = {
@@ -403,7 +126,7 @@ static int send_request(struct slurm_target *st, const char *method, const char 
 		};
 		err = rest_request(st->rest, &call, cb, ud, ret);
 	}
-	auth_finish(&a);
+	slurm_auth_finish(&a);
 	return err;
 }
 
@@ -488,7 +211,7 @@ static void cancel_done_cb(void *ud, const struct rest_reply *rep)
 	}
 	if (rep->status != 200) {
 		j = cJSON_ParseWithLength(rep->body, rep->len);
-		msg = reply_message(rep, j);
+		msg = slurm_reply_message(rep, j);
 		if (transient_errors(msg)) {
 			failure(st, "canceling a job", msg);
 			goto out;
@@ -539,7 +262,7 @@ static void submit_done_cb(void *ud, const struct rest_reply *rep)
 	if (rep->err == 0 && rep->status == 200) {
 		j = cJSON_ParseWithLength(rep->body, rep->len);
 		if (st->api->submit_job_id(j, &id) < 0) {
-			msg = reply_message(rep, j);
+			msg = slurm_reply_message(rep, j);
 		}
 	}
 	if (!r) {
@@ -564,7 +287,7 @@ static void submit_done_cb(void *ud, const struct rest_reply *rep)
 		sr->known_at = util_now();
 		compute_run_job_set(r, id);
 		log_info("run %s: Slurm job %lld submitted to %s", r->id, (long long)id, st->t->name);
-		msg = reply_errors(j);
+		msg = slurm_reply_errors(j);
 		if (msg) {
 			/* Accepted, but it may wait for good (a request the partition
 			 * cannot meet): the run's warnings say what Slurm said. */
@@ -594,7 +317,7 @@ static void submit_done_cb(void *ud, const struct rest_reply *rep)
 	}
 	if (!msg) {
 		j = j ? j : cJSON_ParseWithLength(rep->body, rep->len);
-		msg = reply_message(rep, j);
+		msg = slurm_reply_message(rep, j);
 	}
 	if (rep->status == 502 || rep->status == 503 || rep->status == 504 ||
 	    transient_errors(msg)) {
@@ -748,7 +471,7 @@ static void poll_done_cb(void *ud, const struct rest_reply *rep)
 
 	st->poll_req = NULL;
 	if (rep->err < 0 || (rep->status != 200 && rep->status != 304)) {
-		char *msg = rep->err < 0 ? strdup(rep->message) : reply_message(rep, NULL);
+		char *msg = rep->err < 0 ? strdup(rep->message) : slurm_reply_message(rep, NULL);
 		failure(st, "polling the jobs", msg ? msg : "out of memory");
 		free(msg);
 		st->interval_ms = st->interval_ms * 2 > POLL_ERROR_MAX_MS ? POLL_ERROR_MAX_MS
@@ -762,7 +485,7 @@ static void poll_done_cb(void *ud, const struct rest_reply *rep)
 		j = cJSON_ParseWithLength(rep->body, rep->len);
 		jobs = cJSON_GetObjectItemCaseSensitive(j, "jobs");
 		if (!cJSON_IsArray(jobs)) {
-			char *msg = reply_message(rep, j);
+			char *msg = slurm_reply_message(rep, j);
 			failure(st, "reading the job list", msg ? msg : "not JSON");
 			free(msg);
 			cJSON_Delete(j);
@@ -915,12 +638,6 @@ static void timer_close_cb(uv_handle_t *h)
 	free(st);
 }
 
-static char *config_str(const cJSON *config, const char *name)
-{
-	const char *v = json_str(config, name);
-	return v && *v ? strdup(v) : NULL;
-}
-
 int slurm_target_init(struct target *t, char **cause)
 {
 	struct slurm_target *st = calloc(1, sizeof(*st));
@@ -931,18 +648,18 @@ int slurm_target_init(struct target *t, char **cause)
 	}
 	st->t = t;
 	st->d = t->d;
-	st->base = config_str(t->config, "rest");
-	st->token_env = config_str(t->config, "token_env");
-	st->user = config_str(t->config, "user");
-	st->partition = config_str(t->config, "partition");
-	st->shared_dir = config_str(t->config, "shared_dir");
-	st->api = api_find(json_str(t->config, "api"));
+	st->base = slurm_config_str(t->config, "rest");
+	st->token_env = slurm_config_str(t->config, "token_env");
+	st->user = slurm_config_str(t->config, "user");
+	st->partition = slurm_config_str(t->config, "partition");
+	st->shared_dir = slurm_config_str(t->config, "shared_dir");
+	st->api = slurm_api_find(slurm_json_str(t->config, "api"));
 	st->interval_ms = POLL_MIN_MS;
 	if (!st->api) {
 		/* Stored by a runyardd that knew more versions. */
-		st->api = &apis[0];
+		st->api = &slurm_apis[0];
 		log_warn("compute target %s: API version %s is unknown to this runyardd; using %s",
-			 t->name, json_str(t->config, "api") ? json_str(t->config, "api") : "(none)",
+			 t->name, slurm_json_str(t->config, "api") ? slurm_json_str(t->config, "api") : "(none)",
 			 st->api->version);
 	}
 	if (!st->base || !st->shared_dir) {
@@ -1360,222 +1077,3 @@ const struct target_ops slurm_ops = {
 	.adopt = slurm_adopt,
 	.detach = slurm_detach,
 };
-
-/* Discovery: which versions the server offers */
-
-struct slurm_probe {
-	struct daemon *d;
-	struct rest_client *rest;
-	struct rest_req *req;
-	char *base, *token_env, *user;
-	slurm_probe_cb cb;
-	void *ud;
-	int step; /* 0: /openapi/v3, 1: /openapi, 2..: ping of apis[step - 2], then the ping */
-	const struct slurm_api *found;
-	bool pinging;
-};
-
-static void probe_free(struct slurm_probe *p)
-{
-	rest_client_close(p->rest);
-	free(p->base);
-	free(p->token_env);
-	free(p->user);
-	free(p);
-}
-
-static void probe_finish(struct slurm_probe *p, int err, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void probe_finish(struct slurm_probe *p, int err, const char *fmt, ...)
-{
-	char *msg = NULL;
-
-	if (fmt) {
-		va_list ap;
-		va_start(ap, fmt);
-		if (vasprintf(&msg, fmt, ap) < 0) {
-			msg = NULL;
-		}
-		va_end(ap);
-	}
-	p->cb(p->ud, err, err == 0 ? p->found->version : NULL, msg ? msg : "");
-	free(msg);
-	probe_free(p);
-}
-
-static void probe_next(struct slurm_probe *p);
-
-/* The versions an OpenAPI document offers, as "v0.0.39, v0.0.40". */
-static char *offered_versions(const cJSON *paths)
-{
-	const cJSON *kv;
-	char *out = NULL;
-
-	cJSON_ArrayForEach(kv, paths) {
-		const char *k = kv->string;
-		char v[32];
-		if (strncmp(k, "/slurm/", 7) != 0 || sscanf(k + 7, "%31[^/]", v) != 1) {
-			continue;
-		}
-		if (out && strstr(out, v)) {
-			continue;
-		}
-		char *next = out ? msg_strdupf("%s, %s", out, v) : strdup(v);
-		free(out);
-		out = next;
-	}
-	return out;
-}
-
-static void probe_reply_cb(void *ud, const struct rest_reply *rep)
-{
-	struct slurm_probe *p = ud;
-	cJSON *j = NULL;
-
-	p->req = NULL;
-	if (rep->err < 0) {
-		probe_finish(p, rep->err, "cannot reach slurmrestd at %s: %s", p->base,
-			     rep->message);
-		return;
-	}
-	if (rep->status == 401 || rep->status == 403) {
-		char *msg = reply_message(rep, NULL);
-		probe_finish(p, -EACCES,
-			     "slurmrestd at %s refused runyard's credentials (%s); check --token-env "
-			     "and --user",
-			     p->base, msg ? msg : "");
-		free(msg);
-		return;
-	}
-	if (p->pinging) {
-		char *msg = NULL;
-		j = cJSON_ParseWithLength(rep->body, rep->len);
-		msg = j ? reply_errors(j) : NULL;
-		if (rep->status != 200 || msg) {
-			char *m = msg ? msg : reply_message(rep, j);
-			probe_finish(p, -EIO,
-				     "slurmrestd at %s answers, but its controller does not (%s)",
-				     p->base, m ? m : "");
-			free(m);
-		} else {
-			probe_finish(p, 0, NULL);
-		}
-		cJSON_Delete(j);
-		return;
-	}
-	if (p->step <= 1) {
-		const cJSON *paths;
-		j = rep->status == 200 ? cJSON_ParseWithLength(rep->body, rep->len) : NULL;
-		paths = cJSON_GetObjectItemCaseSensitive(j, "paths");
-		if (cJSON_IsObject(paths)) {
-			for (size_t i = 0; i < N_APIS && !p->found; i++) {
-				if (cJSON_GetObjectItemCaseSensitive(paths, apis[i].submit_path) &&
-				    cJSON_GetObjectItemCaseSensitive(paths, apis[i].jobs_path)) {
-					p->found = &apis[i];
-				}
-			}
-			if (!p->found) {
-				char *offered = offered_versions(paths);
-				probe_finish(p, -EPROTONOSUPPORT,
-					     "slurmrestd at %s offers API version(s) %s; runyard "
-					     "speaks %s (start slurmrestd with -s openapi/%s)",
-					     p->base, offered ? offered : "(none)",
-					     slurm_versions_known(), apis[0].version);
-				free(offered);
-				cJSON_Delete(j);
-				return;
-			}
-			cJSON_Delete(j);
-			p->pinging = true;
-			probe_next(p);
-			return;
-		}
-		cJSON_Delete(j);
-		p->step++;
-		probe_next(p);
-		return;
-	}
-	/* Trying each known version's ping. */
-	if (rep->status == 200) {
-		p->found = &apis[p->step - 2];
-		p->pinging = true;
-		probe_next(p);
-		return;
-	}
-	p->step++;
-	if ((size_t)p->step - 2 >= N_APIS) {
-		probe_finish(p, -EPROTONOSUPPORT,
-			     "slurmrestd at %s serves none of the API versions runyard speaks (%s)",
-			     p->base, slurm_versions_known());
-		return;
-	}
-	probe_next(p);
-}
-
-static void probe_next(struct slurm_probe *p)
-{
-	struct auth a;
-	char *cause = NULL;
-	const char *path;
-	int err;
-
-	if (p->pinging) {
-		path = p->found->ping_path;
-	} else if (p->step == 0) {
-		path = "/openapi/v3";
-	} else if (p->step == 1) {
-		path = "/openapi";
-	} else {
-		path = apis[p->step - 2].ping_path;
-	}
-	err = auth_make(p->token_env, p->user, &a, &cause);
-	if (err == 0) {
-		const struct rest_call call = {
-			.method = "GET",
-			.base = p->base,
-			.path = path,
-			.headers = (const char *const *)a.lines,
-			.timeout_ms = PROBE_TIMEOUT_MS,
-			.max_body = 64u << 20,
-		};
-		err = rest_request(p->rest, &call, probe_reply_cb, p, &p->req);
-	}
-	auth_finish(&a);
-	if (err < 0) {
-		probe_finish(p, err, "%s", cause ? cause : strerror(-err));
-	}
-	free(cause);
-}
-
-int slurm_probe_start(struct daemon *d, const cJSON *config, slurm_probe_cb cb, void *ud,
-		      struct slurm_probe **ret)
-{
-	struct slurm_probe *p = calloc(1, sizeof(*p));
-	int err;
-
-	if (!p) {
-		return -ENOMEM;
-	}
-	p->d = d;
-	p->cb = cb;
-	p->ud = ud;
-	p->base = config_str(config, "rest");
-	p->token_env = config_str(config, "token_env");
-	p->user = config_str(config, "user");
-	err = p->base ? rest_client_create(d->loop, &p->rest) : -EINVAL;
-	if (err < 0) {
-		probe_free(p);
-		return err;
-	}
-	*ret = p;
-	probe_next(p);
-	return 0;
-}
-
-void slurm_probe_cancel(struct slurm_probe *p)
-{
-	if (p) {
-		probe_free(p);
-	}
-}
