@@ -19,6 +19,7 @@ struct target;
 struct compute_create;
 struct fetch_mgr;
 struct services;
+struct systemd;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -47,8 +48,6 @@ struct daemon {
 	struct runs *runs;
 	/* exec/scheduler.c: admission from the queue. */
 	struct scheduler *scheduler;
-	/* Runs holding a capacity slot (left Queued, not yet ended). */
-	int active;
 
 	/* Compute targets, the local one first (target.h, compute.c), and
 	 * compute.create requests waiting for their server. */
@@ -67,13 +66,8 @@ struct daemon {
 	uv_signal_t sig_int;
 	int lock_fd;
 
-	/* The service manager (systemd.c). */
-	int notify_fd;
-	char *notify_path;
-	uint64_t watchdog_usec;
-	uv_timer_t watchdog;
-	bool watchdog_on;
-	int status_queued, status_running;
+	/* The service manager (core/systemd.c). */
+	struct systemd *systemd;
 
 	bool signals; /* sig_term and sig_int are initialised */
 	bool stopping;

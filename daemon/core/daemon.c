@@ -102,8 +102,10 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	memset(d, 0, sizeof(*d));
 	d->loop = loop;
 	d->lock_fd = -1;
-	d->status_queued = d->status_running = -1;
-	systemd_init(d);
+	r = systemd_init(d);
+	if (r < 0) {
+		return r;
+	}
 	int listen_fd = systemd_take_listen_fd(cause);
 	if (listen_fd < -1) {
 		return listen_fd;
@@ -253,31 +255,10 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 
 static int load_run_cb(void *ud, const struct store_run_row *row)
 {
-	struct daemon *d = ud;
-	struct run *r = run_create(d, row->seq, row->id, row->experiment);
+	struct run *r = run_load(ud, row);
 
-	if (!r) {
+	if (!r || tracking_run_load(r) < 0 || compute_run_load(r) < 0) {
 		return -ENOMEM;
-	}
-	if (run_status_parse(row->status, &r->status) < 0) {
-		r->status = RUN_QUEUED;
-	}
-	r->priority = row->priority;
-	r->created_at = row->created_at;
-	r->timeout = row->timeout;
-	r->keep = row->keep;
-	r->snapshot = strdup(row->snapshot);
-	r->argv = cJSON_Parse(row->argv_json);
-	r->env = cJSON_Parse(row->env_json ? row->env_json : "{}");
-	r->log_offset = row->log_offset;
-	r->log_lines = row->log_lines;
-	r->sup_pid = row->sup_pid;
-	if (!r->snapshot || !cJSON_IsArray(r->argv) || tracking_run_load(r) < 0 ||
-	    compute_run_load(r) < 0) {
-		return -ENOMEM;
-	}
-	if (!r->env) {
-		r->env = cJSON_CreateObject();
 	}
 	return 0;
 }
@@ -359,10 +340,7 @@ void daemon_finish(struct daemon *d)
 		close(d->lock_fd);
 	}
 	free(d->ingest_buf);
-	if (d->notify_fd >= 0) {
-		close(d->notify_fd);
-	}
-	free(d->notify_path);
+	systemd_free(d);
 	free(d->state_dir);
 	free(d->socket_path);
 	free(d->runs_dir);

@@ -18,6 +18,16 @@
 
 #define LISTEN_FDS_START 3
 
+/* The service manager as the daemon knows it. */
+struct systemd {
+	int notify_fd; /* -1: no manager to tell */
+	char *notify_path;
+	uint64_t watchdog_usec;
+	uv_timer_t watchdog;
+	bool watchdog_on;
+	int status_queued, status_running; /* what STATUS= said last; -1: nothing */
+};
+
 /* The manager's variables are read once, then removed from the
  * environment: a run inherits the daemon's environment, and a run must not
  * think it was socket-activated or talk to the daemon's manager. */
@@ -31,24 +41,31 @@ static void unset_manager_env(void)
 	unsetenv("WATCHDOG_USEC");
 }
 
-void systemd_init(struct daemon *d)
+int systemd_init(struct daemon *d)
 {
 	const char *path = getenv("NOTIFY_SOCKET");
 	const char *usec = getenv("WATCHDOG_USEC");
 	const char *wpid = getenv("WATCHDOG_PID");
+	struct systemd *sd = calloc(1, sizeof(*sd));
 
-	d->notify_fd = -1;
+	if (!sd) {
+		return -ENOMEM;
+	}
+	sd->notify_fd = -1;
+	sd->status_queued = sd->status_running = -1;
 	if (path && (path[0] == '/' || path[0] == '@') &&
 	    strlen(path) < sizeof(((struct sockaddr_un *)0)->sun_path)) {
-		d->notify_path = strdup(path);
-		d->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		if (d->notify_fd < 0) {
+		sd->notify_path = strdup(path);
+		sd->notify_fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (sd->notify_fd < 0) {
 			log_warn("cannot create the notification socket: %s", strerror(errno));
 		}
 	}
 	if (usec && (!wpid || atol(wpid) == (long)getpid())) {
-		d->watchdog_usec = strtoull(usec, NULL, 10);
+		sd->watchdog_usec = strtoull(usec, NULL, 10);
 	}
+	d->systemd = sd;
+	return 0;
 }
 
 int systemd_take_listen_fd(char **cause)
@@ -98,19 +115,20 @@ out:
 
 void systemd_notify(struct daemon *d, const char *state)
 {
+	struct systemd *sd = d->systemd;
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	socklen_t len;
 
-	if (d->notify_fd < 0 || !d->notify_path) {
+	if (!sd || sd->notify_fd < 0 || !sd->notify_path) {
 		return;
 	}
-	strncpy(sa.sun_path, d->notify_path, sizeof(sa.sun_path) - 1);
-	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(d->notify_path));
+	strncpy(sa.sun_path, sd->notify_path, sizeof(sa.sun_path) - 1);
+	len = (socklen_t)(offsetof(struct sockaddr_un, sun_path) + strlen(sd->notify_path));
 	if (sa.sun_path[0] == '@') {
 		/* An abstract socket: the name starts with a NUL byte. */
 		sa.sun_path[0] = '\0';
 	}
-	if (sendto(d->notify_fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) <
+	if (sendto(sd->notify_fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) <
 	    0) {
 		log_debug("notifying the service manager failed: %s", strerror(errno));
 	}
@@ -118,10 +136,11 @@ void systemd_notify(struct daemon *d, const char *state)
 
 void systemd_status(struct daemon *d)
 {
+	struct systemd *sd = d->systemd;
 	int queued = 0, running = 0;
 	char buf[128];
 
-	if (d->notify_fd < 0) {
+	if (!sd || sd->notify_fd < 0) {
 		return;
 	}
 	for (struct run *r = d->runs_head; r; r = r->next) {
@@ -131,11 +150,11 @@ void systemd_status(struct daemon *d)
 			running++;
 		}
 	}
-	if (queued == d->status_queued && running == d->status_running) {
+	if (queued == sd->status_queued && running == sd->status_running) {
 		return;
 	}
-	d->status_queued = queued;
-	d->status_running = running;
+	sd->status_queued = queued;
+	sd->status_running = running;
 	snprintf(buf, sizeof(buf), "STATUS=%d queued, %d in flight (%d slots)", queued, running,
 		 d->max_runs);
 	systemd_notify(d, buf);
@@ -160,25 +179,43 @@ static void watchdog_cb(uv_timer_t *t)
 
 void systemd_watchdog_start(struct daemon *d)
 {
+	struct systemd *sd = d->systemd;
 	uint64_t ms;
 
-	if (d->watchdog_usec == 0 || d->notify_fd < 0) {
+	if (!sd || sd->watchdog_usec == 0 || sd->notify_fd < 0) {
 		return;
 	}
-	ms = d->watchdog_usec / 2000;
+	ms = sd->watchdog_usec / 2000;
 	if (ms == 0) {
 		ms = 1;
 	}
-	uv_timer_init(d->loop, &d->watchdog);
-	d->watchdog.data = d;
-	d->watchdog_on = true;
-	uv_timer_start(&d->watchdog, watchdog_cb, ms, ms);
+	uv_timer_init(d->loop, &sd->watchdog);
+	sd->watchdog.data = d;
+	sd->watchdog_on = true;
+	uv_timer_start(&sd->watchdog, watchdog_cb, ms, ms);
 }
 
 void systemd_finish(struct daemon *d)
 {
-	if (d->watchdog_on) {
-		d->watchdog_on = false;
-		uv_close((uv_handle_t *)&d->watchdog, NULL);
+	struct systemd *sd = d->systemd;
+
+	if (sd && sd->watchdog_on) {
+		sd->watchdog_on = false;
+		uv_close((uv_handle_t *)&sd->watchdog, NULL);
 	}
+}
+
+void systemd_free(struct daemon *d)
+{
+	struct systemd *sd = d->systemd;
+
+	if (!sd) {
+		return;
+	}
+	if (sd->notify_fd >= 0) {
+		close(sd->notify_fd);
+	}
+	free(sd->notify_path);
+	free(sd);
+	d->systemd = NULL;
 }

@@ -15,7 +15,7 @@ int systemd_take_listen_fd(char **cause);
 
 /* Open the notification socket if NOTIFY_SOCKET was set (called before
  * systemd_take_listen_fd unsets it: the address is remembered). */
-void systemd_init(struct daemon *d);
+int systemd_init(struct daemon *d);
 
 /* Send "READY=1", "STOPPING=1", ...; a no-op without a manager. */
 void systemd_notify(struct daemon *d, const char *state);
@@ -31,5 +31,9 @@ void systemd_run_event(void *ud, struct run *r, enum run_event ev);
 /* Start pinging WATCHDOG=1 at half of WATCHDOG_USEC from the loop. */
 void systemd_watchdog_start(struct daemon *d);
 
-/* Stop the watchdog timer and close the notification socket. */
+/* Stop the watchdog timer (the daemon is stopping). */
 void systemd_finish(struct daemon *d);
+
+/* Close the notification socket and free what systemd_init made, after the
+ * loop has ended. */
+void systemd_free(struct daemon *d);

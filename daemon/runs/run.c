@@ -161,6 +161,36 @@ struct run *run_create(struct daemon *d, int64_t seq, const char *id, const char
 	return r;
 }
 
+struct run *run_load(struct daemon *d, const struct store_run_row *row)
+{
+	struct run *r = run_create(d, row->seq, row->id, row->experiment);
+
+	if (!r) {
+		return NULL;
+	}
+	if (run_status_parse(row->status, &r->status) < 0) {
+		r->status = RUN_QUEUED;
+	}
+	r->priority = row->priority;
+	r->created_at = row->created_at;
+	r->timeout = row->timeout;
+	r->keep = row->keep;
+	r->snapshot = strdup(row->snapshot);
+	r->argv = cJSON_Parse(row->argv_json);
+	r->env = cJSON_Parse(row->env_json ? row->env_json : "{}");
+	r->log_offset = row->log_offset;
+	r->log_lines = row->log_lines;
+	r->sup_pid = row->sup_pid;
+	if (!r->env) {
+		r->env = cJSON_CreateObject();
+	}
+	if (!r->snapshot || !cJSON_IsArray(r->argv) || !r->env) {
+		/* Still on the list: the daemon's start fails and frees it. */
+		return NULL;
+	}
+	return r;
+}
+
 struct run *run_find(struct daemon *d, int64_t seq)
 {
 	for (struct run *r = d->runs_head; r; r = r->next) {

@@ -9,6 +9,7 @@
 
 struct daemon;
 struct inputs_job;
+struct store_run_row;
 
 enum run_status {
 	RUN_QUEUED,
@@ -103,6 +104,10 @@ bool run_transition_allowed(enum run_status from, enum run_status to);
 
 /* A new in-memory run, added to the daemon's list. */
 struct run *run_create(struct daemon *d, int64_t seq, const char *id, const char *experiment);
+
+/* A run the store says is in flight, as its row describes it, added to the
+ * daemon's list. NULL when out of memory or the row does not parse. */
+struct run *run_load(struct daemon *d, const struct store_run_row *row);
 
 /* Find an in-flight run by sequence number; NULL when terminal or unknown. */
 struct run *run_find(struct daemon *d, int64_t seq);
