@@ -14,7 +14,7 @@ struct server;
 struct run;
 struct runs;
 struct scheduler;
-struct watch;
+struct watchers;
 struct target;
 struct compute_create;
 struct fetch_mgr;
@@ -54,13 +54,14 @@ struct daemon {
 	struct target *targets;
 	struct compute_create *creates;
 
-	struct watch *watches;
 	/* Deployed models' scoring services (services.c). */
 	struct services *services;
 	/* Downloads for inputs and datasets (fetch.c). */
 	struct fetch_mgr *fetch;
+	/* streams/: the watchers (watch.c), and ingest's one read buffer
+	 * (logs.c; ingest never runs twice at once). */
+	struct watchers *watchers;
 	char *ingest_buf;
-	int64_t next_sub;
 
 	uv_signal_t sig_term;
 	uv_signal_t sig_int;

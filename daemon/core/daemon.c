@@ -29,6 +29,7 @@
 #include "systemd.h"
 #include "tracking.h"
 #include "util.h"
+#include "watch.h"
 
 static char *default_state_dir(void)
 {
@@ -86,12 +87,12 @@ static void message_cb(void *ud, struct conn *c, const cJSON *msg)
 
 static void conn_closed_cb(void *ud, struct conn *c)
 {
-	logs_conn_closed(ud, c);
+	watch_conn_closed(ud, c);
 }
 
 static void conn_drained_cb(void *ud, struct conn *c)
 {
-	logs_conn_drained(ud, c);
+	watch_conn_drained(ud, c);
 }
 
 int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *cfg, char **cause)
@@ -185,16 +186,16 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	if (r < 0) {
 		return r;
 	}
-	/* The state machine's listeners, in the order they hear an event:
-	 * watchers see a status before the run's place goes to the next run,
-	 * and systemd's STATUS= counts what the others have settled. */
+	/* The state machine's listeners, in the order they hear an event: an
+	 * ended run gives back its place and its handles before its watchers
+	 * get run.end, and systemd's STATUS= counts what the others settled. */
 	r = run_events_init(d);
-	if (r < 0 || (r = scheduler_init(d)) < 0) {
+	if (r < 0 || (r = scheduler_init(d)) < 0 || (r = watch_init(d)) < 0) {
 		return r;
 	}
-	run_subscribe(d, logs_run_event, d);
 	run_subscribe(d, scheduler_run_event, d);
 	run_subscribe(d, exec_run_event, d);
+	run_subscribe(d, watch_run_event, d);
 	run_subscribe(d, systemd_run_event, d);
 	r = blob_store_open(d->state_dir, &d->blobs);
 	if (r < 0) {
@@ -318,7 +319,7 @@ void daemon_stop(struct daemon *d)
 		uv_close((uv_handle_t *)&d->sig_term, close_noop_cb);
 		uv_close((uv_handle_t *)&d->sig_int, close_noop_cb);
 	}
-	logs_watch_clear(d);
+	watch_clear(d);
 	server_close(d->server);
 	d->server = NULL;
 	exec_shutdown(d);
@@ -341,6 +342,7 @@ void daemon_finish(struct daemon *d)
 	}
 	free(d->ingest_buf);
 	systemd_free(d);
+	watch_finish(d);
 	free(d->state_dir);
 	free(d->socket_path);
 	free(d->runs_dir);

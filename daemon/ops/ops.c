@@ -27,6 +27,7 @@
 #include "store.h"
 #include "target.h"
 #include "util.h"
+#include "watch.h"
 
 void ops_arg_error(struct request *req, char *cause)
 {
@@ -207,7 +208,7 @@ void ops_run_watch(struct request *req)
 		request_error(req, PROTO_E_INTERNAL, "reading run #%lld failed", (long long)seq);
 		return;
 	}
-	if (logs_watch_add(req->d, req->conn, seq, cJSON_GetObjectItem(run, "id")->valuestring,
+	if (watch_add(req->d, req->conn, seq, cJSON_GetObjectItem(run, "id")->valuestring,
 	                   logs, stream, after, &sub) < 0) {
 		cJSON_Delete(run);
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
@@ -217,7 +218,7 @@ void ops_run_watch(struct request *req)
 	cJSON_AddNumberToObject(res, "sub", (double)sub);
 	cJSON_AddItemToObject(res, "run", run);
 	request_reply(req, res);
-	logs_watch_start(req->d, sub);
+	watch_start(req->d, sub);
 }
 
 void ops_run_unwatch(struct request *req)
@@ -229,7 +230,7 @@ void ops_run_unwatch(struct request *req)
 		ops_arg_error(req, cause);
 		return;
 	}
-	if (logs_watch_remove(req->d, req->conn, sub) < 0) {
+	if (watch_remove(req->d, req->conn, sub) < 0) {
 		request_error(req, PROTO_E_NOT_FOUND, "no watch %lld on this connection",
 		              (long long)sub);
 		return;

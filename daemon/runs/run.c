@@ -294,6 +294,11 @@ int run_transition(struct run *r, enum run_status to)
 	return 0;
 }
 
+void run_notify_log(struct run *r)
+{
+	fire(r, RUN_EV_LOG);
+}
+
 int run_fail(struct run *r, const char *code, const char *fmt, ...)
 {
 	char *msg = NULL;

@@ -81,6 +81,8 @@ enum run_event {
 	/* The status was terminal: r has left the daemon's list, and is freed
 	 * at the end of the loop's tick once nothing refers to it. */
 	RUN_EV_ENDED,
+	/* New lines of the run are stored (streams/logs.c). */
+	RUN_EV_LOG,
 };
 
 typedef void (*run_event_fn)(void *ud, struct run *r, enum run_event ev);
@@ -120,6 +122,9 @@ int run_transition(struct run *r, enum run_status to);
 /* End the run Failed with {code, message, stage = the current status}. */
 int run_fail(struct run *r, const char *code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+
+/* Tell the subscribers that lines of the run were stored. */
+void run_notify_log(struct run *r);
 
 /* Drop a handle reference or a job reference; once the run has ended and
  * nothing refers to it any more, it is freed at the end of the loop's tick,

@@ -1,3 +1,6 @@
+/* Ingest: the supervisor's output.log into the store as chunks of records,
+ * and the daemon's own lines about a run; reading stored lines back as JSON.
+ * Followers are served by watch.c, told of new lines by RUN_EV_LOG. */
 #include "logs.h"
 
 #include <errno.h>
@@ -12,7 +15,6 @@
 #include "log.h"
 #include "msg.h"
 #include "run.h"
-#include "server.h"
 #include "store.h"
 #include "util.h"
 
@@ -20,23 +22,9 @@
 #define INGEST_READ (1024 * 1024)
 /* Steps per callback before yielding to the loop. */
 #define INGEST_STEPS 8
-/* Text per pushed event, so events stay well under the frame limit. */
-#define EVENT_TEXT_MAX (256 * 1024)
-#define EVENT_LINES_MAX 4096
 /* Text per run.logs reply. */
 #define READ_TEXT_MAX (8 * 1024 * 1024)
 
-struct watch {
-	struct watch *next;
-	struct conn *conn;
-	int64_t sub;
-	int64_t seq;
-	char *run_id;
-	bool logs;
-	char stream;
-	int64_t next_seq; /* first line not yet sent */
-	bool done;
-};
 
 int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t *ret_used,
                int64_t *ret_count)
@@ -199,15 +187,16 @@ static int collect_chunk_cb(void *ud, int64_t first_seq, int64_t nlines, const v
 	return c->full ? 1 : 0;
 }
 
-int logs_read_json(struct daemon *d, int64_t seq, const char *run_id, int64_t after_seq,
-                   int64_t limit, char stream, cJSON **ret_lines, int64_t *ret_next, bool *ret_more)
+int logs_collect_json(struct daemon *d, int64_t seq, int64_t after_seq, int64_t max_lines,
+		      size_t max_text, char stream, cJSON **ret_lines, int64_t *ret_last,
+		      bool *ret_full)
 {
 	struct collect c = {
 	    .after = after_seq,
 	    .stream = stream,
 	    .lines = cJSON_CreateArray(),
-	    .max_lines = limit,
-	    .max_text = READ_TEXT_MAX,
+	    .max_lines = max_lines,
+	    .max_text = max_text,
 	    .last = after_seq,
 	};
 	int r = store_log_read(d->store, seq, after_seq, collect_chunk_cb, &c);
@@ -217,210 +206,16 @@ int logs_read_json(struct daemon *d, int64_t seq, const char *run_id, int64_t af
 		return r;
 	}
 	*ret_lines = c.lines;
-	*ret_next = c.last;
-	*ret_more = c.full;
+	*ret_last = c.last;
+	*ret_full = c.full;
 	return 0;
 }
 
-/* Watches. */
-
-static void watch_free(struct watch *w)
+int logs_read_json(struct daemon *d, int64_t seq, const char *run_id, int64_t after_seq,
+                   int64_t limit, char stream, cJSON **ret_lines, int64_t *ret_next, bool *ret_more)
 {
-	free(w->run_id);
-	free(w);
-}
-
-static void send_event(struct watch *w, const char *name, cJSON *data)
-{
-	cJSON *ev = msg_event(name, w->sub, data);
-
-	conn_send(w->conn, ev);
-	cJSON_Delete(ev);
-}
-
-/* Lines the watch has not had yet, up to the run's stored count. */
-static int64_t stored_lines(struct daemon *d, int64_t seq, bool *ret_terminal)
-{
-	struct run *r = run_find(d, seq);
-
-	if (r) {
-		*ret_terminal = false;
-		return r->log_lines;
-	}
-	*ret_terminal = true;
-	return INT64_MAX;
-}
-
-/* Send the watch what it is owed, from the store, while its connection is
- * not congested; finish it with run.end once the run is over and every
- * line is out. */
-static void watch_pump(struct daemon *d, struct watch *w)
-{
-	bool terminal;
-
-	while (!w->done && !conn_closing(w->conn) && !conn_congested(w->conn)) {
-		int64_t have = stored_lines(d, w->seq, &terminal);
-		if (w->logs && w->next_seq <= have) {
-			struct collect c = {
-			    .after = w->next_seq - 1,
-			    .stream = w->stream,
-			    .lines = cJSON_CreateArray(),
-			    .max_lines = EVENT_LINES_MAX,
-			    .max_text = EVENT_TEXT_MAX,
-			    .last = w->next_seq - 1,
-			};
-			int r =
-			    store_log_read(d->store, w->seq, w->next_seq - 1, collect_chunk_cb, &c);
-			if (r < 0) {
-				log_error("reading the log of run %s for a watcher failed: %s",
-				          w->run_id, store_errmsg(d->store));
-				cJSON_Delete(c.lines);
-				return;
-			}
-			if (c.last >= w->next_seq) {
-				w->next_seq = c.last + 1;
-				if (cJSON_GetArraySize(c.lines) > 0) {
-					cJSON *data = cJSON_CreateObject();
-					cJSON_AddStringToObject(data, "run", w->run_id);
-					cJSON_AddItemToObject(data, "lines", c.lines);
-					send_event(w, "run.log", data);
-				} else {
-					cJSON_Delete(c.lines);
-				}
-				continue;
-			}
-			cJSON_Delete(c.lines);
-		}
-		if (terminal) {
-			cJSON *run = NULL;
-			cJSON *data = cJSON_CreateObject();
-			if (store_run_json(d->store, w->seq, true, &run) == 0) {
-				cJSON_AddItemToObject(data, "run", run);
-			}
-			send_event(w, "run.end", data);
-			w->done = true;
-		}
-		break;
-	}
-}
-
-/* Remove finished watches (done, or of a closing connection). */
-static void sweep(struct daemon *d)
-{
-	for (struct watch **pp = &d->watches; *pp;) {
-		struct watch *w = *pp;
-		if (w->done) {
-			*pp = w->next;
-			watch_free(w);
-		} else {
-			pp = &w->next;
-		}
-	}
-}
-
-int logs_watch_add(struct daemon *d, struct conn *c, int64_t seq, const char *run_id, bool logs,
-                   char stream, int64_t after_seq, int64_t *ret_sub)
-{
-	struct watch *w = calloc(1, sizeof(*w));
-
-	if (!w || !(w->run_id = strdup(run_id))) {
-		free(w);
-		return -ENOMEM;
-	}
-	w->conn = c;
-	w->sub = ++d->next_sub;
-	w->seq = seq;
-	w->logs = logs;
-	w->stream = stream;
-	w->next_seq = after_seq + 1;
-	w->next = d->watches;
-	d->watches = w;
-	*ret_sub = w->sub;
-	return 0;
-}
-
-void logs_watch_start(struct daemon *d, int64_t sub)
-{
-	for (struct watch *w = d->watches; w; w = w->next) {
-		if (w->sub == sub) {
-			watch_pump(d, w);
-		}
-	}
-	sweep(d);
-}
-
-int logs_watch_remove(struct daemon *d, struct conn *c, int64_t sub)
-{
-	for (struct watch *w = d->watches; w; w = w->next) {
-		if (w->sub == sub && w->conn == c && !w->done) {
-			w->done = true;
-			sweep(d);
-			return 0;
-		}
-	}
-	return -ENOENT;
-}
-
-void logs_notify_status(struct daemon *d, int64_t seq, const char *status, double at)
-{
-	for (struct watch *w = d->watches; w; w = w->next) {
-		if (w->seq == seq && !w->done) {
-			cJSON *data = cJSON_CreateObject();
-			cJSON_AddStringToObject(data, "run", w->run_id);
-			cJSON_AddStringToObject(data, "status", status);
-			msg_add_time(data, "at", at);
-			send_event(w, "run.status", data);
-		}
-	}
-}
-
-static void pump_where(struct daemon *d, int64_t seq, const struct conn *c)
-{
-	for (struct watch *w = d->watches; w; w = w->next) {
-		if ((seq < 0 || w->seq == seq) && (!c || w->conn == c)) {
-			watch_pump(d, w);
-		}
-	}
-	sweep(d);
-}
-
-void logs_run_event(void *ud, struct run *r, enum run_event ev)
-{
-	struct daemon *d = ud;
-
-	if (ev == RUN_EV_STATUS) {
-		logs_notify_status(d, r->seq, run_status_name(r->status), r->status_at);
-	} else if (ev == RUN_EV_ENDED) {
-		logs_run_ended(d, r->seq);
-	}
-}
-
-void logs_run_ended(struct daemon *d, int64_t seq)
-{
-	pump_where(d, seq, NULL);
-}
-
-void logs_conn_drained(struct daemon *d, struct conn *c)
-{
-	pump_where(d, -1, c);
-}
-
-void logs_conn_closed(struct daemon *d, struct conn *c)
-{
-	for (struct watch *w = d->watches; w; w = w->next) {
-		if (w->conn == c) {
-			w->done = true;
-		}
-	}
-	sweep(d);
-}
-
-void logs_watch_clear(struct daemon *d)
-{
-	for (struct watch *w = d->watches; w; w = w->next) {
-		w->done = true;
-	}
-	sweep(d);
+	return logs_collect_json(d, seq, after_seq, limit, READ_TEXT_MAX, stream, ret_lines,
+				 ret_next, ret_more);
 }
 
 /* Ingest. */
@@ -503,7 +298,7 @@ int logs_ingest(struct run *r, bool final)
 	}
 out:
 	if (stored) {
-		pump_where(d, r->seq, NULL);
+		run_notify_log(r);
 	}
 	if (fd >= 0) {
 		close(fd);
@@ -568,7 +363,7 @@ int logs_append_text(struct run *r, char stream, const char *text, size_t len, b
 			goto out;
 		}
 		r->log_lines += count;
-		pump_where(d, r->seq, NULL);
+		run_notify_log(r);
 	}
 	*ret_used = pos;
 out:

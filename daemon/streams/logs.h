@@ -1,5 +1,5 @@
 /* Run output: ingesting the supervisor's output.log into the store, and
- * pushing lines and status changes to watchers. */
+ * reading stored lines back (watch.h pushes them to followers). */
 #pragma once
 
 #include <stdbool.h>
@@ -9,10 +9,8 @@
 
 #include <cjson/cJSON.h>
 
-#include "run.h"
-
-struct conn;
 struct daemon;
+struct run;
 
 /* Longest line piece the supervisor writes in one record. */
 #define LOGS_LINE_MAX 65536
@@ -68,22 +66,9 @@ int logs_read_json(struct daemon *d, int64_t seq, const char *run_id, int64_t af
                    int64_t limit, char stream, cJSON **ret_lines, int64_t *ret_next,
                    bool *ret_more);
 
-/* Start a watch; lines (when logs) and events then flow on their own. */
-int logs_watch_add(struct daemon *d, struct conn *c, int64_t seq, const char *run_id, bool logs,
-                   char stream, int64_t after_seq, int64_t *ret_sub);
-/* Send what a new watch is owed; called after the op has replied, so the
- * reply comes before the first event. */
-void logs_watch_start(struct daemon *d, int64_t sub);
-int logs_watch_remove(struct daemon *d, struct conn *c, int64_t sub);
-
-/* The run events the watchers listen to (subscribed by core): a status
- * change is pushed to the run's watchers, an end closes their watches. */
-void logs_run_event(void *ud, struct run *r, enum run_event ev);
-
-/* Hooks from the rest of the daemon. */
-void logs_notify_status(struct daemon *d, int64_t seq, const char *status, double at);
-void logs_run_ended(struct daemon *d, int64_t seq);
-void logs_conn_closed(struct daemon *d, struct conn *c);
-void logs_conn_drained(struct daemon *d, struct conn *c);
-/* Drop every watch (daemon stopping). */
-void logs_watch_clear(struct daemon *d);
+/* Up to max_lines lines (about max_text bytes) of a run after after_seq, on
+ * stream (0: all), as JSON; *ret_last is the last seq consumed, *ret_full
+ * whether a limit stopped it. */
+int logs_collect_json(struct daemon *d, int64_t seq, int64_t after_seq, int64_t max_lines,
+		      size_t max_text, char stream, cJSON **ret_lines, int64_t *ret_last,
+		      bool *ret_full);
