@@ -247,12 +247,54 @@ void exec_prepare(struct run *r)
 
 /* Watching a running run */
 
+/* The driver's handles on a run whose directory it watches (r->exec),
+ * apart from struct run so that nothing else reaches for them. */
+struct exec_run {
+	struct run *r;
+	uv_fs_event_t fsev;
+	uv_timer_t poll;
+	uv_timer_t ingest_later; /* more of output.log is waiting */
+	int open;                /* handles not closed yet */
+	bool closing;
+};
+
 static void handle_close_cb(uv_handle_t *h)
 {
-	struct run *r = h->data;
+	struct exec_run *x = h->data;
+	struct run *r = x->r;
 
 	r->handles--;
+	if (--x->open == 0) {
+		if (r->exec == x) {
+			r->exec = NULL;
+		}
+		free(x);
+	}
 	run_release(r);
+}
+
+static bool attached(const struct run *r)
+{
+	return r->exec && !r->exec->closing;
+}
+
+static void ingest_later_cb(uv_timer_t *t);
+
+/* Store what output.log has; ingest reads a bounded amount per call, and
+ * says when more is waiting, to be read after the loop has served
+ * everyone else. */
+static void ingest(struct run *r, bool final)
+{
+	if (logs_ingest(r, final) == 1 && attached(r)) {
+		uv_timer_start(&r->exec->ingest_later, ingest_later_cb, 0, 0);
+	}
+}
+
+static void ingest_later_cb(uv_timer_t *t)
+{
+	struct exec_run *x = t->data;
+
+	ingest(x->r, false);
 }
 
 static void check_exit(struct run *r);
@@ -283,7 +325,8 @@ void exec_started(struct run *r)
 
 static void fsev_cb(uv_fs_event_t *h, const char *filename, int events, int status)
 {
-	struct run *r = h->data;
+	struct exec_run *x = h->data;
+	struct run *r = x->r;
 
 	if (r->exited) {
 		return;
@@ -292,7 +335,7 @@ static void fsev_cb(uv_fs_event_t *h, const char *filename, int events, int stat
 		started_if_supervised(r);
 	}
 	if (!filename || strcmp(filename, "output.log") == 0) {
-		logs_ingest(r, false);
+		ingest(r, false);
 	}
 	if (!filename || strcmp(filename, TRACKING_FILE) == 0) {
 		tracking_ingest(r, false);
@@ -304,13 +347,14 @@ static void fsev_cb(uv_fs_event_t *h, const char *filename, int events, int stat
 
 static void poll_cb(uv_timer_t *t)
 {
-	struct run *r = t->data;
+	struct exec_run *x = t->data;
+	struct run *r = x->r;
 
 	if (r->exited) {
 		return;
 	}
 	started_if_supervised(r);
-	logs_ingest(r, false);
+	ingest(r, false);
 	tracking_ingest(r, false);
 	check_exit(r);
 	if (!r->exited && !target_ops_of(r)->alive(r)) {
@@ -337,7 +381,7 @@ static void lost(struct run *r)
 	free(sup);
 	target_ops_of(r)->lost(r, &v);
 	r->exited = true;
-	logs_ingest(r, true);
+	ingest(r, true);
 	tracking_ingest(r, true);
 	if (!ran && r->status != RUN_FINALIZING) {
 		char *dir = r->keep ? NULL : strdup(r->dir);
@@ -365,30 +409,38 @@ static void lost(struct run *r)
 	finalize(r);
 }
 
-static void attach(struct run *r)
+static int attach(struct run *r)
 {
 	uv_loop_t *loop = r->d->loop;
+	struct exec_run *x;
 
-	if (r->attached) {
-		return;
+	if (r->exec) {
+		return 0;
 	}
-	r->attached = true;
-	uv_timer_init(loop, &r->poll);
-	r->poll.data = r;
-	r->handles++;
-	uv_timer_start(&r->poll, poll_cb, POLL_MS, POLL_MS);
-	uv_timer_init(loop, &r->ingest_later);
-	r->ingest_later.data = r;
-	r->handles++;
-	uv_fs_event_init(loop, &r->fsev);
-	r->fsev.data = r;
-	r->handles++;
-	int err = uv_fs_event_start(&r->fsev, fsev_cb, r->dir, 0);
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		/* Not watched: a restart of the daemon finds it again. */
+		log_error("run %s: out of memory watching its directory", r->id);
+		return -ENOMEM;
+	}
+	x->r = r;
+	r->exec = x;
+	uv_timer_init(loop, &x->poll);
+	x->poll.data = x;
+	uv_timer_start(&x->poll, poll_cb, POLL_MS, POLL_MS);
+	uv_timer_init(loop, &x->ingest_later);
+	x->ingest_later.data = x;
+	uv_fs_event_init(loop, &x->fsev);
+	x->fsev.data = x;
+	x->open = 3;
+	r->handles += 3;
+	int err = uv_fs_event_start(&x->fsev, fsev_cb, r->dir, 0);
 	if (err < 0) {
 		/* The poll timer still sees everything, only later. */
 		log_warn("run %s: cannot watch %s (%s); polling it instead", r->id, r->dir,
 			 uv_strerror(err));
 	}
+	return 0;
 }
 
 void exec_detach(struct run *r)
@@ -396,11 +448,12 @@ void exec_detach(struct run *r)
 	if (target_ops_of(r)->detach) {
 		target_ops_of(r)->detach(r);
 	}
-	if (r->attached) {
-		r->attached = false;
-		uv_close((uv_handle_t *)&r->poll, handle_close_cb);
-		uv_close((uv_handle_t *)&r->ingest_later, handle_close_cb);
-		uv_close((uv_handle_t *)&r->fsev, handle_close_cb);
+	if (attached(r)) {
+		struct exec_run *x = r->exec;
+		x->closing = true;
+		uv_close((uv_handle_t *)&x->poll, handle_close_cb);
+		uv_close((uv_handle_t *)&x->ingest_later, handle_close_cb);
+		uv_close((uv_handle_t *)&x->fsev, handle_close_cb);
 	}
 }
 
@@ -488,7 +541,7 @@ static void check_exit(struct run *r)
 	}
 	r->exited = true;
 	exec_started(r);
-	logs_ingest(r, true);
+	ingest(r, true);
 	tracking_ingest(r, true);
 	if (err < 0) {
 		code = "ExecutionFailed";
@@ -547,7 +600,7 @@ void exec_supervisor_ended(struct run *r)
 			util_read_file(path, 4096, &text, NULL);
 		}
 		r->exited = true;
-		logs_ingest(r, true);
+		ingest(r, true);
 		tracking_ingest(r, true);
 		store_run_set_error(r->d->store, r->seq, "ExecutionFailed",
 				    text && *text ? text
@@ -677,7 +730,10 @@ static void start_running(struct run *r)
 	}
 	args[n] = NULL;
 
-	attach(r);
+	if (attach(r) < 0) {
+		run_fail(r, "ExecutionFailed", "out of memory");
+		goto out;
+	}
 	err = target_ops_of(r)->start(r, args, env, &cause);
 	if (err < 0) {
 		run_fail(r, "ExecutionFailed", "%s", cause ? cause : strerror(-err));
@@ -915,7 +971,7 @@ int exec_cancel(struct run *r)
 		/* A run being prepared: the preparation job sees this when it
 		 * is done. A run handed to its target (a cluster job waiting
 		 * for nodes, a running supervisor): the target stops it. */
-		if (r->attached && !r->busy) {
+		if (attached(r) && !r->busy) {
 			target_ops_of(r)->cancel(r);
 		}
 		return 0;
@@ -980,7 +1036,7 @@ void exec_resume(struct run *r)
 			target_ops_of(r)->cancel(r);
 		}
 		started_if_supervised(r);
-		logs_ingest(r, false);
+		ingest(r, false);
 		tracking_ingest(r, false);
 		check_exit(r);
 		return;
@@ -999,14 +1055,14 @@ void exec_resume(struct run *r)
 			} else if (r->status == RUN_CANCEL_REQUESTED) {
 				target_ops_of(r)->cancel(r);
 			}
-			logs_ingest(r, false);
+			ingest(r, false);
 			tracking_ingest(r, false);
 			/* It may have ended between our two looks. */
 			check_exit(r);
 			return;
 		}
 		r->exited = true;
-		logs_ingest(r, true);
+		ingest(r, true);
 		tracking_ingest(r, true);
 		if (r->status == RUN_CANCEL_REQUESTED) {
 			r->outcome = RUN_CANCELED;

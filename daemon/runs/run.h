@@ -9,6 +9,7 @@
 
 struct daemon;
 struct inputs_job;
+struct exec_run;
 struct store_run_row;
 
 enum run_status {
@@ -46,15 +47,12 @@ struct run {
 	char *dir;     /* state/runs/<id>: the supervisor's files */
 	char *workdir; /* dir/work: the process's cwd */
 
-	/* Execution (exec.c). Each handle is embedded and counted in handles;
-	 * the run is freed only after every one of them has closed. The
-	 * target's own handles (the local supervisor's process) are in
-	 * target_data and counted here too. */
-	uv_fs_event_t fsev;
-	uv_timer_t poll;
-	uv_timer_t ingest_later;
+	/* Execution. Every libuv handle that refers to the run is counted in
+	 * handles, and the run is freed only after each has closed: the
+	 * driver's own (exec.c, in exec while it watches the run directory)
+	 * and the target's (target_data). */
+	struct exec_run *exec;
 	int handles;
-	bool attached;     /* the run dir is watched */
 	bool holds_slot;
 	bool busy;         /* a threadpool job works on this run */
 	bool exited;       /* exit.json has been seen and handled */

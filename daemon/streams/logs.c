@@ -220,19 +220,12 @@ int logs_read_json(struct daemon *d, int64_t seq, const char *run_id, int64_t af
 
 /* Ingest. */
 
-static void ingest_later_cb(uv_timer_t *t)
-{
-	struct run *r = t->data;
-
-	logs_ingest(r, false);
-}
-
 int logs_ingest(struct run *r, bool final)
 {
 	struct daemon *d = r->d;
 	char *path = NULL, *buf = d->ingest_buf;
 	int fd = -1, r_ = 0;
-	bool stored = false;
+	bool stored = false, more = false;
 
 	if (asprintf(&path, "%s/output.log", r->dir) < 0) {
 		return -ENOMEM;
@@ -291,9 +284,9 @@ int logs_ingest(struct run *r, bool final)
 			break;
 		}
 		if (!final && step + 1 == INGEST_STEPS) {
-			/* More is waiting: come back after the loop has served
-			 * everyone else. */
-			uv_timer_start(&r->ingest_later, ingest_later_cb, 0, 0);
+			/* More is waiting: the caller comes back after the loop
+			 * has served everyone else. */
+			more = true;
 		}
 	}
 out:
@@ -304,7 +297,7 @@ out:
 		close(fd);
 	}
 	free(path);
-	return r_;
+	return r_ < 0 ? r_ : more ? 1 : 0;
 }
 
 /* Lines that do not come from output.log (an environment build's output):

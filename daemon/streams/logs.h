@@ -38,10 +38,11 @@ typedef int (*logs_record_fn)(void *ud, const struct log_record *rec);
 int logs_parse(const char *buf, size_t len, logs_record_fn cb, void *ud, size_t *ret_used,
                int64_t *ret_count);
 
-/* Store whatever whole records output.log has beyond what is stored, and
- * push them to watchers. Reads a bounded amount per call and schedules
- * itself again when more is waiting, so one chatty run cannot starve the
- * loop. final: the supervisor has finished, read to the end. */
+/* Store whatever whole records output.log has beyond what is stored
+ * (RUN_EV_LOG tells the watchers). Reads a bounded amount per call and
+ * returns 1 when more is waiting, for the caller to call again after the
+ * loop has served everyone else, so one chatty run cannot starve the loop;
+ * 0 when all is read. final: the supervisor has finished, read to the end. */
 int logs_ingest(struct run *r, bool final);
 
 /* Store one line of the daemon's own about a run, on a stream of its own
