@@ -319,7 +319,10 @@ void daemon_stop(struct daemon *d)
 		uv_close((uv_handle_t *)&d->sig_term, close_noop_cb);
 		uv_close((uv_handle_t *)&d->sig_int, close_noop_cb);
 	}
-	watch_clear(d);
+	/* A start-up failure may stop the daemon before the watchers exist. */
+	if (d->watchers) {
+		watch_clear(d);
+	}
 	server_close(d->server);
 	d->server = NULL;
 	exec_shutdown(d);
