@@ -128,8 +128,10 @@ void systemd_notify(struct daemon *d, const char *state)
 		/* An abstract socket: the name starts with a NUL byte. */
 		sa.sun_path[0] = '\0';
 	}
-	if (sendto(sd->notify_fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa, len) <
-	    0) {
+	/* Never wait for the manager: with its queue full (ten datagrams on
+	 * Linux), a blocking send would stall the whole loop until it reads. */
+	if (sendto(sd->notify_fd, state, strlen(state), MSG_NOSIGNAL | MSG_DONTWAIT,
+		   (struct sockaddr *)&sa, len) < 0) {
 		log_debug("notifying the service manager failed: %s", strerror(errno));
 	}
 }
