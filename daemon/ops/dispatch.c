@@ -1,4 +1,5 @@
 #include "dispatch.h"
+#include "request.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -20,19 +21,6 @@
 #include "snapops.h"
 #include "submit.h"
 #include "tracking.h"
-
-enum {
-	/* Allowed before the hello handshake. */
-	OP_BEFORE_HELLO = 1 << 0,
-	/* Refused once the daemon is stopping (it would start new work). */
-	OP_NEW_WORK = 1 << 1,
-};
-
-struct op_entry {
-	const char *name;
-	void (*handler)(struct request *req);
-	unsigned flags;
-};
 
 static const struct op_entry ops[] = {
 	{"hello", ops_hello, OP_BEFORE_HELLO},
@@ -139,89 +127,4 @@ void dispatch_message(struct conn *c, const cJSON *msg)
 		return;
 	}
 	e->handler(&req);
-}
-
-void request_reply(struct request *req, cJSON *result)
-{
-	cJSON *m = msg_reply_ok(req->id, result);
-
-	if (conn_send(req->conn, m) < 0) {
-		/* Only a result over the frame limit gets here; say so instead. */
-		cJSON_Delete(m);
-		request_error(req, PROTO_E_TOO_LARGE, "the result does not fit in one frame");
-		return;
-	}
-	cJSON_Delete(m);
-}
-
-void request_error(struct request *req, const char *code, const char *fmt, ...)
-{
-	char *text = NULL;
-	va_list ap;
-	cJSON *m;
-
-	va_start(ap, fmt);
-	if (vasprintf(&text, fmt, ap) < 0) {
-		text = NULL;
-	}
-	va_end(ap);
-	m = msg_reply_error(req->id, code, "%s", text ? text : code);
-	conn_send(req->conn, m);
-	cJSON_Delete(m);
-	free(text);
-}
-
-void request_error_errno(struct request *req, int err, const char *cause)
-{
-	const char *code;
-
-	switch (err) {
-	case -ENOENT:
-		code = PROTO_E_NOT_FOUND;
-		break;
-	case -EINVAL:
-	case -ENOTDIR:
-	case -ENAMETOOLONG:
-	case -EBADMSG: /* input that is not what it claims to be (an archive) */
-		code = PROTO_E_INVALID_ARGUMENT;
-		break;
-	case -EFBIG:
-	case -E2BIG:
-		code = PROTO_E_TOO_LARGE;
-		break;
-	case -EACCES:
-	case -EPERM:
-		code = PROTO_E_PERMISSION;
-		break;
-	case -EBUSY:
-	case -EALREADY:
-	case -EAGAIN: /* the input changed under us (a snapshot's source): try again */
-		code = PROTO_E_CONFLICT;
-		break;
-	default:
-		code = PROTO_E_INTERNAL;
-		break;
-	}
-	request_error(req, code, "%s", cause ? cause : strerror(-err));
-}
-
-struct request *request_hold(const struct request *req)
-{
-	struct request *h = malloc(sizeof(*h));
-
-	if (!h) {
-		return NULL;
-	}
-	*h = *req;
-	h->args = NULL;
-	conn_ref(h->conn);
-	return h;
-}
-
-void request_release(struct request *req)
-{
-	if (req) {
-		conn_unref(req->conn);
-		free(req);
-	}
 }

@@ -13,7 +13,7 @@
 
 #include "blob.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "request.h"
 #include "exec.h"
 #include "inputs.h"
 #include "log.h"
@@ -27,37 +27,6 @@
 #include "store.h"
 #include "util.h"
 
-void ops_arg_error(struct request *req, char *cause)
-{
-	request_error(req, PROTO_E_INVALID_ARGUMENT, "%s", cause ? cause : "invalid argument");
-	free(cause);
-}
-
-int ops_resolve_run(struct request *req, int64_t *ret_seq)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->args, "run");
-	char buf[32];
-	const char *ref;
-
-	if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 1e15 &&
-	    v->valuedouble == (double)(int64_t)v->valuedouble) {
-		snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
-		ref = buf;
-	} else if (cJSON_IsString(v) && v->valuestring[0]) {
-		ref = v->valuestring;
-	} else {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "argument 'run' must be a run id or a run number");
-		return -EINVAL;
-	}
-	if (store_run_resolve(req->d->store, ref, ret_seq) < 0) {
-		request_error(req, PROTO_E_NOT_FOUND,
-		              "no run '%s' (see 'runyard runs' for the runs there are)", ref);
-		return -ENOENT;
-	}
-	return 0;
-}
-
 void ops_hello(struct request *req)
 {
 	int64_t proto = 0;
@@ -66,7 +35,7 @@ void ops_hello(struct request *req)
 
 	if (msg_arg_int(req->args, "proto", true, 0, 1 << 30, &proto, &cause) < 0 ||
 	    msg_arg_string(req->args, "client", false, &client, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (proto != PROTO_VERSION) {
@@ -97,7 +66,7 @@ void ops_run_list(struct request *req)
 	if (msg_arg_string(req->args, "experiment", false, &experiment, &cause) < 0 ||
 	    msg_arg_string(req->args, "status", false, &status, &cause) < 0 ||
 	    msg_arg_int(req->args, "limit", false, 1, 100000, &limit, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (status && run_status_parse(status, &st) < 0) {
@@ -123,7 +92,7 @@ void ops_run_show(struct request *req)
 	int64_t seq;
 	cJSON *run;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (store_run_json(req->d->store, seq, true, &run) < 0) {
@@ -144,13 +113,13 @@ void ops_run_logs(struct request *req)
 	cJSON *lines, *run = NULL;
 	bool more;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (msg_arg_int(req->args, "after_seq", false, 0, INT64_MAX / 2, &after, &cause) < 0 ||
 	    msg_arg_int(req->args, "limit", false, 1, 100000, &limit, &cause) < 0 ||
 	    msg_arg_string(req->args, "stream", false, &stream_name, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
@@ -187,13 +156,13 @@ void ops_run_watch(struct request *req)
 	char stream, *cause = NULL;
 	cJSON *run;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (msg_arg_bool(req->args, "logs", false, &logs, &cause) < 0 ||
 	    msg_arg_int(req->args, "after_seq", false, 0, INT64_MAX / 2, &after, &cause) < 0 ||
 	    msg_arg_string(req->args, "stream", false, &stream_name, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
@@ -225,7 +194,7 @@ void ops_run_unwatch(struct request *req)
 	char *cause = NULL;
 
 	if (msg_arg_int(req->args, "sub", true, 1, INT64_MAX / 2, &sub, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (logs_watch_remove(req->d, req->conn, sub) < 0) {
@@ -242,7 +211,7 @@ void ops_run_cancel(struct request *req)
 	struct run *r;
 	cJSON *run;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	r = run_find(req->d, seq);
@@ -291,7 +260,7 @@ void ops_run_outputs(struct request *req)
 	int64_t seq;
 	cJSON *arts;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (store_artifacts_json(req->d->store, seq, &arts) < 0) {
@@ -312,13 +281,13 @@ void ops_artifact_read(struct request *req)
 	const char *path = NULL;
 	char *cause = NULL, hex[65];
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (msg_arg_string(req->args, "path", true, &path, &cause) < 0 ||
 	    msg_arg_int(req->args, "offset", false, 0, INT64_MAX / 2, &offset, &cause) < 0 ||
 	    msg_arg_int(req->args, "length", false, 1, ARTIFACT_CHUNK, &length, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (store_artifact_get(req->d->store, seq, path, hex, &size) < 0) {
@@ -327,53 +296,7 @@ void ops_artifact_read(struct request *req)
 		              (long long)seq, path, (long long)seq);
 		return;
 	}
-	ops_reply_blob_chunk(req, hex, size, offset, length, path);
-}
-
-void ops_reply_blob_chunk(struct request *req, const char *hex, int64_t size, int64_t offset,
-                          int64_t length, const char *name)
-{
-	char bpath[4096], *b64 = NULL;
-	unsigned char *raw = NULL;
-	ssize_t got = 0;
-	int fd = -1;
-
-	if (blob_path(req->d->blobs, hex, bpath, sizeof(bpath)) < 0 ||
-	    (fd = open(bpath, O_RDONLY | O_CLOEXEC)) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "the stored content of '%s' is missing", name);
-		goto out;
-	}
-	if (offset > size) {
-		offset = size;
-	}
-	if (length > size - offset) {
-		length = size - offset;
-	}
-	raw = malloc((size_t)length + 1);
-	b64 = malloc(4 * (((size_t)length + 2) / 3) + 1);
-	if (!raw || !b64) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	while (got < length) {
-		ssize_t n = pread(fd, raw + got, (size_t)(length - got), (off_t)(offset + got));
-		if (n <= 0) {
-			break;
-		}
-		got += n;
-	}
-	EVP_EncodeBlock((unsigned char *)b64, raw, (int)got);
-	cJSON *res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "data", b64);
-	cJSON_AddNumberToObject(res, "size", (double)size);
-	cJSON_AddBoolToObject(res, "eof", offset + got >= size);
-	request_reply(req, res);
-out:
-	if (fd >= 0) {
-		close(fd);
-	}
-	free(raw);
-	free(b64);
+	request_reply_blob_chunk(req, hex, size, offset, length, path);
 }
 
 void ops_experiment_list(struct request *req)

@@ -21,7 +21,7 @@
 
 #include "blob.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "request.h"
 #include "ignore.h"
 #include "log.h"
 #include "msg.h"
@@ -278,7 +278,7 @@ void snapops_ignore_check(struct request *req)
 
 	if (msg_arg_string(req->args, "source", true, &source, &cause) < 0 ||
 	    msg_arg_string_array(req->args, "paths", true, &paths, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (cJSON_GetArraySize(paths) > CHECK_PATHS_MAX) {
@@ -475,11 +475,11 @@ void snapops_export(struct request *req)
 	int64_t seq;
 	int err;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (msg_arg_string(req->args, "format", false, &fmt, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (snaparchive_format_parse(fmt, &format) < 0) {
@@ -549,7 +549,7 @@ void snapops_export_read(struct request *req)
 	if (msg_arg_int(req->args, "export", true, 1, INT64_MAX / 2, &id, &cause) < 0 ||
 	    msg_arg_int(req->args, "offset", false, 0, INT64_MAX / 2, &offset, &cause) < 0 ||
 	    msg_arg_int(req->args, "length", false, 1, SNAPOPS_CHUNK, &length, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	exports_sweep();

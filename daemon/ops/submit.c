@@ -15,7 +15,7 @@
 #include "blob.h"
 #include "compute.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "request.h"
 #include "envs.h"
 #include "gitmeta.h"
 #include "ignore.h"
@@ -507,11 +507,11 @@ void submit_op(struct request *req)
 			&cause) < 0 ||
 	    msg_arg_int(req->args, "max_snapshot_files", false, 1, 100000000, &max_files,
 			&cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (compute_submit_args(d, req->args, &target, &res, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (!util_valid_name(experiment)) {

@@ -17,7 +17,7 @@
 
 #include "blob.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "request.h"
 #include "fetch.h"
 #include "log.h"
 #include "msg.h"
@@ -621,7 +621,7 @@ void datasets_op_register(struct request *req)
 	if (msg_arg_string(req->args, "name", true, &name, &cause) < 0 ||
 	    msg_arg_string_array(req->args, "sources", true, &sources, &cause) < 0 ||
 	    msg_arg_string(req->args, "description", false, &description, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (!util_valid_name(name)) {
@@ -762,7 +762,7 @@ void datasets_op_list(struct request *req)
 	int rc;
 
 	if (msg_arg_string(req->args, "name", false, &name, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	st = name ? store_prepare(req->d->store, "datasets",
@@ -804,7 +804,7 @@ static int resolve_arg(struct request *req, sqlite3_stmt **ret, char **ret_name,
 
 	if (msg_arg_string(req->args, "dataset", true, &ref, &cause) < 0 ||
 	    util_parse_ref(ref, "dataset", &name, &version, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return -EINVAL;
 	}
 	err = find(req->d, name, version, ret);
@@ -994,7 +994,7 @@ void datasets_op_download(struct request *req)
 	int err;
 
 	if (msg_arg_string(req->args, "dir", true, &dir, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (dir[0] != '/') {

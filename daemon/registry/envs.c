@@ -15,7 +15,7 @@
 #include <uv.h>
 #include <yaml.h>
 #include "daemon.h"
-#include "dispatch.h"
+#include "request.h"
 #include "log.h"
 #include "logs.h"
 #include "msg.h"
@@ -730,7 +730,7 @@ void envs_op_create(struct request *req)
 	int err;
 
 	if (msg_arg_string(req->args, "name", true, &name, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (!util_valid_name(name)) {
@@ -751,7 +751,7 @@ void envs_op_create(struct request *req)
 			request_error(req, PROTO_E_INTERNAL, "out of memory");
 			free(cause);
 		} else {
-			ops_arg_error(req, cause);
+			request_arg_error(req, cause);
 		}
 		return;
 	}
@@ -868,7 +868,7 @@ void envs_op_show(struct request *req)
 	int err;
 
 	if (msg_arg_string(req->args, "environment", true, &ref, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	err = lookup(req->d, ref, &e, &cause);
@@ -895,7 +895,7 @@ void envs_op_delete(struct request *req)
 
 	if (msg_arg_string(req->args, "environment", true, &ref, &cause) < 0 ||
 	    parse_ref(ref, &name, &version, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (is_builtin(name)) {
@@ -1625,7 +1625,7 @@ void envs_op_prune(struct request *req)
 	double freed = 0;
 
 	if (msg_arg_int(req->args, "keep", false, 0, 1000000, &keep, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	dir = msg_strdupf("%s/envs", d->state_dir);

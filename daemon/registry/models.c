@@ -16,7 +16,7 @@
 
 #include "blob.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "request.h"
 #include "log.h"
 #include "msg.h"
 #include "ops.h"
@@ -896,7 +896,7 @@ void models_op_register(struct request *req)
 	    msg_arg_number(req->args, "memory_gb", false, 1e-3, 1 << 20, &memory, &cause) < 0 ||
 	    msg_arg_string_map(req->args, "tags", false, &tags, &cause) < 0 ||
 	    msg_arg_string_map(req->args, "properties", false, &props, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (!util_valid_name(name)) {
@@ -1037,7 +1037,7 @@ void models_op_list(struct request *req)
 	int rc;
 
 	if (msg_arg_string(req->args, "name", false, &name, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	st = name ? store_prepare(req->d->store, "models",
@@ -1083,11 +1083,11 @@ static int resolve_model(struct request *req, bool require_version, int64_t *ret
 	int err;
 
 	if (msg_arg_string(req->args, "model", true, &ref, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return -EINVAL;
 	}
 	if (models_parse_ref(ref, &name, &version, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return -EINVAL;
 	}
 	if (require_version && !version) {
@@ -1146,7 +1146,7 @@ void models_op_read(struct request *req)
 	if (msg_arg_string(req->args, "path", true, &path, &cause) < 0 ||
 	    msg_arg_int(req->args, "offset", false, 0, INT64_MAX / 2, &offset, &cause) < 0 ||
 	    msg_arg_int(req->args, "length", false, 1, MODEL_READ_CHUNK, &length, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	st =
@@ -1168,7 +1168,7 @@ void models_op_read(struct request *req)
 		              "the model has no file '%s' (see 'runyard model show')", path);
 		return;
 	}
-	ops_reply_blob_chunk(req, hex, size, offset, length, path);
+	request_reply_blob_chunk(req, hex, size, offset, length, path);
 }
 
 void models_op_delete(struct request *req)

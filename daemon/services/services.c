@@ -33,7 +33,7 @@
 
 #include "blob.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "request.h"
 #include "envs.h"
 #include "httpcheck.h"
 #include "ignore.h"
@@ -1762,7 +1762,7 @@ static struct service *resolve_service(struct request *req)
 		return NULL;
 	}
 	if (msg_arg_string(req->args, "service", true, &name, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return NULL;
 	}
 	svc = find_service(m, name);
@@ -2056,7 +2056,7 @@ void services_op_deploy(struct request *req)
 	    msg_arg_string(req->args, "environment", false, &environment, &cause) < 0 ||
 	    msg_arg_number(req->args, "timeout", false, 1, 86400, &timeout, &cause) < 0 ||
 	    msg_arg_bool(req->args, "wait", false, &wait, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (!util_valid_name(service)) {
@@ -2271,7 +2271,7 @@ void services_op_restart(struct request *req)
 		return;
 	}
 	if (msg_arg_bool(req->args, "wait", false, &wait, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (busy(svc)) {
@@ -2390,7 +2390,7 @@ void services_op_logs(struct request *req)
 	if (msg_arg_int(req->args, "after", false, 0, INT64_MAX / 2, &after, &cause) < 0 ||
 	    msg_arg_int(req->args, "limit", false, 1, LOG_READ_MAX, &limit, &cause) < 0 ||
 	    msg_arg_int(req->args, "lines", false, 0, 1000000, &lines, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	fd = open(svc->log_path, O_RDONLY | O_CLOEXEC);

@@ -15,7 +15,7 @@
 
 #include "blob.h"
 #include "daemon.h"
-#include "dispatch.h"
+#include "request.h"
 #include "log.h"
 #include "msg.h"
 #include "ops.h"
@@ -948,11 +948,11 @@ static int resolve(struct request *req, int64_t *ret_seq)
 	int64_t own, seq;
 
 	if (msg_arg_string(req->args, "token", false, &token, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return -EINVAL;
 	}
 	if (!token) {
-		return ops_resolve_run(req, ret_seq);
+		return request_resolve_run(req, ret_seq);
 	}
 	if (store_run_by_token(req->d->store, token, &own) < 0) {
 		request_error(req, PROTO_E_PERMISSION,
@@ -990,7 +990,7 @@ static int sync_arg(struct request *req, int64_t seq)
 	struct run *r;
 
 	if (msg_arg_int(req->args, "sync", false, 0, INT64_MAX / 2, &until, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return -EINVAL;
 	}
 	r = run_find(req->d, seq);
@@ -1043,7 +1043,7 @@ void tracking_op_metrics(struct request *req)
 	    msg_arg_int(req->args, "after", false, 0, INT64_MAX / 2, &after, &cause) < 0 ||
 	    msg_arg_int(req->args, "limit", false, 1, POINTS_LIMIT_MAX, &limit, &cause) < 0 ||
 	    msg_arg_int(req->args, "spark", false, 0, SPARK_MAX, &spark, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (sync_arg(req, seq) < 0) {

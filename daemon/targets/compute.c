@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "dispatch.h"
+#include "request.h"
 #include "exec.h"
 #include "log.h"
 #include "msg.h"
@@ -461,7 +461,7 @@ void compute_op_create(struct request *req)
 	    msg_arg_string(req->args, "partition", false, &partition, &cause) < 0 ||
 	    msg_arg_string(req->args, "shared_dir", false, &shared_dir, &cause) < 0 ||
 	    msg_arg_int(req->args, "max_jobs", false, 1, MAX_MAX_JOBS, &max_jobs, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (!util_valid_name(name) || name[0] == '(') {
@@ -608,7 +608,7 @@ static struct target *arg_target(struct request *req)
 	struct target *t;
 
 	if (msg_arg_string(req->args, "name", true, &name, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return NULL;
 	}
 	t = target_find(req->d, name);
