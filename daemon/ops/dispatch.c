@@ -1,4 +1,5 @@
 #include "dispatch.h"
+#include "optable.h"
 #include "request.h"
 
 #include <errno.h>
@@ -22,7 +23,7 @@
 #include "submit.h"
 #include "tracking.h"
 
-static const struct op_entry ops[] = {
+static const struct op_entry legacy_entries[] = {
 	{"hello", ops_hello, OP_BEFORE_HELLO},
 	{"run.submit", submit_op, OP_NEW_WORK},
 	{"run.list", ops_run_list, 0},
@@ -42,11 +43,6 @@ static const struct op_entry ops[] = {
 	{"ignore.check", snapops_ignore_check, OP_NEW_WORK},
 	{"snapshot.export", snapops_export, OP_NEW_WORK},
 	{"snapshot.export_read", snapops_export_read, 0},
-	{"model.register", models_op_register, OP_NEW_WORK},
-	{"model.list", models_op_list, 0},
-	{"model.show", models_op_show, 0},
-	{"model.read", models_op_read, 0},
-	{"model.delete", models_op_delete, 0},
 	{"model.deploy", services_op_deploy, OP_NEW_WORK},
 	{"dataset.register", datasets_op_register, OP_NEW_WORK},
 	{"dataset.list", datasets_op_list, 0},
@@ -68,13 +64,22 @@ static const struct op_entry ops[] = {
 	{"env.show", envs_op_show, 0},
 	{"env.delete", envs_op_delete, 0},
 	{"env.prune", envs_op_prune, 0},
+	{0},
+};
+
+/* Every group's entries; op names are unique across them. */
+static const struct op_entry *const groups[] = {
+	ops_model_entries,
+	legacy_entries,
 };
 
 static const struct op_entry *find_op(const char *name)
 {
-	for (size_t i = 0; i < sizeof(ops) / sizeof(ops[0]); i++) {
-		if (strcmp(ops[i].name, name) == 0) {
-			return &ops[i];
+	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]); g++) {
+		for (const struct op_entry *e = groups[g]; e->name; e++) {
+			if (strcmp(e->name, name) == 0) {
+				return e;
+			}
 		}
 	}
 	return NULL;

@@ -1,0 +1,8 @@
+/* The op table's parts: each ops_<group>.c exports its entries, dispatch.c
+ * searches them. */
+#pragma once
+
+#include "request.h"
+
+/* Each array ends with an entry whose name is NULL. */
+extern const struct op_entry ops_model_entries[];
