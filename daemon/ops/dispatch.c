@@ -44,11 +44,6 @@ static const struct op_entry legacy_entries[] = {
 	{"snapshot.export", snapops_export, OP_NEW_WORK},
 	{"snapshot.export_read", snapops_export_read, 0},
 	{"model.deploy", services_op_deploy, OP_NEW_WORK},
-	{"dataset.register", datasets_op_register, OP_NEW_WORK},
-	{"dataset.list", datasets_op_list, 0},
-	{"dataset.show", datasets_op_show, 0},
-	{"dataset.download", datasets_op_download, OP_NEW_WORK},
-	{"dataset.delete", datasets_op_delete, 0},
 	{"service.list", services_op_list, 0},
 	{"service.show", services_op_show, 0},
 	{"service.logs", services_op_logs, 0},
@@ -70,6 +65,7 @@ static const struct op_entry legacy_entries[] = {
 /* Every group's entries; op names are unique across them. */
 static const struct op_entry *const groups[] = {
 	ops_model_entries,
+	ops_dataset_entries,
 	legacy_entries,
 };
 
