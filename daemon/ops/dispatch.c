@@ -54,11 +54,6 @@ static const struct op_entry legacy_entries[] = {
 	{"compute.list", compute_op_list, 0},
 	{"compute.show", compute_op_show, 0},
 	{"compute.delete", compute_op_delete, 0},
-	{"env.create", envs_op_create, OP_NEW_WORK},
-	{"env.list", envs_op_list, 0},
-	{"env.show", envs_op_show, 0},
-	{"env.delete", envs_op_delete, 0},
-	{"env.prune", envs_op_prune, 0},
 	{0},
 };
 
@@ -66,6 +61,7 @@ static const struct op_entry legacy_entries[] = {
 static const struct op_entry *const groups[] = {
 	ops_model_entries,
 	ops_dataset_entries,
+	ops_env_entries,
 	legacy_entries,
 };
 

@@ -7,3 +7,4 @@
 /* Each array ends with an entry whose name is NULL. */
 extern const struct op_entry ops_model_entries[];
 extern const struct op_entry ops_dataset_entries[];
+extern const struct op_entry ops_env_entries[];
