@@ -50,10 +50,6 @@ static const struct op_entry legacy_entries[] = {
 	{"service.wait", services_op_wait, 0},
 	{"service.restart", services_op_restart, OP_NEW_WORK},
 	{"service.delete", services_op_delete, 0},
-	{"compute.create", compute_op_create, OP_NEW_WORK},
-	{"compute.list", compute_op_list, 0},
-	{"compute.show", compute_op_show, 0},
-	{"compute.delete", compute_op_delete, 0},
 	{0},
 };
 
@@ -62,6 +58,7 @@ static const struct op_entry *const groups[] = {
 	ops_model_entries,
 	ops_dataset_entries,
 	ops_env_entries,
+	ops_compute_entries,
 	legacy_entries,
 };
 
