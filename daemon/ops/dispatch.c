@@ -37,9 +37,6 @@ static const struct op_entry legacy_entries[] = {
 	{"experiment.list", ops_experiment_list, 0},
 	{"daemon.status", ops_daemon_status, 0},
 	{"daemon.stop", ops_daemon_stop, 0},
-	{"run.context", tracking_op_context, 0},
-	{"run.metrics", tracking_op_metrics, 0},
-	{"run.tag", tracking_op_tag, 0},
 	{"ignore.check", snapops_ignore_check, OP_NEW_WORK},
 	{"snapshot.export", snapops_export, OP_NEW_WORK},
 	{"snapshot.export_read", snapops_export_read, 0},
@@ -59,6 +56,7 @@ static const struct op_entry *const groups[] = {
 	ops_dataset_entries,
 	ops_env_entries,
 	ops_compute_entries,
+	ops_tracking_entries,
 	legacy_entries,
 };
 

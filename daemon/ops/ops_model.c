@@ -17,6 +17,7 @@
 #include "daemon.h"
 #include "log.h"
 #include "models.h"
+#include "ops_tracking.h"
 #include "msg.h"
 #include "proto.h"
 #include "request.h"
@@ -669,7 +670,7 @@ static void ops_model_register(struct request *req)
 		g->path = strdup(file);
 	} else {
 		struct run *r;
-		if (tracking_resolve_run(req, &g->run_seq) < 0) {
+		if (ops_tracking_resolve_run(req, &g->run_seq) < 0) {
 			goto fail;
 		}
 		g->path = normalize_path(path);

@@ -9,3 +9,4 @@ extern const struct op_entry ops_model_entries[];
 extern const struct op_entry ops_dataset_entries[];
 extern const struct op_entry ops_env_entries[];
 extern const struct op_entry ops_compute_entries[];
+extern const struct op_entry ops_tracking_entries[];
