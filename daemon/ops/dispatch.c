@@ -1,45 +1,18 @@
+/* The op table: every group's entries, searched by name; and the checks
+ * every request passes before its handler (handshake, stopping). */
 #include "dispatch.h"
-#include "optable.h"
-#include "request.h"
 
-#include <errno.h>
-#include <stdarg.h>
-#include <stdio.h>
-#include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
 
-#include "compute.h"
-#include "datasets.h"
 #include "daemon.h"
-#include "log.h"
-#include "msg.h"
-#include "ops.h"
+#include "optable.h"
 #include "proto.h"
+#include "request.h"
 #include "server.h"
-#include "envs.h"
-#include "models.h"
 #include "services.h"
-#include "snapops.h"
-#include "submit.h"
-#include "tracking.h"
 
 static const struct op_entry legacy_entries[] = {
-	{"hello", ops_hello, OP_BEFORE_HELLO},
-	{"run.submit", submit_op, OP_NEW_WORK},
-	{"run.list", ops_run_list, 0},
-	{"run.show", ops_run_show, 0},
-	{"run.logs", ops_run_logs, 0},
-	{"run.watch", ops_run_watch, 0},
-	{"run.unwatch", ops_run_unwatch, 0},
-	{"run.cancel", ops_run_cancel, 0},
-	{"run.outputs", ops_run_outputs, 0},
-	{"artifact.read", ops_artifact_read, 0},
-	{"experiment.list", ops_experiment_list, 0},
-	{"daemon.status", ops_daemon_status, 0},
-	{"daemon.stop", ops_daemon_stop, 0},
-	{"ignore.check", snapops_ignore_check, OP_NEW_WORK},
-	{"snapshot.export", snapops_export, OP_NEW_WORK},
-	{"snapshot.export_read", snapops_export_read, 0},
 	{"model.deploy", services_op_deploy, OP_NEW_WORK},
 	{"service.list", services_op_list, 0},
 	{"service.show", services_op_show, 0},
@@ -57,6 +30,10 @@ static const struct op_entry *const groups[] = {
 	ops_env_entries,
 	ops_compute_entries,
 	ops_tracking_entries,
+	ops_daemon_entries,
+	ops_run_entries,
+	ops_submit_entries,
+	ops_snapshot_entries,
 	legacy_entries,
 };
 

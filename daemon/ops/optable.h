@@ -10,3 +10,7 @@ extern const struct op_entry ops_dataset_entries[];
 extern const struct op_entry ops_env_entries[];
 extern const struct op_entry ops_compute_entries[];
 extern const struct op_entry ops_tracking_entries[];
+extern const struct op_entry ops_daemon_entries[];
+extern const struct op_entry ops_run_entries[];
+extern const struct op_entry ops_submit_entries[];
+extern const struct op_entry ops_snapshot_entries[];

@@ -40,7 +40,7 @@
 #include "log.h"
 #include "models.h"
 #include "msg.h"
-#include "ops.h"
+#include "request.h"
 #include "proto.h"
 #include "snapshot.h"
 #include "store.h"

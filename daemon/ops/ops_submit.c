@@ -1,6 +1,6 @@
 /* run.submit: validating a submission, taking its snapshot in the thread
  * pool, resolving its program, and queueing the run. */
-#include "submit.h"
+#include "optable.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,16 +15,15 @@
 #include "blob.h"
 #include "compute.h"
 #include "daemon.h"
-#include "request.h"
 #include "envs.h"
 #include "gitmeta.h"
 #include "ignore.h"
 #include "inputs.h"
 #include "log.h"
 #include "msg.h"
-#include "ops.h"
 #include "proto.h"
 #include "queue.h"
+#include "request.h"
 #include "run.h"
 #include "slurm.h"
 #include "snaparchive.h"
@@ -477,7 +476,7 @@ out:
 	submit_free(s);
 }
 
-void submit_op(struct request *req)
+static void ops_run_submit(struct request *req)
 {
 	struct daemon *d = req->d;
 	const cJSON *command = NULL, *env = NULL, *kv;
@@ -628,3 +627,7 @@ void submit_op(struct request *req)
 	}
 }
 
+const struct op_entry ops_submit_entries[] = {
+	{"run.submit", ops_run_submit, OP_NEW_WORK},
+	{0},
+};

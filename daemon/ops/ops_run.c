@@ -1,4 +1,6 @@
-#include "ops.h"
+/* The run ops: run.list, run.show, run.logs, run.watch, run.unwatch,
+ * run.cancel, run.outputs, artifact.read and experiment.list. */
+#include "optable.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,34 +29,7 @@
 #include "store.h"
 #include "util.h"
 
-void ops_hello(struct request *req)
-{
-	int64_t proto = 0;
-	const char *client = NULL;
-	char *cause = NULL;
-
-	if (msg_arg_int(req->args, "proto", true, 0, 1 << 30, &proto, &cause) < 0 ||
-	    msg_arg_string(req->args, "client", false, &client, &cause) < 0) {
-		request_arg_error(req, cause);
-		return;
-	}
-	if (proto != PROTO_VERSION) {
-		request_error(req, PROTO_E_VERSION_MISMATCH,
-		              "client %s speaks protocol %lld, runyardd %s speaks protocol %d; use "
-		              "a runyard CLI of the same version as the daemon",
-		              client ? client : "(unnamed)", (long long)proto, RUNYARD_VERSION,
-		              PROTO_VERSION);
-		return;
-	}
-	conn_set_hello_done(req->conn);
-	cJSON *res = cJSON_CreateObject();
-	cJSON_AddNumberToObject(res, "proto", PROTO_VERSION);
-	cJSON_AddStringToObject(res, "server", "runyardd/" RUNYARD_VERSION);
-	cJSON_AddNumberToObject(res, "pid", getpid());
-	request_reply(req, res);
-}
-
-void ops_run_list(struct request *req)
+static void ops_run_list(struct request *req)
 {
 	const char *experiment = NULL, *status = NULL;
 	int64_t limit = 100;
@@ -87,7 +62,7 @@ void ops_run_list(struct request *req)
 	request_reply(req, res);
 }
 
-void ops_run_show(struct request *req)
+static void ops_run_show(struct request *req)
 {
 	int64_t seq;
 	cJSON *run;
@@ -105,7 +80,7 @@ void ops_run_show(struct request *req)
 	request_reply(req, run);
 }
 
-void ops_run_logs(struct request *req)
+static void ops_run_logs(struct request *req)
 {
 	int64_t seq, after = 0, limit = 10000, next;
 	const char *stream_name = NULL;
@@ -148,7 +123,7 @@ void ops_run_logs(struct request *req)
 	request_reply(req, res);
 }
 
-void ops_run_watch(struct request *req)
+static void ops_run_watch(struct request *req)
 {
 	int64_t seq, after = 0, sub;
 	bool logs = true;
@@ -188,7 +163,7 @@ void ops_run_watch(struct request *req)
 	logs_watch_start(req->d, sub);
 }
 
-void ops_run_unwatch(struct request *req)
+static void ops_run_unwatch(struct request *req)
 {
 	int64_t sub;
 	char *cause = NULL;
@@ -205,7 +180,7 @@ void ops_run_unwatch(struct request *req)
 	request_reply(req, NULL);
 }
 
-void ops_run_cancel(struct request *req)
+static void ops_run_cancel(struct request *req)
 {
 	int64_t seq;
 	struct run *r;
@@ -255,7 +230,7 @@ void ops_run_cancel(struct request *req)
 	request_reply(req, res);
 }
 
-void ops_run_outputs(struct request *req)
+static void ops_run_outputs(struct request *req)
 {
 	int64_t seq;
 	cJSON *arts;
@@ -275,7 +250,7 @@ void ops_run_outputs(struct request *req)
 
 #define ARTIFACT_CHUNK (4 * 1024 * 1024)
 
-void ops_artifact_read(struct request *req)
+static void ops_artifact_read(struct request *req)
 {
 	int64_t seq, offset = 0, length = ARTIFACT_CHUNK, size;
 	const char *path = NULL;
@@ -299,7 +274,7 @@ void ops_artifact_read(struct request *req)
 	request_reply_blob_chunk(req, hex, size, offset, length, path);
 }
 
-void ops_experiment_list(struct request *req)
+static void ops_experiment_list(struct request *req)
 {
 	cJSON *exps;
 
@@ -313,29 +288,15 @@ void ops_experiment_list(struct request *req)
 	request_reply(req, res);
 }
 
-void ops_daemon_status(struct request *req)
-{
-	struct daemon *d = req->d;
-	cJSON *counts = NULL;
-	cJSON *res = cJSON_CreateObject();
-
-	cJSON_AddNumberToObject(res, "pid", getpid());
-	cJSON_AddStringToObject(res, "version", RUNYARD_VERSION);
-	cJSON_AddNumberToObject(res, "proto", PROTO_VERSION);
-	cJSON_AddStringToObject(res, "state_dir", d->state_dir);
-	cJSON_AddStringToObject(res, "socket", d->socket_path);
-	msg_add_time(res, "started_at", d->started_at);
-	cJSON_AddNumberToObject(res, "max_runs", d->max_runs);
-	cJSON_AddNumberToObject(res, "active", d->active);
-	if (store_counts_json(d->store, &counts) == 0) {
-		cJSON_AddItemToObject(res, "counts", counts);
-	}
-	request_reply(req, res);
-}
-
-void ops_daemon_stop(struct request *req)
-{
-	log_info("stop requested by a client");
-	request_reply(req, NULL);
-	daemon_stop(req->d);
-}
+const struct op_entry ops_run_entries[] = {
+	{"run.list", ops_run_list, 0},
+	{"run.show", ops_run_show, 0},
+	{"run.logs", ops_run_logs, 0},
+	{"run.watch", ops_run_watch, 0},
+	{"run.unwatch", ops_run_unwatch, 0},
+	{"run.cancel", ops_run_cancel, 0},
+	{"run.outputs", ops_run_outputs, 0},
+	{"artifact.read", ops_artifact_read, 0},
+	{"experiment.list", ops_experiment_list, 0},
+	{0},
+};

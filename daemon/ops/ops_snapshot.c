@@ -6,7 +6,7 @@
  * one is dropped when read to its end, when not read for
  * SNAPOPS_EXPORT_IDLE_S, or with the daemon; its file has no name (O_TMPFILE,
  * else unlinked at once), so nothing is left on disk whatever happens. */
-#include "snapops.h"
+#include "optable.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -21,16 +21,22 @@
 
 #include "blob.h"
 #include "daemon.h"
-#include "request.h"
 #include "ignore.h"
 #include "log.h"
 #include "msg.h"
-#include "ops.h"
 #include "proto.h"
+#include "request.h"
 #include "snaparchive.h"
 #include "snapshot.h"
 #include "store.h"
 #include "util.h"
+
+/* Exports not read for this long are dropped (their temporary file goes). */
+#define SNAPOPS_EXPORT_IDLE_S 600
+/* At most this many exports are kept at once. */
+#define SNAPOPS_EXPORTS_MAX 16
+/* snapshot.export_read's largest chunk. */
+#define SNAPOPS_CHUNK (4 * 1024 * 1024)
 
 /* Paths one ignore.check may ask about. */
 #define CHECK_PATHS_MAX 10000
@@ -267,7 +273,7 @@ static void check_done(uv_work_t *w, int status)
 	check_free(c);
 }
 
-void snapops_ignore_check(struct request *req)
+static void ops_ignore_check(struct request *req)
 {
 	const char *source = NULL;
 	const cJSON *paths = NULL, *it;
@@ -464,7 +470,7 @@ out:
 	exporting_free(x);
 }
 
-void snapops_export(struct request *req)
+static void ops_snapshot_export(struct request *req)
 {
 	const char *fmt = "tar.gz", *snap, *created;
 	enum snaparchive_format format;
@@ -536,7 +542,7 @@ void snapops_export(struct request *req)
 	}
 }
 
-void snapops_export_read(struct request *req)
+static void ops_snapshot_export_read(struct request *req)
 {
 	int64_t id = 0, offset = 0, length = SNAPOPS_CHUNK;
 	struct export **pp, *e;
@@ -602,3 +608,10 @@ out:
 	free(raw);
 	free(b64);
 }
+
+const struct op_entry ops_snapshot_entries[] = {
+	{"ignore.check", ops_ignore_check, OP_NEW_WORK},
+	{"snapshot.export", ops_snapshot_export, OP_NEW_WORK},
+	{"snapshot.export_read", ops_snapshot_export_read, 0},
+	{0},
+};
