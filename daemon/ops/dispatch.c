@@ -10,18 +10,6 @@
 #include "proto.h"
 #include "request.h"
 #include "server.h"
-#include "services.h"
-
-static const struct op_entry legacy_entries[] = {
-	{"model.deploy", services_op_deploy, OP_NEW_WORK},
-	{"service.list", services_op_list, 0},
-	{"service.show", services_op_show, 0},
-	{"service.logs", services_op_logs, 0},
-	{"service.wait", services_op_wait, 0},
-	{"service.restart", services_op_restart, OP_NEW_WORK},
-	{"service.delete", services_op_delete, 0},
-	{0},
-};
 
 /* Every group's entries; op names are unique across them. */
 static const struct op_entry *const groups[] = {
@@ -34,7 +22,7 @@ static const struct op_entry *const groups[] = {
 	ops_run_entries,
 	ops_submit_entries,
 	ops_snapshot_entries,
-	legacy_entries,
+	ops_service_entries,
 };
 
 static const struct op_entry *find_op(const char *name)

@@ -14,3 +14,4 @@ extern const struct op_entry ops_daemon_entries[];
 extern const struct op_entry ops_run_entries[];
 extern const struct op_entry ops_submit_entries[];
 extern const struct op_entry ops_snapshot_entries[];
+extern const struct op_entry ops_service_entries[];

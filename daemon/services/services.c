@@ -33,14 +33,12 @@
 
 #include "blob.h"
 #include "daemon.h"
-#include "request.h"
 #include "envs.h"
 #include "httpcheck.h"
 #include "ignore.h"
 #include "log.h"
 #include "models.h"
 #include "msg.h"
-#include "request.h"
 #include "proto.h"
 #include "snapshot.h"
 #include "store.h"
@@ -57,8 +55,6 @@ extern char **environ;
 #define CHECK_LIVE_MS 10000
 #define CHECK_LIVE_TIMEOUT_MS 5000
 #define CHECK_LIVE_FAILS 3
-/* How long an instance may take to answer Healthy, by default. */
-#define START_TIMEOUT_DEFAULT 120.0
 /* A stopping instance gets SIGKILL after this long. */
 #define DRAIN_GRACE_MS 30000
 /* Instances left by an earlier daemon are looked at this often. */
@@ -70,11 +66,9 @@ extern char **environ;
 #define BACKOFF_RESET_S 60.0
 /* A service's log is cut (copied to output.log.1) above this size. */
 #define LOG_MAX (16 * 1024 * 1024)
-#define LOG_READ_MAX (4 * 1024 * 1024)
 /* Lines of an instance's log quoted when it fails to start. */
 #define FAIL_TAIL_LINES 15
 
-#define PROTO_E_DEPLOYMENT_FAILED "DeploymentFailed"
 
 enum service_state { SVC_TRANSITIONING, SVC_HEALTHY, SVC_UNHEALTHY, SVC_FAILED };
 
@@ -85,28 +79,12 @@ static const char *const state_names[] = {
     [SVC_FAILED] = "Failed",
 };
 
-/* What an instance runs. */
-struct svc_config {
-	int64_t model_id;
-	char *model_ref; /* "name:version" */
-	char *python;
-	char *entry_script; /* relative to the source; NULL: no-code */
-	char *snapshot;     /* the source's snapshot, with an entry script */
-	char *source;       /* the directory it was taken from (for show) */
-	double timeout;     /* seconds to answer Healthy */
-	char *environment;  /* "NAME:VERSION" whose python this is; NULL: none */
-	cJSON *vars;        /* that environment's variables; NULL: none */
-};
-
-enum waiter_kind {
-	WAIT_ATTEMPT, /* deploy, restart: the attempt's outcome, an error if it failed */
-	WAIT_SETTLED, /* service.wait: the service once nothing is starting */
-};
 
 struct waiter {
 	struct waiter *next;
-	struct request *req;
-	enum waiter_kind kind;
+	services_wait_fn cb;
+	void *ud;
+	enum services_wait_kind kind;
 };
 
 enum instance_state { INST_STARTING, INST_SERVING, INST_DRAINING, INST_EXITED };
@@ -143,8 +121,8 @@ struct service {
 	char *log_path;
 	int port;
 	int listen_fd;               /* the public socket; -1 while Failed */
-	struct svc_config cfg;       /* what serves, or is being started */
-	struct svc_config *next_cfg; /* a swap: what the starting instance runs */
+	struct services_config cfg;       /* what serves, or is being started */
+	struct services_config *next_cfg; /* a swap: what the starting instance runs */
 	enum service_state state;
 	char *error;
 	bool healthy_once; /* the deployment has served (stored) */
@@ -194,7 +172,7 @@ static void mgr_unref(struct services *m)
 	}
 }
 
-static void cfg_finish(struct svc_config *c)
+void services_config_finish(struct services_config *c)
 {
 	if (c) {
 		free(c->model_ref);
@@ -208,7 +186,7 @@ static void cfg_finish(struct svc_config *c)
 	}
 }
 
-static int cfg_copy(const struct svc_config *from, struct svc_config *to)
+static int cfg_copy(const struct services_config *from, struct services_config *to)
 {
 	memset(to, 0, sizeof(*to));
 	to->model_id = from->model_id;
@@ -223,13 +201,13 @@ static int cfg_copy(const struct svc_config *from, struct svc_config *to)
 	if (!to->model_ref || !to->python || (from->entry_script && !to->entry_script) ||
 	    (from->snapshot && !to->snapshot) || (from->source && !to->source) ||
 	    (from->environment && !to->environment) || (from->vars && !to->vars)) {
-		cfg_finish(to);
+		services_config_finish(to);
 		return -ENOMEM;
 	}
 	return 0;
 }
 
-static struct svc_config *attempt_cfg(struct service *svc)
+static struct services_config *attempt_cfg(struct service *svc)
 {
 	return svc->next_cfg ? svc->next_cfg : &svc->cfg;
 }
@@ -240,8 +218,8 @@ static void svc_unref(struct service *svc)
 		return;
 	}
 	struct services *m = svc->mgr;
-	cfg_finish(&svc->cfg);
-	cfg_finish(svc->next_cfg);
+	services_config_finish(&svc->cfg);
+	services_config_finish(svc->next_cfg);
 	free(svc->next_cfg);
 	free(svc->name);
 	free(svc->dir);
@@ -383,7 +361,7 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 	}
 }
 
-static int db_insert(struct daemon *d, const char *name, int port, const struct svc_config *c,
+static int db_insert(struct daemon *d, const char *name, int port, const struct services_config *c,
                      double now, int64_t *ret_id)
 {
 	sqlite3_stmt *st =
@@ -629,30 +607,26 @@ static void settle_waiters(struct service *svc, bool ok, const char *msg)
 	svc->waiters = NULL;
 	while (w) {
 		struct waiter *next = w->next;
-		if (ok || w->kind == WAIT_SETTLED) {
-			request_reply(w->req, service_json(svc));
+		if (ok || w->kind == SERVICES_WAIT_SETTLED) {
+			w->cb(w->ud, service_json(svc), NULL, NULL);
 		} else {
-			request_error(w->req, PROTO_E_DEPLOYMENT_FAILED, "%s",
-			              msg ? msg : "failed");
+			w->cb(w->ud, NULL, PROTO_E_DEPLOYMENT_FAILED, msg ? msg : "failed");
 		}
-		request_release(w->req);
 		free(w);
 		w = next;
 	}
 }
 
-static int add_waiter(struct service *svc, struct request *req, enum waiter_kind kind)
+int services_add_waiter(struct service *svc, enum services_wait_kind kind, services_wait_fn cb,
+                        void *ud)
 {
 	struct waiter *w = calloc(1, sizeof(*w));
 
 	if (!w) {
 		return -ENOMEM;
 	}
-	w->req = request_hold(req);
-	if (!w->req) {
-		free(w);
-		return -ENOMEM;
-	}
+	w->cb = cb;
+	w->ud = ud;
 	w->kind = kind;
 	w->next = svc->waiters;
 	svc->waiters = w;
@@ -1027,7 +1001,7 @@ static void instance_healthy(struct instance *inst)
 	svc->serving_since = util_now();
 	uv_timer_start(&inst->timer, instance_timer_cb, CHECK_LIVE_MS, CHECK_LIVE_MS);
 	if (svc->next_cfg) {
-		cfg_finish(&svc->cfg);
+		services_config_finish(&svc->cfg);
 		svc->cfg = *svc->next_cfg;
 		free(svc->next_cfg);
 		svc->next_cfg = NULL;
@@ -1129,7 +1103,7 @@ static void attempt_failed(struct service *svc, struct instance *inst, const cha
 	set_error(svc, text);
 	if (svc->next_cfg) {
 		/* A swap failed: what served goes on serving. */
-		cfg_finish(svc->next_cfg);
+		services_config_finish(svc->next_cfg);
 		free(svc->next_cfg);
 		svc->next_cfg = NULL;
 		settle_waiters(svc, false, text);
@@ -1172,7 +1146,7 @@ static bool in_vars(const char *e, const cJSON *vars)
 
 /* The daemon's variables, the environment's over them (as a run has them),
  * then runyard's own, which neither may change. */
-static char **build_env(struct services *m, struct service *svc, const struct svc_config *c,
+static char **build_env(struct services *m, struct service *svc, const struct services_config *c,
                         const char *model_dir)
 {
 	const char *sdk = tracking_sdk_dir(), *pp = getenv("PYTHONPATH");
@@ -1234,7 +1208,7 @@ static void free_strv(char **v)
 	}
 }
 
-static char *src_dir_of(struct service *svc, const struct svc_config *c)
+static char *src_dir_of(struct service *svc, const struct services_config *c)
 {
 	return msg_strdupf("%s/src/%s", svc->dir, c->snapshot);
 }
@@ -1244,7 +1218,7 @@ static void spawn_instance(struct service *svc)
 {
 	struct services *m = svc->mgr;
 	struct daemon *d = m->d;
-	struct svc_config *c = attempt_cfg(svc);
+	struct services_config *c = attempt_cfg(svc);
 	struct models_model model = {0};
 	uv_process_options_t opts = {0};
 	uv_stdio_container_t stdio[5];
@@ -1441,7 +1415,7 @@ static void prep_done(uv_work_t *w, int status)
  * next_cfg for a swap), preparing its files first when needed. */
 static void begin_attempt(struct service *svc)
 {
-	struct svc_config *c = attempt_cfg(svc);
+	struct services_config *c = attempt_cfg(svc);
 	struct prep_job *j;
 	char *dest;
 
@@ -1582,7 +1556,7 @@ static int load_services(struct services *m)
 			rc = SQLITE_NOMEM;
 			break;
 		}
-		struct svc_config *c = &svc->cfg;
+		struct services_config *c = &svc->cfg;
 		c->model_id = sqlite3_column_int64(st, 3);
 		c->python = strdup((const char *)sqlite3_column_text(st, 4));
 		if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
@@ -1661,9 +1635,8 @@ void services_shutdown(struct daemon *d)
 		svc->deleted = true;
 		for (struct waiter *w = svc->waiters, *next; w; w = next) {
 			next = w->next;
-			request_error(w->req, PROTO_E_SHUTTING_DOWN,
-			              "runyardd is stopping; the service goes on");
-			request_release(w->req);
+			w->cb(w->ud, NULL, PROTO_E_SHUTTING_DOWN,
+			      "runyardd is stopping; the service goes on");
 			free(w);
 		}
 		svc->waiters = NULL;
@@ -1737,158 +1710,221 @@ int services_of_model_json(struct daemon *d, int64_t model_id, cJSON **ret)
 	return 0;
 }
 
-/* ---- ops ---- */
+/* ---- what the service ops ask and do (ops_service.c) ---- */
 
-static struct services *mgr_of(struct request *req)
+bool services_open(struct daemon *d)
 {
-	struct services *m = req->d->services;
-
-	if (!m || m->closing) {
-		request_error(req, PROTO_E_SHUTTING_DOWN, "runyardd is stopping");
-		return NULL;
-	}
-	return m;
+	return d->services && !d->services->closing;
 }
 
-/* args.service: an existing service; replies the error itself. */
-static struct service *resolve_service(struct request *req)
+struct service *services_find(struct daemon *d, const char *name)
 {
-	struct services *m = mgr_of(req);
-	const char *name = NULL;
-	char *cause = NULL;
-	struct service *svc;
-
-	if (!m) {
-		return NULL;
-	}
-	if (msg_arg_string(req->args, "service", true, &name, &cause) < 0) {
-		request_arg_error(req, cause);
-		return NULL;
-	}
-	svc = find_service(m, name);
-	if (!svc) {
-		request_error(req, PROTO_E_NOT_FOUND,
-		              "no service '%s' (see 'runyard service list')", name);
-	}
-	return svc;
+	return find_service(d->services, name);
 }
 
-static bool busy(struct service *svc)
+bool services_busy(const struct service *svc)
 {
 	return svc->starting || svc->preparing || svc->next_cfg;
 }
 
-/* model.deploy */
-
-struct deploy {
-	uv_work_t work;
-	struct request *req;
-	struct daemon *d;
-	char *service;
-	int port; /* 0: any free port */
-	bool port_given;
-	bool wait;
-	struct svc_config cfg;
-	struct snapshot_info info;
-	int err;
-	char *cause;
-	char *env_hash; /* the environment's build it waits for; NULL: none */
-};
-
-static void deploy_free(struct deploy *dp)
+cJSON *services_json(struct service *svc)
 {
-	request_release(dp->req);
-	free(dp->service);
-	free(dp->env_hash);
-	cfg_finish(&dp->cfg);
-	snapshot_info_finish(&dp->info);
-	free(dp->cause);
-	free(dp);
+	return service_json(svc);
 }
 
-/* In the thread pool: snapshot the entry script's source directory, with
- * its ignore rules, as run.submit does. */
-static void deploy_work(uv_work_t *w)
+const char *services_name(const struct service *svc)
 {
-	struct deploy *dp = w->data;
-	struct snapshot_opts opts = {.limits = dp->d->limits};
-	struct ignore *ig = NULL;
-	bool has = false;
-	int fd;
-
-	fd = open(dp->cfg.source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		dp->err = -errno;
-		dp->cause = msg_strdupf("cannot open the source directory %s: %s", dp->cfg.source,
-		                        strerror(errno));
-		return;
-	}
-	dp->err = ignore_create(ignore_choose(fd), &ig);
-	close(fd);
-	if (dp->err < 0) {
-		return;
-	}
-	opts.matcher = &ignore_walk_ops;
-	opts.matcher_ud = ig;
-	opts.ignore_file = ignore_filename(ig);
-	dp->err = snapshot_take_with(dp->d->blobs, dp->cfg.source, &opts, &dp->info, &dp->cause);
-	ignore_destroy(ig);
-	if (dp->err < 0) {
-		return;
-	}
-	dp->err = snapshot_has_file(dp->d->blobs, dp->info.id, dp->cfg.entry_script, &has);
-	if (dp->err == 0 && !has) {
-		dp->err = -EINVAL;
-		dp->cause = msg_strdupf("the entry script '%s' is not a file in %s (or it is "
-		                        "ignored by .amlignore/.gitignore)",
-		                        dp->cfg.entry_script, dp->cfg.source);
-	}
+	return svc->name;
 }
 
-static void deploy_continue(struct deploy *dp)
+const char *services_attempt_model_ref(struct service *svc)
 {
-	struct request *req = dp->req;
-	struct services *m = dp->d->services;
+	return attempt_cfg(svc)->model_ref;
+}
+
+const char *services_log_path(const struct service *svc)
+{
+	return svc->log_path;
+}
+
+static int service_cmp(const void *a, const void *b)
+{
+	const struct service *x = *(const struct service *const *)a;
+	const struct service *y = *(const struct service *const *)b;
+
+	return strcmp(x->name, y->name);
+}
+
+cJSON *services_list_json(struct daemon *d)
+{
+	struct services *m = d->services;
+	struct service **v = NULL;
+	size_t n = 0, i = 0;
+	cJSON *list;
+
+	for (struct service *s = m->list; s; s = s->next) {
+		n++;
+	}
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		return NULL;
+	}
+	for (struct service *s = m->list; s; s = s->next) {
+		v[i++] = s;
+	}
+	qsort(v, n, sizeof(*v), service_cmp);
+	list = cJSON_CreateArray();
+	for (i = 0; i < n; i++) {
+		cJSON_AddItemToArray(list, service_json(v[i]));
+	}
+	free(v);
+	return list;
+}
+
+int services_restart_prepare(struct service *svc)
+{
+	if (svc->serving) {
+		/* A new instance of the same model, swapped in. */
+		svc->next_cfg = malloc(sizeof(*svc->next_cfg));
+		if (!svc->next_cfg || cfg_copy(&svc->cfg, svc->next_cfg) < 0) {
+			free(svc->next_cfg);
+			svc->next_cfg = NULL;
+			return -ENOMEM;
+		}
+	} else {
+		svc->backoff_ms = 0;
+	}
+	svc_log(svc, "restart requested");
+	return 0;
+}
+
+void services_begin_attempt(struct service *svc)
+{
+	begin_attempt(svc);
+}
+
+static void rm_work(uv_work_t *w)
+{
+	util_rm_rf(w->data);
+}
+
+static void rm_done(uv_work_t *w, int status)
+{
+	free(w->data);
+	free(w);
+}
+
+int services_delete(struct service *svc)
+{
+	struct services *m = svc->mgr;
+	char *msg;
+	uv_work_t *w;
+
+	if (db_delete(m->d, svc->id) < 0) {
+		return -EIO;
+	}
+	for (struct service **pp = &m->list; *pp; pp = &(*pp)->next) {
+		if (*pp == svc) {
+			*pp = svc->next;
+			break;
+		}
+	}
+	svc->deleted = true;
+	log_info("service %s deleted", svc->name);
+	msg = msg_strdupf("service '%s' was deleted", svc->name);
+	for (struct waiter *w2 = svc->waiters, *next; w2; w2 = next) {
+		next = w2->next;
+		w2->cb(w2->ud, NULL, PROTO_E_NOT_FOUND, msg ? msg : "the service was deleted");
+		free(w2);
+	}
+	free(msg);
+	svc->waiters = NULL;
+	for (struct instance *i = m->instances; i; i = i->next) {
+		if (i->svc == svc) {
+			if (i->state == INST_STARTING) {
+				kill_group(i, SIGKILL);
+			}
+			instance_drain(i);
+			i->svc = NULL;
+		}
+	}
+	close_listener(svc);
+	w = calloc(1, sizeof(*w));
+	if (w) {
+		w->data = strdup(svc->dir);
+		if (!w->data || uv_queue_work(m->d->loop, w, rm_work, rm_done) < 0) {
+			free(w->data);
+			free(w);
+		}
+	}
+	if (svc->backoff_open) {
+		svc->backoff_open = false;
+		uv_close((uv_handle_t *)&svc->backoff, backoff_close_cb);
+	}
+	return 0;
+}
+
+/* Fail a deployment: the code and message its reply carries. */
+static int deploy_fail(const char **ret_code, char **ret_cause, const char *code,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static int deploy_fail(const char **ret_code, char **ret_cause, const char *code,
+                       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(ret_cause, fmt, ap) < 0) {
+		*ret_cause = NULL;
+	}
+	va_end(ap);
+	*ret_code = code;
+	return -EINVAL;
+}
+
+int services_deploy(struct daemon *d, const struct services_deploy_args *a,
+                    struct services_config *cfg, cJSON **ret_now, const char **ret_code,
+                    char **ret_cause)
+{
+	struct services *m = d->services;
 	struct service *svc;
 	double now = util_now();
 
 	if (!m || m->closing) {
-		request_error(req, PROTO_E_SHUTTING_DOWN, "runyardd is stopping; deploy refused");
-		return;
+		return deploy_fail(ret_code, ret_cause, PROTO_E_SHUTTING_DOWN,
+		                   "runyardd is stopping; deploy refused");
 	}
-	svc = find_service(m, dp->service);
+	svc = find_service(m, a->service);
 	if (svc) {
-		if (busy(svc)) {
-			request_error(
-			    req, PROTO_E_CONFLICT,
+		if (services_busy(svc)) {
+			return deploy_fail(
+			    ret_code, ret_cause, PROTO_E_CONFLICT,
 			    "a deployment to service '%s' is in progress (model %s); wait "
 			    "for it ('runyard service show %s')",
 			    svc->name, attempt_cfg(svc)->model_ref, svc->name);
-			return;
 		}
-		if (dp->port_given && dp->port != svc->port) {
-			request_error(
-			    req, PROTO_E_CONFLICT,
+		if (a->port_given && a->port != svc->port) {
+			return deploy_fail(
+			    ret_code, ret_cause, PROTO_E_CONFLICT,
 			    "service '%s' listens on port %d; leave out --port, or delete "
 			    "the service first",
 			    svc->name, svc->port);
-			return;
 		}
 		if (svc->serving) {
 			/* A swap: the new instance starts beside the one that serves. */
 			svc->next_cfg = malloc(sizeof(*svc->next_cfg));
 			if (!svc->next_cfg) {
-				request_error(req, PROTO_E_INTERNAL, "out of memory");
-				return;
+				return deploy_fail(ret_code, ret_cause, PROTO_E_INTERNAL,
+				                   "out of memory");
 			}
-			*svc->next_cfg = dp->cfg;
-			memset(&dp->cfg, 0, sizeof(dp->cfg));
+			*svc->next_cfg = *cfg;
+			memset(cfg, 0, sizeof(*cfg));
 			svc_log(svc, "deploying model %s in place of %s", svc->next_cfg->model_ref,
 			        svc->cfg.model_ref);
 		} else {
-			cfg_finish(&svc->cfg);
-			svc->cfg = dp->cfg;
-			memset(&dp->cfg, 0, sizeof(dp->cfg));
+			services_config_finish(&svc->cfg);
+			svc->cfg = *cfg;
+			memset(cfg, 0, sizeof(*cfg));
 			svc->healthy_once = false;
 			svc->backoff_ms = 0;
 			svc->restarts = 0;
@@ -1903,565 +1939,52 @@ static void deploy_continue(struct deploy *dp)
 		/* Public sockets share their port with servers of the same service
 		 * left by an earlier daemon (SO_REUSEPORT), so the kernel would let
 		 * two services share one: it is checked here. */
-		for (struct service *o = m->list; o && dp->port_given; o = o->next) {
-			if (o->port == dp->port) {
-				request_error(
-				    req, PROTO_E_CONFLICT,
+		for (struct service *o = m->list; o && a->port_given; o = o->next) {
+			if (o->port == a->port) {
+				return deploy_fail(
+				    ret_code, ret_cause, PROTO_E_CONFLICT,
 				    "port %d is service '%s''s; choose another --port, or "
 				    "leave it out for a free one",
-				    dp->port, o->name);
-				return;
+				    a->port, o->name);
 			}
 		}
-		int err = open_listener(dp->port, true, &fd, &port);
+		int err = open_listener(a->port, true, &fd, &port);
 		if (err < 0) {
-			request_error(
-			    req, err == -EADDRINUSE ? PROTO_E_CONFLICT : PROTO_E_INTERNAL,
-			    "cannot listen on 127.0.0.1:%d: %s%s", dp->port, strerror(-err),
+			return deploy_fail(
+			    ret_code, ret_cause,
+			    err == -EADDRINUSE ? PROTO_E_CONFLICT : PROTO_E_INTERNAL,
+			    "cannot listen on 127.0.0.1:%d: %s%s", a->port, strerror(-err),
 			    err == -EADDRINUSE ? " (choose another --port, or leave it out "
 			                         "for a free one)"
 			                       : "");
-			return;
 		}
-		err = db_insert(dp->d, dp->service, port, &dp->cfg, now, &id);
+		err = db_insert(d, a->service, port, cfg, now, &id);
 		if (err < 0) {
 			close(fd);
-			request_error(req, PROTO_E_INTERNAL, "recording service '%s' failed: %s",
-			              dp->service, store_errmsg(dp->d->store));
-			return;
+			return deploy_fail(ret_code, ret_cause, PROTO_E_INTERNAL,
+			                   "recording service '%s' failed: %s", a->service,
+			                   store_errmsg(d->store));
 		}
-		svc = service_create(m, id, dp->service, port);
+		svc = service_create(m, id, a->service, port);
 		if (!svc) {
 			close(fd);
-			db_delete(dp->d, id);
-			request_error(req, PROTO_E_INTERNAL, "out of memory");
-			return;
+			db_delete(d, id);
+			return deploy_fail(ret_code, ret_cause, PROTO_E_INTERNAL, "out of memory");
 		}
 		svc->listen_fd = fd;
-		svc->cfg = dp->cfg;
-		memset(&dp->cfg, 0, sizeof(dp->cfg));
+		svc->cfg = *cfg;
+		memset(cfg, 0, sizeof(*cfg));
 		save_environment(svc);
 		svc->created_at = svc->updated_at = now;
 		svc->state = SVC_TRANSITIONING;
 		svc_log(svc, "deploying model %s on 127.0.0.1:%d", svc->cfg.model_ref, port);
 	}
-	if (dp->wait && add_waiter(svc, req, WAIT_ATTEMPT) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		return;
+	if (a->cb && services_add_waiter(svc, SERVICES_WAIT_ATTEMPT, a->cb, a->ud) < 0) {
+		return deploy_fail(ret_code, ret_cause, PROTO_E_INTERNAL, "out of memory");
 	}
 	begin_attempt(svc);
-	if (!dp->wait) {
-		request_reply(req, service_json(svc));
+	if (!a->cb) {
+		*ret_now = service_json(svc);
 	}
-}
-
-static void deploy_built_cb(void *ud, int err, const char *cause)
-{
-	struct deploy *dp = ud;
-
-	if (err == -ECANCELED) {
-		request_error(dp->req, PROTO_E_SHUTTING_DOWN,
-		              "runyardd is stopping; deploy refused (environment %s was being "
-		              "built)",
-		              dp->cfg.environment);
-	} else if (err < 0) {
-		request_error(dp->req, PROTO_E_DEPLOYMENT_FAILED, "environment %s: %s",
-		              dp->cfg.environment, cause ? cause : "its build failed");
-	} else {
-		deploy_continue(dp);
-	}
-	deploy_free(dp);
-}
-
-/* The deployment's environment is built (once, shared with runs that need
- * it: envs.c) before anything of the service changes, so a build that
- * fails deploys nothing. Takes dp. */
-static void deploy_prepared(struct deploy *dp)
-{
-	char *cause = NULL;
-	int err = 0;
-
-	if (dp->env_hash) {
-		err = envs_build(dp->d, dp->env_hash, deploy_built_cb, dp, &cause);
-		if (err == 1) {
-			return; /* deploy_built_cb goes on */
-		}
-	}
-	if (err < 0) {
-		request_error(dp->req, PROTO_E_DEPLOYMENT_FAILED,
-		              "environment %s cannot be built: %s", dp->cfg.environment,
-		              cause ? cause : strerror(-err));
-	} else {
-		deploy_continue(dp);
-	}
-	free(cause);
-	deploy_free(dp);
-}
-
-static void deploy_done(uv_work_t *w, int status)
-{
-	struct deploy *dp = w->data;
-
-	if (dp->err < 0) {
-		char *clean = dp->cause ? utf8_sanitize(dp->cause, strlen(dp->cause), NULL) : NULL;
-		request_error_errno(dp->req, dp->err, clean ? clean : dp->cause);
-		free(clean);
-		deploy_free(dp);
-		return;
-	}
-	dp->cfg.snapshot = strdup(dp->info.id);
-	deploy_prepared(dp);
-}
-
-/* A relative path inside the source, without "..", "./" dropped. */
-static bool clean_rel(const char *p)
-{
-	const char *s = p;
-
-	if (!*p || *p == '/') {
-		return false;
-	}
-	while ((s = strstr(s, ".."))) {
-		if ((s == p || s[-1] == '/') && (s[2] == '\0' || s[2] == '/')) {
-			return false;
-		}
-		s += 2;
-	}
-	return true;
-}
-
-void services_op_deploy(struct request *req)
-{
-	struct daemon *d = req->d;
-	const char *ref = NULL, *service = NULL, *python = NULL, *script = NULL, *source = NULL;
-	const char *environment = NULL;
-	int64_t port = 0;
-	double timeout = START_TIMEOUT_DEFAULT;
-	bool wait = true;
-	char *cause = NULL;
-	struct models_model model = {0};
-	struct envs_resolved envr = {0};
-	struct deploy *dp = NULL;
-	int err;
-
-	if (!mgr_of(req)) {
-		return;
-	}
-	if (msg_arg_string(req->args, "model", true, &ref, &cause) < 0 ||
-	    msg_arg_string(req->args, "service", true, &service, &cause) < 0 ||
-	    msg_arg_int(req->args, "port", false, 0, 65535, &port, &cause) < 0 ||
-	    msg_arg_string(req->args, "python", false, &python, &cause) < 0 ||
-	    msg_arg_string(req->args, "entry_script", false, &script, &cause) < 0 ||
-	    msg_arg_string(req->args, "source", false, &source, &cause) < 0 ||
-	    msg_arg_string(req->args, "environment", false, &environment, &cause) < 0 ||
-	    msg_arg_number(req->args, "timeout", false, 1, 86400, &timeout, &cause) < 0 ||
-	    msg_arg_bool(req->args, "wait", false, &wait, &cause) < 0) {
-		request_arg_error(req, cause);
-		return;
-	}
-	if (!util_valid_name(service)) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "'%s' is not a service name: names are 1 to 255 letters, digits, "
-		              "'.', '_' and '-', starting with a letter or digit",
-		              service);
-		return;
-	}
-	if (environment && python) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "give --environment or --python, not both: the environment "
-		              "chooses the interpreter");
-		return;
-	}
-	err = models_get(d, ref, &model, &cause);
-	if (err < 0) {
-		request_error_errno(req, err, cause);
-		free(cause);
-		return;
-	}
-	if (environment) {
-		err = envs_resolve(d, environment, NULL, &envr, &cause);
-		if (err < 0) {
-			request_error(req,
-			              err == -ENOENT   ? PROTO_E_NOT_FOUND
-			              : err == -ENOMEM ? PROTO_E_INTERNAL
-			                               : PROTO_E_INVALID_ARGUMENT,
-			              "%s", cause ? cause : "cannot resolve the environment");
-			free(cause);
-			goto out;
-		}
-	}
-	if (script) {
-		if (!source || source[0] != '/') {
-			request_error(req, PROTO_E_INVALID_ARGUMENT,
-			              "an entry script needs 'source', the absolute path of the "
-			              "directory that holds it");
-			goto out;
-		}
-		while (strncmp(script, "./", 2) == 0) {
-			script += 2;
-		}
-		if (!clean_rel(script)) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT,
-			              "the entry script '%s' must be a path inside the source "
-			              "directory",
-			              script);
-			goto out;
-		}
-	} else if (source) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "'source' goes with an entry script ('entry_script')");
-		goto out;
-	} else if (!model.framework || strcmp(model.framework, "ScikitLearn") != 0) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "model %s:%lld has %s%s; a no-code deployment serves ScikitLearn "
-		              "models only: register it with the scikit-learn framework, or give "
-		              "an entry script (--entry-script score.py --source DIR)",
-		              model.name, (long long)model.version,
-		              model.framework ? "framework " : "no framework",
-		              model.framework ? model.framework : "");
-		goto out;
-	}
-	dp = calloc(1, sizeof(*dp));
-	if (!dp) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	dp->d = d;
-	dp->work.data = dp;
-	dp->service = strdup(service);
-	dp->port = (int)port;
-	dp->port_given = port > 0;
-	dp->wait = wait;
-	dp->cfg.model_id = model.id;
-	dp->cfg.model_ref = msg_strdupf("%s:%lld", model.name, (long long)model.version);
-	dp->cfg.timeout = timeout;
-	dp->cfg.entry_script = script ? strdup(script) : NULL;
-	dp->cfg.source = source ? strdup(source) : NULL;
-	if (environment) {
-		/* a venv or conda environment's python is made by its build */
-		dp->cfg.environment = msg_strdupf("%s:%lld", envr.name, (long long)envr.version);
-		dp->cfg.vars = cJSON_Duplicate(envr.vars, true);
-		dp->env_hash = envr.built ? strdup(envr.hash) : NULL;
-		dp->cfg.python = strdup(envr.python);
-		if (!dp->cfg.environment || !dp->cfg.vars || (envr.built && !dp->env_hash)) {
-			request_error(req, PROTO_E_INTERNAL, "out of memory");
-			goto out;
-		}
-	} else if (!python) {
-		python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-	}
-	if (environment) {
-		/* resolved above */
-	} else if (strchr(python, '/')) {
-		if (access(python, X_OK) < 0) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT, "python interpreter '%s': %s",
-			              python, strerror(errno));
-			goto out;
-		}
-		dp->cfg.python = strdup(python);
-	} else {
-		dp->cfg.python = util_which(python, getenv("PATH"));
-		if (!dp->cfg.python) {
-			request_error(
-			    req, PROTO_E_INVALID_ARGUMENT,
-			    "python interpreter '%s' was not found on runyardd's PATH; give "
-			    "its absolute path",
-			    python);
-			goto out;
-		}
-	}
-	dp->req = request_hold(req);
-	if (!dp->service || !dp->cfg.model_ref || !dp->cfg.python || !dp->req ||
-	    (script && (!dp->cfg.entry_script || !dp->cfg.source))) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (script) {
-		err = uv_queue_work(d->loop, &dp->work, deploy_work, deploy_done);
-		if (err < 0) {
-			request_error(req, PROTO_E_INTERNAL, "cannot queue the deployment: %s",
-			              uv_strerror(err));
-			goto out;
-		}
-		dp = NULL;
-		goto out;
-	}
-	deploy_prepared(dp);
-	dp = NULL;
-out:
-	if (dp) {
-		deploy_free(dp);
-	}
-	envs_resolved_finish(&envr);
-	models_model_finish(&model);
-}
-
-static int service_cmp(const void *a, const void *b)
-{
-	const struct service *x = *(const struct service *const *)a;
-	const struct service *y = *(const struct service *const *)b;
-
-	return strcmp(x->name, y->name);
-}
-
-void services_op_list(struct request *req)
-{
-	struct services *m = mgr_of(req);
-	struct service **v = NULL;
-	size_t n = 0, i = 0;
-	cJSON *list, *res;
-
-	if (!m) {
-		return;
-	}
-	for (struct service *s = m->list; s; s = s->next) {
-		n++;
-	}
-	v = calloc(n ? n : 1, sizeof(*v));
-	if (!v) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		return;
-	}
-	for (struct service *s = m->list; s; s = s->next) {
-		v[i++] = s;
-	}
-	qsort(v, n, sizeof(*v), service_cmp);
-	list = cJSON_CreateArray();
-	for (i = 0; i < n; i++) {
-		cJSON_AddItemToArray(list, service_json(v[i]));
-	}
-	free(v);
-	res = cJSON_CreateObject();
-	cJSON_AddItemToObject(res, "services", list);
-	request_reply(req, res);
-}
-
-void services_op_show(struct request *req)
-{
-	struct service *svc = resolve_service(req);
-
-	if (svc) {
-		request_reply(req, service_json(svc));
-	}
-}
-
-void services_op_wait(struct request *req)
-{
-	struct service *svc = resolve_service(req);
-
-	if (!svc) {
-		return;
-	}
-	if (!busy(svc)) {
-		request_reply(req, service_json(svc));
-		return;
-	}
-	if (add_waiter(svc, req, WAIT_SETTLED) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-	}
-}
-
-void services_op_restart(struct request *req)
-{
-	struct service *svc = resolve_service(req);
-	bool wait = true;
-	char *cause = NULL;
-
-	if (!svc) {
-		return;
-	}
-	if (msg_arg_bool(req->args, "wait", false, &wait, &cause) < 0) {
-		request_arg_error(req, cause);
-		return;
-	}
-	if (busy(svc)) {
-		request_error(req, PROTO_E_CONFLICT,
-		              "service '%s' is already starting model %s; wait for it", svc->name,
-		              attempt_cfg(svc)->model_ref);
-		return;
-	}
-	if (svc->serving) {
-		/* A new instance of the same model, swapped in. */
-		svc->next_cfg = malloc(sizeof(*svc->next_cfg));
-		if (!svc->next_cfg || cfg_copy(&svc->cfg, svc->next_cfg) < 0) {
-			free(svc->next_cfg);
-			svc->next_cfg = NULL;
-			request_error(req, PROTO_E_INTERNAL, "out of memory");
-			return;
-		}
-	} else {
-		svc->backoff_ms = 0;
-	}
-	svc_log(svc, "restart requested");
-	if (wait && add_waiter(svc, req, WAIT_ATTEMPT) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		return;
-	}
-	begin_attempt(svc);
-	if (!wait) {
-		request_reply(req, service_json(svc));
-	}
-}
-
-static void rm_work(uv_work_t *w)
-{
-	util_rm_rf(w->data);
-}
-
-static void rm_done(uv_work_t *w, int status)
-{
-	free(w->data);
-	free(w);
-}
-
-void services_op_delete(struct request *req)
-{
-	struct service *svc = resolve_service(req);
-	struct services *m;
-	uv_work_t *w;
-	cJSON *res;
-
-	if (!svc) {
-		return;
-	}
-	m = svc->mgr;
-	if (db_delete(m->d, svc->id) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "deleting service '%s' failed: %s", svc->name,
-		              store_errmsg(m->d->store));
-		return;
-	}
-	for (struct service **pp = &m->list; *pp; pp = &(*pp)->next) {
-		if (*pp == svc) {
-			*pp = svc->next;
-			break;
-		}
-	}
-	svc->deleted = true;
-	log_info("service %s deleted", svc->name);
-	for (struct waiter *w2 = svc->waiters, *next; w2; w2 = next) {
-		next = w2->next;
-		request_error(w2->req, PROTO_E_NOT_FOUND, "service '%s' was deleted", svc->name);
-		request_release(w2->req);
-		free(w2);
-	}
-	svc->waiters = NULL;
-	for (struct instance *i = m->instances; i; i = i->next) {
-		if (i->svc == svc) {
-			if (i->state == INST_STARTING) {
-				kill_group(i, SIGKILL);
-			}
-			instance_drain(i);
-			i->svc = NULL;
-		}
-	}
-	close_listener(svc);
-	res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "name", svc->name);
-	cJSON_AddBoolToObject(res, "deleted", true);
-	w = calloc(1, sizeof(*w));
-	if (w) {
-		w->data = strdup(svc->dir);
-		if (!w->data || uv_queue_work(m->d->loop, w, rm_work, rm_done) < 0) {
-			free(w->data);
-			free(w);
-		}
-	}
-	if (svc->backoff_open) {
-		svc->backoff_open = false;
-		uv_close((uv_handle_t *)&svc->backoff, backoff_close_cb);
-	}
-	request_reply(req, res);
-}
-
-void services_op_logs(struct request *req)
-{
-	struct service *svc = resolve_service(req);
-	int64_t after = -1, limit = 1024 * 1024, lines = 0;
-	char *cause = NULL, *buf = NULL, *clean = NULL;
-	struct stat st;
-	bool reset = false;
-	int fd = -1;
-	off_t from;
-	ssize_t got = 0;
-
-	if (!svc) {
-		return;
-	}
-	if (msg_arg_int(req->args, "after", false, 0, INT64_MAX / 2, &after, &cause) < 0 ||
-	    msg_arg_int(req->args, "limit", false, 1, LOG_READ_MAX, &limit, &cause) < 0 ||
-	    msg_arg_int(req->args, "lines", false, 0, 1000000, &lines, &cause) < 0) {
-		request_arg_error(req, cause);
-		return;
-	}
-	fd = open(svc->log_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		st.st_size = 0;
-	}
-	if (after > st.st_size) {
-		/* The log was cut since: start again from its beginning. */
-		after = 0;
-		reset = true;
-	}
-	from = after >= 0 ? (off_t)after : (st.st_size > limit ? st.st_size - limit : 0);
-	buf = malloc((size_t)limit + 1);
-	if (!buf) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (fd >= 0) {
-		while (got < limit) {
-			ssize_t n = pread(fd, buf + got, (size_t)(limit - got), from + got);
-			if (n <= 0) {
-				break;
-			}
-			got += n;
-		}
-	}
-	buf[got] = '\0';
-	const char *text = buf;
-	size_t len = (size_t)got;
-	if (after >= 0) {
-		/* Whole lines only, unless one line fills the whole read. */
-		char *nl = memrchr(buf, '\n', len);
-		if (nl) {
-			len = (size_t)(nl - buf) + 1;
-		} else if (len < (size_t)limit) {
-			len = 0;
-		}
-	} else if (from > 0) {
-		/* The tail starts mid-line: drop that piece. */
-		char *nl = memchr(buf, '\n', len);
-		if (nl) {
-			from += nl + 1 - buf;
-			len -= (size_t)(nl + 1 - buf);
-			text = nl + 1;
-		}
-	}
-	int64_t next = (int64_t)from + (int64_t)len;
-	if (after < 0 && lines > 0) {
-		/* Only the last lines. */
-		size_t k = len;
-		int64_t seen = 0;
-		while (k > 0) {
-			if (text[k - 1] == '\n' && k != len && ++seen == lines) {
-				break;
-			}
-			k--;
-		}
-		text += k;
-		len -= k;
-	}
-	clean = utf8_sanitize(text, len, NULL);
-	cJSON *res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "text", clean ? clean : "");
-	cJSON_AddNumberToObject(res, "next", (double)next);
-	cJSON_AddNumberToObject(res, "size", (double)st.st_size);
-	cJSON_AddBoolToObject(res, "reset", reset);
-	request_reply(req, res);
-out:
-	if (fd >= 0) {
-		close(fd);
-	}
-	free(buf);
-	free(clean);
+	return 0;
 }
