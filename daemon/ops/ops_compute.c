@@ -12,13 +12,11 @@
 
 #include "compute.h"
 #include "daemon.h"
-#include "exec.h"
 #include "log.h"
 #include "msg.h"
 #include "proto.h"
 #include "request.h"
 #include "rest.h"
-#include "run.h"
 #include "slurm.h"
 #include "store.h"
 #include "target.h"

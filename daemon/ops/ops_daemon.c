@@ -8,28 +8,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <uv.h>
 
-#include "blob.h"
 #include "daemon.h"
-#include "exec.h"
-#include "inputs.h"
 #include "log.h"
-#include "logs.h"
 #include "msg.h"
 #include "proto.h"
-#include "queue.h"
 #include "request.h"
-#include "run.h"
 #include "server.h"
 #include <signal.h>
-#include "snapshot.h"
 #include "store.h"
-#include "util.h"
 
 static void ops_daemon_hello(struct request *req)
 {

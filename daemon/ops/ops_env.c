@@ -5,26 +5,20 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 #include <sqlite3.h>
 #include <uv.h>
-#include <yaml.h>
 
 #include "daemon.h"
 #include "envs.h"
-#include "log.h"
-#include "logs.h"
 #include "msg.h"
 #include "proto.h"
 #include "request.h"
-#include "run.h"
 #include "services.h"
 #include "store.h"
 #include "util.h"

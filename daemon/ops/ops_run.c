@@ -7,13 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <uv.h>
 
-#include "blob.h"
 #include "daemon.h"
 #include "request.h"
 #include "exec.h"
@@ -23,11 +19,7 @@
 #include "msg.h"
 #include "proto.h"
 #include "run.h"
-#include "queue.h"
-#include "server.h"
-#include "snapshot.h"
 #include "store.h"
-#include "util.h"
 
 static void ops_run_list(struct request *req)
 {

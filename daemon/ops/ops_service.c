@@ -3,27 +3,18 @@
  * service.restart, service.delete and service.logs. */
 #include "optable.h"
 
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
 #include <uv.h>
 
-#include "blob.h"
 #include "daemon.h"
 #include "envs.h"
-#include "httpcheck.h"
 #include "ignore.h"
 #include "log.h"
 #include "models.h"
@@ -33,7 +24,6 @@
 #include "services.h"
 #include "snapshot.h"
 #include "store.h"
-#include "tracking.h"
 #include "util.h"
 
 /* Refuse when the services are stopping; replies the error itself. */

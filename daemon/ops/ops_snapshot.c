@@ -22,7 +22,6 @@
 #include "blob.h"
 #include "daemon.h"
 #include "ignore.h"
-#include "log.h"
 #include "msg.h"
 #include "proto.h"
 #include "request.h"

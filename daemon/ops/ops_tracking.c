@@ -2,22 +2,15 @@
  * and run.tag; with a run's token, only about that run. */
 #include "optable.h"
 
-#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
 
-#include "blob.h"
 #include "daemon.h"
-#include "log.h"
 #include "msg.h"
 #include "ops_tracking.h"
 #include "proto.h"
@@ -25,7 +18,6 @@
 #include "run.h"
 #include "store.h"
 #include "tracking.h"
-#include "util.h"
 
 /* Ops */
 

@@ -17,10 +17,8 @@
 
 #include "blob.h"
 #include "daemon.h"
-#include "fetch.h"
 #include "log.h"
 #include "msg.h"
-#include "proto.h"
 #include "snapshot.h"
 #include "store.h"
 #include "util.h"

@@ -18,7 +18,6 @@
 #include "log.h"
 #include "logs.h"
 #include "msg.h"
-#include "proto.h"
 #include "run.h"
 #include "store.h"
 #include "util.h"

@@ -16,14 +16,10 @@
 
 #include "blob.h"
 #include "daemon.h"
-#include "log.h"
 #include "msg.h"
-#include "proto.h"
 #include "run.h"
 #include "store.h"
-#include "tracking.h"
 #include "util.h"
-#include "walk.h"
 
 /* ---- SQL ---- */
 

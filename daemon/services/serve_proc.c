@@ -18,17 +18,12 @@
 #include <unistd.h>
 #include <sqlite3.h>
 #include <uv.h>
-#include "blob.h"
 #include "daemon.h"
-#include "envs.h"
 #include "httpcheck.h"
-#include "ignore.h"
 #include "log.h"
 #include "models.h"
 #include "msg.h"
-#include "proto.h"
 #include "snapshot.h"
-#include "store.h"
 #include "tracking.h"
 #include "util.h"
 

@@ -32,11 +32,8 @@
 #include <sqlite3.h>
 #include <uv.h>
 
-#include "blob.h"
 #include "daemon.h"
-#include "envs.h"
 #include "httpcheck.h"
-#include "ignore.h"
 #include "log.h"
 #include "models.h"
 #include "msg.h"
@@ -54,7 +51,6 @@ static const char *const state_names[] = {
     [SVC_UNHEALTHY] = "Unhealthy",
     [SVC_FAILED] = "Failed",
 };
-
 
 /* ---- small things ---- */
 

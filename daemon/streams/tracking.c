@@ -17,7 +17,6 @@
 #include "daemon.h"
 #include "log.h"
 #include "msg.h"
-#include "proto.h"
 #include "run.h"
 #include "store.h"
 #include "util.h"

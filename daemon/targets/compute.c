@@ -12,13 +12,10 @@
 #include "exec.h"
 #include "log.h"
 #include "msg.h"
-#include "proto.h"
-#include "rest.h"
 #include "run.h"
 #include "slurm.h"
 #include "store.h"
 #include "target.h"
-#include "util.h"
 
 void compute_target_free(struct target *t)
 {
