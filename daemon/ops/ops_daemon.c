@@ -3,7 +3,6 @@
 #include "optable.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,7 +16,6 @@
 #include "proto.h"
 #include "request.h"
 #include "server.h"
-#include <signal.h>
 #include "store.h"
 
 static void ops_daemon_hello(struct request *req)
