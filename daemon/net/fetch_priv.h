@@ -1,4 +1,4 @@
-/* The download manager's insides, shared by fetch.c, fetch_cache.c and fetch_http.c. */
+/* The download manager's insides, shared by fetch.c and fetch_http.c. */
 #pragma once
 
 #include <stdbool.h>
@@ -144,7 +144,7 @@ void fetch_response_reset(struct xfer *x);
 void fetch_mgr_release(struct fetch_mgr *m);
 void fetch_xfer_free(struct xfer *x);
 
-/* fetch_cache.c */
+/* fetch.c: the cache on disk and the work items */
 bool fetch_entry_load(struct fetch_mgr *m, const char *url, const char *key, struct entry *e);
 void fetch_meta_store(struct xfer *x);
 bool fetch_if_range_ok(const struct xfer *x);

@@ -7,7 +7,13 @@
 #include <stdint.h>
 
 struct daemon;
-struct request;
+struct sqlite3_stmt;
+
+/* The columns of a dataset row, in the order datasets_find gives them. */
+#define DATASETS_COLUMNS "name, version, manifest, files, bytes, sources, description, created_at"
+
+/* The row of NAME[:VERSION] (the latest with version 0), stepped; -ENOENT. */
+int datasets_find(struct daemon *d, const char *name, int64_t version, struct sqlite3_stmt **ret);
 
 /* A dataset version as a run consumes it. */
 struct datasets_version {
@@ -34,12 +40,7 @@ int datasets_mount_dir(struct daemon *d, const char *manifest, char **ret_dir, c
  * (<state>/datasets/.<manifest>.<hex>); finished trees stay. */
 void datasets_sweep(struct daemon *d);
 
-/* Daemon stopping: drop registrations waiting for downloads. */
+/* Daemon stopping: drop registrations waiting for downloads (through the
+ * hook that whoever keeps them set). */
 void datasets_shutdown(struct daemon *d);
-
-/* Ops (the table is in dispatch.c). */
-void datasets_op_register(struct request *req);
-void datasets_op_list(struct request *req);
-void datasets_op_show(struct request *req);
-void datasets_op_download(struct request *req);
-void datasets_op_delete(struct request *req);
+void datasets_shutdown_hook(void (*fn)(struct daemon *d));

@@ -14,22 +14,17 @@
 #include <sqlite3.h>
 #include <uv.h>
 #include <yaml.h>
-#include "daemon.h"
-#include "dispatch.h"
+#include "context.h"
 #include "log.h"
 #include "logs.h"
 #include "msg.h"
-#include "ops.h"
-#include "proto.h"
 #include "run.h"
-#include "services.h"
 #include "store.h"
 #include "util.h"
 
 extern char **environ;
 
 static int write_definition(struct daemon *d, const cJSON *e);
-static char *env_path(struct daemon *d, const char *hash, const char *suffix);
 
 void envs_resolved_finish(struct envs_resolved *r)
 {
@@ -328,7 +323,7 @@ static void requirements_text(const char *text, cJSON *reqs, cJSON *skipped)
 	}
 }
 
-static int hash_text(const char *text, char ret[65])
+int envs_hash_text(const char *text, char ret[65])
 {
 	unsigned char md[32];
 	unsigned int mdlen = 0;
@@ -373,7 +368,7 @@ static cJSON *sorted_map(const cJSON *map)
 
 /* The create request's arguments into the normalised definition: every key
  * present, in a fixed order, so equal definitions print (and hash) alike. */
-static int definition_from_args(const cJSON *args, cJSON **ret, char **cause)
+int envs_definition_from_args(const cJSON *args, cJSON **ret, char **cause)
 {
 	const char *conda = NULL, *conda_file = NULL, *reqs_text = NULL, *interp = NULL,
 	           *python = NULL;
@@ -528,13 +523,13 @@ static cJSON *builtin_definition(const char *name)
 	return def;
 }
 
-static bool is_builtin(const char *name)
+bool envs_is_builtin(const char *name)
 {
 	return strcmp(name, builtin_names[0]) == 0 || strcmp(name, builtin_names[1]) == 0;
 }
 
-static cJSON *env_json(const char *name, int64_t version, const char *hash, cJSON *def,
-                       double created, bool builtin)
+cJSON *envs_json(const char *name, int64_t version, const char *hash, cJSON *def,
+                 double created, bool builtin)
 {
 	cJSON *e = cJSON_CreateObject();
 
@@ -566,29 +561,34 @@ static cJSON *builtin_json(const char *name)
 	char *text = cJSON_PrintUnformatted(def), hash[65] = "";
 
 	if (text) {
-		hash_text(text, hash);
+		envs_hash_text(text, hash);
 	}
 	free(text);
-	return env_json(name, 1, hash, def, 0, true);
+	return envs_json(name, 1, hash, def, 0, true);
+}
+
+void envs_add_builtins(cJSON *list)
+{
+	for (size_t i = 0; i < sizeof(builtin_names) / sizeof(builtin_names[0]); i++) {
+		cJSON_AddItemToArray(list, builtin_json(builtin_names[i]));
+	}
 }
 
 /* ---- store ---- */
 
-static int parse_ref(const char *ref, char **ret_name, int64_t *ret_version, char **cause)
+int envs_parse_ref(const char *ref, char **ret_name, int64_t *ret_version, char **cause)
 {
 	return util_parse_ref(ref, "environment", ret_name, ret_version, cause);
 }
 
-#define ENV_COLUMNS "name, version, hash, definition, created_at FROM environments "
-
 /* The row of name (version 0: the latest) into ret (an env object). */
-static int find_env(struct daemon *d, const char *name, int64_t version, cJSON **ret)
+int envs_find(struct daemon *d, const char *name, int64_t version, cJSON **ret)
 {
 	sqlite3_stmt *st = NULL;
 	cJSON *def;
 	int err = store_find_version(
-	    d->store, "envs", "SELECT " ENV_COLUMNS "WHERE name = ?1 AND version = ?2",
-	    "SELECT " ENV_COLUMNS "WHERE name = ?1 ORDER BY version DESC LIMIT 1", name, version,
+	    d->store, "envs", "SELECT " ENVS_COLUMNS "WHERE name = ?1 AND version = ?2",
+	    "SELECT " ENVS_COLUMNS "WHERE name = ?1 ORDER BY version DESC LIMIT 1", name, version,
 	    &st);
 
 	if (err < 0) {
@@ -598,7 +598,7 @@ static int find_env(struct daemon *d, const char *name, int64_t version, cJSON *
 	if (!def) {
 		err = -EIO;
 	} else {
-		*ret = env_json((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
+		*ret = envs_json((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
 		                (const char *)sqlite3_column_text(st, 2), def,
 		                sqlite3_column_double(st, 4), false);
 	}
@@ -607,16 +607,16 @@ static int find_env(struct daemon *d, const char *name, int64_t version, cJSON *
 }
 
 /* Look NAME[:VERSION] up, built-ins included; cause on failure. */
-static int lookup(struct daemon *d, const char *ref, cJSON **ret, char **cause)
+int envs_lookup(struct daemon *d, const char *ref, cJSON **ret, char **cause)
 {
 	char *name = NULL;
 	int64_t version = 0;
-	int err = parse_ref(ref, &name, &version, cause);
+	int err = envs_parse_ref(ref, &name, &version, cause);
 
 	if (err < 0) {
 		return err;
 	}
-	if (is_builtin(name)) {
+	if (envs_is_builtin(name)) {
 		if (version > 1) {
 			*cause = msg_strdupf("built-in environment '%s' has only version 1", name);
 			err = -ENOENT;
@@ -624,7 +624,7 @@ static int lookup(struct daemon *d, const char *ref, cJSON **ret, char **cause)
 			*ret = builtin_json(name);
 		}
 	} else {
-		err = find_env(d, name, version, ret);
+		err = envs_find(d, name, version, ret);
 		if (err == -ENOENT) {
 			*cause = version ? msg_strdupf("environment '%s' has no version %lld (see "
 			                               "'runyard env list')",
@@ -646,7 +646,7 @@ int envs_resolve(struct daemon *d, const char *ref, const char *path_env, struct
 {
 	cJSON *e = NULL, *def;
 	const char *kind, *python;
-	int err = lookup(d, ref, &e, cause);
+	int err = envs_lookup(d, ref, &e, cause);
 
 	(void)path_env;
 	if (err < 0) {
@@ -656,7 +656,7 @@ int envs_resolve(struct daemon *d, const char *ref, const char *path_env, struct
 	kind = cJSON_GetObjectItem(def, "kind")->valuestring;
 	char *built = NULL;
 	if (strcmp(kind, "interpreter") != 0) {
-		built = env_path(d, cJSON_GetObjectItem(e, "hash")->valuestring, "/bin/python");
+		built = envs_path(d, cJSON_GetObjectItem(e, "hash")->valuestring, "/bin/python");
 		if (!built || write_definition(d, e) < 0) {
 			*cause = msg_strdupf("cannot record the definition of environment %s",
 			                     cJSON_GetObjectItem(e, "id")->valuestring);
@@ -688,251 +688,6 @@ int envs_resolve(struct daemon *d, const char *ref, const char *path_env, struct
 		return -ENOMEM;
 	}
 	return 0;
-}
-
-/* ---- ops ---- */
-
-/* e.build = {size, last_used} when e's build is in the cache, else null. */
-static void add_build_info(struct daemon *d, cJSON *e)
-{
-	const char *hash = cJSON_GetStringValue(cJSON_GetObjectItem(e, "hash"));
-	char *ready = hash ? env_path(d, hash, "/.ready") : NULL;
-	char *size_path = hash ? env_path(d, hash, "/.size") : NULL, *text = NULL;
-	struct stat st;
-	size_t len;
-
-	if (ready && stat(ready, &st) == 0) {
-		cJSON *b = cJSON_AddObjectToObject(e, "build");
-		char ts[32];
-		double kb = 0;
-		if (size_path && util_read_file(size_path, 64, &text, &len) == 0) {
-			kb = strtod(text, NULL);
-		}
-		cJSON_AddNumberToObject(b, "size", kb * 1024);
-		msg_format_time((double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9, ts);
-		cJSON_AddStringToObject(b, "last_used", ts);
-	} else {
-		cJSON_AddNullToObject(e, "build");
-	}
-	free(text);
-	free(ready);
-	free(size_path);
-}
-
-void envs_op_create(struct request *req)
-{
-	struct daemon *d = req->d;
-	const char *name = NULL;
-	char *cause = NULL, *text = NULL, hash[65];
-	cJSON *def = NULL, *latest = NULL, *res;
-	sqlite3_stmt *st = NULL;
-	int64_t version = 1;
-	int err;
-
-	if (msg_arg_string(req->args, "name", true, &name, &cause) < 0) {
-		ops_arg_error(req, cause);
-		return;
-	}
-	if (!util_valid_name(name)) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "'%s' is not an environment name: names are 1 to 255 letters, "
-		              "digits, '.', '_' and '-', starting with a letter or digit",
-		              name);
-		return;
-	}
-	if (is_builtin(name)) {
-		request_error(req, PROTO_E_CONFLICT,
-		              "'%s' is a built-in environment; choose another name", name);
-		return;
-	}
-	err = definition_from_args(req->args, &def, &cause);
-	if (err < 0) {
-		if (err == -ENOMEM) {
-			request_error(req, PROTO_E_INTERNAL, "out of memory");
-			free(cause);
-		} else {
-			ops_arg_error(req, cause);
-		}
-		return;
-	}
-	text = cJSON_PrintUnformatted(def);
-	if (!text || hash_text(text, hash) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "cannot hash the definition");
-		goto out;
-	}
-	err = find_env(d, name, 0, &latest);
-	if (err == 0) {
-		const char *h = cJSON_GetObjectItem(latest, "hash")->valuestring;
-		if (strcmp(h, hash) == 0) {
-			cJSON_AddBoolToObject(latest, "created", false);
-			request_reply(req, latest);
-			latest = NULL;
-			goto out;
-		}
-	} else if (err != -ENOENT) {
-		request_error(req, PROTO_E_INTERNAL, "reading environments failed: %s",
-		              store_errmsg(d->store));
-		goto out;
-	}
-	/* versions count on past deleted ones: a number names one definition */
-	st = store_prepare(d->store, "envs",
-	                   "INSERT INTO environment_names(name, last_version) VALUES (?1, 1) "
-	                   "ON CONFLICT(name) DO UPDATE SET last_version = last_version + 1 "
-	                   "RETURNING last_version");
-	if (!st) {
-		request_error(req, PROTO_E_INTERNAL, "storing the environment failed");
-		goto out;
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		request_error(req, PROTO_E_INTERNAL, "storing the environment failed: %s",
-		              store_errmsg(d->store));
-		goto out;
-	}
-	version = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	st = store_prepare(d->store, "envs",
-	                   "INSERT INTO environments(name, version, hash, definition, created_at) "
-	                   "VALUES (?1, ?2, ?3, ?4, ?5)");
-	if (!st) {
-		request_error(req, PROTO_E_INTERNAL, "storing the environment failed");
-		goto out;
-	}
-	double now = util_now();
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int64(st, 2, version);
-	sqlite3_bind_text(st, 3, hash, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_text(st, 4, text, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_double(st, 5, now);
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		request_error(req, PROTO_E_INTERNAL, "storing the environment failed: %s",
-		              store_errmsg(d->store));
-		goto out;
-	}
-	res = env_json(name, version, hash, def, now, false);
-	def = NULL;
-	cJSON_AddBoolToObject(res, "created", true);
-	request_reply(req, res);
-out:
-	sqlite3_finalize(st);
-	cJSON_Delete(latest);
-	cJSON_Delete(def);
-	free(text);
-}
-
-void envs_op_list(struct request *req)
-{
-	sqlite3_stmt *st =
-	    store_prepare(req->d->store, "envs", "SELECT " ENV_COLUMNS "ORDER BY name, version");
-	cJSON *list, *res;
-	int rc;
-
-	if (!st) {
-		request_error(req, PROTO_E_INTERNAL, "listing environments failed");
-		return;
-	}
-	list = cJSON_CreateArray();
-	for (size_t i = 0; i < 2; i++) {
-		cJSON_AddItemToArray(list, builtin_json(builtin_names[i]));
-	}
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		cJSON *def = cJSON_Parse((const char *)sqlite3_column_text(st, 3));
-		if (!def) {
-			rc = SQLITE_ERROR;
-			break;
-		}
-		cJSON *one =
-		    env_json((const char *)sqlite3_column_text(st, 0), sqlite3_column_int64(st, 1),
-		             (const char *)sqlite3_column_text(st, 2), def,
-		             sqlite3_column_double(st, 4), false);
-		add_build_info(req->d, one);
-		cJSON_AddItemToArray(list, one);
-	}
-	sqlite3_finalize(st);
-	if (rc != SQLITE_DONE) {
-		cJSON_Delete(list);
-		request_error(req, PROTO_E_INTERNAL, "listing environments failed: %s",
-		              store_errmsg(req->d->store));
-		return;
-	}
-	res = cJSON_CreateObject();
-	cJSON_AddItemToObject(res, "environments", list);
-	request_reply(req, res);
-}
-
-void envs_op_show(struct request *req)
-{
-	const char *ref = NULL;
-	char *cause = NULL;
-	cJSON *e = NULL;
-	int err;
-
-	if (msg_arg_string(req->args, "environment", true, &ref, &cause) < 0) {
-		ops_arg_error(req, cause);
-		return;
-	}
-	err = lookup(req->d, ref, &e, &cause);
-	if (err < 0) {
-		request_error(req,
-		              err == -ENOENT   ? PROTO_E_NOT_FOUND
-		              : err == -EINVAL ? PROTO_E_INVALID_ARGUMENT
-		                               : PROTO_E_INTERNAL,
-		              "%s", cause ? cause : "cannot read the environment");
-		free(cause);
-		return;
-	}
-	add_build_info(req->d, e);
-	request_reply(req, e);
-}
-
-void envs_op_delete(struct request *req)
-{
-	const char *ref = NULL;
-	char *cause = NULL, *name = NULL;
-	int64_t version = 0;
-	sqlite3_stmt *st;
-	cJSON *res;
-
-	if (msg_arg_string(req->args, "environment", true, &ref, &cause) < 0 ||
-	    parse_ref(ref, &name, &version, &cause) < 0) {
-		ops_arg_error(req, cause);
-		return;
-	}
-	if (is_builtin(name)) {
-		request_error(req, PROTO_E_CONFLICT, "'%s' is built in and cannot be deleted",
-		              name);
-		goto out;
-	}
-	st = version
-	         ? store_prepare(req->d->store, "envs",
-	                         "DELETE FROM environments WHERE name = ?1 AND version = ?2")
-	         : store_prepare(req->d->store, "envs", "DELETE FROM environments WHERE name = ?1");
-	if (!st) {
-		request_error(req, PROTO_E_INTERNAL, "deleting the environment failed");
-		goto out;
-	}
-	sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-	if (version) {
-		sqlite3_bind_int64(st, 2, version);
-	}
-	if (sqlite3_step(st) != SQLITE_DONE) {
-		sqlite3_finalize(st);
-		request_error(req, PROTO_E_INTERNAL, "deleting the environment failed: %s",
-		              store_errmsg(req->d->store));
-		goto out;
-	}
-	sqlite3_finalize(st);
-	int n = sqlite3_changes(store_db(req->d->store));
-	if (n == 0) {
-		request_error(req, PROTO_E_NOT_FOUND, "no environment '%s'", ref);
-		goto out;
-	}
-	res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "id", ref);
-	cJSON_AddNumberToObject(res, "deleted", n);
-	request_reply(req, res);
-out:
-	free(name);
 }
 
 /* ---- builds ---- */
@@ -1159,7 +914,7 @@ static char *build_script(const cJSON *def, const char *dir)
 	return s;
 }
 
-static char *env_path(struct daemon *d, const char *hash, const char *suffix)
+char *envs_path(struct daemon *d, const char *hash, const char *suffix)
 {
 	return msg_strdupf("%s/envs/%s%s", d->state_dir, hash, suffix);
 }
@@ -1315,7 +1070,7 @@ static void build_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 
 static int start_build(struct daemon *d, const char *hash, struct build **ret, char **cause)
 {
-	char *def_path = env_path(d, hash, ".json"), *text = NULL, *script = NULL;
+	char *def_path = envs_path(d, hash, ".json"), *text = NULL, *script = NULL;
 	char *envdir = msg_strdupf("%s/envs", d->state_dir);
 	cJSON *def = NULL;
 	size_t len;
@@ -1335,8 +1090,8 @@ static int start_build(struct daemon *d, const char *hash, struct build **ret, c
 	}
 	b->d = d;
 	snprintf(b->hash, sizeof(b->hash), "%s", hash);
-	b->dir = env_path(d, hash, "");
-	b->log = env_path(d, hash, ".log");
+	b->dir = envs_path(d, hash, "");
+	b->log = envs_path(d, hash, ".log");
 	script = b->dir ? build_script(cJSON_GetObjectItem(def, "definition"), b->dir) : NULL;
 	if (!b->dir || !b->log || !script) {
 		err = -ENOMEM;
@@ -1435,7 +1190,7 @@ out:
  * now); a negative errno with a cause when the build cannot start. */
 static int join_build(struct daemon *d, const char *hash, struct waiter *w, char **cause)
 {
-	char *ready = env_path(d, hash, "/.ready");
+	char *ready = envs_path(d, hash, "/.ready");
 	struct build *b;
 	int err;
 
@@ -1545,7 +1300,7 @@ void envs_shutdown(struct daemon *d)
 static int write_definition(struct daemon *d, const cJSON *e)
 {
 	const char *hash = cJSON_GetObjectItem(e, "hash")->valuestring;
-	char *dir = msg_strdupf("%s/envs", d->state_dir), *path = env_path(d, hash, ".json");
+	char *dir = msg_strdupf("%s/envs", d->state_dir), *path = envs_path(d, hash, ".json");
 	char *text = cJSON_PrintUnformatted(e);
 	int err = -ENOMEM;
 
@@ -1561,43 +1316,10 @@ static int write_definition(struct daemon *d, const cJSON *e)
 	return err;
 }
 
-/* ---- prune ---- */
-
-struct prune_job {
-	uv_work_t work;
-	char *path;
-};
-
-static void prune_work(uv_work_t *w)
+/* Services are asked by the prune op: the registry does not know them. */
+bool envs_build_in_use(struct daemon *d, const char *hash)
 {
-	struct prune_job *j = w->data;
-	util_rm_rf(j->path);
-}
-
-static void prune_done(uv_work_t *w, int status)
-{
-	struct prune_job *j = w->data;
-	free(j->path);
-	free(j);
-}
-
-struct cached {
-	char hash[65];
-	double used;
-	double size;
-};
-
-static int cmp_used_desc(const void *a, const void *b)
-{
-	double x = ((const struct cached *)a)->used, y = ((const struct cached *)b)->used;
-	return x < y ? 1 : x > y ? -1 : 0;
-}
-
-/* Is the build of hash in use: being built, or the interpreter of a run
- * that has not ended? */
-static bool in_use(struct daemon *d, const char *hash)
-{
-	char *dir = env_path(d, hash, "/");
+	char *dir = envs_path(d, hash, "/");
 	bool used = false;
 
 	for (struct build *b = builds; b; b = b->next) {
@@ -1607,101 +1329,6 @@ static bool in_use(struct daemon *d, const char *hash)
 		const cJSON *a0 = cJSON_GetArrayItem(r->argv, 0);
 		used = cJSON_IsString(a0) && strncmp(a0->valuestring, dir, strlen(dir)) == 0;
 	}
-	used = used || (dir && services_use_python_under(d, dir));
 	free(dir);
 	return used || !dir;
-}
-
-void envs_op_prune(struct request *req)
-{
-	struct daemon *d = req->d;
-	int64_t keep = 3;
-	char *cause = NULL, *dir = NULL;
-	struct cached *list = NULL;
-	size_t n = 0, cap = 0;
-	struct dirent *de;
-	DIR *dh;
-	cJSON *res, *pruned;
-	double freed = 0;
-
-	if (msg_arg_int(req->args, "keep", false, 0, 1000000, &keep, &cause) < 0) {
-		ops_arg_error(req, cause);
-		return;
-	}
-	dir = msg_strdupf("%s/envs", d->state_dir);
-	dh = dir ? opendir(dir) : NULL;
-	res = cJSON_CreateObject();
-	pruned = cJSON_AddArrayToObject(res, "pruned");
-	while (dh && (de = readdir(dh))) {
-		struct stat st;
-		char *ready, *size_path, *text = NULL;
-		size_t len;
-		if (strlen(de->d_name) != 64 || strspn(de->d_name, "0123456789abcdef") != 64) {
-			continue;
-		}
-		if (n == cap) {
-			struct cached *m = realloc(list, (cap ? cap * 2 : 16) * sizeof(*list));
-			if (!m) {
-				break;
-			}
-			list = m;
-			cap = cap ? cap * 2 : 16;
-		}
-		memset(&list[n], 0, sizeof(list[n]));
-		memcpy(list[n].hash, de->d_name, 65);
-		ready = env_path(d, de->d_name, "/.ready");
-		size_path = env_path(d, de->d_name, "/.size");
-		/* a half-made build (no .ready) counts as least recently used */
-		if (ready && stat(ready, &st) == 0) {
-			list[n].used = (double)st.st_mtim.tv_sec + st.st_mtim.tv_nsec / 1e9;
-		}
-		if (size_path && util_read_file(size_path, 64, &text, &len) == 0) {
-			list[n].size = strtod(text, NULL) * 1024;
-		}
-		free(text);
-		free(ready);
-		free(size_path);
-		n++;
-	}
-	if (dh) {
-		closedir(dh);
-	}
-	if (n > 1) {
-		qsort(list, n, sizeof(*list), cmp_used_desc);
-	}
-	for (size_t i = 0; i < n; i++) {
-		char *from, *to, hex[9];
-		struct prune_job *j;
-		if ((int64_t)i < keep && list[i].used > 0) {
-			continue;
-		}
-		if (in_use(d, list[i].hash)) {
-			continue;
-		}
-		/* moved aside at once (a new run builds afresh), removed in the pool */
-		util_random_hex(hex, 4);
-		from = env_path(d, list[i].hash, "");
-		to = msg_strdupf("%s/envs/.pruned-%s-%s", d->state_dir, list[i].hash, hex);
-		j = calloc(1, sizeof(*j));
-		if (from && to && j && rename(from, to) == 0) {
-			j->work.data = j;
-			j->path = to;
-			to = NULL;
-			if (uv_queue_work(d->loop, &j->work, prune_work, prune_done) < 0) {
-				free(j->path);
-				free(j);
-			}
-			j = NULL;
-			cJSON_AddItemToArray(pruned, cJSON_CreateString(list[i].hash));
-			freed += list[i].size;
-		}
-		free(j);
-		free(from);
-		free(to);
-	}
-	cJSON_AddNumberToObject(res, "freed", freed);
-	cJSON_AddNumberToObject(res, "kept", (double)(n - (size_t)cJSON_GetArraySize(pruned)));
-	free(list);
-	free(dir);
-	request_reply(req, res);
 }

@@ -7,7 +7,6 @@
 #include <stdint.h>
 
 struct daemon;
-struct request;
 struct run;
 
 /* An environment resolved for a run: its interpreter and variables. */
@@ -33,11 +32,44 @@ int envs_conda_parse(const char *yaml, size_t len, const char *filename, cJSON *
 int envs_resolve(struct daemon *d, const char *ref, const char *path_env, struct envs_resolved *ret,
                  char **cause);
 
-void envs_op_create(struct request *req);
-void envs_op_list(struct request *req);
-void envs_op_show(struct request *req);
-void envs_op_delete(struct request *req);
-void envs_op_prune(struct request *req);
+/* What the env ops (ops_env.c) use of the registry. */
+
+/* The columns of an environment row, then the table: "SELECT " ENVS_COLUMNS
+ * "WHERE ...". */
+#define ENVS_COLUMNS "name, version, hash, definition, created_at FROM environments "
+
+/* The create request's arguments into the normalised definition: every key
+ * present, in a fixed order, so equal definitions print (and hash) alike. */
+int envs_definition_from_args(const cJSON *args, cJSON **ret, char **cause);
+
+/* The SHA-256 of a definition's text, as hex. */
+int envs_hash_text(const char *text, char ret[65]);
+
+/* Is name one of the built-in environments? */
+bool envs_is_builtin(const char *name);
+
+/* The environment object of the protocol; takes ownership of def. */
+cJSON *envs_json(const char *name, int64_t version, const char *hash, cJSON *def,
+                 double created, bool builtin);
+
+/* Append the built-in environments' objects to list. */
+void envs_add_builtins(cJSON *list);
+
+/* Parse NAME[:VERSION]; -EINVAL with a message in *cause. */
+int envs_parse_ref(const char *ref, char **ret_name, int64_t *ret_version, char **cause);
+
+/* The row of name (version 0: the latest) into ret (an env object). */
+int envs_find(struct daemon *d, const char *name, int64_t version, cJSON **ret);
+
+/* Look NAME[:VERSION] up, built-ins included; cause on failure. */
+int envs_lookup(struct daemon *d, const char *ref, cJSON **ret, char **cause);
+
+/* <state>/envs/<hash><suffix>, malloc'd (NULL when out of memory). */
+char *envs_path(struct daemon *d, const char *hash, const char *suffix);
+
+/* Is the build of hash in use here: being built, or the interpreter of a
+ * run that has not ended? (Services are asked by whoever prunes.) */
+bool envs_build_in_use(struct daemon *d, const char *hash);
 
 /* Called when the environment a run waits for is ready (err 0) or failed. */
 typedef void (*envs_ready_fn)(struct run *r, int err, const char *cause);

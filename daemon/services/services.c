@@ -13,6 +13,7 @@
  * instance stops and another starts waits in the queue and is never
  * refused: that is the zero-downtime swap. */
 #include "services.h"
+#include "services_priv.h"
 
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -31,16 +32,11 @@
 #include <sqlite3.h>
 #include <uv.h>
 
-#include "blob.h"
-#include "daemon.h"
-#include "dispatch.h"
-#include "envs.h"
+#include "context.h"
 #include "httpcheck.h"
-#include "ignore.h"
 #include "log.h"
 #include "models.h"
 #include "msg.h"
-#include "ops.h"
 #include "proto.h"
 #include "snapshot.h"
 #include "store.h"
@@ -49,35 +45,6 @@
 
 extern char **environ;
 
-/* Checks while an instance starts: every 100 ms, each answering within 2 s. */
-#define CHECK_START_MS 100
-#define CHECK_START_TIMEOUT_MS 2000
-/* Checks of a serving instance: every 10 s, within 5 s; 3 failures in a row
- * and it is killed and restarted. */
-#define CHECK_LIVE_MS 10000
-#define CHECK_LIVE_TIMEOUT_MS 5000
-#define CHECK_LIVE_FAILS 3
-/* How long an instance may take to answer Healthy, by default. */
-#define START_TIMEOUT_DEFAULT 120.0
-/* A stopping instance gets SIGKILL after this long. */
-#define DRAIN_GRACE_MS 30000
-/* Instances left by an earlier daemon are looked at this often. */
-#define ADOPTED_POLL_MS 1000
-/* Restart delays: 0, then 0.5 s doubling to 30 s; back to 0 after an
- * instance has served for a minute. */
-#define BACKOFF_FIRST_MS 500
-#define BACKOFF_MAX_MS 30000
-#define BACKOFF_RESET_S 60.0
-/* A service's log is cut (copied to output.log.1) above this size. */
-#define LOG_MAX (16 * 1024 * 1024)
-#define LOG_READ_MAX (4 * 1024 * 1024)
-/* Lines of an instance's log quoted when it fails to start. */
-#define FAIL_TAIL_LINES 15
-
-#define PROTO_E_DEPLOYMENT_FAILED "DeploymentFailed"
-
-enum service_state { SVC_TRANSITIONING, SVC_HEALTHY, SVC_UNHEALTHY, SVC_FAILED };
-
 static const char *const state_names[] = {
     [SVC_TRANSITIONING] = "Transitioning",
     [SVC_HEALTHY] = "Healthy",
@@ -85,104 +52,9 @@ static const char *const state_names[] = {
     [SVC_FAILED] = "Failed",
 };
 
-/* What an instance runs. */
-struct svc_config {
-	int64_t model_id;
-	char *model_ref; /* "name:version" */
-	char *python;
-	char *entry_script; /* relative to the source; NULL: no-code */
-	char *snapshot;     /* the source's snapshot, with an entry script */
-	char *source;       /* the directory it was taken from (for show) */
-	double timeout;     /* seconds to answer Healthy */
-	char *environment;  /* "NAME:VERSION" whose python this is; NULL: none */
-	cJSON *vars;        /* that environment's variables; NULL: none */
-};
-
-enum waiter_kind {
-	WAIT_ATTEMPT, /* deploy, restart: the attempt's outcome, an error if it failed */
-	WAIT_SETTLED, /* service.wait: the service once nothing is starting */
-};
-
-struct waiter {
-	struct waiter *next;
-	struct request *req;
-	enum waiter_kind kind;
-};
-
-enum instance_state { INST_STARTING, INST_SERVING, INST_DRAINING, INST_EXITED };
-
-struct services;
-struct service;
-
-struct instance {
-	struct services *mgr;
-	struct instance *prev, *next; /* mgr->instances */
-	struct service *svc;          /* NULL once its service is deleted */
-	int n;                        /* for logs: instance 3 of the daemon */
-	char *model_ref;
-	enum instance_state state;
-	int64_t pid;
-	int port;     /* the private check socket's */
-	bool adopted; /* left by an earlier daemon: no process handle, polled */
-	uv_process_t proc;
-	bool proc_open;
-	uv_timer_t timer; /* checks, the kill deadline, the adopted poll */
-	int handles;
-	bool closing;
-	struct httpcheck *check;
-	int fails;
-	double started_at, deadline;
-};
-
-struct service {
-	struct services *mgr;
-	struct service *next;
-	int64_t id;
-	char *name;
-	char *dir;
-	char *log_path;
-	int port;
-	int listen_fd;               /* the public socket; -1 while Failed */
-	struct svc_config cfg;       /* what serves, or is being started */
-	struct svc_config *next_cfg; /* a swap: what the starting instance runs */
-	enum service_state state;
-	char *error;
-	bool healthy_once; /* the deployment has served (stored) */
-	struct instance *serving, *starting;
-	bool preparing; /* a job makes the next instance's files */
-	bool rotating;  /* a job cuts its log */
-	uv_timer_t backoff;
-	bool backoff_open;
-	int backoff_ms;
-	double serving_since;
-	int restarts;
-	double created_at, updated_at;
-	struct waiter *waiters;
-	int refs; /* the backoff timer and jobs; freed at 0 once deleted */
-	bool deleted;
-};
-
-struct services {
-	struct daemon *d;
-	struct httpcheck_mgr *http;
-	struct service *list;
-	struct instance *instances;
-	char *dir;      /* state/services */
-	char *serve_py; /* the scoring server */
-	int next_n;
-	int refs; /* 1 while open, each service, instance and job */
-	bool closing;
-};
-
-static void begin_attempt(struct service *svc);
-static void attempt_failed(struct service *svc, struct instance *inst, const char *reason);
-static void instance_close(struct instance *inst);
-static void instance_drain(struct instance *inst);
-static void schedule_restart(struct service *svc);
-
 /* ---- small things ---- */
 
-static void mgr_unref(struct services *m)
+void services_mgr_unref(struct services *m)
 {
 	if (--m->refs == 0) {
 		if (m->d->services == m) {
@@ -194,7 +66,7 @@ static void mgr_unref(struct services *m)
 	}
 }
 
-static void cfg_finish(struct svc_config *c)
+void services_config_finish(struct services_config *c)
 {
 	if (c) {
 		free(c->model_ref);
@@ -208,7 +80,7 @@ static void cfg_finish(struct svc_config *c)
 	}
 }
 
-static int cfg_copy(const struct svc_config *from, struct svc_config *to)
+static int cfg_copy(const struct services_config *from, struct services_config *to)
 {
 	memset(to, 0, sizeof(*to));
 	to->model_id = from->model_id;
@@ -223,32 +95,32 @@ static int cfg_copy(const struct svc_config *from, struct svc_config *to)
 	if (!to->model_ref || !to->python || (from->entry_script && !to->entry_script) ||
 	    (from->snapshot && !to->snapshot) || (from->source && !to->source) ||
 	    (from->environment && !to->environment) || (from->vars && !to->vars)) {
-		cfg_finish(to);
+		services_config_finish(to);
 		return -ENOMEM;
 	}
 	return 0;
 }
 
-static struct svc_config *attempt_cfg(struct service *svc)
+struct services_config *services_attempt_cfg(struct service *svc)
 {
 	return svc->next_cfg ? svc->next_cfg : &svc->cfg;
 }
 
-static void svc_unref(struct service *svc)
+void services_unref(struct service *svc)
 {
 	if (--svc->refs > 0) {
 		return;
 	}
 	struct services *m = svc->mgr;
-	cfg_finish(&svc->cfg);
-	cfg_finish(svc->next_cfg);
+	services_config_finish(&svc->cfg);
+	services_config_finish(svc->next_cfg);
 	free(svc->next_cfg);
 	free(svc->name);
 	free(svc->dir);
 	free(svc->log_path);
 	free(svc->error);
 	free(svc);
-	mgr_unref(m);
+	services_mgr_unref(m);
 }
 
 static struct service *find_service(struct services *m, const char *name)
@@ -262,9 +134,7 @@ static struct service *find_service(struct services *m, const char *name)
 }
 
 /* Append a line of the daemon's own to the service's log. */
-static void svc_log(struct service *svc, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-static void svc_log(struct service *svc, const char *fmt, ...)
+void services_log(struct service *svc, const char *fmt, ...)
 {
 	char ts[32], *text = NULL, *line;
 	va_list ap;
@@ -293,7 +163,7 @@ static void svc_log(struct service *svc, const char *fmt, ...)
 }
 
 /* The last n lines of the service's log, UTF-8 clean; NULL when empty. */
-static char *log_tail(const char *path, int n)
+char *services_log_tail(const char *path, int n)
 {
 	char buf[8192];
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -329,7 +199,7 @@ static char *log_tail(const char *path, int n)
 	return utf8_sanitize(start, strlen(start), NULL);
 }
 
-static void set_error(struct service *svc, const char *msg)
+void services_set_error(struct service *svc, const char *msg)
 {
 	free(svc->error);
 	svc->error = msg ? strdup(msg) : NULL;
@@ -338,7 +208,7 @@ static void set_error(struct service *svc, const char *msg)
 /* Bind 127.0.0.1:port (0: any free port) and listen. reuse: SO_REUSEPORT,
  * so a daemon that starts again can bind the port a server left running
  * still holds. */
-static int open_listener(int port, bool reuse, int *ret_fd, int *ret_port)
+int services_open_listener(int port, bool reuse, int *ret_fd, int *ret_port)
 {
 	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
 	socklen_t len = sizeof(sa);
@@ -364,7 +234,7 @@ static int open_listener(int port, bool reuse, int *ret_fd, int *ret_port)
 	return 0;
 }
 
-static void close_listener(struct service *svc)
+void services_close_listener(struct service *svc)
 {
 	if (svc->listen_fd >= 0) {
 		close(svc->listen_fd);
@@ -383,7 +253,7 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 	}
 }
 
-static int db_insert(struct daemon *d, const char *name, int port, const struct svc_config *c,
+static int db_insert(struct daemon *d, const char *name, int port, const struct services_config *c,
                      double now, int64_t *ret_id)
 {
 	sqlite3_stmt *st =
@@ -461,7 +331,7 @@ static void load_environment(struct service *svc)
 }
 
 /* Record what the service serves now, and whether that has served. */
-static void db_update(struct service *svc)
+void services_db_update(struct service *svc)
 {
 	struct daemon *d = svc->mgr->d;
 	sqlite3_stmt *st =
@@ -580,7 +450,7 @@ static cJSON *service_json(struct service *svc)
 	}
 	if (svc->next_cfg || svc->starting) {
 		cJSON *p = cJSON_AddObjectToObject(o, "pending");
-		cJSON_AddStringToObject(p, "model", attempt_cfg(svc)->model_ref);
+		cJSON_AddStringToObject(p, "model", services_attempt_cfg(svc)->model_ref);
 		if (svc->starting) {
 			cJSON_AddNumberToObject(p, "pid", (double)svc->starting->pid);
 		} else {
@@ -614,7 +484,7 @@ static cJSON *service_json(struct service *svc)
 	return o;
 }
 
-static void set_state(struct service *svc, enum service_state st)
+void services_set_state(struct service *svc, enum service_state st)
 {
 	if (svc->state != st) {
 		svc->state = st;
@@ -622,867 +492,37 @@ static void set_state(struct service *svc, enum service_state st)
 }
 
 /* The attempt to start an instance has ended: answer who waited for it. */
-static void settle_waiters(struct service *svc, bool ok, const char *msg)
+void services_settle_waiters(struct service *svc, bool ok, const char *msg)
 {
 	struct waiter *w = svc->waiters;
 
 	svc->waiters = NULL;
 	while (w) {
 		struct waiter *next = w->next;
-		if (ok || w->kind == WAIT_SETTLED) {
-			request_reply(w->req, service_json(svc));
+		if (ok || w->kind == SERVICES_WAIT_SETTLED) {
+			w->cb(w->ud, service_json(svc), NULL, NULL);
 		} else {
-			request_error(w->req, PROTO_E_DEPLOYMENT_FAILED, "%s",
-			              msg ? msg : "failed");
+			w->cb(w->ud, NULL, PROTO_E_DEPLOYMENT_FAILED, msg ? msg : "failed");
 		}
-		request_release(w->req);
 		free(w);
 		w = next;
 	}
 }
 
-static int add_waiter(struct service *svc, struct request *req, enum waiter_kind kind)
+int services_add_waiter(struct service *svc, enum services_wait_kind kind, services_wait_fn cb,
+                        void *ud)
 {
 	struct waiter *w = calloc(1, sizeof(*w));
 
 	if (!w) {
 		return -ENOMEM;
 	}
-	w->req = request_hold(req);
-	if (!w->req) {
-		free(w);
-		return -ENOMEM;
-	}
+	w->cb = cb;
+	w->ud = ud;
 	w->kind = kind;
 	w->next = svc->waiters;
 	svc->waiters = w;
 	return 0;
-}
-
-/* ---- the log ---- */
-
-/* Cutting a log that outgrew LOG_MAX: copy it to output.log.1, then empty
- * it. Servers write with O_APPEND, so they go on at the new end; what they
- * write between the copy and the truncation is lost (logrotate's
- * copytruncate). */
-struct rotate_job {
-	uv_work_t work;
-	struct service *svc;
-	char *path;
-};
-
-static void rotate_work(uv_work_t *w)
-{
-	struct rotate_job *j = w->data;
-	char *old = msg_strdupf("%s.1", j->path), *tmp = msg_strdupf("%s.1.tmp", j->path);
-	char buf[65536];
-	int in = -1, out = -1;
-	ssize_t n;
-	bool ok = true;
-
-	if (!old || !tmp) {
-		goto out;
-	}
-	in = open(j->path, O_RDONLY | O_CLOEXEC);
-	out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (in < 0 || out < 0) {
-		goto out;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0) {
-		if (write(out, buf, (size_t)n) != n) {
-			ok = false;
-			break;
-		}
-	}
-	if (ok && n == 0 && rename(tmp, old) == 0) {
-		if (truncate(j->path, 0) < 0) {
-			/* the log grows on; the next check tries again */
-		}
-	} else {
-		unlink(tmp);
-	}
-out:
-	if (in >= 0) {
-		close(in);
-	}
-	if (out >= 0) {
-		close(out);
-	}
-	free(old);
-	free(tmp);
-}
-
-static void rotate_done(uv_work_t *w, int status)
-{
-	struct rotate_job *j = w->data;
-
-	j->svc->rotating = false;
-	free(j->path);
-	svc_unref(j->svc);
-	free(j);
-}
-
-static void maybe_rotate(struct service *svc)
-{
-	struct rotate_job *j;
-	struct stat st;
-
-	if (svc->rotating || svc->deleted || stat(svc->log_path, &st) < 0 ||
-	    st.st_size <= LOG_MAX) {
-		return;
-	}
-	j = calloc(1, sizeof(*j));
-	if (!j || !(j->path = strdup(svc->log_path))) {
-		free(j);
-		return;
-	}
-	j->work.data = j;
-	j->svc = svc;
-	svc->refs++;
-	svc->rotating = true;
-	if (uv_queue_work(svc->mgr->d->loop, &j->work, rotate_work, rotate_done) < 0) {
-		svc->rotating = false;
-		svc->refs--;
-		free(j->path);
-		free(j);
-	}
-}
-
-/* ---- instances ---- */
-
-static void instance_close_cb(uv_handle_t *h)
-{
-	struct instance *inst = h->data;
-
-	if (--inst->handles > 0) {
-		return;
-	}
-	struct services *m = inst->mgr;
-	free(inst->model_ref);
-	free(inst);
-	mgr_unref(m);
-}
-
-static struct instance *instance_create(struct services *m, struct service *svc,
-                                        const char *model_ref)
-{
-	struct instance *inst = calloc(1, sizeof(*inst));
-
-	if (!inst) {
-		return NULL;
-	}
-	inst->mgr = m;
-	inst->svc = svc;
-	inst->n = ++m->next_n;
-	inst->model_ref = model_ref ? strdup(model_ref) : NULL;
-	inst->started_at = util_now();
-	uv_timer_init(m->d->loop, &inst->timer);
-	inst->timer.data = inst;
-	inst->proc.data = inst;
-	inst->handles = 1;
-	inst->next = m->instances;
-	if (inst->next) {
-		inst->next->prev = inst;
-	}
-	m->instances = inst;
-	m->refs++;
-	return inst;
-}
-
-/* Take the instance out of everything and close its handles. */
-static void instance_close(struct instance *inst)
-{
-	struct services *m = inst->mgr;
-
-	if (inst->closing) {
-		return;
-	}
-	inst->closing = true;
-	httpcheck_cancel(inst->check);
-	inst->check = NULL;
-	if (inst->svc) {
-		if (inst->svc->serving == inst) {
-			inst->svc->serving = NULL;
-		}
-		if (inst->svc->starting == inst) {
-			inst->svc->starting = NULL;
-		}
-	}
-	if (inst->prev) {
-		inst->prev->next = inst->next;
-	} else {
-		m->instances = inst->next;
-	}
-	if (inst->next) {
-		inst->next->prev = inst->prev;
-	}
-	if (inst->proc_open) {
-		/* Closing the handle does not touch the process. */
-		inst->proc_open = false;
-		uv_close((uv_handle_t *)&inst->proc, instance_close_cb);
-	}
-	uv_close((uv_handle_t *)&inst->timer, instance_close_cb);
-}
-
-static void kill_group(struct instance *inst, int sig)
-{
-	if (inst->pid > 0) {
-		/* Each instance leads its own session and process group. */
-		if (kill(-(pid_t)inst->pid, sig) < 0 && errno == ESRCH) {
-			kill((pid_t)inst->pid, sig);
-		}
-	}
-}
-
-static bool pid_matches(int64_t pid, const char *dir)
-{
-	char path[64], *cmd = NULL, *stat = NULL;
-	size_t len;
-	bool yes = false;
-
-	snprintf(path, sizeof(path), "/proc/%lld/stat", (long long)pid);
-	if (util_read_file(path, 4096, &stat, NULL) == 0) {
-		const char *close = strrchr(stat, ')');
-		if (close && close[1] == ' ' && close[2] == 'Z') {
-			free(stat);
-			return false; /* a zombie has ended */
-		}
-	}
-	free(stat);
-	snprintf(path, sizeof(path), "/proc/%lld/cmdline", (long long)pid);
-	if (util_read_file(path, 1 << 16, &cmd, &len) < 0) {
-		return false;
-	}
-	for (size_t i = 0; i + 1 < len; i++) {
-		if (cmd[i] == '\0') {
-			cmd[i] = ' ';
-		}
-	}
-	yes = strstr(cmd, dir) != NULL;
-	free(cmd);
-	return yes;
-}
-
-/* The instance's process has ended (desc says how). */
-static void instance_gone(struct instance *inst, const char *desc)
-{
-	struct service *svc = inst->svc;
-	enum instance_state was = inst->state;
-
-	inst->state = INST_EXITED;
-	/* Whatever the server started stays in its group: end that too. */
-	kill_group(inst, SIGKILL);
-	if (svc && !svc->deleted) {
-		if (was == INST_DRAINING) {
-			svc_log(svc, "instance %d (pid %lld) stopped: %s", inst->n,
-			        (long long)inst->pid, desc);
-		}
-		if (svc->starting == inst) {
-			char *reason = msg_strdupf("the scoring server (pid %lld) %s before it "
-			                           "answered Healthy",
-			                           (long long)inst->pid, desc);
-			svc->starting = NULL;
-			attempt_failed(svc, NULL, reason ? reason : desc);
-			free(reason);
-		} else if (svc->serving == inst) {
-			svc->serving = NULL;
-			char *reason = msg_strdupf("instance %d (pid %lld) %s while serving",
-			                           inst->n, (long long)inst->pid, desc);
-			svc_log(svc, "%s", reason ? reason : desc);
-			set_error(svc, reason);
-			free(reason);
-			set_state(svc, SVC_UNHEALTHY);
-			if (!svc->starting && !svc->preparing) {
-				/* A swap in progress takes over when it succeeds. */
-				if (util_now() - svc->serving_since >= BACKOFF_RESET_S) {
-					svc->backoff_ms = 0;
-				}
-				schedule_restart(svc);
-			}
-		}
-	}
-	instance_close(inst);
-}
-
-static void proc_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
-{
-	struct instance *inst = p->data;
-	char desc[128];
-
-	if (term_signal) {
-		snprintf(desc, sizeof(desc), "was killed by signal %d (%s)", term_signal,
-		         strsignal(term_signal));
-	} else {
-		snprintf(desc, sizeof(desc), "exited with code %lld", (long long)exit_status);
-	}
-	inst->proc_open = false;
-	uv_close((uv_handle_t *)p, instance_close_cb);
-	instance_gone(inst, desc);
-}
-
-static void check_cb(void *ud, int err, long status, const char *body, size_t len);
-
-/* The instance's timer: the next check, the kill deadline, or a poll. */
-static void instance_timer_cb(uv_timer_t *t)
-{
-	struct instance *inst = t->data;
-	char url[64];
-	int err;
-
-	if (inst->adopted && !pid_matches(inst->pid, inst->svc ? inst->svc->dir : inst->mgr->dir)) {
-		instance_gone(inst, "ended");
-		return;
-	}
-	switch (inst->state) {
-	case INST_STARTING:
-	case INST_SERVING:
-		if (inst->adopted || inst->check) {
-			return;
-		}
-		snprintf(url, sizeof(url), "http://127.0.0.1:%d/", inst->port);
-		err = httpcheck_get(inst->mgr->http, url,
-		                    inst->state == INST_STARTING ? CHECK_START_TIMEOUT_MS
-		                                                 : CHECK_LIVE_TIMEOUT_MS,
-		                    check_cb, inst, &inst->check);
-		if (err < 0) {
-			inst->check = NULL;
-			log_warn("instance %d: cannot start a health check: %s", inst->n,
-			         strerror(-err));
-		}
-		break;
-	case INST_DRAINING:
-		if (util_now() >= inst->deadline) {
-			kill_group(inst, SIGKILL);
-		}
-		break;
-	case INST_EXITED:
-		break;
-	}
-}
-
-static void instance_healthy(struct instance *inst);
-
-static void check_cb(void *ud, int err, long status, const char *body, size_t len)
-{
-	struct instance *inst = ud;
-	struct service *svc = inst->svc;
-	bool ok = err == 0 && status == 200 && len >= 7 && strncmp(body, "Healthy", 7) == 0;
-
-	inst->check = NULL;
-	if (inst->state == INST_STARTING) {
-		if (ok) {
-			instance_healthy(inst);
-			return;
-		}
-		if (util_now() >= inst->deadline && svc && svc->starting == inst) {
-			char *reason = msg_strdupf(
-			    "the scoring server did not answer Healthy within "
-			    "%g s (last check: %s)",
-			    svc ? attempt_cfg(svc)->timeout : 0.0, err ? body : "an HTTP error");
-			attempt_failed(svc, inst, reason ? reason : "not healthy in time");
-			free(reason);
-		}
-		return;
-	}
-	if (inst->state != INST_SERVING) {
-		return;
-	}
-	if (ok) {
-		inst->fails = 0;
-		if (svc) {
-			maybe_rotate(svc);
-		}
-		return;
-	}
-	if (++inst->fails >= CHECK_LIVE_FAILS && svc) {
-		svc_log(svc,
-		        "instance %d (pid %lld) failed %d health checks in a row (%s); killing it",
-		        inst->n, (long long)inst->pid, inst->fails,
-		        err ? body : "it answered, but not Healthy");
-		kill_group(inst, SIGKILL);
-	}
-}
-
-/* A starting instance answered Healthy: switch clients to it, and stop the
- * one it replaces. */
-static void instance_healthy(struct instance *inst)
-{
-	struct service *svc = inst->svc;
-	struct instance *old;
-
-	if (!svc || svc->starting != inst) {
-		instance_drain(inst);
-		return;
-	}
-	/* From now on it accepts on the public socket too. */
-	if (kill((pid_t)inst->pid, SIGUSR1) < 0) {
-		attempt_failed(svc, inst, "the scoring server vanished as it became healthy");
-		return;
-	}
-	old = svc->serving;
-	svc->starting = NULL;
-	svc->serving = inst;
-	inst->state = INST_SERVING;
-	inst->fails = 0;
-	svc->serving_since = util_now();
-	uv_timer_start(&inst->timer, instance_timer_cb, CHECK_LIVE_MS, CHECK_LIVE_MS);
-	if (svc->next_cfg) {
-		cfg_finish(&svc->cfg);
-		svc->cfg = *svc->next_cfg;
-		free(svc->next_cfg);
-		svc->next_cfg = NULL;
-	}
-	svc->healthy_once = true;
-	svc->updated_at = util_now();
-	db_update(svc);
-	set_state(svc, SVC_HEALTHY);
-	set_error(svc, NULL);
-	svc_log(svc, "instance %d (pid %lld, model %s) is healthy and serving on 127.0.0.1:%d",
-	        inst->n, (long long)inst->pid, inst->model_ref, svc->port);
-	/* Stop the instance it replaces, and any left by an earlier daemon. */
-	if (old) {
-		instance_drain(old);
-	}
-	for (struct instance *i = svc->mgr->instances; i; i = i->next) {
-		if (i->svc == svc && i != inst && i->state == INST_SERVING) {
-			instance_drain(i);
-		}
-	}
-	settle_waiters(svc, true, NULL);
-}
-
-/* SIGTERM: stop accepting, finish what has begun, exit; SIGKILL later. */
-static void instance_drain(struct instance *inst)
-{
-	if (inst->state == INST_DRAINING || inst->state == INST_EXITED) {
-		return;
-	}
-	if (inst->svc && inst->svc->serving == inst) {
-		inst->svc->serving = NULL;
-	}
-	if (inst->svc && inst->svc->starting == inst) {
-		inst->svc->starting = NULL;
-	}
-	inst->state = INST_DRAINING;
-	httpcheck_cancel(inst->check);
-	inst->check = NULL;
-	inst->deadline = util_now() + DRAIN_GRACE_MS / 1000.0;
-	if (inst->pid > 0) {
-		kill((pid_t)inst->pid, SIGTERM);
-	}
-	/* Past the deadline the timer kills it; an adopted one is polled. */
-	uv_timer_start(&inst->timer, instance_timer_cb,
-	               inst->adopted ? ADOPTED_POLL_MS : DRAIN_GRACE_MS,
-	               inst->adopted ? ADOPTED_POLL_MS : 1000);
-}
-
-/* ---- starting an instance ---- */
-
-static void backoff_close_cb(uv_handle_t *h)
-{
-	svc_unref(h->data);
-}
-
-static void backoff_cb(uv_timer_t *t)
-{
-	struct service *svc = t->data;
-
-	if (svc->deleted || svc->mgr->closing || svc->serving) {
-		return;
-	}
-	svc->restarts++;
-	begin_attempt(svc);
-}
-
-/* Start again after the current delay, and grow the next one. */
-static void schedule_restart(struct service *svc)
-{
-	int delay = svc->backoff_ms;
-
-	svc->backoff_ms =
-	    delay ? (delay * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : delay * 2) : BACKOFF_FIRST_MS;
-	svc_log(svc, "restarting in %.1f s", delay / 1000.0);
-	uv_timer_start(&svc->backoff, backoff_cb, (uint64_t)delay, 0);
-}
-
-/* An attempt to start an instance failed (inst, when given, is killed). */
-static void attempt_failed(struct service *svc, struct instance *inst, const char *reason)
-{
-	char *tail = log_tail(svc->log_path, FAIL_TAIL_LINES);
-	char *msg = msg_strdupf("service '%s': %s%s%s", svc->name, reason,
-	                        tail ? "; the last lines of its log:\n" : "", tail ? tail : "");
-	const char *text = msg ? msg : reason;
-
-	free(tail);
-	if (inst) {
-		if (svc->starting == inst) {
-			svc->starting = NULL;
-		}
-		inst->state = INST_DRAINING;
-		inst->deadline = util_now();
-		httpcheck_cancel(inst->check);
-		inst->check = NULL;
-		kill_group(inst, SIGKILL);
-		uv_timer_start(&inst->timer, instance_timer_cb, 1000, 1000);
-	}
-	svc_log(svc, "starting model %s failed: %s", attempt_cfg(svc)->model_ref, reason);
-	set_error(svc, text);
-	if (svc->next_cfg) {
-		/* A swap failed: what served goes on serving. */
-		cfg_finish(svc->next_cfg);
-		free(svc->next_cfg);
-		svc->next_cfg = NULL;
-		settle_waiters(svc, false, text);
-		if (svc->serving) {
-			free(msg);
-			return;
-		}
-	} else {
-		settle_waiters(svc, false, text);
-	}
-	if (svc->healthy_once) {
-		set_state(svc, SVC_UNHEALTHY);
-		if (!svc->backoff_ms) {
-			svc->backoff_ms = BACKOFF_FIRST_MS;
-		}
-		schedule_restart(svc);
-	} else {
-		/* Never served: nothing to come back to. Clients are refused
-		 * rather than left waiting. */
-		set_state(svc, SVC_FAILED);
-		close_listener(svc);
-	}
-	free(msg);
-}
-
-/* Whether the variable "KEY=..." e is one of vars' keys. */
-static bool in_vars(const char *e, const cJSON *vars)
-{
-	const cJSON *kv;
-
-	cJSON_ArrayForEach(kv, vars)
-	{
-		size_t kl = strlen(kv->string);
-		if (strncmp(e, kv->string, kl) == 0 && e[kl] == '=') {
-			return true;
-		}
-	}
-	return false;
-}
-
-/* The daemon's variables, the environment's over them (as a run has them),
- * then runyard's own, which neither may change. */
-static char **build_env(struct services *m, struct service *svc, const struct svc_config *c,
-                        const char *model_dir)
-{
-	const char *sdk = tracking_sdk_dir(), *pp = getenv("PYTHONPATH");
-	const cJSON *kv;
-	size_t n = 0;
-	char **env;
-
-	while (environ[n]) {
-		n++;
-	}
-	env = calloc(n + (size_t)cJSON_GetArraySize(c->vars) + 8, sizeof(char *));
-	if (!env) {
-		return NULL;
-	}
-	n = 0;
-	cJSON_ArrayForEach(kv, c->vars)
-	{
-		if (cJSON_IsString(kv) && strcmp(kv->string, "PYTHONPATH") != 0 &&
-		    strncmp(kv->string, "RUNYARD_", 8) != 0 &&
-		    strcmp(kv->string, "AZUREML_MODEL_DIR") != 0 &&
-		    strcmp(kv->string, "PYTHONUNBUFFERED") != 0) {
-			env[n++] = msg_strdupf("%s=%s", kv->string, kv->valuestring);
-		}
-	}
-	for (char **e = environ; *e; e++) {
-		if (strncmp(*e, "PYTHONPATH=", 11) == 0 || strncmp(*e, "RUNYARD_", 8) == 0 ||
-		    strncmp(*e, "AZUREML_MODEL_DIR=", 18) == 0 ||
-		    strncmp(*e, "PYTHONUNBUFFERED=", 17) == 0 || in_vars(*e, c->vars)) {
-			continue;
-		}
-		env[n++] = strdup(*e);
-	}
-	env[n++] = pp && *pp ? msg_strdupf("PYTHONPATH=%s:%s", sdk, pp)
-	                     : msg_strdupf("PYTHONPATH=%s", sdk);
-	env[n++] = strdup("PYTHONUNBUFFERED=1");
-	env[n++] = msg_strdupf("RUNYARD_SERVICE=%s", svc->name);
-	env[n++] = msg_strdupf("RUNYARD_MODEL_DIR=%s", model_dir);
-	env[n++] = msg_strdupf("AZUREML_MODEL_DIR=%s", model_dir);
-	env[n] = NULL;
-	for (size_t i = 0; i < n; i++) {
-		if (!env[i]) {
-			for (size_t k = 0; k < n; k++) {
-				free(env[k]);
-			}
-			free(env);
-			return NULL;
-		}
-	}
-	return env;
-}
-
-static void free_strv(char **v)
-{
-	if (v) {
-		for (char **p = v; *p; p++) {
-			free(*p);
-		}
-		free(v);
-	}
-}
-
-static char *src_dir_of(struct service *svc, const struct svc_config *c)
-{
-	return msg_strdupf("%s/src/%s", svc->dir, c->snapshot);
-}
-
-/* Start an instance running the attempt's configuration. */
-static void spawn_instance(struct service *svc)
-{
-	struct services *m = svc->mgr;
-	struct daemon *d = m->d;
-	struct svc_config *c = attempt_cfg(svc);
-	struct models_model model = {0};
-	uv_process_options_t opts = {0};
-	uv_stdio_container_t stdio[5];
-	char *cause = NULL, *model_dir = NULL, *models_root = NULL, *src = NULL;
-	char **env = NULL, *args[24], fdbuf[2][8];
-	struct instance *inst = NULL;
-	int priv_fd = -1, priv_port = 0, log_fd = -1, n = 0, err;
-
-	err = models_get_id(d, c->model_id, &model);
-	if (err < 0) {
-		attempt_failed(svc, NULL, "its model is gone from the registry");
-		goto out;
-	}
-	models_root = util_path_join(svc->dir, "models");
-	if (!models_root || models_link(d, &model, models_root, &model_dir, &cause) < 0) {
-		attempt_failed(svc, NULL, cause ? cause : "cannot lay out the model's files");
-		goto out;
-	}
-	if (svc->listen_fd < 0) {
-		int port;
-		err = open_listener(svc->port, true, &svc->listen_fd, &port);
-		if (err < 0) {
-			char *why = msg_strdupf("cannot listen on 127.0.0.1:%d: %s", svc->port,
-			                        strerror(-err));
-			attempt_failed(svc, NULL, why ? why : "cannot listen");
-			free(why);
-			goto out;
-		}
-	}
-	err = open_listener(0, false, &priv_fd, &priv_port);
-	if (err < 0) {
-		char *why =
-		    msg_strdupf("cannot open a socket for health checks: %s", strerror(-err));
-		attempt_failed(svc, NULL, why ? why : "cannot listen");
-		free(why);
-		goto out;
-	}
-	log_fd = open(svc->log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
-	if (log_fd < 0) {
-		char *why =
-		    msg_strdupf("cannot open its log %s: %s", svc->log_path, strerror(errno));
-		attempt_failed(svc, NULL, why ? why : "cannot open its log");
-		free(why);
-		goto out;
-	}
-	env = build_env(m, svc, c, model_dir);
-	if (c->snapshot) {
-		src = src_dir_of(svc, c);
-	}
-	inst = instance_create(m, svc, c->model_ref);
-	if (!env || !inst || (c->snapshot && !src)) {
-		attempt_failed(svc, NULL, "out of memory");
-		goto out;
-	}
-	snprintf(fdbuf[0], sizeof(fdbuf[0]), "3");
-	snprintf(fdbuf[1], sizeof(fdbuf[1]), "4");
-	args[n++] = c->python;
-	args[n++] = m->serve_py;
-	args[n++] = "--service";
-	args[n++] = svc->name;
-	args[n++] = "--dir";
-	args[n++] = svc->dir;
-	args[n++] = "--model";
-	args[n++] = c->model_ref;
-	args[n++] = "--model-dir";
-	args[n++] = model_dir;
-	if (model.framework) {
-		args[n++] = "--framework";
-		args[n++] = model.framework;
-	}
-	if (c->entry_script) {
-		args[n++] = "--entry-script";
-		args[n++] = c->entry_script;
-		args[n++] = "--source-dir";
-		args[n++] = src;
-	}
-	args[n++] = "--listen-fd";
-	args[n++] = fdbuf[0];
-	args[n++] = "--check-fd";
-	args[n++] = fdbuf[1];
-	args[n] = NULL;
-
-	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_INHERIT_FD;
-	stdio[1].data.fd = log_fd;
-	stdio[2].flags = UV_INHERIT_FD;
-	stdio[2].data.fd = log_fd;
-	stdio[3].flags = UV_INHERIT_FD;
-	stdio[3].data.fd = svc->listen_fd;
-	stdio[4].flags = UV_INHERIT_FD;
-	stdio[4].data.fd = priv_fd;
-	opts.file = c->python;
-	opts.args = args;
-	opts.env = env;
-	opts.cwd = src ? src : svc->dir;
-	opts.exit_cb = proc_exit_cb;
-	/* Its own session: it outlives the daemon, like a run's supervisor. */
-	opts.flags = UV_PROCESS_DETACHED;
-	opts.stdio = stdio;
-	opts.stdio_count = 5;
-	svc_log(svc, "starting instance %d: model %s, %s%s, python %s", inst->n, c->model_ref,
-	        c->entry_script ? "entry script " : "no-code scikit-learn server",
-	        c->entry_script ? c->entry_script : "", c->python);
-	err = uv_spawn(d->loop, &inst->proc, &opts);
-	inst->handles++;
-	inst->proc_open = true;
-	if (err < 0) {
-		char *why = msg_strdupf("cannot start %s: %s", c->python, uv_strerror(err));
-		inst->state = INST_EXITED;
-		instance_close(inst);
-		attempt_failed(svc, NULL, why ? why : "cannot start the server");
-		free(why);
-		goto out;
-	}
-	inst->pid = inst->proc.pid;
-	inst->port = priv_port;
-	inst->state = INST_STARTING;
-	inst->deadline = util_now() + c->timeout;
-	svc->starting = inst;
-	uv_timer_start(&inst->timer, instance_timer_cb, CHECK_START_MS, CHECK_START_MS);
-out:
-	if (priv_fd >= 0) {
-		close(priv_fd);
-	}
-	if (log_fd >= 0) {
-		close(log_fd);
-	}
-	free_strv(env);
-	free(cause);
-	free(model_dir);
-	free(models_root);
-	free(src);
-	models_model_finish(&model);
-}
-
-/* Preparing an instance's source: the entry script's snapshot,
- * materialised once per service and snapshot. */
-struct prep_job {
-	uv_work_t work;
-	struct service *svc;
-	char *dest;
-	char *snapshot;
-	int err;
-	char *cause;
-};
-
-static void prep_work(uv_work_t *w)
-{
-	struct prep_job *j = w->data;
-	char *tmp = msg_strdupf("%s.tmp", j->dest);
-
-	if (!tmp) {
-		j->err = -ENOMEM;
-		return;
-	}
-	util_rm_rf(tmp);
-	j->err = util_mkdir_p(tmp, 0700);
-	if (j->err == 0) {
-		j->err = snapshot_materialise(j->svc->mgr->d->blobs, j->snapshot, tmp, &j->cause);
-	}
-	if (j->err == 0 && rename(tmp, j->dest) < 0) {
-		j->err = -errno;
-	}
-	if (j->err < 0) {
-		util_rm_rf(tmp);
-	}
-	free(tmp);
-}
-
-static void prep_done(uv_work_t *w, int status)
-{
-	struct prep_job *j = w->data;
-	struct service *svc = j->svc;
-
-	svc->preparing = false;
-	if (!svc->deleted && !svc->mgr->closing) {
-		if (j->err < 0) {
-			char *why = msg_strdupf("cannot lay out its source: %s",
-			                        j->cause ? j->cause : strerror(-j->err));
-			attempt_failed(svc, NULL, why ? why : "cannot lay out its source");
-			free(why);
-		} else {
-			spawn_instance(svc);
-		}
-	}
-	free(j->dest);
-	free(j->snapshot);
-	free(j->cause);
-	free(j);
-	svc_unref(svc);
-}
-
-/* Start an instance of the attempt's configuration (the service's own, or
- * next_cfg for a swap), preparing its files first when needed. */
-static void begin_attempt(struct service *svc)
-{
-	struct svc_config *c = attempt_cfg(svc);
-	struct prep_job *j;
-	char *dest;
-
-	if (svc->starting || svc->preparing || svc->deleted || svc->mgr->closing) {
-		return;
-	}
-	uv_timer_stop(&svc->backoff);
-	if (!svc->serving && svc->state != SVC_UNHEALTHY) {
-		set_state(svc, SVC_TRANSITIONING);
-	}
-	if (!c->snapshot) {
-		spawn_instance(svc);
-		return;
-	}
-	dest = src_dir_of(svc, c);
-	if (dest && access(dest, F_OK) == 0) {
-		free(dest);
-		spawn_instance(svc);
-		return;
-	}
-	j = calloc(1, sizeof(*j));
-	if (!dest || !j) {
-		free(dest);
-		free(j);
-		attempt_failed(svc, NULL, "out of memory");
-		return;
-	}
-	j->work.data = j;
-	j->svc = svc;
-	j->dest = dest;
-	j->snapshot = strdup(c->snapshot);
-	svc->refs++;
-	svc->preparing = true;
-	if (!j->snapshot || uv_queue_work(svc->mgr->d->loop, &j->work, prep_work, prep_done) < 0) {
-		free(j->snapshot);
-		free(j->dest);
-		free(j);
-		svc->preparing = false;
-		svc->refs--;
-		attempt_failed(svc, NULL, "cannot queue the preparation of its source");
-	}
 }
 
 /* ---- start and shutdown of the daemon ---- */
@@ -1541,7 +581,7 @@ static void adopt_leftovers(struct services *m)
 				svc = s;
 			}
 		}
-		struct instance *inst = instance_create(m, svc, NULL);
+		struct instance *inst = serve_proc_instance_create(m, svc, NULL);
 		if (inst) {
 			inst->pid = pid;
 			inst->adopted = true;
@@ -1550,10 +590,10 @@ static void adopt_leftovers(struct services *m)
 			log_info("found scoring server pid %lld of %s left by an earlier runyardd",
 			         pid, svc ? svc->name : "a deleted service");
 			if (svc) {
-				uv_timer_start(&inst->timer, instance_timer_cb, ADOPTED_POLL_MS,
+				uv_timer_start(&inst->timer, serve_proc_instance_timer_cb, ADOPTED_POLL_MS,
 				               ADOPTED_POLL_MS);
 			} else {
-				instance_drain(inst);
+				serve_proc_instance_drain(inst);
 			}
 		}
 		free(cmd);
@@ -1582,7 +622,7 @@ static int load_services(struct services *m)
 			rc = SQLITE_NOMEM;
 			break;
 		}
-		struct svc_config *c = &svc->cfg;
+		struct services_config *c = &svc->cfg;
 		c->model_id = sqlite3_column_int64(st, 3);
 		c->python = strdup((const char *)sqlite3_column_text(st, 4));
 		if (sqlite3_column_type(st, 5) != SQLITE_NULL) {
@@ -1636,9 +676,9 @@ int services_start(struct daemon *d)
 	adopt_leftovers(m);
 	int n = 0;
 	for (struct service *svc = m->list; svc; svc = svc->next) {
-		svc_log(svc, "runyardd started: starting the service again (model %s)",
+		services_log(svc, "runyardd started: starting the service again (model %s)",
 		        svc->cfg.model_ref);
-		begin_attempt(svc);
+		serve_proc_begin_attempt(svc);
 		n++;
 	}
 	if (n > 0) {
@@ -1661,30 +701,29 @@ void services_shutdown(struct daemon *d)
 		svc->deleted = true;
 		for (struct waiter *w = svc->waiters, *next; w; w = next) {
 			next = w->next;
-			request_error(w->req, PROTO_E_SHUTTING_DOWN,
-			              "runyardd is stopping; the service goes on");
-			request_release(w->req);
+			w->cb(w->ud, NULL, PROTO_E_SHUTTING_DOWN,
+			      "runyardd is stopping; the service goes on");
 			free(w);
 		}
 		svc->waiters = NULL;
-		close_listener(svc);
+		services_close_listener(svc);
 		if (svc->backoff_open) {
 			svc->backoff_open = false;
-			uv_close((uv_handle_t *)&svc->backoff, backoff_close_cb);
+			uv_close((uv_handle_t *)&svc->backoff, serve_proc_backoff_close_cb);
 		}
 	}
 	while (m->instances) {
 		struct instance *inst = m->instances;
 		if (inst->state == INST_STARTING) {
 			/* It never served; the next daemon starts another. */
-			kill_group(inst, SIGKILL);
+			serve_proc_kill_group(inst, SIGKILL);
 		}
 		inst->svc = NULL;
-		instance_close(inst);
+		serve_proc_instance_close(inst);
 	}
 	httpcheck_mgr_close(m->http);
 	m->http = NULL;
-	mgr_unref(m);
+	services_mgr_unref(m);
 }
 
 /* ---- what the registry asks ---- */
@@ -1737,464 +776,41 @@ int services_of_model_json(struct daemon *d, int64_t model_id, cJSON **ret)
 	return 0;
 }
 
-/* ---- ops ---- */
+/* ---- what the service ops ask and do (ops_service.c) ---- */
 
-static struct services *mgr_of(struct request *req)
+bool services_open(struct daemon *d)
 {
-	struct services *m = req->d->services;
-
-	if (!m || m->closing) {
-		request_error(req, PROTO_E_SHUTTING_DOWN, "runyardd is stopping");
-		return NULL;
-	}
-	return m;
+	return d->services && !d->services->closing;
 }
 
-/* args.service: an existing service; replies the error itself. */
-static struct service *resolve_service(struct request *req)
+struct service *services_find(struct daemon *d, const char *name)
 {
-	struct services *m = mgr_of(req);
-	const char *name = NULL;
-	char *cause = NULL;
-	struct service *svc;
-
-	if (!m) {
-		return NULL;
-	}
-	if (msg_arg_string(req->args, "service", true, &name, &cause) < 0) {
-		ops_arg_error(req, cause);
-		return NULL;
-	}
-	svc = find_service(m, name);
-	if (!svc) {
-		request_error(req, PROTO_E_NOT_FOUND,
-		              "no service '%s' (see 'runyard service list')", name);
-	}
-	return svc;
+	return find_service(d->services, name);
 }
 
-static bool busy(struct service *svc)
+bool services_busy(const struct service *svc)
 {
 	return svc->starting || svc->preparing || svc->next_cfg;
 }
 
-/* model.deploy */
-
-struct deploy {
-	uv_work_t work;
-	struct request *req;
-	struct daemon *d;
-	char *service;
-	int port; /* 0: any free port */
-	bool port_given;
-	bool wait;
-	struct svc_config cfg;
-	struct snapshot_info info;
-	int err;
-	char *cause;
-	char *env_hash; /* the environment's build it waits for; NULL: none */
-};
-
-static void deploy_free(struct deploy *dp)
+cJSON *services_json(struct service *svc)
 {
-	request_release(dp->req);
-	free(dp->service);
-	free(dp->env_hash);
-	cfg_finish(&dp->cfg);
-	snapshot_info_finish(&dp->info);
-	free(dp->cause);
-	free(dp);
+	return service_json(svc);
 }
 
-/* In the thread pool: snapshot the entry script's source directory, with
- * its ignore rules, as run.submit does. */
-static void deploy_work(uv_work_t *w)
+const char *services_name(const struct service *svc)
 {
-	struct deploy *dp = w->data;
-	struct snapshot_opts opts = {
-		.limits = {dp->d->snapshot_max_bytes, dp->d->snapshot_max_files}};
-	struct ignore *ig = NULL;
-	bool has = false;
-	int fd;
-
-	fd = open(dp->cfg.source, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		dp->err = -errno;
-		dp->cause = msg_strdupf("cannot open the source directory %s: %s", dp->cfg.source,
-		                        strerror(errno));
-		return;
-	}
-	dp->err = ignore_create(ignore_choose(fd), &ig);
-	close(fd);
-	if (dp->err < 0) {
-		return;
-	}
-	opts.matcher = &ignore_walk_ops;
-	opts.matcher_ud = ig;
-	opts.ignore_file = ignore_filename(ig);
-	dp->err = snapshot_take_with(dp->d->blobs, dp->cfg.source, &opts, &dp->info, &dp->cause);
-	ignore_destroy(ig);
-	if (dp->err < 0) {
-		return;
-	}
-	dp->err = snapshot_has_file(dp->d->blobs, dp->info.id, dp->cfg.entry_script, &has);
-	if (dp->err == 0 && !has) {
-		dp->err = -EINVAL;
-		dp->cause = msg_strdupf("the entry script '%s' is not a file in %s (or it is "
-		                        "ignored by .amlignore/.gitignore)",
-		                        dp->cfg.entry_script, dp->cfg.source);
-	}
+	return svc->name;
 }
 
-static void deploy_continue(struct deploy *dp)
+const char *services_attempt_model_ref(struct service *svc)
 {
-	struct request *req = dp->req;
-	struct services *m = dp->d->services;
-	struct service *svc;
-	double now = util_now();
-
-	if (!m || m->closing) {
-		request_error(req, PROTO_E_SHUTTING_DOWN, "runyardd is stopping; deploy refused");
-		return;
-	}
-	svc = find_service(m, dp->service);
-	if (svc) {
-		if (busy(svc)) {
-			request_error(
-			    req, PROTO_E_CONFLICT,
-			    "a deployment to service '%s' is in progress (model %s); wait "
-			    "for it ('runyard service show %s')",
-			    svc->name, attempt_cfg(svc)->model_ref, svc->name);
-			return;
-		}
-		if (dp->port_given && dp->port != svc->port) {
-			request_error(
-			    req, PROTO_E_CONFLICT,
-			    "service '%s' listens on port %d; leave out --port, or delete "
-			    "the service first",
-			    svc->name, svc->port);
-			return;
-		}
-		if (svc->serving) {
-			/* A swap: the new instance starts beside the one that serves. */
-			svc->next_cfg = malloc(sizeof(*svc->next_cfg));
-			if (!svc->next_cfg) {
-				request_error(req, PROTO_E_INTERNAL, "out of memory");
-				return;
-			}
-			*svc->next_cfg = dp->cfg;
-			memset(&dp->cfg, 0, sizeof(dp->cfg));
-			svc_log(svc, "deploying model %s in place of %s", svc->next_cfg->model_ref,
-			        svc->cfg.model_ref);
-		} else {
-			cfg_finish(&svc->cfg);
-			svc->cfg = dp->cfg;
-			memset(&dp->cfg, 0, sizeof(dp->cfg));
-			svc->healthy_once = false;
-			svc->backoff_ms = 0;
-			svc->restarts = 0;
-			svc->updated_at = now;
-			db_update(svc);
-			set_state(svc, SVC_TRANSITIONING);
-			svc_log(svc, "deploying model %s", svc->cfg.model_ref);
-		}
-	} else {
-		int fd, port;
-		int64_t id;
-		/* Public sockets share their port with servers of the same service
-		 * left by an earlier daemon (SO_REUSEPORT), so the kernel would let
-		 * two services share one: it is checked here. */
-		for (struct service *o = m->list; o && dp->port_given; o = o->next) {
-			if (o->port == dp->port) {
-				request_error(
-				    req, PROTO_E_CONFLICT,
-				    "port %d is service '%s''s; choose another --port, or "
-				    "leave it out for a free one",
-				    dp->port, o->name);
-				return;
-			}
-		}
-		int err = open_listener(dp->port, true, &fd, &port);
-		if (err < 0) {
-			request_error(
-			    req, err == -EADDRINUSE ? PROTO_E_CONFLICT : PROTO_E_INTERNAL,
-			    "cannot listen on 127.0.0.1:%d: %s%s", dp->port, strerror(-err),
-			    err == -EADDRINUSE ? " (choose another --port, or leave it out "
-			                         "for a free one)"
-			                       : "");
-			return;
-		}
-		err = db_insert(dp->d, dp->service, port, &dp->cfg, now, &id);
-		if (err < 0) {
-			close(fd);
-			request_error(req, PROTO_E_INTERNAL, "recording service '%s' failed: %s",
-			              dp->service, store_errmsg(dp->d->store));
-			return;
-		}
-		svc = service_create(m, id, dp->service, port);
-		if (!svc) {
-			close(fd);
-			db_delete(dp->d, id);
-			request_error(req, PROTO_E_INTERNAL, "out of memory");
-			return;
-		}
-		svc->listen_fd = fd;
-		svc->cfg = dp->cfg;
-		memset(&dp->cfg, 0, sizeof(dp->cfg));
-		save_environment(svc);
-		svc->created_at = svc->updated_at = now;
-		svc->state = SVC_TRANSITIONING;
-		svc_log(svc, "deploying model %s on 127.0.0.1:%d", svc->cfg.model_ref, port);
-	}
-	if (dp->wait && add_waiter(svc, req, WAIT_ATTEMPT) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		return;
-	}
-	begin_attempt(svc);
-	if (!dp->wait) {
-		request_reply(req, service_json(svc));
-	}
+	return services_attempt_cfg(svc)->model_ref;
 }
 
-static void deploy_built_cb(void *ud, int err, const char *cause)
+const char *services_log_path(const struct service *svc)
 {
-	struct deploy *dp = ud;
-
-	if (err == -ECANCELED) {
-		request_error(dp->req, PROTO_E_SHUTTING_DOWN,
-		              "runyardd is stopping; deploy refused (environment %s was being "
-		              "built)",
-		              dp->cfg.environment);
-	} else if (err < 0) {
-		request_error(dp->req, PROTO_E_DEPLOYMENT_FAILED, "environment %s: %s",
-		              dp->cfg.environment, cause ? cause : "its build failed");
-	} else {
-		deploy_continue(dp);
-	}
-	deploy_free(dp);
-}
-
-/* The deployment's environment is built (once, shared with runs that need
- * it: envs.c) before anything of the service changes, so a build that
- * fails deploys nothing. Takes dp. */
-static void deploy_prepared(struct deploy *dp)
-{
-	char *cause = NULL;
-	int err = 0;
-
-	if (dp->env_hash) {
-		err = envs_build(dp->d, dp->env_hash, deploy_built_cb, dp, &cause);
-		if (err == 1) {
-			return; /* deploy_built_cb goes on */
-		}
-	}
-	if (err < 0) {
-		request_error(dp->req, PROTO_E_DEPLOYMENT_FAILED,
-		              "environment %s cannot be built: %s", dp->cfg.environment,
-		              cause ? cause : strerror(-err));
-	} else {
-		deploy_continue(dp);
-	}
-	free(cause);
-	deploy_free(dp);
-}
-
-static void deploy_done(uv_work_t *w, int status)
-{
-	struct deploy *dp = w->data;
-
-	if (dp->err < 0) {
-		char *clean = dp->cause ? utf8_sanitize(dp->cause, strlen(dp->cause), NULL) : NULL;
-		request_error_errno(dp->req, dp->err, clean ? clean : dp->cause);
-		free(clean);
-		deploy_free(dp);
-		return;
-	}
-	dp->cfg.snapshot = strdup(dp->info.id);
-	deploy_prepared(dp);
-}
-
-/* A relative path inside the source, without "..", "./" dropped. */
-static bool clean_rel(const char *p)
-{
-	const char *s = p;
-
-	if (!*p || *p == '/') {
-		return false;
-	}
-	while ((s = strstr(s, ".."))) {
-		if ((s == p || s[-1] == '/') && (s[2] == '\0' || s[2] == '/')) {
-			return false;
-		}
-		s += 2;
-	}
-	return true;
-}
-
-void services_op_deploy(struct request *req)
-{
-	struct daemon *d = req->d;
-	const char *ref = NULL, *service = NULL, *python = NULL, *script = NULL, *source = NULL;
-	const char *environment = NULL;
-	int64_t port = 0;
-	double timeout = START_TIMEOUT_DEFAULT;
-	bool wait = true;
-	char *cause = NULL;
-	struct models_model model = {0};
-	struct envs_resolved envr = {0};
-	struct deploy *dp = NULL;
-	int err;
-
-	if (!mgr_of(req)) {
-		return;
-	}
-	if (msg_arg_string(req->args, "model", true, &ref, &cause) < 0 ||
-	    msg_arg_string(req->args, "service", true, &service, &cause) < 0 ||
-	    msg_arg_int(req->args, "port", false, 0, 65535, &port, &cause) < 0 ||
-	    msg_arg_string(req->args, "python", false, &python, &cause) < 0 ||
-	    msg_arg_string(req->args, "entry_script", false, &script, &cause) < 0 ||
-	    msg_arg_string(req->args, "source", false, &source, &cause) < 0 ||
-	    msg_arg_string(req->args, "environment", false, &environment, &cause) < 0 ||
-	    msg_arg_number(req->args, "timeout", false, 1, 86400, &timeout, &cause) < 0 ||
-	    msg_arg_bool(req->args, "wait", false, &wait, &cause) < 0) {
-		ops_arg_error(req, cause);
-		return;
-	}
-	if (!util_valid_name(service)) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "'%s' is not a service name: names are 1 to 255 letters, digits, "
-		              "'.', '_' and '-', starting with a letter or digit",
-		              service);
-		return;
-	}
-	if (environment && python) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "give --environment or --python, not both: the environment "
-		              "chooses the interpreter");
-		return;
-	}
-	err = models_get(d, ref, &model, &cause);
-	if (err < 0) {
-		request_error_errno(req, err, cause);
-		free(cause);
-		return;
-	}
-	if (environment) {
-		err = envs_resolve(d, environment, NULL, &envr, &cause);
-		if (err < 0) {
-			request_error(req,
-			              err == -ENOENT   ? PROTO_E_NOT_FOUND
-			              : err == -ENOMEM ? PROTO_E_INTERNAL
-			                               : PROTO_E_INVALID_ARGUMENT,
-			              "%s", cause ? cause : "cannot resolve the environment");
-			free(cause);
-			goto out;
-		}
-	}
-	if (script) {
-		if (!source || source[0] != '/') {
-			request_error(req, PROTO_E_INVALID_ARGUMENT,
-			              "an entry script needs 'source', the absolute path of the "
-			              "directory that holds it");
-			goto out;
-		}
-		while (strncmp(script, "./", 2) == 0) {
-			script += 2;
-		}
-		if (!clean_rel(script)) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT,
-			              "the entry script '%s' must be a path inside the source "
-			              "directory",
-			              script);
-			goto out;
-		}
-	} else if (source) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "'source' goes with an entry script ('entry_script')");
-		goto out;
-	} else if (!model.framework || strcmp(model.framework, "ScikitLearn") != 0) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "model %s:%lld has %s%s; a no-code deployment serves ScikitLearn "
-		              "models only: register it with the scikit-learn framework, or give "
-		              "an entry script (--entry-script score.py --source DIR)",
-		              model.name, (long long)model.version,
-		              model.framework ? "framework " : "no framework",
-		              model.framework ? model.framework : "");
-		goto out;
-	}
-	dp = calloc(1, sizeof(*dp));
-	if (!dp) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	dp->d = d;
-	dp->work.data = dp;
-	dp->service = strdup(service);
-	dp->port = (int)port;
-	dp->port_given = port > 0;
-	dp->wait = wait;
-	dp->cfg.model_id = model.id;
-	dp->cfg.model_ref = msg_strdupf("%s:%lld", model.name, (long long)model.version);
-	dp->cfg.timeout = timeout;
-	dp->cfg.entry_script = script ? strdup(script) : NULL;
-	dp->cfg.source = source ? strdup(source) : NULL;
-	if (environment) {
-		/* a venv or conda environment's python is made by its build */
-		dp->cfg.environment = msg_strdupf("%s:%lld", envr.name, (long long)envr.version);
-		dp->cfg.vars = cJSON_Duplicate(envr.vars, true);
-		dp->env_hash = envr.built ? strdup(envr.hash) : NULL;
-		dp->cfg.python = strdup(envr.python);
-		if (!dp->cfg.environment || !dp->cfg.vars || (envr.built && !dp->env_hash)) {
-			request_error(req, PROTO_E_INTERNAL, "out of memory");
-			goto out;
-		}
-	} else if (!python) {
-		python = access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
-	}
-	if (environment) {
-		/* resolved above */
-	} else if (strchr(python, '/')) {
-		if (access(python, X_OK) < 0) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT, "python interpreter '%s': %s",
-			              python, strerror(errno));
-			goto out;
-		}
-		dp->cfg.python = strdup(python);
-	} else {
-		dp->cfg.python = util_which(python, getenv("PATH"));
-		if (!dp->cfg.python) {
-			request_error(
-			    req, PROTO_E_INVALID_ARGUMENT,
-			    "python interpreter '%s' was not found on runyardd's PATH; give "
-			    "its absolute path",
-			    python);
-			goto out;
-		}
-	}
-	dp->req = request_hold(req);
-	if (!dp->service || !dp->cfg.model_ref || !dp->cfg.python || !dp->req ||
-	    (script && (!dp->cfg.entry_script || !dp->cfg.source))) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (script) {
-		err = uv_queue_work(d->loop, &dp->work, deploy_work, deploy_done);
-		if (err < 0) {
-			request_error(req, PROTO_E_INTERNAL, "cannot queue the deployment: %s",
-			              uv_strerror(err));
-			goto out;
-		}
-		dp = NULL;
-		goto out;
-	}
-	deploy_prepared(dp);
-	dp = NULL;
-out:
-	if (dp) {
-		deploy_free(dp);
-	}
-	envs_resolved_finish(&envr);
-	models_model_finish(&model);
+	return svc->log_path;
 }
 
 static int service_cmp(const void *a, const void *b)
@@ -2205,23 +821,19 @@ static int service_cmp(const void *a, const void *b)
 	return strcmp(x->name, y->name);
 }
 
-void services_op_list(struct request *req)
+cJSON *services_list_json(struct daemon *d)
 {
-	struct services *m = mgr_of(req);
+	struct services *m = d->services;
 	struct service **v = NULL;
 	size_t n = 0, i = 0;
-	cJSON *list, *res;
+	cJSON *list;
 
-	if (!m) {
-		return;
-	}
 	for (struct service *s = m->list; s; s = s->next) {
 		n++;
 	}
 	v = calloc(n ? n : 1, sizeof(*v));
 	if (!v) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		return;
+		return NULL;
 	}
 	for (struct service *s = m->list; s; s = s->next) {
 		v[i++] = s;
@@ -2232,76 +844,29 @@ void services_op_list(struct request *req)
 		cJSON_AddItemToArray(list, service_json(v[i]));
 	}
 	free(v);
-	res = cJSON_CreateObject();
-	cJSON_AddItemToObject(res, "services", list);
-	request_reply(req, res);
+	return list;
 }
 
-void services_op_show(struct request *req)
+int services_restart_prepare(struct service *svc)
 {
-	struct service *svc = resolve_service(req);
-
-	if (svc) {
-		request_reply(req, service_json(svc));
-	}
-}
-
-void services_op_wait(struct request *req)
-{
-	struct service *svc = resolve_service(req);
-
-	if (!svc) {
-		return;
-	}
-	if (!busy(svc)) {
-		request_reply(req, service_json(svc));
-		return;
-	}
-	if (add_waiter(svc, req, WAIT_SETTLED) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-	}
-}
-
-void services_op_restart(struct request *req)
-{
-	struct service *svc = resolve_service(req);
-	bool wait = true;
-	char *cause = NULL;
-
-	if (!svc) {
-		return;
-	}
-	if (msg_arg_bool(req->args, "wait", false, &wait, &cause) < 0) {
-		ops_arg_error(req, cause);
-		return;
-	}
-	if (busy(svc)) {
-		request_error(req, PROTO_E_CONFLICT,
-		              "service '%s' is already starting model %s; wait for it", svc->name,
-		              attempt_cfg(svc)->model_ref);
-		return;
-	}
 	if (svc->serving) {
 		/* A new instance of the same model, swapped in. */
 		svc->next_cfg = malloc(sizeof(*svc->next_cfg));
 		if (!svc->next_cfg || cfg_copy(&svc->cfg, svc->next_cfg) < 0) {
 			free(svc->next_cfg);
 			svc->next_cfg = NULL;
-			request_error(req, PROTO_E_INTERNAL, "out of memory");
-			return;
+			return -ENOMEM;
 		}
 	} else {
 		svc->backoff_ms = 0;
 	}
-	svc_log(svc, "restart requested");
-	if (wait && add_waiter(svc, req, WAIT_ATTEMPT) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		return;
-	}
-	begin_attempt(svc);
-	if (!wait) {
-		request_reply(req, service_json(svc));
-	}
+	services_log(svc, "restart requested");
+	return 0;
+}
+
+void services_begin_attempt(struct service *svc)
+{
+	serve_proc_begin_attempt(svc);
 }
 
 static void rm_work(uv_work_t *w)
@@ -2315,21 +880,14 @@ static void rm_done(uv_work_t *w, int status)
 	free(w);
 }
 
-void services_op_delete(struct request *req)
+int services_delete(struct service *svc)
 {
-	struct service *svc = resolve_service(req);
-	struct services *m;
+	struct services *m = svc->mgr;
+	char *msg;
 	uv_work_t *w;
-	cJSON *res;
 
-	if (!svc) {
-		return;
-	}
-	m = svc->mgr;
 	if (db_delete(m->d, svc->id) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "deleting service '%s' failed: %s", svc->name,
-		              store_errmsg(m->d->store));
-		return;
+		return -EIO;
 	}
 	for (struct service **pp = &m->list; *pp; pp = &(*pp)->next) {
 		if (*pp == svc) {
@@ -2339,26 +897,24 @@ void services_op_delete(struct request *req)
 	}
 	svc->deleted = true;
 	log_info("service %s deleted", svc->name);
+	msg = msg_strdupf("service '%s' was deleted", svc->name);
 	for (struct waiter *w2 = svc->waiters, *next; w2; w2 = next) {
 		next = w2->next;
-		request_error(w2->req, PROTO_E_NOT_FOUND, "service '%s' was deleted", svc->name);
-		request_release(w2->req);
+		w2->cb(w2->ud, NULL, PROTO_E_NOT_FOUND, msg ? msg : "the service was deleted");
 		free(w2);
 	}
+	free(msg);
 	svc->waiters = NULL;
 	for (struct instance *i = m->instances; i; i = i->next) {
 		if (i->svc == svc) {
 			if (i->state == INST_STARTING) {
-				kill_group(i, SIGKILL);
+				serve_proc_kill_group(i, SIGKILL);
 			}
-			instance_drain(i);
+			serve_proc_instance_drain(i);
 			i->svc = NULL;
 		}
 	}
-	close_listener(svc);
-	res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "name", svc->name);
-	cJSON_AddBoolToObject(res, "deleted", true);
+	services_close_listener(svc);
 	w = calloc(1, sizeof(*w));
 	if (w) {
 		w->data = strdup(svc->dir);
@@ -2369,100 +925,132 @@ void services_op_delete(struct request *req)
 	}
 	if (svc->backoff_open) {
 		svc->backoff_open = false;
-		uv_close((uv_handle_t *)&svc->backoff, backoff_close_cb);
+		uv_close((uv_handle_t *)&svc->backoff, serve_proc_backoff_close_cb);
 	}
-	request_reply(req, res);
+	return 0;
 }
 
-void services_op_logs(struct request *req)
-{
-	struct service *svc = resolve_service(req);
-	int64_t after = -1, limit = 1024 * 1024, lines = 0;
-	char *cause = NULL, *buf = NULL, *clean = NULL;
-	struct stat st;
-	bool reset = false;
-	int fd = -1;
-	off_t from;
-	ssize_t got = 0;
+/* Fail a deployment: the code and message its reply carries. */
+static int deploy_fail(const char **ret_code, char **ret_cause, const char *code,
+                       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
-	if (!svc) {
-		return;
+static int deploy_fail(const char **ret_code, char **ret_cause, const char *code,
+                       const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (vasprintf(ret_cause, fmt, ap) < 0) {
+		*ret_cause = NULL;
 	}
-	if (msg_arg_int(req->args, "after", false, 0, INT64_MAX / 2, &after, &cause) < 0 ||
-	    msg_arg_int(req->args, "limit", false, 1, LOG_READ_MAX, &limit, &cause) < 0 ||
-	    msg_arg_int(req->args, "lines", false, 0, 1000000, &lines, &cause) < 0) {
-		ops_arg_error(req, cause);
-		return;
+	va_end(ap);
+	*ret_code = code;
+	return -EINVAL;
+}
+
+int services_deploy(struct daemon *d, const struct services_deploy_args *a,
+                    struct services_config *cfg, cJSON **ret_now, const char **ret_code,
+                    char **ret_cause)
+{
+	struct services *m = d->services;
+	struct service *svc;
+	double now = util_now();
+
+	if (!m || m->closing) {
+		return deploy_fail(ret_code, ret_cause, PROTO_E_SHUTTING_DOWN,
+		                   "runyardd is stopping; deploy refused");
 	}
-	fd = open(svc->log_path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) < 0) {
-		st.st_size = 0;
-	}
-	if (after > st.st_size) {
-		/* The log was cut since: start again from its beginning. */
-		after = 0;
-		reset = true;
-	}
-	from = after >= 0 ? (off_t)after : (st.st_size > limit ? st.st_size - limit : 0);
-	buf = malloc((size_t)limit + 1);
-	if (!buf) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	if (fd >= 0) {
-		while (got < limit) {
-			ssize_t n = pread(fd, buf + got, (size_t)(limit - got), from + got);
-			if (n <= 0) {
-				break;
+	svc = find_service(m, a->service);
+	if (svc) {
+		if (services_busy(svc)) {
+			return deploy_fail(
+			    ret_code, ret_cause, PROTO_E_CONFLICT,
+			    "a deployment to service '%s' is in progress (model %s); wait "
+			    "for it ('runyard service show %s')",
+			    svc->name, services_attempt_cfg(svc)->model_ref, svc->name);
+		}
+		if (a->port_given && a->port != svc->port) {
+			return deploy_fail(
+			    ret_code, ret_cause, PROTO_E_CONFLICT,
+			    "service '%s' listens on port %d; leave out --port, or delete "
+			    "the service first",
+			    svc->name, svc->port);
+		}
+		if (svc->serving) {
+			/* A swap: the new instance starts beside the one that serves. */
+			svc->next_cfg = malloc(sizeof(*svc->next_cfg));
+			if (!svc->next_cfg) {
+				return deploy_fail(ret_code, ret_cause, PROTO_E_INTERNAL,
+				                   "out of memory");
 			}
-			got += n;
+			*svc->next_cfg = *cfg;
+			memset(cfg, 0, sizeof(*cfg));
+			services_log(svc, "deploying model %s in place of %s", svc->next_cfg->model_ref,
+			        svc->cfg.model_ref);
+		} else {
+			services_config_finish(&svc->cfg);
+			svc->cfg = *cfg;
+			memset(cfg, 0, sizeof(*cfg));
+			svc->healthy_once = false;
+			svc->backoff_ms = 0;
+			svc->restarts = 0;
+			svc->updated_at = now;
+			services_db_update(svc);
+			services_set_state(svc, SVC_TRANSITIONING);
+			services_log(svc, "deploying model %s", svc->cfg.model_ref);
 		}
-	}
-	buf[got] = '\0';
-	const char *text = buf;
-	size_t len = (size_t)got;
-	if (after >= 0) {
-		/* Whole lines only, unless one line fills the whole read. */
-		char *nl = memrchr(buf, '\n', len);
-		if (nl) {
-			len = (size_t)(nl - buf) + 1;
-		} else if (len < (size_t)limit) {
-			len = 0;
-		}
-	} else if (from > 0) {
-		/* The tail starts mid-line: drop that piece. */
-		char *nl = memchr(buf, '\n', len);
-		if (nl) {
-			from += nl + 1 - buf;
-			len -= (size_t)(nl + 1 - buf);
-			text = nl + 1;
-		}
-	}
-	int64_t next = (int64_t)from + (int64_t)len;
-	if (after < 0 && lines > 0) {
-		/* Only the last lines. */
-		size_t k = len;
-		int64_t seen = 0;
-		while (k > 0) {
-			if (text[k - 1] == '\n' && k != len && ++seen == lines) {
-				break;
+	} else {
+		int fd, port;
+		int64_t id;
+		/* Public sockets share their port with servers of the same service
+		 * left by an earlier daemon (SO_REUSEPORT), so the kernel would let
+		 * two services share one: it is checked here. */
+		for (struct service *o = m->list; o && a->port_given; o = o->next) {
+			if (o->port == a->port) {
+				return deploy_fail(
+				    ret_code, ret_cause, PROTO_E_CONFLICT,
+				    "port %d is service '%s''s; choose another --port, or "
+				    "leave it out for a free one",
+				    a->port, o->name);
 			}
-			k--;
 		}
-		text += k;
-		len -= k;
+		int err = services_open_listener(a->port, true, &fd, &port);
+		if (err < 0) {
+			return deploy_fail(
+			    ret_code, ret_cause,
+			    err == -EADDRINUSE ? PROTO_E_CONFLICT : PROTO_E_INTERNAL,
+			    "cannot listen on 127.0.0.1:%d: %s%s", a->port, strerror(-err),
+			    err == -EADDRINUSE ? " (choose another --port, or leave it out "
+			                         "for a free one)"
+			                       : "");
+		}
+		err = db_insert(d, a->service, port, cfg, now, &id);
+		if (err < 0) {
+			close(fd);
+			return deploy_fail(ret_code, ret_cause, PROTO_E_INTERNAL,
+			                   "recording service '%s' failed: %s", a->service,
+			                   store_errmsg(d->store));
+		}
+		svc = service_create(m, id, a->service, port);
+		if (!svc) {
+			close(fd);
+			db_delete(d, id);
+			return deploy_fail(ret_code, ret_cause, PROTO_E_INTERNAL, "out of memory");
+		}
+		svc->listen_fd = fd;
+		svc->cfg = *cfg;
+		memset(cfg, 0, sizeof(*cfg));
+		save_environment(svc);
+		svc->created_at = svc->updated_at = now;
+		svc->state = SVC_TRANSITIONING;
+		services_log(svc, "deploying model %s on 127.0.0.1:%d", svc->cfg.model_ref, port);
 	}
-	clean = utf8_sanitize(text, len, NULL);
-	cJSON *res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "text", clean ? clean : "");
-	cJSON_AddNumberToObject(res, "next", (double)next);
-	cJSON_AddNumberToObject(res, "size", (double)st.st_size);
-	cJSON_AddBoolToObject(res, "reset", reset);
-	request_reply(req, res);
-out:
-	if (fd >= 0) {
-		close(fd);
+	if (a->cb && services_add_waiter(svc, SERVICES_WAIT_ATTEMPT, a->cb, a->ud) < 0) {
+		return deploy_fail(ret_code, ret_cause, PROTO_E_INTERNAL, "out of memory");
 	}
-	free(buf);
-	free(clean);
+	serve_proc_begin_attempt(svc);
+	if (!a->cb) {
+		*ret_now = service_json(svc);
+	}
+	return 0;
 }

@@ -10,7 +10,6 @@
 
 #include <cjson/cJSON.h>
 
-struct request;
 struct run;
 
 #define TRACKING_FILE "tracking.jsonl"
@@ -93,12 +92,6 @@ int tracking_env_add(struct run *r, char **env, size_t *n);
 /* The Python modules' directory: $RUNYARD_SDK_DIR, else the build's. */
 const char *tracking_sdk_dir(void);
 
-/* Ops (the table is in dispatch.c). */
-void tracking_op_context(struct request *req);
-void tracking_op_metrics(struct request *req);
-void tracking_op_tag(struct request *req);
-
-/* The run an op from a run's process acts on, as run.context resolves it:
- * with args.token only the token's own run (args.run may be left out), and
- * args.sync stored first. Replies the error itself and returns < 0. */
-int tracking_resolve_run(struct request *req, int64_t *ret_seq);
+/* Store up to budget more bytes of r's tracking.jsonl now (an op's "sync":
+ * read your writes). */
+int tracking_sync(struct run *r, int64_t budget);

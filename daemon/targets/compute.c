@@ -8,35 +8,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "daemon.h"
-#include "dispatch.h"
+#include "context.h"
 #include "exec.h"
 #include "local.h"
 #include "log.h"
 #include "msg.h"
-#include "ops.h"
-#include "proto.h"
-#include "rest.h"
 #include "run.h"
 #include "slurm.h"
 #include "store.h"
 #include "target.h"
-#include "util.h"
 
-#define DEFAULT_MAX_JOBS 100
-#define MAX_MAX_JOBS 100000
-
-/* A compute.create waiting for its server's answer. */
-struct compute_create {
-	struct compute_create *next;
-	struct daemon *d;
-	struct request *req;
-	char *name;
-	cJSON *config;
-	struct slurm_probe *probe;
-};
-
-static void target_free(struct target *t)
+void compute_target_free(struct target *t)
 {
 	if (t) {
 		free(t->name);
@@ -45,8 +27,8 @@ static void target_free(struct target *t)
 	}
 }
 
-static struct target *target_new(struct daemon *d, const char *name,
-				 const struct target_ops *ops)
+struct target *compute_target_new(struct daemon *d, const char *name,
+				  const struct target_ops *ops)
 {
 	struct target *t = calloc(1, sizeof(*t));
 
@@ -60,7 +42,7 @@ static struct target *target_new(struct daemon *d, const char *name,
 }
 
 /* Append after the local target, keeping the list in creation order. */
-static void target_add(struct daemon *d, struct target *t)
+void compute_target_add(struct daemon *d, struct target *t)
 {
 	struct target **pp = &d->targets;
 
@@ -125,18 +107,18 @@ static struct target *missing_target(struct daemon *d)
 	static const char name[] = "(unavailable)";
 	struct target *t = target_find(d, name);
 
-	if (!t && (t = target_new(d, name, &missing_ops))) {
-		t->max_jobs = MAX_MAX_JOBS;
-		target_add(d, t);
+	if (!t && (t = compute_target_new(d, name, &missing_ops))) {
+		t->max_jobs = COMPUTE_MAX_JOBS_MAX;
+		compute_target_add(d, t);
 	}
 	return t;
 }
 
-static int open_target(struct daemon *d, struct target *t, char **cause)
+int compute_target_open(struct daemon *d, struct target *t, char **cause)
 {
 	const cJSON *mj = cJSON_GetObjectItemCaseSensitive(t->config, "max_jobs");
 
-	t->max_jobs = cJSON_IsNumber(mj) && mj->valueint > 0 ? mj->valueint : DEFAULT_MAX_JOBS;
+	t->max_jobs = cJSON_IsNumber(mj) && mj->valueint > 0 ? mj->valueint : COMPUTE_MAX_JOBS_DEFAULT;
 	return slurm_target_init(t, cause);
 }
 
@@ -153,26 +135,26 @@ static int load_cb(void *ud, const char *name, const char *type, const char *con
 			  name, type);
 		return 0;
 	}
-	t = target_new(d, name, &slurm_ops);
+	t = compute_target_new(d, name, &slurm_ops);
 	if (!t) {
 		return -ENOMEM;
 	}
 	t->created_at = created_at;
 	t->config = cJSON_Parse(config_json);
-	if (!cJSON_IsObject(t->config) || open_target(d, t, &cause) < 0) {
+	if (!cJSON_IsObject(t->config) || compute_target_open(d, t, &cause) < 0) {
 		log_error("compute target %s cannot be set up: %s; its runs will fail", name,
 			  cause ? cause : "its stored definition is not valid");
 		free(cause);
-		target_free(t);
+		compute_target_free(t);
 		return 0;
 	}
-	target_add(d, t);
+	compute_target_add(d, t);
 	return 0;
 }
 
 int compute_init(struct daemon *d, char **cause)
 {
-	struct target *local = target_new(d, TARGET_LOCAL, &local_target_ops);
+	struct target *local = compute_target_new(d, TARGET_LOCAL, &local_target_ops);
 	int err;
 
 	if (!local) {
@@ -190,18 +172,24 @@ int compute_init(struct daemon *d, char **cause)
 	return 0;
 }
 
+/* The creates waiting for a server's answer are the ops' (ops_compute.c),
+ * which tell this how to end them. */
+static void (*shutdown_hook)(struct daemon *d);
+
+void compute_shutdown_hook(void (*fn)(struct daemon *d))
+{
+	shutdown_hook = fn;
+}
+
+bool compute_target_missing(const struct target *t)
+{
+	return t->ops == &missing_ops;
+}
+
 void compute_shutdown(struct daemon *d)
 {
-	while (d->creates) {
-		struct compute_create *c = d->creates;
-		d->creates = c->next;
-		slurm_probe_cancel(c->probe);
-		request_error(c->req, PROTO_E_SHUTTING_DOWN,
-			      "runyardd is stopping; compute target '%s' was not created", c->name);
-		request_release(c->req);
-		free(c->name);
-		cJSON_Delete(c->config);
-		free(c);
+	if (shutdown_hook) {
+		shutdown_hook(d);
 	}
 	for (struct target *t = d->targets; t; t = t->next) {
 		if (t->ops == &slurm_ops) {
@@ -215,7 +203,7 @@ void compute_finish(struct daemon *d)
 	while (d->targets) {
 		struct target *t = d->targets;
 		d->targets = t->next;
-		target_free(t);
+		compute_target_free(t);
 	}
 }
 
@@ -346,333 +334,4 @@ void compute_run_job_set(struct run *r, int64_t job_id)
 		log_error("run %s: recording its Slurm job id %lld failed: %s", r->id,
 			  (long long)job_id, store_errmsg(r->d->store));
 	}
-}
-
-/* Ops */
-
-static bool valid_word(const char *s, const char *extra)
-{
-	if (!*s || strlen(s) > 255) {
-		return false;
-	}
-	for (const char *c = s; *c; c++) {
-		if (!isalnum((unsigned char)*c) && !strchr(extra, *c)) {
-			return false;
-		}
-	}
-	return true;
-}
-
-static bool valid_env_name(const char *s)
-{
-	if (!*s || isdigit((unsigned char)*s)) {
-		return false;
-	}
-	return valid_word(s, "_");
-}
-
-static void create_remove(struct daemon *d, struct compute_create *c)
-{
-	for (struct compute_create **pp = &d->creates; *pp; pp = &(*pp)->next) {
-		if (*pp == c) {
-			*pp = c->next;
-			break;
-		}
-	}
-	request_release(c->req);
-	free(c->name);
-	cJSON_Delete(c->config);
-	free(c);
-}
-
-static void probe_cb(void *ud, int err, const char *version, const char *message)
-{
-	struct compute_create *c = ud;
-	struct daemon *d = c->d;
-	struct target *t = NULL;
-	char *config = NULL, *cause = NULL;
-	double now = util_now();
-
-	c->probe = NULL;
-	if (err < 0) {
-		const char *code = err == -EACCES	   ? PROTO_E_PERMISSION
-				   : err == -EPROTONOSUPPORT ? PROTO_E_INVALID_ARGUMENT
-							     : PROTO_E_UNAVAILABLE;
-		request_error(c->req, code, "compute target '%s' was not created: %s", c->name,
-			      message);
-		goto out;
-	}
-	if (d->stopping) {
-		request_error(c->req, PROTO_E_SHUTTING_DOWN, "runyardd is stopping");
-		goto out;
-	}
-	cJSON_AddStringToObject(c->config, "api", version);
-	config = cJSON_PrintUnformatted(c->config);
-	t = target_new(d, c->name, &slurm_ops);
-	if (!config || !t) {
-		request_error(c->req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	t->config = c->config;
-	c->config = NULL;
-	t->created_at = now;
-	err = open_target(d, t, &cause);
-	if (err < 0) {
-		request_error(c->req, PROTO_E_INTERNAL, "compute target '%s' cannot be set up: %s",
-			      c->name, cause ? cause : strerror(-err));
-		goto out;
-	}
-	err = store_target_insert(d->store, t->name, "slurm", config, now);
-	if (err < 0) {
-		if (err == -EEXIST) {
-			request_error(c->req, PROTO_E_CONFLICT, "compute target '%s' already exists",
-				      c->name);
-		} else {
-			request_error(c->req, PROTO_E_INTERNAL, "recording compute target '%s' "
-				      "failed: %s", c->name, store_errmsg(d->store));
-		}
-		slurm_target_close(t);
-		goto out;
-	}
-	target_add(d, t);
-	log_info("compute target %s created (slurm at %s, API %s)", t->name,
-		 cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(t->config, "rest")), version);
-	request_reply(c->req, target_json(t));
-	t = NULL;
-out:
-	target_free(t);
-	free(config);
-	free(cause);
-	create_remove(d, c);
-}
-
-void compute_op_create(struct request *req)
-{
-	struct daemon *d = req->d;
-	const char *name, *type = NULL, *rest = NULL, *token_env = NULL, *user = NULL,
-			  *partition = NULL, *shared_dir = NULL;
-	int64_t max_jobs = DEFAULT_MAX_JOBS;
-	char *cause = NULL, *dir = NULL;
-	struct compute_create *c = NULL;
-	struct stat st;
-
-	if (msg_arg_string(req->args, "name", true, &name, &cause) < 0 ||
-	    msg_arg_string(req->args, "type", true, &type, &cause) < 0 ||
-	    msg_arg_string(req->args, "rest", true, &rest, &cause) < 0 ||
-	    msg_arg_string(req->args, "token_env", false, &token_env, &cause) < 0 ||
-	    msg_arg_string(req->args, "user", false, &user, &cause) < 0 ||
-	    msg_arg_string(req->args, "partition", false, &partition, &cause) < 0 ||
-	    msg_arg_string(req->args, "shared_dir", false, &shared_dir, &cause) < 0 ||
-	    msg_arg_int(req->args, "max_jobs", false, 1, MAX_MAX_JOBS, &max_jobs, &cause) < 0) {
-		ops_arg_error(req, cause);
-		return;
-	}
-	if (!util_valid_name(name) || name[0] == '(') {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-			      "compute target name '%s' is not valid: use letters, digits, '.', '_' "
-			      "and '-', starting with a letter or digit",
-			      name);
-		return;
-	}
-	if (target_find(d, name)) {
-		request_error(req, PROTO_E_CONFLICT, "compute target '%s' already exists%s", name,
-			      strcmp(name, TARGET_LOCAL) == 0 ? " (it is built in)" : "");
-		return;
-	}
-	for (struct compute_create *p = d->creates; p; p = p->next) {
-		if (strcmp(p->name, name) == 0) {
-			request_error(req, PROTO_E_CONFLICT,
-				      "compute target '%s' is being created already", name);
-			return;
-		}
-	}
-	if (strcmp(type, "slurm") != 0) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-			      "compute target type '%s' is not known (runyard knows: slurm)", type);
-		return;
-	}
-	if (!rest_base_valid(rest, &cause)) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT, "--rest %s", cause ? cause : rest);
-		free(cause);
-		return;
-	}
-	if (token_env) {
-		if (!valid_env_name(token_env)) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT,
-				      "--token-env '%s' is not an environment variable name",
-				      token_env);
-			return;
-		}
-		if (!getenv(token_env) || !*getenv(token_env)) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT,
-				      "the environment variable %s (--token-env) is not set in "
-				      "runyardd's environment; start runyardd with it set to a Slurm "
-				      "JWT (the token itself is never stored)",
-				      token_env);
-			return;
-		}
-	}
-	if (user && !valid_word(user, "._-")) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT, "--user '%s' is not a user name", user);
-		return;
-	}
-	if (partition && !valid_word(partition, "._-,")) {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-			      "--partition '%s' is not a partition name", partition);
-		return;
-	}
-	if (shared_dir) {
-		if (shared_dir[0] != '/') {
-			request_error(req, PROTO_E_INVALID_ARGUMENT,
-				      "--shared-dir '%s' must be an absolute path", shared_dir);
-			return;
-		}
-		if (stat(shared_dir, &st) < 0) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT, "--shared-dir %s: %s",
-				      shared_dir, strerror(errno));
-			return;
-		}
-		if (!S_ISDIR(st.st_mode)) {
-			request_error(req, PROTO_E_INVALID_ARGUMENT,
-				      "--shared-dir %s is not a directory", shared_dir);
-			return;
-		}
-		if (access(shared_dir, W_OK | X_OK) < 0) {
-			request_error(req, PROTO_E_PERMISSION,
-				      "--shared-dir %s is not writable by runyardd: %s", shared_dir,
-				      strerror(errno));
-			return;
-		}
-		dir = realpath(shared_dir, NULL);
-	} else {
-		dir = strdup(d->runs_dir);
-	}
-	c = calloc(1, sizeof(*c));
-	if (!dir || !c) {
-		goto oom;
-	}
-	c->d = d;
-	c->name = strdup(name);
-	c->config = cJSON_CreateObject();
-	c->req = request_hold(req);
-	if (!c->name || !c->config || !c->req) {
-		goto oom;
-	}
-	cJSON_AddStringToObject(c->config, "rest", rest);
-	cJSON_AddStringToObject(c->config, "shared_dir", dir);
-	cJSON_AddNumberToObject(c->config, "max_jobs", (double)max_jobs);
-	if (token_env) {
-		cJSON_AddStringToObject(c->config, "token_env", token_env);
-	}
-	if (user) {
-		cJSON_AddStringToObject(c->config, "user", user);
-	}
-	if (partition) {
-		cJSON_AddStringToObject(c->config, "partition", partition);
-	}
-	free(dir);
-	c->next = d->creates;
-	d->creates = c;
-	int err = slurm_probe_start(d, c->config, probe_cb, c, &c->probe);
-	if (err < 0) {
-		/* Nothing was sent: the probe's callback will not run. */
-		request_error(req, PROTO_E_INTERNAL, "cannot ask slurmrestd: %s", strerror(-err));
-		create_remove(d, c);
-	}
-	return;
-oom:
-	request_error(req, PROTO_E_INTERNAL, "out of memory");
-	free(dir);
-	if (c) {
-		request_release(c->req);
-		free(c->name);
-		cJSON_Delete(c->config);
-		free(c);
-	}
-}
-
-void compute_op_list(struct request *req)
-{
-	cJSON *res = cJSON_CreateObject();
-	cJSON *arr = cJSON_AddArrayToObject(res, "targets");
-
-	for (struct target *t = req->d->targets; t; t = t->next) {
-		if (t->ops != &missing_ops) {
-			cJSON_AddItemToArray(arr, target_json(t));
-		}
-	}
-	request_reply(req, res);
-}
-
-static struct target *arg_target(struct request *req)
-{
-	const char *name;
-	char *cause = NULL;
-	struct target *t;
-
-	if (msg_arg_string(req->args, "name", true, &name, &cause) < 0) {
-		ops_arg_error(req, cause);
-		return NULL;
-	}
-	t = target_find(req->d, name);
-	if (!t || t->ops == &missing_ops) {
-		request_error(req, PROTO_E_NOT_FOUND,
-			      "there is no compute target '%s' (see 'runyard compute list')", name);
-		return NULL;
-	}
-	return t;
-}
-
-void compute_op_show(struct request *req)
-{
-	struct target *t = arg_target(req);
-
-	if (t) {
-		request_reply(req, target_json(t));
-	}
-}
-
-void compute_op_delete(struct request *req)
-{
-	struct daemon *d = req->d;
-	struct target *t = arg_target(req);
-	int64_t n = 0;
-	int err;
-
-	if (!t) {
-		return;
-	}
-	if (strcmp(t->name, TARGET_LOCAL) == 0) {
-		request_error(req, PROTO_E_CONFLICT, "the local target is built in and cannot be "
-						     "deleted");
-		return;
-	}
-	err = store_target_active_runs(d->store, t->name, &n);
-	if (err == 0 && n > 0) {
-		request_error(req, PROTO_E_CONFLICT,
-			      "compute target '%s' has %lld run(s) that have not ended; cancel "
-			      "them or wait, then delete it",
-			      t->name, (long long)n);
-		return;
-	}
-	if (err == 0) {
-		err = store_target_delete(d->store, t->name);
-	}
-	if (err < 0) {
-		request_error(req, PROTO_E_INTERNAL, "deleting compute target '%s' failed: %s",
-			      t->name, store_errmsg(d->store));
-		return;
-	}
-	for (struct target **pp = &d->targets; *pp; pp = &(*pp)->next) {
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
-	}
-	log_info("compute target %s deleted", t->name);
-	cJSON *res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "name", t->name);
-	slurm_target_close(t);
-	target_free(t);
-	request_reply(req, res);
 }

@@ -1,16 +1,21 @@
-/* Compute targets as the user manages them: the compute.* ops, the targets
- * kept in the store, and which target a run belongs to
- * (docs/compute-targets.md). */
+/* Compute targets as the user manages them: the targets kept in the store,
+ * and which target a run belongs to (docs/compute-targets.md). */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
 
 struct daemon;
-struct request;
 struct run;
 struct slurm_resources;
+struct target;
+struct target_ops;
+
+/* A target's jobs at once: by default, and at most. */
+#define COMPUTE_MAX_JOBS_DEFAULT 100
+#define COMPUTE_MAX_JOBS_MAX 100000
 
 /* Make the built-in local target and load the stored ones. */
 int compute_init(struct daemon *d, char **cause);
@@ -41,7 +46,22 @@ int compute_run_load(struct run *r);
 /* Record the Slurm job id of a run. */
 void compute_run_job_set(struct run *r, int64_t job_id);
 
-void compute_op_create(struct request *req);
-void compute_op_list(struct request *req);
-void compute_op_show(struct request *req);
-void compute_op_delete(struct request *req);
+/* What the compute ops (ops_compute.c) use of the targets. */
+
+/* A new target of name on ops, not yet in the daemon's list. */
+struct target *compute_target_new(struct daemon *d, const char *name,
+				  const struct target_ops *ops);
+
+/* Append t after the local target, keeping the list in creation order. */
+void compute_target_add(struct daemon *d, struct target *t);
+
+void compute_target_free(struct target *t);
+
+/* Set a slurm target up from its config (max_jobs, its server). */
+int compute_target_open(struct daemon *d, struct target *t, char **cause);
+
+/* Whether t stands in for a stored target the daemon does not have. */
+bool compute_target_missing(const struct target *t);
+
+/* How compute_shutdown ends the creates waiting for a server's answer. */
+void compute_shutdown_hook(void (*fn)(struct daemon *d));

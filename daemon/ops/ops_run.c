@@ -1,19 +1,17 @@
-#include "ops.h"
+/* The run ops: run.list, run.show, run.logs, run.watch, run.unwatch,
+ * run.cancel, run.outputs, artifact.read and experiment.list. */
+#include "optable.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-#include <uv.h>
 
-#include "blob.h"
-#include "daemon.h"
-#include "dispatch.h"
+#include "context.h"
+#include "request.h"
 #include "exec.h"
 #include "inputs.h"
 #include "log.h"
@@ -21,73 +19,10 @@
 #include "msg.h"
 #include "proto.h"
 #include "run.h"
-#include "queue.h"
-#include "server.h"
-#include "snapshot.h"
 #include "store.h"
-#include "target.h"
-#include "util.h"
 #include "watch.h"
 
-void ops_arg_error(struct request *req, char *cause)
-{
-	request_error(req, PROTO_E_INVALID_ARGUMENT, "%s", cause ? cause : "invalid argument");
-	free(cause);
-}
-
-int ops_resolve_run(struct request *req, int64_t *ret_seq)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->args, "run");
-	char buf[32];
-	const char *ref;
-
-	if (cJSON_IsNumber(v) && v->valuedouble >= 1 && v->valuedouble < 1e15 &&
-	    v->valuedouble == (double)(int64_t)v->valuedouble) {
-		snprintf(buf, sizeof(buf), "%lld", (long long)v->valuedouble);
-		ref = buf;
-	} else if (cJSON_IsString(v) && v->valuestring[0]) {
-		ref = v->valuestring;
-	} else {
-		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "argument 'run' must be a run id or a run number");
-		return -EINVAL;
-	}
-	if (store_run_resolve(req->d->store, ref, ret_seq) < 0) {
-		request_error(req, PROTO_E_NOT_FOUND,
-		              "no run '%s' (see 'runyard runs' for the runs there are)", ref);
-		return -ENOENT;
-	}
-	return 0;
-}
-
-void ops_hello(struct request *req)
-{
-	int64_t proto = 0;
-	const char *client = NULL;
-	char *cause = NULL;
-
-	if (msg_arg_int(req->args, "proto", true, 0, 1 << 30, &proto, &cause) < 0 ||
-	    msg_arg_string(req->args, "client", false, &client, &cause) < 0) {
-		ops_arg_error(req, cause);
-		return;
-	}
-	if (proto != PROTO_VERSION) {
-		request_error(req, PROTO_E_VERSION_MISMATCH,
-		              "client %s speaks protocol %lld, runyardd %s speaks protocol %d; use "
-		              "a runyard CLI of the same version as the daemon",
-		              client ? client : "(unnamed)", (long long)proto, RUNYARD_VERSION,
-		              PROTO_VERSION);
-		return;
-	}
-	conn_set_hello_done(req->conn);
-	cJSON *res = cJSON_CreateObject();
-	cJSON_AddNumberToObject(res, "proto", PROTO_VERSION);
-	cJSON_AddStringToObject(res, "server", "runyardd/" RUNYARD_VERSION);
-	cJSON_AddNumberToObject(res, "pid", getpid());
-	request_reply(req, res);
-}
-
-void ops_run_list(struct request *req)
+static void ops_run_list(struct request *req)
 {
 	const char *experiment = NULL, *status = NULL;
 	int64_t limit = 100;
@@ -99,7 +34,7 @@ void ops_run_list(struct request *req)
 	if (msg_arg_string(req->args, "experiment", false, &experiment, &cause) < 0 ||
 	    msg_arg_string(req->args, "status", false, &status, &cause) < 0 ||
 	    msg_arg_int(req->args, "limit", false, 1, 100000, &limit, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (status && run_status_parse(status, &st) < 0) {
@@ -120,12 +55,12 @@ void ops_run_list(struct request *req)
 	request_reply(req, res);
 }
 
-void ops_run_show(struct request *req)
+static void ops_run_show(struct request *req)
 {
 	int64_t seq;
 	cJSON *run;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (store_run_json(req->d->store, seq, true, &run) < 0) {
@@ -138,7 +73,7 @@ void ops_run_show(struct request *req)
 	request_reply(req, run);
 }
 
-void ops_run_logs(struct request *req)
+static void ops_run_logs(struct request *req)
 {
 	int64_t seq, after = 0, limit = 10000, next;
 	const char *stream_name = NULL;
@@ -146,13 +81,13 @@ void ops_run_logs(struct request *req)
 	cJSON *lines, *run = NULL;
 	bool more;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (msg_arg_int(req->args, "after_seq", false, 0, INT64_MAX / 2, &after, &cause) < 0 ||
 	    msg_arg_int(req->args, "limit", false, 1, 100000, &limit, &cause) < 0 ||
 	    msg_arg_string(req->args, "stream", false, &stream_name, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
@@ -181,7 +116,7 @@ void ops_run_logs(struct request *req)
 	request_reply(req, res);
 }
 
-void ops_run_watch(struct request *req)
+static void ops_run_watch(struct request *req)
 {
 	int64_t seq, after = 0, sub;
 	bool logs = true;
@@ -189,13 +124,13 @@ void ops_run_watch(struct request *req)
 	char stream, *cause = NULL;
 	cJSON *run;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (msg_arg_bool(req->args, "logs", false, &logs, &cause) < 0 ||
 	    msg_arg_int(req->args, "after_seq", false, 0, INT64_MAX / 2, &after, &cause) < 0 ||
 	    msg_arg_string(req->args, "stream", false, &stream_name, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (logs_stream_parse(stream_name, &stream) < 0) {
@@ -221,13 +156,13 @@ void ops_run_watch(struct request *req)
 	watch_start(req->d, sub);
 }
 
-void ops_run_unwatch(struct request *req)
+static void ops_run_unwatch(struct request *req)
 {
 	int64_t sub;
 	char *cause = NULL;
 
 	if (msg_arg_int(req->args, "sub", true, 1, INT64_MAX / 2, &sub, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (watch_remove(req->d, req->conn, sub) < 0) {
@@ -238,13 +173,13 @@ void ops_run_unwatch(struct request *req)
 	request_reply(req, NULL);
 }
 
-void ops_run_cancel(struct request *req)
+static void ops_run_cancel(struct request *req)
 {
 	int64_t seq;
 	struct run *r;
 	cJSON *run;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	r = run_find(req->d, seq);
@@ -288,12 +223,12 @@ void ops_run_cancel(struct request *req)
 	request_reply(req, res);
 }
 
-void ops_run_outputs(struct request *req)
+static void ops_run_outputs(struct request *req)
 {
 	int64_t seq;
 	cJSON *arts;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (store_artifacts_json(req->d->store, seq, &arts) < 0) {
@@ -308,19 +243,19 @@ void ops_run_outputs(struct request *req)
 
 #define ARTIFACT_CHUNK (4 * 1024 * 1024)
 
-void ops_artifact_read(struct request *req)
+static void ops_artifact_read(struct request *req)
 {
 	int64_t seq, offset = 0, length = ARTIFACT_CHUNK, size;
 	const char *path = NULL;
 	char *cause = NULL, hex[65];
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (msg_arg_string(req->args, "path", true, &path, &cause) < 0 ||
 	    msg_arg_int(req->args, "offset", false, 0, INT64_MAX / 2, &offset, &cause) < 0 ||
 	    msg_arg_int(req->args, "length", false, 1, ARTIFACT_CHUNK, &length, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (store_artifact_get(req->d->store, seq, path, hex, &size) < 0) {
@@ -329,56 +264,10 @@ void ops_artifact_read(struct request *req)
 		              (long long)seq, path, (long long)seq);
 		return;
 	}
-	ops_reply_blob_chunk(req, hex, size, offset, length, path);
+	request_reply_blob_chunk(req, hex, size, offset, length, path);
 }
 
-void ops_reply_blob_chunk(struct request *req, const char *hex, int64_t size, int64_t offset,
-                          int64_t length, const char *name)
-{
-	char bpath[4096], *b64 = NULL;
-	unsigned char *raw = NULL;
-	ssize_t got = 0;
-	int fd = -1;
-
-	if (blob_path(req->d->blobs, hex, bpath, sizeof(bpath)) < 0 ||
-	    (fd = open(bpath, O_RDONLY | O_CLOEXEC)) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "the stored content of '%s' is missing", name);
-		goto out;
-	}
-	if (offset > size) {
-		offset = size;
-	}
-	if (length > size - offset) {
-		length = size - offset;
-	}
-	raw = malloc((size_t)length + 1);
-	b64 = malloc(4 * (((size_t)length + 2) / 3) + 1);
-	if (!raw || !b64) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	while (got < length) {
-		ssize_t n = pread(fd, raw + got, (size_t)(length - got), (off_t)(offset + got));
-		if (n <= 0) {
-			break;
-		}
-		got += n;
-	}
-	EVP_EncodeBlock((unsigned char *)b64, raw, (int)got);
-	cJSON *res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "data", b64);
-	cJSON_AddNumberToObject(res, "size", (double)size);
-	cJSON_AddBoolToObject(res, "eof", offset + got >= size);
-	request_reply(req, res);
-out:
-	if (fd >= 0) {
-		close(fd);
-	}
-	free(raw);
-	free(b64);
-}
-
-void ops_experiment_list(struct request *req)
+static void ops_experiment_list(struct request *req)
 {
 	cJSON *exps;
 
@@ -392,30 +281,15 @@ void ops_experiment_list(struct request *req)
 	request_reply(req, res);
 }
 
-void ops_daemon_status(struct request *req)
-{
-	struct daemon *d = req->d;
-	cJSON *counts = NULL;
-	cJSON *res = cJSON_CreateObject();
-
-	cJSON_AddNumberToObject(res, "pid", getpid());
-	cJSON_AddStringToObject(res, "version", RUNYARD_VERSION);
-	cJSON_AddNumberToObject(res, "proto", PROTO_VERSION);
-	cJSON_AddStringToObject(res, "state_dir", d->state_dir);
-	cJSON_AddStringToObject(res, "socket", d->socket_path);
-	msg_add_time(res, "started_at", d->started_at);
-	const struct target *local = target_find(d, TARGET_LOCAL);
-	cJSON_AddNumberToObject(res, "max_runs", local->max_jobs);
-	cJSON_AddNumberToObject(res, "active", local->active);
-	if (store_counts_json(d->store, &counts) == 0) {
-		cJSON_AddItemToObject(res, "counts", counts);
-	}
-	request_reply(req, res);
-}
-
-void ops_daemon_stop(struct request *req)
-{
-	log_info("stop requested by a client");
-	request_reply(req, NULL);
-	daemon_stop(req->d);
-}
+const struct op_entry ops_run_entries[] = {
+	{"run.list", ops_run_list, 0},
+	{"run.show", ops_run_show, 0},
+	{"run.logs", ops_run_logs, 0},
+	{"run.watch", ops_run_watch, 0},
+	{"run.unwatch", ops_run_unwatch, 0},
+	{"run.cancel", ops_run_cancel, 0},
+	{"run.outputs", ops_run_outputs, 0},
+	{"artifact.read", ops_artifact_read, 0},
+	{"experiment.list", ops_experiment_list, 0},
+	{0},
+};

@@ -6,7 +6,7 @@
  * one is dropped when read to its end, when not read for
  * SNAPOPS_EXPORT_IDLE_S, or with the daemon; its file has no name (O_TMPFILE,
  * else unlinked at once), so nothing is left on disk whatever happens. */
-#include "snapops.h"
+#include "optable.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -20,17 +20,22 @@
 #include <uv.h>
 
 #include "blob.h"
-#include "daemon.h"
-#include "dispatch.h"
+#include "context.h"
 #include "ignore.h"
-#include "log.h"
 #include "msg.h"
-#include "ops.h"
 #include "proto.h"
+#include "request.h"
 #include "snaparchive.h"
 #include "snapshot.h"
 #include "store.h"
 #include "util.h"
+
+/* Exports not read for this long are dropped (their temporary file goes). */
+#define SNAPOPS_EXPORT_IDLE_S 600
+/* At most this many exports are kept at once. */
+#define SNAPOPS_EXPORTS_MAX 16
+/* snapshot.export_read's largest chunk. */
+#define SNAPOPS_CHUNK (4 * 1024 * 1024)
 
 /* Paths one ignore.check may ask about. */
 #define CHECK_PATHS_MAX 10000
@@ -267,7 +272,7 @@ static void check_done(uv_work_t *w, int status)
 	check_free(c);
 }
 
-void snapops_ignore_check(struct request *req)
+static void ops_ignore_check(struct request *req)
 {
 	const char *source = NULL;
 	const cJSON *paths = NULL, *it;
@@ -278,7 +283,7 @@ void snapops_ignore_check(struct request *req)
 
 	if (msg_arg_string(req->args, "source", true, &source, &cause) < 0 ||
 	    msg_arg_string_array(req->args, "paths", true, &paths, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (cJSON_GetArraySize(paths) > CHECK_PATHS_MAX) {
@@ -464,7 +469,7 @@ out:
 	exporting_free(x);
 }
 
-void snapops_export(struct request *req)
+static void ops_snapshot_export(struct request *req)
 {
 	const char *fmt = "tar.gz", *snap, *created;
 	enum snaparchive_format format;
@@ -475,11 +480,11 @@ void snapops_export(struct request *req)
 	int64_t seq;
 	int err;
 
-	if (ops_resolve_run(req, &seq) < 0) {
+	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
 	if (msg_arg_string(req->args, "format", false, &fmt, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (snaparchive_format_parse(fmt, &format) < 0) {
@@ -536,7 +541,7 @@ void snapops_export(struct request *req)
 	}
 }
 
-void snapops_export_read(struct request *req)
+static void ops_snapshot_export_read(struct request *req)
 {
 	int64_t id = 0, offset = 0, length = SNAPOPS_CHUNK;
 	struct export **pp, *e;
@@ -549,7 +554,7 @@ void snapops_export_read(struct request *req)
 	if (msg_arg_int(req->args, "export", true, 1, INT64_MAX / 2, &id, &cause) < 0 ||
 	    msg_arg_int(req->args, "offset", false, 0, INT64_MAX / 2, &offset, &cause) < 0 ||
 	    msg_arg_int(req->args, "length", false, 1, SNAPOPS_CHUNK, &length, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	exports_sweep();
@@ -602,3 +607,10 @@ out:
 	free(raw);
 	free(b64);
 }
+
+const struct op_entry ops_snapshot_entries[] = {
+	{"ignore.check", ops_ignore_check, OP_NEW_WORK},
+	{"snapshot.export", ops_snapshot_export, OP_NEW_WORK},
+	{"snapshot.export_read", ops_snapshot_export_read, 0},
+	{0},
+};

@@ -1,6 +1,6 @@
 /* run.submit: validating a submission, taking its snapshot in the thread
  * pool, resolving its program, and queueing the run. */
-#include "submit.h"
+#include "optable.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,17 +14,16 @@
 
 #include "blob.h"
 #include "compute.h"
-#include "daemon.h"
-#include "dispatch.h"
+#include "context.h"
 #include "envs.h"
 #include "gitmeta.h"
 #include "ignore.h"
 #include "inputs.h"
 #include "log.h"
 #include "msg.h"
-#include "ops.h"
 #include "proto.h"
 #include "queue.h"
+#include "request.h"
 #include "run.h"
 #include "scheduler.h"
 #include "slurm.h"
@@ -478,7 +477,7 @@ out:
 	submit_free(s);
 }
 
-void submit_op(struct request *req)
+static void ops_run_submit(struct request *req)
 {
 	struct daemon *d = req->d;
 	const cJSON *command = NULL, *env = NULL, *kv;
@@ -508,11 +507,11 @@ void submit_op(struct request *req)
 			&cause) < 0 ||
 	    msg_arg_int(req->args, "max_snapshot_files", false, 1, 100000000, &max_files,
 			&cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (compute_submit_args(d, req->args, &target, &res, &cause) < 0) {
-		ops_arg_error(req, cause);
+		request_arg_error(req, cause);
 		return;
 	}
 	if (!util_valid_name(experiment)) {
@@ -629,3 +628,7 @@ void submit_op(struct request *req)
 	}
 }
 
+const struct op_entry ops_submit_entries[] = {
+	{"run.submit", ops_run_submit, OP_NEW_WORK},
+	{0},
+};

@@ -1,0 +1,84 @@
+/* The ops about the daemon itself: hello (the handshake), daemon.status
+ * and daemon.stop. */
+#include "optable.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+
+#include "context.h"
+#include "log.h"
+#include "msg.h"
+#include "proto.h"
+#include "request.h"
+#include "server.h"
+#include "store.h"
+#include "target.h"
+
+static void ops_daemon_hello(struct request *req)
+{
+	int64_t proto = 0;
+	const char *client = NULL;
+	char *cause = NULL;
+
+	if (msg_arg_int(req->args, "proto", true, 0, 1 << 30, &proto, &cause) < 0 ||
+	    msg_arg_string(req->args, "client", false, &client, &cause) < 0) {
+		request_arg_error(req, cause);
+		return;
+	}
+	if (proto != PROTO_VERSION) {
+		request_error(req, PROTO_E_VERSION_MISMATCH,
+		              "client %s speaks protocol %lld, runyardd %s speaks protocol %d; use "
+		              "a runyard CLI of the same version as the daemon",
+		              client ? client : "(unnamed)", (long long)proto, RUNYARD_VERSION,
+		              PROTO_VERSION);
+		return;
+	}
+	conn_set_hello_done(req->conn);
+	cJSON *res = cJSON_CreateObject();
+	cJSON_AddNumberToObject(res, "proto", PROTO_VERSION);
+	cJSON_AddStringToObject(res, "server", "runyardd/" RUNYARD_VERSION);
+	cJSON_AddNumberToObject(res, "pid", getpid());
+	request_reply(req, res);
+}
+
+static void ops_daemon_status(struct request *req)
+{
+	struct daemon *d = req->d;
+	cJSON *counts = NULL;
+	cJSON *res = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(res, "pid", getpid());
+	cJSON_AddStringToObject(res, "version", RUNYARD_VERSION);
+	cJSON_AddNumberToObject(res, "proto", PROTO_VERSION);
+	cJSON_AddStringToObject(res, "state_dir", d->state_dir);
+	cJSON_AddStringToObject(res, "socket", d->socket_path);
+	msg_add_time(res, "started_at", d->started_at);
+	const struct target *local = target_find(d, TARGET_LOCAL);
+	cJSON_AddNumberToObject(res, "max_runs", local->max_jobs);
+	cJSON_AddNumberToObject(res, "active", local->active);
+	if (store_counts_json(d->store, &counts) == 0) {
+		cJSON_AddItemToObject(res, "counts", counts);
+	}
+	request_reply(req, res);
+}
+
+static void ops_daemon_stop(struct request *req)
+{
+	log_info("stop requested by a client");
+	request_reply(req, NULL);
+	/* The daemon's SIGTERM handler stops it, as for any other stop; the
+	 * signal is handled on a later turn of the loop, after this reply. */
+	kill(getpid(), SIGTERM);
+}
+
+const struct op_entry ops_daemon_entries[] = {
+	{"hello", ops_daemon_hello, OP_BEFORE_HELLO},
+	{"daemon.status", ops_daemon_status, 0},
+	{"daemon.stop", ops_daemon_stop, 0},
+	{0},
+};
