@@ -14,6 +14,7 @@ struct server;
 struct run;
 struct runs;
 struct scheduler;
+struct sweeps;
 struct watchers;
 struct target;
 struct compute_create;
@@ -48,6 +49,8 @@ struct daemon {
 	struct runs *runs;
 	/* exec/scheduler.c: admission from the queue. */
 	struct scheduler *scheduler;
+	/* sweeps/sweep.c: the sweeps still making or waiting for trials. */
+	struct sweeps *sweeps;
 
 	/* Compute targets, the local one first (target.h, compute.c), and
 	 * compute.create requests waiting for their server. */

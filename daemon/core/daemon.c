@@ -26,6 +26,7 @@
 #include "server.h"
 #include "services.h"
 #include "store.h"
+#include "sweep.h"
 #include "systemd.h"
 #include "tracking.h"
 #include "util.h"
@@ -190,11 +191,13 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	 * ended run gives back its place and its handles before its watchers
 	 * get run.end, and systemd's STATUS= counts what the others settled. */
 	r = run_events_init(d);
-	if (r < 0 || (r = scheduler_init(d)) < 0 || (r = watch_init(d)) < 0) {
+	if (r < 0 || (r = scheduler_init(d)) < 0 || (r = watch_init(d)) < 0 ||
+	    (r = sweeps_init(d)) < 0) {
 		return r;
 	}
 	run_subscribe(d, scheduler_run_event, d);
 	run_subscribe(d, exec_run_event, d);
+	run_subscribe(d, sweeps_run_event, d);
 	run_subscribe(d, watch_run_event, d);
 	run_subscribe(d, systemd_run_event, d);
 	r = blob_store_open(d->state_dir, &d->blobs);
@@ -290,6 +293,10 @@ int daemon_resume(struct daemon *d)
 	if (n > 0) {
 		log_info("resumed %d run(s) from the store", n);
 	}
+	/* After their children are back in hand: a sweep finds each one. */
+	if ((r = sweeps_resume(d)) < 0) {
+		return r;
+	}
 	exec_sweep_dirs(d);
 	if (services_start(d) < 0) {
 		log_error("starting the services failed; they start at the next restart");
@@ -327,6 +334,7 @@ void daemon_stop(struct daemon *d)
 	d->server = NULL;
 	exec_shutdown(d);
 	scheduler_close(d);
+	sweeps_close(d);
 	run_events_close(d);
 	compute_shutdown(d);
 	services_shutdown(d);

@@ -23,6 +23,7 @@ static const struct op_entry *const groups[] = {
 	ops_submit_entries,
 	ops_snapshot_entries,
 	ops_service_entries,
+	ops_sweep_entries,
 };
 
 static const struct op_entry *find_op(const char *name)

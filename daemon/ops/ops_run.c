@@ -20,12 +20,13 @@
 #include "proto.h"
 #include "run.h"
 #include "store.h"
+#include "sweep.h"
 #include "watch.h"
 
 static void ops_run_list(struct request *req)
 {
 	const char *experiment = NULL, *status = NULL;
-	int64_t limit = 100;
+	int64_t limit = 100, parent = 0;
 	enum run_status st;
 	char *cause = NULL;
 	cJSON *runs;
@@ -37,6 +38,10 @@ static void ops_run_list(struct request *req)
 		request_arg_error(req, cause);
 		return;
 	}
+	if (cJSON_GetObjectItemCaseSensitive(req->args, "parent") &&
+	    request_resolve_run_arg(req, "parent", &parent) < 0) {
+		return;
+	}
 	if (status && run_status_parse(status, &st) < 0) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
 		              "unknown status '%s' (one of Queued, Preparing, Scaling, Running, "
@@ -44,7 +49,7 @@ static void ops_run_list(struct request *req)
 		              status);
 		return;
 	}
-	err = store_run_list_json(req->d->store, experiment, status, (int)limit, &runs);
+	err = store_run_list_json(req->d->store, experiment, status, parent, (int)limit, &runs);
 	if (err < 0) {
 		request_error(req, PROTO_E_INTERNAL, "listing runs failed: %s",
 		              store_errmsg(req->d->store));
@@ -127,6 +132,14 @@ static void ops_run_watch(struct request *req)
 	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
+	if (sweep_active(req->d, seq)) {
+		/* It has no lines and no process: its end is its last child's. */
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+			      "run #%lld is a sweep in progress; follow it with sweep.show "
+			      "('runyard sweep show')",
+			      (long long)seq);
+		return;
+	}
 	if (msg_arg_bool(req->args, "logs", false, &logs, &cause) < 0 ||
 	    msg_arg_int(req->args, "after_seq", false, 0, INT64_MAX / 2, &after, &cause) < 0 ||
 	    msg_arg_string(req->args, "stream", false, &stream_name, &cause) < 0) {
@@ -180,6 +193,10 @@ static void ops_run_cancel(struct request *req)
 	cJSON *run;
 
 	if (request_resolve_run(req, &seq) < 0) {
+		return;
+	}
+	if (sweep_active(req->d, seq)) {
+		ops_sweep_cancel_reply(req, seq);
 		return;
 	}
 	r = run_find(req->d, seq);

@@ -15,6 +15,7 @@
 #include "blob.h"
 #include "compute.h"
 #include "context.h"
+#include "enqueue.h"
 #include "envs.h"
 #include "gitmeta.h"
 #include "ignore.h"
@@ -22,7 +23,6 @@
 #include "log.h"
 #include "msg.h"
 #include "proto.h"
-#include "queue.h"
 #include "request.h"
 #include "run.h"
 #include "scheduler.h"
@@ -31,6 +31,7 @@
 #include "snapshot.h"
 #include "statcache.h"
 #include "store.h"
+#include "sweep.h"
 #include "util.h"
 
 struct submit {
@@ -54,6 +55,7 @@ struct submit {
 	struct envs_resolved envr; /* --environment; name NULL: none */
 	cJSON *inputs;  /* checked inputs and outputs (inputs.c) */
 	cJSON *outputs;
+	cJSON *sweep; /* sweep.submit: the checked definition; NULL: run.submit */
 	/* results of the work */
 	struct snapshot_info info;
 	struct gitmeta git;
@@ -76,6 +78,7 @@ static void submit_free(struct submit *s)
 	cJSON_Delete(s->env);
 	cJSON_Delete(s->inputs);
 	cJSON_Delete(s->outputs);
+	cJSON_Delete(s->sweep);
 	cJSON_Delete(s->argv);
 	snapshot_info_finish(&s->info);
 	gitmeta_finish(&s->git);
@@ -341,100 +344,9 @@ static void add_git_properties(struct submit *s, int64_t seq)
 	}
 }
 
-static void submit_done(uv_work_t *w, int status)
+/* The reply's account of the snapshot, shared by run.submit and sweep.submit. */
+static void add_snapshot_info(struct submit *s, cJSON *res)
 {
-	struct submit *s = w->data;
-	struct daemon *d = s->d;
-	struct request *req = s->req;
-	char hex[9], *id = NULL, *cmd = NULL, *argv = NULL, *env = NULL, *skipped = NULL;
-	int64_t seq;
-	double now = util_now();
-	struct run *r;
-	int err;
-
-	if (s->dry_run && (s->err == 0 || (s->err == -EFBIG && s->info.entries))) {
-		reply_dry_run(s);
-		goto out;
-	}
-	if (s->err < 0) {
-		/* Causes quote file names, which are bytes; replies are UTF-8. */
-		char *clean = s->cause ? utf8_sanitize(s->cause, strlen(s->cause), NULL) : NULL;
-		request_error_errno(req, s->err, clean ? clean : s->cause);
-		free(clean);
-		goto out;
-	}
-	if (d->stopping) {
-		request_error(req, PROTO_E_SHUTTING_DOWN, "runyardd is stopping; submit refused");
-		goto out;
-	}
-	util_random_hex(hex, 4);
-	id = msg_strdupf("%s_%lld_%s", s->experiment, (long long)now, hex);
-	cmd = cJSON_PrintUnformatted(s->command);
-	argv = cJSON_PrintUnformatted(s->argv);
-	env = cJSON_PrintUnformatted(s->env);
-	skipped = s->info.skipped ? cJSON_PrintUnformatted(s->info.skipped) : NULL;
-	if (!id || !cmd || !argv || !env) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	struct store_run_new n = {
-		.id = id,
-		.experiment = s->experiment,
-		.priority = s->priority,
-		.command_json = cmd,
-		.argv_json = argv,
-		.python = s->python,
-		.source = s->source,
-		.snapshot = s->info.id,
-		.env_json = env,
-		.timeout = s->timeout,
-		.keep = s->keep,
-		.created_at = now,
-		.skipped_json = skipped,
-		.target = s->target,
-		.resources_json = s->resources,
-	};
-	err = store_run_insert(d->store, &n, &seq);
-	if (err < 0) {
-		request_error(req, PROTO_E_INTERNAL, "recording the run failed: %s",
-			      store_errmsg(d->store));
-		goto out;
-	}
-	r = run_create(d, seq, id, s->experiment);
-	if (!r) {
-		request_error(req, PROTO_E_INTERNAL, "out of memory");
-		goto out;
-	}
-	add_git_properties(s, seq);
-	add_environment_properties(s, seq);
-	if (inputs_record(d, seq, s->inputs, s->outputs) < 0) {
-		/* Without its inputs the run would start without its data. */
-		log_error("run %s: recording its inputs failed: %s", id, store_errmsg(d->store));
-		run_fail(r, "PreparationFailed", "recording the run's inputs failed");
-		request_error(req, PROTO_E_INTERNAL, "recording the run's inputs failed: %s",
-			      store_errmsg(d->store));
-		goto out;
-	}
-	r->status = RUN_QUEUED;
-	r->priority = s->priority;
-	r->created_at = now;
-	r->timeout = s->timeout;
-	r->keep = s->keep;
-	r->snapshot = strdup(s->info.id);
-	r->argv = s->argv;
-	s->argv = NULL;
-	r->env = s->env;
-	s->env = NULL;
-	if (compute_run_bind(r, s->target, s->resources, 0) < 0) {
-		log_error("run %s: binding it to compute target %s failed", id, s->target);
-	}
-	log_info("run %s (#%lld) queued: snapshot %.12s, %llu files", id, (long long)seq,
-		 s->info.id, (unsigned long long)s->info.files);
-
-	cJSON *res = cJSON_CreateObject();
-	cJSON_AddStringToObject(res, "id", id);
-	cJSON_AddNumberToObject(res, "seq", (double)seq);
-	cJSON_AddStringToObject(res, "status", "Queued");
 	cJSON_AddStringToObject(res, "experiment", s->experiment);
 	cJSON_AddStringToObject(res, "snapshot", s->info.id);
 	cJSON_AddNumberToObject(res, "files", (double)s->info.files);
@@ -465,8 +377,124 @@ static void submit_done(uv_work_t *w, int status)
 			free(u);
 		}
 	}
+}
+
+/* sweep.submit, once the snapshot is taken: the sweep and its template;
+ * the children are made at the end of the tick, after its properties. */
+static void submit_sweep(struct submit *s)
+{
+	struct daemon *d = s->d;
+	struct sweep_template t = {
+		.experiment = s->experiment,
+		.priority = s->priority,
+		.command = s->command,
+		.argv = s->argv,
+		.python = s->python,
+		.source = s->source,
+		.snapshot = s->info.id,
+		.env = s->env,
+		.timeout = s->timeout,
+		.keep = s->keep,
+		.target = s->target,
+		.resources_json = s->resources,
+		.inputs = s->inputs,
+		.outputs = s->outputs,
+	};
+	char *id = NULL, *cause = NULL;
+	int64_t seq;
+
+	if (sweep_create(d, s->sweep, &t, &seq, &id, &cause) < 0) {
+		request_error(s->req, PROTO_E_INTERNAL, "%s", cause ? cause : "out of memory");
+		free(cause);
+		return;
+	}
+	add_git_properties(s, seq);
+	add_environment_properties(s, seq);
+	cJSON *res = cJSON_CreateObject();
+	cJSON_AddStringToObject(res, "id", id);
+	cJSON_AddNumberToObject(res, "seq", (double)seq);
+	cJSON_AddStringToObject(res, "status", "Running");
+	cJSON_AddStringToObject(res, "kind", "sweep");
+	add_snapshot_info(s, res);
+	cJSON_AddItemToObject(res, "sweep", cJSON_Duplicate(s->sweep, true));
+	request_reply(s->req, res);
+	free(id);
+}
+
+static void submit_done(uv_work_t *w, int status)
+{
+	struct submit *s = w->data;
+	struct daemon *d = s->d;
+	struct request *req = s->req;
+	char hex[9], *id = NULL, *cmd = NULL, *argv = NULL, *env = NULL, *skipped = NULL;
+	char *cause = NULL;
+	double now = util_now();
+	struct run *r;
+	int err;
+
+	if (s->dry_run && (s->err == 0 || (s->err == -EFBIG && s->info.entries))) {
+		reply_dry_run(s);
+		goto out;
+	}
+	if (s->err < 0) {
+		/* Causes quote file names, which are bytes; replies are UTF-8. */
+		char *clean = s->cause ? utf8_sanitize(s->cause, strlen(s->cause), NULL) : NULL;
+		request_error_errno(req, s->err, clean ? clean : s->cause);
+		free(clean);
+		goto out;
+	}
+	if (d->stopping) {
+		request_error(req, PROTO_E_SHUTTING_DOWN, "runyardd is stopping; submit refused");
+		goto out;
+	}
+	if (s->sweep) {
+		submit_sweep(s);
+		goto out;
+	}
+	util_random_hex(hex, 4);
+	id = msg_strdupf("%s_%lld_%s", s->experiment, (long long)now, hex);
+	cmd = cJSON_PrintUnformatted(s->command);
+	argv = cJSON_PrintUnformatted(s->argv);
+	env = cJSON_PrintUnformatted(s->env);
+	skipped = s->info.skipped ? cJSON_PrintUnformatted(s->info.skipped) : NULL;
+	if (!id || !cmd || !argv || !env) {
+		request_error(req, PROTO_E_INTERNAL, "out of memory");
+		goto out;
+	}
+	struct store_run_new n = {
+		.id = id,
+		.experiment = s->experiment,
+		.priority = s->priority,
+		.command_json = cmd,
+		.argv_json = argv,
+		.python = s->python,
+		.source = s->source,
+		.snapshot = s->info.id,
+		.env_json = env,
+		.timeout = s->timeout,
+		.keep = s->keep,
+		.created_at = now,
+		.skipped_json = skipped,
+		.target = s->target,
+		.resources_json = s->resources,
+	};
+	err = enqueue_run(d, &n, &s->argv, &s->env, s->inputs, s->outputs, &r, &cause);
+	if (err < 0) {
+		request_error(req, PROTO_E_INTERNAL, "%s", cause ? cause : "out of memory");
+		free(cause);
+		goto out;
+	}
+	add_git_properties(s, r->seq);
+	add_environment_properties(s, r->seq);
+	log_info("run %s (#%lld) queued: snapshot %.12s, %llu files", id, (long long)r->seq,
+		 s->info.id, (unsigned long long)s->info.files);
+
+	cJSON *res = cJSON_CreateObject();
+	cJSON_AddStringToObject(res, "id", id);
+	cJSON_AddNumberToObject(res, "seq", (double)r->seq);
+	cJSON_AddStringToObject(res, "status", "Queued");
+	add_snapshot_info(s, res);
 	request_reply(req, res);
-	queue_enqueue(d, r);
 	scheduler_kick(d);
 out:
 	free(id);
@@ -477,7 +505,9 @@ out:
 	submit_free(s);
 }
 
-static void ops_run_submit(struct request *req)
+/* Check what run.submit and sweep.submit share and take the snapshot in the
+ * thread pool; sweep is sweep.submit's checked definition, or NULL. */
+static void submit_start(struct request *req, const cJSON *sweep)
 {
 	struct daemon *d = req->d;
 	const cJSON *command = NULL, *env = NULL, *kv;
@@ -613,9 +643,11 @@ static void ops_run_submit(struct request *req)
 	s->limits.max_files = (uint64_t)max_files;
 	s->target = target ? strdup(target) : NULL;
 	s->resources = target ? compute_resources_json(&res) : NULL;
+	s->sweep = sweep ? cJSON_Duplicate(sweep, true) : NULL;
 	s->work.data = s;
 	if (!s->req || !s->source || !s->experiment || !s->python || !s->path_env ||
-	    !s->command || !s->env || (target && (!s->target || !s->resources))) {
+	    !s->command || !s->env || (target && (!s->target || !s->resources)) ||
+	    (sweep && !s->sweep)) {
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
 		submit_free(s);
 		return;
@@ -628,7 +660,31 @@ static void ops_run_submit(struct request *req)
 	}
 }
 
+static void ops_run_submit(struct request *req)
+{
+	submit_start(req, NULL);
+}
+
+static void ops_sweep_submit(struct request *req)
+{
+	char *cause = NULL;
+	cJSON *def = NULL;
+	int err = sweep_definition(req->args, &def, &cause);
+
+	if (err < 0) {
+		if (err == -ENOMEM) {
+			request_error(req, PROTO_E_INTERNAL, "out of memory");
+			return;
+		}
+		request_arg_error(req, cause);
+		return;
+	}
+	submit_start(req, def);
+	cJSON_Delete(def);
+}
+
 const struct op_entry ops_submit_entries[] = {
 	{"run.submit", ops_run_submit, OP_NEW_WORK},
+	{"sweep.submit", ops_sweep_submit, OP_NEW_WORK},
 	{0},
 };

@@ -108,9 +108,9 @@ void request_arg_error(struct request *req, char *cause)
 	free(cause);
 }
 
-int request_resolve_run(struct request *req, int64_t *ret_seq)
+int request_resolve_run_arg(struct request *req, const char *key, int64_t *ret_seq)
 {
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->args, "run");
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->args, key);
 	char buf[32];
 	const char *ref;
 
@@ -122,7 +122,7 @@ int request_resolve_run(struct request *req, int64_t *ret_seq)
 		ref = v->valuestring;
 	} else {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
-		              "argument 'run' must be a run id or a run number");
+		              "argument '%s' must be a run id or a run number", key);
 		return -EINVAL;
 	}
 	if (store_run_resolve(req->d->store, ref, ret_seq) < 0) {
@@ -132,6 +132,12 @@ int request_resolve_run(struct request *req, int64_t *ret_seq)
 	}
 	return 0;
 }
+
+int request_resolve_run(struct request *req, int64_t *ret_seq)
+{
+	return request_resolve_run_arg(req, "run", ret_seq);
+}
+
 void request_reply_blob_chunk(struct request *req, const char *hex, int64_t size, int64_t offset,
                           int64_t length, const char *name)
 {

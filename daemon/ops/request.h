@@ -39,6 +39,8 @@ void request_arg_error(struct request *req, char *cause);
 /* The run named by args.run: an id, or a sequence number as an integer or
  * a string ("17", "#17"). Replies the error itself and returns < 0. */
 int request_resolve_run(struct request *req, int64_t *ret_seq);
+/* The same for the run named by args[key] ("sweep", "parent"). */
+int request_resolve_run_arg(struct request *req, const char *key, int64_t *ret_seq);
 
 /* Reply to a chunked read of a stored blob (artifact.read, model.read):
  * {data: base64 of up to length bytes from offset, size, eof}. The range

@@ -181,6 +181,7 @@ struct run *run_load(struct daemon *d, const struct store_run_row *row)
 	r->log_offset = row->log_offset;
 	r->log_lines = row->log_lines;
 	r->sup_pid = row->sup_pid;
+	r->parent = row->parent_seq;
 	if (!r->env) {
 		r->env = cJSON_CreateObject();
 	}
@@ -297,6 +298,11 @@ int run_transition(struct run *r, enum run_status to)
 void run_notify_log(struct run *r)
 {
 	fire(r, RUN_EV_LOG);
+}
+
+void run_notify_metric(struct run *r)
+{
+	fire(r, RUN_EV_METRIC);
 }
 
 int run_fail(struct run *r, const char *code, const char *fmt, ...)

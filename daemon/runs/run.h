@@ -43,6 +43,7 @@ struct run {
 	bool keep;
 	cJSON *argv;
 	cJSON *env;
+	int64_t parent; /* the sweep it is a trial of (its seq); 0: none */
 
 	char *dir;     /* state/runs/<id>: the supervisor's files */
 	char *workdir; /* dir/work: the process's cwd */
@@ -81,6 +82,8 @@ enum run_event {
 	RUN_EV_ENDED,
 	/* New lines of the run are stored (streams/logs.c). */
 	RUN_EV_LOG,
+	/* New metric points of the run are stored (streams/tracking.c). */
+	RUN_EV_METRIC,
 };
 
 typedef void (*run_event_fn)(void *ud, struct run *r, enum run_event ev);
@@ -123,6 +126,8 @@ int run_fail(struct run *r, const char *code, const char *fmt, ...)
 
 /* Tell the subscribers that lines of the run were stored. */
 void run_notify_log(struct run *r);
+/* Tell the subscribers that metric points of the run were stored. */
+void run_notify_metric(struct run *r);
 
 /* Drop a handle reference or a job reference; once the run has ended and
  * nothing refers to it any more, it is freed at the end of the loop's tick,

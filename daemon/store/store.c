@@ -25,8 +25,10 @@ const char *const store_stmt_sql[STMT__MAX] = {
 		"INSERT INTO experiments(name, created_at) VALUES(?1, ?2) ON CONFLICT(name) DO NOTHING",
 	[STMT_EXPERIMENT_ID] = "SELECT id FROM experiments WHERE name = ?1",
 	[STMT_RUN_INSERT] = "INSERT INTO runs(id, experiment_id, status, priority, command, argv, "
-			    "python, source, snapshot, env, timeout, keep, created_at, skipped) "
-			    "VALUES(?1, ?2, 'Queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+			    "python, source, snapshot, env, timeout, keep, created_at, skipped, kind, "
+			    "parent_seq) "
+			    "VALUES(?1, ?2, 'Queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
+			    "?14, ?15)",
 	[STMT_TRANSITION_INSERT] =
 		"INSERT INTO transitions(run_seq, status, at) VALUES(?1, ?2, ?3) "
 		"ON CONFLICT(run_seq, status) DO NOTHING",
@@ -50,8 +52,10 @@ const char *const store_stmt_sql[STMT__MAX] = {
 	[STMT_RUN_BY_ID] = "SELECT seq FROM runs WHERE id = ?1",
 	[STMT_RUNS_ACTIVE] =
 		"SELECT r.seq, r.id, e.name, r.status, r.priority, r.argv, r.env, r.snapshot, "
-		"r.timeout, r.keep, r.created_at, r.started_at, r.log_offset, r.log_lines, r.sup_pid"
-		RUN_FROM "WHERE r.status NOT IN ('Completed', 'Failed', 'Canceled') ORDER BY r.seq",
+		"r.timeout, r.keep, r.created_at, r.started_at, r.log_offset, r.log_lines, r.sup_pid, "
+		"r.parent_seq"
+		RUN_FROM "WHERE r.status NOT IN ('Completed', 'Failed', 'Canceled') AND r.kind = 'run' "
+		"ORDER BY r.seq",
 	[STMT_RUN_JSON] = "SELECT " RUN_COLUMNS RUN_FROM "WHERE r.seq = ?1",
 	[STMT_TRANSITIONS] = "SELECT status, at FROM transitions WHERE run_seq = ?1 ORDER BY at, "
 			     "CASE status WHEN 'Queued' THEN 0 WHEN 'Preparing' THEN 1 "
@@ -61,7 +65,7 @@ const char *const store_stmt_sql[STMT__MAX] = {
 			   "ORDER BY path",
 	[STMT_EXPERIMENTS] = "SELECT e.name, COUNT(r.seq), MAX(r.created_at) FROM experiments e "
 			     "LEFT JOIN runs r ON r.experiment_id = e.id GROUP BY e.id ORDER BY e.name",
-	[STMT_COUNTS] = "SELECT status, COUNT(*) FROM runs GROUP BY status",
+	[STMT_COUNTS] = "SELECT status, COUNT(*) FROM runs WHERE kind = 'run' GROUP BY status",
 	[STMT_TAG_SET] = "INSERT INTO run_tags(run_seq, key, value) VALUES(?1, ?2, ?3) "
 			 "ON CONFLICT(run_seq, key) DO UPDATE SET value = excluded.value",
 	[STMT_TAG_DELETE] = "DELETE FROM run_tags WHERE run_seq = ?1 AND key = ?2",
@@ -100,6 +104,16 @@ const char *const store_stmt_sql[STMT__MAX] = {
 	[STMT_METRIC_COUNT] = "SELECT COUNT(*) FROM metrics WHERE run_seq = ?1",
 	[STMT_WARNINGS] = "SELECT at, message, (SELECT warnings_dropped FROM runs WHERE seq = ?1) "
 			  "FROM run_warnings WHERE run_seq = ?1 ORDER BY rowid",
+	[STMT_SWEEP_TRIAL_INSERT] = "INSERT INTO sweep_trials(child_seq, sweep_seq, trial, params) "
+				    "VALUES(?1, ?2, ?3, ?4)",
+	[STMT_SWEEP_STATE] = "UPDATE sweeps SET state = ?2, trials = ?3 WHERE run_seq = ?1",
+	[STMT_SWEEP_PROPERTIES] = "INSERT INTO run_properties(run_seq, key, value) "
+				  "SELECT ?1, key, value FROM run_properties WHERE run_seq = ?2 "
+				  "ON CONFLICT(run_seq, key) DO NOTHING",
+	[STMT_METRIC_NUMBERS] = "SELECT p.num, p.text FROM metrics m "
+				"JOIN metric_points p ON p.metric_id = m.id "
+				"WHERE m.run_seq = ?1 AND m.name = ?2 AND m.kind = 'scalar' "
+				"AND p.idx >= ?3 ORDER BY p.idx LIMIT ?4",
 };
 
 /* SQLite codes become negative errnos where they enter our modules. */

@@ -26,6 +26,12 @@ struct store_run_new {
 	const char *skipped_json; /* what the snapshot left out; NULL: none */
 	const char *target;         /* a compute target's name; NULL: local */
 	const char *resources_json; /* what the run asks of its target */
+	const char *kind;           /* "run" (NULL) or "sweep" */
+	int64_t parent_seq;         /* the sweep it is a trial of; 0: none */
+	/* Called inside the insert's transaction with the new run's seq, for
+	 * writes that must land with it (a sweep's state); NULL: none. */
+	int (*in_txn)(void *ud, int64_t seq);
+	void *in_txn_ud;
 };
 
 /* A stored run as the daemon needs it to carry on after a restart. Strings
@@ -46,6 +52,7 @@ struct store_run_row {
 	int64_t log_offset;
 	int64_t log_lines;
 	int64_t sup_pid;
+	int64_t parent_seq; /* 0: none */
 };
 
 /* How the process ended, as the supervisor recorded it. */
@@ -121,8 +128,9 @@ int store_runs_active(struct store *s, store_run_fn cb, void *ud);
 /* Read side: rows handed out as the protocol's JSON objects, so a row is
  * read once and not converted twice. */
 int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret);
-int store_run_list_json(struct store *s, const char *experiment, const char *status, int limit,
-			cJSON **ret);
+/* parent_seq > 0: only that sweep's children. */
+int store_run_list_json(struct store *s, const char *experiment, const char *status,
+			int64_t parent_seq, int limit, cJSON **ret);
 int store_artifacts_json(struct store *s, int64_t seq, cJSON **ret);
 int store_experiments_json(struct store *s, cJSON **ret);
 int store_counts_json(struct store *s, cJSON **ret);
@@ -235,3 +243,53 @@ int store_target_active_runs(struct store *s, const char *name, int64_t *ret);
 int store_run_target_get(struct store *s, int64_t seq, char **ret_target,
 			 char **ret_resources, int64_t *ret_job_id);
 int store_run_job_set(struct store *s, int64_t seq, int64_t job_id);
+
+/* Sweeps (schema 8, docs/sweeps.md). */
+
+/* A sweep still Running, as the controller needs it after a restart;
+ * strings valid during the callback only. */
+struct store_sweep_row {
+	int64_t seq;
+	const char *id;
+	const char *experiment;
+	double created_at, started_at;
+	const char *definition;    /* JSON */
+	const char *template_json; /* JSON: what every child is made from */
+	const char *state;         /* JSON: the sampler's state */
+	int64_t trials;            /* children made */
+};
+typedef int (*store_sweep_fn)(void *ud, const struct store_sweep_row *row);
+
+/* One child of a sweep. */
+struct store_trial_row {
+	int64_t seq;
+	const char *status;
+	int64_t trial; /* 0, 1, ... in the order they were made */
+	const char *params;
+	bool decided; /* the policy stopped it */
+};
+typedef int (*store_trial_fn)(void *ud, const struct store_trial_row *row);
+
+/* Inside the transaction that inserts the sweep's run (store_run_new's
+ * in_txn): its definition, template and first state; it is Running from
+ * then on. */
+int store_sweep_insert(struct store *s, int64_t seq, const char *definition,
+		       const char *template_json, const char *state, double at);
+/* Inside the transaction that inserts a child: its trial number and
+ * parameters, and the sweep's state after drawing them. */
+int store_sweep_trial_add(struct store *s, int64_t sweep_seq, int64_t child_seq, int64_t trial,
+			  const char *params, const char *state);
+/* The decision that stopped a child (one per child; a second is a no-op). */
+int store_sweep_decision_add(struct store *s, int64_t sweep_seq, int64_t child_seq, double at,
+			     int64_t interval, const char *policy, const char *message,
+			     const char *detail);
+int store_sweeps_active(struct store *s, store_sweep_fn cb, void *ud);
+int store_sweep_trials(struct store *s, int64_t sweep_seq, store_trial_fn cb, void *ud);
+/* Up to max values of run seq's scalar series name from index after on,
+ * into ret (room for max); a point that is not a number is NaN. */
+int store_metric_numbers(struct store *s, int64_t seq, const char *name, int64_t after,
+			 int64_t max, double *ret, int64_t *ret_n);
+/* sweep.show (explain false) or sweep.explain's reply; -ENOENT when seq is
+ * not a sweep. */
+int store_sweep_json(struct store *s, int64_t seq, bool explain, cJSON **ret);
+int store_sweep_list_json(struct store *s, const char *experiment, int limit, cJSON **ret);

@@ -63,6 +63,10 @@ enum stmt_id {
 	STMT_WARNING_DROPPED,
 	STMT_WARNINGS,
 	STMT_METRIC_COUNT,
+	STMT_SWEEP_TRIAL_INSERT,
+	STMT_SWEEP_STATE,
+	STMT_SWEEP_PROPERTIES,
+	STMT_METRIC_NUMBERS,
 	STMT__MAX,
 };
 
@@ -70,7 +74,8 @@ enum stmt_id {
 	"r.seq, r.id, e.name, r.status, r.priority, r.command, r.python, r.source, "       \
 	"r.snapshot, r.env, r.timeout, r.keep, r.created_at, r.started_at, r.ended_at, "   \
 	"r.exit_code, r.signal, r.error_code, r.error_message, r.error_stage, r.utime, "   \
-	"r.stime, r.maxrss_kb, r.log_lines, r.skipped "
+	"r.stime, r.maxrss_kb, r.log_lines, r.skipped, r.kind, "                         \
+	"(SELECT p.id FROM runs p WHERE p.seq = r.parent_seq) "
 #define RUN_FROM " FROM runs r JOIN experiments e ON e.id = r.experiment_id "
 
 /* The SQL of each cached statement (store.c). */

@@ -99,6 +99,12 @@ int store_run_insert(struct store *s, const struct store_run_new *n, int64_t *re
 	sqlite3_bind_int(st, 11, n->keep);
 	sqlite3_bind_double(st, 12, n->created_at);
 	sqlite3_bind_text(st, 13, n->skipped_json ? n->skipped_json : "[]", -1, SQLITE_TRANSIENT);
+	sqlite3_bind_text(st, 14, n->kind ? n->kind : "run", -1, SQLITE_STATIC);
+	if (n->parent_seq > 0) {
+		sqlite3_bind_int64(st, 15, n->parent_seq);
+	} else {
+		sqlite3_bind_null(st, 15);
+	}
 	r = store_exec_stmt(st);
 	if (r < 0) {
 		goto fail;
@@ -113,6 +119,9 @@ int store_run_insert(struct store *s, const struct store_run_new *n, int64_t *re
 		if (r < 0) {
 			goto fail;
 		}
+	}
+	if (n->in_txn && (r = n->in_txn(n->in_txn_ud, seq)) < 0) {
+		goto fail;
 	}
 	r = store_commit(s);
 	if (r < 0) {
@@ -374,6 +383,7 @@ int store_runs_active(struct store *s, store_run_fn cb, void *ud)
 			.log_offset = sqlite3_column_int64(st, 12),
 			.log_lines = sqlite3_column_int64(st, 13),
 			.sup_pid = sqlite3_column_int64(st, 14),
+			.parent_seq = sqlite3_column_int64(st, 15),
 		};
 		r = cb(ud, &row);
 		if (r != 0) {
@@ -442,6 +452,12 @@ static cJSON *run_row_json(sqlite3_stmt *st)
 	}
 	cJSON_AddNumberToObject(o, "log_lines", (double)sqlite3_column_int64(st, 23));
 	cJSON_AddItemToObject(o, "skipped", store_json_column(st, 24));
+	cJSON_AddStringToObject(o, "kind", store_col_text(st, 25) ? store_col_text(st, 25) : "run");
+	if (store_col_text(st, 26)) {
+		cJSON_AddStringToObject(o, "parent", store_col_text(st, 26));
+	} else {
+		cJSON_AddNullToObject(o, "parent");
+	}
 	return o;
 }
 
@@ -502,8 +518,8 @@ int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret)
 	return 0;
 }
 
-int store_run_list_json(struct store *s, const char *experiment, const char *status, int limit,
-			cJSON **ret)
+int store_run_list_json(struct store *s, const char *experiment, const char *status,
+			int64_t parent_seq, int limit, cJSON **ret)
 {
 	/* Built per call: the filters change its shape, and listing is rare. */
 	char sql[1024];
@@ -511,8 +527,10 @@ int store_run_list_json(struct store *s, const char *experiment, const char *sta
 	cJSON *arr;
 	int i = 1, rc;
 
-	snprintf(sql, sizeof(sql), "SELECT " RUN_COLUMNS RUN_FROM "WHERE 1 %s %s ORDER BY r.seq DESC LIMIT ?",
-		 experiment ? "AND e.name = ?" : "", status ? "AND r.status = ?" : "");
+	snprintf(sql, sizeof(sql),
+		 "SELECT " RUN_COLUMNS RUN_FROM "WHERE 1 %s %s %s ORDER BY r.seq DESC LIMIT ?",
+		 experiment ? "AND e.name = ?" : "", status ? "AND r.status = ?" : "",
+		 parent_seq > 0 ? "AND r.parent_seq = ?" : "");
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		return -EIO;
 	}
@@ -521,6 +539,9 @@ int store_run_list_json(struct store *s, const char *experiment, const char *sta
 	}
 	if (status) {
 		sqlite3_bind_text(st, i++, status, -1, SQLITE_TRANSIENT);
+	}
+	if (parent_seq > 0) {
+		sqlite3_bind_int64(st, i++, parent_seq);
 	}
 	sqlite3_bind_int(st, i, limit);
 	arr = cJSON_CreateArray();

@@ -241,6 +241,37 @@ static const char *const migrations[] = {
 	"  manifest TEXT,"
 	"  error TEXT,"
 	"  PRIMARY KEY(run_seq, name)) WITHOUT ROWID;",
+
+	/* 8: sweeps (docs/sweeps.md). A sweep is a run of kind 'sweep'; its
+	 * children are ordinary runs naming it as their parent. Its row in
+	 * sweeps holds the definition, the template every child is made from
+	 * and the sampler's state, updated in the transaction that inserts a
+	 * child, so a restart neither loses nor repeats a trial. A child has
+	 * at most one decision: the one that stopped it. */
+	"ALTER TABLE runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'run';"
+	"ALTER TABLE runs ADD COLUMN parent_seq INTEGER REFERENCES runs(seq);"
+	"CREATE INDEX runs_by_parent ON runs(parent_seq, seq) WHERE parent_seq IS NOT NULL;"
+	"CREATE TABLE sweeps("
+	"  run_seq INTEGER PRIMARY KEY REFERENCES runs(seq),"
+	"  definition TEXT NOT NULL,"
+	"  template TEXT NOT NULL,"
+	"  state TEXT NOT NULL,"
+	"  trials INTEGER NOT NULL DEFAULT 0);"
+	"CREATE TABLE sweep_trials("
+	"  child_seq INTEGER PRIMARY KEY REFERENCES runs(seq),"
+	"  sweep_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  trial INTEGER NOT NULL,"
+	"  params TEXT NOT NULL);"
+	"CREATE UNIQUE INDEX sweep_trials_by_sweep ON sweep_trials(sweep_seq, trial);"
+	"CREATE TABLE sweep_decisions("
+	"  child_seq INTEGER PRIMARY KEY REFERENCES runs(seq),"
+	"  sweep_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  at REAL NOT NULL,"
+	"  interval INTEGER NOT NULL,"
+	"  policy TEXT NOT NULL,"
+	"  message TEXT NOT NULL,"
+	"  detail TEXT NOT NULL);"
+	"CREATE INDEX sweep_decisions_by_sweep ON sweep_decisions(sweep_seq, at);",
 };
 
 int store_migrate(struct store *s, char **cause)

@@ -503,6 +503,7 @@ struct ingest {
 	int64_t nseries; /* the run's series, -1 until counted */
 	char **unlink;   /* uploaded copies to remove once their lines are committed */
 	size_t nunlink, cap;
+	bool metrics; /* a point was stored: the run's listeners hear of it */
 };
 
 static int apply_metric(struct ingest *in, const struct tracking_line *l, char **cause)
@@ -581,6 +582,7 @@ static int apply_metric(struct ingest *in, const struct tracking_line *l, char *
 			return err;
 		}
 		sum.count++;
+		in->metrics = true;
 		v = v ? v->next : NULL;
 		ts = ts ? ts->next : NULL;
 		step = step ? step->next : NULL;
@@ -861,6 +863,11 @@ static int ingest(struct run *r, bool final, int64_t budget)
 		}
 		r->tracking_offset = offset + used;
 		done += used;
+		if (in.metrics) {
+			/* Committed: a listener reading the store sees them. */
+			in.metrics = false;
+			run_notify_metric(r);
+		}
 		for (size_t i = 0; i < in.nunlink; i++) {
 			unlinkat(in.uploads_fd, in.unlink[i], 0);
 			free(in.unlink[i]);

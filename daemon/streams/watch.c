@@ -212,6 +212,8 @@ void watch_run_event(void *ud, struct run *r, enum run_event ev)
 		/* New lines to send, or the end: run.end once every line is out. */
 		pump_where(d, r->seq, NULL);
 		break;
+	case RUN_EV_METRIC:
+		break;
 	}
 }
 

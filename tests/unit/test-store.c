@@ -106,14 +106,14 @@ static void test_runs(void)
 	EXPECT_INT(store_run_json(s, 77, false, &j), -ENOENT);
 
 	/* Listing: newest first, filters. */
-	EXPECT_INT(store_run_list_json(s, NULL, NULL, 10, &j), 0);
+	EXPECT_INT(store_run_list_json(s, NULL, NULL, 0, 10, &j), 0);
 	EXPECT_INT(cJSON_GetArraySize(j), 2);
 	EXPECT_INT(cJSON_GetObjectItem(cJSON_GetArrayItem(j, 0), "seq")->valueint, 2);
 	cJSON_Delete(j);
-	EXPECT_INT(store_run_list_json(s, "exp", NULL, 10, &j), 0);
+	EXPECT_INT(store_run_list_json(s, "exp", NULL, 0, 10, &j), 0);
 	EXPECT_INT(cJSON_GetArraySize(j), 1);
 	cJSON_Delete(j);
-	EXPECT_INT(store_run_list_json(s, NULL, "Queued", 10, &j), 0);
+	EXPECT_INT(store_run_list_json(s, NULL, "Queued", 0, 10, &j), 0);
 	EXPECT_INT(cJSON_GetArraySize(j), 1);
 	cJSON_Delete(j);
 
