@@ -13,10 +13,8 @@ import json
 import textwrap
 import time
 
-import pytest
-
 from conftest import DEADLINE
-from test_notebook import SEED_BLOCKS, blocks, kernel, nbd, workdir  # noqa: F401 (fixtures)
+from test_notebook import blocks, kernel, nbd, workdir  # noqa: F401 (nbd, workdir: fixtures)
 
 # The upstream notebook names the experiment in a cell of its own.
 EXPERIMENT_BLOCK = """\
@@ -192,7 +190,7 @@ def test_sweep_cancel_children_and_lookups(nbd, workdir):
         kids = list(hd.get_children())
         print('=== children', len(kids), sorted(c.get_status() for c in kids))
         RunDetails(hd).show()
-        """))
+        """)
     p = kernel(nbd, workdir, code)
     out = p.stdout
     assert "=== again HyperDriveRun True True" in out, out
