@@ -466,7 +466,14 @@ class Experiment:
         from runyard._hyperdrive import HyperDriveConfig, HyperDriveRun
         ws = self.workspace
         if isinstance(config, HyperDriveConfig):
-            res = ws._call("sweep.submit", config._submit_args(ws, self.name), timeout=None)
+            try:
+                res = ws._call("sweep.submit", config._submit_args(ws, self.name), timeout=None)
+            except DaemonError as e:
+                if e.code != "UnknownOp":
+                    raise
+                raise RunyardError("the runyardd at %s has no sweeps (it does not know "
+                                   "sweep.submit): HyperDrive needs a newer runyardd"
+                                   % ws.socket_path) from None
             run = HyperDriveRun(self, res["id"], hyperdrive_config=config)
             run._submit = res
             if tags:
