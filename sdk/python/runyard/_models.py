@@ -191,8 +191,8 @@ class Workspace:
                 for e in self._call("experiment.list")["experiments"]}
 
     def get_run(self, run_id):
-        from runyard._notebook import RunHandle
-        return RunHandle(self, run_id)
+        from runyard._notebook import get_run
+        return get_run(self, run_id)
 
 
 def _as_workspace(ws):

@@ -459,11 +459,29 @@ class Experiment:
         return "Experiment(name=%r, workspace=%r)" % (self.name, self.workspace.name)
 
     def submit(self, config, tags=None, **kwargs):
-        """Snapshot config's source directory and queue the run; returns the Run."""
-        if not hasattr(config, "_submit_args"):
-            raise TypeError("Experiment.submit takes a ScriptRunConfig, not %s"
-                            % type(config).__name__)
+        """Snapshot config's source directory and queue the run; returns the
+        Run. A HyperDriveConfig starts a sweep (sweep.submit) and returns its
+        HyperDriveRun."""
+        # imported here: _hyperdrive builds on this module
+        from runyard._hyperdrive import HyperDriveConfig, HyperDriveRun
         ws = self.workspace
+        if isinstance(config, HyperDriveConfig):
+            try:
+                res = ws._call("sweep.submit", config._submit_args(ws, self.name), timeout=None)
+            except DaemonError as e:
+                if e.code != "UnknownOp":
+                    raise
+                raise RunyardError("the runyardd at %s has no sweeps (it does not know "
+                                   "sweep.submit): HyperDrive needs a newer runyardd"
+                                   % ws.socket_path) from None
+            run = HyperDriveRun(self, res["id"], hyperdrive_config=config)
+            run._submit = res
+            if tags:
+                run.set_tags(tags)
+            return run
+        if not isinstance(config, ScriptRunConfig):
+            raise TypeError("Experiment.submit takes a ScriptRunConfig or a HyperDriveConfig, "
+                            "not %s" % type(config).__name__)
         res = ws._call("run.submit", config._submit_args(ws, self.name), timeout=None)
         run = RunHandle(ws, res["id"])
         run._submit = res
@@ -475,7 +493,10 @@ class Experiment:
         docs = self.workspace._call("run.list", {"experiment": self.name,
                                                  "limit": 100000})["runs"]
         for d in docs:
-            yield RunHandle(self.workspace, d["id"], _doc=d)
+            # the cloud lists a sweep's children only when asked to
+            if d.get("parent") and not include_children:
+                continue
+            yield _handle(self.workspace, d)
 
     @staticmethod
     def list(workspace, experiment_name=None, **kwargs):
@@ -550,7 +571,9 @@ class RunHandle:
 
     @property
     def parent(self):
-        return None
+        """A sweep's child: the sweep (a HyperDriveRun); otherwise None."""
+        parent = self._doc.get("parent")
+        return get_run(self.workspace, parent) if parent else None
 
     def _show(self):
         self._doc = self.workspace._call("run.show", {"run": self.id})
@@ -814,5 +837,16 @@ def _user():
         return str(os.getuid())
 
 
+def _handle(ws, doc):
+    """The object for a run document: a HyperDriveRun for a sweep."""
+    if doc.get("kind") == "sweep":
+        from runyard._hyperdrive import get_hyperdrive_run
+        return get_hyperdrive_run(ws, doc["id"], doc)
+    return RunHandle(ws, doc["id"], _doc=doc)
+
+
 def get_run(workspace, run_id):
-    return RunHandle(Workspace() if workspace is None else workspace, run_id)
+    """Run.get / Workspace.get_run: a RunHandle, or a HyperDriveRun for a sweep."""
+    ws = Workspace() if workspace is None else workspace
+    run = RunHandle(ws, run_id)
+    return _handle(ws, run._doc) if run._doc.get("kind") == "sweep" else run

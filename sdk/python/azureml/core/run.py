@@ -20,8 +20,8 @@ class Run(_run.Run):
     def get(workspace, run_id):
         """A run seen from outside it (a notebook): status, metrics, and
         register_model of its outputs."""
-        from runyard._notebook import RunHandle
-        return RunHandle(workspace, run_id)
+        from runyard._notebook import get_run
+        return get_run(workspace, run_id)
 
 
 class _OfflineRun(_run.OfflineRun):
