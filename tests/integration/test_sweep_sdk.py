@@ -110,7 +110,8 @@ def test_seed_hyperdrive_cells_run_unchanged(nbd, workdir):
     assert lines[1].split() == ["Run", "Status", "Accuracy", "Hyperparameters"] \
         or lines[1] == "(no children yet)", out
     # wait_for_completion(show_output=True): each child started and ended.
-    progress = [l.split("] ", 1)[1] for l in lines[wait_at:] if l.startswith("[")]
+    progress = [l.split("] ", 1)[1] for l in lines[wait_at:]
+                if l.startswith("[") and "] " in l]
     started = [l for l in progress if " started: " in l]
     ended = [l for l in progress if " Completed: Accuracy=" in l]
     assert len(started) == 12 and len(ended) == 12, out
