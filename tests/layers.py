@@ -32,6 +32,7 @@ LAYERS = [
     ["exec"],
     ["services"],
     ["targets"],
+    ["sweeps"],
     ["ops"],
     ["core"],
 ]
