@@ -473,6 +473,8 @@ static void test_parse(void)
 	expect_bad("median,slack_factor=0.2", "policy 'median' takes no slack_factor");
 	expect_bad("median,foo=1", "policy 'median': unknown key 'foo'");
 	expect_bad("median,evaluation_interval", "'evaluation_interval' has no value");
+	expect_bad("median,,", "an empty key=value between commas");
+	expect_bad("median,evaluation_interval=2,", "an empty key=value between commas");
 	expect_bad("median,evaluation_interval=0", "evaluation_interval must be >= 1");
 	expect_bad("median,evaluation_interval=1.5", "evaluation_interval must be an integer");
 	expect_bad("median,delay_evaluation=-1", "delay_evaluation must be >= 0");

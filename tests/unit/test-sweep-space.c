@@ -132,7 +132,7 @@ static void test_parse_errors(void)
 	expect_bad("{\"x\": \"uniform(0, 1) + 1\"}", "unexpected text after uniform(...)");
 	expect_bad("{\"x\": \"uniform(1, 1)\"}", "uniform needs lo < hi, got 1 and 1");
 	expect_bad("{\"x\": \"quniform(2, 1, 1)\"}", "quniform needs lo < hi");
-	expect_bad("{\"x\": \"loguniform(1, 800)\"}", "are logarithms");
+	expect_bad("{\"x\": \"loguniform(1, 800)\"}", "bounds are logarithms, and exp(800) is too large");
 	expect_bad("{\"x\": \"normal(0, 0)\"}", "normal needs sigma > 0, got 0");
 	expect_bad("{\"x\": \"lognormal(0, -1)\"}", "lognormal needs sigma > 0");
 	expect_bad("{\"x\": \"quniform(0, 1, 0)\"}", "quniform needs q > 0, got 0");
@@ -149,6 +149,8 @@ static void test_parse_errors(void)
 	expect_bad("{\"x\": \"uniform(0, 1e999)\"}", "not a finite number");
 	expect_bad("{\"x\": \"uniform(1-2, 3)\"}", "'1-2' is not a number");
 	expect_bad("{\"x\": \"choice('open)\"}", "a string is not closed");
+	expect_bad("{\"x\": \"uniform(0,\"}", "parameter 'x': the expression ends before its ')'");
+	expect_bad("{\"x\": \"loguniform(-800, 1)\"}", "exp(-800) is 0");
 	expect_bad("{\"x\": 3}", "parameter 'x': expected an expression");
 	expect_bad("{\"x\": \"uniform(0, 1)\", \"x\": \"uniform(0, 2)\"}", "parameter 'x' is given twice");
 	expect_bad("{\"\": \"uniform(0, 1)\"}", "empty name");
