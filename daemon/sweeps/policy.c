@@ -257,8 +257,12 @@ static int parse_pair(struct reading *rd, const char *s, const char *end, char *
 	size_t vlen;
 	int r;
 
+	k = trim(s, end, &kend);
+	if (k == kend) {
+		*cause = strdupf("policy '%s': an empty key=value between commas", pname);
+		return -EINVAL;
+	}
 	if (!eq) {
-		k = trim(s, end, &kend);
 		*cause = strdupf("policy '%s': '%.*s' has no value (write key=value)", pname,
 				 (int)(kend - k > 64 ? 64 : kend - k), k);
 		return -EINVAL;

@@ -155,6 +155,10 @@ static int scan_number(struct scan *sc, double *ret)
 		end++;
 	}
 	len = (size_t)(end - start);
+	if (*start == '\0') {
+		*sc->cause = strdupf("parameter '%s': the expression ends before its ')'", sc->name);
+		return -EINVAL;
+	}
 	if (len == 0 || len >= sizeof(buf) || is_word(*end)) {
 		while (is_word(*end)) {
 			end++;
@@ -209,9 +213,11 @@ static int check_args(const struct scan *sc, struct space_param *prm)
 		/* The bounds of the log forms are logarithms: the values are exp() of them. */
 		if ((prm->kind == SPACE_LOGUNIFORM || prm->kind == SPACE_QLOGUNIFORM) &&
 		    (!isfinite(exp(prm->b)) || exp(prm->a) == 0)) {
-			*sc->cause = strdupf("parameter '%s': %s draws exp(uniform(lo, hi)), so lo "
-					     "and hi are logarithms; exp(%g) or exp(%g) is out of "
-					     "range", sc->name, fn, prm->a, prm->b);
+			double bad = isfinite(exp(prm->b)) ? prm->a : prm->b;
+
+			*sc->cause = strdupf("parameter '%s': %s draws exp(uniform(lo, hi)), so its "
+					     "bounds are logarithms, and exp(%g) is %s", sc->name, fn,
+					     bad, bad == prm->b ? "too large" : "0");
 			return -EINVAL;
 		}
 		break;
