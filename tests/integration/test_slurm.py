@@ -351,3 +351,28 @@ def test_target_with_runs_cannot_be_deleted(hpc, make_tree, ext):
     assert [t["name"] for t in d.cli("compute", "list", json=True).json["targets"]] == ["local"]
     # The finished run still says where it ran.
     assert d.show(sub["id"])["target"] == "hpc"
+
+
+def test_sweep_children_run_as_jobs(hpc, cluster, make_tree):
+    """A sweep on the Slurm target: each child is a job of its own (issue #15)."""
+    d = hpc
+    src = make_tree({"once.py": script("""
+        import argparse, runyard
+        p = argparse.ArgumentParser()
+        p.add_argument("--x", type=float)
+        runyard.get_run().log("score", -(p.parse_args().x - 3) ** 2)
+        """)})
+    res = d.rpc("sweep.submit", {
+        "source": str(src), "python": PY, "command": ["once.py"], "target": "hpc",
+        "cpus": 1, "time_limit": 120, "metric": "score", "goal": "maximize",
+        "sampling": "grid", "params": {"--x": "choice(2, 3)"}, "max_concurrent": 2})
+    show = wait_for(lambda: (lambda s: s if s["status"] in TERMINAL else None)(
+        d.rpc("sweep.show", {"sweep": res["id"]})), timeout=DEADLINE * 2,
+        what="the sweep to end")
+    assert show["status"] == "Completed", (show, d.log_tail())
+    kids = d.rpc("run.list", {"parent": res["id"]})["runs"]
+    assert len(kids) == 2
+    for k in kids:
+        run = d.show(k["id"])
+        assert run["status"] == "Completed" and run["target"] == "hpc" and run["job_id"] > 0
+    assert show["best"]["value"] == 0 and show["best"]["params"] == {"--x": 3}
