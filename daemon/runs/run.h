@@ -7,6 +7,8 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
+#include "resources.h"
+
 struct daemon;
 struct inputs_job;
 struct exec_run;
@@ -67,6 +69,12 @@ struct run {
 
 	/* Inputs being placed in Preparing (inputs.c); NULL: none. */
 	struct inputs_job *inputs;
+
+	/* What it asks of the local machine, and what it holds once admitted
+	 * (resources.h; docs/scheduling.md). */
+	struct res_request req;
+	struct res_grant grant;
+	bool holds_resources;
 
 	/* The compute target (target.h); NULL: local. */
 	struct target *target;
