@@ -9,6 +9,7 @@
 
 #include "daemon.h"
 #include "log.h"
+#include "machine.h"
 
 static void usage(FILE *f)
 {
@@ -21,6 +22,9 @@ static void usage(FILE *f)
 		   "                   (default $XDG_RUNTIME_DIR/runyard/runyard.sock)\n"
 		   "  --max-runs N     runs that may be in flight at once (default: CPUs)\n"
 		   "  --grace S        seconds between SIGTERM and SIGKILL on cancel (default 10)\n"
+		   "  --cpus N         CPUs runs may reserve (default: the daemon's affinity mask)\n"
+		   "  --gpus N[:SIZE]  declare N GPUs of SIZE memory each (default 16G) instead\n"
+		   "                   of finding them with NVML or nvidia-smi; 0: none\n"
 		   "  --snapshot-max-mb N     largest snapshot in MB of 1,000,000 bytes (default 300)\n"
 		   "  --snapshot-max-files N  most files in a snapshot (default 2000)\n"
 		   "  --download-max-mb N     largest download in MB of 1,000,000 bytes\n"
@@ -42,6 +46,8 @@ int main(int argc, char **argv)
 		{"socket", required_argument, NULL, 'S'},
 		{"max-runs", required_argument, NULL, 'm'},
 		{"grace", required_argument, NULL, 'g'},
+		{"gpus", required_argument, NULL, 'G'},
+		{"cpus", required_argument, NULL, 'C'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"log-level", required_argument, NULL, 'l'},
 		{"snapshot-max-mb", required_argument, NULL, 'B'},
@@ -52,7 +58,7 @@ int main(int argc, char **argv)
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	struct daemon_config cfg = {0};
+	struct daemon_config cfg = {.gpus = -1};
 	struct daemon d;
 	uv_loop_t loop;
 	char *cause = NULL, *end;
@@ -123,6 +129,22 @@ int main(int argc, char **argv)
 			cfg.download_timeout_ms = s * 1000 < 1 ? 1 : (long)(s * 1000);
 			break;
 		}
+		case 'C':
+			cfg.cpus = (int)strtol(optarg, &end, 10);
+			if (*end || cfg.cpus < 1 || cfg.cpus > 100000) {
+				fprintf(stderr, "runyardd: --cpus wants a number from 1 to 100000, not "
+						"'%s'\n",
+					optarg);
+				return 1;
+			}
+			break;
+		case 'G':
+			if (machine_gpus_parse(optarg, &cfg.gpus, &cfg.gpu_mem, &cause) < 0) {
+				fprintf(stderr, "runyardd: %s\n", cause);
+				free(cause);
+				return 1;
+			}
+			break;
 		case 'v':
 			level = LOG_LEVEL_DEBUG;
 			break;

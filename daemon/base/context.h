@@ -13,6 +13,7 @@ struct blobstore;
 struct server;
 struct run;
 struct runs;
+struct res_pool;
 struct scheduler;
 struct sweeps;
 struct watchers;
@@ -47,8 +48,10 @@ struct daemon {
 	struct run *runs_head, *runs_tail;
 	/* runs/: event subscribers, runs waiting to be freed, the queue. */
 	struct runs *runs;
-	/* exec/scheduler.c: admission from the queue. */
+	/* exec/scheduler.c: admission from the queue; the local machine's
+	 * CPUs, memory and GPUs and what runs hold of them (runs/resources.h). */
 	struct scheduler *scheduler;
+	struct res_pool *pool;
 	/* sweeps/sweep.c: the sweeps still making or waiting for trials. */
 	struct sweeps *sweeps;
 

@@ -17,6 +17,7 @@
 #include "exec.h"
 #include "fetch.h"
 #include "log.h"
+#include "machine.h"
 #include "logs.h"
 #include "msg.h"
 #include "queue.h"
@@ -187,6 +188,18 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	if (r < 0) {
 		return r;
 	}
+	d->pool = calloc(1, sizeof(*d->pool));
+	if (!d->pool) {
+		return -ENOMEM;
+	}
+	const char *gpu_source;
+	machine_discover(d->pool, cfg->gpus, cfg->gpu_mem, &gpu_source);
+	if (cfg->cpus > 0) {
+		d->pool->cpus = cfg->cpus;
+	}
+	log_info("this machine: %lld CPUs, %.1f GiB of memory, %d GPUs (%s)",
+		 (long long)d->pool->cpus, (double)d->pool->mem / (1 << 30), d->pool->ngpus,
+		 gpu_source);
 	/* The state machine's listeners, in the order they hear an event: an
 	 * ended run gives back its place and its handles before its watchers
 	 * get run.end, and systemd's STATUS= counts what the others settled. */
@@ -352,6 +365,7 @@ void daemon_finish(struct daemon *d)
 		close(d->lock_fd);
 	}
 	free(d->ingest_buf);
+	free(d->pool);
 	systemd_free(d);
 	watch_finish(d);
 	free(d->state_dir);

@@ -17,6 +17,9 @@ struct daemon_config {
 	uint64_t snapshot_max_files; /* 0: SNAPSHOT_DEFAULT_MAX_FILES */
 	uint64_t download_max_bytes; /* 0: fetch.c's default */
 	long download_timeout_ms;    /* 0: fetch.c's default */
+	int cpus;                    /* declared CPUs; 0: the affinity mask */
+	int gpus;                    /* declared GPUs; -1: discover them */
+	int64_t gpu_mem;             /* bytes on each declared GPU */
 };
 
 /* Resolve paths, open the store and blobs, listen; start-up failures are the

@@ -21,6 +21,7 @@
 #include "logs.h"
 #include "queue.h"
 #include "msg.h"
+#include "resources.h"
 #include "run.h"
 #include "snapshot.h"
 #include "store.h"
@@ -626,7 +627,7 @@ static char **build_env(struct run *r)
 	while (environ[n]) {
 		n++;
 	}
-	cap = n + (size_t)cJSON_GetArraySize(r->env) + 11 + inputs_env_count(r);
+	cap = n + (size_t)cJSON_GetArraySize(r->env) + 13 + inputs_env_count(r);
 	env = calloc(cap, sizeof(char *));
 	if (!env) {
 		return NULL;
@@ -635,7 +636,8 @@ static char **build_env(struct run *r)
 	static const char *const ours[] = {"RUNYARD_RUN_ID=",   "RUNYARD_EXPERIMENT=",
 					   "RUNYARD_SOCKET=",   "PYTHONUNBUFFERED=",
 					   "RUNYARD_RUN_TOKEN=", "RUNYARD_TRACKING_FILE=",
-					   "PYTHONPATH="};
+					   "PYTHONPATH=", "CUDA_VISIBLE_DEVICES=",
+					   "CUDA_DEVICE_ORDER="};
 	for (char **e = environ; *e; e++) {
 		bool skip = false;
 		for (size_t i = 0; i < sizeof(ours) / sizeof(ours[0]) && !skip; i++) {
@@ -661,6 +663,14 @@ static char **build_env(struct run *r)
 	env[n++] = msg_strdupf("RUNYARD_EXPERIMENT=%s", r->experiment);
 	env[n++] = msg_strdupf("RUNYARD_SOCKET=%s", d->socket_path);
 	env[n++] = strdup("PYTHONUNBUFFERED=1");
+	if (r->holds_resources && d->pool && d->pool->ngpus > 0) {
+		/* Its own devices, by UUID so the numbering cannot differ; none
+		 * for a run that asked for none, which would otherwise take GPU 0. */
+		char list[RES_GPUS_MAX * RES_UUID_MAX];
+		res_gpu_list(d->pool, &r->grant, list, sizeof(list));
+		env[n++] = msg_strdupf("CUDA_VISIBLE_DEVICES=%s", list);
+		env[n++] = strdup("CUDA_DEVICE_ORDER=PCI_BUS_ID");
+	}
 	if (tracking_env_add(r, env, &n) < 0) {
 		env[n++] = NULL; /* freed below like a failed strdup */
 	}

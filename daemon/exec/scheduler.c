@@ -8,9 +8,14 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include <cjson/cJSON.h>
+
 #include "context.h"
 #include "exec.h"
+#include "log.h"
 #include "queue.h"
+#include "resources.h"
+#include "store.h"
 #include "target.h"
 
 struct scheduler {
@@ -67,14 +72,49 @@ void scheduler_close(struct daemon *d)
 	uv_close((uv_handle_t *)&s->later, closed_cb);
 }
 
+/* A local run's resources: whether it may start now, given the first local
+ * run in queue order that does not fit (*head, set here when r is it), and
+ * if so take them and record what it got. */
+static bool admit_local(struct daemon *d, struct run *r, const struct res_request **head)
+{
+	char *grant;
+	cJSON *j;
+
+	if (!d->pool || target_of(r) != d->targets) {
+		return true;
+	}
+	if (!(*head ? res_may_pass(d->pool, *head, &r->req) : res_fits(d->pool, &r->req))) {
+		if (!*head) {
+			*head = &r->req;
+		}
+		return false;
+	}
+	res_take(d->pool, &r->req, &r->grant);
+	r->holds_resources = true;
+	j = res_grant_json(d->pool, &r->grant);
+	grant = j ? cJSON_PrintUnformatted(j) : NULL;
+	/* Without the record a restart would not know its devices; the run
+	 * still holds them here. */
+	if (!grant || store_run_grant_set(d->store, r->seq, grant) < 0) {
+		log_error("run %s: recording its resources failed", r->id);
+	}
+	free(grant);
+	cJSON_Delete(j);
+	return true;
+}
+
 void scheduler_kick(struct daemon *d)
 {
 	struct run *r = queue_head(d);
+	const struct res_request *head = NULL;
 
 	/* Each run needs a place on its own target: a full target holds back
-	 * its runs only, and the others pass them in queue order. */
+	 * its runs only, and the others pass them in queue order. On the local
+	 * target a run also needs its CPUs, memory and GPUs; one that does not
+	 * fit is passed only by runs that take none of what it waits for
+	 * (res_may_pass), so it is never delayed by them. */
 	while (!d->stopping && !d->resuming && r && target_any_room(d)) {
-		if (!target_has_room(r)) {
+		if (!target_has_room(r) || !admit_local(d, r, &head)) {
 			r = r->qnext;
 			continue;
 		}
@@ -85,6 +125,7 @@ void scheduler_kick(struct daemon *d)
 		 * a later kick, but the line is read again from its head rather
 		 * than trusting a pointer kept across the call. */
 		r = queue_head(d);
+		head = NULL;
 	}
 }
 
@@ -108,6 +149,10 @@ void scheduler_run_event(void *ud, struct run *r, enum run_event ev)
 		return;
 	}
 	target_slot_release(r);
+	if (r->holds_resources && d->pool) {
+		res_give(d->pool, &r->grant);
+		r->holds_resources = false;
+	}
 	if (!s || d->stopping || s->pending) {
 		return;
 	}

@@ -14,6 +14,7 @@
 #include "log.h"
 #include "msg.h"
 #include "proto.h"
+#include "resources.h"
 #include "request.h"
 #include "server.h"
 #include "store.h"
@@ -63,6 +64,9 @@ static void ops_daemon_status(struct request *req)
 	cJSON_AddNumberToObject(res, "active", local->active);
 	if (store_counts_json(d->store, &counts) == 0) {
 		cJSON_AddItemToObject(res, "counts", counts);
+	}
+	if (d->pool) {
+		cJSON_AddItemToObject(res, "resources", res_pool_json(d->pool));
 	}
 	request_reply(req, res);
 }

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "msg.h"
 #include "proto.h"
+#include "resources.h"
 #include "request.h"
 #include "run.h"
 #include "scheduler.h"
@@ -52,6 +53,7 @@ struct submit {
 	struct snapshot_limits limits;
 	char *target;    /* a compute target; NULL: local */
 	char *resources; /* what the run asks of it (JSON) */
+	char *request;   /* what a local run asks of the machine (JSON) */
 	struct envs_resolved envr; /* --environment; name NULL: none */
 	cJSON *inputs;  /* checked inputs and outputs (inputs.c) */
 	cJSON *outputs;
@@ -73,6 +75,7 @@ static void submit_free(struct submit *s)
 	free(s->path_env);
 	free(s->target);
 	free(s->resources);
+	free(s->request);
 	envs_resolved_finish(&s->envr);
 	cJSON_Delete(s->command);
 	cJSON_Delete(s->env);
@@ -397,6 +400,7 @@ static void submit_sweep(struct submit *s)
 		.keep = s->keep,
 		.target = s->target,
 		.resources_json = s->resources,
+		.request_json = s->request,
 		.inputs = s->inputs,
 		.outputs = s->outputs,
 	};
@@ -477,6 +481,7 @@ static void submit_done(uv_work_t *w, int status)
 		.skipped_json = skipped,
 		.target = s->target,
 		.resources_json = s->resources,
+		.request_json = s->request,
 	};
 	err = enqueue_run(d, &n, &s->argv, &s->env, s->inputs, s->outputs, &r, &cause);
 	if (err < 0) {
@@ -520,6 +525,7 @@ static void submit_start(struct request *req, const cJSON *sweep)
 	struct stat st;
 	struct submit *s;
 	struct slurm_resources res;
+	struct res_request rreq;
 	const char *target = NULL, *environment = NULL;
 	struct envs_resolved envr = {0};
 
@@ -540,7 +546,7 @@ static void submit_start(struct request *req, const cJSON *sweep)
 		request_arg_error(req, cause);
 		return;
 	}
-	if (compute_submit_args(d, req->args, &target, &res, &cause) < 0) {
+	if (compute_submit_args(d, req->args, &target, &res, &rreq, &cause) < 0) {
 		request_arg_error(req, cause);
 		return;
 	}
@@ -643,10 +649,16 @@ static void submit_start(struct request *req, const cJSON *sweep)
 	s->limits.max_files = (uint64_t)max_files;
 	s->target = target ? strdup(target) : NULL;
 	s->resources = target ? compute_resources_json(&res) : NULL;
+	if (!target) {
+		cJSON *q = res_request_json(&rreq);
+		s->request = q ? cJSON_PrintUnformatted(q) : NULL;
+		cJSON_Delete(q);
+	}
 	s->sweep = sweep ? cJSON_Duplicate(sweep, true) : NULL;
 	s->work.data = s;
 	if (!s->req || !s->source || !s->experiment || !s->python || !s->path_env ||
 	    !s->command || !s->env || (target && (!s->target || !s->resources)) ||
+	    (!target && !s->request) ||
 	    (sweep && !s->sweep)) {
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
 		submit_free(s);

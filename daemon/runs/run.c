@@ -139,6 +139,7 @@ struct run *run_create(struct daemon *d, int64_t seq, const char *id, const char
 	}
 	r->d = d;
 	r->seq = seq;
+	r->req.cpus = 1; /* what a run asks for when it says nothing */
 	r->id = strdup(id);
 	r->experiment = strdup(experiment);
 	r->dir = util_path_join(d->runs_dir, id);
@@ -182,6 +183,25 @@ struct run *run_load(struct daemon *d, const struct store_run_row *row)
 	r->log_lines = row->log_lines;
 	r->sup_pid = row->sup_pid;
 	r->parent = row->parent_seq;
+	if (row->request_json) {
+		cJSON *q = cJSON_Parse(row->request_json);
+		if (res_request_parse(q, &r->req) < 0) {
+			r->req = (struct res_request){.cpus = 1};
+		}
+		cJSON_Delete(q);
+	}
+	/* A run past the queue holds what it was given, and keeps it. */
+	if (row->grant_json && r->status != RUN_QUEUED && d->pool) {
+		cJSON *g = cJSON_Parse(row->grant_json);
+		if (res_grant_parse(d->pool, g, &r->grant) == 0 &&
+		    res_take_exact(d->pool, &r->grant) == 0) {
+			r->holds_resources = true;
+		} else {
+			log_warn("run %s: the GPUs it was given are no longer on this machine",
+				 r->id);
+		}
+		cJSON_Delete(g);
+	}
 	if (!r->env) {
 		r->env = cJSON_CreateObject();
 	}

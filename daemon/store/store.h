@@ -27,6 +27,7 @@ struct store_run_new {
 	const char *target;         /* a compute target's name; NULL: local */
 	const char *resources_json; /* what the run asks of its target */
 	const char *kind;           /* "run" (NULL) or "sweep" */
+	const char *request_json;   /* a local run's resources (runs/resources.h); NULL: none */
 	int64_t parent_seq;         /* the sweep it is a trial of; 0: none */
 	/* Called inside the insert's transaction with the new run's seq, for
 	 * writes that must land with it (a sweep's state); NULL: none. */
@@ -53,6 +54,8 @@ struct store_run_row {
 	int64_t log_lines;
 	int64_t sup_pid;
 	int64_t parent_seq; /* 0: none */
+	const char *request_json; /* NULL: the defaults */
+	const char *grant_json;   /* NULL: holds nothing */
 };
 
 /* How the process ended, as the supervisor recorded it. */
@@ -114,6 +117,9 @@ int store_run_tag_set(struct store *s, int64_t seq, const char *key, const char 
  * value -EEXIST; a new key past max_properties (when > 0) -E2BIG. */
 int store_run_property_add(struct store *s, int64_t seq, const char *key, const char *value,
 			   int64_t max_properties);
+
+/* What a local run was given when admitted (JSON; NULL: nothing). */
+int store_run_grant_set(struct store *s, int64_t seq, const char *grant_json);
 
 /* What the snapshot skipped, as a JSON array of {path, reason}. */
 int store_run_set_skipped(struct store *s, int64_t seq, const char *skipped_json);

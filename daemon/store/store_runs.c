@@ -105,6 +105,7 @@ int store_run_insert(struct store *s, const struct store_run_new *n, int64_t *re
 	} else {
 		sqlite3_bind_null(st, 15);
 	}
+	bind_text_or_null(st, 16, n->request_json);
 	r = store_exec_stmt(st);
 	if (r < 0) {
 		goto fail;
@@ -384,6 +385,8 @@ int store_runs_active(struct store *s, store_run_fn cb, void *ud)
 			.log_lines = sqlite3_column_int64(st, 13),
 			.sup_pid = sqlite3_column_int64(st, 14),
 			.parent_seq = sqlite3_column_int64(st, 15),
+			.request_json = store_col_text(st, 16),
+			.grant_json = store_col_text(st, 17),
 		};
 		r = cb(ud, &row);
 		if (r != 0) {
@@ -458,6 +461,12 @@ static cJSON *run_row_json(sqlite3_stmt *st)
 	} else {
 		cJSON_AddNullToObject(o, "parent");
 	}
+	/* A local run's request and, once admitted, what it holds. */
+	cJSON_AddItemToObject(o, "request", store_col_text(st, 27) ? store_json_column(st, 27)
+								   : cJSON_CreateNull());
+	cJSON_AddItemToObject(o, "allocation", store_col_text(st, 28)
+						       ? store_json_column(st, 28)
+						       : cJSON_CreateNull());
 	return o;
 }
 
@@ -712,5 +721,17 @@ int store_run_set_skipped(struct store *s, int64_t seq, const char *skipped_json
 	}
 	sqlite3_bind_int64(st, 1, seq);
 	sqlite3_bind_text(st, 2, skipped_json, -1, SQLITE_TRANSIENT);
+	return store_exec_stmt(st);
+}
+
+int store_run_grant_set(struct store *s, int64_t seq, const char *grant_json)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_RUN_GRANT);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	bind_text_or_null(st, 2, grant_json);
 	return store_exec_stmt(st);
 }

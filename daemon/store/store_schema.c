@@ -272,6 +272,12 @@ static const char *const migrations[] = {
 	"  message TEXT NOT NULL,"
 	"  detail TEXT NOT NULL);"
 	"CREATE INDEX sweep_decisions_by_sweep ON sweep_decisions(sweep_seq, at);",
+
+	/* 9: what a local run asks of the machine (CPUs, memory, GPUs) and
+	 * what it was given once admitted (docs/scheduling.md), so a restart
+	 * gives a re-attached run back the same devices. */
+	"ALTER TABLE runs ADD COLUMN res_request TEXT;"
+	"ALTER TABLE runs ADD COLUMN res_grant TEXT;",
 };
 
 int store_migrate(struct store *s, char **cause)

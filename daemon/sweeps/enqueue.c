@@ -39,6 +39,11 @@ int enqueue_run(struct daemon *d, const struct store_run_new *n, cJSON **argv, c
 	r->timeout = n->timeout;
 	r->keep = n->keep;
 	r->parent = n->parent_seq;
+	if (n->request_json) {
+		cJSON *q = cJSON_Parse(n->request_json);
+		res_request_parse(q, &r->req);
+		cJSON_Delete(q);
+	}
 	r->snapshot = strdup(n->snapshot);
 	r->argv = *argv;
 	*argv = NULL;

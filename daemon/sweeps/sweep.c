@@ -549,6 +549,7 @@ static int make_child(struct sweep *w)
 		.created_at = now,
 		.target = tmpl_str(w, "target"),
 		.resources_json = tmpl_str(w, "resources"),
+		.request_json = tmpl_str(w, "request"),
 		.parent_seq = w->seq,
 		.in_txn = make_in_txn,
 		.in_txn_ud = &m,
@@ -847,6 +848,9 @@ static cJSON *template_json(const struct sweep_template *t)
 	if (t->target) {
 		cJSON_AddStringToObject(o, "target", t->target);
 		cJSON_AddStringToObject(o, "resources", t->resources_json ? t->resources_json : "{}");
+	}
+	if (t->request_json) {
+		cJSON_AddStringToObject(o, "request", t->request_json);
 	}
 	if (t->inputs) {
 		cJSON_AddItemToObject(o, "inputs", cJSON_Duplicate(t->inputs, true));

@@ -47,6 +47,7 @@ struct sweep_template {
 	bool keep;
 	const char *target;         /* NULL: local */
 	const char *resources_json; /* NULL with target NULL */
+	const char *request_json;   /* a local run's request; NULL with a target */
 	const cJSON *inputs, *outputs;
 };
 

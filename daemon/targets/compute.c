@@ -13,6 +13,7 @@
 #include "local.h"
 #include "log.h"
 #include "msg.h"
+#include "resources.h"
 #include "run.h"
 #include "slurm.h"
 #include "store.h"
@@ -209,31 +210,65 @@ void compute_finish(struct daemon *d)
 
 /* Submitting */
 
+/* A size argument: a number of bytes, or a string such as "512M". */
+static int size_arg(const cJSON *args, const char *name, int64_t *ret, char **cause)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(args, name);
+
+	if (!v || cJSON_IsNull(v)) {
+		return 0;
+	}
+	if (cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble < 9e18) {
+		*ret = (int64_t)v->valuedouble;
+		return 0;
+	}
+	if (cJSON_IsString(v) && res_size_parse(v->valuestring, ret) == 0) {
+		return 0;
+	}
+	*cause = msg_strdupf("argument '%s' must be a size: bytes, or a string such as \"512M\" "
+			     "or \"2G\"",
+			     name);
+	return -EINVAL;
+}
+
 int compute_submit_args(struct daemon *d, const cJSON *args, const char **ret_target,
-			struct slurm_resources *ret_res, char **cause)
+			struct slurm_resources *ret_res, struct res_request *ret_req,
+			char **cause)
 {
 	const char *name = NULL;
-	int64_t nodes = 0, cpus = 0;
-	double mem = 0, limit = 0;
+	int64_t nodes = 0, cpus = 0, gpus = 0, mem = 0, gpu_mem = 0;
+	double mem_gb = 0, limit = 0;
 	struct target *t;
 
 	memset(ret_res, 0, sizeof(*ret_res));
+	*ret_req = (struct res_request){.cpus = 1};
 	*ret_target = NULL;
 	if (msg_arg_string(args, "target", false, &name, cause) < 0 ||
 	    msg_arg_int(args, "nodes", false, 1, 100000, &nodes, cause) < 0 ||
 	    msg_arg_int(args, "cpus", false, 1, 100000, &cpus, cause) < 0 ||
-	    msg_arg_number(args, "memory_gb", false, 0.001, 1e6, &mem, cause) < 0 ||
-	    msg_arg_number(args, "time_limit", false, 1, 1e9, &limit, cause) < 0) {
+	    msg_arg_int(args, "gpus", false, 0, RES_GPUS_MAX, &gpus, cause) < 0 ||
+	    msg_arg_number(args, "memory_gb", false, 0.001, 1e6, &mem_gb, cause) < 0 ||
+	    msg_arg_number(args, "time_limit", false, 1, 1e9, &limit, cause) < 0 ||
+	    size_arg(args, "mem", &mem, cause) < 0 || size_arg(args, "gpu_mem", &gpu_mem, cause) < 0) {
 		return -EINVAL;
 	}
 	if (!name || strcmp(name, TARGET_LOCAL) == 0) {
-		if (nodes || cpus || mem > 0 || limit > 0) {
-			*cause = msg_strdupf("nodes, cpus, memory_gb and time_limit are passed to a "
+		if (nodes || mem_gb > 0 || limit > 0) {
+			*cause = msg_strdupf("nodes, memory_gb and time_limit are passed to a "
 					     "cluster target (--target NAME); a local run has "
-					     "--timeout");
+					     "--cpus, --mem, --gpus, --gpu-mem and --timeout");
 			return -EINVAL;
 		}
-		return 0;
+		ret_req->cpus = cpus > 0 ? cpus : 1;
+		ret_req->mem = mem;
+		ret_req->gpus = gpus;
+		ret_req->gpu_mem = gpu_mem;
+		return d->pool ? res_check(d->pool, ret_req, cause) : 0;
+	}
+	if (mem || gpus || gpu_mem) {
+		*cause = msg_strdupf("mem, gpus and gpu_mem are for the local machine; a cluster "
+				     "target takes cpus, nodes, memory_gb and time_limit");
+		return -EINVAL;
 	}
 	t = target_find(d, name);
 	if (!t || t->ops == &missing_ops) {
@@ -244,7 +279,7 @@ int compute_submit_args(struct daemon *d, const cJSON *args, const char **ret_ta
 	}
 	ret_res->nodes = (int)nodes;
 	ret_res->cpus = (int)cpus;
-	ret_res->memory_gb = mem;
+	ret_res->memory_gb = mem_gb;
 	ret_res->time_limit = limit;
 	*ret_target = t->name;
 	return 0;

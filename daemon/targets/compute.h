@@ -27,10 +27,15 @@ void compute_shutdown(struct daemon *d);
 void compute_finish(struct daemon *d);
 
 /* run.submit: read "target", "nodes", "cpus", "memory_gb", "time_limit"
- * from args. *ret_target is NULL for the local target. < 0 with *cause (a
- * message for the user) when they are not valid. */
+ * (a cluster target's) and "cpus", "mem", "gpus", "gpu_mem" (the local
+ * machine's, into *ret_req, checked against what the machine has) from
+ * args. *ret_target is NULL for the local target. < 0 with *cause (a
+ * message for the user) when they are not valid: -E2BIG when the request
+ * can never fit the machine. */
+struct res_request;
 int compute_submit_args(struct daemon *d, const cJSON *args, const char **ret_target,
-			struct slurm_resources *ret_res, char **cause);
+			struct slurm_resources *ret_res, struct res_request *ret_req,
+			char **cause);
 
 /* The resources as stored with the run: a JSON object, malloc'd. */
 char *compute_resources_json(const struct slurm_resources *res);

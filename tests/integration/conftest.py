@@ -194,6 +194,11 @@ class Daemon:
         argv = [str(RUNYARDD), "--state-dir", str(self.state_dir), "--socket", self.socket]
         if self.max_runs is not None:
             argv += ["--max-runs", str(self.max_runs)]
+            # Every run reserves a CPU by default (docs/scheduling.md): a test
+            # that asks for more runs at once than this machine has CPUs
+            # declares as many, unless it chooses its CPUs itself.
+            if self.max_runs > (os.cpu_count() or 1) and "--cpus" not in self.extra:
+                argv += ["--cpus", str(self.max_runs)]
         if self.grace is not None:
             argv += ["--grace", str(self.grace)]
         return argv + self.extra

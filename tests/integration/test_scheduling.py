@@ -1,0 +1,171 @@
+"""Scheduling by resources on the local machine (issue #17; docs/scheduling.md):
+CPUs, memory and GPUs requested at submit, admitted without oversubscribing,
+GPUs assigned by UUID in CUDA_VISIBLE_DEVICES and kept across a restart, and
+the backfill rule that lets a CPU-only run pass one that waits for a GPU.
+"""
+
+import json
+import os
+import time
+
+import pytest
+
+import ryclient
+from conftest import DEADLINE, PY, TERMINAL, WAIT_FILE, script, wait_for
+
+# Waits for a file named by its first argument, then prints what it was given.
+HOLD = WAIT_FILE + script("""
+    import json, os, sys
+    print(json.dumps({"cuda": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                      "order": os.environ.get("CUDA_DEVICE_ORDER")}), flush=True)
+    wait_file(sys.argv[1])
+""")
+
+
+def submit(d, src, release, **req):
+    args = {"source": str(src), "python": PY, "command": ["hold.py", str(release)]}
+    args.update(req)
+    return d.rpc("run.submit", args)
+
+
+def running(d, ids):
+    return {i for i in ids if d.show(i)["status"] == "Running"}
+
+
+def settle(d, ids, want, what):
+    """Wait until exactly the runs in want are Running among ids, and stay so."""
+    wait_for(lambda: running(d, ids) == set(want), what=what)
+    time.sleep(0.5)
+    assert running(d, ids) == set(want), what
+
+
+def first_line(d, run):
+    wait_for(lambda: d.logs(run), what="run %s to print" % run)
+    return json.loads(d.logs(run)[0]["text"])
+
+
+def test_cpus_two_run_alone_and_cpus_one_in_pairs(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=4, extra=["--cpus", "2"])
+    src = make_tree({"hold.py": HOLD})
+    big = [submit(d, src, tmp_path / ("big%d" % i), cpus=2)["id"] for i in range(2)]
+    small = [submit(d, src, tmp_path / ("small%d" % i), cpus=1)["id"] for i in range(3)]
+    everyone = big + small
+    settle(d, everyone, {big[0]}, "the first 2-CPU run alone")
+    (tmp_path / "big0").touch()
+    settle(d, everyone, {big[1]}, "the second 2-CPU run alone")
+    (tmp_path / "big1").touch()
+    settle(d, everyone, set(small[:2]), "two 1-CPU runs at once")
+    status = d.rpc("daemon.status")["resources"]
+    assert status["cpus"] == {"total": 2, "reserved": 2, "free": 0}
+    for i in range(3):
+        (tmp_path / ("small%d" % i)).touch()
+    for r in everyone:
+        assert d.wait_terminal(r)["status"] == "Completed"
+    assert d.rpc("daemon.status")["resources"]["cpus"]["reserved"] == 0
+
+
+@pytest.mark.parametrize("req,words", [
+    ({"cpus": 3}, "this machine has 2"),
+    ({"mem": "100T"}, "memory"),
+    ({"gpus": 1}, "GPU"),
+    ({"gpu_mem": "1G"}, "GPU"),
+    ({"mem": "lots"}, "size"),
+    ({"cpus": 0}, "cpus"),
+    ({"memory_gb": 1}, "cluster target"),
+])
+def test_requests_that_cannot_fit_are_refused(daemon_factory, make_tree, tmp_path, req, words):
+    d = daemon_factory(extra=["--cpus", "2", "--gpus", "0"])
+    src = make_tree({"hold.py": HOLD})
+    with pytest.raises(ryclient.ProtocolError) as e:
+        submit(d, src, tmp_path / "x", **req)
+    assert e.value.code == "InvalidArgument"
+    assert words in e.value.message, e.value.message
+    assert d.rpc("run.list", {})["runs"] == []
+
+
+def test_gpus_are_assigned_exactly_and_shared_by_memory(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=6, extra=["--cpus", "6", "--gpus", "2:16G"])
+    src = make_tree({"hold.py": HOLD})
+    whole = submit(d, src, tmp_path / "whole", gpus=1)["id"]
+    seen = first_line(d, whole)
+    assert seen == {"cuda": "GPU-runyard-declared-0", "order": "PCI_BUS_ID"}
+    run = d.show(whole)
+    assert run["request"] == {"cpus": 1, "mem": 0, "gpus": 1, "gpu_mem": 0}
+    assert [g["uuid"] for g in run["allocation"]["gpus"]] == ["GPU-runyard-declared-0"]
+    # Two 8G runs share the other GPU; a third 8G run waits for room.
+    shared = [submit(d, src, tmp_path / ("s%d" % i), gpus=1, gpu_mem="8G")["id"]
+              for i in range(3)]
+    settle(d, [whole] + shared, {whole, shared[0], shared[1]}, "two runs on GPU 1")
+    for s in shared[:2]:
+        assert first_line(d, s)["cuda"] == "GPU-runyard-declared-1"
+    gpus = d.rpc("daemon.status")["resources"]["gpus"]
+    assert gpus[1]["holders"] == 2 and gpus[1]["memory_reserved"] == 16 << 30
+    # A run without GPUs sees none, rather than GPU 0.
+    plain = submit(d, src, tmp_path / "plain")["id"]
+    assert first_line(d, plain)["cuda"] == ""
+    (tmp_path / "s0").touch()
+    wait_for(lambda: d.show(shared[2])["status"] == "Running", what="the third to start")
+    assert first_line(d, shared[2])["cuda"] == "GPU-runyard-declared-1"
+    for f in ("whole", "s1", "s2", "plain"):
+        (tmp_path / f).touch()
+    for r in [whole, plain] + shared:
+        assert d.wait_terminal(r)["status"] == "Completed"
+
+
+def test_a_cpu_run_passes_one_waiting_for_a_gpu(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=4, extra=["--cpus", "4", "--gpus", "1"])
+    src = make_tree({"hold.py": HOLD})
+    a = submit(d, src, tmp_path / "a", gpus=1)["id"]
+    wait_for(lambda: d.show(a)["status"] == "Running", what="a to hold the GPU")
+    b = submit(d, src, tmp_path / "b", gpus=1)["id"]
+    c = submit(d, src, tmp_path / "c", cpus=1)["id"]
+    settle(d, [a, b, c], {a, c}, "c to pass b, which waits for the GPU")
+    assert d.show(b)["status"] == "Queued"
+    (tmp_path / "a").touch()
+    wait_for(lambda: d.show(b)["status"] == "Running", what="b to get the GPU")
+    for f in ("b", "c"):
+        (tmp_path / f).touch()
+    for r in (a, b, c):
+        assert d.wait_terminal(r)["status"] == "Completed"
+
+
+def test_a_cpu_short_head_is_not_passed(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=4, extra=["--cpus", "2"])
+    src = make_tree({"hold.py": HOLD})
+    a = submit(d, src, tmp_path / "a", cpus=1)["id"]
+    wait_for(lambda: d.show(a)["status"] == "Running", what="a to run")
+    head = submit(d, src, tmp_path / "head", cpus=2)["id"]
+    later = submit(d, src, tmp_path / "later", cpus=1)["id"]
+    # later would fit, but it would take the CPU the head waits for.
+    settle(d, [a, head, later], {a}, "nothing to pass the head")
+    (tmp_path / "a").touch()
+    settle(d, [a, head, later], {head}, "the head to start first")
+    for f in ("head", "later"):
+        (tmp_path / f).touch()
+    for r in (head, later):
+        assert d.wait_terminal(r)["status"] == "Completed"
+
+
+def test_a_restart_keeps_devices_and_reservations(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=4, extra=["--cpus", "4", "--gpus", "2"])
+    src = make_tree({"hold.py": HOLD})
+    a = submit(d, src, tmp_path / "a", gpus=1, cpus=3)["id"]
+    wait_for(lambda: d.show(a)["status"] == "Running", what="a to run")
+    before = d.show(a)["allocation"]
+    d.kill9()
+    d.restart()
+    assert d.show(a)["status"] == "Running"
+    assert d.show(a)["allocation"] == before
+    res = d.rpc("daemon.status")["resources"]
+    assert res["cpus"]["reserved"] == 3
+    assert [g["holders"] for g in res["gpus"]] == [1, 0]
+    # The next run gets the other GPU, and cannot have 2 CPUs.
+    b = submit(d, src, tmp_path / "b", gpus=1)["id"]
+    assert first_line(d, b)["cuda"] == "GPU-runyard-declared-1"
+    c = submit(d, src, tmp_path / "c", cpus=2)["id"]
+    time.sleep(0.5)
+    assert d.show(c)["status"] == "Queued"
+    for f in ("a", "b", "c"):
+        (tmp_path / f).touch()
+    for r in (a, b, c):
+        assert d.wait_terminal(r)["status"] == "Completed"
