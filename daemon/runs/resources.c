@@ -355,7 +355,12 @@ void res_give(struct res_pool *p, const struct res_grant *g)
 /* The backfill rule. Only what the head is short of now is kept from the
  * others: on the dimensions where it fits, later runs may take what they
  * like. Every run asks for at least one CPU, so when the head is short of
- * CPUs nothing passes it: the CPUs that free up go to the head first. */
+ * CPUs nothing passes it: the CPUs that free up go to the head first.
+ * What the rule does not promise: a run let past may take CPUs or memory
+ * the head is not short of yet, so that once its GPUs free up it is short
+ * of those instead and waits for that run too. Keeping the head's share of
+ * every dimension aside would stop that, at the price of CPU-only runs
+ * waiting behind a GPU run (the unit test counts how often it happens). */
 bool res_may_pass(const struct res_pool *p, const struct res_request *head,
 		  const struct res_request *q)
 {
@@ -501,8 +506,9 @@ cJSON *res_grant_json(const struct res_pool *p, const struct res_grant *g)
 		e = cJSON_CreateObject();
 		cJSON_AddNumberToObject(e, "index", p->gpus[k].index);
 		cJSON_AddStringToObject(e, "uuid", p->gpus[k].uuid);
-		cJSON_AddNumberToObject(e, "mem",
-					(double)(g->req.gpu_mem > 0 ? g->req.gpu_mem : p->gpus[k].mem));
+		/* What it holds there: its share, or the whole device. */
+		cJSON_AddNumberToObject(e, "mem", (double)(g->req.gpu_mem > 0 ? g->req.gpu_mem
+									: p->gpus[k].mem));
 		cJSON_AddItemToArray(gpus, e);
 	}
 	cJSON_AddItemToObject(o, "gpus", gpus);

@@ -293,7 +293,7 @@ static void test_may_pass(void)
 
 	/* A head short of GPUs only leaves the memory to others. */
 	res_take(&p, &gpu_run, &held);
-	EXPECT(res_may_pass(&p, &(struct res_request){ .cpus = 1, .mem = GIB, .gpus = 1 }, &big_mem));
+	EXPECT(res_may_pass(&p, &gpu_run, &big_mem));
 	res_give(&p, &held);
 }
 
@@ -332,6 +332,11 @@ static int64_t num(const cJSON *o, const char *key)
 	return cJSON_IsNumber(v) ? (int64_t)v->valuedouble : -12345;
 }
 
+static const char *str(const cJSON *o, const char *key)
+{
+	return cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key));
+}
+
 static int parse_request_text(const char *text, struct res_request *q)
 {
 	cJSON *j = cJSON_Parse(text);
@@ -368,7 +373,9 @@ static void test_json(void)
 	EXPECT_INT(parse_request_text("{}", &back), 0);
 	EXPECT_INT(back.cpus, 1);
 	EXPECT_INT(back.mem + back.gpus + back.gpu_mem, 0);
-	EXPECT_INT(parse_request_text("{\"mem\":\"1.5G\",\"gpus\":1,\"gpu_mem\":\"512M\"}", &back), 0);
+	EXPECT_INT(parse_request_text("{\"mem\":\"1.5G\",\"gpus\":1,\"gpu_mem\":\"512M\"}",
+				      &back),
+		   0);
 	EXPECT_INT(back.mem, GIB + GIB / 2);
 	EXPECT_INT(back.gpu_mem, 512 * MIB);
 	back = q;
@@ -398,7 +405,7 @@ static void test_json(void)
 
 		EXPECT_INT(cJSON_GetArraySize(gpus), 2);
 		EXPECT_INT(num(e, "index"), 1);
-		EXPECT_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "uuid")), "GPU-1");
+		EXPECT_STR(str(e, "uuid"), "GPU-1");
 		EXPECT_INT(num(e, "mem"), 6 * GIB);
 	}
 	moved = pool_make(8, 64 * GIB, 3, (const int64_t[]){ 24 * GIB, 16 * GIB, 8 * GIB });
@@ -470,7 +477,7 @@ static void test_json(void)
 		EXPECT_INT(num(mem, "free"), 64 * GIB);
 		EXPECT_INT(cJSON_GetArraySize(gpus), 3);
 		EXPECT_INT(num(g0, "index"), 0);
-		EXPECT_STR(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(g0, "uuid")), "GPU-0");
+		EXPECT_STR(str(g0, "uuid"), "GPU-0");
 		EXPECT_INT(num(g0, "memory"), 8 * GIB);
 		EXPECT_INT(num(g0, "memory_reserved"), 8 * GIB);
 		EXPECT_INT(num(g0, "holders"), 1);
@@ -508,7 +515,8 @@ static void test_size_parse(void)
 		{ "1.5GiB", GIB + GIB / 2 },
 		{ "1.5G", GIB + GIB / 2 },
 		{ "0.5M", MIB / 2 },
-		{ "23.4 GiB", 25125558681 }, /* as res_check writes it; the fraction of a byte dropped */
+		/* As res_check writes it; the fraction of a byte is dropped. */
+		{ "23.4 GiB", 25125558681 },
 		{ "64 GiB", 64 * GIB },
 		{ "1T", (int64_t)1 << 40 },
 		{ "1.25TiB", ((int64_t)5 << 40) / 4 },
@@ -670,7 +678,9 @@ static int model_choice(const struct res_pool *p, const struct res_request *q, i
 
 	for (int i = 0; i < p->ngpus; i++) {
 		if (model_gpu_ok(&p->gpus[i], q)) {
-			c[n++] = (struct cand){ .free = p->gpus[i].mem - p->gpus[i].mem_used, .pos = i };
+			const struct res_gpu *g = &p->gpus[i];
+
+			c[n++] = (struct cand){ .free = g->mem - g->mem_used, .pos = i };
 		}
 	}
 	if (q->gpu_mem > 0) {
@@ -827,7 +837,9 @@ static bool pool_zero(const struct res_pool *p)
 	bool z = p->cpus_used == 0 && p->mem_used == 0;
 
 	for (int i = 0; i < p->ngpus; i++) {
-		z = z && p->gpus[i].mem_used == 0 && p->gpus[i].holders == 0 && !p->gpus[i].exclusive;
+		const struct res_gpu *g = &p->gpus[i];
+
+		z = z && g->mem_used == 0 && g->holders == 0 && !g->exclusive;
 	}
 	return z;
 }
@@ -1040,7 +1052,8 @@ static void test_property(void)
 			check_books(&w);
 			st.steps++;
 			if (test_failures > before) {
-				fprintf(stderr, "property: sequence %d, step %d failed\n", seq, step);
+				fprintf(stderr, "property: sequence %d, step %d failed\n", seq,
+					step);
 				return;
 			}
 		}
