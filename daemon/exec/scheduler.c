@@ -15,6 +15,7 @@
 #include "log.h"
 #include "queue.h"
 #include "resources.h"
+#include "run.h"
 #include "store.h"
 #include "target.h"
 
@@ -103,6 +104,43 @@ static bool admit_local(struct daemon *d, struct run *r, const struct res_reques
 	return true;
 }
 
+/* Whether r's dependencies allow it to start: 1 all met, 0 one is still
+ * running (or is a sweep in progress), -1 one ended the wrong way (r has
+ * then ended Canceled, DependencyFailed). */
+static int deps_ready(struct daemon *d, struct run *r)
+{
+	for (int i = 0; i < r->nafter; i++) {
+		struct run_dep *dep = &r->after[i];
+		enum run_status st;
+		char status[32];
+		bool ok;
+
+		if (dep->met) {
+			continue;
+		}
+		if (run_find(d, dep->seq) ||
+		    store_run_status(d->store, dep->seq, status, sizeof(status)) < 0 ||
+		    run_status_parse(status, &st) < 0 || !run_status_terminal(st)) {
+			return 0;
+		}
+		ok = dep->when == RUN_DEP_ANY || (dep->when == RUN_DEP_OK && st == RUN_COMPLETED) ||
+		     (dep->when == RUN_DEP_FAIL && st != RUN_COMPLETED);
+		if (ok) {
+			dep->met = true;
+			continue;
+		}
+		char msg[160];
+		snprintf(msg, sizeof(msg), "run #%lld ended %s; this run was to start after it %s",
+			 (long long)dep->seq, status,
+			 dep->when == RUN_DEP_OK ? "completed" : "failed or was canceled");
+		store_run_set_error(d->store, r->seq, "DependencyFailed", msg, "Queued");
+		log_info("run %s: %s", r->id, msg);
+		run_transition(r, RUN_CANCELED);
+		return -1;
+	}
+	return 1;
+}
+
 void scheduler_kick(struct daemon *d)
 {
 	struct run *r = queue_head(d);
@@ -113,8 +151,18 @@ void scheduler_kick(struct daemon *d)
 	 * target a run also needs its CPUs, memory and GPUs; one that does not
 	 * fit is passed only by runs that take none of what it waits for
 	 * (res_may_pass), so it is never delayed by them. */
+	/* A run whose dependency ended the wrong way ends now, even when no
+	 * target has room; the next in line is taken before it leaves. */
+	for (struct run *q = r, *next; q && !d->stopping && !d->resuming; q = next) {
+		next = q->qnext;
+		if (q->nafter) {
+			deps_ready(d, q);
+		}
+	}
+	r = queue_head(d);
 	while (!d->stopping && !d->resuming && r && target_any_room(d)) {
-		if (!target_has_room(r) || !admit_local(d, r, &head)) {
+		if ((r->nafter && deps_ready(d, r) != 1) || !target_has_room(r) ||
+		    !admit_local(d, r, &head)) {
 			r = r->qnext;
 			continue;
 		}

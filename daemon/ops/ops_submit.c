@@ -58,6 +58,9 @@ struct submit {
 	cJSON *inputs;  /* checked inputs and outputs (inputs.c) */
 	cJSON *outputs;
 	cJSON *sweep; /* sweep.submit: the checked definition; NULL: run.submit */
+	int64_t after_seq[RUN_DEPS_MAX]; /* --after: the runs it waits for */
+	const char *after_cond[RUN_DEPS_MAX];
+	size_t nafter;
 	/* results of the work */
 	struct snapshot_info info;
 	struct gitmeta git;
@@ -65,6 +68,56 @@ struct submit {
 	int err;
 	char *cause;
 };
+
+/* "after": ["RUN", "RUN:ok", "RUN:any", "RUN:fail", ...] into s. Replies the
+ * error itself and returns < 0: an unknown run is NotFound. */
+static int parse_after(struct request *req, struct submit *s)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(req->args, "after"), *v;
+
+	if (!a || cJSON_IsNull(a)) {
+		return 0;
+	}
+	if (!cJSON_IsArray(a) || cJSON_GetArraySize(a) > RUN_DEPS_MAX) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+			      "argument 'after' must be an array of at most %d runs, each "
+			      "\"RUN\" or \"RUN:ok|any|fail\"",
+			      RUN_DEPS_MAX);
+		return -EINVAL;
+	}
+	cJSON_ArrayForEach(v, a) {
+		char ref[256];
+		const char *colon;
+		enum run_dep_when when = RUN_DEP_OK;
+
+		if (!cJSON_IsString(v) || !v->valuestring[0] || strlen(v->valuestring) >= sizeof(ref)) {
+			request_error(req, PROTO_E_INVALID_ARGUMENT,
+				      "each of 'after' must be \"RUN\" or \"RUN:ok|any|fail\"");
+			return -EINVAL;
+		}
+		snprintf(ref, sizeof(ref), "%s", v->valuestring);
+		colon = strrchr(ref, ':');
+		if (colon) {
+			if (run_dep_when_parse(colon + 1, &when) < 0) {
+				request_error(req, PROTO_E_INVALID_ARGUMENT,
+					      "'%s': after a run, say how it must end: ok (completed, "
+					      "the default), any or fail",
+					      v->valuestring);
+				return -EINVAL;
+			}
+			ref[colon - ref] = '\0';
+		}
+		if (store_run_resolve(req->d->store, ref, &s->after_seq[s->nafter]) < 0) {
+			request_error(req, PROTO_E_NOT_FOUND,
+				      "no run '%s' to wait for (see 'runyard runs')", ref);
+			return -ENOENT;
+		}
+		/* A new run can only wait for runs that exist already, so the
+		 * waits never make a cycle. */
+		s->after_cond[s->nafter++] = run_dep_when_name(when);
+	}
+	return 0;
+}
 
 static void submit_free(struct submit *s)
 {
@@ -482,6 +535,9 @@ static void submit_done(uv_work_t *w, int status)
 		.target = s->target,
 		.resources_json = s->resources,
 		.request_json = s->request,
+		.after_seq = s->after_seq,
+		.after_cond = s->after_cond,
+		.nafter = s->nafter,
 	};
 	err = enqueue_run(d, &n, &s->argv, &s->env, s->inputs, s->outputs, &r, &cause);
 	if (err < 0) {
@@ -655,6 +711,10 @@ static void submit_start(struct request *req, const cJSON *sweep)
 		cJSON_Delete(q);
 	}
 	s->sweep = sweep ? cJSON_Duplicate(sweep, true) : NULL;
+	if (parse_after(req, s) < 0) {
+		submit_free(s);
+		return;
+	}
 	s->work.data = s;
 	if (!s->req || !s->source || !s->experiment || !s->python || !s->path_env ||
 	    !s->command || !s->env || (target && (!s->target || !s->resources)) ||

@@ -352,34 +352,39 @@ void res_give(struct res_pool *p, const struct res_grant *g)
 	}
 }
 
-/* The backfill rule. Only what the head is short of now is kept from the
- * others: on the dimensions where it fits, later runs may take what they
- * like. Every run asks for at least one CPU, so when the head is short of
- * CPUs nothing passes it: the CPUs that free up go to the head first.
- * What the rule does not promise: a run let past may take CPUs or memory
- * the head is not short of yet, so that once its GPUs free up it is short
- * of those instead and waits for that run too. Keeping the head's share of
- * every dimension aside would stop that, at the price of CPU-only runs
- * waiting behind a GPU run (the unit test counts how often it happens). */
+/* The backfill rule. What the head is short of is kept from the others
+ * (they may ask for none of it), and so is its share of what it is not
+ * short of: after a run passes, the head must still fit on every dimension
+ * it fit on before. Then whatever the head has stays at least its share,
+ * what it waits for only grows as runs end, and it starts no later than
+ * it would have with nothing passing it (the unit test checks this on
+ * every step). Every run asks for at least one CPU, so when the head is
+ * short of CPUs nothing passes it. A CPU-only run passes a run waiting for
+ * a GPU while CPUs beyond that run's share are free. */
 bool res_may_pass(const struct res_pool *p, const struct res_request *head,
 		  const struct res_request *q)
 {
+	struct res_pool after;
+	struct res_grant g;
+	bool cpus_ok, mem_ok, gpus_ok;
+
 	if (!res_fits(p, q)) {
 		return false;
 	}
 	if (!head) {
 		return true;
 	}
-	if (!cpus_fit(p, head) && q->cpus > 0) {
+	cpus_ok = cpus_fit(p, head);
+	mem_ok = mem_fit(p, head);
+	gpus_ok = gpus_fit(p, head);
+	if ((!cpus_ok && q->cpus > 0) || (!mem_ok && q->mem > 0) ||
+	    (!gpus_ok && (q->gpus > 0 || q->gpu_mem > 0))) {
 		return false;
 	}
-	if (!mem_fit(p, head) && q->mem > 0) {
-		return false;
-	}
-	if (!gpus_fit(p, head) && (q->gpus > 0 || q->gpu_mem > 0)) {
-		return false;
-	}
-	return true;
+	after = *p;
+	res_take(&after, q, &g);
+	return (!cpus_ok || cpus_fit(&after, head)) && (!mem_ok || mem_fit(&after, head)) &&
+	       (!gpus_ok || gpus_fit(&after, head));
 }
 
 void res_gpu_list(const struct res_pool *p, const struct res_grant *g, char *buf, size_t len)

@@ -66,12 +66,10 @@ int res_take_exact(struct res_pool *p, const struct res_grant *g);
 void res_give(struct res_pool *p, const struct res_grant *g);
 
 /* Admission with backfill. The blocked head is the first run in queue
- * order that does not fit. A later run may start before it only when it
- * takes none of what the head is short of: on a dimension where the head
- * does not fit (CPUs, memory, GPUs), the run must ask for none of it. So
- * whatever frees up of what the head waits for stays free for it, and the
- * head is never delayed; a CPU-only run never waits behind a run that
- * waits for GPUs. head NULL: nothing is blocked. */
+ * order that does not fit. A later run q may start before it only when q
+ * fits, asks for none of what the head is short of, and leaves the head
+ * fitting on every dimension it fits on now. So the head is never delayed
+ * by a run let past it. head NULL: nothing is blocked. */
 bool res_may_pass(const struct res_pool *p, const struct res_request *head,
 		  const struct res_request *q);
 

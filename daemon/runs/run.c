@@ -162,6 +162,66 @@ struct run *run_create(struct daemon *d, int64_t seq, const char *id, const char
 	return r;
 }
 
+static const char *const dep_names[] = {
+	[RUN_DEP_OK] = "ok",
+	[RUN_DEP_ANY] = "any",
+	[RUN_DEP_FAIL] = "fail",
+};
+
+int run_dep_when_parse(const char *name, enum run_dep_when *ret)
+{
+	for (size_t i = 0; i < sizeof(dep_names) / sizeof(dep_names[0]); i++) {
+		if (strcmp(name, dep_names[i]) == 0) {
+			*ret = (enum run_dep_when)i;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+const char *run_dep_when_name(enum run_dep_when w)
+{
+	return (size_t)w < sizeof(dep_names) / sizeof(dep_names[0]) ? dep_names[w] : "ok";
+}
+
+int run_set_deps(struct run *r, const int64_t *seqs, const char *const *conds, size_t n)
+{
+	struct run_dep *a = n ? calloc(n, sizeof(*a)) : NULL;
+
+	if (n && !a) {
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n; i++) {
+		a[i].seq = seqs[i];
+		if (run_dep_when_parse(conds[i], &a[i].when) < 0) {
+			a[i].when = RUN_DEP_OK;
+		}
+	}
+	free(r->after);
+	r->after = a;
+	r->nafter = (int)n;
+	return 0;
+}
+
+struct deps_load {
+	int64_t seq[RUN_DEPS_MAX];
+	const char *cond[RUN_DEPS_MAX];
+	char conds[RUN_DEPS_MAX][8];
+	size_t n;
+};
+
+static int dep_cb(void *ud, int64_t dep_seq, const char *cond)
+{
+	struct deps_load *l = ud;
+
+	if (l->n < RUN_DEPS_MAX) {
+		snprintf(l->conds[l->n], sizeof(l->conds[l->n]), "%s", cond ? cond : "ok");
+		l->cond[l->n] = l->conds[l->n];
+		l->seq[l->n++] = dep_seq;
+	}
+	return 0;
+}
+
 struct run *run_load(struct daemon *d, const struct store_run_row *row)
 {
 	struct run *r = run_create(d, row->seq, row->id, row->experiment);
@@ -189,6 +249,15 @@ struct run *run_load(struct daemon *d, const struct store_run_row *row)
 			r->req = (struct res_request){.cpus = 1};
 		}
 		cJSON_Delete(q);
+	}
+	if (r->status == RUN_QUEUED) {
+		struct deps_load *l = calloc(1, sizeof(*l));
+		if (!l || store_run_deps(d->store, r->seq, dep_cb, l) < 0 ||
+		    run_set_deps(r, l->seq, l->cond, l->n) < 0) {
+			free(l);
+			return NULL;
+		}
+		free(l);
 	}
 	/* A run past the queue holds what it was given, and keeps it. */
 	if (row->grant_json && r->status != RUN_QUEUED && d->pool) {
@@ -224,6 +293,7 @@ struct run *run_find(struct daemon *d, int64_t seq)
 
 static void run_free(struct run *r)
 {
+	free(r->after);
 	cJSON_Delete(r->argv);
 	cJSON_Delete(r->env);
 	free(r->id);

@@ -76,6 +76,10 @@ struct run {
 	struct res_grant grant;
 	bool holds_resources;
 
+	/* The runs it waits for while Queued (--after), and how each must end. */
+	struct run_dep *after;
+	int nafter;
+
 	/* The compute target (target.h); NULL: local. */
 	struct target *target;
 	void *target_data; /* the target's own state for the run */
@@ -95,6 +99,23 @@ enum run_event {
 };
 
 typedef void (*run_event_fn)(void *ud, struct run *r, enum run_event ev);
+
+/* Most runs one run may wait for. */
+#define RUN_DEPS_MAX 64
+
+/* A run another waits for, and how it must end: RUN_DEP_OK (Completed),
+ * RUN_DEP_FAIL (Failed or Canceled) or RUN_DEP_ANY (any end). */
+enum run_dep_when { RUN_DEP_OK, RUN_DEP_ANY, RUN_DEP_FAIL };
+struct run_dep {
+	int64_t seq;
+	enum run_dep_when when;
+	bool met;
+};
+/* "ok", "any", "fail"; -EINVAL for anything else. */
+int run_dep_when_parse(const char *name, enum run_dep_when *ret);
+const char *run_dep_when_name(enum run_dep_when w);
+/* Set r's dependencies (copied). -ENOMEM. */
+int run_set_deps(struct run *r, const int64_t *seqs, const char *const *conds, size_t n);
 
 /* The state of runs/ (subscribers, the runs waiting to be freed, the
  * queue's order), made at start-up. */

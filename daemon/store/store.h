@@ -28,6 +28,11 @@ struct store_run_new {
 	const char *resources_json; /* what the run asks of its target */
 	const char *kind;           /* "run" (NULL) or "sweep" */
 	const char *request_json;   /* a local run's resources (runs/resources.h); NULL: none */
+	/* Runs it waits for (--after) and how each must end ("ok", "any",
+	 * "fail"); nafter 0: none. */
+	const int64_t *after_seq;
+	const char *const *after_cond;
+	size_t nafter;
 	int64_t parent_seq;         /* the sweep it is a trial of; 0: none */
 	/* Called inside the insert's transaction with the new run's seq, for
 	 * writes that must land with it (a sweep's state); NULL: none. */
@@ -117,6 +122,12 @@ int store_run_tag_set(struct store *s, int64_t seq, const char *key, const char 
  * value -EEXIST; a new key past max_properties (when > 0) -E2BIG. */
 int store_run_property_add(struct store *s, int64_t seq, const char *key, const char *value,
 			   int64_t max_properties);
+
+/* The runs seq waits for, in the order given: cb(ud, dep_seq, cond). */
+typedef int (*store_dep_fn)(void *ud, int64_t dep_seq, const char *cond);
+int store_run_deps(struct store *s, int64_t seq, store_dep_fn cb, void *ud);
+/* A run's status into buf (at least 16 bytes); -ENOENT. */
+int store_run_status(struct store *s, int64_t seq, char *buf, size_t len);
 
 /* What a local run was given when admitted (JSON; NULL: nothing). */
 int store_run_grant_set(struct store *s, int64_t seq, const char *grant_json);

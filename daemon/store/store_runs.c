@@ -14,6 +14,8 @@
 #include "msg.h"
 #include "store_priv.h"
 
+static void deps_json(struct store *s, int64_t seq, cJSON *run);
+
 static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 {
 	if (v) {
@@ -118,6 +120,20 @@ int store_run_insert(struct store *s, const struct store_run_new *n, int64_t *re
 	if (n->target) {
 		r = store_run_target_insert(s, seq, n->target, n->resources_json);
 		if (r < 0) {
+			goto fail;
+		}
+	}
+	for (size_t i = 0; i < n->nafter; i++) {
+		st = store_stmt(s, STMT_DEP_INSERT);
+		if (!st) {
+			r = -EIO;
+			goto fail;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		sqlite3_bind_int64(st, 2, (int64_t)i);
+		sqlite3_bind_int64(st, 3, n->after_seq[i]);
+		sqlite3_bind_text(st, 4, n->after_cond[i], -1, SQLITE_STATIC);
+		if ((r = store_exec_stmt(st)) < 0) {
 			goto fail;
 		}
 	}
@@ -522,6 +538,7 @@ int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret)
 			cJSON_Delete(o);
 			return -EIO;
 		}
+		deps_json(s, seq, o);
 	}
 	*ret = o;
 	return 0;
@@ -734,4 +751,58 @@ int store_run_grant_set(struct store *s, int64_t seq, const char *grant_json)
 	sqlite3_bind_int64(st, 1, seq);
 	bind_text_or_null(st, 2, grant_json);
 	return store_exec_stmt(st);
+}
+
+int store_run_deps(struct store *s, int64_t seq, store_dep_fn cb, void *ud)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_DEPS);
+	int r = 0;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	while (r == 0 && sqlite3_step(st) == SQLITE_ROW) {
+		r = cb(ud, sqlite3_column_int64(st, 0), store_col_text(st, 1));
+	}
+	sqlite3_reset(st);
+	return r < 0 ? r : 0;
+}
+
+int store_run_status(struct store *s, int64_t seq, char *buf, size_t len)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_STATUS);
+	int r = -ENOENT;
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		snprintf(buf, len, "%s", store_col_text(st, 0));
+		r = 0;
+	}
+	sqlite3_reset(st);
+	return r;
+}
+
+/* The detailed run object's "after": what it waits for, and how those are. */
+static void deps_json(struct store *s, int64_t seq, cJSON *run)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_DEPS_JSON);
+	cJSON *arr = cJSON_CreateArray();
+
+	if (st) {
+		sqlite3_bind_int64(st, 1, seq);
+		while (sqlite3_step(st) == SQLITE_ROW) {
+			cJSON *d = cJSON_CreateObject();
+			cJSON_AddStringToObject(d, "run", store_col_text(st, 0));
+			cJSON_AddNumberToObject(d, "seq", (double)sqlite3_column_int64(st, 1));
+			cJSON_AddStringToObject(d, "when", store_col_text(st, 2));
+			cJSON_AddStringToObject(d, "status", store_col_text(st, 3));
+			cJSON_AddItemToArray(arr, d);
+		}
+		sqlite3_reset(st);
+	}
+	cJSON_AddItemToObject(run, "after", arr);
 }

@@ -278,6 +278,15 @@ static const char *const migrations[] = {
 	 * gives a re-attached run back the same devices. */
 	"ALTER TABLE runs ADD COLUMN res_request TEXT;"
 	"ALTER TABLE runs ADD COLUMN res_grant TEXT;",
+
+	/* 10: what a run waits for before it may start (--after): another
+	 * run, and how that one must end (docs/scheduling.md). */
+	"CREATE TABLE run_deps("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  idx INTEGER NOT NULL,"
+	"  dep_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  cond TEXT NOT NULL,"
+	"  PRIMARY KEY(run_seq, idx)) WITHOUT ROWID;",
 };
 
 int store_migrate(struct store *s, char **cause)

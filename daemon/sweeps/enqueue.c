@@ -45,6 +45,11 @@ int enqueue_run(struct daemon *d, const struct store_run_new *n, cJSON **argv, c
 		cJSON_Delete(q);
 	}
 	r->snapshot = strdup(n->snapshot);
+	if (run_set_deps(r, n->after_seq, n->after_cond, n->nafter) < 0) {
+		*cause = msg_strdupf("out of memory");
+		run_fail(r, "PreparationFailed", "out of memory");
+		return -ENOMEM;
+	}
 	r->argv = *argv;
 	*argv = NULL;
 	r->env = *env;

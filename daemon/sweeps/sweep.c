@@ -641,6 +641,8 @@ static void finish(struct sweep *w)
 	log_info("sweep %s %s: %lld trials, %lld completed", w->id, status, (long long)w->ntrials,
 		 (long long)completed);
 	sweep_drop(w);
+	/* Runs may wait for the sweep (--after). */
+	scheduler_kick(d);
 }
 
 /* Make children while there is room; end the sweep when nothing remains. */

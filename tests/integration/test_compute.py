@@ -88,7 +88,9 @@ def test_submit_bad_target_input(daemon, make_tree):
     d = daemon
     src = make_tree({"x.py": "print(1)\n"})
     for extra, text in [(["--target", "nope"], "no compute target 'nope'"),
-                        (["--cpus", "2"], "cluster target"),
+                        # Locally --cpus is a request of this machine (issue #17).
+                        (["--cpus", "100000"], "this machine has"),
+                        (["--memory-gb", "1"], "cluster target"),
                         (["--target", "local", "--time-limit", "5"], "cluster target")]:
         res = d.cli("submit", "--source", src, "--python", PY, *extra, "--", "x.py", check=2)
         assert text in res.stderr, res

@@ -169,3 +169,51 @@ def test_a_restart_keeps_devices_and_reservations(daemon_factory, make_tree, tmp
         (tmp_path / f).touch()
     for r in (a, b, c):
         assert d.wait_terminal(r)["status"] == "Completed"
+
+
+def test_after_waits_for_runs_and_cancels_on_the_wrong_end(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=4)
+    src = make_tree({"hold.py": HOLD})
+    a = submit(d, src, tmp_path / "a")["id"]
+    b = submit(d, src, tmp_path / "b", after=[a])["id"]
+    c = submit(d, src, tmp_path / "c", after=[a + ":fail"])["id"]
+    e = submit(d, src, tmp_path / "e", after=[a + ":any", b])["id"]
+    settle(d, [a, b, c, e], {a}, "only a to run")
+    shown = d.show(b)["after"]
+    assert shown == [{"run": a, "seq": d.show(a)["seq"], "when": "ok", "status": "Running"}]
+    # Through a kill -9: the waits are in the store.
+    d.kill9()
+    d.restart()
+    (tmp_path / "a").touch()
+    assert d.wait_terminal(a)["status"] == "Completed"
+    wait_for(lambda: d.show(b)["status"] == "Running", what="b to start after a")
+    ended = d.wait_terminal(c)
+    assert ended["status"] == "Canceled" and ended["error"]["code"] == "DependencyFailed"
+    assert "#%d ended Completed" % d.show(a)["seq"] in ended["error"]["message"]
+    assert d.show(e)["status"] == "Queued"  # still waits for b
+    (tmp_path / "b").touch()
+    wait_for(lambda: d.show(e)["status"] == "Running", what="e to start after a and b")
+    (tmp_path / "e").touch()
+    assert d.wait_terminal(e)["status"] == "Completed"
+
+
+def test_after_a_sweep_and_bad_references(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=4)
+    src = make_tree({"hold.py": HOLD})
+    sweep = d.rpc("sweep.submit", {
+        "source": str(src), "python": PY, "command": ["hold.py", str(tmp_path / "s")],
+        "metric": "m", "goal": "maximize", "sampling": "grid",
+        "params": {"--x": "choice(1, 2)"}})["id"]
+    after = submit(d, src, tmp_path / "after", after=[sweep + ":any"])["id"]
+    time.sleep(0.5)
+    assert d.show(after)["status"] == "Queued"
+    (tmp_path / "s").touch()
+    wait_for(lambda: d.show(after)["status"] == "Running", what="the run after the sweep")
+    (tmp_path / "after").touch()
+    d.wait_terminal(after)
+    for bad, code in [(["no_such_run"], "NotFound"), ([after + ":maybe"], "InvalidArgument"),
+                      ("x", "InvalidArgument"), ([7], "InvalidArgument")]:
+        with pytest.raises(ryclient.ProtocolError) as e:
+            submit(d, src, tmp_path / "never", after=bad)
+        assert e.value.code == code, e.value.message
+    assert len(d.rpc("run.list", {})["runs"]) == 4  # the sweep, its two trials and one run

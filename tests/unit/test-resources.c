@@ -643,10 +643,27 @@ static unsigned model_asks(const struct res_request *q)
 	       (q->gpus > 0 ? DIM_GPU : 0);
 }
 
+/* The rule: q fits, asks for nothing the head is short of, and leaves the
+ * head fitting on every dimension it fit on (its share kept aside). */
 static bool model_may(const struct res_pool *p, const struct res_request *head,
 		      const struct res_request *q)
 {
-	return model_short(p, q) == 0 && (!head || !(model_short(p, head) & model_asks(q)));
+	struct res_pool after = *p;
+	struct res_grant g;
+	unsigned short_now;
+
+	if (model_short(p, q) != 0) {
+		return false;
+	}
+	if (!head) {
+		return true;
+	}
+	short_now = model_short(p, head);
+	if (short_now & model_asks(q)) {
+		return false;
+	}
+	res_take(&after, q, &g);
+	return (model_short(&after, head) & ~short_now) == 0;
 }
 
 struct cand {
@@ -799,12 +816,15 @@ static void admission(struct world *w)
 					w->blockers += w->runs[k].running;
 				}
 			} else {
-				/* Backfill took what the head was not short of,
-				 * and now it is. */
+				/* Backfill never makes the head short of what it
+				 * was not short of: its share is kept aside. */
 				st.grew += (head_short & ~w->head_short) != 0;
+				EXPECT((head_short & ~w->head_short) == 0);
 				/* Every run that ran when it became the head has
-				 * ended, yet it waits: for runs started after it. */
+				 * ended, and it still waits: it waits for runs
+				 * let past it, which the rule forbids. */
 				st.late += w->blockers == 0;
+				EXPECT(w->blockers != 0);
 			}
 			w->head_short = head_short;
 			continue;
