@@ -95,8 +95,8 @@ static int sweep_list_cb(struct ctx *ctx, int argc, char **argv)
 		VERB_COMMON_OPTIONS,
 		{0},
 	};
-	static const char *const headers[] = {"#",	 "ID",	 "EXPERIMENT", "STATUS",
-					      "TRIALS", "METRIC", "BEST",	  "CREATED"};
+	static const char *const headers[] = {"#",	"ID",	  "EXPERIMENT", "STATUS",
+					      "TRIALS", "METRIC", "BEST",	"CREATED"};
 	cJSON *args = cJSON_CreateObject(), *result = NULL;
 	struct render_table *t = NULL;
 	const cJSON *sweeps, *s;
@@ -165,7 +165,7 @@ static int sweep_list_cb(struct ctx *ctx, int argc, char **argv)
 			 goal && strcmp(goal, "minimize") == 0 ? "min" : "max");
 		number_text(cJSON_GetObjectItemCaseSensitive(s, "best"), "value", best);
 		render_time(json_str(s, "created_at"), created);
-		const char *cells[] = {num,    json_str(s, "id"), json_str(s, "experiment"),
+		const char *cells[] = {num, json_str(s, "id"), json_str(s, "experiment"),
 				       json_str(s, "status"), trials, metric, best, created};
 		if (render_table_add_row(t, cells) < 0) {
 			status = VERB_EXIT_USAGE;

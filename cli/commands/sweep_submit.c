@@ -308,7 +308,7 @@ static int sweep_submit_cb(struct ctx *ctx, int argc, char **argv)
 	struct runargs ra;
 	int status = 0, c;
 
-	if (runargs_init(&ra) < 0 || !sf.params) {
+	if (!sf.params || runargs_init(&ra) < 0) {
 		cJSON_Delete(sf.params);
 		fprintf(stderr, "runyard: out of memory\n");
 		return VERB_EXIT_USAGE;
