@@ -30,6 +30,7 @@ static const struct verb *const verbs[] = {
 	&cmd_env_entry,
 	&cmd_compute_entry,
 	&cmd_dataset_entry,
+	&cmd_sweep_entry,
 	&verb_help_entry,
 	NULL,
 };

@@ -22,3 +22,4 @@ extern const struct verb cmd_service_entry;	/* service.c */
 extern const struct verb cmd_env_entry;		/* env.c */
 extern const struct verb cmd_compute_entry;	/* compute.c */
 extern const struct verb cmd_dataset_entry;	/* dataset.c */
+extern const struct verb cmd_sweep_entry;	/* sweep.c */

@@ -26,6 +26,7 @@
 #include "util.h"
 #include "verb.h"
 #include "commands/commands.h"
+#include "commands/sweep.h"
 
 /* Long options without a short form. */
 enum {
@@ -36,6 +37,7 @@ enum {
 	OPT_TIMESTAMPS,
 	OPT_SHOW_OUTPUT,
 	OPT_TIMEOUT,
+	OPT_PARENT,
 };
 
 static const char *const terminal_statuses[] = {"Completed", "Failed", "Canceled"};
@@ -50,17 +52,39 @@ static bool is_terminal(const char *status)
 	return false;
 }
 
+/* "run", "sweep", or for a sweep's child "trial of #SEQ" when its sweep is
+ * in the same list (else "trial"): a child's parent is only an id, and
+ * looking the sweep up apart would cost a call per row. */
+static void kind_text(const cJSON *runs, const cJSON *run, char buf[48])
+{
+	const char *kind = json_str(run, "kind"), *parent = json_str(run, "parent");
+	const cJSON *r;
+
+	if (!parent) {
+		snprintf(buf, 48, "%s", kind ? kind : "run");
+		return;
+	}
+	cJSON_ArrayForEach(r, runs) {
+		if (json_str(r, "id") && strcmp(json_str(r, "id"), parent) == 0) {
+			snprintf(buf, 48, "trial of #%lld", json_int(r, "seq", 0));
+			return;
+		}
+	}
+	snprintf(buf, 48, "trial");
+}
+
 static int runs_cb(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {
 		{"experiment", required_argument, NULL, OPT_EXPERIMENT},
 		{"status", required_argument, NULL, OPT_STATUS},
 		{"limit", required_argument, NULL, OPT_LIMIT},
+		{"parent", required_argument, NULL, OPT_PARENT},
 		VERB_COMMON_OPTIONS,
 		{0},
 	};
-	static const char *const headers[] = {"#",	 "ID",	     "EXPERIMENT", "STATUS",
-					      "CREATED", "DURATION", "COMMAND"};
+	static const char *const headers[] = {"#",	  "ID",	     "KIND",	 "EXPERIMENT",
+					      "STATUS",	  "CREATED", "DURATION", "COMMAND"};
 	cJSON *args = cJSON_CreateObject(), *result = NULL;
 	struct render_table *t = NULL;
 	const cJSON *runs, *run;
@@ -74,6 +98,9 @@ static int runs_cb(struct ctx *ctx, int argc, char **argv)
 			break;
 		case OPT_STATUS:
 			json_set(args, "status", cJSON_CreateString(optarg));
+			break;
+		case OPT_PARENT:
+			json_set(args, "parent", cJSON_CreateString(optarg));
 			break;
 		case OPT_LIMIT:
 			if (util_parse_int(optarg, 1, 100000, &limit) < 0) {
@@ -111,16 +138,16 @@ static int runs_cb(struct ctx *ctx, int argc, char **argv)
 		printf("No runs.\n");
 		goto out;
 	}
-	t = render_table_create(7, headers);
+	t = render_table_create(8, headers);
 	if (!t) {
 		status = VERB_EXIT_USAGE;
 		goto out;
 	}
 	render_table_align_right(t, 0);
-	render_table_status_column(t, 3);
+	render_table_status_column(t, 4);
 	cJSON_ArrayForEach(run, runs) {
 		const char *st = json_str(run, "status");
-		char num[32], created[32], dur[32];
+		char num[32], kind[48], created[32], dur[32];
 		double d = -1, started = json_time(run, "started_at");
 		char *cmd = render_command(cJSON_GetObjectItemCaseSensitive(run, "command"));
 
@@ -131,8 +158,9 @@ static int runs_cb(struct ctx *ctx, int argc, char **argv)
 			d = util_now_wall() - started;
 		}
 		render_duration(d, dur);
-		const char *cells[] = {num, json_str(run, "id"), json_str(run, "experiment"), st,
-				       created, dur, cmd};
+		kind_text(runs, run, kind);
+		const char *cells[] = {num, json_str(run, "id"), kind,
+				       json_str(run, "experiment"), st, created, dur, cmd};
 		int r = render_table_add_row(t, cells);
 		free(cmd);
 		if (r < 0) {
@@ -152,10 +180,11 @@ const struct verb cmd_runs_entry = {
 	.name = "runs",
 	.run = runs_cb,
 	.summary = "List runs, newest first",
-	.usage = "Usage: runyard runs [--experiment NAME] [--status STATUS] [--limit N] "
-		 "[--json]\n"
+	.usage = "Usage: runyard runs [--experiment NAME] [--status STATUS] [--parent SWEEP]\n"
+		 "                    [--limit N] [--json]\n"
 		 "\n"
-		 "List runs, newest first (at most N, default 100).\n",
+		 "List runs, newest first (at most N, default 100). KIND tells a sweep and\n"
+		 "its trials from other runs; --parent lists one sweep's trials.\n",
 };
 
 static const char *const stage_order[] = {
@@ -277,6 +306,12 @@ static void print_run(const cJSON *run)
 	snprintf(buf, sizeof(buf), "#%lld", json_int(run, "seq", 0));
 	printf("%-11s %s (%s)\n", "Run:", json_str(run, "id") ? json_str(run, "id") : "?", buf);
 	print_field("Experiment:", json_str(run, "experiment"));
+	if (json_str(run, "kind") && strcmp(json_str(run, "kind"), "run") != 0) {
+		print_field("Kind:", json_str(run, "kind"));
+	}
+	if (json_str(run, "parent")) {
+		print_field("Sweep:", json_str(run, "parent"));
+	}
 	printf("%-11s %s%s%s\n", "Status:", render_status_color(status), status ? status : "?",
 	       render_status_color(status)[0] ? render_color_reset() : "");
 	if (cJSON_IsObject(error)) {
@@ -493,6 +528,11 @@ static int show_cb(struct ctx *ctx, int argc, char **argv)
 		status = VERB_EXIT_USAGE;
 	}
 	print_tracking(result);
+	/* A sweep's run object says nothing of its trials: ask for them. */
+	if (status == 0 && json_str(result, "kind") && strcmp(json_str(result, "kind"), "sweep") == 0) {
+		fflush(stdout);
+		status = sweep_show_summary(ctx, json_str(result, "id") ? json_str(result, "id") : run);
+	}
 out:
 	cJSON_Delete(result);
 	cJSON_Delete(args);
@@ -506,7 +546,8 @@ const struct verb cmd_show_entry = {
 	.usage = "Usage: runyard show RUN [--json]\n"
 		 "\n"
 		 "Show a run: status and error, command, source, snapshot, exit status,\n"
-		 "resource usage, times, and how long each stage lasted.\n"
+		 "resource usage, times, and how long each stage lasted; for a sweep,\n"
+		 "also its trials by status, its best trial and its decisions.\n"
 		 "RUN is the run's id or its number (17 or #17).\n",
 	.min_args = 1,
 	.max_args = 1,

@@ -8,6 +8,7 @@ usage errors come before the CLI connects, so the socket named here does not
 exist and autostart is off.
 """
 
+import json
 import os
 import re
 import subprocess
@@ -25,12 +26,15 @@ GROUPS = {
     "env": ["create", "list", "show", "delete", "prune"],
     "compute": ["create", "list", "show", "delete"],
     "dataset": ["register", "list", "show", "download", "delete"],
+    "sweep": ["submit", "list", "show", "explain", "cancel"],
 }
 # The commands that are not groups.
 VERBS = ["submit", "runs", "show", "logs", "wait", "cancel", "outputs", "experiments",
          "metrics", "compare", "tag", "snapshot", "help"]
 
 SUBVERBS = [(g, s) for g, subs in GROUPS.items() for s in subs]
+# The sub-verbs whose options end at a PROGRAM, as submit's do.
+PROGRAM_SUBVERBS = {("sweep", "submit")}
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +81,7 @@ def test_overview_lists_every_command_and_help_forms_agree(ry):
     assert ok(ry, "-h") == overview
     assert ok(ry, "help") == overview
     assert commands_of(overview) == VERBS[:8] + ["daemon"] + VERBS[8:11] + ["ignore"] + \
-        VERBS[11:12] + ["model", "service", "env", "compute", "dataset", "help"]
+        VERBS[11:12] + ["model", "service", "env", "compute", "dataset", "sweep", "help"]
     # No command at all: the overview on stderr, a usage exit.
     rc, out, err = ry()
     assert (rc, out, err) == (1, "", overview)
@@ -119,8 +123,10 @@ def test_help_of_a_subverb(ry, group, sub):
     assert text != ok(ry, "help", group)
     assert ok(ry, group, sub, "--help") == text
     assert ok(ry, group, sub, "-h") == text
-    # --help comes before the arguments are checked, as for every verb.
-    assert ok(ry, group, sub, "x", "y", "z", "--help") == text
+    # --help comes before the arguments are checked, as for every verb;
+    # except after a PROGRAM, whose arguments everything after it is.
+    if (group, sub) not in PROGRAM_SUBVERBS:
+        assert ok(ry, group, sub, "x", "y", "z", "--help") == text
 
 
 @pytest.mark.parametrize("group", list(GROUPS))
@@ -188,6 +194,12 @@ ARITY = [
      "runyard dataset register NAME SOURCE... (a file, a directory or a URL)"),
     (["dataset", "list", "a", "b"], "unexpected argument 'b'"),
     (["dataset", "download"], "which dataset?"),
+    (["sweep", "list", "x"], "unexpected argument 'x'"),
+    (["sweep", "show"], "which sweep? give its id or number"),
+    (["sweep", "show", "1", "2"], "unexpected argument '2'"),
+    (["sweep", "explain"], "which sweep? give its id or number"),
+    (["sweep", "cancel"], "which sweep? give its id or number"),
+    (["sweep", "cancel", "1", "2"], "unexpected argument '2'"),
 ]
 
 
@@ -195,3 +207,91 @@ ARITY = [
 def test_wrong_arity_is_the_verbs_usage_error(ry, args, message):
     name = " ".join(args[:2] if args[0] in GROUPS else args[:1])
     assert usage_error(ry, *args) == "runyard: %s (see 'runyard %s --help')\n" % (message, name)
+
+
+# sweep submit's usage errors: each before the CLI connects, with the flag named.
+SWEEP_OK = ["--metric", "acc", "--goal", "maximize", "--param", "--x=choice(1, 2)",
+            "--max-total", "2"]
+SWEEP_USAGE = [
+    (["--goal", "maximize", "--param", "x=choice(1)", "--max-total", "1", "--", "t.py"],
+     "no --metric: which metric does the sweep optimise?"),
+    (["--metric", "acc", "--param", "x=choice(1)", "--max-total", "1", "--", "t.py"],
+     "no --goal: give --goal maximize or --goal minimize"),
+    (["--metric", "acc", "--goal", "up"], "--goal takes maximize or minimize, not 'up'"),
+    (["--sampling", "sobol"], "--sampling takes random, grid or bayesian, not 'sobol'"),
+    (["--metric", "acc", "--goal", "maximize", "--max-total", "1", "--", "t.py"],
+     "no --param: give at least one --param NAME=EXPRESSION"),
+    (["--param", "lr"], "--param needs NAME=EXPRESSION, not 'lr'"),
+    (["--param", "=uniform(0, 1)"], "--param needs NAME=EXPRESSION, not '=uniform(0, 1)'"),
+    (["--param", "lr="], "--param needs NAME=EXPRESSION, not 'lr='"),
+    (["--max-total", "many"], "--max-total needs a number from 1 to 100000, not 'many'"),
+    (["--max-total", "0"], "--max-total needs a number from 1 to 100000, not '0'"),
+    (["--max-concurrent", "1001"], "--max-concurrent needs a number from 1 to 1000, not '1001'"),
+    (["--max-duration", "-5"], "--max-duration wants a number above 0, not '-5'"),
+    (["--seed", "-1"], "--seed needs an integer from 0 to 2^53, not '-1'"),
+    (["--bogus"], "unknown option '--bogus'"),
+    (["--metric"], "option '--metric' needs a value"),
+    (["--json=1"], "option '--json' takes no value"),
+    (SWEEP_OK[:6], "no program to run: runyard sweep submit [OPTIONS] -- PROGRAM [ARGS...]"),
+    (["--metric", "acc", "--goal", "maximize", "--param", "x=choice(1)", "--", "t.py"],
+     "no --max-total: only a grid sweep has a size of its own"),
+    # Shared with submit, and said the same way.
+    (["--timeout", "soon"], "--timeout needs a number of seconds > 0, not 'soon'"),
+    (["--env", "NOEQUALS"], "--env needs KEY=VALUE, not 'NOEQUALS'"),
+]
+
+
+@pytest.mark.parametrize("args,message", SWEEP_USAGE, ids=[" ".join(a) for a, _ in SWEEP_USAGE])
+def test_sweep_submit_usage_errors(ry, args, message):
+    assert usage_error(ry, "sweep", "submit", *args) == \
+        "runyard: %s (see 'runyard sweep submit --help')\n" % message
+
+
+def test_sweep_submit_help_names_every_option(ry):
+    text = ok(ry, "sweep", "submit", "--help")
+    for opt in ("--metric", "--goal", "--sampling", "--param", "--max-total", "--max-concurrent",
+                "--max-duration", "--policy", "--seed", "-f, --file", "--json", "--experiment",
+                "--source", "--python", "--environment", "--target"):
+        assert opt in text, opt
+    assert ok(ry, "help", "sweep", "submit") == text
+
+
+def test_sweep_submit_file_errors_name_the_file(ry, tmp_path):
+    missing = tmp_path / "missing.json"
+    err = usage_error(ry, "sweep", "submit", "-f", str(missing))
+    assert err == "runyard: cannot read sweep file %s: No such file or directory\n" % missing
+
+    bad = tmp_path / "bad.json"
+    bad.write_text('{\n "metric": "acc",\n "goal": maximize\n}\n')
+    assert usage_error(ry, "sweep", "submit", "-f", str(bad)) == \
+        "runyard: %s: not valid JSON (line 3)\n" % bad
+
+    bad.write_text('[1, 2]')
+    assert usage_error(ry, "sweep", "submit", "-f", str(bad)) == \
+        "runyard: %s: must hold a JSON object\n" % bad
+
+    bad.write_text('{"metric": "acc", "bogus": 1}')
+    err = usage_error(ry, "sweep", "submit", "-f", str(bad))
+    assert err.startswith("runyard: %s: unknown key 'bogus' (known: command, " % bad), err
+    assert "metric, goal, sampling, params" in err
+
+    for doc, why in [({"metric": 1}, "key 'metric' must be a string"),
+                     ({"goal": "up"}, 'key \'goal\' must be "maximize" or "minimize"'),
+                     ({"params": {"x": 1}}, "key 'params'"),
+                     ({"max_total": "many"}, "key 'max_total'"),
+                     ({"max_total": 0}, "key 'max_total'"),
+                     ({"policy": 3}, "key 'policy' must be a string or an object"),
+                     ({"timeout": -1}, "key 'timeout'")]:
+        bad.write_text(json.dumps(doc))
+        err = usage_error(ry, "sweep", "submit", "-f", str(bad))
+        assert err.startswith("runyard: %s: %s" % (bad, why)), (doc, err)
+
+    # A file without what the flags would give: the same errors as the flags'.
+    bad.write_text(json.dumps({"metric": "acc", "command": ["t.py"]}))
+    assert usage_error(ry, "sweep", "submit", "-f", str(bad)) == \
+        "runyard: no --goal: give --goal maximize or --goal minimize " \
+        "(see 'runyard sweep submit --help')\n"
+
+
+def test_runs_takes_parent_in_its_help(ry):
+    assert "--parent SWEEP" in ok(ry, "runs", "--help")
