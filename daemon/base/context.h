@@ -14,6 +14,7 @@ struct server;
 struct run;
 struct runs;
 struct scheduler;
+struct limits;
 struct sweeps;
 struct watchers;
 struct target;
@@ -49,6 +50,8 @@ struct daemon {
 	struct runs *runs;
 	/* exec/scheduler.c: admission from the queue. */
 	struct scheduler *scheduler;
+	/* exec/limits.c: how runs' memory and CPUs are enforced here. */
+	struct limits *limits;
 	/* sweeps/sweep.c: the sweeps still making or waiting for trials. */
 	struct sweeps *sweeps;
 

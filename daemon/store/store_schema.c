@@ -272,6 +272,10 @@ static const char *const migrations[] = {
 	"  message TEXT NOT NULL,"
 	"  detail TEXT NOT NULL);"
 	"CREATE INDEX sweep_decisions_by_sweep ON sweep_decisions(sweep_seq, at);",
+
+	/* 9: how a run's resources were enforced (exec/limits.c): JSON
+	 * {"tier", "mem", "peak_mem"}; NULL for a run never limited. */
+	"ALTER TABLE runs ADD COLUMN limits TEXT;",
 };
 
 int store_migrate(struct store *s, char **cause)
