@@ -209,7 +209,8 @@ static int self_cgroup(const char *controller, char *buf, size_t len)
 			continue;
 		}
 		*c2 = '\0';
-		bool match = *controller == '\0' ? strcmp(line, "0") == 0 && c1[1] == '\0' : false;
+		/* v2's line is "0::/path": hierarchy 0, no controllers. */
+		bool match = *controller == '\0' && c1 == line + 1 && line[0] == '0' && c1[1] == '\0';
 		for (char *tok = c1 + 1, *comma; !match && *tok; tok = comma + 1) {
 			comma = strchr(tok, ',');
 			size_t tl = comma ? (size_t)(comma - tok) : strlen(tok);
