@@ -305,7 +305,7 @@ static int v1_dir(const char *name, const char *controller, const char *probe, c
 	const char *root = cgroup_root();
 	char h[PATH_MAX], self[PATH_MAX], own[PATH_MAX];
 
-	if (path_fmt(h, sizeof(h), "%s/%s", root, name) < 0 || !exists(h, probe)) {
+	if (path_fmt(h, sizeof(h), "%s/%s", root, name) < 0 || access(h, F_OK) < 0) {
 		return -ENOENT;
 	}
 	/* In a cgroup namespace our path may not be visible as such: then
@@ -313,6 +313,9 @@ static int v1_dir(const char *name, const char *controller, const char *probe, c
 	if (self_cgroup(controller, self, sizeof(self)) < 0 ||
 	    path_fmt(own, sizeof(own), "%s%s", h, self) < 0 || access(own, F_OK) < 0) {
 		snprintf(own, sizeof(own), "%s", h);
+	}
+	if (!exists(own, probe)) {
+		return -ENOENT;
 	}
 	if (path_fmt(ret, len, "%s/runyard", own) < 0) {
 		return -ENAMETOOLONG;
