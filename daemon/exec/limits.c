@@ -166,7 +166,8 @@ static int64_t read_key(const char *dir, const char *name, const char *key)
 	if (read_text(dir, name, buf, sizeof(buf)) < 0) {
 		return -1;
 	}
-	for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+	for (char *line = buf; line && *line; line = strchr(line, '\n')) {
+		line += *line == '\n';
 		if (strncmp(line, key, kl) == 0 && line[kl] == ' ') {
 			return strtoll(line + kl + 1, NULL, 10);
 		}
@@ -210,7 +211,8 @@ static int self_cgroup(const char *controller, char *buf, size_t len)
 		}
 		*c2 = '\0';
 		/* v2's line is "0::/path": hierarchy 0, no controllers. */
-		bool match = *controller == '\0' && c1 == line + 1 && line[0] == '0' && c1[1] == '\0';
+		bool match = *controller == '\0' && c1 == line + 1 && line[0] == '0' &&
+			     c1[1] == '\0';
 		for (char *tok = c1 + 1, *comma; !match && *tok; tok = comma + 1) {
 			comma = strchr(tok, ',');
 			size_t tl = comma ? (size_t)(comma - tok) : strlen(tok);
@@ -559,13 +561,14 @@ static int make_cgroups(struct limits *L, const struct run *r, char *mem_dir, ch
 			return err;
 		}
 		/* Swap would let a run go past its limit, only slower. */
-		if (mem > 0 && L->has_swap && (err = write_text(mem_dir, "memory.swap.max", "0\n")) < 0) {
+		if (mem > 0 && L->has_swap &&
+		    (err = write_text(mem_dir, "memory.swap.max", "0\n")) < 0) {
 			return err;
 		}
 		if (cpus_wanted(L, r) && L->has_cpu) {
 			char quota[48];
-			snprintf(quota, sizeof(quota), "%" PRId64 " %d\n", r->req.cpus * CPU_PERIOD_US,
-				 CPU_PERIOD_US);
+			snprintf(quota, sizeof(quota), "%" PRId64 " %d\n",
+				 r->req.cpus * CPU_PERIOD_US, CPU_PERIOD_US);
 			if ((err = write_text(mem_dir, "cpu.max", quota)) < 0) {
 				return err;
 			}
@@ -585,9 +588,11 @@ static int make_cgroups(struct limits *L, const struct run *r, char *mem_dir, ch
 		return err;
 	}
 	if (cpus_wanted(L, r) && L->has_cpu) {
-		if ((err = run_dir(L->cpu_dir, r, cpu_dir, len)) < 0 || (err = make_dir(cpu_dir)) < 0 ||
+		int64_t quota = r->req.cpus * CPU_PERIOD_US;
+		if ((err = run_dir(L->cpu_dir, r, cpu_dir, len)) < 0 ||
+		    (err = make_dir(cpu_dir)) < 0 ||
 		    (err = write_int(cpu_dir, "cpu.cfs_period_us", CPU_PERIOD_US)) < 0 ||
-		    (err = write_int(cpu_dir, "cpu.cfs_quota_us", r->req.cpus * CPU_PERIOD_US)) < 0) {
+		    (err = write_int(cpu_dir, "cpu.cfs_quota_us", quota)) < 0) {
 			return err;
 		}
 	}
@@ -621,7 +626,8 @@ int limits_args(struct run *r, char ***ret_args, const char **ret_tier)
 			if (run_dir(L->dir, r, mem_dir, sizeof(mem_dir)) == 0) {
 				remove_cgroup(mem_dir);
 			}
-			if (L->cpu_dir[0] && run_dir(L->cpu_dir, r, cpu_dir, sizeof(cpu_dir)) == 0) {
+			if (L->cpu_dir[0] &&
+			    run_dir(L->cpu_dir, r, cpu_dir, sizeof(cpu_dir)) == 0) {
 				remove_cgroup(cpu_dir);
 			}
 			tier = LIMITS_POLL;

@@ -434,7 +434,8 @@ static int parse_args(int argc, char **argv, struct options *ret_opts)
 			}
 		} else if (strcmp(a, "--mem-limit") == 0) {
 			if (parse_bytes(v, &o.mem_limit) < 0) {
-				fprintf(stderr, "%s: --mem-limit wants a number of bytes, not '%s'\n",
+				fprintf(stderr,
+				        "%s: --mem-limit wants a number of bytes, not '%s'\n",
 				        PROG_NAME, v);
 				return -EINVAL;
 			}
@@ -447,8 +448,8 @@ static int parse_args(int argc, char **argv, struct options *ret_opts)
 			o.cgroups[o.ncgroups++] = v;
 		} else if (strcmp(a, "--cpus-list") == 0) {
 			if (parse_cpus(v, &o.cpus) < 0) {
-				fprintf(stderr, "%s: --cpus-list wants CPU numbers like 0,1 or 0-3, not "
-				                "'%s'\n",
+				fprintf(stderr,
+				        "%s: --cpus-list wants CPUs like 0,1 or 0-3, not '%s'\n",
 				        PROG_NAME, v);
 				return -EINVAL;
 			}
@@ -1000,8 +1001,8 @@ __attribute__((noreturn)) static void child_exec(const struct options *o, int ou
 			err = -write_file(path, pid);
 		}
 		if (err) {
-			dprintf(STDERR_FILENO, "%s: cannot join the run's cgroup %s: %s\n", PROG_NAME,
-			        o->cgroups[i], strerror(err));
+			dprintf(STDERR_FILENO, "%s: cannot join the run's cgroup %s: %s\n",
+			        PROG_NAME, o->cgroups[i], strerror(err));
 			said = true;
 			goto fail;
 		}
