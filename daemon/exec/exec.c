@@ -17,6 +17,7 @@
 #include "context.h"
 #include "envs.h"
 #include "inputs.h"
+#include "limits.h"
 #include "log.h"
 #include "logs.h"
 #include "queue.h"
@@ -300,6 +301,7 @@ static void ingest_later_cb(uv_timer_t *t)
 
 static void check_exit(struct run *r);
 static void lost(struct run *r);
+static void finish_limits(struct run *r, const struct limits_sup *sup, struct limits_end *ret);
 
 /* A run a cluster target holds in Scaling is Running once its supervisor
  * runs: supervisor.json says so before the target's own poll can. */
@@ -376,12 +378,14 @@ static void lost(struct run *r)
 {
 	struct target_verdict v = {.outcome = RUN_FAILED};
 	struct daemon *d = r->d;
+	struct limits_end lim;
 	char *sup = util_path_join(r->dir, "supervisor.json");
 	bool ran = r->status == RUN_RUNNING || (sup && access(sup, F_OK) == 0);
 
 	free(sup);
 	target_ops_of(r)->lost(r, &v);
 	r->exited = true;
+	finish_limits(r, NULL, &lim);
 	ingest(r, true);
 	tracking_ingest(r, true);
 	if (!ran && r->status != RUN_FINALIZING) {
@@ -467,7 +471,7 @@ void exec_run_event(void *ud, struct run *r, enum run_event ev)
 
 /* Read exit.json if it is there; -ENOENT if not yet. */
 static int read_exit(struct run *r, struct store_exit *e, bool *timed_out, bool *canceled,
-		     bool *exec_failed)
+		     bool *exec_failed, struct limits_sup *mem)
 {
 	char *path = util_path_join(r->dir, "exit.json"), *text = NULL;
 	cJSON *j = NULL;
@@ -506,11 +510,59 @@ static int read_exit(struct run *r, struct store_exit *e, bool *timed_out, bool 
 	*timed_out = cJSON_IsTrue(cJSON_GetObjectItem(j, "timed_out"));
 	*canceled = cJSON_IsTrue(cJSON_GetObjectItem(j, "canceled"));
 	*exec_failed = cJSON_IsTrue(cJSON_GetObjectItem(j, "exec_failed"));
+	/* Only with --mem-limit (the poll tier): whether it killed the run
+	 * for memory, and the group's peak. */
+	const cJSON *peak = cJSON_GetObjectItem(j, "peak_rss_kb");
+	mem->oom = cJSON_IsTrue(cJSON_GetObjectItem(j, "oom"));
+	mem->peak_kb = cJSON_IsNumber(peak) ? (int64_t)peak->valuedouble : e->maxrss_kb;
+	mem->failed = e->signal > 0 || (e->has_exit_code && e->exit_code != 0);
 out:
 	cJSON_Delete(j);
 	free(text);
 	free(path);
 	return err;
+}
+
+/* Limits apply to runs on this machine only: a cluster's scheduler
+ * enforces its own. */
+static bool local_run(const struct run *r)
+{
+	return strcmp(target_of(r)->name, TARGET_LOCAL) == 0;
+}
+
+/* The run's process is gone: read back its limits (limits.c), record the
+ * tier and the peak, and let go of its cgroups. sup NULL: no exit.json. */
+static void finish_limits(struct run *r, const struct limits_sup *sup, struct limits_end *ret)
+{
+	*ret = (struct limits_end){.peak_mem = -1};
+	if (!local_run(r)) {
+		return;
+	}
+	limits_finish(r, sup, ret);
+	if (ret->tier) {
+		store_run_set_limits(r->d->store, r->seq, ret->tier, ret->mem, ret->peak_mem);
+	}
+}
+
+static char *oom_message(const struct limits_end *lim)
+{
+	double mib = 1024.0 * 1024.0;
+
+	if (lim->mem <= 0) {
+		return lim->peak_mem >= 0 ? msg_strdupf("the run ran out of memory at %.1f MiB; it "
+							"was killed",
+							(double)lim->peak_mem / mib)
+					  : msg_strdupf("the run ran out of memory; it was killed");
+	}
+	if (lim->peak_mem > lim->mem) {
+		return msg_strdupf("the run used %.1f MiB, over its %.1f MiB limit; it was killed",
+				   (double)lim->peak_mem / mib, (double)lim->mem / mib);
+	}
+	/* The kernel stops a cgroup at its limit, so its peak is the limit. */
+	return msg_strdupf("the run needed more than its %.1f MiB limit (it reached %.1f MiB); "
+			   "it was killed",
+			   (double)lim->mem / mib,
+			   (double)(lim->peak_mem >= 0 ? lim->peak_mem : lim->mem) / mib);
 }
 
 /* The process has ended (exit.json is there): decide the outcome, record
@@ -523,12 +575,14 @@ static void check_exit(struct run *r)
 	char *msg = NULL;
 	const char *code = NULL;
 	struct target_verdict v = {0};
+	struct limits_sup mem = {.peak_kb = -1};
+	struct limits_end lim;
 	int err, verdict = 0;
 
 	if (r->exited) {
 		return;
 	}
-	err = read_exit(r, &e, &timed_out, &canceled, &exec_failed);
+	err = read_exit(r, &e, &timed_out, &canceled, &exec_failed, &mem);
 	if (err == -ENOENT) {
 		return;
 	}
@@ -544,6 +598,7 @@ static void check_exit(struct run *r)
 	exec_started(r);
 	ingest(r, true);
 	tracking_ingest(r, true);
+	finish_limits(r, err == 0 ? &mem : NULL, &lim);
 	if (err < 0) {
 		code = "ExecutionFailed";
 		msg = msg_strdupf("the supervisor's exit.json cannot be read: %s", strerror(-err));
@@ -558,6 +613,10 @@ static void check_exit(struct run *r)
 		v.message = NULL;
 	} else if (r->status == RUN_CANCEL_REQUESTED || canceled) {
 		r->outcome = RUN_CANCELED;
+	} else if (lim.oom) {
+		r->outcome = RUN_FAILED;
+		code = "OutOfMemory";
+		msg = oom_message(&lim);
 	} else if (timed_out) {
 		r->outcome = RUN_FAILED;
 		code = "Timeout";
@@ -597,10 +656,12 @@ void exec_supervisor_ended(struct run *r)
 	check_exit(r);
 	if (!r->exited) {
 		char *path = util_path_join(r->dir, "supervisor.err"), *text = NULL;
+		struct limits_end lim;
 		if (path) {
 			util_read_file(path, 4096, &text, NULL);
 		}
 		r->exited = true;
+		finish_limits(r, NULL, &lim);
 		ingest(r, true);
 		tracking_ingest(r, true);
 		store_run_set_error(r->d->store, r->seq, "ExecutionFailed",
@@ -709,14 +770,28 @@ static void start_running(struct run *r)
 	size_t n = 0, argc = (size_t)cJSON_GetArraySize(r->argv);
 	/* mounted inputs: --ro-bind SRC DST (inputs.c) */
 	char **binds = inputs_supervisor_args(r);
-	size_t nbinds = 0;
+	/* memory and CPU limits: --cgroup DIR, --mem-limit, --cpus-list (limits.c) */
+	char **lims = NULL;
+	const char *tier = NULL;
+	size_t nbinds = 0, nlims = 0;
+	bool started = false;
 	const cJSON *a;
 	int err;
 
 	while (binds && binds[nbinds]) {
 		nbinds++;
 	}
-	args = calloc(argc + 10 + nbinds, sizeof(char *));
+	if (local_run(r) && limits_args(r, &lims, &tier) < 0) {
+		run_fail(r, "ExecutionFailed", "out of memory");
+		goto out;
+	}
+	while (lims && lims[nlims]) {
+		nlims++;
+	}
+	if (tier) {
+		store_run_set_limits(d->store, r->seq, tier, r->req.mem, -1);
+	}
+	args = calloc(argc + 10 + nbinds + nlims, sizeof(char *));
 	env = build_env(r);
 	if (!args || !env || !binds) {
 		run_fail(r, "ExecutionFailed", "out of memory");
@@ -734,6 +809,9 @@ static void start_running(struct run *r)
 	for (size_t i = 0; i < nbinds; i++) {
 		args[n++] = binds[i];
 	}
+	for (size_t i = 0; i < nlims; i++) {
+		args[n++] = lims[i];
+	}
 	args[n++] = "--";
 	cJSON_ArrayForEach(a, r->argv) {
 		args[n++] = a->valuestring;
@@ -747,12 +825,20 @@ static void start_running(struct run *r)
 	err = target_ops_of(r)->start(r, args, env, &cause);
 	if (err < 0) {
 		run_fail(r, "ExecutionFailed", "%s", cause ? cause : strerror(-err));
+	} else {
+		started = true;
 	}
 	free(cause);
 out:
+	if (tier && !started) {
+		/* Its cgroups and CPUs go back; the run has failed already. */
+		struct limits_end lim;
+		finish_limits(r, NULL, &lim);
+	}
 	free(args);
 	free_strv(env);
 	free_strv(binds);
+	free_strv(lims);
 }
 
 /* Finalizing */
@@ -1071,9 +1157,11 @@ void exec_resume(struct run *r)
 			check_exit(r);
 			return;
 		}
+		struct limits_end lim;
 		r->exited = true;
 		ingest(r, true);
 		tracking_ingest(r, true);
+		finish_limits(r, NULL, &lim);
 		if (r->status == RUN_CANCEL_REQUESTED) {
 			r->outcome = RUN_CANCELED;
 		} else {

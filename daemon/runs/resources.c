@@ -429,6 +429,9 @@ cJSON *res_request_json(const struct res_request *q)
 	cJSON_AddNumberToObject(o, "mem", (double)q->mem);
 	cJSON_AddNumberToObject(o, "gpus", (double)q->gpus);
 	cJSON_AddNumberToObject(o, "gpu_mem", (double)q->gpu_mem);
+	if (q->bound) {
+		cJSON_AddBoolToObject(o, "bound", true);
+	}
 	return o;
 }
 
@@ -486,6 +489,7 @@ int res_request_parse(const cJSON *j, struct res_request *ret)
 	if (request_fields(j, &q) < 0 || json_int(j, "gpus", false, 0, &q.gpus) < 0) {
 		return -EINVAL;
 	}
+	q.bound = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "bound"));
 	*ret = q;
 	return 0;
 }

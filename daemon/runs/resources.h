@@ -20,6 +20,7 @@ struct res_request {
 	int64_t mem;     /* bytes to reserve; 0: none */
 	int64_t gpus;    /* whole devices, or devices to share when gpu_mem > 0 */
 	int64_t gpu_mem; /* bytes on each of its GPUs; 0: the whole device */
+	bool bound;      /* the CPUs were asked for: they are enforced, not only counted */
 };
 
 struct res_gpu {

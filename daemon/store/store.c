@@ -40,6 +40,7 @@ const char *const store_stmt_sql[STMT__MAX] = {
 	[STMT_RUN_EXIT] = "UPDATE runs SET exit_code = ?2, signal = ?3, utime = ?4, stime = ?5, "
 			  "maxrss_kb = ?6 WHERE seq = ?1",
 	[STMT_RUN_SUPERVISOR] = "UPDATE runs SET sup_pid = ?2, pgid = ?3 WHERE seq = ?1",
+	[STMT_RUN_LIMITS] = "UPDATE runs SET limits = ?2 WHERE seq = ?1",
 	[STMT_LOG_INSERT] =
 		"INSERT INTO log_chunks(run_seq, first_seq, nlines, data) VALUES(?1, ?2, ?3, ?4)",
 	[STMT_LOG_OFFSET] = "UPDATE runs SET log_offset = ?2, log_lines = ?3 WHERE seq = ?1",

@@ -95,6 +95,12 @@ int store_run_set_error(struct store *s, int64_t seq, const char *code, const ch
 			const char *stage);
 int store_run_set_exit(struct store *s, int64_t seq, const struct store_exit *e);
 int store_run_set_supervisor(struct store *s, int64_t seq, int64_t pid, int64_t pgid);
+/* How the run's resources were enforced (docs/scheduling.md, "Enforcement"):
+ * tier "cgroup2", "cgroup1" or "poll", the memory limit in bytes (0: none)
+ * and the peak memory in bytes (< 0: not known yet). The run object shows
+ * them as "limits"; a run never limited has all three null. */
+int store_run_set_limits(struct store *s, int64_t seq, const char *tier, int64_t mem,
+			 int64_t peak_mem);
 
 /* Append a chunk of log records (the supervisor's record format) holding
  * lines first_seq..first_seq+nlines-1, and move the run's read offset to

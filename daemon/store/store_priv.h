@@ -23,6 +23,7 @@ enum stmt_id {
 	STMT_RUN_ERROR,
 	STMT_RUN_EXIT,
 	STMT_RUN_SUPERVISOR,
+	STMT_RUN_LIMITS,
 	STMT_LOG_INSERT,
 	STMT_LOG_OFFSET,
 	STMT_LOG_READ,
@@ -80,7 +81,8 @@ enum stmt_id {
 	"r.snapshot, r.env, r.timeout, r.keep, r.created_at, r.started_at, r.ended_at, "   \
 	"r.exit_code, r.signal, r.error_code, r.error_message, r.error_stage, r.utime, "   \
 	"r.stime, r.maxrss_kb, r.log_lines, r.skipped, r.kind, "                         \
-	"(SELECT p.id FROM runs p WHERE p.seq = r.parent_seq), r.res_request, r.res_grant "
+	"(SELECT p.id FROM runs p WHERE p.seq = r.parent_seq), r.res_request, r.res_grant, "  \
+	"r.limits "
 #define RUN_FROM " FROM runs r JOIN experiments e ON e.id = r.experiment_id "
 
 /* The SQL of each cached statement (store.c). */

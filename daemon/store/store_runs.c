@@ -239,6 +239,49 @@ int store_run_set_supervisor(struct store *s, int64_t seq, int64_t pid, int64_t 
 	return store_exec_stmt(st);
 }
 
+int store_run_set_limits(struct store *s, int64_t seq, const char *tier, int64_t mem,
+			 int64_t peak_mem)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_RUN_LIMITS);
+	cJSON *o = cJSON_CreateObject();
+	char *text = NULL;
+	int r = -ENOMEM;
+
+	if (!st) {
+		r = -EIO;
+		goto out;
+	}
+	if (!o) {
+		goto out;
+	}
+	if (tier) {
+		cJSON_AddStringToObject(o, "tier", tier);
+	} else {
+		cJSON_AddNullToObject(o, "tier");
+	}
+	if (mem > 0) {
+		cJSON_AddNumberToObject(o, "mem", (double)mem);
+	} else {
+		cJSON_AddNullToObject(o, "mem");
+	}
+	if (peak_mem >= 0) {
+		cJSON_AddNumberToObject(o, "peak_mem", (double)peak_mem);
+	} else {
+		cJSON_AddNullToObject(o, "peak_mem");
+	}
+	text = cJSON_PrintUnformatted(o);
+	if (!text) {
+		goto out;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, text, -1, SQLITE_TRANSIENT);
+	r = store_exec_stmt(st);
+out:
+	free(text);
+	cJSON_Delete(o);
+	return r;
+}
+
 int store_log_append(struct store *s, int64_t seq, int64_t first_seq, int64_t nlines,
 		     const void *data, size_t len, int64_t new_offset)
 {
@@ -483,6 +526,17 @@ static cJSON *run_row_json(sqlite3_stmt *st)
 	cJSON_AddItemToObject(o, "allocation", store_col_text(st, 28)
 						       ? store_json_column(st, 28)
 						       : cJSON_CreateNull());
+	/* NULL for a run that was never limited, and for runs from before
+	 * the column: the same shape either way. */
+	cJSON *lim = sqlite3_column_type(st, 29) == SQLITE_NULL ? NULL : store_json_column(st, 29);
+	if (!cJSON_IsObject(lim)) {
+		cJSON_Delete(lim);
+		lim = cJSON_CreateObject();
+		cJSON_AddNullToObject(lim, "tier");
+		cJSON_AddNullToObject(lim, "mem");
+		cJSON_AddNullToObject(lim, "peak_mem");
+	}
+	cJSON_AddItemToObject(o, "limits", lim);
 	return o;
 }
 

@@ -287,6 +287,10 @@ static const char *const migrations[] = {
 	"  dep_seq INTEGER NOT NULL REFERENCES runs(seq),"
 	"  cond TEXT NOT NULL,"
 	"  PRIMARY KEY(run_seq, idx)) WITHOUT ROWID;",
+
+	/* 11: how a run's resources were enforced (exec/limits.c): JSON
+	 * {"tier", "mem", "peak_mem"}; NULL for a run never limited. */
+	"ALTER TABLE runs ADD COLUMN limits TEXT;",
 };
 
 int store_migrate(struct store *s, char **cause)

@@ -2,7 +2,8 @@
  * runyard-supervisor: holds one run's process for the daemon (think conmon).
  *
  *   runyard-supervisor --dir RUNDIR [--timeout SECONDS] [--grace SECONDS]
- *                      [--ro-bind SRC DST]... -- PROGRAM [ARGS...]
+ *                      [--ro-bind SRC DST]... [--mem-limit BYTES]
+ *                      [--cgroup DIR]... [--cpus-list LIST] -- PROGRAM [ARGS...]
  *
  * It starts PROGRAM in its own process group, turns its stdout and stderr
  * into timestamped records in RUNDIR/output.log, enforces the timeout and
@@ -22,8 +23,31 @@
  * uid and gid when we are not root) where directory SRC is seen, read-only,
  * at DST. When that cannot be made, PROGRAM is not started: a writable view
  * is never given instead.
+ *
+ * Resource limits (docs/scheduling.md, "Enforcement"); the daemon picks which
+ * of these a run gets:
+ *
+ * --cgroup DIR: the program, before exec, writes its pid to DIR/cgroup.procs
+ * (cgroup v2 and v1 both take that file), once per DIR, so the kernel
+ * enforces the limits the daemon wrote there. We stay outside: our own
+ * memory is not charged and an OOM kill in the group cannot take us too.
+ * When a write fails, PROGRAM is not started and its stderr says why.
+ *
+ * --cpus-list LIST ("0,1" or "0-3,6"): sched_setaffinity of the program to
+ * those CPUs, for when there is no cpu controller to give a quota.
+ *
+ * --mem-limit BYTES: the tier for machines without a usable memory cgroup.
+ * Right after the start and then every second, the RSS of every process in
+ * the program's group is summed (each /proc/<pid>/stat whose pgrp is the
+ * group; cheap at 1 Hz) and the peak kept. Over the limit, the whole group
+ * gets SIGKILL. It is a poll: a spike shorter than a second, or a process
+ * that left the group, escapes it, and shared pages count once per process.
+ * With this option exit.json also has "oom" (whether we killed for memory)
+ * and "peak_rss_kb" (the largest sum seen, or the kernel's maxrss of the
+ * program when that is larger).
  */
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -69,6 +93,8 @@ static volatile sig_atomic_t got_child;
 static volatile sig_atomic_t got_cancel;
 
 #define MAX_BINDS 64
+#define MAX_CGROUPS 8
+#define MEM_POLL_NS NS_PER_SEC
 
 struct options {
 	const char *dir;
@@ -77,6 +103,11 @@ struct options {
 	char **argv; /* PROGRAM and its arguments, NULL-terminated */
 	const char *bind_src[MAX_BINDS], *bind_dst[MAX_BINDS];
 	int nbinds;
+	uint64_t mem_limit; /* bytes, 0 = none */
+	const char *cgroups[MAX_CGROUPS];
+	int ncgroups;
+	bool pin; /* --cpus-list was given */
+	cpu_set_t cpus;
 };
 
 struct outbuf {
@@ -108,12 +139,16 @@ struct supervisor {
 	int64_t timeout_at; /* CLOCK_MONOTONIC ns; 0 = not armed */
 	int64_t kill_at;
 	int64_t drain_until;
+	int64_t mem_check_at; /* CLOCK_MONOTONIC ns; 0 = no --mem-limit */
+	uint64_t peak_rss_kb;
+	long page_kb;
 
 	bool terminating;
 	bool timed_out;
 	bool canceled;
 	bool reaped;
 	bool exec_failed;
+	bool oom; /* killed by us for going over --mem-limit */
 	int status;
 	struct rusage ru;
 
@@ -296,6 +331,66 @@ static int parse_seconds(const char *s, double *ret_value)
 	return 0;
 }
 
+/* A positive decimal number of bytes, nothing else. */
+static int parse_bytes(const char *s, uint64_t *ret_value)
+{
+	uint64_t v = 0;
+
+	if (*s == '\0') {
+		return -EINVAL;
+	}
+	for (const char *p = s; *p; p++) {
+		if (*p < '0' || *p > '9' || v > (UINT64_MAX - 9) / 10) {
+			return -EINVAL;
+		}
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	if (v == 0) {
+		return -EINVAL;
+	}
+	*ret_value = v;
+	return 0;
+}
+
+/* "0,1", "0-3,6": the kernel's list format, as in Cpus_allowed_list. */
+static int parse_cpus(const char *s, cpu_set_t *ret_set)
+{
+	cpu_set_t set;
+	const char *p = s;
+
+	CPU_ZERO(&set);
+	while (*p) {
+		char *end;
+		if (*p < '0' || *p > '9') {
+			return -EINVAL;
+		}
+		unsigned long lo = strtoul(p, &end, 10), hi = lo;
+		if (*end == '-') {
+			if (end[1] < '0' || end[1] > '9') {
+				return -EINVAL;
+			}
+			hi = strtoul(end + 1, &end, 10);
+		}
+		if (lo > hi || hi >= CPU_SETSIZE) {
+			return -EINVAL;
+		}
+		for (unsigned long c = lo; c <= hi; c++) {
+			CPU_SET((int)c, &set);
+		}
+		if (*end == ',' && end[1] != '\0') {
+			end++;
+		} else if (*end != '\0') {
+			return -EINVAL;
+		}
+		p = end;
+	}
+	if (CPU_COUNT(&set) == 0) {
+		return -EINVAL;
+	}
+	*ret_set = set;
+	return 0;
+}
+
 static int parse_args(int argc, char **argv, struct options *ret_opts)
 {
 	struct options o = {.grace = DEFAULT_GRACE};
@@ -337,6 +432,28 @@ static int parse_args(int argc, char **argv, struct options *ret_opts)
 				        PROG_NAME, a, v);
 				return -EINVAL;
 			}
+		} else if (strcmp(a, "--mem-limit") == 0) {
+			if (parse_bytes(v, &o.mem_limit) < 0) {
+				fprintf(stderr,
+				        "%s: --mem-limit wants a number of bytes, not '%s'\n",
+				        PROG_NAME, v);
+				return -EINVAL;
+			}
+		} else if (strcmp(a, "--cgroup") == 0) {
+			if (v[0] != '/' || o.ncgroups == MAX_CGROUPS) {
+				fprintf(stderr, "%s: --cgroup wants an absolute path (at most %d)\n",
+				        PROG_NAME, MAX_CGROUPS);
+				return -EINVAL;
+			}
+			o.cgroups[o.ncgroups++] = v;
+		} else if (strcmp(a, "--cpus-list") == 0) {
+			if (parse_cpus(v, &o.cpus) < 0) {
+				fprintf(stderr,
+				        "%s: --cpus-list wants CPUs like 0,1 or 0-3, not '%s'\n",
+				        PROG_NAME, v);
+				return -EINVAL;
+			}
+			o.pin = true;
 		} else {
 			fprintf(stderr, "%s: unknown option '%s'\n", PROG_NAME, a);
 			return -EINVAL;
@@ -564,9 +681,93 @@ static void reap(struct supervisor *s)
 	s->exec_err_fd = -1;
 }
 
+/*
+ * The RSS of one process, in kB, when it is in group pgid; 0 otherwise
+ * (or when it is gone already). The fields after the last ')' of
+ * /proc/<pid>/stat are: state ppid pgrp ... with rss the 22nd of them;
+ * the command name before it may hold spaces and parentheses.
+ */
+static uint64_t group_member_rss_kb(const struct supervisor *s, long pid, pid_t pgid)
+{
+	char path[64], buf[1024];
+	int fd;
+	ssize_t n;
+
+	snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return 0;
+	}
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0) {
+		return 0;
+	}
+	buf[n] = '\0';
+	char *p = strrchr(buf, ')');
+	long long pgrp = -1, rss = 0;
+	if (!p) {
+		return 0;
+	}
+	p++;
+	for (int field = 0; field < 22; field++) {
+		while (*p == ' ') {
+			p++;
+		}
+		if (*p == '\0') {
+			return 0;
+		}
+		if (field == 2) {
+			pgrp = strtoll(p, NULL, 10);
+		} else if (field == 21) {
+			rss = strtoll(p, NULL, 10);
+		}
+		while (*p && *p != ' ') {
+			p++;
+		}
+	}
+	if (pgrp != (long long)pgid || rss <= 0) {
+		return 0;
+	}
+	return (uint64_t)rss * (uint64_t)s->page_kb;
+}
+
+/* --mem-limit: sum the group's RSS, keep the peak, kill the group when over. */
+static void check_memory(struct supervisor *s)
+{
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	uint64_t total_kb = 0;
+
+	if (!proc) {
+		log_error(s->dirfd, "cannot read /proc to measure the program's memory: %s",
+		          strerror(errno));
+		return;
+	}
+	while ((de = readdir(proc))) {
+		if (de->d_name[0] < '1' || de->d_name[0] > '9') {
+			continue;
+		}
+		total_kb += group_member_rss_kb(s, strtol(de->d_name, NULL, 10), s->pid);
+	}
+	closedir(proc);
+	if (total_kb > s->peak_rss_kb) {
+		s->peak_rss_kb = total_kb;
+	}
+	if (!s->oom && total_kb * 1024 > s->opts.mem_limit) {
+		/* No grace: memory over the limit is what the kernel would not wait for either. */
+		s->oom = true;
+		killpg(s->pid, SIGKILL);
+	}
+}
+
 static void check_deadlines(struct supervisor *s, int64_t now)
 {
 	if (!s->reaped) {
+		if (s->mem_check_at && now >= s->mem_check_at) {
+			check_memory(s);
+			s->mem_check_at = now + MEM_POLL_NS;
+		}
 		if (s->timeout_at && !s->terminating && now >= s->timeout_at) {
 			terminate(s, &s->timed_out);
 		}
@@ -586,13 +787,14 @@ static void check_deadlines(struct supervisor *s, int64_t now)
 static int poll_timeout_ms(const struct supervisor *s, int64_t now)
 {
 	int64_t next = 0;
-	int64_t cand[3] = {
+	int64_t cand[4] = {
 	    !s->reaped && !s->terminating ? s->timeout_at : 0,
 	    !s->reaped ? s->kill_at : 0,
 	    s->reaped ? s->drain_until : 0,
+	    !s->reaped ? s->mem_check_at : 0,
 	};
 
-	for (size_t i = 0; i < 3; i++) {
+	for (size_t i = 0; i < 4; i++) {
 		if (cand[i] && (!next || cand[i] < next)) {
 			next = cand[i];
 		}
@@ -771,6 +973,7 @@ __attribute__((noreturn)) static void child_exec(const struct options *o, int ou
 	char **argv = o->argv;
 	sigset_t none;
 	int err = 0;
+	bool said = false; /* the reason is on stderr already */
 
 	setpgid(0, 0);
 	int null_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -787,6 +990,30 @@ __attribute__((noreturn)) static void child_exec(const struct options *o, int ou
 	}
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Before exec, so everything the program ever starts is inside too. */
+	for (int i = 0; i < o->ncgroups; i++) {
+		char path[4096], pid[24];
+		if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", o->cgroups[i]) >=
+		    sizeof(path)) {
+			err = ENAMETOOLONG;
+		} else {
+			snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+			err = -write_file(path, pid);
+		}
+		if (err) {
+			dprintf(STDERR_FILENO, "%s: cannot join the run's cgroup %s: %s\n",
+			        PROG_NAME, o->cgroups[i], strerror(err));
+			said = true;
+			goto fail;
+		}
+	}
+	if (o->pin && sched_setaffinity(0, sizeof(o->cpus), &o->cpus) < 0) {
+		err = errno;
+		dprintf(STDERR_FILENO, "%s: cannot pin the program to its CPUs: %s\n", PROG_NAME,
+		        strerror(err));
+		said = true;
+		goto fail;
+	}
 	err = -setup_binds(o);
 	if (err) {
 		dprintf(STDERR_FILENO, "%s: cannot mount the run's inputs read-only: %s\n",
@@ -797,7 +1024,10 @@ __attribute__((noreturn)) static void child_exec(const struct options *o, int ou
 	execvp(argv[0], argv);
 	err = errno;
 fail:
-	dprintf(STDERR_FILENO, "%s: cannot execute '%s': %s\n", PROG_NAME, argv[0], strerror(err));
+	if (!said) {
+		dprintf(STDERR_FILENO, "%s: cannot execute '%s': %s\n", PROG_NAME, argv[0],
+		        strerror(err));
+	}
 	write_all(exec_err_w, &err, sizeof(err));
 	_exit(127);
 }
@@ -849,6 +1079,11 @@ static int spawn(struct supervisor *s)
 	if (s->opts.timeout > 0) {
 		s->timeout_at = clock_ns(CLOCK_MONOTONIC) + seconds_to_ns(s->opts.timeout);
 	}
+	if (s->opts.mem_limit > 0) {
+		/* Due at once: the first look comes right after the start. */
+		s->mem_check_at = clock_ns(CLOCK_MONOTONIC);
+		s->page_kb = sysconf(_SC_PAGESIZE) / 1024;
+	}
 	r = 0;
 out:
 	if (out_w >= 0) {
@@ -879,25 +1114,34 @@ static int write_supervisor_json(const struct supervisor *s)
 
 static int write_exit_json(const struct supervisor *s)
 {
-	char code[16] = "null", sig[16] = "null";
-	char buf[512];
+	char code[16] = "null", sig[16] = "null", mem[80] = "";
+	char buf[640];
 
 	if (WIFEXITED(s->status)) {
 		snprintf(code, sizeof(code), "%d", WEXITSTATUS(s->status));
 	} else if (WIFSIGNALED(s->status)) {
 		snprintf(sig, sizeof(sig), "%d", WTERMSIG(s->status));
 	}
+	if (s->opts.mem_limit > 0) {
+		/* A peak between two looks still shows in the kernel's maxrss. */
+		uint64_t peak = s->peak_rss_kb;
+		if (s->ru.ru_maxrss > 0 && (uint64_t)s->ru.ru_maxrss > peak) {
+			peak = (uint64_t)s->ru.ru_maxrss;
+		}
+		snprintf(mem, sizeof(mem), ", \"oom\": %s, \"peak_rss_kb\": %" PRIu64,
+		         s->oom ? "true" : "false", peak);
+	}
 	int n = snprintf(buf, sizeof(buf),
 	                 "{\"exit_code\": %s, \"signal\": %s, \"timed_out\": %s, \"canceled\": %s, "
 	                 "\"exec_failed\": %s, \"utime\": %lld.%06ld, \"stime\": %lld.%06ld, "
 	                 "\"maxrss_kb\": %ld, \"started_at\": %" PRId64 ".%06" PRId64
-	                 ", \"ended_at\": %" PRId64 ".%06" PRId64 "}\n",
+	                 ", \"ended_at\": %" PRId64 ".%06" PRId64 "%s}\n",
 	                 code, sig, s->timed_out ? "true" : "false", s->canceled ? "true" : "false",
 	                 s->exec_failed ? "true" : "false", (long long)s->ru.ru_utime.tv_sec,
 	                 (long)s->ru.ru_utime.tv_usec, (long long)s->ru.ru_stime.tv_sec,
 	                 (long)s->ru.ru_stime.tv_usec, s->ru.ru_maxrss,
 	                 s->started_real_us / 1000000, s->started_real_us % 1000000,
-	                 s->ended_real_us / 1000000, s->ended_real_us % 1000000);
+	                 s->ended_real_us / 1000000, s->ended_real_us % 1000000, mem);
 	return write_atomic(s->dirfd, "exit.json", buf, (size_t)n, true);
 }
 
@@ -924,7 +1168,8 @@ int main(int argc, char **argv)
 	if (parse_args(argc, argv, &opts) < 0) {
 		fprintf(stderr,
 		        "usage: %s --dir RUNDIR [--timeout SECONDS] [--grace SECONDS] "
-		        "[--ro-bind SRC DST]... -- PROGRAM [ARGS...]\n",
+		        "[--ro-bind SRC DST]... [--mem-limit BYTES] [--cgroup DIR]... "
+		        "[--cpus-list LIST] -- PROGRAM [ARGS...]\n",
 		        PROG_NAME);
 		return 2;
 	}

@@ -260,6 +260,7 @@ int compute_submit_args(struct daemon *d, const cJSON *args, const char **ret_ta
 			return -EINVAL;
 		}
 		ret_req->cpus = cpus > 0 ? cpus : 1;
+		ret_req->bound = cpus > 0;
 		ret_req->mem = mem;
 		ret_req->gpus = gpus;
 		ret_req->gpu_mem = gpu_mem;

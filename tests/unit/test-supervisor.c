@@ -73,6 +73,9 @@ struct run_opts {
 	long fsize_limit;    /* RLIMIT_FSIZE for the supervisor, 0 = unchanged */
 	bool cancel_at_once; /* SIGTERM pending before the supervisor even starts */
 	const char *bind_src, *bind_dst; /* --ro-bind SRC DST */
+	const char *mem_limit;           /* --mem-limit BYTES */
+	const char *cpus_list;           /* --cpus-list LIST */
+	const char *cgroup;              /* --cgroup DIR */
 };
 
 __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
@@ -452,6 +455,18 @@ static bool run_sup(struct result *r, const struct run_opts *o, const char *cons
 		args[n++] = o->bind_src;
 		args[n++] = o->bind_dst;
 	}
+	if (o->mem_limit) {
+		args[n++] = "--mem-limit";
+		args[n++] = o->mem_limit;
+	}
+	if (o->cpus_list) {
+		args[n++] = "--cpus-list";
+		args[n++] = o->cpus_list;
+	}
+	if (o->cgroup) {
+		args[n++] = "--cgroup";
+		args[n++] = o->cgroup;
+	}
 	args[n++] = "--";
 	for (size_t i = 0; prog[i] && n < 63; i++) {
 		args[n++] = prog[i];
@@ -570,7 +585,10 @@ static void check_common(struct result *r)
 		                             "started_at",  "ended_at"};
 		EXPECT(json_get(&r->exit, keys[i]), "exit.json should have \"%s\"", keys[i]);
 	}
-	EXPECT(r->exit.n == 10, "exit.json should have exactly 10 keys, has %zu", r->exit.n);
+	/* --mem-limit adds "oom" and "peak_rss_kb". */
+	size_t keys = json_get(&r->exit, "oom") ? 12 : 10;
+	EXPECT(r->exit.n == keys, "exit.json should have exactly %zu keys, has %zu", keys,
+	       r->exit.n);
 
 	double sup_pid = json_num(&r->sup, "supervisor.json", "supervisor_pid");
 	double pgid = json_num(&r->sup, "supervisor.json", "pgid");
@@ -1138,6 +1156,12 @@ static void test_usage(void)
 	    (const char *const[]){s, "--dir", d, "--timeout", NULL},
 	    (const char *const[]){s, "--dir", d, "--ro-bind", "rel", "/x", "--", "true", NULL},
 	    (const char *const[]){s, "--dir", d, "--ro-bind", "/x", NULL},
+	    (const char *const[]){s, "--dir", d, "--mem-limit", "64M", "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--mem-limit", "0", "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--cpus-list", "a", "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--cpus-list", "3-1", "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--cpus-list", "0,", "--", "true", NULL},
+	    (const char *const[]){s, "--dir", d, "--cgroup", "rel", "--", "true", NULL},
 	};
 	char err_path[PATH_MAX + 64];
 	snprintf(err_path, sizeof(err_path), "%s/usage.err", d);
@@ -1204,10 +1228,131 @@ static void test_write_failure(void)
 	end(&r, f);
 }
 
+/* The program of the memory cases: this test binary run as "--hog MB SECONDS". */
+static char hog_path[PATH_MAX];
+
+/* --hog MB SECONDS: touch MB MiB, say so, hold them for SECONDS. */
+static int hog(const char *mb, const char *seconds)
+{
+	size_t len = (size_t)atol(mb) << 20;
+	char *p = malloc(len);
+
+	if (!p) {
+		return 3;
+	}
+	memset(p, 1, len);
+	printf("allocated %s MiB\n", mb);
+	fflush(stdout);
+	sleep_ms(atoi(seconds) * 1000);
+	return p[len - 1] == 1 ? 0 : 4;
+}
+
+static void test_mem_limit(void)
+{
+	struct result r = {0};
+	char script[3 * PATH_MAX];
+	int f;
+
+	/* Two processes of 40 MiB, each under 60 MiB, the group over it. */
+	f = begin("--mem-limit kills the whole group over its limit");
+	snprintf(script, sizeof(script), "%s --hog 40 30 & %s --hog 40 30 & wait; echo survived",
+	         hog_path, hog_path);
+	struct run_opts o = {.max_seconds = 15, .mem_limit = "62914560"};
+	if (run_sup(&r, &o, SH(script))) {
+		check_common(&r);
+		expect_status(&r, "null", "9", "false", "false", "false");
+		expect_json(&r.exit, "exit.json", "oom", "true");
+		double peak = json_num(&r.exit, "exit.json", "peak_rss_kb");
+		EXPECT(peak > 60 * 1024, "peak_rss_kb should be over the 60 MiB limit, is %.0f",
+		       peak);
+		EXPECT(!log_contains(r.dir, "survived"), "the program went on after the kill");
+		EXPECT(r.elapsed < 8, "the kill took %.1f s", r.elapsed);
+	}
+	end(&r, f);
+
+	f = begin("--mem-limit: a program under it completes, with its peak");
+	snprintf(script, sizeof(script), "%s --hog 20 1", hog_path);
+	o = (struct run_opts){.max_seconds = 15, .mem_limit = "209715200"};
+	if (run_sup(&r, &o, SH(script))) {
+		check_common(&r);
+		expect_status(&r, "0", "null", "false", "false", "false");
+		expect_json(&r.exit, "exit.json", "oom", "false");
+		double peak = json_num(&r.exit, "exit.json", "peak_rss_kb");
+		EXPECT(peak >= 20 * 1024 && peak < 200 * 1024,
+		       "peak_rss_kb should be about 20 MiB, is %.0f", peak);
+	}
+	end(&r, f);
+}
+
+static void test_cpus_list(void)
+{
+	struct result r = {0};
+	int f = begin("--cpus-list pins the program");
+	struct run_opts o = quick;
+
+	o.cpus_list = "0";
+	if (run_sup(&r, &o, SH("grep Cpus_allowed_list /proc/self/status"))) {
+		check_common(&r);
+		expect_status(&r, "0", "null", "false", "false", "false");
+		expect_stream(&r, 'o', (const char *const[]){"Cpus_allowed_list:\t0", NULL});
+	}
+	end(&r, f);
+}
+
+static void test_cgroup(void)
+{
+	struct result r = {0};
+	char cg[] = "/tmp/test-supervisor-cg-XXXXXX", path[PATH_MAX];
+	int f = begin("--cgroup: the program writes its own pid to DIR/cgroup.procs");
+	struct run_opts o = quick;
+
+	if (!mkdtemp(cg)) {
+		fail("mkdtemp: %s", strerror(errno));
+		end(&r, f);
+		return;
+	}
+	/* A plain file stands for the cgroupfs one. */
+	snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
+	close(open(path, O_WRONLY | O_CREAT, 0600));
+	o.cgroup = cg;
+	if (run_sup(&r, &o, SH("echo $$"))) {
+		check_common(&r);
+		expect_status(&r, "0", "null", "false", "false", "false");
+		pid_t written = read_pid_file(cg, "cgroup.procs");
+		EXPECT(written > 0 && r.have_sup &&
+		           written == (pid_t)json_num(&r.sup, "supervisor.json", "pgid"),
+		       "cgroup.procs should hold the program's pid, holds %d", (int)written);
+	}
+	unlink(path);
+	rmdir(cg);
+	end(&r, f);
+
+	f = begin("--cgroup that cannot be joined: the program does not start");
+	o.cgroup = "/nonexistent/runyard-cgroup";
+	if (run_sup(&r, &o, SH("echo started"))) {
+		check_common(&r);
+		expect_status(&r, "127", "null", "false", "false", "true");
+		expect_stream(&r, 'e',
+		              (const char *const[]){"runyard-supervisor: cannot join the run's cgroup "
+		                                    "/nonexistent/runyard-cgroup: No such file or "
+		                                    "directory",
+		                                    NULL});
+		expect_stream(&r, 'o', (const char *const[]){NULL});
+	}
+	end(&r, f);
+}
+
 int main(int argc, char **argv)
 {
 	double start = now_s();
 
+	if (argc == 4 && strcmp(argv[1], "--hog") == 0) {
+		return hog(argv[2], argv[3]);
+	}
+	if (!realpath("/proc/self/exe", hog_path)) {
+		fprintf(stderr, "%s: cannot find myself: %s\n", argv[0], strerror(errno));
+		return 2;
+	}
 	if (argc != 2) {
 		fprintf(stderr, "usage: %s /path/to/runyard-supervisor\n", argv[0]);
 		return 2;
@@ -1238,6 +1383,9 @@ int main(int argc, char **argv)
 	test_many_lines();
 	test_write_failure();
 	test_ro_bind();
+	test_mem_limit();
+	test_cpus_list();
+	test_cgroup();
 	test_usage();
 
 	printf("# %d failure(s), %.1f s\n", failures, now_s() - start);

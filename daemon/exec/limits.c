@@ -1,0 +1,715 @@
+/* Enforcing a local run's memory and CPUs. At start-up one tier is picked,
+ * the best this machine lets us use:
+ *
+ *   cgroup2  our own cgroup (/proc/self/cgroup "0::/path") under the v2
+ *            mount is delegated to us: memory (and cpu, pids) are in its
+ *            cgroup.controllers and we may write there. runyardd moves
+ *            itself into PATH/daemon (a cgroup with processes cannot give
+ *            controllers to its children), enables the controllers for
+ *            PATH/runyard, and each run gets PATH/runyard/run-<seq>.
+ *   cgroup1  the v1 memory hierarchy (and cpu, or cpu,cpuacct) is
+ *            writable: each run gets runyard/run-<seq> under our own
+ *            cgroup in each.
+ *   poll     neither: the supervisor polls the group's RSS (--mem-limit)
+ *            and pins the program to as many CPUs as it asked for.
+ *
+ * The cgroup root is /sys/fs/cgroup, or RUNYARD_CGROUP_ROOT, a directory
+ * laid out the same way: the unit test points it at plain files. So every
+ * file is opened with O_CREAT (cgroupfs ignores it for its own files and
+ * refuses new ones), and a run's directory that will not go with rmdir is
+ * emptied of plain files first.
+ *
+ * The supervisor, not the daemon, puts the program in the run's cgroups
+ * (--cgroup), so it stays outside them itself. Nothing per run is kept
+ * here but the CPUs given out in the poll tier: what a run had is found
+ * again from its cgroup directory, which its sequence number names. */
+#include "limits.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "context.h"
+#include "log.h"
+#include "run.h"
+
+#define CPU_PERIOD_US 100000
+/* A fork bomb must not take the machine; a real program stays far below. */
+#define PIDS_MAX 16384
+
+/* CPUs handed out in the poll tier, so the next run gets the least used. */
+struct limits_pin {
+	struct limits_pin *next;
+	int64_t seq;
+	cpu_set_t set;
+};
+
+struct limits {
+	enum limits_tier tier;
+	/* cgroup2: PATH/runyard. cgroup1: the runyard dirs of each hierarchy
+	 * (cpu_dir "" when there is no usable cpu hierarchy). */
+	char dir[PATH_MAX];
+	char cpu_dir[PATH_MAX];
+	bool has_cpu;  /* a cpu controller gives the quota */
+	bool has_swap; /* v2 memory.swap.max, v1 memory.memsw.limit_in_bytes */
+	bool has_pids;
+	cpu_set_t allowed; /* the daemon's affinity */
+	int ncpus;
+	int users[CPU_SETSIZE];
+	struct limits_pin *pins;
+};
+
+static int path_fmt(char *buf, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int path_fmt(char *buf, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+static bool exists(const char *dir, const char *name)
+{
+	char p[PATH_MAX];
+
+	return path_fmt(p, sizeof(p), "%s/%s", dir, name) == 0 && access(p, F_OK) == 0;
+}
+
+static int write_text(const char *dir, const char *name, const char *text)
+{
+	char p[PATH_MAX];
+	size_t len = strlen(text);
+	int fd, err;
+
+	err = path_fmt(p, sizeof(p), "%s/%s", dir, name);
+	if (err < 0) {
+		return err;
+	}
+	fd = open(p, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0) {
+		return -errno;
+	}
+	/* cgroupfs takes one value per write(2), whole or not at all. */
+	ssize_t n = write(fd, text, len);
+	err = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+	if (close(fd) < 0 && err == 0) {
+		err = -errno;
+	}
+	return err;
+}
+
+static int write_int(const char *dir, const char *name, int64_t v)
+{
+	char text[32];
+
+	snprintf(text, sizeof(text), "%" PRId64 "\n", v);
+	return write_text(dir, name, text);
+}
+
+/* A small file's text into buf; -errno. */
+static int read_text(const char *dir, const char *name, char *buf, size_t len)
+{
+	char p[PATH_MAX];
+	int fd, err;
+	ssize_t n;
+
+	err = path_fmt(p, sizeof(p), "%s/%s", dir, name);
+	if (err < 0) {
+		return err;
+	}
+	fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		return -errno;
+	}
+	n = read(fd, buf, len - 1);
+	err = n < 0 ? -errno : 0;
+	close(fd);
+	buf[n < 0 ? 0 : n] = '\0';
+	return err;
+}
+
+/* The number in a one-value file; -1 when it cannot be read. */
+static int64_t read_int(const char *dir, const char *name)
+{
+	char buf[64], *end;
+
+	if (read_text(dir, name, buf, sizeof(buf)) < 0) {
+		return -1;
+	}
+	errno = 0;
+	long long v = strtoll(buf, &end, 10);
+	return errno || end == buf || v < 0 ? -1 : (int64_t)v;
+}
+
+/* "key N" in a flat keyed file (memory.events, memory.oom_control); -1: none. */
+static int64_t read_key(const char *dir, const char *name, const char *key)
+{
+	char buf[4096];
+	size_t kl = strlen(key);
+
+	if (read_text(dir, name, buf, sizeof(buf)) < 0) {
+		return -1;
+	}
+	for (char *line = buf; line && *line; line = strchr(line, '\n')) {
+		line += *line == '\n';
+		if (strncmp(line, key, kl) == 0 && line[kl] == ' ') {
+			return strtoll(line + kl + 1, NULL, 10);
+		}
+	}
+	return -1;
+}
+
+/* Whether word is one of the space-separated words of text. */
+static bool has_word(const char *text, const char *word)
+{
+	size_t wl = strlen(word);
+
+	for (const char *p = text; (p = strstr(p, word)); p += wl) {
+		bool start = p == text || p[-1] == ' ' || p[-1] == '\n';
+		bool stop = p[wl] == '\0' || p[wl] == ' ' || p[wl] == '\n';
+		if (start && stop) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Our cgroup in the hierarchy of controller (v1), or the v2 one when
+ * controller is "": the path after the second ':' in /proc/self/cgroup. */
+static int self_cgroup(const char *controller, char *buf, size_t len)
+{
+	char text[4096];
+	int err = read_text("/proc/self", "cgroup", text, sizeof(text));
+
+	if (err < 0) {
+		return err;
+	}
+	for (char *line = text, *next; line && *line; line = next) {
+		next = strchr(line, '\n');
+		if (next) {
+			*next++ = '\0';
+		}
+		char *c1 = strchr(line, ':'), *c2 = c1 ? strchr(c1 + 1, ':') : NULL;
+		if (!c2) {
+			continue;
+		}
+		*c2 = '\0';
+		/* v2's line is "0::/path": hierarchy 0, no controllers. */
+		bool match = *controller == '\0' && c1 == line + 1 && line[0] == '0' &&
+			     c1[1] == '\0';
+		for (char *tok = c1 + 1, *comma; !match && *tok; tok = comma + 1) {
+			comma = strchr(tok, ',');
+			size_t tl = comma ? (size_t)(comma - tok) : strlen(tok);
+			match = *controller && tl == strlen(controller) &&
+				strncmp(tok, controller, tl) == 0;
+			if (!comma) {
+				break;
+			}
+		}
+		if (match) {
+			/* "/" is the hierarchy's root: nothing to add to its path. */
+			return path_fmt(buf, len, "%s", strcmp(c2 + 1, "/") == 0 ? "" : c2 + 1);
+		}
+	}
+	return -ENOENT;
+}
+
+static const char *cgroup_root(void)
+{
+	const char *root = getenv("RUNYARD_CGROUP_ROOT");
+
+	return root && *root ? root : "/sys/fs/cgroup";
+}
+
+static int make_dir(const char *p)
+{
+	return mkdir(p, 0755) < 0 && errno != EEXIST ? -errno : 0;
+}
+
+/* cgroup2: a delegated subtree, set up for runs; why says what is missing. */
+static int try_cgroup2(struct limits *L, char *why, size_t wlen)
+{
+	const char *root = cgroup_root();
+	char base[PATH_MAX], own[PATH_MAX], self[PATH_MAX], p[PATH_MAX], ctl[512], enable[64];
+	int err;
+
+	/* Unified at the root, or the hybrid layout's "unified". */
+	if (path_fmt(base, sizeof(base), "%s", root) < 0 || !exists(base, "cgroup.controllers")) {
+		if (path_fmt(base, sizeof(base), "%s/unified", root) < 0 ||
+		    !exists(base, "cgroup.controllers")) {
+			snprintf(why, wlen, "no cgroup v2 mount under %s", root);
+			return -ENOENT;
+		}
+	}
+	err = self_cgroup("", self, sizeof(self));
+	if (err < 0 || path_fmt(own, sizeof(own), "%s%s", base, self) < 0) {
+		snprintf(why, wlen, "our cgroup v2 path is not in /proc/self/cgroup");
+		return -ENOENT;
+	}
+	if (read_text(own, "cgroup.controllers", ctl, sizeof(ctl)) < 0 ||
+	    !has_word(ctl, "memory")) {
+		snprintf(why, wlen, "%s has no memory controller", own);
+		return -ENOENT;
+	}
+	if (path_fmt(p, sizeof(p), "%s/cgroup.subtree_control", own) < 0 ||
+	    access(own, W_OK) < 0 || access(p, W_OK) < 0) {
+		snprintf(why, wlen, "%s is not delegated to us (not writable)", own);
+		return -EACCES;
+	}
+	L->has_cpu = has_word(ctl, "cpu");
+	L->has_pids = has_word(ctl, "pids");
+	snprintf(enable, sizeof(enable), "+memory%s%s", L->has_cpu ? " +cpu" : "",
+		 L->has_pids ? " +pids" : "");
+	/* No process may stay in a cgroup that gives controllers to its
+	 * children (the root is exempt): we move to PATH/daemon first. */
+	if (*self) {
+		char me[24];
+		snprintf(me, sizeof(me), "%d\n", (int)getpid());
+		if (path_fmt(p, sizeof(p), "%s/daemon", own) < 0 || (err = make_dir(p)) < 0 ||
+		    (err = write_text(p, "cgroup.procs", me)) < 0) {
+			snprintf(why, wlen, "cannot move runyardd into %s/daemon: %s", own,
+				 strerror(-err));
+			return err;
+		}
+	}
+	if ((err = write_text(own, "cgroup.subtree_control", enable)) < 0 ||
+	    path_fmt(L->dir, sizeof(L->dir), "%s/runyard", own) < 0 ||
+	    (err = make_dir(L->dir)) < 0 ||
+	    (err = write_text(L->dir, "cgroup.subtree_control", enable)) < 0) {
+		snprintf(why, wlen, "cannot enable %s for %s/runyard: %s", enable, own,
+			 strerror(err < 0 ? -err : ENAMETOOLONG));
+		return err < 0 ? err : -ENAMETOOLONG;
+	}
+	L->has_swap = exists(own, "memory.swap.max") || exists(L->dir, "memory.swap.max");
+	return 0;
+}
+
+/* Our runyard dir in one v1 hierarchy (ROOT/name), made if need be. */
+static int v1_dir(const char *name, const char *controller, const char *probe, char *ret,
+		  size_t len)
+{
+	const char *root = cgroup_root();
+	char h[PATH_MAX], self[PATH_MAX], own[PATH_MAX];
+
+	if (path_fmt(h, sizeof(h), "%s/%s", root, name) < 0 || access(h, F_OK) < 0) {
+		return -ENOENT;
+	}
+	/* In a cgroup namespace our path may not be visible as such: then
+	 * the hierarchy's root is what we see. */
+	if (self_cgroup(controller, self, sizeof(self)) < 0 ||
+	    path_fmt(own, sizeof(own), "%s%s", h, self) < 0 || access(own, F_OK) < 0) {
+		snprintf(own, sizeof(own), "%s", h);
+	}
+	if (!exists(own, probe)) {
+		return -ENOENT;
+	}
+	if (path_fmt(ret, len, "%s/runyard", own) < 0) {
+		return -ENAMETOOLONG;
+	}
+	return make_dir(ret);
+}
+
+static int try_cgroup1(struct limits *L, char *why, size_t wlen)
+{
+	static const char *const cpu_names[] = {"cpu", "cpu,cpuacct", "cpuacct,cpu"};
+	int err = v1_dir("memory", "memory", "memory.limit_in_bytes", L->dir, sizeof(L->dir));
+
+	if (err < 0) {
+		snprintf(why, wlen, "no writable cgroup v1 memory hierarchy under %s (%s)",
+			 cgroup_root(), strerror(-err));
+		return err;
+	}
+	L->has_swap = exists(L->dir, "memory.memsw.limit_in_bytes") ||
+		      exists(L->dir, "../memory.memsw.limit_in_bytes");
+	for (size_t i = 0; i < sizeof(cpu_names) / sizeof(cpu_names[0]) && !L->has_cpu; i++) {
+		L->has_cpu = v1_dir(cpu_names[i], "cpu", "cpu.cfs_quota_us", L->cpu_dir,
+				    sizeof(L->cpu_dir)) == 0;
+	}
+	if (!L->has_cpu) {
+		L->cpu_dir[0] = '\0';
+	}
+	return 0;
+}
+
+int limits_init(struct daemon *d)
+{
+	struct limits *L = calloc(1, sizeof(*L));
+	char why2[PATH_MAX + 128] = "", why1[PATH_MAX + 128] = "";
+
+	if (!L) {
+		return -ENOMEM;
+	}
+	if (sched_getaffinity(0, sizeof(L->allowed), &L->allowed) < 0) {
+		CPU_ZERO(&L->allowed);
+		for (long i = 0, n = sysconf(_SC_NPROCESSORS_ONLN); i < n && i < CPU_SETSIZE; i++) {
+			CPU_SET((int)i, &L->allowed);
+		}
+	}
+	L->ncpus = CPU_COUNT(&L->allowed);
+	if (try_cgroup2(L, why2, sizeof(why2)) == 0) {
+		L->tier = LIMITS_CGROUP2;
+		log_info("resource limits: cgroup2 in %s (cpu %s)", L->dir,
+			 L->has_cpu ? "cpu.max" : "by affinity");
+	} else {
+		L->has_cpu = L->has_pids = L->has_swap = false;
+		if (try_cgroup1(L, why1, sizeof(why1)) == 0) {
+			L->tier = LIMITS_CGROUP1;
+			log_info("resource limits: cgroup1 in %s, cpu %s%s (%s)", L->dir,
+				 L->has_cpu ? "quota in " : "by affinity", L->cpu_dir, why2);
+		} else {
+			L->tier = LIMITS_POLL;
+			L->dir[0] = L->cpu_dir[0] = '\0';
+			L->has_cpu = false;
+			log_info("resource limits: poll (the supervisor watches memory each "
+				 "second; %s; %s)",
+				 why2, why1);
+		}
+	}
+	d->limits = L;
+	return 0;
+}
+
+void limits_close(struct daemon *d)
+{
+	struct limits *L = d->limits;
+
+	if (!L) {
+		return;
+	}
+	while (L->pins) {
+		struct limits_pin *p = L->pins;
+		L->pins = p->next;
+		free(p);
+	}
+	free(L);
+	d->limits = NULL;
+}
+
+enum limits_tier limits_tier(const struct daemon *d)
+{
+	return d->limits ? d->limits->tier : LIMITS_POLL;
+}
+
+static const char *tier_name(enum limits_tier t)
+{
+	switch (t) {
+	case LIMITS_CGROUP2:
+		return "cgroup2";
+	case LIMITS_CGROUP1:
+		return "cgroup1";
+	default:
+		return "poll";
+	}
+}
+
+const char *limits_tier_name(const struct daemon *d)
+{
+	return tier_name(limits_tier(d));
+}
+
+static bool cpus_wanted(const struct limits *L, const struct run *r)
+{
+	/* Only CPUs asked for: the one a run that says nothing is counted for
+	 * at admission is not a limit on its threads. */
+	return L && r->req.bound && r->req.cpus > 0 && r->req.cpus < L->ncpus;
+}
+
+bool limits_wanted(const struct run *r)
+{
+	return r->req.mem > 0 || cpus_wanted(r->d->limits, r);
+}
+
+/* The n least used of our CPUs (the lowest first among equals), as a
+ * list for --cpus-list; remembered until the run ends. NULL: no memory. */
+static char *pin_cpus(struct limits *L, int64_t seq, int64_t n)
+{
+	struct limits_pin *pin = calloc(1, sizeof(*pin));
+	char *list = malloc(CPU_SETSIZE * 6 + 1);
+	size_t len = 0;
+
+	if (!pin || !list) {
+		free(pin);
+		free(list);
+		return NULL;
+	}
+	pin->seq = seq;
+	CPU_ZERO(&pin->set);
+	for (int64_t k = 0; k < n; k++) {
+		int best = -1;
+		for (int c = 0; c < CPU_SETSIZE; c++) {
+			if (CPU_ISSET(c, &L->allowed) && !CPU_ISSET(c, &pin->set) &&
+			    (best < 0 || L->users[c] < L->users[best])) {
+				best = c;
+			}
+		}
+		if (best < 0) {
+			break;
+		}
+		CPU_SET(best, &pin->set);
+		L->users[best]++;
+	}
+	list[0] = '\0';
+	for (int c = 0; c < CPU_SETSIZE; c++) {
+		if (CPU_ISSET(c, &pin->set)) {
+			len += (size_t)snprintf(list + len, 7, "%s%d", len ? "," : "", c);
+		}
+	}
+	pin->next = L->pins;
+	L->pins = pin;
+	return list;
+}
+
+static void unpin_cpus(struct limits *L, int64_t seq)
+{
+	for (struct limits_pin **pp = &L->pins; *pp; pp = &(*pp)->next) {
+		struct limits_pin *p = *pp;
+		if (p->seq == seq) {
+			for (int c = 0; c < CPU_SETSIZE; c++) {
+				if (CPU_ISSET(c, &p->set) && L->users[c] > 0) {
+					L->users[c]--;
+				}
+			}
+			*pp = p->next;
+			free(p);
+			return;
+		}
+	}
+}
+
+/* Kill what is still in the cgroup (a process that left the program's
+ * group), then remove it. A directory of plain files (a fake cgroupfs) is
+ * emptied first; on cgroupfs those unlinks fail and change nothing. */
+static void remove_cgroup(const char *dir)
+{
+	char procs[4096];
+	bool killed = false;
+
+	if (read_text(dir, "cgroup.procs", procs, sizeof(procs)) == 0) {
+		for (char *p = procs; *p;) {
+			char *end;
+			long pid = strtol(p, &end, 10);
+			if (end == p) {
+				break;
+			}
+			if (pid > 1 && pid != (long)getpid()) {
+				killed = kill((pid_t)pid, SIGKILL) == 0 || killed;
+			}
+			p = end;
+		}
+	}
+	/* A killed process leaves its cgroup a moment later: wait a little. */
+	for (int i = 0; i < (killed ? 20 : 1); i++) {
+		if (rmdir(dir) == 0 || errno == ENOENT) {
+			return;
+		}
+		if (errno == ENOTEMPTY || errno == EEXIST) {
+			DIR *dd = opendir(dir);
+			struct dirent *de;
+			while (dd && (de = readdir(dd))) {
+				char p[PATH_MAX];
+				if (de->d_name[0] != '.' &&
+				    path_fmt(p, sizeof(p), "%s/%s", dir, de->d_name) == 0) {
+					unlink(p);
+				}
+			}
+			if (dd) {
+				closedir(dd);
+			}
+			if (rmdir(dir) == 0) {
+				return;
+			}
+		}
+		nanosleep(&(struct timespec){.tv_nsec = 5 * 1000 * 1000}, NULL);
+	}
+	log_warn("cannot remove the cgroup %s: %s", dir, strerror(errno));
+}
+
+/* The run's cgroup directory in one of our runyard dirs. */
+static int run_dir(const char *base, const struct run *r, char *buf, size_t len)
+{
+	return path_fmt(buf, len, "%s/run-%" PRId64, base, r->seq);
+}
+
+/* Make the run's cgroups and write its limits. */
+static int make_cgroups(struct limits *L, const struct run *r, char *mem_dir, char *cpu_dir,
+			size_t len)
+{
+	int64_t mem = r->req.mem;
+	int err;
+
+	cpu_dir[0] = '\0';
+	err = run_dir(L->dir, r, mem_dir, len);
+	if (err < 0 || (err = make_dir(mem_dir)) < 0) {
+		return err;
+	}
+	if (L->tier == LIMITS_CGROUP2) {
+		if (mem > 0 && (err = write_int(mem_dir, "memory.max", mem)) < 0) {
+			return err;
+		}
+		/* Swap would let a run go past its limit, only slower. */
+		if (mem > 0 && L->has_swap &&
+		    (err = write_text(mem_dir, "memory.swap.max", "0\n")) < 0) {
+			return err;
+		}
+		if (cpus_wanted(L, r) && L->has_cpu) {
+			char quota[48];
+			snprintf(quota, sizeof(quota), "%" PRId64 " %d\n",
+				 r->req.cpus * CPU_PERIOD_US, CPU_PERIOD_US);
+			if ((err = write_text(mem_dir, "cpu.max", quota)) < 0) {
+				return err;
+			}
+		}
+		if (L->has_pids && (err = write_int(mem_dir, "pids.max", PIDS_MAX)) < 0) {
+			return err;
+		}
+		return 0;
+	}
+	if (mem > 0 && (err = write_int(mem_dir, "memory.limit_in_bytes", mem)) < 0) {
+		return err;
+	}
+	/* memsw counts memory and swap together; it may not go below the
+	 * memory limit, so it is written second. */
+	if (mem > 0 && L->has_swap &&
+	    (err = write_int(mem_dir, "memory.memsw.limit_in_bytes", mem)) < 0) {
+		return err;
+	}
+	if (cpus_wanted(L, r) && L->has_cpu) {
+		int64_t quota = r->req.cpus * CPU_PERIOD_US;
+		if ((err = run_dir(L->cpu_dir, r, cpu_dir, len)) < 0 ||
+		    (err = make_dir(cpu_dir)) < 0 ||
+		    (err = write_int(cpu_dir, "cpu.cfs_period_us", CPU_PERIOD_US)) < 0 ||
+		    (err = write_int(cpu_dir, "cpu.cfs_quota_us", quota)) < 0) {
+			return err;
+		}
+	}
+	return 0;
+}
+
+int limits_args(struct run *r, char ***ret_args, const char **ret_tier)
+{
+	struct limits *L = r->d->limits;
+	char mem_dir[PATH_MAX], cpu_dir[PATH_MAX], num[32];
+	char **args = calloc(7, sizeof(char *));
+	enum limits_tier tier = limits_tier(r->d);
+	bool pin = false;
+	size_t n = 0;
+	int err;
+
+	if (!args) {
+		return -ENOMEM;
+	}
+	*ret_tier = NULL;
+	if (!L || !limits_wanted(r)) {
+		*ret_args = args;
+		return 0;
+	}
+	if (tier != LIMITS_POLL) {
+		err = make_cgroups(L, r, mem_dir, cpu_dir, sizeof(mem_dir));
+		if (err < 0) {
+			log_warn("run %s: cannot set up its cgroup in %s (%s); it is limited by "
+				 "polling instead",
+				 r->id, L->dir, strerror(-err));
+			if (run_dir(L->dir, r, mem_dir, sizeof(mem_dir)) == 0) {
+				remove_cgroup(mem_dir);
+			}
+			if (L->cpu_dir[0] &&
+			    run_dir(L->cpu_dir, r, cpu_dir, sizeof(cpu_dir)) == 0) {
+				remove_cgroup(cpu_dir);
+			}
+			tier = LIMITS_POLL;
+		}
+	}
+	if (tier != LIMITS_POLL) {
+		args[n++] = strdup("--cgroup");
+		args[n++] = strdup(mem_dir);
+		if (cpu_dir[0]) {
+			args[n++] = strdup("--cgroup");
+			args[n++] = strdup(cpu_dir);
+		}
+		pin = cpus_wanted(L, r) && !L->has_cpu;
+	} else {
+		if (r->req.mem > 0) {
+			snprintf(num, sizeof(num), "%" PRId64, r->req.mem);
+			args[n++] = strdup("--mem-limit");
+			args[n++] = strdup(num);
+		}
+		pin = cpus_wanted(L, r);
+	}
+	if (pin) {
+		args[n++] = strdup("--cpus-list");
+		args[n++] = pin_cpus(L, r->seq, r->req.cpus);
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (!args[i]) {
+			for (size_t k = 0; k < n; k++) {
+				free(args[k]);
+			}
+			free(args);
+			unpin_cpus(L, r->seq);
+			return -ENOMEM;
+		}
+	}
+	*ret_tier = tier_name(tier);
+	*ret_args = args;
+	return 0;
+}
+
+void limits_finish(struct run *r, const struct limits_sup *sup, struct limits_end *ret)
+{
+	struct limits *L = r->d->limits;
+	char dir[PATH_MAX];
+
+	*ret = (struct limits_end){.mem = r->req.mem > 0 ? r->req.mem : 0, .peak_mem = -1};
+	if (!L) {
+		return;
+	}
+	unpin_cpus(L, r->seq);
+	/* The run's cgroup is there only if it was made for it. */
+	if (L->tier != LIMITS_POLL && run_dir(L->dir, r, dir, sizeof(dir)) == 0 &&
+	    access(dir, F_OK) == 0) {
+		int64_t kills;
+		ret->tier = tier_name(L->tier);
+		if (L->tier == LIMITS_CGROUP2) {
+			ret->peak_mem = read_int(dir, "memory.peak");
+			kills = read_key(dir, "memory.events", "oom_kill");
+		} else {
+			ret->peak_mem = read_int(dir, "memory.max_usage_in_bytes");
+			kills = read_key(dir, "memory.oom_control", "oom_kill");
+			/* Kernels before 4.13 do not count kills: hitting the limit
+			 * and dying of SIGKILL is the best sign there is. */
+			if (kills < 0 && read_int(dir, "memory.failcnt") > 0) {
+				kills = 1;
+			}
+		}
+		/* A child killed by the OOM killer in a run that still
+		 * succeeded is not the run's end. */
+		ret->oom = kills > 0 && sup && sup->failed;
+		remove_cgroup(dir);
+		if (L->cpu_dir[0] && run_dir(L->cpu_dir, r, dir, sizeof(dir)) == 0 &&
+		    access(dir, F_OK) == 0) {
+			remove_cgroup(dir);
+		}
+	} else if (limits_wanted(r)) {
+		ret->tier = tier_name(LIMITS_POLL);
+		ret->oom = sup && sup->oom;
+	}
+	if (ret->tier && ret->peak_mem < 0 && sup && sup->peak_kb >= 0) {
+		ret->peak_mem = sup->peak_kb * 1024;
+	}
+}
