@@ -323,6 +323,33 @@ static const struct verb daemon_stop_entry = {
 		 "running under their supervisors and are re-attached at the next start.\n",
 };
 
+/* The machine's resources: total, reserved and free of each. */
+static void print_pool(const cJSON *res)
+{
+	const cJSON *cpus = cJSON_GetObjectItemCaseSensitive(res, "cpus");
+	const cJSON *mem = cJSON_GetObjectItemCaseSensitive(res, "memory"), *g;
+	char a[32], b[32], c[32];
+
+	if (!cJSON_IsObject(res)) {
+		return;
+	}
+	printf("%-11s %lld total, %lld reserved, %lld free\n", "CPUs:", json_int(cpus, "total", 0),
+	       json_int(cpus, "reserved", 0), json_int(cpus, "free", 0));
+	render_size((double)json_int(mem, "total", 0), a);
+	render_size((double)json_int(mem, "reserved", 0), b);
+	render_size((double)json_int(mem, "free", 0), c);
+	printf("%-11s %s total, %s reserved, %s free\n", "Memory:", a, b, c);
+	cJSON_ArrayForEach(g, cJSON_GetObjectItemCaseSensitive(res, "gpus")) {
+		char label[32];
+		render_size((double)json_int(g, "memory", 0), a);
+		render_size((double)json_int(g, "memory_reserved", 0), b);
+		snprintf(label, sizeof(label), "GPU %lld:", json_int(g, "index", 0));
+		printf("%-11s %s, %s, %s reserved by %lld run(s)%s\n", label,
+		       json_str(g, "uuid") ? json_str(g, "uuid") : "?", a, b, json_int(g, "holders", 0),
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(g, "exclusive")) ? " (whole)" : "");
+	}
+}
+
 static int daemon_status_cb(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {VERB_COMMON_OPTIONS, {0}};
@@ -397,6 +424,7 @@ static int daemon_status_cb(struct ctx *ctx, int argc, char **argv)
 		}
 	}
 	printf("%s\n", any ? "" : " none");
+	print_pool(cJSON_GetObjectItemCaseSensitive(result, "resources"));
 out:
 	cJSON_Delete(result);
 	client_error_finish(&err);

@@ -22,7 +22,8 @@
 static const char *const run_file_keys[] = {
 	"command", "source", "experiment", "python", "environment", "timeout", "priority",
 	"env", "keep", "max_snapshot_bytes", "max_snapshot_files",
-	"target", "nodes", "cpus", "memory_gb", "time_limit", "inputs", "outputs", NULL,
+	"target", "nodes", "cpus", "memory_gb", "time_limit", "inputs", "outputs", "mem",
+	"gpus", "gpu_mem", "after", NULL,
 };
 
 /* Check a run file's values with the same rules the daemon applies, so a
@@ -404,6 +405,7 @@ int runargs_init(struct runargs *ra)
 	*ra = (struct runargs){
 		.env = cJSON_CreateObject(),
 		.inputs = cJSON_CreateArray(),
+		.after = cJSON_CreateArray(),
 		.input_paths = cJSON_CreateObject(),
 		.outputs = cJSON_CreateArray(),
 	};
@@ -418,6 +420,7 @@ void runargs_finish(struct runargs *ra)
 {
 	cJSON_Delete(ra->env);
 	cJSON_Delete(ra->inputs);
+	cJSON_Delete(ra->after);
 	cJSON_Delete(ra->input_paths);
 	cJSON_Delete(ra->outputs);
 	*ra = (struct runargs){0};
@@ -548,6 +551,28 @@ int runargs_option(struct ctx *ctx, struct runargs *ra, int c, const char *arg)
 		return 0;
 	case RUNARGS_OPT_MEMORY_GB:
 		return size_flag(ctx, "--memory-gb", "GB", arg, 0.001, 1e6, &ra->memory_gb);
+	case RUNARGS_OPT_MEM:
+	case RUNARGS_OPT_GPU_MEM:
+		/* The daemon reads the size and says what is wrong with it. */
+		if (!*arg) {
+			return verb_usage_error(ctx, "--%s needs a size such as 512M or 2G",
+						c == RUNARGS_OPT_MEM ? "mem" : "gpu-mem");
+		}
+		*(c == RUNARGS_OPT_MEM ? &ra->mem : &ra->gpu_mem) = arg;
+		return 0;
+	case RUNARGS_OPT_GPUS:
+		if (util_parse_int(arg, 0, 64, &ra->gpus) < 0) {
+			return verb_usage_error(ctx, "--gpus needs a number from 0 to 64, not '%s'",
+						arg);
+		}
+		ra->have_gpus = true;
+		return 0;
+	case RUNARGS_OPT_AFTER:
+		if (!*arg || !ra->after) {
+			return verb_usage_error(ctx, "--after needs RUN or RUN:ok|any|fail");
+		}
+		cJSON_AddItemToArray(ra->after, cJSON_CreateString(arg));
+		return 0;
 	case RUNARGS_OPT_TIME_LIMIT:
 		if (util_parse_seconds(arg, &ra->time_limit) < 0 || ra->time_limit < 1) {
 			return verb_usage_error(ctx, "--time-limit needs a number of seconds >= 1, not "
@@ -647,6 +672,18 @@ int runargs_apply(struct ctx *ctx, const struct runargs *ra, cJSON *args)
 	}
 	if (ra->time_limit > 0) {
 		json_set(args, "time_limit", cJSON_CreateNumber(ra->time_limit));
+	}
+	if (ra->mem) {
+		json_set(args, "mem", cJSON_CreateString(ra->mem));
+	}
+	if (ra->gpu_mem) {
+		json_set(args, "gpu_mem", cJSON_CreateString(ra->gpu_mem));
+	}
+	if (ra->have_gpus) {
+		json_set(args, "gpus", cJSON_CreateNumber((double)ra->gpus));
+	}
+	if (ra->after && cJSON_GetArraySize(ra->after) > 0) {
+		json_set(args, "after", cJSON_Duplicate(ra->after, true));
 	}
 	status = data_args(ctx, args, ra->inputs, ra->input_paths, ra->outputs);
 	if (status) {

@@ -29,6 +29,10 @@ enum {
 	RUNARGS_OPT_INPUT,
 	RUNARGS_OPT_INPUT_PATH,
 	RUNARGS_OPT_OUTPUT,
+	RUNARGS_OPT_MEM,
+	RUNARGS_OPT_GPUS,
+	RUNARGS_OPT_GPU_MEM,
+	RUNARGS_OPT_AFTER,
 	RUNARGS_OPT_NEXT,
 };
 
@@ -53,7 +57,11 @@ enum {
 	{"time-limit", required_argument, NULL, RUNARGS_OPT_TIME_LIMIT},                   \
 	{"input", required_argument, NULL, RUNARGS_OPT_INPUT},                             \
 	{"input-path", required_argument, NULL, RUNARGS_OPT_INPUT_PATH},                   \
-	{"output", required_argument, NULL, RUNARGS_OPT_OUTPUT}
+	{"output", required_argument, NULL, RUNARGS_OPT_OUTPUT},                           \
+	{"mem", required_argument, NULL, RUNARGS_OPT_MEM},                                 \
+	{"gpus", required_argument, NULL, RUNARGS_OPT_GPUS},                               \
+	{"gpu-mem", required_argument, NULL, RUNARGS_OPT_GPU_MEM},                         \
+	{"after", required_argument, NULL, RUNARGS_OPT_AFTER}
 
 /* What the shared flags said, until runargs_apply() puts it into the op's args. */
 struct runargs {
@@ -71,6 +79,10 @@ struct runargs {
 	long long max_files;
 	long long nodes;
 	long long cpus;
+	long long gpus;
+	bool have_gpus;
+	const char *mem;     /* a size, as the daemon reads it ("512M") */
+	const char *gpu_mem;
 	bool have_priority;
 	bool keep;
 	bool dry_run;
@@ -78,6 +90,7 @@ struct runargs {
 	cJSON *inputs;	    /* --input, in order */
 	cJSON *input_paths; /* --input-path, by name */
 	cJSON *outputs;	    /* --output, in order */
+	cJSON *after;	    /* --after, in order */
 };
 
 /* What a verb's JSON file (-f) may hold beyond a run file's keys. */

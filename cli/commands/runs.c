@@ -291,6 +291,66 @@ out:
 	return r;
 }
 
+/* A local run's request, what it holds (its GPUs by UUID), how it was held
+ * to them, and the runs it waits for (docs/scheduling.md). */
+static void print_resources(const cJSON *run)
+{
+	const cJSON *req = cJSON_GetObjectItemCaseSensitive(run, "request");
+	const cJSON *alloc = cJSON_GetObjectItemCaseSensitive(run, "allocation");
+	const cJSON *lim = cJSON_GetObjectItemCaseSensitive(run, "limits");
+	const cJSON *after = cJSON_GetObjectItemCaseSensitive(run, "after"), *a;
+	char line[1024], size[32];
+	size_t n;
+
+	if (cJSON_IsObject(req)) {
+		n = (size_t)snprintf(line, sizeof(line), "%lld CPU%s", json_int(req, "cpus", 1),
+				     json_int(req, "cpus", 1) == 1 ? "" : "s");
+		if (json_int(req, "mem", 0) > 0) {
+			render_size((double)json_int(req, "mem", 0), size);
+			n += (size_t)snprintf(line + n, sizeof(line) - n, ", %s memory", size);
+		}
+		if (json_int(req, "gpus", 0) > 0 && n < sizeof(line)) {
+			n += (size_t)snprintf(line + n, sizeof(line) - n, ", %lld GPU%s",
+					      json_int(req, "gpus", 0),
+					      json_int(req, "gpus", 0) == 1 ? "" : "s");
+			if (json_int(req, "gpu_mem", 0) > 0 && n < sizeof(line)) {
+				render_size((double)json_int(req, "gpu_mem", 0), size);
+				snprintf(line + n, sizeof(line) - n, " (%s each, shared)", size);
+			}
+		}
+		print_field("Resources:", line);
+	}
+	const cJSON *gpus = cJSON_IsObject(alloc) ? cJSON_GetObjectItemCaseSensitive(alloc, "gpus")
+						  : NULL;
+	if (cJSON_GetArraySize(gpus) > 0) {
+		n = 0;
+		line[0] = '\0';
+		cJSON_ArrayForEach(a, gpus) {
+			if (n < sizeof(line)) {
+				n += (size_t)snprintf(line + n, sizeof(line) - n, "%s%lld (%s)",
+						      n ? ", " : "", json_int(a, "index", 0),
+						      json_str(a, "uuid") ? json_str(a, "uuid") : "?");
+			}
+		}
+		print_field("GPUs:", line);
+	}
+	if (cJSON_IsObject(lim) && json_str(lim, "tier")) {
+		n = (size_t)snprintf(line, sizeof(line), "%s", json_str(lim, "tier"));
+		if (json_int(lim, "peak_mem", 0) > 0) {
+			render_size((double)json_int(lim, "peak_mem", 0), size);
+			snprintf(line + n, sizeof(line) - n, ", peak %s", size);
+		}
+		print_field("Held by:", line);
+	}
+	cJSON_ArrayForEach(a, after) {
+		snprintf(line, sizeof(line), "#%lld %s (%s; needs %s)", json_int(a, "seq", 0),
+			 json_str(a, "run") ? json_str(a, "run") : "?",
+			 json_str(a, "status") ? json_str(a, "status") : "?",
+			 json_str(a, "when") ? json_str(a, "when") : "ok");
+		print_field(a == after->child ? "After:" : "", line);
+	}
+}
+
 static void print_run(const cJSON *run)
 {
 	const char *status = json_str(run, "status");
@@ -351,6 +411,7 @@ static void print_run(const cJSON *run)
 		free(t);
 		free(rs);
 	}
+	print_resources(run);
 	snprintf(buf, sizeof(buf), "%lld", json_int(run, "priority", 0));
 	print_field("Priority:", buf);
 	if (json_num(run, "timeout", &v)) {

@@ -217,3 +217,29 @@ def test_after_a_sweep_and_bad_references(daemon_factory, make_tree, tmp_path):
             submit(d, src, tmp_path / "never", after=bad)
         assert e.value.code == code, e.value.message
     assert len(d.rpc("run.list", {})["runs"]) == 4  # the sweep, its two trials and one run
+
+
+def test_cli_flags_show_and_status(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=4, extra=["--cpus", "4", "--gpus", "1:8G"])
+    src = make_tree({"hold.py": HOLD})
+    a = d.cli("submit", "--source", src, "--python", PY, "--cpus", "2", "--mem", "256M",
+              "--gpus", "1", "--gpu-mem", "2G", "--", "hold.py", tmp_path / "a", json=True).json
+    b = d.cli("submit", "--source", src, "--python", PY, "--after", a["id"] + ":any", "--",
+              "hold.py", tmp_path / "b", json=True).json
+    wait_for(lambda: d.show(a["id"])["status"] == "Running", what="a to run")
+    run = d.show(a["id"])
+    assert run["request"] == {"cpus": 2, "mem": 256 << 20, "gpus": 1, "gpu_mem": 2 << 30,
+                              "bound": True}
+    text = d.cli("show", a["id"]).stdout
+    assert "2 CPUs, 256" in text and "1 GPU (2" in text, text
+    assert "GPU-runyard-declared-0" in text, text
+    text = d.cli("show", b["id"]).stdout
+    assert "After:" in text and a["id"] in text and "needs any" in text, text
+    status = d.cli("daemon", "status").stdout
+    assert "CPUs:" in status and "2 reserved" in status and "GPU 0:" in status, status
+    res = d.cli("submit", "--source", src, "--python", PY, "--gpus", "x", "--", "hold.py",
+                check=False)
+    assert res.rc != 0 and "--gpus" in res.stderr
+    (tmp_path / "a").touch()
+    (tmp_path / "b").touch()
+    assert d.wait_terminal(b["id"])["status"] == "Completed"

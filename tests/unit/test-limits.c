@@ -150,6 +150,7 @@ static struct run make_run(struct daemon *d, int64_t seq, int64_t mem, int64_t c
 	r.id = ids[seq % 8];
 	r.req.mem = mem;
 	r.req.cpus = cpus;
+	r.req.bound = cpus > 0; /* asked for, so enforced */
 	return r;
 }
 
