@@ -19,6 +19,7 @@
 
 #include "client.h"
 #include "launch.h"
+#include "print.h"
 #include "proto.h"
 #include "verb.h"
 
@@ -204,4 +205,26 @@ int connect_call(struct ctx *ctx, const char *op, const cJSON *args, cJSON **ret
 	status = r < 0 ? connect_report(op, &err, r) : 0;
 	client_error_finish(&err);
 	return status;
+}
+
+int connect_list(struct ctx *ctx, const char *op, const cJSON *args, const char *key,
+		 const char *none, cJSON **ret_result, const cJSON **ret_items)
+{
+	const cJSON *items;
+	int status = connect_call(ctx, op, args, ret_result);
+
+	*ret_items = NULL;
+	if (status) {
+		return status;
+	}
+	if (ctx->json) {
+		return print_json(*ret_result);
+	}
+	items = cJSON_GetObjectItemCaseSensitive(*ret_result, key);
+	if (cJSON_GetArraySize(items) == 0) {
+		printf("%s\n", none);
+		return 0;
+	}
+	*ret_items = items;
+	return 0;
 }

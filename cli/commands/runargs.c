@@ -11,8 +11,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "connect.h"
 #include "json.h"
 #include "msg.h"
+#include "print.h"
 #include "proto.h"
 #include "render.h"
 #include "util.h"
@@ -690,6 +692,27 @@ int runargs_apply(struct ctx *ctx, const struct runargs *ra, cJSON *args)
 		return status;
 	}
 	apply_env(ra, args);
+	return 0;
+}
+
+int runargs_submit(struct ctx *ctx, const struct runargs *ra, const char *op, cJSON *args,
+		   cJSON **ret_result, bool *ret_done)
+{
+	int status = runargs_apply(ctx, ra, args);
+
+	*ret_done = false;
+	if (status || (status = connect_call(ctx, op, args, ret_result))) {
+		return status;
+	}
+	if (ra->dry_run) {
+		*ret_done = true;
+		status = ctx->json ? print_json(*ret_result) : runargs_print_dry_run(*ret_result);
+		if (ctx->json && json_str(*ret_result, "over_limit")) {
+			status = VERB_EXIT_REFUSED;
+		}
+		return status;
+	}
+	runargs_print_skipped(*ret_result);
 	return 0;
 }
 

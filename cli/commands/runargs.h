@@ -118,6 +118,13 @@ int runargs_load(const struct runargs *ra, const struct runargs_file *kind, cJSO
  * 0 or an exit status (said why). */
 int runargs_apply(struct ctx *ctx, const struct runargs *ra, cJSON *args);
 
+/* runargs_apply, then call op (run.submit, sweep.submit) and print what
+ * every submit prints first: a dry run's listing (and *ret_done, the verb
+ * has nothing more to say), the snapshot's skipped files. 0 or an exit
+ * status; *ret_result is the caller's to free. */
+int runargs_submit(struct ctx *ctx, const struct runargs *ra, const char *op, cJSON *args,
+		   cJSON **ret_result, bool *ret_done);
+
 /* The notes of a submit reply's "skipped", on stderr. */
 void runargs_print_skipped(const cJSON *result);
 

@@ -125,17 +125,8 @@ static int runs_cb(struct ctx *ctx, int argc, char **argv)
 	if (status) {
 		goto out;
 	}
-	status = connect_call(ctx, "run.list", args, &result);
-	if (status) {
-		goto out;
-	}
-	if (ctx->json) {
-		status = print_json(result);
-		goto out;
-	}
-	runs = cJSON_GetObjectItemCaseSensitive(result, "runs");
-	if (cJSON_GetArraySize(runs) == 0) {
-		printf("No runs.\n");
+	status = connect_list(ctx, "run.list", args, "runs", "No runs.", &result, &runs);
+	if (status || !runs) {
 		goto out;
 	}
 	t = render_table_create(8, headers);

@@ -47,7 +47,7 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 		{0},
 	};
 	struct runargs ra;
-	bool wait = false, show_output = false;
+	bool wait = false, show_output = false, done = false;
 	cJSON *args = NULL, *result = NULL;
 	int status = 0, c;
 
@@ -100,23 +100,10 @@ static int submit_cb(struct ctx *ctx, int argc, char **argv)
 		status = verb_usage_error(ctx, "--dry-run creates no run to wait for");
 		goto out;
 	}
-	status = runargs_apply(ctx, &ra, args);
-	if (status) {
+	status = runargs_submit(ctx, &ra, "run.submit", args, &result, &done);
+	if (status || done) {
 		goto out;
 	}
-
-	status = connect_call(ctx, "run.submit", args, &result);
-	if (status) {
-		goto out;
-	}
-	if (ra.dry_run) {
-		status = ctx->json ? print_json(result) : runargs_print_dry_run(result);
-		if (ctx->json && json_str(result, "over_limit")) {
-			status = VERB_EXIT_REFUSED;
-		}
-		goto out;
-	}
-	runargs_print_skipped(result);
 	if (!ctx->json) {
 		printf("Submitted run #%lld %s (experiment %s)\n", json_int(result, "seq", 0),
 		       json_str(result, "id") ? json_str(result, "id") : "?",

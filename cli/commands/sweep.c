@@ -131,17 +131,8 @@ static int sweep_list_cb(struct ctx *ctx, int argc, char **argv)
 	if (status) {
 		goto out;
 	}
-	status = connect_call(ctx, "sweep.list", args, &result);
-	if (status) {
-		goto out;
-	}
-	if (ctx->json) {
-		status = print_json(result);
-		goto out;
-	}
-	sweeps = cJSON_GetObjectItemCaseSensitive(result, "sweeps");
-	if (cJSON_GetArraySize(sweeps) == 0) {
-		printf("No sweeps.\n");
+	status = connect_list(ctx, "sweep.list", args, "sweeps", "No sweeps.", &result, &sweeps);
+	if (status || !sweeps) {
 		goto out;
 	}
 	t = render_table_create(8, headers);

@@ -307,6 +307,7 @@ static int sweep_submit_cb(struct ctx *ctx, int argc, char **argv)
 	cJSON *args = NULL, *result = NULL;
 	struct runargs ra;
 	int status = 0, c;
+	bool done = false;
 
 	if (!sf.params || runargs_init(&ra) < 0) {
 		cJSON_Delete(sf.params);
@@ -351,23 +352,10 @@ static int sweep_submit_cb(struct ctx *ctx, int argc, char **argv)
 	if (status) {
 		goto out;
 	}
-	status = runargs_apply(ctx, &ra, args);
-	if (status) {
+	status = runargs_submit(ctx, &ra, "sweep.submit", args, &result, &done);
+	if (status || done) {
 		goto out;
 	}
-
-	status = connect_call(ctx, "sweep.submit", args, &result);
-	if (status) {
-		goto out;
-	}
-	if (ra.dry_run) {
-		status = ctx->json ? print_json(result) : runargs_print_dry_run(result);
-		if (ctx->json && json_str(result, "over_limit")) {
-			status = VERB_EXIT_REFUSED;
-		}
-		goto out;
-	}
-	runargs_print_skipped(result);
 	if (ctx->json) {
 		status = print_json(result);
 	} else {
