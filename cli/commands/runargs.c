@@ -25,7 +25,7 @@ static const char *const run_file_keys[] = {
 	"command", "source", "experiment", "python", "environment", "timeout", "priority",
 	"env", "keep", "max_snapshot_bytes", "max_snapshot_files",
 	"target", "nodes", "cpus", "memory_gb", "time_limit", "inputs", "outputs", "mem",
-	"gpus", "gpu_mem", "after", NULL,
+	"gpus", "gpu_mem", "after", "array", NULL,
 };
 
 /* Check a run file's values with the same rules the daemon applies, so a
@@ -569,6 +569,9 @@ int runargs_option(struct ctx *ctx, struct runargs *ra, int c, const char *arg)
 		}
 		ra->have_gpus = true;
 		return 0;
+	case RUNARGS_OPT_ARRAY:
+		ra->array = arg;
+		return 0;
 	case RUNARGS_OPT_AFTER:
 		if (!*arg || !ra->after) {
 			return verb_usage_error(ctx, "--after needs RUN or RUN:ok|any|fail");
@@ -680,6 +683,9 @@ int runargs_apply(struct ctx *ctx, const struct runargs *ra, cJSON *args)
 	}
 	if (ra->gpu_mem) {
 		json_set(args, "gpu_mem", cJSON_CreateString(ra->gpu_mem));
+	}
+	if (ra->array) {
+		json_set(args, "array", cJSON_CreateString(ra->array));
 	}
 	if (ra->have_gpus) {
 		json_set(args, "gpus", cJSON_CreateNumber((double)ra->gpus));

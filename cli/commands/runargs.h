@@ -33,6 +33,7 @@ enum {
 	RUNARGS_OPT_GPUS,
 	RUNARGS_OPT_GPU_MEM,
 	RUNARGS_OPT_AFTER,
+	RUNARGS_OPT_ARRAY,
 	RUNARGS_OPT_NEXT,
 };
 
@@ -61,7 +62,8 @@ enum {
 	{"mem", required_argument, NULL, RUNARGS_OPT_MEM},                                 \
 	{"gpus", required_argument, NULL, RUNARGS_OPT_GPUS},                               \
 	{"gpu-mem", required_argument, NULL, RUNARGS_OPT_GPU_MEM},                         \
-	{"after", required_argument, NULL, RUNARGS_OPT_AFTER}
+	{"after", required_argument, NULL, RUNARGS_OPT_AFTER},                             \
+	{"array", required_argument, NULL, RUNARGS_OPT_ARRAY}
 
 /* What the shared flags said, until runargs_apply() puts it into the op's args. */
 struct runargs {
@@ -83,6 +85,7 @@ struct runargs {
 	bool have_gpus;
 	const char *mem;     /* a size, as the daemon reads it ("512M") */
 	const char *gpu_mem;
+	const char *array; /* FIRST-LAST[:STEP][%K], checked by the daemon */
 	bool have_priority;
 	bool keep;
 	bool dry_run;

@@ -66,7 +66,11 @@ static void kind_text(const cJSON *runs, const cJSON *run, char buf[48])
 	}
 	cJSON_ArrayForEach(r, runs) {
 		if (json_str(r, "id") && strcmp(json_str(r, "id"), parent) == 0) {
-			snprintf(buf, 48, "trial of #%lld", json_int(r, "seq", 0));
+			snprintf(buf, 48, "%s of #%lld",
+				 json_str(r, "kind") && strcmp(json_str(r, "kind"), "array") == 0
+					 ? "element"
+					 : "trial",
+				 json_int(r, "seq", 0));
 			return;
 		}
 	}
@@ -80,6 +84,7 @@ static int runs_cb(struct ctx *ctx, int argc, char **argv)
 		{"status", required_argument, NULL, OPT_STATUS},
 		{"limit", required_argument, NULL, OPT_LIMIT},
 		{"parent", required_argument, NULL, OPT_PARENT},
+		{"array", required_argument, NULL, OPT_PARENT},
 		VERB_COMMON_OPTIONS,
 		{0},
 	};
@@ -172,10 +177,11 @@ const struct verb cmd_runs_entry = {
 	.run = runs_cb,
 	.summary = "List runs, newest first",
 	.usage = "Usage: runyard runs [--experiment NAME] [--status STATUS] [--parent SWEEP]\n"
-		 "                    [--limit N] [--json]\n"
+		 "                    [--array ID] [--limit N] [--json]\n"
 		 "\n"
 		 "List runs, newest first (at most N, default 100). KIND tells a sweep and\n"
-		 "its trials from other runs; --parent lists one sweep's trials.\n",
+		 "its trials from other runs; --parent lists one sweep's trials, --array\n"
+		 "(the same) one array's elements.\n",
 };
 
 static const char *const stage_order[] = {

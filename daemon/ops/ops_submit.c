@@ -471,9 +471,10 @@ static void submit_sweep(struct submit *s)
 	cJSON_AddStringToObject(res, "id", id);
 	cJSON_AddNumberToObject(res, "seq", (double)seq);
 	cJSON_AddStringToObject(res, "status", "Running");
-	cJSON_AddStringToObject(res, "kind", "sweep");
+	bool array = cJSON_GetObjectItemCaseSensitive(s->sweep, "array") != NULL;
+	cJSON_AddStringToObject(res, "kind", array ? "array" : "sweep");
 	add_snapshot_info(s, res);
-	cJSON_AddItemToObject(res, "sweep", cJSON_Duplicate(s->sweep, true));
+	cJSON_AddItemToObject(res, array ? "array" : "sweep", cJSON_Duplicate(s->sweep, true));
 	request_reply(s->req, res);
 	free(id);
 }
@@ -734,7 +735,23 @@ static void submit_start(struct request *req, const cJSON *sweep)
 
 static void ops_run_submit(struct request *req)
 {
-	submit_start(req, NULL);
+	const cJSON *array = cJSON_GetObjectItemCaseSensitive(req->args, "array");
+	char *cause = NULL;
+	cJSON *def = NULL;
+
+	if (!array || cJSON_IsNull(array)) {
+		submit_start(req, NULL);
+		return;
+	}
+	/* An array is made and kept like a sweep of one index (sweep.h). */
+	if (!cJSON_IsString(array) || sweep_array_definition(array->valuestring, &def, &cause) < 0) {
+		request_arg_error(req, cause ? cause
+					     : msg_strdupf("argument 'array' must be a string such "
+							   "as \"0-15\""));
+		return;
+	}
+	submit_start(req, def);
+	cJSON_Delete(def);
 }
 
 static void ops_sweep_submit(struct request *req)

@@ -480,9 +480,9 @@ int store_sweep_list_json(struct store *s, const char *experiment, int limit, cJ
 
 	snprintf(sql, sizeof(sql),
 		 "SELECT r.seq, r.id, e.name, r.status, r.created_at, r.ended_at, w.definition, "
-		 "w.trials" RUN_FROM "JOIN sweeps w ON w.run_seq = r.seq %s "
-		 "ORDER BY r.seq DESC LIMIT ?1",
-		 experiment ? "WHERE e.name = ?2" : "");
+		 "w.trials" RUN_FROM "JOIN sweeps w ON w.run_seq = r.seq "
+		 "WHERE r.kind = 'sweep' %s ORDER BY r.seq DESC LIMIT ?1",
+		 experiment ? "AND e.name = ?2" : "");
 	st = prepare(s, sql);
 	if (!st) {
 		return -EIO;

@@ -63,6 +63,8 @@ struct sweep {
 	int64_t max_total, max_concurrent;
 	double deadline; /* unix seconds; 0: none */
 	struct sampler_state st;
+	bool array;           /* an array: trial k is index start + k * step */
+	int64_t start, step;
 	struct trial *trials; /* by trial number */
 	int64_t ntrials, cap;
 	int64_t active; /* trials not finished */
@@ -322,6 +324,63 @@ out:
 	return err;
 }
 
+int sweep_array_definition(const char *spec, cJSON **ret, char **cause)
+{
+	long long a, b, step = 1, k = 0;
+	char *end;
+
+	errno = 0;
+	a = strtoll(spec, &end, 10);
+	if (end == spec || *end != '-' || a < 0) {
+		goto bad;
+	}
+	spec = end + 1;
+	b = strtoll(spec, &end, 10);
+	if (end == spec || b < a) {
+		goto bad;
+	}
+	if (*end == ':') {
+		spec = end + 1;
+		step = strtoll(spec, &end, 10);
+		if (end == spec || step < 1) {
+			goto bad;
+		}
+	}
+	if (*end == '%') {
+		spec = end + 1;
+		k = strtoll(spec, &end, 10);
+		if (end == spec || k < 1 || k > SWEEP_CONCURRENT_MAX) {
+			goto bad;
+		}
+	}
+	if (*end || errno || (b - a) / step + 1 > SWEEP_TOTAL_MAX) {
+		goto bad;
+	}
+	int64_t n = (b - a) / step + 1;
+	cJSON *def = cJSON_CreateObject(), *arr = cJSON_AddObjectToObject(def, "array");
+	cJSON_AddNumberToObject(arr, "start", (double)a);
+	cJSON_AddNumberToObject(arr, "end", (double)b);
+	cJSON_AddNumberToObject(arr, "step", (double)step);
+	/* The read side shares the sweep's: an array has no metric to rank. */
+	cJSON_AddStringToObject(def, "metric", "");
+	cJSON_AddStringToObject(def, "goal", "maximize");
+	cJSON_AddStringToObject(def, "sampling", "array");
+	cJSON_AddItemToObject(def, "params", cJSON_CreateObject());
+	cJSON_AddNumberToObject(def, "max_total", (double)n);
+	cJSON_AddNumberToObject(def, "max_concurrent", (double)(k ? k : n < SWEEP_CONCURRENT_MAX ? n : SWEEP_CONCURRENT_MAX));
+	cJSON_AddNullToObject(def, "max_duration");
+	cJSON_AddItemToObject(def, "policy", cJSON_CreateObject());
+	cJSON_AddStringToObject(cJSON_GetObjectItemCaseSensitive(def, "policy"), "name", "none");
+	cJSON_AddNumberToObject(def, "seed", 0);
+	*ret = def;
+	return cJSON_GetObjectItemCaseSensitive(def, "seed") ? 0 : -ENOMEM;
+bad:
+	*cause = msg_strdupf("argument 'array' must be FIRST-LAST[:STEP][%%K] (0-15, 0-99:10, "
+			     "1-8%%2), with FIRST <= LAST, STEP and K from 1, at most %d elements",
+			     SWEEP_TOTAL_MAX);
+	return -EINVAL;
+}
+
 /* The in-memory sweep from its stored definition and template. */
 static int sweep_build(struct daemon *d, int64_t seq, const char *id, cJSON *def, cJSON *tmpl,
 		       double started_at, struct sweep **ret)
@@ -352,6 +411,17 @@ static int sweep_build(struct daemon *d, int64_t seq, const char *id, cJSON *def
 	w->metric = v->valuestring;
 	v = cJSON_GetObjectItemCaseSensitive(def, "goal");
 	w->maximize = cJSON_IsString(v) && strcmp(v->valuestring, "maximize") == 0;
+	v = cJSON_GetObjectItemCaseSensitive(def, "array");
+	if (cJSON_IsObject(v)) {
+		w->array = true;
+		w->start = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "start"));
+		w->step = (int64_t)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(v, "step"));
+		if (w->step < 1) {
+			goto fail;
+		}
+		w->policy.kind = POLICY_NONE;
+		goto limits;
+	}
 	v = cJSON_GetObjectItemCaseSensitive(def, "sampling");
 	if (!cJSON_IsString(v) || sampling_parse(v->valuestring, &w->sampling) < 0) {
 		goto fail;
@@ -365,6 +435,7 @@ static int sweep_build(struct daemon *d, int64_t seq, const char *id, cJSON *def
 		free(cause);
 		goto fail;
 	}
+limits:
 	v = cJSON_GetObjectItemCaseSensitive(def, "max_total");
 	w->max_total = cJSON_IsNumber(v) ? (int64_t)v->valuedouble : 1;
 	v = cJSON_GetObjectItemCaseSensitive(def, "max_concurrent");
@@ -433,7 +504,44 @@ static double tmpl_num(const struct sweep *w, const char *key)
 	return cJSON_IsNumber(v) ? v->valuedouble : 0;
 }
 
-/* Append each parameter as NAME VALUE to a copy of the template's key. */
+/* An array's element: every "{index}" in an argument becomes the index. */
+static cJSON *with_index(const cJSON *args, int64_t index)
+{
+	cJSON *a = cJSON_CreateArray();
+	const cJSON *v;
+	char num[24];
+
+	snprintf(num, sizeof(num), "%lld", (long long)index);
+	cJSON_ArrayForEach(v, args) {
+		const char *in = cJSON_GetStringValue(v) ? v->valuestring : "";
+		size_t cap = strlen(in) + 1, n = 0;
+		char *out;
+		for (const char *p = strstr(in, "{index}"); p; p = strstr(p + 7, "{index}")) {
+			cap += strlen(num);
+		}
+		out = malloc(cap);
+		if (!out) {
+			cJSON_Delete(a);
+			return NULL;
+		}
+		for (const char *p = in; *p;) {
+			if (strncmp(p, "{index}", 7) == 0) {
+				memcpy(out + n, num, strlen(num));
+				n += strlen(num);
+				p += 7;
+			} else {
+				out[n++] = *p++;
+			}
+		}
+		out[n] = '\0';
+		cJSON_AddItemToArray(a, cJSON_CreateString(out));
+		free(out);
+	}
+	return a;
+}
+
+/* Append each parameter as NAME VALUE to a copy of the template's key; an
+ * array's element has its index put in instead. */
 static cJSON *with_params(const struct sweep *w, const char *key, const cJSON *config)
 {
 	cJSON *a = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(w->tmpl, key), true);
@@ -442,6 +550,12 @@ static cJSON *with_params(const struct sweep *w, const char *key, const cJSON *c
 	if (!cJSON_IsArray(a)) {
 		cJSON_Delete(a);
 		return NULL;
+	}
+	if (w->array) {
+		cJSON *b = with_index(a, (int64_t)cJSON_GetNumberValue(
+						 cJSON_GetObjectItemCaseSensitive(config, "index")));
+		cJSON_Delete(a);
+		return b;
 	}
 	cJSON_ArrayForEach(p, config) {
 		char *text = space_value_text(p);
@@ -507,8 +621,15 @@ static int make_child(struct sweep *w)
 			}
 		}
 	}
-	err = sampler_next(w->space, w->sampling, &st, w->maximize, obs, nobs, &config);
-	if (err < 0) {
+	if (w->array) {
+		config = cJSON_CreateObject();
+		if (!config) {
+			goto out;
+		}
+		cJSON_AddNumberToObject(config, "index", (double)(w->start + w->ntrials * w->step));
+		st.drawn++;
+	} else if ((err = sampler_next(w->space, w->sampling, &st, w->maximize, obs, nobs,
+				       &config)) < 0) {
 		goto out;
 	}
 	err = -ENOMEM;
@@ -518,6 +639,14 @@ static int make_child(struct sweep *w)
 	command = with_params(w, "command", config);
 	argv = with_params(w, "argv", config);
 	env = cJSON_Duplicate(cJSON_GetObjectItemCaseSensitive(w->tmpl, "env"), true);
+	if (w->array && env) {
+		char num[24];
+		snprintf(num, sizeof(num), "%lld",
+			 (long long)cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(config,
+											  "index")));
+		cJSON_DeleteItemFromObjectCaseSensitive(env, "RUNYARD_ARRAY_INDEX");
+		cJSON_AddStringToObject(env, "RUNYARD_ARRAY_INDEX", num);
+	}
 	cmd = command ? cJSON_PrintUnformatted(command) : NULL;
 	argv_text = argv ? cJSON_PrintUnformatted(argv) : NULL;
 	env_text = env ? cJSON_PrintUnformatted(env) : NULL;
@@ -627,6 +756,12 @@ static void finish(struct sweep *w)
 	}
 	if (w->canceled) {
 		status = "Canceled";
+	} else if (w->array && completed < w->ntrials) {
+		status = "Failed";
+		char msg[96];
+		snprintf(msg, sizeof(msg), "%lld of its %lld elements did not complete",
+			 (long long)(w->ntrials - completed), (long long)w->ntrials);
+		store_run_set_error(d->store, w->seq, "ElementFailed", msg, "Running");
 	} else if (completed == 0 && w->ntrials > 0) {
 		status = "Failed";
 		char msg[96];
@@ -920,7 +1055,8 @@ int sweep_create(struct daemon *d, const cJSON *def, const struct sweep_template
 		.timeout = t->timeout,
 		.keep = t->keep,
 		.created_at = now,
-		.kind = "sweep",
+		.kind = cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(def, "array")) ? "array"
+										       : "sweep",
 		.in_txn = create_in_txn,
 		.in_txn_ud = &c,
 	};
@@ -1055,7 +1191,8 @@ static int resume_cb(void *ud, const struct store_sweep_row *row)
 			evaluate(w, t, t->n - 1);
 		}
 	}
-	w->exhausted = w->sampling == SAMPLING_GRID && w->st.drawn >= space_grid_size(w->space);
+	w->exhausted = !w->array && w->sampling == SAMPLING_GRID &&
+		       w->st.drawn >= space_grid_size(w->space);
 	sweep_start(w);
 	log_info("sweep %s resumed: %lld of %lld trials made, %lld unfinished", row->id,
 		 (long long)w->ntrials, (long long)w->max_total, (long long)w->active);

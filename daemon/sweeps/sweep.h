@@ -33,6 +33,13 @@ int sweeps_resume(struct daemon *d);
  * object). -EINVAL with a message in *cause; -ENOMEM. */
 int sweep_definition(const cJSON *args, cJSON **ret, char **cause);
 
+/* run.submit's "array": "FIRST-LAST[:STEP][%K]" as the definition of an
+ * array, a parent of kind "array" whose elements are the run once per
+ * index (RUNYARD_ARRAY_INDEX, "{index}" in its arguments), at most K
+ * unfinished at once; it is made and kept like a sweep. -EINVAL with a
+ * message in *cause. */
+int sweep_array_definition(const char *spec, cJSON **ret, char **cause);
+
 /* What every child is made from: the submit's template. */
 struct sweep_template {
 	const char *experiment;

@@ -243,3 +243,44 @@ def test_cli_flags_show_and_status(daemon_factory, make_tree, tmp_path):
     (tmp_path / "a").touch()
     (tmp_path / "b").touch()
     assert d.wait_terminal(b["id"])["status"] == "Completed"
+
+
+ELEMENT = script("""
+    import os, sys, time
+    print("index", os.environ["RUNYARD_ARRAY_INDEX"], "arg", sys.argv[1], flush=True)
+    time.sleep(0.3)
+    sys.exit(1 if sys.argv[1] == "fail-4" else 0)
+""")
+
+
+def test_arrays_run_once_per_index_k_at_once(daemon_factory, make_tree):
+    d = daemon_factory(max_runs=4)
+    src = make_tree({"element.py": ELEMENT})
+    res = d.cli("submit", "--source", src, "--python", PY, "--array", "0-5:2%2", "--",
+                "element.py", "part-{index}", json=True).json
+    assert res["kind"] == "array"
+    most = 0
+    while True:
+        kids = d.rpc("run.list", {"parent": res["id"]})["runs"]
+        most = max(most, sum(k["status"] not in TERMINAL for k in kids))
+        if d.show(res["id"])["status"] in TERMINAL:
+            break
+        time.sleep(0.05)
+    assert most <= 2
+    assert d.show(res["id"])["status"] == "Completed"
+    kids = d.rpc("run.list", {"parent": res["id"]})["runs"]
+    texts = sorted(d.logs(k["id"])[0]["text"] for k in kids)
+    assert texts == ["index 0 arg part-0", "index 2 arg part-2", "index 4 arg part-4"]
+    listed = d.cli("runs", "--array", res["id"], json=True).json["runs"]
+    assert sorted(k["id"] for k in listed) == sorted(k["id"] for k in kids)
+    # An element that fails fails the array, with how many did not complete.
+    bad = d.cli("submit", "--source", src, "--python", PY, "--array", "3-4", "--",
+                "element.py", "fail-{index}", json=True).json
+    wait_for(lambda: d.show(bad["id"])["status"] in TERMINAL, what="the array to end")
+    shown = d.show(bad["id"])
+    assert shown["status"] == "Failed" and shown["error"]["code"] == "ElementFailed"
+    assert "1 of its 2" in shown["error"]["message"]
+    for spec in ("5-1", "x", "0-3:0", "0-3%0", "0-200000"):
+        r = d.cli("submit", "--source", src, "--python", PY, "--array", spec, "--",
+                  "element.py", "x", check=False)
+        assert r.rc != 0 and "array" in r.stderr, (spec, r)
