@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "context.h"
 #include "log.h"
@@ -88,9 +89,15 @@ void ops_sweep_cancel_reply(struct request *req, int64_t seq)
 		if (store_sweep_json(req->d->store, seq, false, &sw) == 0) {
 			status = cJSON_GetStringValue(cJSON_GetObjectItem(sw, "status"));
 		}
-		request_error(req, PROTO_E_CONFLICT,
-			      "sweep #%lld has already ended (%s) or is being canceled",
-			      (long long)seq, status ? status : "ended");
+		if (status && strcmp(status, "Running") == 0) {
+			request_error(req, PROTO_E_CONFLICT,
+				      "sweep #%lld is already being canceled: it ends once its "
+				      "last trial has stopped",
+				      (long long)seq);
+		} else {
+			request_error(req, PROTO_E_CONFLICT, "sweep #%lld has already ended (%s)",
+				      (long long)seq, status ? status : "ended");
+		}
 		cJSON_Delete(sw);
 		return;
 	}

@@ -294,7 +294,8 @@ int sweep_definition(const cJSON *args, cJSON **ret, char **cause)
 		if (getrandom(&r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
 			r = (uint64_t)(util_now() * 1e6);
 		}
-		seed = (int64_t)(r & (((uint64_t)1 << 53) - 1));
+		/* 32 bits: a seed people can read back and type. */
+		seed = (int64_t)(r & 0xffffffffu);
 	}
 	def = cJSON_CreateObject();
 	cJSON_AddStringToObject(def, "metric", metric);
