@@ -194,6 +194,23 @@ def check_calls(root, lib, max_loop, report):
     return problems
 
 
+# Every folder is on the include path, so a header named like a system one
+# (limits.h, time.h) would be taken for it by every #include <...> of the
+# daemon: refuse the name.
+SYSTEM_INCLUDE = ["/usr/include", "/usr/include/x86_64-linux-gnu"]
+
+
+def check_header_names(root):
+    problems = []
+    for dirpath, _, files in os.walk(root):
+        for f in files:
+            if f.endswith(".h") and any(os.path.exists(os.path.join(d, f))
+                                        for d in SYSTEM_INCLUDE):
+                problems.append("%s: named like the system header <%s>; it would shadow it"
+                                % (os.path.relpath(os.path.join(dirpath, f), root), f))
+    return problems
+
+
 def main(argv):
     args = [a for a in argv if not a.startswith("--")]
     max_loop = 2
@@ -205,7 +222,7 @@ def main(argv):
         print(__doc__, file=sys.stderr)
         return 2
     root = args[0]
-    problems = check_includes(root)
+    problems = check_includes(root) + check_header_names(root)
     if len(args) > 1:
         problems += check_calls(root, args[1], max_loop, report)
     for p in problems:

@@ -15,7 +15,7 @@ struct run;
 struct runs;
 struct res_pool;
 struct scheduler;
-struct limits;
+struct enforce;
 struct sweeps;
 struct watchers;
 struct target;
@@ -53,8 +53,8 @@ struct daemon {
 	 * CPUs, memory and GPUs and what runs hold of them (runs/resources.h). */
 	struct scheduler *scheduler;
 	struct res_pool *pool;
-	/* exec/limits.c: how runs' memory and CPUs are enforced here. */
-	struct limits *limits;
+	/* exec/enforce.c: how runs' memory and CPUs are enforced here. */
+	struct enforce *enforce;
 	/* sweeps/sweep.c: the sweeps still making or waiting for trials. */
 	struct sweeps *sweeps;
 

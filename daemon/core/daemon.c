@@ -16,7 +16,7 @@
 #include "dispatch.h"
 #include "exec.h"
 #include "fetch.h"
-#include "limits.h"
+#include "enforce.h"
 #include "log.h"
 #include "machine.h"
 #include "logs.h"
@@ -205,7 +205,7 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	 * ended run gives back its place and its handles before its watchers
 	 * get run.end, and systemd's STATUS= counts what the others settled. */
 	r = run_events_init(d);
-	if (r < 0 || (r = scheduler_init(d)) < 0 || (r = limits_init(d)) < 0 ||
+	if (r < 0 || (r = scheduler_init(d)) < 0 || (r = enforce_init(d)) < 0 ||
 	    (r = watch_init(d)) < 0 || (r = sweeps_init(d)) < 0) {
 		return r;
 	}
@@ -360,7 +360,7 @@ void daemon_stop(struct daemon *d)
 void daemon_finish(struct daemon *d)
 {
 	compute_finish(d);
-	limits_close(d);
+	enforce_close(d);
 	store_close(d->store);
 	blob_store_close(d->blobs);
 	if (d->lock_fd >= 0) {

@@ -17,7 +17,7 @@
 #include "context.h"
 #include "envs.h"
 #include "inputs.h"
-#include "limits.h"
+#include "enforce.h"
 #include "log.h"
 #include "logs.h"
 #include "queue.h"
@@ -301,7 +301,7 @@ static void ingest_later_cb(uv_timer_t *t)
 
 static void check_exit(struct run *r);
 static void lost(struct run *r);
-static void finish_limits(struct run *r, const struct limits_sup *sup, struct limits_end *ret);
+static void finish_limits(struct run *r, const struct enforce_sup *sup, struct enforce_end *ret);
 
 /* A run a cluster target holds in Scaling is Running once its supervisor
  * runs: supervisor.json says so before the target's own poll can. */
@@ -378,7 +378,7 @@ static void lost(struct run *r)
 {
 	struct target_verdict v = {.outcome = RUN_FAILED};
 	struct daemon *d = r->d;
-	struct limits_end lim;
+	struct enforce_end lim;
 	char *sup = util_path_join(r->dir, "supervisor.json");
 	bool ran = r->status == RUN_RUNNING || (sup && access(sup, F_OK) == 0);
 
@@ -471,7 +471,7 @@ void exec_run_event(void *ud, struct run *r, enum run_event ev)
 
 /* Read exit.json if it is there; -ENOENT if not yet. */
 static int read_exit(struct run *r, struct store_exit *e, bool *timed_out, bool *canceled,
-		     bool *exec_failed, struct limits_sup *mem)
+		     bool *exec_failed, struct enforce_sup *mem)
 {
 	char *path = util_path_join(r->dir, "exit.json"), *text = NULL;
 	cJSON *j = NULL;
@@ -530,21 +530,21 @@ static bool local_run(const struct run *r)
 	return strcmp(target_of(r)->name, TARGET_LOCAL) == 0;
 }
 
-/* The run's process is gone: read back its limits (limits.c), record the
+/* The run's process is gone: read back its limits (enforce.c), record the
  * tier and the peak, and let go of its cgroups. sup NULL: no exit.json. */
-static void finish_limits(struct run *r, const struct limits_sup *sup, struct limits_end *ret)
+static void finish_limits(struct run *r, const struct enforce_sup *sup, struct enforce_end *ret)
 {
-	*ret = (struct limits_end){.peak_mem = -1};
+	*ret = (struct enforce_end){.peak_mem = -1};
 	if (!local_run(r)) {
 		return;
 	}
-	limits_finish(r, sup, ret);
+	enforce_finish(r, sup, ret);
 	if (ret->tier) {
 		store_run_set_limits(r->d->store, r->seq, ret->tier, ret->mem, ret->peak_mem);
 	}
 }
 
-static char *oom_message(const struct limits_end *lim)
+static char *oom_message(const struct enforce_end *lim)
 {
 	double mib = 1024.0 * 1024.0;
 
@@ -575,8 +575,8 @@ static void check_exit(struct run *r)
 	char *msg = NULL;
 	const char *code = NULL;
 	struct target_verdict v = {0};
-	struct limits_sup mem = {.peak_kb = -1};
-	struct limits_end lim;
+	struct enforce_sup mem = {.peak_kb = -1};
+	struct enforce_end lim;
 	int err, verdict = 0;
 
 	if (r->exited) {
@@ -656,7 +656,7 @@ void exec_supervisor_ended(struct run *r)
 	check_exit(r);
 	if (!r->exited) {
 		char *path = util_path_join(r->dir, "supervisor.err"), *text = NULL;
-		struct limits_end lim;
+		struct enforce_end lim;
 		if (path) {
 			util_read_file(path, 4096, &text, NULL);
 		}
@@ -770,7 +770,7 @@ static void start_running(struct run *r)
 	size_t n = 0, argc = (size_t)cJSON_GetArraySize(r->argv);
 	/* mounted inputs: --ro-bind SRC DST (inputs.c) */
 	char **binds = inputs_supervisor_args(r);
-	/* memory and CPU limits: --cgroup DIR, --mem-limit, --cpus-list (limits.c) */
+	/* memory and CPU limits: --cgroup DIR, --mem-limit, --cpus-list (enforce.c) */
 	char **lims = NULL;
 	const char *tier = NULL;
 	size_t nbinds = 0, nlims = 0;
@@ -781,7 +781,7 @@ static void start_running(struct run *r)
 	while (binds && binds[nbinds]) {
 		nbinds++;
 	}
-	if (local_run(r) && limits_args(r, &lims, &tier) < 0) {
+	if (local_run(r) && enforce_args(r, &lims, &tier) < 0) {
 		run_fail(r, "ExecutionFailed", "out of memory");
 		goto out;
 	}
@@ -832,7 +832,7 @@ static void start_running(struct run *r)
 out:
 	if (tier && !started) {
 		/* Its cgroups and CPUs go back; the run has failed already. */
-		struct limits_end lim;
+		struct enforce_end lim;
 		finish_limits(r, NULL, &lim);
 	}
 	free(args);
@@ -1157,7 +1157,7 @@ void exec_resume(struct run *r)
 			check_exit(r);
 			return;
 		}
-		struct limits_end lim;
+		struct enforce_end lim;
 		r->exited = true;
 		ingest(r, true);
 		tracking_ingest(r, true);

@@ -288,7 +288,7 @@ static const char *const migrations[] = {
 	"  cond TEXT NOT NULL,"
 	"  PRIMARY KEY(run_seq, idx)) WITHOUT ROWID;",
 
-	/* 11: how a run's resources were enforced (exec/limits.c): JSON
+	/* 11: how a run's resources were enforced (exec/enforce.c): JSON
 	 * {"tier", "mem", "peak_mem"}; NULL for a run never limited. */
 	"ALTER TABLE runs ADD COLUMN limits TEXT;",
 };

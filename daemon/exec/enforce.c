@@ -23,7 +23,7 @@
  * (--cgroup), so it stays outside them itself. Nothing per run is kept
  * here but the CPUs given out in the poll tier: what a run had is found
  * again from its cgroup directory, which its sequence number names. */
-#include "limits.h"
+#include "enforce.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -49,14 +49,14 @@
 #define PIDS_MAX 16384
 
 /* CPUs handed out in the poll tier, so the next run gets the least used. */
-struct limits_pin {
-	struct limits_pin *next;
+struct enforce_pin {
+	struct enforce_pin *next;
 	int64_t seq;
 	cpu_set_t set;
 };
 
-struct limits {
-	enum limits_tier tier;
+struct enforce {
+	enum enforce_tier tier;
 	/* cgroup2: PATH/runyard. cgroup1: the runyard dirs of each hierarchy
 	 * (cpu_dir "" when there is no usable cpu hierarchy). */
 	char dir[PATH_MAX];
@@ -67,7 +67,7 @@ struct limits {
 	cpu_set_t allowed; /* the daemon's affinity */
 	int ncpus;
 	int users[CPU_SETSIZE];
-	struct limits_pin *pins;
+	struct enforce_pin *pins;
 };
 
 static int path_fmt(char *buf, size_t len, const char *fmt, ...)
@@ -243,7 +243,7 @@ static int make_dir(const char *p)
 }
 
 /* cgroup2: a delegated subtree, set up for runs; why says what is missing. */
-static int try_cgroup2(struct limits *L, char *why, size_t wlen)
+static int try_cgroup2(struct enforce *L, char *why, size_t wlen)
 {
 	const char *root = cgroup_root();
 	char base[PATH_MAX], own[PATH_MAX], self[PATH_MAX], p[PATH_MAX], ctl[512], enable[64];
@@ -325,7 +325,7 @@ static int v1_dir(const char *name, const char *controller, const char *probe, c
 	return make_dir(ret);
 }
 
-static int try_cgroup1(struct limits *L, char *why, size_t wlen)
+static int try_cgroup1(struct enforce *L, char *why, size_t wlen)
 {
 	static const char *const cpu_names[] = {"cpu", "cpu,cpuacct", "cpuacct,cpu"};
 	int err = v1_dir("memory", "memory", "memory.limit_in_bytes", L->dir, sizeof(L->dir));
@@ -347,9 +347,9 @@ static int try_cgroup1(struct limits *L, char *why, size_t wlen)
 	return 0;
 }
 
-int limits_init(struct daemon *d)
+int enforce_init(struct daemon *d)
 {
-	struct limits *L = calloc(1, sizeof(*L));
+	struct enforce *L = calloc(1, sizeof(*L));
 	char why2[PATH_MAX + 128] = "", why1[PATH_MAX + 128] = "";
 
 	if (!L) {
@@ -363,17 +363,17 @@ int limits_init(struct daemon *d)
 	}
 	L->ncpus = CPU_COUNT(&L->allowed);
 	if (try_cgroup2(L, why2, sizeof(why2)) == 0) {
-		L->tier = LIMITS_CGROUP2;
+		L->tier = ENFORCE_CGROUP2;
 		log_info("resource limits: cgroup2 in %s (cpu %s)", L->dir,
 			 L->has_cpu ? "cpu.max" : "by affinity");
 	} else {
 		L->has_cpu = L->has_pids = L->has_swap = false;
 		if (try_cgroup1(L, why1, sizeof(why1)) == 0) {
-			L->tier = LIMITS_CGROUP1;
+			L->tier = ENFORCE_CGROUP1;
 			log_info("resource limits: cgroup1 in %s, cpu %s%s (%s)", L->dir,
 				 L->has_cpu ? "quota in " : "by affinity", L->cpu_dir, why2);
 		} else {
-			L->tier = LIMITS_POLL;
+			L->tier = ENFORCE_POLL;
 			L->dir[0] = L->cpu_dir[0] = '\0';
 			L->has_cpu = false;
 			log_info("resource limits: poll (the supervisor watches memory each "
@@ -381,65 +381,65 @@ int limits_init(struct daemon *d)
 				 why2, why1);
 		}
 	}
-	d->limits = L;
+	d->enforce = L;
 	return 0;
 }
 
-void limits_close(struct daemon *d)
+void enforce_close(struct daemon *d)
 {
-	struct limits *L = d->limits;
+	struct enforce *L = d->enforce;
 
 	if (!L) {
 		return;
 	}
 	while (L->pins) {
-		struct limits_pin *p = L->pins;
+		struct enforce_pin *p = L->pins;
 		L->pins = p->next;
 		free(p);
 	}
 	free(L);
-	d->limits = NULL;
+	d->enforce = NULL;
 }
 
-enum limits_tier limits_tier(const struct daemon *d)
+enum enforce_tier enforce_tier(const struct daemon *d)
 {
-	return d->limits ? d->limits->tier : LIMITS_POLL;
+	return d->enforce ? d->enforce->tier : ENFORCE_POLL;
 }
 
-static const char *tier_name(enum limits_tier t)
+static const char *tier_name(enum enforce_tier t)
 {
 	switch (t) {
-	case LIMITS_CGROUP2:
+	case ENFORCE_CGROUP2:
 		return "cgroup2";
-	case LIMITS_CGROUP1:
+	case ENFORCE_CGROUP1:
 		return "cgroup1";
 	default:
 		return "poll";
 	}
 }
 
-const char *limits_tier_name(const struct daemon *d)
+const char *enforce_tier_name(const struct daemon *d)
 {
-	return tier_name(limits_tier(d));
+	return tier_name(enforce_tier(d));
 }
 
-static bool cpus_wanted(const struct limits *L, const struct run *r)
+static bool cpus_wanted(const struct enforce *L, const struct run *r)
 {
 	/* Only CPUs asked for: the one a run that says nothing is counted for
 	 * at admission is not a limit on its threads. */
 	return L && r->req.bound && r->req.cpus > 0 && r->req.cpus < L->ncpus;
 }
 
-bool limits_wanted(const struct run *r)
+bool enforce_wanted(const struct run *r)
 {
-	return r->req.mem > 0 || cpus_wanted(r->d->limits, r);
+	return r->req.mem > 0 || cpus_wanted(r->d->enforce, r);
 }
 
 /* The n least used of our CPUs (the lowest first among equals), as a
  * list for --cpus-list; remembered until the run ends. NULL: no memory. */
-static char *pin_cpus(struct limits *L, int64_t seq, int64_t n)
+static char *pin_cpus(struct enforce *L, int64_t seq, int64_t n)
 {
-	struct limits_pin *pin = calloc(1, sizeof(*pin));
+	struct enforce_pin *pin = calloc(1, sizeof(*pin));
 	char *list = malloc(CPU_SETSIZE * 6 + 1);
 	size_t len = 0;
 
@@ -475,10 +475,10 @@ static char *pin_cpus(struct limits *L, int64_t seq, int64_t n)
 	return list;
 }
 
-static void unpin_cpus(struct limits *L, int64_t seq)
+static void unpin_cpus(struct enforce *L, int64_t seq)
 {
-	for (struct limits_pin **pp = &L->pins; *pp; pp = &(*pp)->next) {
-		struct limits_pin *p = *pp;
+	for (struct enforce_pin **pp = &L->pins; *pp; pp = &(*pp)->next) {
+		struct enforce_pin *p = *pp;
 		if (p->seq == seq) {
 			for (int c = 0; c < CPU_SETSIZE; c++) {
 				if (CPU_ISSET(c, &p->set) && L->users[c] > 0) {
@@ -547,7 +547,7 @@ static int run_dir(const char *base, const struct run *r, char *buf, size_t len)
 }
 
 /* Make the run's cgroups and write its limits. */
-static int make_cgroups(struct limits *L, const struct run *r, char *mem_dir, char *cpu_dir,
+static int make_cgroups(struct enforce *L, const struct run *r, char *mem_dir, char *cpu_dir,
 			size_t len)
 {
 	int64_t mem = r->req.mem;
@@ -558,7 +558,7 @@ static int make_cgroups(struct limits *L, const struct run *r, char *mem_dir, ch
 	if (err < 0 || (err = make_dir(mem_dir)) < 0) {
 		return err;
 	}
-	if (L->tier == LIMITS_CGROUP2) {
+	if (L->tier == ENFORCE_CGROUP2) {
 		if (mem > 0 && (err = write_int(mem_dir, "memory.max", mem)) < 0) {
 			return err;
 		}
@@ -601,12 +601,12 @@ static int make_cgroups(struct limits *L, const struct run *r, char *mem_dir, ch
 	return 0;
 }
 
-int limits_args(struct run *r, char ***ret_args, const char **ret_tier)
+int enforce_args(struct run *r, char ***ret_args, const char **ret_tier)
 {
-	struct limits *L = r->d->limits;
+	struct enforce *L = r->d->enforce;
 	char mem_dir[PATH_MAX], cpu_dir[PATH_MAX], num[32];
 	char **args = calloc(7, sizeof(char *));
-	enum limits_tier tier = limits_tier(r->d);
+	enum enforce_tier tier = enforce_tier(r->d);
 	bool pin = false;
 	size_t n = 0;
 	int err;
@@ -615,11 +615,11 @@ int limits_args(struct run *r, char ***ret_args, const char **ret_tier)
 		return -ENOMEM;
 	}
 	*ret_tier = NULL;
-	if (!L || !limits_wanted(r)) {
+	if (!L || !enforce_wanted(r)) {
 		*ret_args = args;
 		return 0;
 	}
-	if (tier != LIMITS_POLL) {
+	if (tier != ENFORCE_POLL) {
 		err = make_cgroups(L, r, mem_dir, cpu_dir, sizeof(mem_dir));
 		if (err < 0) {
 			log_warn("run %s: cannot set up its cgroup in %s (%s); it is limited by "
@@ -632,10 +632,10 @@ int limits_args(struct run *r, char ***ret_args, const char **ret_tier)
 			    run_dir(L->cpu_dir, r, cpu_dir, sizeof(cpu_dir)) == 0) {
 				remove_cgroup(cpu_dir);
 			}
-			tier = LIMITS_POLL;
+			tier = ENFORCE_POLL;
 		}
 	}
-	if (tier != LIMITS_POLL) {
+	if (tier != ENFORCE_POLL) {
 		args[n++] = strdup("--cgroup");
 		args[n++] = strdup(mem_dir);
 		if (cpu_dir[0]) {
@@ -670,22 +670,22 @@ int limits_args(struct run *r, char ***ret_args, const char **ret_tier)
 	return 0;
 }
 
-void limits_finish(struct run *r, const struct limits_sup *sup, struct limits_end *ret)
+void enforce_finish(struct run *r, const struct enforce_sup *sup, struct enforce_end *ret)
 {
-	struct limits *L = r->d->limits;
+	struct enforce *L = r->d->enforce;
 	char dir[PATH_MAX];
 
-	*ret = (struct limits_end){.mem = r->req.mem > 0 ? r->req.mem : 0, .peak_mem = -1};
+	*ret = (struct enforce_end){.mem = r->req.mem > 0 ? r->req.mem : 0, .peak_mem = -1};
 	if (!L) {
 		return;
 	}
 	unpin_cpus(L, r->seq);
 	/* The run's cgroup is there only if it was made for it. */
-	if (L->tier != LIMITS_POLL && run_dir(L->dir, r, dir, sizeof(dir)) == 0 &&
+	if (L->tier != ENFORCE_POLL && run_dir(L->dir, r, dir, sizeof(dir)) == 0 &&
 	    access(dir, F_OK) == 0) {
 		int64_t kills;
 		ret->tier = tier_name(L->tier);
-		if (L->tier == LIMITS_CGROUP2) {
+		if (L->tier == ENFORCE_CGROUP2) {
 			ret->peak_mem = read_int(dir, "memory.peak");
 			kills = read_key(dir, "memory.events", "oom_kill");
 		} else {
@@ -705,8 +705,8 @@ void limits_finish(struct run *r, const struct limits_sup *sup, struct limits_en
 		    access(dir, F_OK) == 0) {
 			remove_cgroup(dir);
 		}
-	} else if (limits_wanted(r)) {
-		ret->tier = tier_name(LIMITS_POLL);
+	} else if (enforce_wanted(r)) {
+		ret->tier = tier_name(ENFORCE_POLL);
 		ret->oom = sup && sup->oom;
 	}
 	if (ret->tier && ret->peak_mem < 0 && sup && sup->peak_kb >= 0) {

@@ -1,4 +1,4 @@
-/* exec/limits.c against fake cgroup trees in a temporary directory
+/* exec/enforce.c against fake cgroup trees in a temporary directory
  * (RUNYARD_CGROUP_ROOT): which tier it picks, the files and values it
  * writes for a run, what it reads back when the run ends, and that the
  * run's directories go. The fake trees are plain files, laid out where
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "context.h"
-#include "limits.h"
+#include "enforce.h"
 #include "run.h"
 #include "test.h"
 
@@ -176,7 +176,7 @@ static void test_cgroup2(void)
 {
 	char root[512], self[1024], own[2048], runs[2100], dir[PATH_MAX];
 	struct daemon d = {0};
-	struct limits_end end;
+	struct enforce_end end;
 	const char *tier;
 	char **args = NULL;
 
@@ -190,9 +190,9 @@ static void test_cgroup2(void)
 	put(own, "cgroup.procs", "");
 	put(own, "memory.swap.max", "max\n");
 
-	EXPECT_INT(limits_init(&d), 0);
-	EXPECT_INT(limits_tier(&d), LIMITS_CGROUP2);
-	EXPECT_STR(limits_tier_name(&d), "cgroup2");
+	EXPECT_INT(enforce_init(&d), 0);
+	EXPECT_INT(enforce_tier(&d), ENFORCE_CGROUP2);
+	EXPECT_STR(enforce_tier_name(&d), "cgroup2");
 	EXPECT_STR(get(own, "cgroup.subtree_control"), "+memory +cpu +pids");
 	snprintf(runs, sizeof(runs), "%s/runyard", own);
 	EXPECT(is_dir(runs));
@@ -207,8 +207,8 @@ static void test_cgroup2(void)
 
 	/* 50 MiB and one CPU. */
 	struct run r = make_run(&d, 7, 50 * MIB, 1);
-	EXPECT(limits_wanted(&r));
-	EXPECT_INT(limits_args(&r, &args, &tier), 0);
+	EXPECT(enforce_wanted(&r));
+	EXPECT_INT(enforce_args(&r, &args, &tier), 0);
 	EXPECT_STR(tier, "cgroup2");
 	snprintf(dir, sizeof(dir), "%s/run-7", runs);
 	EXPECT_INT(count(args), 2);
@@ -226,48 +226,48 @@ static void test_cgroup2(void)
 	/* What the kernel would have left there: killed over the limit. */
 	put(dir, "memory.peak", "222720000\n");
 	put(dir, "memory.events", "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\noom_group_kill 0\n");
-	struct limits_sup sup = {.failed = true, .peak_kb = 3000};
-	limits_finish(&r, &sup, &end);
+	struct enforce_sup sup = {.failed = true, .peak_kb = 3000};
+	enforce_finish(&r, &sup, &end);
 	EXPECT_STR(end.tier, "cgroup2");
 	EXPECT_INT(end.mem, 50 * MIB);
 	EXPECT_INT(end.peak_mem, 222720000);
 	EXPECT(end.oom);
 	EXPECT(!is_dir(dir));
 	/* Again, after the directory has gone: nothing to read, nothing breaks. */
-	limits_finish(&r, &sup, &end);
+	enforce_finish(&r, &sup, &end);
 	EXPECT(!end.oom);
 
 	/* An OOM kill of a child in a run that still succeeded is not its end;
 	 * without memory.peak the supervisor's figure is taken. */
 	struct run ok = make_run(&d, 8, 64 * MIB, 0);
-	EXPECT_INT(limits_args(&ok, &args, &tier), 0);
+	EXPECT_INT(enforce_args(&ok, &args, &tier), 0);
 	free_args(args);
 	snprintf(dir, sizeof(dir), "%s/run-8", runs);
 	EXPECT_STR(get(dir, "cpu.max"), "");
 	put(dir, "memory.events", "oom_kill 1\n");
-	sup = (struct limits_sup){.failed = false, .peak_kb = 2048};
-	limits_finish(&ok, &sup, &end);
+	sup = (struct enforce_sup){.failed = false, .peak_kb = 2048};
+	enforce_finish(&ok, &sup, &end);
 	EXPECT(!end.oom);
 	EXPECT_INT(end.peak_mem, 2048 * 1024);
 	EXPECT(!is_dir(dir));
 
 	/* No request: no options, no cgroup, no tier. */
 	struct run none = make_run(&d, 9, 0, 0);
-	EXPECT(!limits_wanted(&none));
-	EXPECT_INT(limits_args(&none, &args, &tier), 0);
+	EXPECT(!enforce_wanted(&none));
+	EXPECT_INT(enforce_args(&none, &args, &tier), 0);
 	EXPECT_INT(count(args), 0);
 	EXPECT(tier == NULL);
 	free_args(args);
 	snprintf(dir, sizeof(dir), "%s/run-9", runs);
 	EXPECT(!is_dir(dir));
-	limits_finish(&none, NULL, &end);
+	enforce_finish(&none, NULL, &end);
 	EXPECT(end.tier == NULL);
 
 	/* A cgroup that cannot be made: the run falls back to polling. */
 	struct run bad = make_run(&d, 10, 50 * MIB, 0);
 	snprintf(dir, sizeof(dir), "%s/run-10", runs);
 	put(runs, "run-10", "in the way\n");
-	EXPECT_INT(limits_args(&bad, &args, &tier), 0);
+	EXPECT_INT(enforce_args(&bad, &args, &tier), 0);
 	EXPECT_STR(tier, "poll");
 	EXPECT_INT(count(args), 2);
 	if (count(args) == 2) {
@@ -276,14 +276,14 @@ static void test_cgroup2(void)
 	}
 	free_args(args);
 	unlink(dir);
-	sup = (struct limits_sup){.oom = true, .failed = true, .peak_kb = 80000};
-	limits_finish(&bad, &sup, &end);
+	sup = (struct enforce_sup){.oom = true, .failed = true, .peak_kb = 80000};
+	enforce_finish(&bad, &sup, &end);
 	EXPECT_STR(end.tier, "poll");
 	EXPECT(end.oom);
 	EXPECT_INT(end.peak_mem, 80000 * 1024);
 
-	limits_close(&d);
-	EXPECT(d.limits == NULL);
+	enforce_close(&d);
+	EXPECT(d.enforce == NULL);
 }
 
 static void test_cgroup2_not_delegated(void)
@@ -298,9 +298,9 @@ static void test_cgroup2_not_delegated(void)
 	put(root, "cgroup.controllers", "cpu io pids\n");
 	put(own, "cgroup.controllers", "cpu pids\n");
 	put(own, "cgroup.subtree_control", "");
-	EXPECT_INT(limits_init(&d), 0);
-	EXPECT_STR(limits_tier_name(&d), "poll");
-	limits_close(&d);
+	EXPECT_INT(enforce_init(&d), 0);
+	EXPECT_STR(enforce_tier_name(&d), "poll");
+	enforce_close(&d);
 }
 
 static void test_cgroup1(void)
@@ -308,7 +308,7 @@ static void test_cgroup1(void)
 	char root[512], self[1024], mem[2048], cpu[2048];
 	char mdir[PATH_MAX], cdir[PATH_MAX];
 	struct daemon d = {0};
-	struct limits_end end;
+	struct enforce_end end;
 	const char *tier;
 	char **args = NULL;
 
@@ -327,10 +327,10 @@ static void test_cgroup1(void)
 	mkdir_p(cpu);
 	put(cpu, "cpu.cfs_quota_us", "-1\n");
 
-	EXPECT_INT(limits_init(&d), 0);
-	EXPECT_STR(limits_tier_name(&d), "cgroup1");
+	EXPECT_INT(enforce_init(&d), 0);
+	EXPECT_STR(enforce_tier_name(&d), "cgroup1");
 	struct run r = make_run(&d, 3, 64 * MIB, 1);
-	EXPECT_INT(limits_args(&r, &args, &tier), 0);
+	EXPECT_INT(enforce_args(&r, &args, &tier), 0);
 	EXPECT_STR(tier, "cgroup1");
 	snprintf(mdir, sizeof(mdir), "%s/runyard/run-3", mem);
 	snprintf(cdir, sizeof(cdir), "%s/runyard/run-3", cpu);
@@ -351,8 +351,8 @@ static void test_cgroup1(void)
 
 	put(mdir, "memory.max_usage_in_bytes", "67108864\n");
 	put(mdir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 2\n");
-	struct limits_sup sup = {.failed = true, .peak_kb = 1000};
-	limits_finish(&r, &sup, &end);
+	struct enforce_sup sup = {.failed = true, .peak_kb = 1000};
+	enforce_finish(&r, &sup, &end);
 	EXPECT_STR(end.tier, "cgroup1");
 	EXPECT_INT(end.peak_mem, 67108864);
 	EXPECT(end.oom);
@@ -361,16 +361,16 @@ static void test_cgroup1(void)
 
 	/* An old kernel without oom_kill: failcnt and a failed run. */
 	struct run old = make_run(&d, 4, 64 * MIB, 0);
-	EXPECT_INT(limits_args(&old, &args, &tier), 0);
+	EXPECT_INT(enforce_args(&old, &args, &tier), 0);
 	free_args(args);
 	snprintf(mdir, sizeof(mdir), "%s/runyard/run-4", mem);
 	put(mdir, "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\n");
 	put(mdir, "memory.failcnt", "31\n");
-	limits_finish(&old, &sup, &end);
+	enforce_finish(&old, &sup, &end);
 	EXPECT(end.oom);
 	EXPECT_INT(end.peak_mem, 1000 * 1024);
 	EXPECT(!is_dir(mdir));
-	limits_close(&d);
+	enforce_close(&d);
 }
 
 static void test_poll(void)
@@ -379,14 +379,14 @@ static void test_poll(void)
 	struct daemon d = {0};
 	const char *tier;
 	char **a = NULL, **b = NULL, **c = NULL;
-	struct limits_end end;
+	struct enforce_end end;
 
 	reset_root("empty", root, sizeof(root));
-	EXPECT_INT(limits_init(&d), 0);
-	EXPECT_STR(limits_tier_name(&d), "poll");
+	EXPECT_INT(enforce_init(&d), 0);
+	EXPECT_STR(enforce_tier_name(&d), "poll");
 	struct run r1 = make_run(&d, 1, 100 * MIB, 1), r2 = make_run(&d, 2, 0, 1),
 		   r3 = make_run(&d, 3, 0, 1);
-	EXPECT_INT(limits_args(&r1, &a, &tier), 0);
+	EXPECT_INT(enforce_args(&r1, &a, &tier), 0);
 	EXPECT_STR(tier, "poll");
 	EXPECT_INT(count(a), ncpus > 1 ? 4 : 2);
 	if (count(a) >= 2) {
@@ -395,18 +395,18 @@ static void test_poll(void)
 	}
 	if (ncpus > 1 && count(a) == 4) {
 		/* Each run gets the least used of our CPUs. */
-		EXPECT_INT(limits_args(&r2, &b, &tier), 0);
+		EXPECT_INT(enforce_args(&r2, &b, &tier), 0);
 		EXPECT_INT(count(b), 2);
 		EXPECT_STR(a[2], "--cpus-list");
 		EXPECT(count(b) == 2 && strcmp(a[3], b[1]) != 0);
-		limits_finish(&r1, NULL, &end);
-		EXPECT_INT(limits_args(&r3, &c, &tier), 0);
+		enforce_finish(&r1, NULL, &end);
+		EXPECT_INT(enforce_args(&r3, &c, &tier), 0);
 		EXPECT(count(c) == 2 && strcmp(a[3], c[1]) == 0);
 	}
 	free_args(a);
 	free_args(b);
 	free_args(c);
-	limits_close(&d);
+	enforce_close(&d);
 }
 
 int main(void)

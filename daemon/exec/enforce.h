@@ -10,25 +10,25 @@
 struct daemon;
 struct run;
 
-enum limits_tier {
+enum enforce_tier {
 	/* A delegated cgroup v2 subtree: memory.max, memory.swap.max, cpu.max,
 	 * pids.max on a child cgroup per run. */
-	LIMITS_CGROUP2,
+	ENFORCE_CGROUP2,
 	/* Writable cgroup v1 memory (and cpu) hierarchies. */
-	LIMITS_CGROUP1,
+	ENFORCE_CGROUP1,
 	/* No cgroup: the supervisor's --mem-limit polling, and --cpus-list. */
-	LIMITS_POLL,
+	ENFORCE_POLL,
 };
 
 /* What the supervisor's exit.json said of memory. */
-struct limits_sup {
+struct enforce_sup {
 	bool oom;        /* it killed the group for going over --mem-limit */
 	int64_t peak_kb; /* peak_rss_kb, or maxrss_kb without one; < 0: none */
 	bool failed;     /* the program did not exit 0 (a signal, a code) */
 };
 
 /* How a run's limits went. */
-struct limits_end {
+struct enforce_end {
 	const char *tier; /* NULL: the run had no limits */
 	int64_t mem;      /* its memory limit in bytes; 0: none */
 	int64_t peak_mem; /* bytes; < 0: not known */
@@ -37,25 +37,25 @@ struct limits_end {
 
 /* Pick the tier (the cgroup root is RUNYARD_CGROUP_ROOT, by default
  * /sys/fs/cgroup) and log it. Only out of memory fails. */
-int limits_init(struct daemon *d);
-void limits_close(struct daemon *d);
+int enforce_init(struct daemon *d);
+void enforce_close(struct daemon *d);
 
-enum limits_tier limits_tier(const struct daemon *d);
+enum enforce_tier enforce_tier(const struct daemon *d);
 /* "cgroup2", "cgroup1" or "poll". */
-const char *limits_tier_name(const struct daemon *d);
+const char *enforce_tier_name(const struct daemon *d);
 
 /* Whether the run is limited at all: it asks for memory, or for fewer
  * CPUs than the daemon may use. */
-bool limits_wanted(const struct run *r);
+bool enforce_wanted(const struct run *r);
 
 /* The supervisor options for the run (NULL-terminated, malloc'd, in
  * *ret_args; empty when it has no limits), after making its cgroups and
  * writing its limits there; *ret_tier is the tier it got (NULL: none).
  * A cgroup that cannot be made is logged and the run falls back to the
  * poll tier. -ENOMEM only. */
-int limits_args(struct run *r, char ***ret_args, const char **ret_tier);
+int enforce_args(struct run *r, char ***ret_args, const char **ret_tier);
 
 /* The run's process has ended: read its peak memory and whether the OOM
  * killer fired (in the cgroup tiers; from sup in the poll tier), remove
  * its cgroups, give back its CPUs. Safe to call twice and after a restart. */
-void limits_finish(struct run *r, const struct limits_sup *sup, struct limits_end *ret);
+void enforce_finish(struct run *r, const struct enforce_sup *sup, struct enforce_end *ret);
