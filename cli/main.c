@@ -17,6 +17,7 @@ static const struct verb *const verbs[] = {
 	&cmd_logs_entry,
 	&cmd_wait_entry,
 	&cmd_cancel_entry,
+	&cmd_update_entry,
 	&cmd_outputs_entry,
 	&cmd_experiments_entry,
 	&cmd_daemon_entry,

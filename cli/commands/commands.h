@@ -9,6 +9,7 @@ extern const struct verb cmd_show_entry;
 extern const struct verb cmd_logs_entry;
 extern const struct verb cmd_wait_entry;
 extern const struct verb cmd_cancel_entry;
+extern const struct verb cmd_update_entry;
 extern const struct verb cmd_experiments_entry;
 extern const struct verb cmd_outputs_entry;	/* outputs.c */
 extern const struct verb cmd_daemon_entry;	/* daemon.c */

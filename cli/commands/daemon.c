@@ -441,21 +441,91 @@ static const struct verb daemon_status_entry = {
 		 "many runs are in each status. Exits 1 when no daemon answers.\n",
 };
 
+static int daemon_set_cb(struct ctx *ctx, int argc, char **argv)
+{
+	enum { OPT_MAX_RUNS = VERB_OPT_FIRST };
+	static const struct option options[] = {
+		{"max-runs", required_argument, NULL, OPT_MAX_RUNS},
+		VERB_COMMON_OPTIONS,
+		{0},
+	};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	long long n = 0;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case OPT_MAX_RUNS:
+			if (util_parse_int(optarg, 1, 100000, &n) < 0) {
+				status = verb_usage_error(ctx, "--max-runs needs a number from 1 to "
+							  "100000, not '%s'",
+							  optarg);
+				goto out;
+			}
+			break;
+		case 'h':
+			status = VERB_HELP;
+			goto out;
+		default:
+			status = verb_option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	status = verb_args(ctx, argc, argv);
+	if (status) {
+		goto out;
+	}
+	if (n == 0) {
+		status = verb_usage_error(ctx, "nothing to change: give --max-runs N");
+		goto out;
+	}
+	cJSON_AddNumberToObject(args, "max_runs", (double)n);
+	status = connect_call(ctx, "daemon.set", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+	} else {
+		printf("Max runs: %lld (%lld in flight)\n", json_int(result, "max_runs", 0),
+		       json_int(result, "active", 0));
+	}
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static const struct verb daemon_set_entry = {
+	.name = "set",
+	.run = daemon_set_cb,
+	.summary = "Change runyardd's limits without a restart",
+	.usage = "Usage: runyard daemon set --max-runs N [--json]\n"
+		 "\n"
+		 "Change how many runs may be in flight at once. A lower limit lets the\n"
+		 "runs in flight finish; only what starts next waits for it.\n",
+};
+
 static const struct verb *const daemon_verbs[] = {
 	&daemon_start_entry,
 	&daemon_stop_entry,
 	&daemon_status_entry,
+	&daemon_set_entry,
 	NULL,
 };
 
 const struct verb cmd_daemon_entry = {
 	.name = "daemon",
 	.subverbs = daemon_verbs,
-	.summary = "Start, stop or query runyardd",
+	.summary = "Start, stop, query or change runyardd",
 	.usage = "Usage: runyard daemon start [--state-dir DIR] [--max-runs N] [--grace S]\n"
 		 "       runyard daemon stop\n"
 		 "       runyard daemon status\n"
+		 "       runyard daemon set --max-runs N\n"
 		 "\n"
 		 "Each takes --json. See 'runyard daemon start --help' and so on.\n",
-	.missing = "daemon needs start, stop or status",
+	.missing = "daemon needs start, stop, status or set",
 };

@@ -16,6 +16,7 @@
 #include "proto.h"
 #include "resources.h"
 #include "request.h"
+#include "scheduler.h"
 #include "server.h"
 #include "store.h"
 #include "target.h"
@@ -71,6 +72,29 @@ static void ops_daemon_status(struct request *req)
 	request_reply(req, res);
 }
 
+/* daemon.set: the limits that change without a restart. */
+static void ops_daemon_set(struct request *req)
+{
+	struct daemon *d = req->d;
+	struct target *local = target_find(d, TARGET_LOCAL);
+	int64_t max_runs = local->max_jobs;
+	char *cause = NULL;
+
+	if (msg_arg_int(req->args, "max_runs", true, 1, 100000, &max_runs, &cause) < 0) {
+		request_arg_error(req, cause);
+		return;
+	}
+	/* Runs in flight beyond a lower limit finish; only admission waits. */
+	local->max_jobs = (int)max_runs;
+	d->max_runs = (int)max_runs;
+	log_info("max runs set to %lld", (long long)max_runs);
+	scheduler_kick(d);
+	cJSON *res = cJSON_CreateObject();
+	cJSON_AddNumberToObject(res, "max_runs", (double)max_runs);
+	cJSON_AddNumberToObject(res, "active", local->active);
+	request_reply(req, res);
+}
+
 static void ops_daemon_stop(struct request *req)
 {
 	log_info("stop requested by a client");
@@ -83,6 +107,7 @@ static void ops_daemon_stop(struct request *req)
 const struct op_entry ops_daemon_entries[] = {
 	{"hello", ops_daemon_hello, OP_BEFORE_HELLO},
 	{"daemon.status", ops_daemon_status, 0},
+	{"daemon.set", ops_daemon_set, 0},
 	{"daemon.stop", ops_daemon_stop, 0},
 	{0},
 };

@@ -18,7 +18,9 @@
 #include "logs.h"
 #include "msg.h"
 #include "proto.h"
+#include "queue.h"
 #include "run.h"
+#include "scheduler.h"
 #include "store.h"
 #include "sweep.h"
 #include "watch.h"
@@ -240,6 +242,44 @@ static void ops_run_cancel(struct request *req)
 	request_reply(req, res);
 }
 
+/* run.update: what may change while a run waits in the queue. */
+static void ops_run_update(struct request *req)
+{
+	int64_t seq, priority;
+	char *cause = NULL;
+	struct run *r;
+
+	if (request_resolve_run(req, &seq) < 0) {
+		return;
+	}
+	if (msg_arg_int(req->args, "priority", true, -1000, 1000, &priority, &cause) < 0) {
+		request_arg_error(req, cause);
+		return;
+	}
+	r = run_find(req->d, seq);
+	if (!r || r->status != RUN_QUEUED) {
+		request_error(req, PROTO_E_CONFLICT,
+			      "run #%lld is not queued: only a queued run's priority can change",
+			      (long long)seq);
+		return;
+	}
+	if (store_run_priority_set(req->d->store, seq, (int)priority) < 0) {
+		request_error(req, PROTO_E_INTERNAL, "recording the priority failed: %s",
+			      store_errmsg(req->d->store));
+		return;
+	}
+	/* Its place in the line follows its priority. */
+	queue_remove(req->d, r);
+	r->priority = (int)priority;
+	queue_enqueue(req->d, r);
+	scheduler_kick(req->d);
+	cJSON *res = cJSON_CreateObject();
+	cJSON_AddStringToObject(res, "id", r->id);
+	cJSON_AddNumberToObject(res, "seq", (double)seq);
+	cJSON_AddNumberToObject(res, "priority", (double)priority);
+	request_reply(req, res);
+}
+
 static void ops_run_outputs(struct request *req)
 {
 	int64_t seq;
@@ -300,6 +340,7 @@ static void ops_experiment_list(struct request *req)
 
 const struct op_entry ops_run_entries[] = {
 	{"run.list", ops_run_list, 0},
+	{"run.update", ops_run_update, 0},
 	{"run.show", ops_run_show, 0},
 	{"run.logs", ops_run_logs, 0},
 	{"run.watch", ops_run_watch, 0},

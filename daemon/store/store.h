@@ -135,6 +135,8 @@ int store_run_deps(struct store *s, int64_t seq, store_dep_fn cb, void *ud);
 /* A run's status into buf (at least 16 bytes); -ENOENT. */
 int store_run_status(struct store *s, int64_t seq, char *buf, size_t len);
 
+int store_run_priority_set(struct store *s, int64_t seq, int priority);
+
 /* What a local run was given when admitted (JSON; NULL: nothing). */
 int store_run_grant_set(struct store *s, int64_t seq, const char *grant_json);
 

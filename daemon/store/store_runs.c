@@ -860,3 +860,15 @@ static void deps_json(struct store *s, int64_t seq, cJSON *run)
 	}
 	cJSON_AddItemToObject(run, "after", arr);
 }
+
+int store_run_priority_set(struct store *s, int64_t seq, int priority)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_RUN_PRIORITY);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int(st, 2, priority);
+	return store_exec_stmt(st);
+}

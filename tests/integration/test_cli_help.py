@@ -19,7 +19,7 @@ from conftest import CLI
 
 # Every group and its sub-verbs, as the usage texts list them.
 GROUPS = {
-    "daemon": ["start", "stop", "status"],
+    "daemon": ["start", "stop", "status", "set"],
     "ignore": ["check"],
     "model": ["register", "list", "show", "download", "delete", "deploy"],
     "service": ["list", "show", "logs", "restart", "delete", "invoke"],
@@ -29,7 +29,7 @@ GROUPS = {
     "sweep": ["submit", "list", "show", "explain", "cancel"],
 }
 # The commands that are not groups.
-VERBS = ["submit", "runs", "show", "logs", "wait", "cancel", "outputs", "experiments",
+VERBS = ["submit", "runs", "show", "logs", "wait", "cancel", "update", "outputs", "experiments",
          "metrics", "compare", "tag", "snapshot", "help"]
 
 SUBVERBS = [(g, s) for g, subs in GROUPS.items() for s in subs]
@@ -80,8 +80,8 @@ def test_overview_lists_every_command_and_help_forms_agree(ry):
     overview = ok(ry, "--help")
     assert ok(ry, "-h") == overview
     assert ok(ry, "help") == overview
-    assert commands_of(overview) == VERBS[:8] + ["daemon"] + VERBS[8:11] + ["ignore"] + \
-        VERBS[11:12] + ["model", "service", "env", "compute", "dataset", "sweep", "help"]
+    assert commands_of(overview) == VERBS[:9] + ["daemon"] + VERBS[9:12] + ["ignore"] + \
+        VERBS[12:13] + ["model", "service", "env", "compute", "dataset", "sweep", "help"]
     # No command at all: the overview on stderr, a usage exit.
     rc, out, err = ry()
     assert (rc, out, err) == (1, "", overview)
@@ -146,7 +146,7 @@ def test_unknown_command_is_a_usage_error(ry):
 def test_group_without_subverb_is_a_usage_error(ry, group):
     err = usage_error(ry, group)
     if group == "daemon":
-        assert err == ("runyard: daemon needs start, stop or status "
+        assert err == ("runyard: daemon needs start, stop, status or set "
                        "(see 'runyard daemon --help')\n")
     elif group == "ignore":
         assert err == "runyard: ignore needs a command: check (see 'runyard ignore --help')\n"
@@ -170,6 +170,14 @@ ARITY = [
     (["snapshot"], "which run? give its id or number"),
     (["daemon", "stop", "x"], "unexpected argument 'x'"),
     (["daemon", "status", "x"], "unexpected argument 'x'"),
+    (["daemon", "set"], "nothing to change: give --max-runs N"),
+    (["daemon", "set", "--max-runs", "0"], "--max-runs needs a number from 1 to 100000, not '0'"),
+    (["update"], "which run? give its id or number"),
+    (["update", "1"], "nothing to change: give --priority N"),
+    (["update", "1", "--priority", "5000"],
+     "--priority needs an integer from -1000 to 1000, not '5000'"),
+    (["cancel", "20-12"], "'20-12' is not a range of run numbers: give FIRST-LAST with FIRST "
+     "<= LAST, at most 100000 runs"),
     (["ignore", "check"], "no PATH to check"),
     (["model", "register"], "which name? give the model's name"),
     (["model", "list", "a", "b"], "unexpected argument 'b'"),

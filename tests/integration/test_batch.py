@@ -1,0 +1,76 @@
+"""Batch control (issue #17): cancel of many runs, ranges and selectors, a queued
+run's priority changed, the daemon's max runs changed without a restart.
+"""
+
+import json
+
+from conftest import PY, WAIT_FILE, script, wait_for
+
+HOLD = WAIT_FILE + script("""
+    import sys
+    wait_file(sys.argv[1])
+""")
+
+
+def submit(d, src, release, experiment="default", priority=None):
+    args = ["submit", "--source", src, "--python", PY, "--experiment", experiment]
+    if priority is not None:
+        args += ["--priority", str(priority)]
+    return d.cli(*args, "--", "hold.py", str(release), json=True).json
+
+
+def test_cancel_many_ranges_and_selectors(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=1)
+    src = make_tree({"hold.py": HOLD})
+    runs = [submit(d, src, tmp_path / "never", experiment="a") for _ in range(3)]
+    others = [submit(d, src, tmp_path / "never", experiment="b") for _ in range(2)]
+    first, last = runs[0]["seq"], runs[-1]["seq"]
+    res = d.cli("cancel", "%d-%d" % (first, last))
+    assert res.stdout.count("canceled") + res.stdout.count("Cancel requested") == 3, res
+    for r in runs:
+        assert d.wait_terminal(r["id"])["status"] == "Canceled"
+    # Already ended in a batch is fine; the selector takes the rest.
+    res = d.cli("cancel", runs[0]["id"], "--experiment", "b", json=True)
+    assert len(res.json) == 2
+    for r in others:
+        assert d.wait_terminal(r["id"])["status"] == "Canceled"
+    assert d.cli("cancel", "--experiment", "nothing", check=2).stderr.strip() == \
+        "runyard: no runs match"
+    # One run, alone, that has ended is still refused as before.
+    d.cli("cancel", runs[0]["id"], check=2)
+
+
+def test_update_priority_changes_who_starts_first(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=1)
+    src = make_tree({"hold.py": HOLD})
+    busy = submit(d, src, tmp_path / "busy")
+    wait_for(lambda: d.show(busy["id"])["status"] == "Running", what="the first run")
+    low = submit(d, src, tmp_path / "low")
+    high = submit(d, src, tmp_path / "high")
+    res = d.cli("update", high["id"], "--priority", "10", json=True).json
+    assert res["priority"] == 10
+    assert d.show(high["id"])["priority"] == 10
+    refused = d.cli("update", busy["id"], "--priority", "5", check=2)
+    assert "not queued" in refused.stderr
+    (tmp_path / "busy").touch()
+    wait_for(lambda: d.show(high["id"])["status"] == "Running", what="the raised run")
+    assert d.show(low["id"])["status"] == "Queued"
+    (tmp_path / "high").touch()
+    (tmp_path / "low").touch()
+    assert d.wait_terminal(low["id"])["status"] == "Completed"
+
+
+def test_daemon_set_max_runs(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=1, extra=["--cpus", "4"])
+    src = make_tree({"hold.py": HOLD})
+    a = submit(d, src, tmp_path / "go")
+    b = submit(d, src, tmp_path / "go")
+    wait_for(lambda: d.show(a["id"])["status"] == "Running", what="a")
+    assert d.show(b["id"])["status"] == "Queued"
+    out = d.cli("daemon", "set", "--max-runs", "2", json=True).json
+    assert out["max_runs"] == 2
+    wait_for(lambda: d.show(b["id"])["status"] == "Running", what="b once there is room")
+    assert d.rpc("daemon.status")["max_runs"] == 2
+    (tmp_path / "go").touch()
+    for r in (a, b):
+        assert d.wait_terminal(r["id"])["status"] == "Completed"
