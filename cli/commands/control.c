@@ -1,0 +1,211 @@
+/* Acting on runs in flight: runyard cancel (of one run or many, with
+ * ranges and selectors) and runyard update (a queued run's priority). */
+#include <getopt.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "client.h"
+#include "connect.h"
+#include "json.h"
+#include "print.h"
+#include "proto.h"
+#include "render.h"
+#include "select.h"
+#include "util.h"
+#include "verb.h"
+#include "commands/commands.h"
+
+/* One run's cancel, as a line: 0 when it is canceled or being canceled, and
+ * in a batch (many) also when it had already ended; else the exit status. */
+static int cancel_one(struct ctx *ctx, const char *run, bool many, cJSON *all)
+{
+	struct client_error err = {0};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	const char *st;
+	int status = 0, r;
+
+	cJSON_AddStringToObject(args, "run", run);
+	r = client_call(ctx->client, "run.cancel", args, &result, &err);
+	if (r < 0 && many && err.code && strcmp(err.code, PROTO_E_CONFLICT) == 0) {
+		/* Ended already, or already being canceled: nothing is left to do. */
+		if (!ctx->json) {
+			printf("%s: %s\n", run, err.message);
+		}
+	} else if (r < 0) {
+		status = connect_report("run.cancel", &err, r);
+	} else if (ctx->json) {
+		cJSON_AddItemToArray(all, result);
+		result = NULL;
+	} else {
+		st = json_str(result, "status");
+		if (st && strcmp(st, "CancelRequested") == 0) {
+			printf("Cancel requested for run #%lld (status %s%s%s)\n",
+			       json_int(result, "seq", 0), render_status_color(st), st,
+			       render_status_color(st)[0] ? render_color_reset() : "");
+		} else {
+			printf("Run #%lld canceled (status %s%s%s)\n", json_int(result, "seq", 0),
+			       render_status_color(st), st ? st : "?",
+			       render_status_color(st)[0] ? render_color_reset() : "");
+		}
+	}
+	client_error_finish(&err);
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+static int cancel_cb(struct ctx *ctx, int argc, char **argv)
+{
+	enum { OPT_EXPERIMENT = VERB_OPT_FIRST, OPT_STATUS, OPT_PARENT_SEL };
+	static const struct option options[] = {
+		{"experiment", required_argument, NULL, OPT_EXPERIMENT},
+		{"status", required_argument, NULL, OPT_STATUS},
+		{"parent", required_argument, NULL, OPT_PARENT_SEL},
+		VERB_COMMON_OPTIONS,
+		{0},
+	};
+	struct select_opts sel = {0};
+	cJSON *runs = NULL, *all = cJSON_CreateArray();
+	const cJSON *run;
+	int status = 0, failed = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case OPT_EXPERIMENT:
+			sel.experiment = optarg;
+			break;
+		case OPT_STATUS:
+			sel.status = optarg;
+			break;
+		case OPT_PARENT_SEL:
+			sel.parent = optarg;
+			break;
+		case 'h':
+			status = VERB_HELP;
+			goto out;
+		default:
+			status = verb_option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind >= argc && !select_any(&sel)) {
+		status = verb_usage_error(ctx, "which run? give its id or number");
+		goto out;
+	}
+	status = select_runs(ctx, argv + optind, argc - optind, &sel, &runs);
+	if (status || (status = connect_daemon(ctx))) {
+		goto out;
+	}
+	bool many = cJSON_GetArraySize(runs) > 1 || select_any(&sel);
+	cJSON_ArrayForEach(run, runs) {
+		failed |= cancel_one(ctx, run->valuestring, many, all) != 0;
+	}
+	if (ctx->json) {
+		status = print_json(cJSON_GetArraySize(runs) == 1 && cJSON_GetArraySize(all) == 1
+					    ? all->child
+					    : all);
+	}
+	if (failed) {
+		status = VERB_EXIT_REFUSED;
+	}
+out:
+	cJSON_Delete(runs);
+	cJSON_Delete(all);
+	return status;
+}
+
+const struct verb cmd_cancel_entry = {
+	.name = "cancel",
+	.run = cancel_cb,
+	.summary = "Cancel runs",
+	.usage = "Usage: runyard cancel RUN... [--experiment E] [--status S] [--parent SWEEP]\n"
+		 "                      [--json]\n"
+		 "\n"
+		 "Cancel runs: a queued run ends Canceled at once; a started one gets\n"
+		 "SIGTERM, then SIGKILL after the daemon's grace period. RUN is an id, a\n"
+		 "number or a range of numbers (12-20); the selectors add every run that\n"
+		 "matches them. A sweep or an array is canceled with its children. Exits 0\n"
+		 "when every run named is canceled or had already ended.\n",
+	.max_args = VERB_ANY,
+};
+
+
+static int update_cb(struct ctx *ctx, int argc, char **argv)
+{
+	enum { OPT_PRIORITY = VERB_OPT_FIRST };
+	static const struct option options[] = {
+		{"priority", required_argument, NULL, OPT_PRIORITY},
+		VERB_COMMON_OPTIONS,
+		{0},
+	};
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	long long priority = 0;
+	bool have = false;
+	const char *run = NULL;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case OPT_PRIORITY:
+			if (util_parse_int(optarg, -1000, 1000, &priority) < 0) {
+				status = verb_usage_error(ctx, "--priority needs an integer from -1000 "
+							  "to 1000, not '%s'",
+							  optarg);
+				goto out;
+			}
+			have = true;
+			break;
+		case 'h':
+			status = VERB_HELP;
+			goto out;
+		default:
+			status = verb_option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	status = verb_arg(ctx, argc, argv, &run);
+	if (status) {
+		goto out;
+	}
+	if (!have) {
+		status = verb_usage_error(ctx, "nothing to change: give --priority N");
+		goto out;
+	}
+	cJSON_AddStringToObject(args, "run", run);
+	cJSON_AddNumberToObject(args, "priority", (double)priority);
+	status = connect_call(ctx, "run.update", args, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+	} else {
+		printf("Run #%lld now has priority %lld\n", json_int(result, "seq", 0),
+		       json_int(result, "priority", 0));
+	}
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+const struct verb cmd_update_entry = {
+	.name = "update",
+	.run = update_cb,
+	.summary = "Change a queued run's priority",
+	.usage = "Usage: runyard update RUN --priority N [--json]\n"
+		 "\n"
+		 "Change the priority (-1000..1000, higher starts first) of a run that is\n"
+		 "still queued; it takes its new place in the line at once.\n",
+	.min_args = 1,
+	.max_args = 1,
+	.missing = "which run? give its id or number",
+};
