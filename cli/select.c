@@ -15,6 +15,23 @@
 /* Most runs one range may name: a typo of a digit should not cancel 10^6. */
 #define RANGE_MAX 100000
 
+int select_option(struct select_opts *o, int c, const char *arg)
+{
+	switch (c) {
+	case SELECT_OPT_EXPERIMENT:
+		o->experiment = arg;
+		return 1;
+	case SELECT_OPT_STATUS:
+		o->status = arg;
+		return 1;
+	case SELECT_OPT_PARENT:
+		o->parent = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
 int select_any(const struct select_opts *o)
 {
 	return o->experiment || o->status || o->parent;

@@ -13,6 +13,21 @@ struct select_opts {
 	const char *parent;
 };
 
+/* The selectors' options, for a verb's option table, and their numbers
+ * (above every verb's own). */
+enum {
+	SELECT_OPT_EXPERIMENT = 0x1000,
+	SELECT_OPT_STATUS,
+	SELECT_OPT_PARENT,
+};
+#define SELECT_OPTIONS                                                              \
+	{"experiment", required_argument, NULL, SELECT_OPT_EXPERIMENT},             \
+	{"status", required_argument, NULL, SELECT_OPT_STATUS},                     \
+	{"parent", required_argument, NULL, SELECT_OPT_PARENT}
+
+/* Take option c with its value: 1 when it was a selector's, else 0. */
+int select_option(struct select_opts *o, int c, const char *arg);
+
 /* Whether any selector was given. */
 int select_any(const struct select_opts *o);
 

@@ -58,32 +58,19 @@ static int cancel_one(struct ctx *ctx, const char *run, bool many, cJSON *all)
 
 static int cancel_cb(struct ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_EXPERIMENT = VERB_OPT_FIRST, OPT_STATUS, OPT_PARENT_SEL };
-	static const struct option options[] = {
-		{"experiment", required_argument, NULL, OPT_EXPERIMENT},
-		{"status", required_argument, NULL, OPT_STATUS},
-		{"parent", required_argument, NULL, OPT_PARENT_SEL},
-		VERB_COMMON_OPTIONS,
-		{0},
-	};
+	static const struct option options[] = {SELECT_OPTIONS, VERB_COMMON_OPTIONS, {0}};
 	struct select_opts sel = {0};
 	cJSON *runs = NULL, *all = cJSON_CreateArray();
 	const cJSON *run;
 	int status = 0, failed = 0, c;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		if (select_option(&sel, c, optarg)) {
+			continue;
+		}
 		switch (c) {
 		case OPT_JSON:
 			ctx->json = true;
-			break;
-		case OPT_EXPERIMENT:
-			sel.experiment = optarg;
-			break;
-		case OPT_STATUS:
-			sel.status = optarg;
-			break;
-		case OPT_PARENT_SEL:
-			sel.parent = optarg;
 			break;
 		case 'h':
 			status = VERB_HELP;

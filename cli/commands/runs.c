@@ -23,6 +23,7 @@
 #include "msg.h"
 #include "print.h"
 #include "render.h"
+#include "select.h"
 #include "util.h"
 #include "verb.h"
 #include "commands/commands.h"
@@ -546,37 +547,20 @@ static void print_tracking(const cJSON *run)
 	}
 }
 
-static int show_cb(struct ctx *ctx, int argc, char **argv)
+/* One run's block (or, with --json, its object added to all). */
+static int show_one(struct ctx *ctx, const char *run, cJSON *all)
 {
-	static const struct option options[] = {VERB_COMMON_OPTIONS, {0}};
 	cJSON *args = cJSON_CreateObject(), *result = NULL;
-	const char *run = NULL;
-	int status = 0, c;
+	int status;
 
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		switch (c) {
-		case OPT_JSON:
-			ctx->json = true;
-			break;
-		case 'h':
-			status = VERB_HELP;
-			goto out;
-		default:
-			status = verb_option_error(ctx, c, argv, options);
-			goto out;
-		}
-	}
-	status = verb_arg(ctx, argc, argv, &run);
-	if (status) {
-		goto out;
-	}
 	cJSON_AddStringToObject(args, "run", run);
 	status = connect_call(ctx, "run.show", args, &result);
 	if (status) {
 		goto out;
 	}
 	if (ctx->json) {
-		status = print_json(result);
+		cJSON_AddItemToArray(all, result);
+		result = NULL;
 		goto out;
 	}
 	print_run(result);
@@ -597,18 +581,70 @@ out:
 	return status;
 }
 
+static int show_cb(struct ctx *ctx, int argc, char **argv)
+{
+	static const struct option options[] = {SELECT_OPTIONS, VERB_COMMON_OPTIONS, {0}};
+	struct select_opts sel = {0};
+	cJSON *runs = NULL, *all = cJSON_CreateArray();
+	const cJSON *run;
+	int status = 0, c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		if (select_option(&sel, c, optarg)) {
+			continue;
+		}
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			status = VERB_HELP;
+			goto out;
+		default:
+			status = verb_option_error(ctx, c, argv, options);
+			goto out;
+		}
+	}
+	if (optind >= argc && !select_any(&sel)) {
+		status = verb_usage_error(ctx, "which run? give its id or number");
+		goto out;
+	}
+	status = select_runs(ctx, argv + optind, argc - optind, &sel, &runs);
+	if (status) {
+		goto out;
+	}
+	bool many = cJSON_GetArraySize(runs) > 1 || select_any(&sel);
+	cJSON_ArrayForEach(run, runs) {
+		if (run != runs->child && !ctx->json) {
+			printf("\n");
+		}
+		if ((status = show_one(ctx, run->valuestring, all)) != 0) {
+			goto out;
+		}
+	}
+	if (ctx->json) {
+		status = print_json(many ? all : all->child);
+	}
+out:
+	cJSON_Delete(runs);
+	cJSON_Delete(all);
+	return status;
+}
+
 const struct verb cmd_show_entry = {
 	.name = "show",
 	.run = show_cb,
-	.summary = "Show a run and how long each stage took",
-	.usage = "Usage: runyard show RUN [--json]\n"
+	.summary = "Show runs and how long each stage took",
+	.usage = "Usage: runyard show RUN... [--experiment E] [--status S] [--parent SWEEP]\n"
+		 "                    [--json]\n"
 		 "\n"
 		 "Show a run: status and error, command, source, snapshot, exit status,\n"
 		 "resource usage, times, and how long each stage lasted; for a sweep,\n"
 		 "also its trials by status, its best trial and its decisions.\n"
-		 "RUN is the run's id or its number (17 or #17).\n",
-	.min_args = 1,
-	.max_args = 1,
+		 "RUN is the run's id or its number (17 or #17), or a range (12-20); the\n"
+		 "selectors add every run that matches. Several runs are shown one after\n"
+		 "another (with --json: an array).\n",
+	.max_args = VERB_ANY,
 	.missing = "which run? give its id or number",
 };
 
@@ -703,15 +739,21 @@ static int wait_cb(struct ctx *ctx, int argc, char **argv)
 	static const struct option options[] = {
 		{"show-output", no_argument, NULL, OPT_SHOW_OUTPUT},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		SELECT_OPTIONS,
 		VERB_COMMON_OPTIONS,
 		{0},
 	};
-	const char *run = NULL;
+	struct select_opts sel = {0};
+	cJSON *runs = NULL;
+	const cJSON *run;
 	bool show_output = false;
 	double timeout = 0;
-	int status, c;
+	int status = 0, c, worst = 0, missed = 0;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		if (select_option(&sel, c, optarg)) {
+			continue;
+		}
 		switch (c) {
 		case OPT_SHOW_OUTPUT:
 			show_output = true;
@@ -731,27 +773,53 @@ static int wait_cb(struct ctx *ctx, int argc, char **argv)
 			return verb_option_error(ctx, c, argv, options);
 		}
 	}
-	status = verb_arg(ctx, argc, argv, &run);
+	if (optind >= argc && !select_any(&sel)) {
+		return verb_usage_error(ctx, "which run? give its id or number");
+	}
+	status = select_runs(ctx, argv + optind, argc - optind, &sel, &runs);
 	if (status) {
 		return status;
 	}
-	return follow_wait(ctx, run, show_output, timeout);
+	if (cJSON_GetArraySize(runs) == 1 && !select_any(&sel)) {
+		status = follow_wait(ctx, runs->child->valuestring, show_output, timeout);
+		cJSON_Delete(runs);
+		return status;
+	}
+	/* One after another: the total wait is the longest run's, and each is
+	 * summarised as it is seen to end. */
+	cJSON_ArrayForEach(run, runs) {
+		int st = follow_wait(ctx, run->valuestring, show_output, timeout);
+		if (st != 0) {
+			fprintf(stderr, "runyard: run %s did not complete%s\n", run->valuestring,
+				st == VERB_EXIT_USAGE ? " in time" : "");
+			missed++;
+			worst = worst == VERB_EXIT_REFUSED ? worst : st;
+		}
+	}
+	if (missed) {
+		fprintf(stderr, "runyard: %d of %d runs did not complete\n", missed,
+			cJSON_GetArraySize(runs));
+	}
+	cJSON_Delete(runs);
+	return worst;
 }
 
 const struct verb cmd_wait_entry = {
 	.name = "wait",
 	.run = wait_cb,
-	.summary = "Wait for a run to end and summarise it",
-	.usage = "Usage: runyard wait RUN [--show-output] [--timeout S] [--json]\n"
+	.summary = "Wait for runs to end and summarise them",
+	.usage = "Usage: runyard wait RUN... [--experiment E] [--status S] [--parent SWEEP]\n"
+		 "                    [--show-output] [--timeout S] [--json]\n"
 		 "\n"
 		 "Wait until the run ends and print an execution summary. Exits 0 when it\n"
 		 "Completed, 2 when it Failed or was Canceled, 1 when S seconds passed first.\n"
+		 "With several runs (ids, numbers, ranges such as 12-20, selectors) it waits\n"
+		 "for each, exits 0 only when all completed, and names those that did not.\n"
 		 "\n"
 		 "  --show-output  stream the run's output while waiting\n"
 		 "  --timeout S    stop waiting after S seconds (the run goes on)\n"
 		 "  --json         print the final run object instead of the summary\n",
-	.min_args = 1,
-	.max_args = 1,
+	.max_args = VERB_ANY,
 	.missing = "which run? give its id or number",
 };
 

@@ -74,3 +74,22 @@ def test_daemon_set_max_runs(daemon_factory, make_tree, tmp_path):
     (tmp_path / "go").touch()
     for r in (a, b):
         assert d.wait_terminal(r["id"])["status"] == "Completed"
+
+
+def test_show_and_wait_of_many(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=2)
+    src = make_tree({"hold.py": HOLD, "bad.py": "raise SystemExit(3)\n"})
+    good = submit(d, src, tmp_path / "go")
+    bad = d.cli("submit", "--source", src, "--python", PY, "--", "bad.py", json=True).json
+    (tmp_path / "go").touch()
+    res = d.cli("wait", good["id"], bad["id"], check=2)
+    assert "run %s did not complete" % bad["id"] in res.stderr
+    assert "1 of 2 runs did not complete" in res.stderr
+    assert good["id"] not in res.stderr
+    assert d.cli("wait", good["id"]).rc == 0
+    shown = d.cli("show", "%d-%d" % (good["seq"], bad["seq"]), json=True).json
+    assert [r["id"] for r in shown] == [good["id"], bad["id"]]
+    text = d.cli("show", good["id"], bad["id"]).stdout
+    assert good["id"] in text and bad["id"] in text
+    one = d.cli("show", good["id"], json=True).json
+    assert one["id"] == good["id"]
