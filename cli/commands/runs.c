@@ -734,6 +734,70 @@ const struct verb cmd_logs_entry = {
 	.missing = "which run? give its id or number",
 };
 
+/* A sweep or an array has no process to watch: look at it until it ends
+ * (twice a second; the ops read the store), then summarise it. 0 when it
+ * Completed, 2 when it did not, 1 when timeout passed first. */
+static int wait_parent(struct ctx *ctx, const char *run, double timeout)
+{
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	double start = util_now_wall();
+	const char *st = NULL;
+	int status;
+
+	cJSON_AddStringToObject(args, "sweep", run);
+	for (;;) {
+		cJSON_Delete(result);
+		result = NULL;
+		status = connect_call(ctx, "sweep.show", args, &result);
+		st = json_str(result, "status");
+		if (status || (st && strcmp(st, "Running") != 0)) {
+			break;
+		}
+		if (timeout > 0 && util_now_wall() - start >= timeout) {
+			fprintf(stderr, "runyard: %s is still running after %gs\n", run, timeout);
+			status = VERB_EXIT_USAGE;
+			goto out;
+		}
+		usleep(500 * 1000);
+	}
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+	} else {
+		fflush(stdout);
+		status = sweep_show_summary(ctx, run);
+	}
+	if (status == 0 && strcmp(st, "Completed") != 0) {
+		status = VERB_EXIT_REFUSED;
+	}
+out:
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
+/* follow_wait, or wait_parent for a sweep or an array. */
+static int wait_one(struct ctx *ctx, const char *run, bool show_output, double timeout)
+{
+	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	const char *kind;
+	int status;
+
+	cJSON_AddStringToObject(args, "run", run);
+	status = connect_call(ctx, "run.show", args, &result);
+	kind = json_str(result, "kind");
+	if (status == 0 && kind && strcmp(kind, "run") != 0) {
+		status = wait_parent(ctx, run, timeout);
+	} else if (status == 0) {
+		status = follow_wait(ctx, run, show_output, timeout);
+	}
+	cJSON_Delete(result);
+	cJSON_Delete(args);
+	return status;
+}
+
 static int wait_cb(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -781,14 +845,14 @@ static int wait_cb(struct ctx *ctx, int argc, char **argv)
 		return status;
 	}
 	if (cJSON_GetArraySize(runs) == 1 && !select_any(&sel)) {
-		status = follow_wait(ctx, runs->child->valuestring, show_output, timeout);
+		status = wait_one(ctx, runs->child->valuestring, show_output, timeout);
 		cJSON_Delete(runs);
 		return status;
 	}
 	/* One after another: the total wait is the longest run's, and each is
 	 * summarised as it is seen to end. */
 	cJSON_ArrayForEach(run, runs) {
-		int st = follow_wait(ctx, run->valuestring, show_output, timeout);
+		int st = wait_one(ctx, run->valuestring, show_output, timeout);
 		if (st != 0) {
 			fprintf(stderr, "runyard: run %s did not complete%s\n", run->valuestring,
 				st == VERB_EXIT_USAGE ? " in time" : "");

@@ -93,3 +93,18 @@ def test_show_and_wait_of_many(daemon_factory, make_tree, tmp_path):
     assert good["id"] in text and bad["id"] in text
     one = d.cli("show", good["id"], json=True).json
     assert one["id"] == good["id"]
+
+
+def test_wait_for_a_sweep_and_an_array(daemon_factory, make_tree):
+    d = daemon_factory(max_runs=2)
+    src = make_tree({"ok.py": "import runyard, sys\nrunyard.get_run().log('m', 1)\n",
+                     "bad.py": "raise SystemExit(1)\n"})
+    sweep = d.cli("sweep", "submit", "--source", src, "--python", PY, "--metric", "m",
+                  "--goal", "maximize", "--sampling", "grid", "--param", "--x=choice(1, 2)",
+                  "--", "ok.py", json=True).json
+    res = d.cli("wait", sweep["id"])
+    assert "Completed" in res.stdout
+    array = d.cli("submit", "--source", src, "--python", PY, "--array", "0-1", "--",
+                  "bad.py", json=True).json
+    d.cli("wait", array["id"], check=2)
+    assert d.show(array["id"])["status"] == "Failed"
