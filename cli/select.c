@@ -3,6 +3,7 @@
  * run.list call with its filters. */
 #include "select.h"
 
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,4 +117,42 @@ out:
 	cJSON_Delete(args);
 	cJSON_Delete(result);
 	return status;
+}
+
+int select_list(struct ctx *ctx, int argc, char **argv, int first, const struct select_opts *o,
+		cJSON **ret, int *ret_many)
+{
+	int status;
+
+	if (first >= argc && !select_any(o)) {
+		return verb_usage_error(ctx, "which run? give its id or number");
+	}
+	status = select_runs(ctx, argv + first, argc - first, o, ret);
+	if (status == 0) {
+		*ret_many = cJSON_GetArraySize(*ret) > 1 || select_any(o) || argc - first > 1;
+	}
+	return status;
+}
+
+int select_verb_args(struct ctx *ctx, int argc, char **argv, cJSON **ret, int *ret_many)
+{
+	static const struct option options[] = {SELECT_OPTIONS, VERB_COMMON_OPTIONS, {0}};
+	struct select_opts sel = {0};
+	int c;
+
+	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
+		if (select_option(&sel, c, optarg)) {
+			continue;
+		}
+		switch (c) {
+		case OPT_JSON:
+			ctx->json = true;
+			break;
+		case 'h':
+			return VERB_HELP;
+		default:
+			return verb_option_error(ctx, c, argv, options);
+		}
+	}
+	return select_list(ctx, argc, argv, optind, &sel, ret, ret_many);
 }

@@ -31,6 +31,17 @@ int select_option(struct select_opts *o, int c, const char *arg);
 /* Whether any selector was given. */
 int select_any(const struct select_opts *o);
 
+/* For a verb whose only options are the selectors and --json: parse argv,
+ * then the runs it names (select_list). 0 or an exit status (VERB_HELP for
+ * -h). */
+int select_verb_args(struct ctx *ctx, int argc, char **argv, cJSON **ret, int *ret_many);
+
+/* The runs argv[first..argc) and the selectors name; a usage error when
+ * they name none. *ret_many: more than one may be meant (several, a range
+ * or a selector), so the verb reports each and goes on. */
+int select_list(struct ctx *ctx, int argc, char **argv, int first, const struct select_opts *o,
+		cJSON **ret, int *ret_many);
+
 /* refs[0..n) and the selectors as a JSON array of run references (strings),
  * in the order given, the selectors' runs (newest first) after them. 0 or
  * an exit status (said why): a backwards or malformed range, no run

@@ -58,44 +58,19 @@ static int cancel_one(struct ctx *ctx, const char *run, bool many, cJSON *all)
 
 static int cancel_cb(struct ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {SELECT_OPTIONS, VERB_COMMON_OPTIONS, {0}};
-	struct select_opts sel = {0};
 	cJSON *runs = NULL, *all = cJSON_CreateArray();
 	const cJSON *run;
-	int status = 0, failed = 0, c;
+	int status, failed = 0, many = 0;
 
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		if (select_option(&sel, c, optarg)) {
-			continue;
-		}
-		switch (c) {
-		case OPT_JSON:
-			ctx->json = true;
-			break;
-		case 'h':
-			status = VERB_HELP;
-			goto out;
-		default:
-			status = verb_option_error(ctx, c, argv, options);
-			goto out;
-		}
-	}
-	if (optind >= argc && !select_any(&sel)) {
-		status = verb_usage_error(ctx, "which run? give its id or number");
-		goto out;
-	}
-	status = select_runs(ctx, argv + optind, argc - optind, &sel, &runs);
+	status = select_verb_args(ctx, argc, argv, &runs, &many);
 	if (status || (status = connect_daemon(ctx))) {
 		goto out;
 	}
-	bool many = cJSON_GetArraySize(runs) > 1 || select_any(&sel);
 	cJSON_ArrayForEach(run, runs) {
 		failed |= cancel_one(ctx, run->valuestring, many, all) != 0;
 	}
 	if (ctx->json) {
-		status = print_json(cJSON_GetArraySize(runs) == 1 && cJSON_GetArraySize(all) == 1
-					    ? all->child
-					    : all);
+		status = print_json(many ? all : all->child);
 	}
 	if (failed) {
 		status = VERB_EXIT_REFUSED;

@@ -583,37 +583,14 @@ out:
 
 static int show_cb(struct ctx *ctx, int argc, char **argv)
 {
-	static const struct option options[] = {SELECT_OPTIONS, VERB_COMMON_OPTIONS, {0}};
-	struct select_opts sel = {0};
 	cJSON *runs = NULL, *all = cJSON_CreateArray();
 	const cJSON *run;
-	int status = 0, c;
+	int status, many = 0;
 
-	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
-		if (select_option(&sel, c, optarg)) {
-			continue;
-		}
-		switch (c) {
-		case OPT_JSON:
-			ctx->json = true;
-			break;
-		case 'h':
-			status = VERB_HELP;
-			goto out;
-		default:
-			status = verb_option_error(ctx, c, argv, options);
-			goto out;
-		}
-	}
-	if (optind >= argc && !select_any(&sel)) {
-		status = verb_usage_error(ctx, "which run? give its id or number");
-		goto out;
-	}
-	status = select_runs(ctx, argv + optind, argc - optind, &sel, &runs);
+	status = select_verb_args(ctx, argc, argv, &runs, &many);
 	if (status) {
 		goto out;
 	}
-	bool many = cJSON_GetArraySize(runs) > 1 || select_any(&sel);
 	cJSON_ArrayForEach(run, runs) {
 		if (run != runs->child && !ctx->json) {
 			printf("\n");
@@ -812,7 +789,7 @@ static int wait_cb(struct ctx *ctx, int argc, char **argv)
 	const cJSON *run;
 	bool show_output = false;
 	double timeout = 0;
-	int status = 0, c, worst = 0, missed = 0;
+	int status = 0, c, worst = 0, missed = 0, many = 0;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		if (select_option(&sel, c, optarg)) {
@@ -837,14 +814,11 @@ static int wait_cb(struct ctx *ctx, int argc, char **argv)
 			return verb_option_error(ctx, c, argv, options);
 		}
 	}
-	if (optind >= argc && !select_any(&sel)) {
-		return verb_usage_error(ctx, "which run? give its id or number");
-	}
-	status = select_runs(ctx, argv + optind, argc - optind, &sel, &runs);
+	status = select_list(ctx, argc, argv, optind, &sel, &runs, &many);
 	if (status) {
 		return status;
 	}
-	if (cJSON_GetArraySize(runs) == 1 && !select_any(&sel)) {
+	if (!many) {
 		status = wait_one(ctx, runs->child->valuestring, show_output, timeout);
 		cJSON_Delete(runs);
 		return status;
