@@ -33,11 +33,6 @@ int select_option(struct select_opts *o, int c, const char *arg)
 	}
 }
 
-int select_any(const struct select_opts *o)
-{
-	return o->experiment || o->status || o->parent;
-}
-
 /* "12-20" or "#12-#20" into its bounds; 0 when ref is not a range. */
 static int range_of(const char *ref, long long *lo, long long *hi)
 {
@@ -51,6 +46,33 @@ static int range_of(const char *ref, long long *lo, long long *hi)
 		return -1;
 	}
 	return 1;
+}
+
+int select_is_ref(const char *s)
+{
+	long long lo, hi;
+	const char *u, *v;
+	size_t n = strlen(s);
+
+	if (range_of(s, &lo, &hi) > 0) {
+		return 1;
+	}
+	if (util_parse_int(s[0] == '#' ? s + 1 : s, 1, (long long)1 << 53, &lo) == 0) {
+		return 1;
+	}
+	/* ..._<seconds>_<8 hex digits>, as the daemon makes ids */
+	if (n < 12 || strspn(s + n - 8, "0123456789abcdef") != 8 || s[n - 9] != '_') {
+		return 0;
+	}
+	for (u = s + n - 10; u > s && *u >= '0' && *u <= '9'; u--) {
+	}
+	v = s + n - 9;
+	return u > s && *u == '_' && v - u > 1;
+}
+
+int select_any(const struct select_opts *o)
+{
+	return o->experiment || o->status || o->parent;
 }
 
 int select_runs(struct ctx *ctx, char *const *refs, int n, const struct select_opts *o,

@@ -28,6 +28,11 @@ enum {
 /* Take option c with its value: 1 when it was a selector's, else 0. */
 int select_option(struct select_opts *o, int c, const char *arg);
 
+/* Whether s reads as a run reference: a number (17, #17), a range (12-20)
+ * or an id (EXPERIMENT_SECONDS_8HEX). For verbs whose runs are followed by
+ * other words (tag's KEY=VALUE). */
+int select_is_ref(const char *s);
+
 /* Whether any selector was given. */
 int select_any(const struct select_opts *o);
 

@@ -21,6 +21,7 @@
 #include "msg.h"
 #include "print.h"
 #include "render.h"
+#include "select.h"
 #include "util.h"
 #include "verb.h"
 #include "commands/commands.h"
@@ -453,15 +454,21 @@ static int tag_cb(struct ctx *ctx, int argc, char **argv)
 	static const struct option options[] = {
 		{"remove", required_argument, NULL, 'd'},
 		{"property", required_argument, NULL, 'p'},
+		SELECT_OPTIONS,
 		VERB_COMMON_OPTIONS,
 		{0},
 	};
-	cJSON *args = cJSON_CreateObject(), *result = NULL;
+	cJSON *args = cJSON_CreateObject(), *result = NULL, *runs = NULL, *all = cJSON_CreateArray();
 	cJSON *tags = cJSON_AddObjectToObject(args, "tags");
 	cJSON *props = cJSON_AddObjectToObject(args, "properties");
-	int status = 0, c;
+	struct select_opts sel = {0};
+	const cJSON *run;
+	int status = 0, c, many = 0, refs;
 
 	while ((c = getopt_long(argc, argv, ":hd:p:", options, NULL)) != -1) {
+		if (select_option(&sel, c, optarg)) {
+			continue;
+		}
 		switch (c) {
 		case 'd':
 			if (!optarg[0]) {
@@ -487,42 +494,60 @@ static int tag_cb(struct ctx *ctx, int argc, char **argv)
 			goto out;
 		}
 	}
-	status = verb_args(ctx, argc, argv);
-	if (status) {
-		goto out;
+	/* The first word names a run; more runs may follow it, then the tags.
+	 * A word that is neither is left for the tags, which refuse it. */
+	refs = optind < argc ? optind + 1 : optind;
+	while (refs < argc && select_is_ref(argv[refs])) {
+		refs++;
 	}
-	cJSON_AddStringToObject(args, "run", argv[optind]);
-	for (int i = optind + 1; i < argc; i++) {
+	for (int i = refs; i < argc; i++) {
 		status = verb_key_value(ctx, tags, argv[i], "tag");
 		if (status) {
 			goto out;
 		}
 	}
-	status = connect_call(ctx, "run.tag", args, &result);
+	status = select_list(ctx, refs, argv, optind, &sel, &runs, &many);
 	if (status) {
 		goto out;
 	}
-	if (ctx->json) {
-		status = print_json(result);
-		goto out;
+	cJSON_ArrayForEach(run, runs) {
+		cJSON_DeleteItemFromObjectCaseSensitive(args, "run");
+		cJSON_AddStringToObject(args, "run", run->valuestring);
+		cJSON_Delete(result);
+		result = NULL;
+		status = connect_call(ctx, "run.tag", args, &result);
+		if (status) {
+			goto out;
+		}
+		if (ctx->json) {
+			cJSON_AddItemToArray(all, cJSON_Duplicate(result, true));
+			continue;
+		}
+		printf("Run #%lld\n", json_int(result, "seq", 0));
+		print_key_values("Tags:", cJSON_GetObjectItemCaseSensitive(result, "tags"));
+		print_key_values("Properties:",
+				 cJSON_GetObjectItemCaseSensitive(result, "properties"));
 	}
-	printf("Run #%lld\n", json_int(result, "seq", 0));
-	print_key_values("Tags:", cJSON_GetObjectItemCaseSensitive(result, "tags"));
-	print_key_values("Properties:", cJSON_GetObjectItemCaseSensitive(result, "properties"));
+	if (ctx->json) {
+		status = print_json(many ? all : all->child);
+	}
 out:
 	cJSON_Delete(result);
 	cJSON_Delete(args);
+	cJSON_Delete(runs);
+	cJSON_Delete(all);
 	return status;
 }
 
 const struct verb cmd_tag_entry = {
 	.name = "tag",
 	.run = tag_cb,
-	.summary = "Set or remove a run's tags (and add properties)",
-	.usage = "Usage: runyard tag RUN [KEY=VALUE...] [--remove KEY]... "
+	.summary = "Set or remove runs' tags (and add properties)",
+	.usage = "Usage: runyard tag RUN... [KEY=VALUE...] [--remove KEY]... "
 		 "[--property KEY=VALUE]... [--json]\n"
+		 "       [--experiment E] [--status S] [--parent SWEEP]\n"
 		 "\n"
-		 "Set tags of a run (KEY= sets an empty value), remove tags, add\n"
+		 "Set tags of runs (KEY= sets an empty value), remove tags, add\n"
 		 "properties (immutable: another value for a key that has one is refused),\n"
 		 "then print the run's tags and properties. Nothing changes unless all of\n"
 		 "them are accepted. Limits: 50 tags and 50 properties, keys up to 100\n"
@@ -530,7 +555,6 @@ const struct verb cmd_tag_entry = {
 		 "\n"
 		 "  -d, --remove KEY          remove the tag KEY (repeatable)\n"
 		 "  -p, --property KEY=VALUE  add a property (repeatable)\n",
-	.min_args = 1,
 	.max_args = VERB_ANY,
 	.missing = "which run? give its id or number",
 };

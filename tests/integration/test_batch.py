@@ -108,3 +108,16 @@ def test_wait_for_a_sweep_and_an_array(daemon_factory, make_tree):
                   "bad.py", json=True).json
     d.cli("wait", array["id"], check=2)
     assert d.show(array["id"])["status"] == "Failed"
+
+
+def test_tag_many(daemon, make_tree):
+    src = make_tree({"a.py": "print(1)\n"})
+    runs = [daemon.submit(src, "a.py", experiment="t") for _ in range(2)]
+    for r in runs:
+        daemon.wait_terminal(r["id"])
+    out = daemon.cli("tag", runs[0]["id"], runs[1]["id"], "stage=eval", json=True).json
+    assert [o["tags"] for o in out] == [{"stage": "eval"}] * 2
+    daemon.cli("tag", "--experiment", "t", "--remove", "stage")
+    assert all(daemon.show(r["id"])["tags"] == {} for r in runs)
+    one = daemon.cli("tag", runs[0]["id"], "k=v", json=True).json
+    assert one["tags"] == {"k": "v"}
