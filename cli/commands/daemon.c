@@ -152,6 +152,21 @@ static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 	r = client_connect(ctx->socket, &probe, &err);
 	if (r == 0) {
 		long long running = json_int(client_hello(probe), "pid", 0);
+		cJSON *st = NULL;
+		/* A running daemon keeps its own settings: say so rather than let
+		 * the flags look as if they were taken. */
+		if (max_runs && client_call(probe, "daemon.status", NULL, &st, &err) == 0 &&
+		    json_int(st, "max_runs", 0) != strtoll(max_runs, NULL, 10)) {
+			fprintf(stderr,
+				"runyard: runyardd is already running with --max-runs %lld, not %s; "
+				"change it with 'runyard daemon set --max-runs %s'\n",
+				json_int(st, "max_runs", 0), max_runs, max_runs);
+			status = VERB_EXIT_REFUSED;
+		}
+		cJSON_Delete(st);
+		if (status) {
+			goto out;
+		}
 		if (ctx->json) {
 			status = print_daemon_json(false, "started", running, ctx->socket);
 		} else {

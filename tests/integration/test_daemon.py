@@ -154,6 +154,11 @@ def test_daemon_start_and_stop_from_the_cli(tmp_path):
         pid = started["pid"]
         again = cli("daemon", "start", "--state-dir", str(state))
         assert again.returncode == 0 and json.loads(again.stdout)["started"] is False
+        # Other flags than the running daemon's are not silently ignored.
+        other = cli("daemon", "start", "--state-dir", str(state), "--max-runs", "5")
+        assert other.returncode == 2 and "already running with --max-runs 3" in other.stderr
+        same = cli("daemon", "start", "--state-dir", str(state), "--max-runs", "3")
+        assert same.returncode == 0
         st = json.loads(cli("daemon", "status").stdout)
         assert st["pid"] == pid and st["max_runs"] == 3
         res = cli("daemon", "stop")
