@@ -664,12 +664,20 @@ void exec_supervisor_ended(struct run *r)
 		finish_limits(r, NULL, &lim);
 		ingest(r, true);
 		tracking_ingest(r, true);
-		store_run_set_error(r->d->store, r->seq, "ExecutionFailed",
-				    text && *text ? text
-						  : "the run's supervisor ended without recording "
-						    "how the process ended",
-				    "Running");
-		r->outcome = RUN_FAILED;
+		if (r->status == RUN_CANCEL_REQUESTED) {
+			/* The cancel's SIGTERM can land between the fork and the
+			 * supervisor's first instruction, where it still has the
+			 * default action: the supervisor dies before there is a
+			 * program to stop, which is what the cancel asked for. */
+			r->outcome = RUN_CANCELED;
+		} else {
+			store_run_set_error(r->d->store, r->seq, "ExecutionFailed",
+					    text && *text ? text
+							  : "the run's supervisor ended without "
+							    "recording how the process ended",
+					    "Running");
+			r->outcome = RUN_FAILED;
+		}
 		free(text);
 		free(path);
 		finalize(r);

@@ -300,8 +300,16 @@ class HttpServer:
             return self._counts.get(path, 0)
 
     def requests_for(self, path):
-        with self._lock:
-            return [r for r in self.requests if urllib.parse.urlsplit(r[1]).path == path]
+        # A client may have read the whole answer before the handler thread
+        # records it, so wait (briefly) until every request counted for the
+        # path has its record.
+        deadline = time.monotonic() + 5
+        while True:
+            with self._lock:
+                got = [r for r in self.requests if urllib.parse.urlsplit(r[1]).path == path]
+                if len(got) >= self._counts.get(path, 0) or time.monotonic() > deadline:
+                    return got
+            time.sleep(0.01)
 
     def full_transfers(self, path):
         """200 answers with a body sent for path."""

@@ -105,3 +105,24 @@ def test_cancel_stops_the_whole_process_group(daemon, make_tree, ext):
     daemon.cli("cancel", sub["id"])
     assert daemon.wait_terminal(sub["id"])["status"] == "Canceled"
     wait_for(lambda: not pid_alive(child), what="the run's child process to die")
+
+
+def test_cancel_before_the_supervisor_is_set_up_is_a_cancel(daemon_factory, make_tree, ext):
+    # A cancel's SIGTERM that lands between the fork and the supervisor's
+    # first instruction kills the supervisor with the default action. A
+    # wrapper that waits before becoming the supervisor makes that window
+    # wide: the run must end Canceled, not failed with ExecutionFailed.
+    from conftest import RUNYARDD
+    mark = ext / "supervisor-started"
+    wrapper = ext / "slow-supervisor"
+    wrapper.write_text("#!/bin/sh\n: > %s\nsleep 2\nexec %s \"$@\"\n"
+                       % (mark, RUNYARDD.parent / "runyard-supervisor"))
+    wrapper.chmod(0o755)
+    d = daemon_factory(env={"RUNYARD_SUPERVISOR": str(wrapper)})
+    src = make_tree({"hello.py": "print('hello')\n"})
+    sub = d.submit(src, "hello.py")
+    wait_for(mark.exists, what="the supervisor's start")
+    d.cli("cancel", sub["id"])
+    run = d.wait_terminal(sub["id"])
+    assert run["status"] == "Canceled", run
+    assert not run.get("error"), run["error"]

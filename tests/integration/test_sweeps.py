@@ -163,7 +163,8 @@ def test_cancel_stops_queued_and_running_children(daemon_factory, make_tree):
     assert show["status"] == "Canceled"
     kids = children(daemon, res["id"])
     assert len(kids) == 3
-    assert all(k["status"] == "Canceled" and k["error"]["code"] == "SweepCanceled" for k in kids)
+    assert all(k["status"] == "Canceled" and k["error"]["code"] == "SweepCanceled"
+               for k in kids), [(k["status"], k.get("error")) for k in kids]
     with pytest.raises(ryclient.ProtocolError) as e:
         daemon.rpc("sweep.cancel", {"sweep": res["id"]})
     assert e.value.code == "Conflict"
