@@ -25,7 +25,7 @@ static const char *const run_file_keys[] = {
 	"command", "source", "experiment", "python", "environment", "timeout", "priority",
 	"env", "keep", "max_snapshot_bytes", "max_snapshot_files",
 	"target", "nodes", "cpus", "memory_gb", "time_limit", "inputs", "outputs", "mem",
-	"gpus", "gpu_mem", "after", "array", NULL,
+	"gpus", "gpu_mem", "after", "array", "retries", "retry_on", NULL,
 };
 
 /* Check a run file's values with the same rules the daemon applies, so a
@@ -94,6 +94,9 @@ static int check_run_file(const cJSON *doc, char **cause)
 	}
 	if (r == 0) {
 		r = msg_arg_number(doc, "time_limit", false, 1, 1e9, &d, cause);
+	}
+	if (r == 0) {
+		r = msg_arg_int(doc, "retries", false, 0, 100, &i, cause);
 	}
 	return r;
 }
@@ -572,6 +575,20 @@ int runargs_option(struct ctx *ctx, struct runargs *ra, int c, const char *arg)
 	case RUNARGS_OPT_ARRAY:
 		ra->array = arg;
 		return 0;
+	case RUNARGS_OPT_RETRIES:
+		if (util_parse_int(arg, 0, 100, &ra->retries) < 0) {
+			return verb_usage_error(ctx, "--retries needs a number from 0 to 100, not "
+						"'%s'", arg);
+		}
+		ra->have_retries = true;
+		return 0;
+	case RUNARGS_OPT_RETRY_ON:
+		if (!*arg) {
+			return verb_usage_error(ctx, "--retry-on needs fail, oom, restart or any "
+						"(several with commas)");
+		}
+		ra->retry_on = arg;
+		return 0;
 	case RUNARGS_OPT_AFTER:
 		if (!*arg || !ra->after) {
 			return verb_usage_error(ctx, "--after needs RUN or RUN:ok|any|fail");
@@ -689,6 +706,12 @@ int runargs_apply(struct ctx *ctx, const struct runargs *ra, cJSON *args)
 	}
 	if (ra->have_gpus) {
 		json_set(args, "gpus", cJSON_CreateNumber((double)ra->gpus));
+	}
+	if (ra->have_retries) {
+		json_set(args, "retries", cJSON_CreateNumber((double)ra->retries));
+	}
+	if (ra->retry_on) {
+		json_set(args, "retry_on", cJSON_CreateString(ra->retry_on));
 	}
 	if (ra->after && cJSON_GetArraySize(ra->after) > 0) {
 		json_set(args, "after", cJSON_Duplicate(ra->after, true));

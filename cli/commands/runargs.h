@@ -34,6 +34,8 @@ enum {
 	RUNARGS_OPT_GPU_MEM,
 	RUNARGS_OPT_AFTER,
 	RUNARGS_OPT_ARRAY,
+	RUNARGS_OPT_RETRIES,
+	RUNARGS_OPT_RETRY_ON,
 	RUNARGS_OPT_NEXT,
 };
 
@@ -63,7 +65,9 @@ enum {
 	{"gpus", required_argument, NULL, RUNARGS_OPT_GPUS},                               \
 	{"gpu-mem", required_argument, NULL, RUNARGS_OPT_GPU_MEM},                         \
 	{"after", required_argument, NULL, RUNARGS_OPT_AFTER},                             \
-	{"array", required_argument, NULL, RUNARGS_OPT_ARRAY}
+	{"array", required_argument, NULL, RUNARGS_OPT_ARRAY},                             \
+	{"retries", required_argument, NULL, RUNARGS_OPT_RETRIES},                         \
+	{"retry-on", required_argument, NULL, RUNARGS_OPT_RETRY_ON}
 
 /* What the shared flags said, until runargs_apply() puts it into the op's args. */
 struct runargs {
@@ -86,6 +90,9 @@ struct runargs {
 	const char *mem;     /* a size, as the daemon reads it ("512M") */
 	const char *gpu_mem;
 	const char *array; /* FIRST-LAST[:STEP][%K], checked by the daemon */
+	long long retries;
+	bool have_retries;
+	const char *retry_on; /* "fail,oom", checked by the daemon */
 	bool have_priority;
 	bool keep;
 	bool dry_run;

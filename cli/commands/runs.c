@@ -349,6 +349,45 @@ static void print_resources(const cJSON *run)
 	}
 }
 
+/* --retries: which attempt this is, and each earlier one that failed, with
+ * its error and the log lines it wrote. */
+static void print_attempts(const cJSON *run)
+{
+	const cJSON *attempts = cJSON_GetObjectItemCaseSensitive(run, "attempts"), *a;
+	long long retries = json_int(run, "retries", 0);
+	char line[1024];
+
+	if (retries <= 0 && cJSON_GetArraySize(attempts) == 0) {
+		return;
+	}
+	snprintf(line, sizeof(line), "%lld of at most %lld (retried on %s)",
+		 json_int(run, "attempt", 1), retries + 1,
+		 json_str(run, "retry_on") ? json_str(run, "retry_on") : "fail");
+	print_field("Attempt:", line);
+	cJSON_ArrayForEach(a, attempts) {
+		const cJSON *e = cJSON_GetObjectItemCaseSensitive(a, "error");
+		long long first = json_int(a, "first_line", 1), n = json_int(a, "lines", 0);
+		char lines[64];
+		if (n > 0) {
+			snprintf(lines, sizeof(lines), "; log lines %lld-%lld", first, first + n - 1);
+		} else {
+			snprintf(lines, sizeof(lines), "; no log lines");
+		}
+		size_t at = (size_t)snprintf(line, sizeof(line), "#%lld %s",
+					     json_int(a, "attempt", 0),
+					     json_str(a, "status") ? json_str(a, "status") : "?");
+		if (cJSON_IsObject(e) && at < sizeof(line)) {
+			at += (size_t)snprintf(line + at, sizeof(line) - at, ": %s - %s",
+					       json_str(e, "code") ? json_str(e, "code") : "?",
+					       json_str(e, "message") ? json_str(e, "message") : "");
+		}
+		if (at < sizeof(line)) {
+			snprintf(line + at, sizeof(line) - at, "%s", lines);
+		}
+		print_field(a == attempts->child ? "Attempts:" : "", line);
+	}
+}
+
 static void print_run(const cJSON *run)
 {
 	const char *status = json_str(run, "status");
@@ -463,6 +502,7 @@ static void print_run(const cJSON *run)
 	print_field("Ended:", when);
 	render_duration(json_num(run, "duration", &v) ? v : -1, buf);
 	print_field("Duration:", buf);
+	print_attempts(run);
 }
 
 /* show: what data the run used and where its outputs went. */

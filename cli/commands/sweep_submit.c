@@ -402,7 +402,8 @@ const struct verb sweep_submit_entry = {
 		 "And the run options of 'runyard submit', for every run: --experiment,\n"
 		 "--source, --python, --environment, --timeout, --priority, --env, --keep,\n"
 		 "--dry-run, --max-snapshot-mb, --max-snapshot-files, --target, --nodes,\n"
-		 "--cpus, --memory-gb, --time-limit, --input, --input-path, --output.\n"
+		 "--cpus, --memory-gb, --time-limit, --input, --input-path, --output, --mem,\n"
+		 "--gpus, --gpu-mem, --retries, --retry-on.\n"
 		 "\n"
 		 "Options end at PROGRAM; everything after it is its arguments.\n",
 	.max_args = VERB_ANY,

@@ -407,6 +407,7 @@ static void lost(struct run *r)
 		store_run_set_error(d->store, r->seq, v.code ? v.code : "ExecutionFailed",
 				    v.message ? v.message : "the run's supervisor vanished",
 				    "Running");
+		r->attempt_lost = true;
 	}
 	r->outcome = v.outcome;
 	free(v.message);
@@ -419,9 +420,11 @@ static int attach(struct run *r)
 	uv_loop_t *loop = r->d->loop;
 	struct exec_run *x;
 
-	if (r->exec) {
+	if (attached(r)) {
 		return 0;
 	}
+	/* A watch still closing (a previous attempt's) frees itself; its
+	 * close callback leaves r->exec alone once it names the new one. */
 	x = calloc(1, sizeof(*x));
 	if (!x) {
 		/* Not watched: a restart of the daemon finds it again. */
@@ -464,7 +467,9 @@ void exec_detach(struct run *r)
 
 void exec_run_event(void *ud, struct run *r, enum run_event ev)
 {
-	if (ev == RUN_EV_ENDED) {
+	/* A requeued run lets go of its attempt's process and directory
+	 * watch; the next attempt attaches anew once it starts. */
+	if (ev == RUN_EV_ENDED || ev == RUN_EV_REQUEUED) {
 		exec_detach(r);
 	}
 }
@@ -677,6 +682,7 @@ void exec_supervisor_ended(struct run *r)
 							    "recording how the process ended",
 					    "Running");
 			r->outcome = RUN_FAILED;
+			r->attempt_lost = true;
 		}
 		free(text);
 		free(path);
@@ -1021,10 +1027,37 @@ static void uploaded_cb(struct run *r, int err, const char *cause)
 	finalize_collect(r);
 }
 
+/* Whether the attempt that has just ended Failed is to be tried again
+ * (--retries, --retry-on; docs/scheduling.md, "Retries"). */
+static bool retry_wanted(struct run *r)
+{
+	char code[64];
+	unsigned kind;
+
+	if (r->outcome != RUN_FAILED || r->attempt > r->retries || r->d->stopping ||
+	    r->status == RUN_CANCEL_REQUESTED) {
+		return false;
+	}
+	if (r->attempt_lost) {
+		kind = RUN_RETRY_RESTART;
+	} else if (store_run_error_code(r->d->store, r->seq, code, sizeof(code)) < 0) {
+		return false;
+	} else {
+		kind = strcmp(code, "OutOfMemory") == 0 ? RUN_RETRY_OOM : RUN_RETRY_FAIL;
+	}
+	return (r->retry_on & kind) != 0;
+}
+
 static void finalize(struct run *r)
 {
 	int err;
 
+	/* A failed attempt that is retried keeps its lines and its record,
+	 * not its outputs: the run's outputs are those of the attempt that
+	 * ends it. */
+	if (retry_wanted(r) && run_requeue(r) == 0) {
+		return;
+	}
 	if (r->status != RUN_FINALIZING && run_transition(r, RUN_FINALIZING) < 0) {
 		return;
 	}
@@ -1178,6 +1211,7 @@ void exec_resume(struct run *r)
 					    "left no exit status",
 					    "Running");
 			r->outcome = RUN_FAILED;
+			r->attempt_lost = true;
 		}
 		finalize(r);
 		return;

@@ -193,7 +193,9 @@ void scheduler_run_event(void *ud, struct run *r, enum run_event ev)
 	struct daemon *d = ud;
 	struct scheduler *s = d->scheduler;
 
-	if (ev != RUN_EV_ENDED) {
+	/* An end, or a failed attempt going back in line: both give back
+	 * what the run held and look at the queue again. */
+	if (ev != RUN_EV_ENDED && ev != RUN_EV_REQUEUED) {
 		return;
 	}
 	target_slot_release(r);

@@ -47,6 +47,8 @@ struct submit {
 	cJSON *env;
 	double timeout;
 	int priority;
+	int retries;
+	char retry_on[32]; /* canonical; "" with retries 0 */
 	bool keep;
 	bool dry_run;
 	bool archive; /* source is an archive file, not a directory */
@@ -68,6 +70,54 @@ struct submit {
 	int err;
 	char *cause;
 };
+
+/* "retries": N (0 to RUN_RETRIES_MAX) and "retry_on": "fail,oom" or
+ * ["fail", "oom"]; retry_on without retries is refused, being surely a
+ * mistake. */
+static int parse_retries(const cJSON *args, int64_t *retries, unsigned *mask, char **cause)
+{
+	const cJSON *on = cJSON_GetObjectItemCaseSensitive(args, "retry_on"), *v;
+	char list[128] = "";
+	size_t at = 0;
+
+	if (msg_arg_int(args, "retries", false, 0, RUN_RETRIES_MAX, retries, cause) < 0) {
+		return -EINVAL;
+	}
+	if (!on || cJSON_IsNull(on)) {
+		return 0;
+	}
+	if (cJSON_IsString(on)) {
+		snprintf(list, sizeof(list), "%s", on->valuestring);
+	} else if (cJSON_IsArray(on)) {
+		cJSON_ArrayForEach(v, on) {
+			if (!cJSON_IsString(v) || at + strlen(v->valuestring) + 2 > sizeof(list)) {
+				*cause = msg_strdupf("argument 'retry_on' must list some of fail, "
+						     "oom, restart and any");
+				return -EINVAL;
+			}
+			at += (size_t)snprintf(list + at, sizeof(list) - at, "%s%s", at ? "," : "",
+					       v->valuestring);
+		}
+	} else {
+		*cause = msg_strdupf("argument 'retry_on' must be a string or an array of strings");
+		return -EINVAL;
+	}
+	const char *bad = NULL;
+	if (run_retry_on_parse(list, mask, &bad) < 0) {
+		*cause = bad ? msg_strdupf("argument 'retry_on': unknown kind '%.*s'; use fail, "
+					   "oom, restart or any",
+					   (int)strcspn(bad, ","), bad)
+			     : msg_strdupf("argument 'retry_on' is empty; use fail, oom, "
+					   "restart or any");
+		return -EINVAL;
+	}
+	if (*retries == 0) {
+		*cause = msg_strdupf("argument 'retry_on' needs 'retries' (how many times to try "
+				     "again)");
+		return -EINVAL;
+	}
+	return 0;
+}
 
 /* "after": ["RUN", "RUN:ok", "RUN:any", "RUN:fail", ...] into s. Replies the
  * error itself and returns < 0: an unknown run is NotFound. */
@@ -456,6 +506,8 @@ static void submit_sweep(struct submit *s)
 		.request_json = s->request,
 		.inputs = s->inputs,
 		.outputs = s->outputs,
+		.retries = s->retries,
+		.retry_on = s->retry_on[0] ? s->retry_on : NULL,
 	};
 	char *id = NULL, *cause = NULL;
 	int64_t seq;
@@ -539,6 +591,8 @@ static void submit_done(uv_work_t *w, int status)
 		.after_seq = s->after_seq,
 		.after_cond = s->after_cond,
 		.nafter = s->nafter,
+		.retries = s->retries,
+		.retry_on = s->retry_on[0] ? s->retry_on : NULL,
 	};
 	err = enqueue_run(d, &n, &s->argv, &s->env, s->inputs, s->outputs, &r, &cause);
 	if (err < 0) {
@@ -604,6 +658,12 @@ static void submit_start(struct request *req, const cJSON *sweep)
 		return;
 	}
 	if (compute_submit_args(d, req->args, &target, &res, &rreq, &cause) < 0) {
+		request_arg_error(req, cause);
+		return;
+	}
+	int64_t retries = 0;
+	unsigned retry_on = RUN_RETRY_FAIL | RUN_RETRY_OOM;
+	if (parse_retries(req->args, &retries, &retry_on, &cause) < 0) {
 		request_arg_error(req, cause);
 		return;
 	}
@@ -699,6 +759,10 @@ static void submit_start(struct request *req, const cJSON *sweep)
 	s->envr = envr;
 	s->timeout = timeout;
 	s->priority = (int)priority;
+	s->retries = (int)retries;
+	if (retries > 0) {
+		run_retry_on_name(retry_on, s->retry_on, sizeof(s->retry_on));
+	}
 	s->keep = keep;
 	s->dry_run = dry_run;
 	s->archive = S_ISREG(st.st_mode);

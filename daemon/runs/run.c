@@ -140,6 +140,8 @@ struct run *run_create(struct daemon *d, int64_t seq, const char *id, const char
 	r->d = d;
 	r->seq = seq;
 	r->req.cpus = 1; /* what a run asks for when it says nothing */
+	r->attempt = 1;
+	r->retry_on = RUN_RETRY_FAIL | RUN_RETRY_OOM;
 	r->id = strdup(id);
 	r->experiment = strdup(experiment);
 	r->dir = util_path_join(d->runs_dir, id);
@@ -160,6 +162,74 @@ struct run *run_create(struct daemon *d, int64_t seq, const char *id, const char
 	}
 	d->runs_tail = r;
 	return r;
+}
+
+static const struct {
+	const char *name;
+	unsigned mask;
+} retry_names[] = {
+	{"fail", RUN_RETRY_FAIL | RUN_RETRY_OOM},
+	{"oom", RUN_RETRY_OOM},
+	{"restart", RUN_RETRY_RESTART},
+	{"any", RUN_RETRY_FAIL | RUN_RETRY_OOM | RUN_RETRY_RESTART},
+};
+
+int run_retry_on_parse(const char *text, unsigned *ret, const char **bad)
+{
+	unsigned mask = 0;
+	const char *p = text;
+
+	if (bad) {
+		*bad = NULL;
+	}
+	while (*p || (p > text && p[-1] == ',')) {
+		size_t n = strcspn(p, ","), i;
+		if (n == 0) {
+			/* "fail,,oom" or a trailing comma: surely a typo. */
+			if (bad) {
+				*bad = p;
+			}
+			return -EINVAL;
+		}
+		for (i = 0; i < sizeof(retry_names) / sizeof(retry_names[0]); i++) {
+			if (strlen(retry_names[i].name) == n &&
+			    strncmp(p, retry_names[i].name, n) == 0) {
+				break;
+			}
+		}
+		if (i == sizeof(retry_names) / sizeof(retry_names[0])) {
+			if (bad) {
+				*bad = p;
+			}
+			return -EINVAL;
+		}
+		mask |= retry_names[i].mask;
+		p += n + (p[n] == ',');
+	}
+	if (!mask) {
+		return -EINVAL;
+	}
+	*ret = mask;
+	return 0;
+}
+
+void run_retry_on_name(unsigned mask, char *buf, size_t len)
+{
+	size_t at = 0;
+
+	buf[0] = '\0';
+	/* "any" when it is everything; else the fewest names that cover it. */
+	if (mask == retry_names[3].mask) {
+		snprintf(buf, len, "any");
+		return;
+	}
+	for (size_t i = 0; i < 3 && at < len; i++) {
+		if ((mask & retry_names[i].mask) == retry_names[i].mask) {
+			at += (size_t)snprintf(buf + at, len - at, "%s%s", at ? "," : "",
+					       retry_names[i].name);
+			mask &= ~retry_names[i].mask;
+		}
+	}
 }
 
 static const char *const dep_names[] = {
@@ -243,6 +313,11 @@ struct run *run_load(struct daemon *d, const struct store_run_row *row)
 	r->log_lines = row->log_lines;
 	r->sup_pid = row->sup_pid;
 	r->parent = row->parent_seq;
+	r->retries = row->retries;
+	r->attempt = row->attempt > 0 ? row->attempt : 1;
+	if (row->retry_on && run_retry_on_parse(row->retry_on, &r->retry_on, NULL) < 0) {
+		r->retry_on = RUN_RETRY_FAIL | RUN_RETRY_OOM;
+	}
 	if (row->request_json) {
 		cJSON *q = cJSON_Parse(row->request_json);
 		if (res_request_parse(q, &r->req) < 0) {
@@ -382,6 +457,42 @@ int run_transition(struct run *r, enum run_status to)
 	if (run_status_terminal(to)) {
 		run_end(r);
 	}
+	return 0;
+}
+
+int run_requeue(struct run *r)
+{
+	struct daemon *d = r->d;
+	double now = util_now();
+	int ret;
+
+	if (r->ended || r->status == RUN_QUEUED || run_status_terminal(r->status)) {
+		return -EINVAL;
+	}
+	ret = store_run_requeue(d->store, r->seq, run_status_name(RUN_FAILED), now);
+	if (ret < 0) {
+		log_error("run %s: recording its attempt %d failed: %s", r->id, r->attempt,
+			  store_errmsg(d->store));
+		return ret;
+	}
+	log_info("run %s: attempt %d of %d failed; queued again", r->id, r->attempt,
+		 r->retries + 1);
+	r->attempt++;
+	r->status = RUN_QUEUED;
+	r->status_at = now;
+	/* What belonged to the attempt: the next one starts from nothing but
+	 * the run's line count, which goes on so that every line keeps its
+	 * number. */
+	r->exited = false;
+	r->attempt_lost = false;
+	r->outcome = RUN_QUEUED;
+	r->sup_pid = 0;
+	r->log_offset = 0;
+	r->tracking_offset = 0;
+	r->token[0] = '\0';
+	fire(r, RUN_EV_REQUEUED);
+	fire(r, RUN_EV_STATUS);
+	queue_enqueue(d, r);
 	return 0;
 }
 

@@ -76,6 +76,15 @@ struct run {
 	struct res_grant grant;
 	bool holds_resources;
 
+	/* Retries (--retries, --retry-on): attempt counts from 1, and a failed
+	 * attempt is tried again while attempt <= retries and its kind of
+	 * failure is in retry_on (RUN_RETRY_*). attempt_lost: this attempt
+	 * was lost to a restart rather than failed by the program. */
+	int retries;
+	unsigned retry_on;
+	int attempt;
+	bool attempt_lost;
+
 	/* The runs it waits for while Queued (--after), and how each must end. */
 	struct run_dep *after;
 	int nafter;
@@ -96,6 +105,10 @@ enum run_event {
 	RUN_EV_LOG,
 	/* New metric points of the run are stored (streams/tracking.c). */
 	RUN_EV_METRIC,
+	/* An attempt failed and the run is Queued again for the next one
+	 * (run_requeue): what the attempt held is to be given back. Fired
+	 * before the RUN_EV_STATUS of its Queued. */
+	RUN_EV_REQUEUED,
 };
 
 typedef void (*run_event_fn)(void *ud, struct run *r, enum run_event ev);
@@ -116,6 +129,22 @@ int run_dep_when_parse(const char *name, enum run_dep_when *ret);
 const char *run_dep_when_name(enum run_dep_when w);
 /* Set r's dependencies (copied). -ENOMEM. */
 int run_set_deps(struct run *r, const int64_t *seqs, const char *const *conds, size_t n);
+
+/* The kinds of failure a run may be retried for. "fail" is any failure of
+ * the program (its exit, a signal, a timeout, running out of memory),
+ * "oom" only running out of memory, "restart" an attempt lost to a restart
+ * of runyardd or the machine, "any" all of them. */
+enum {
+	RUN_RETRY_FAIL = 1u << 0,
+	RUN_RETRY_OOM = 1u << 1,
+	RUN_RETRY_RESTART = 1u << 2,
+};
+#define RUN_RETRIES_MAX 100
+/* "fail,oom" (names separated by commas) into a mask. -EINVAL, with the
+ * offending name in *bad (pointing into text; NULL for an empty list). */
+int run_retry_on_parse(const char *text, unsigned *ret, const char **bad);
+/* The mask as the canonical list ("fail", "oom,restart", ...) in buf. */
+void run_retry_on_name(unsigned mask, char *buf, size_t len);
 
 /* The state of runs/ (subscribers, the runs waiting to be freed, the
  * queue's order), made at start-up. */
@@ -148,6 +177,12 @@ struct run *run_find(struct daemon *d, int64_t seq);
  * a terminal status take the run off the list, fire RUN_EV_ENDED and
  * release it. -EINVAL when the edge is not allowed. */
 int run_transition(struct run *r, enum run_status to);
+
+/* The attempt has ended Failed and is to be tried again: keep it in the
+ * history as an attempt (store_run_requeue), fire RUN_EV_REQUEUED and the
+ * RUN_EV_STATUS of Queued, and put the run back in line. -EINVAL when the
+ * run is not between its start and its end. */
+int run_requeue(struct run *r);
 
 /* End the run Failed with {code, message, stage = the current status}. */
 int run_fail(struct run *r, const char *code, const char *fmt, ...)

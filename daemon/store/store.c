@@ -26,9 +26,9 @@ const char *const store_stmt_sql[STMT__MAX] = {
 	[STMT_EXPERIMENT_ID] = "SELECT id FROM experiments WHERE name = ?1",
 	[STMT_RUN_INSERT] = "INSERT INTO runs(id, experiment_id, status, priority, command, argv, "
 			    "python, source, snapshot, env, timeout, keep, created_at, skipped, kind, "
-			    "parent_seq, res_request) "
+			    "parent_seq, res_request, retries, retry_on) "
 			    "VALUES(?1, ?2, 'Queued', ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, "
-			    "?14, ?15, ?16)",
+			    "?14, ?15, ?16, ?17, ?18)",
 	[STMT_TRANSITION_INSERT] =
 		"INSERT INTO transitions(run_seq, status, at) VALUES(?1, ?2, ?3) "
 		"ON CONFLICT(run_seq, status) DO NOTHING",
@@ -54,7 +54,7 @@ const char *const store_stmt_sql[STMT__MAX] = {
 	[STMT_RUNS_ACTIVE] =
 		"SELECT r.seq, r.id, e.name, r.status, r.priority, r.argv, r.env, r.snapshot, "
 		"r.timeout, r.keep, r.created_at, r.started_at, r.log_offset, r.log_lines, r.sup_pid, "
-		"r.parent_seq, r.res_request, r.res_grant"
+		"r.parent_seq, r.res_request, r.res_grant, r.retries, r.retry_on, r.attempt"
 		RUN_FROM "WHERE r.status NOT IN ('Completed', 'Failed', 'Canceled') AND r.kind = 'run' "
 		"ORDER BY r.seq",
 	[STMT_RUN_JSON] = "SELECT " RUN_COLUMNS RUN_FROM "WHERE r.seq = ?1",

@@ -34,6 +34,8 @@ struct store_run_new {
 	const char *const *after_cond;
 	size_t nafter;
 	int64_t parent_seq;         /* the sweep it is a trial of; 0: none */
+	int retries;                /* attempts after the first (--retries) */
+	const char *retry_on;       /* which failures are retried ("fail,oom"); NULL: fail */
 	/* Called inside the insert's transaction with the new run's seq, for
 	 * writes that must land with it (a sweep's state); NULL: none. */
 	int (*in_txn)(void *ud, int64_t seq);
@@ -61,6 +63,9 @@ struct store_run_row {
 	int64_t parent_seq; /* 0: none */
 	const char *request_json; /* NULL: the defaults */
 	const char *grant_json;   /* NULL: holds nothing */
+	int retries;
+	const char *retry_on; /* NULL: the default */
+	int attempt;          /* 1 for the first */
 };
 
 /* How the process ended, as the supervisor recorded it. */
@@ -136,6 +141,15 @@ int store_run_deps(struct store *s, int64_t seq, store_dep_fn cb, void *ud);
 int store_run_status(struct store *s, int64_t seq, char *buf, size_t len);
 
 int store_run_priority_set(struct store *s, int64_t seq, int priority);
+
+/* A run's error code into buf; "" when it has none. -ENOENT. */
+int store_run_error_code(struct store *s, int64_t seq, char *buf, size_t len);
+
+/* The run's attempt has ended with status (its error and exit as recorded):
+ * in one transaction keep it in run_attempts, with its transitions and the
+ * log lines it wrote, and make the run Queued at `at` for its next attempt,
+ * its per-attempt columns cleared. */
+int store_run_requeue(struct store *s, int64_t seq, const char *status, double at);
 
 /* What a local run was given when admitted (JSON; NULL: nothing). */
 int store_run_grant_set(struct store *s, int64_t seq, const char *grant_json);

@@ -83,7 +83,7 @@ enum stmt_id {
 	"r.exit_code, r.signal, r.error_code, r.error_message, r.error_stage, r.utime, "   \
 	"r.stime, r.maxrss_kb, r.log_lines, r.skipped, r.kind, "                         \
 	"(SELECT p.id FROM runs p WHERE p.seq = r.parent_seq), r.res_request, r.res_grant, "  \
-	"r.limits "
+	"r.limits, r.attempt, r.retries, r.retry_on "
 #define RUN_FROM " FROM runs r JOIN experiments e ON e.id = r.experiment_id "
 
 /* The SQL of each cached statement (store.c). */

@@ -108,6 +108,8 @@ int store_run_insert(struct store *s, const struct store_run_new *n, int64_t *re
 		sqlite3_bind_null(st, 15);
 	}
 	bind_text_or_null(st, 16, n->request_json);
+	sqlite3_bind_int(st, 17, n->retries);
+	bind_text_or_null(st, 18, n->retry_on);
 	r = store_exec_stmt(st);
 	if (r < 0) {
 		goto fail;
@@ -446,6 +448,9 @@ int store_runs_active(struct store *s, store_run_fn cb, void *ud)
 			.parent_seq = sqlite3_column_int64(st, 15),
 			.request_json = store_col_text(st, 16),
 			.grant_json = store_col_text(st, 17),
+			.retries = sqlite3_column_int(st, 18),
+			.retry_on = store_col_text(st, 19),
+			.attempt = sqlite3_column_int(st, 20),
 		};
 		r = cb(ud, &row);
 		if (r != 0) {
@@ -537,7 +542,145 @@ static cJSON *run_row_json(sqlite3_stmt *st)
 		cJSON_AddNullToObject(lim, "peak_mem");
 	}
 	cJSON_AddItemToObject(o, "limits", lim);
+	cJSON_AddNumberToObject(o, "attempt", sqlite3_column_int(st, 30));
+	cJSON_AddNumberToObject(o, "retries", sqlite3_column_int(st, 31));
+	cJSON_AddStringToObject(o, "retry_on", store_col_text(st, 32) ? store_col_text(st, 32)
+								      : "fail");
 	return o;
+}
+
+/* The detailed run object's "attempts": those that ended and were tried
+ * again, oldest first. */
+static int attempts_json(struct store *s, int64_t seq, cJSON *run)
+{
+	static const char sql[] =
+		"SELECT attempt, status, started_at, ended_at, exit_code, signal, error_code, "
+		"error_message, error_stage, maxrss_kb, first_line, nlines, res_grant, limits, "
+		"transitions FROM run_attempts WHERE run_seq = ?1 ORDER BY attempt";
+	cJSON *arr = cJSON_AddArrayToObject(run, "attempts");
+	sqlite3_stmt *st = NULL;
+	int rc;
+
+	if (!arr || sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		cJSON *a = cJSON_CreateObject();
+		cJSON_AddItemToArray(arr, a);
+		cJSON_AddNumberToObject(a, "attempt", sqlite3_column_int(st, 0));
+		cJSON_AddStringToObject(a, "status", store_col_text(st, 1));
+		msg_add_time(a, "started_at", sqlite3_column_double(st, 2));
+		msg_add_time(a, "ended_at", sqlite3_column_double(st, 3));
+		store_add_int_or_null(a, "exit_code", st, 4);
+		store_add_int_or_null(a, "signal", st, 5);
+		if (store_col_text(st, 6)) {
+			cJSON *e = cJSON_AddObjectToObject(a, "error");
+			cJSON_AddStringToObject(e, "code", store_col_text(st, 6));
+			cJSON_AddStringToObject(e, "message",
+						store_col_text(st, 7) ? store_col_text(st, 7) : "");
+			cJSON_AddStringToObject(e, "stage",
+						store_col_text(st, 8) ? store_col_text(st, 8) : "");
+		} else {
+			cJSON_AddNullToObject(a, "error");
+		}
+		store_add_int_or_null(a, "maxrss_kb", st, 9);
+		/* Log line numbers start at 1, as run.logs counts them. */
+		cJSON_AddNumberToObject(a, "first_line", (double)sqlite3_column_int64(st, 10) + 1);
+		cJSON_AddNumberToObject(a, "lines", (double)sqlite3_column_int64(st, 11));
+		cJSON_AddItemToObject(a, "allocation", store_col_text(st, 12)
+							       ? store_json_column(st, 12)
+							       : cJSON_CreateNull());
+		cJSON_AddItemToObject(a, "limits", store_col_text(st, 13)
+							   ? store_json_column(st, 13)
+							   : cJSON_CreateNull());
+		/* Stored as unix seconds; shown like the run's own. */
+		cJSON *raw = store_json_column(st, 14), *kv;
+		cJSON *tr = cJSON_AddObjectToObject(a, "transitions");
+		cJSON_ArrayForEach(kv, raw) {
+			if (cJSON_IsNumber(kv)) {
+				msg_add_time(tr, kv->string, kv->valuedouble);
+			}
+		}
+		cJSON_Delete(raw);
+	}
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+int store_run_error_code(struct store *s, int64_t seq, char *buf, size_t len)
+{
+	sqlite3_stmt *st = NULL;
+	int r = -ENOENT;
+
+	if (sqlite3_prepare_v2(s->db, "SELECT error_code FROM runs WHERE seq = ?1", -1, &st,
+			       NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if (sqlite3_step(st) == SQLITE_ROW) {
+		const char *code = store_col_text(st, 0);
+		snprintf(buf, len, "%s", code ? code : "");
+		r = 0;
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_run_requeue(struct store *s, int64_t seq, const char *status, double at)
+{
+	/* The attempt's transitions go with it as one JSON object; the run
+	 * starts its next attempt with a new Queued time only. */
+	static const char *const sql[] = {
+		"INSERT INTO run_attempts(run_seq, attempt, status, started_at, ended_at, "
+		"exit_code, signal, error_code, error_message, error_stage, maxrss_kb, first_line, "
+		"nlines, res_grant, limits, transitions) "
+		"SELECT r.seq, r.attempt, ?2, r.started_at, ?3, r.exit_code, r.signal, r.error_code, "
+		"r.error_message, r.error_stage, r.maxrss_kb, "
+		"(SELECT COALESCE(MAX(a.first_line + a.nlines), 0) FROM run_attempts a "
+		"  WHERE a.run_seq = r.seq), "
+		"r.log_lines - (SELECT COALESCE(MAX(a.first_line + a.nlines), 0) "
+		"  FROM run_attempts a WHERE a.run_seq = r.seq), "
+		"r.res_grant, r.limits, "
+		"(SELECT json_group_object(t.status, t.at) FROM transitions t "
+		"  WHERE t.run_seq = r.seq) "
+		"FROM runs r WHERE r.seq = ?1",
+		"DELETE FROM transitions WHERE run_seq = ?1",
+		"INSERT INTO transitions(run_seq, status, at) VALUES(?1, 'Queued', ?3)",
+		"UPDATE runs SET status = 'Queued', attempt = attempt + 1, started_at = NULL, "
+		"ended_at = NULL, exit_code = NULL, signal = NULL, error_code = NULL, "
+		"error_message = NULL, error_stage = NULL, utime = NULL, stime = NULL, "
+		"maxrss_kb = NULL, sup_pid = NULL, pgid = NULL, log_offset = 0, token = NULL, "
+		"tracking_offset = 0, res_grant = NULL, limits = NULL WHERE seq = ?1",
+	};
+	int r = store_begin(s);
+
+	if (r < 0) {
+		return r;
+	}
+	for (size_t i = 0; i < sizeof(sql) / sizeof(sql[0]); i++) {
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(s->db, sql[i], -1, &st, NULL) != SQLITE_OK) {
+			r = -EIO;
+			goto fail;
+		}
+		sqlite3_bind_int64(st, 1, seq);
+		if (sqlite3_bind_parameter_count(st) >= 2) {
+			sqlite3_bind_text(st, 2, status, -1, SQLITE_STATIC);
+		}
+		if (sqlite3_bind_parameter_count(st) >= 3) {
+			sqlite3_bind_double(st, 3, at);
+		}
+		r = store_exec_stmt(st);
+		sqlite3_finalize(st);
+		if (r < 0) {
+			goto fail;
+		}
+	}
+	return store_commit(s);
+fail:
+	store_rollback(s);
+	return r;
 }
 
 int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret)
@@ -593,6 +736,10 @@ int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret)
 			return -EIO;
 		}
 		deps_json(s, seq, o);
+		if (attempts_json(s, seq, o) < 0) {
+			cJSON_Delete(o);
+			return -EIO;
+		}
 	}
 	*ret = o;
 	return 0;

@@ -291,6 +291,32 @@ static const char *const migrations[] = {
 	/* 11: how a run's resources were enforced (exec/enforce.c): JSON
 	 * {"tier", "mem", "peak_mem"}; NULL for a run never limited. */
 	"ALTER TABLE runs ADD COLUMN limits TEXT;",
+
+	/* 12: retries (docs/scheduling.md, "Retries"). A run may be tried
+	 * again after a failed attempt; each attempt that ended is kept with
+	 * how it ended, its transitions and the range of the run's log lines
+	 * it wrote, and the run's own columns describe the attempt now. */
+	"ALTER TABLE runs ADD COLUMN retries INTEGER NOT NULL DEFAULT 0;"
+	"ALTER TABLE runs ADD COLUMN retry_on TEXT;"
+	"ALTER TABLE runs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1;"
+	"CREATE TABLE run_attempts("
+	"  run_seq INTEGER NOT NULL REFERENCES runs(seq),"
+	"  attempt INTEGER NOT NULL,"
+	"  status TEXT NOT NULL,"
+	"  started_at REAL,"
+	"  ended_at REAL NOT NULL,"
+	"  exit_code INTEGER,"
+	"  signal INTEGER,"
+	"  error_code TEXT,"
+	"  error_message TEXT,"
+	"  error_stage TEXT,"
+	"  maxrss_kb INTEGER,"
+	"  first_line INTEGER NOT NULL,"
+	"  nlines INTEGER NOT NULL,"
+	"  res_grant TEXT,"
+	"  limits TEXT,"
+	"  transitions TEXT NOT NULL,"
+	"  PRIMARY KEY(run_seq, attempt)) WITHOUT ROWID;",
 };
 
 int store_migrate(struct store *s, char **cause)

@@ -213,6 +213,7 @@ void watch_run_event(void *ud, struct run *r, enum run_event ev)
 		pump_where(d, r->seq, NULL);
 		break;
 	case RUN_EV_METRIC:
+	case RUN_EV_REQUEUED:
 		break;
 	}
 }

@@ -39,6 +39,10 @@ int enqueue_run(struct daemon *d, const struct store_run_new *n, cJSON **argv, c
 	r->timeout = n->timeout;
 	r->keep = n->keep;
 	r->parent = n->parent_seq;
+	r->retries = n->retries;
+	if (n->retry_on && run_retry_on_parse(n->retry_on, &r->retry_on, NULL) < 0) {
+		r->retry_on = RUN_RETRY_FAIL | RUN_RETRY_OOM;
+	}
 	if (n->request_json) {
 		cJSON *q = cJSON_Parse(n->request_json);
 		res_request_parse(q, &r->req);

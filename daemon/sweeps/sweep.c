@@ -680,6 +680,8 @@ static int make_child(struct sweep *w)
 		.target = tmpl_str(w, "target"),
 		.resources_json = tmpl_str(w, "resources"),
 		.request_json = tmpl_str(w, "request"),
+		.retries = (int)tmpl_num(w, "retries"),
+		.retry_on = tmpl_str(w, "retry_on"),
 		.parent_seq = w->seq,
 		.in_txn = make_in_txn,
 		.in_txn_ud = &m,
@@ -989,6 +991,12 @@ static cJSON *template_json(const struct sweep_template *t)
 	}
 	if (t->request_json) {
 		cJSON_AddStringToObject(o, "request", t->request_json);
+	}
+	if (t->retries > 0) {
+		cJSON_AddNumberToObject(o, "retries", t->retries);
+		if (t->retry_on) {
+			cJSON_AddStringToObject(o, "retry_on", t->retry_on);
+		}
 	}
 	if (t->inputs) {
 		cJSON_AddItemToObject(o, "inputs", cJSON_Duplicate(t->inputs, true));

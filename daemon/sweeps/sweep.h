@@ -56,6 +56,8 @@ struct sweep_template {
 	const char *resources_json; /* NULL with target NULL */
 	const char *request_json;   /* a local run's request; NULL with a target */
 	const cJSON *inputs, *outputs;
+	int retries;          /* each child's (--retries) */
+	const char *retry_on; /* NULL: the default */
 };
 
 /* Store the sweep (Running) with its definition (def, from
