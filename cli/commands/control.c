@@ -99,15 +99,18 @@ const struct verb cmd_cancel_entry = {
 
 static int update_cb(struct ctx *ctx, int argc, char **argv)
 {
-	enum { OPT_PRIORITY = VERB_OPT_FIRST };
+	enum { OPT_PRIORITY = VERB_OPT_FIRST, OPT_CPUS, OPT_MEM, OPT_GPUS, OPT_GPU_MEM };
 	static const struct option options[] = {
 		{"priority", required_argument, NULL, OPT_PRIORITY},
+		{"cpus", required_argument, NULL, OPT_CPUS},
+		{"mem", required_argument, NULL, OPT_MEM},
+		{"gpus", required_argument, NULL, OPT_GPUS},
+		{"gpu-mem", required_argument, NULL, OPT_GPU_MEM},
 		VERB_COMMON_OPTIONS,
 		{0},
 	};
 	cJSON *args = cJSON_CreateObject(), *result = NULL;
-	long long priority = 0;
-	bool have = false;
+	long long n = 0;
 	const char *run = NULL;
 	int status = 0, c;
 
@@ -117,13 +120,30 @@ static int update_cb(struct ctx *ctx, int argc, char **argv)
 			ctx->json = true;
 			break;
 		case OPT_PRIORITY:
-			if (util_parse_int(optarg, -1000, 1000, &priority) < 0) {
+			if (util_parse_int(optarg, -1000, 1000, &n) < 0) {
 				status = verb_usage_error(ctx, "--priority needs an integer from -1000 "
 							  "to 1000, not '%s'",
 							  optarg);
 				goto out;
 			}
-			have = true;
+			json_set(args, "priority", cJSON_CreateNumber((double)n));
+			break;
+		case OPT_CPUS:
+		case OPT_GPUS:
+			if (util_parse_int(optarg, c == OPT_CPUS ? 1 : 0, c == OPT_CPUS ? 100000 : 64,
+					   &n) < 0) {
+				status = verb_usage_error(ctx, "--%s needs a number from %s, not '%s'",
+							  c == OPT_CPUS ? "cpus" : "gpus",
+							  c == OPT_CPUS ? "1 to 100000" : "0 to 64",
+							  optarg);
+				goto out;
+			}
+			json_set(args, c == OPT_CPUS ? "cpus" : "gpus", cJSON_CreateNumber((double)n));
+			break;
+		case OPT_MEM:
+		case OPT_GPU_MEM:
+			/* The daemon reads the size and says what is wrong with it. */
+			json_set(args, c == OPT_MEM ? "mem" : "gpu_mem", cJSON_CreateString(optarg));
 			break;
 		case 'h':
 			status = VERB_HELP;
@@ -137,12 +157,12 @@ static int update_cb(struct ctx *ctx, int argc, char **argv)
 	if (status) {
 		goto out;
 	}
-	if (!have) {
-		status = verb_usage_error(ctx, "nothing to change: give --priority N");
+	if (!args->child) {
+		status = verb_usage_error(ctx, "nothing to change: give --priority N, --cpus N, "
+					  "--mem SIZE, --gpus N or --gpu-mem SIZE");
 		goto out;
 	}
 	cJSON_AddStringToObject(args, "run", run);
-	cJSON_AddNumberToObject(args, "priority", (double)priority);
 	status = connect_call(ctx, "run.update", args, &result);
 	if (status) {
 		goto out;
@@ -150,8 +170,20 @@ static int update_cb(struct ctx *ctx, int argc, char **argv)
 	if (ctx->json) {
 		status = print_json(result);
 	} else {
-		printf("Run #%lld now has priority %lld\n", json_int(result, "seq", 0),
-		       json_int(result, "priority", 0));
+		const cJSON *q = cJSON_GetObjectItemCaseSensitive(result, "request");
+		printf("Run #%lld now has priority %lld and asks for %lld CPU%s",
+		       json_int(result, "seq", 0), json_int(result, "priority", 0),
+		       json_int(q, "cpus", 1), json_int(q, "cpus", 1) == 1 ? "" : "s");
+		if (json_int(q, "mem", 0) > 0) {
+			char size[32];
+			render_size((double)json_int(q, "mem", 0), size);
+			printf(", %s memory", size);
+		}
+		if (json_int(q, "gpus", 0) > 0) {
+			printf(", %lld GPU%s", json_int(q, "gpus", 0),
+			       json_int(q, "gpus", 0) == 1 ? "" : "s");
+		}
+		putchar('\n');
 	}
 out:
 	cJSON_Delete(result);
@@ -162,11 +194,14 @@ out:
 const struct verb cmd_update_entry = {
 	.name = "update",
 	.run = update_cb,
-	.summary = "Change a queued run's priority",
-	.usage = "Usage: runyard update RUN --priority N [--json]\n"
+	.summary = "Change a queued run's priority or resources",
+	.usage = "Usage: runyard update RUN [--priority N] [--cpus N] [--mem SIZE]\n"
+		 "                      [--gpus N] [--gpu-mem SIZE] [--json]\n"
 		 "\n"
-		 "Change the priority (-1000..1000, higher starts first) of a run that is\n"
-		 "still queued; it takes its new place in the line at once.\n",
+		 "Change what a run that is still queued waits with: its priority\n"
+		 "(-1000..1000, higher starts first; it takes its new place in the line at\n"
+		 "once) and, on this machine, what it asks for (as 'runyard submit' takes\n"
+		 "them; the others stay). A value that is refused changes nothing.\n",
 	.min_args = 1,
 	.max_args = 1,
 	.missing = "which run? give its id or number",

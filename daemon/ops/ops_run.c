@@ -14,15 +14,19 @@
 #include "request.h"
 #include "exec.h"
 #include "inputs.h"
+#include "compute.h"
 #include "log.h"
 #include "logs.h"
 #include "msg.h"
 #include "proto.h"
 #include "queue.h"
+#include "resources.h"
 #include "run.h"
 #include "scheduler.h"
+#include "slurm.h"
 #include "store.h"
 #include "sweep.h"
+#include "target.h"
 #include "watch.h"
 
 static void ops_run_list(struct request *req)
@@ -242,41 +246,129 @@ static void ops_run_cancel(struct request *req)
 	request_reply(req, res);
 }
 
-/* run.update: what may change while a run waits in the queue. */
+static const char *const request_keys[] = {"cpus", "mem", "gpus", "gpu_mem"};
+
+/* run.update's request fields over r's current request, checked as a
+ * submit's are (compute_submit_args). *ret_changed: any was given. */
+static int update_request(struct request *req, struct run *r, struct res_request *ret,
+			  bool *ret_changed, char **cause)
+{
+	struct daemon *d = req->d;
+	cJSON *merged = res_request_json(&r->req);
+	struct slurm_resources res;
+	const char *target = NULL;
+	int err;
+
+	*ret_changed = false;
+	if (!merged) {
+		return -ENOMEM;
+	}
+	/* An unbound CPU count is the default, not a request to hold to. */
+	if (!r->req.bound) {
+		cJSON_DeleteItemFromObjectCaseSensitive(merged, "cpus");
+	}
+	for (size_t i = 0; i < sizeof(request_keys) / sizeof(request_keys[0]); i++) {
+		const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->args, request_keys[i]);
+		if (v) {
+			cJSON_DeleteItemFromObjectCaseSensitive(merged, request_keys[i]);
+			cJSON_AddItemToObject(merged, request_keys[i], cJSON_Duplicate(v, true));
+			*ret_changed = true;
+		}
+	}
+	cJSON_DeleteItemFromObjectCaseSensitive(merged, "bound");
+	err = compute_submit_args(d, merged, &target, &res, ret, cause);
+	cJSON_Delete(merged);
+	return err;
+}
+
+/* run.update: what may change while a run waits in the queue: its
+ * priority, and on the local machine its request (cpus, mem, gpus,
+ * gpu_mem). All or nothing: a value that is refused changes nothing. */
 static void ops_run_update(struct request *req)
 {
-	int64_t seq, priority;
-	char *cause = NULL;
+	struct daemon *d = req->d;
+	int64_t seq, priority = 0;
+	bool have_priority = cJSON_GetObjectItemCaseSensitive(req->args, "priority") != NULL;
+	bool have_request = false;
+	struct res_request q;
+	char *cause = NULL, *qtext = NULL;
 	struct run *r;
 
 	if (request_resolve_run(req, &seq) < 0) {
 		return;
 	}
-	if (msg_arg_int(req->args, "priority", true, -1000, 1000, &priority, &cause) < 0) {
+	if (msg_arg_int(req->args, "priority", false, -1000, 1000, &priority, &cause) < 0) {
 		request_arg_error(req, cause);
 		return;
 	}
-	r = run_find(req->d, seq);
+	r = run_find(d, seq);
 	if (!r || r->status != RUN_QUEUED) {
 		request_error(req, PROTO_E_CONFLICT,
-			      "run #%lld is not queued: only a queued run's priority can change",
+			      "run #%lld is not queued: only a queued run's priority and request "
+			      "can change",
 			      (long long)seq);
 		return;
 	}
-	if (store_run_priority_set(req->d->store, seq, (int)priority) < 0) {
-		request_error(req, PROTO_E_INTERNAL, "recording the priority failed: %s",
-			      store_errmsg(req->d->store));
+	for (size_t i = 0; i < sizeof(request_keys) / sizeof(request_keys[0]); i++) {
+		have_request |= cJSON_GetObjectItemCaseSensitive(req->args, request_keys[i]) != NULL;
+	}
+	if (!have_priority && !have_request) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+			      "nothing to change: give priority, cpus, mem, gpus or gpu_mem");
 		return;
 	}
-	/* Its place in the line follows its priority. */
-	queue_remove(req->d, r);
-	r->priority = (int)priority;
-	queue_enqueue(req->d, r);
-	scheduler_kick(req->d);
+	if (have_request) {
+		if (target_of(r) != d->targets) {
+			request_error(req, PROTO_E_INVALID_ARGUMENT,
+				      "run #%lld runs on compute target %s: its request is its "
+				      "target's and is fixed at submit",
+				      (long long)seq, target_of(r)->name);
+			return;
+		}
+		int err = update_request(req, r, &q, &have_request, &cause);
+		if (err < 0) {
+			if (err == -ENOMEM) {
+				request_error(req, PROTO_E_INTERNAL, "out of memory");
+				free(cause);
+			} else {
+				request_arg_error(req, cause);
+			}
+			return;
+		}
+		cJSON *qj = res_request_json(&q);
+		qtext = qj ? cJSON_PrintUnformatted(qj) : NULL;
+		cJSON_Delete(qj);
+		if (!qtext) {
+			request_error(req, PROTO_E_INTERNAL, "out of memory");
+			return;
+		}
+	}
+	if (store_begin(d->store) < 0 ||
+	    (have_priority && store_run_priority_set(d->store, seq, (int)priority) < 0) ||
+	    (qtext && store_run_request_set(d->store, seq, qtext) < 0) ||
+	    store_commit(d->store) < 0) {
+		store_rollback(d->store);
+		request_error(req, PROTO_E_INTERNAL, "recording the change failed: %s",
+			      store_errmsg(d->store));
+		free(qtext);
+		return;
+	}
+	free(qtext);
+	if (have_priority) {
+		/* Its place in the line follows its priority. */
+		queue_remove(d, r);
+		r->priority = (int)priority;
+		queue_enqueue(d, r);
+	}
+	if (have_request) {
+		r->req = q;
+	}
+	scheduler_kick(d);
 	cJSON *res = cJSON_CreateObject();
 	cJSON_AddStringToObject(res, "id", r->id);
 	cJSON_AddNumberToObject(res, "seq", (double)seq);
-	cJSON_AddNumberToObject(res, "priority", (double)priority);
+	cJSON_AddNumberToObject(res, "priority", (double)r->priority);
+	cJSON_AddItemToObject(res, "request", res_request_json(&r->req));
 	request_reply(req, res);
 }
 

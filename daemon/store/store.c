@@ -109,6 +109,7 @@ const char *const store_stmt_sql[STMT__MAX] = {
 				    "VALUES(?1, ?2, ?3, ?4)",
 	[STMT_RUN_GRANT] = "UPDATE runs SET res_grant = ?2 WHERE seq = ?1",
 	[STMT_RUN_PRIORITY] = "UPDATE runs SET priority = ?2 WHERE seq = ?1",
+	[STMT_RUN_REQUEST] = "UPDATE runs SET res_request = ?2 WHERE seq = ?1",
 	[STMT_DEP_INSERT] = "INSERT INTO run_deps(run_seq, idx, dep_seq, cond) VALUES(?1, ?2, ?3, ?4)",
 	[STMT_DEPS] = "SELECT dep_seq, cond FROM run_deps WHERE run_seq = ?1 ORDER BY idx",
 	[STMT_DEPS_JSON] = "SELECT r.id, d.dep_seq, d.cond, r.status FROM run_deps d "

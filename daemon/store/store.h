@@ -141,6 +141,8 @@ int store_run_deps(struct store *s, int64_t seq, store_dep_fn cb, void *ud);
 int store_run_status(struct store *s, int64_t seq, char *buf, size_t len);
 
 int store_run_priority_set(struct store *s, int64_t seq, int priority);
+/* A queued local run's request (runs/resources.h, as JSON). */
+int store_run_request_set(struct store *s, int64_t seq, const char *request_json);
 
 /* A run's error code into buf; "" when it has none. -ENOENT. */
 int store_run_error_code(struct store *s, int64_t seq, char *buf, size_t len);

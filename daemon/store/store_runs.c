@@ -1019,3 +1019,15 @@ int store_run_priority_set(struct store *s, int64_t seq, int priority)
 	sqlite3_bind_int(st, 2, priority);
 	return store_exec_stmt(st);
 }
+
+int store_run_request_set(struct store *s, int64_t seq, const char *request_json)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_RUN_REQUEST);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_text(st, 2, request_json, -1, SQLITE_TRANSIENT);
+	return store_exec_stmt(st);
+}

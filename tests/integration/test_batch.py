@@ -60,6 +60,41 @@ def test_update_priority_changes_who_starts_first(daemon_factory, make_tree, tmp
     assert d.wait_terminal(low["id"])["status"] == "Completed"
 
 
+def test_update_changes_a_queued_runs_request(daemon_factory, make_tree, tmp_path):
+    d = daemon_factory(max_runs=4, extra=["--cpus", "2"])
+    src = make_tree({"hold.py": HOLD})
+    go = tmp_path / "go"
+    big = d.rpc("run.submit", {"source": str(src), "python": PY, "cpus": 2,
+                               "command": ["hold.py", str(go)]})
+    wait_for(lambda: d.show(big["id"])["status"] == "Running", what="the 2-CPU run")
+    wide = d.rpc("run.submit", {"source": str(src), "python": PY, "cpus": 2,
+                                "command": ["hold.py", str(go)]})
+    narrow = submit(d, src, go)
+    assert d.show(wide["id"])["status"] == "Queued"
+    # Refused values change nothing, and say why.
+    bad = d.cli("update", wide["id"], "--cpus", "3", "--priority", "7", check=2)
+    assert "this machine has 2" in bad.stderr, bad
+    bad = d.cli("update", wide["id"], "--mem", "lots", check=2)
+    assert "mem" in bad.stderr, bad
+    bad = d.cli("update", big["id"], "--cpus", "1", check=2)
+    assert "not queued" in bad.stderr
+    shown = d.show(wide["id"])
+    assert shown["request"]["cpus"] == 2 and shown["priority"] == 0
+    # The request changes, only what was given, and survives a restart.
+    res = d.cli("update", wide["id"], "--cpus", "1", "--mem", "64M", json=True).json
+    assert res["request"]["cpus"] == 1 and res["request"]["mem"] == 64 << 20
+    out = d.cli("update", narrow["id"], "--priority", "3").stdout
+    assert "now has priority 3 and asks for 1 CPU" in out, out
+    d.restart()
+    shown = d.show(wide["id"])
+    assert shown["request"]["cpus"] == 1 and shown["request"]["mem"] == 64 << 20
+    # Now both fit beside each other once the big run ends.
+    go.touch()
+    for r in (big, wide, narrow):
+        assert d.wait_terminal(r["id"])["status"] == "Completed"
+    assert d.show(wide["id"])["allocation"]["cpus"] == 1
+
+
 def test_daemon_set_max_runs(daemon_factory, make_tree, tmp_path):
     d = daemon_factory(max_runs=1, extra=["--cpus", "4"])
     src = make_tree({"hold.py": HOLD})

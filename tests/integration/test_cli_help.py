@@ -172,7 +172,9 @@ ARITY = [
     (["daemon", "set"], "nothing to change: give --max-runs N"),
     (["daemon", "set", "--max-runs", "0"], "--max-runs needs a number from 1 to 100000, not '0'"),
     (["update"], "which run? give its id or number"),
-    (["update", "1"], "nothing to change: give --priority N"),
+    (["update", "1"], "nothing to change: give --priority N, --cpus N, --mem SIZE, --gpus N "
+     "or --gpu-mem SIZE"),
+    (["update", "1", "--cpus", "0"], "--cpus needs a number from 1 to 100000, not '0'"),
     (["update", "1", "--priority", "5000"],
      "--priority needs an integer from -1000 to 1000, not '5000'"),
     (["cancel", "20-12"], "'20-12' is not a range of run numbers: give FIRST-LAST with FIRST "
