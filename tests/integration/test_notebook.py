@@ -527,7 +527,19 @@ def test_arguments_mixed_types_and_inputs_are_replaced():
                           compute_target="gpu", max_run_duration_seconds=60)
     args = cmd._submit_args(None, "exp")
     assert args["command"] == ["train.py", "--lr", "0.1"]
-    assert args["target"] == "gpu" and args["timeout"] == 60
+    assert args["target"] == "gpu" and args["timeout"] == 60 and "nodes" not in args
+    # node_count, the cloud's resource field of a run, goes to a cluster target.
+    cmd.run_config.node_count = 2
+    assert cmd._submit_args(None, "exp")["nodes"] == 2
+    plain.run_config.node_count = 3
+    with pytest.raises(ValueError, match="node_count 3 needs a cluster compute target"):
+        plain._submit_args(None, "exp")
+
+    class Distributed:
+        node_count = 4
+    dist = ScriptRunConfig(source_directory="/tmp", script="train.py", compute_target="gpu",
+                           distributed_job_config=Distributed())
+    assert dist._submit_args(None, "exp")["nodes"] == 4
 
 
 def test_input_datasets_in_the_run(nbd, workdir):

@@ -426,6 +426,17 @@ class ScriptRunConfig:
         target = _target_name(rc.target)
         if target and target != "local":
             args["target"] = target
+        # The cloud's one resource field of a run: its node count (also a
+        # distributed job's), which a cluster target takes as Slurm's.
+        nodes = rc.node_count or 1
+        dj = self.distributed_job_config
+        if dj is not None and getattr(dj, "node_count", None):
+            nodes = max(int(nodes), int(dj.node_count))
+        if int(nodes) != 1:
+            if not target or target == "local":
+                raise ValueError("ScriptRunConfig: node_count %d needs a cluster compute "
+                                 "target; a local run has this one machine" % int(nodes))
+            args["nodes"] = int(nodes)
         if inputs:
             args["inputs"] = inputs
         return args
