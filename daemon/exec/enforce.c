@@ -68,6 +68,10 @@ struct enforce {
 	int ncpus;
 	int users[CPU_SETSIZE];
 	struct enforce_pin *pins;
+	/* Names this daemon's cgroups apart from another's in the same parent
+	 * (two state directories on one machine both have a run #1): a hash
+	 * of the state directory, the same after a restart. "" without one. */
+	char tag[10];
 };
 
 static int path_fmt(char *buf, size_t len, const char *fmt, ...)
@@ -362,6 +366,13 @@ int enforce_init(struct daemon *d)
 		}
 	}
 	L->ncpus = CPU_COUNT(&L->allowed);
+	if (d->state_dir && *d->state_dir) {
+		uint32_t h = 2166136261u; /* FNV-1a */
+		for (const char *c = d->state_dir; *c; c++) {
+			h = (h ^ (uint8_t)*c) * 16777619u;
+		}
+		snprintf(L->tag, sizeof(L->tag), "%08x", h);
+	}
 	if (try_cgroup2(L, why2, sizeof(why2)) == 0) {
 		L->tier = ENFORCE_CGROUP2;
 		log_info("resource limits: cgroup2 in %s (cpu %s)", L->dir,
@@ -541,8 +552,12 @@ static void remove_cgroup(const char *dir)
 }
 
 /* The run's cgroup directory in one of our runyard dirs. */
-static int run_dir(const char *base, const struct run *r, char *buf, size_t len)
+static int run_dir(const struct enforce *L, const char *base, const struct run *r, char *buf,
+		   size_t len)
 {
+	if (L->tag[0]) {
+		return path_fmt(buf, len, "%s/run-%s-%" PRId64, base, L->tag, r->seq);
+	}
 	return path_fmt(buf, len, "%s/run-%" PRId64, base, r->seq);
 }
 
@@ -554,7 +569,7 @@ static int make_cgroups(struct enforce *L, const struct run *r, char *mem_dir, c
 	int err;
 
 	cpu_dir[0] = '\0';
-	err = run_dir(L->dir, r, mem_dir, len);
+	err = run_dir(L, L->dir, r, mem_dir, len);
 	if (err < 0 || (err = make_dir(mem_dir)) < 0) {
 		return err;
 	}
@@ -591,7 +606,7 @@ static int make_cgroups(struct enforce *L, const struct run *r, char *mem_dir, c
 	}
 	if (cpus_wanted(L, r) && L->has_cpu) {
 		int64_t quota = r->req.cpus * CPU_PERIOD_US;
-		if ((err = run_dir(L->cpu_dir, r, cpu_dir, len)) < 0 ||
+		if ((err = run_dir(L, L->cpu_dir, r, cpu_dir, len)) < 0 ||
 		    (err = make_dir(cpu_dir)) < 0 ||
 		    (err = write_int(cpu_dir, "cpu.cfs_period_us", CPU_PERIOD_US)) < 0 ||
 		    (err = write_int(cpu_dir, "cpu.cfs_quota_us", quota)) < 0) {
@@ -625,11 +640,11 @@ int enforce_args(struct run *r, char ***ret_args, const char **ret_tier)
 			log_warn("run %s: cannot set up its cgroup in %s (%s); it is limited by "
 				 "polling instead",
 				 r->id, L->dir, strerror(-err));
-			if (run_dir(L->dir, r, mem_dir, sizeof(mem_dir)) == 0) {
+			if (run_dir(L, L->dir, r, mem_dir, sizeof(mem_dir)) == 0) {
 				remove_cgroup(mem_dir);
 			}
 			if (L->cpu_dir[0] &&
-			    run_dir(L->cpu_dir, r, cpu_dir, sizeof(cpu_dir)) == 0) {
+			    run_dir(L, L->cpu_dir, r, cpu_dir, sizeof(cpu_dir)) == 0) {
 				remove_cgroup(cpu_dir);
 			}
 			tier = ENFORCE_POLL;
@@ -681,7 +696,7 @@ void enforce_finish(struct run *r, const struct enforce_sup *sup, struct enforce
 	}
 	unpin_cpus(L, r->seq);
 	/* The run's cgroup is there only if it was made for it. */
-	if (L->tier != ENFORCE_POLL && run_dir(L->dir, r, dir, sizeof(dir)) == 0 &&
+	if (L->tier != ENFORCE_POLL && run_dir(L, L->dir, r, dir, sizeof(dir)) == 0 &&
 	    access(dir, F_OK) == 0) {
 		int64_t kills;
 		ret->tier = tier_name(L->tier);
@@ -701,7 +716,7 @@ void enforce_finish(struct run *r, const struct enforce_sup *sup, struct enforce
 		 * succeeded is not the run's end. */
 		ret->oom = kills > 0 && sup && sup->failed;
 		remove_cgroup(dir);
-		if (L->cpu_dir[0] && run_dir(L->cpu_dir, r, dir, sizeof(dir)) == 0 &&
+		if (L->cpu_dir[0] && run_dir(L, L->cpu_dir, r, dir, sizeof(dir)) == 0 &&
 		    access(dir, F_OK) == 0) {
 			remove_cgroup(dir);
 		}

@@ -371,6 +371,32 @@ static void test_cgroup1(void)
 	EXPECT_INT(end.peak_mem, 1000 * 1024);
 	EXPECT(!is_dir(mdir));
 	enforce_close(&d);
+
+	/* Two daemons in one cgroup (two state directories), each with its run
+	 * #5: two cgroups, and the end of one leaves the other's alone. */
+	struct daemon a = {.state_dir = "/srv/a"}, b = {.state_dir = "/srv/b"};
+	char **aargs = NULL, **bargs = NULL;
+	EXPECT_INT(enforce_init(&a), 0);
+	EXPECT_INT(enforce_init(&b), 0);
+	struct run ra = make_run(&a, 5, 64 * MIB, 0), rb = make_run(&b, 5, 32 * MIB, 0);
+	EXPECT_INT(enforce_args(&ra, &aargs, &tier), 0);
+	EXPECT_INT(enforce_args(&rb, &bargs, &tier), 0);
+	EXPECT(count(aargs) == 2 && count(bargs) == 2);
+	if (count(aargs) == 2 && count(bargs) == 2) {
+		EXPECT(strcmp(aargs[1], bargs[1]) != 0);
+		EXPECT(strstr(aargs[1], "/runyard/run-") && strstr(aargs[1], "-5"));
+		EXPECT_STR(get(aargs[1], "memory.limit_in_bytes"), "67108864\n");
+		EXPECT_STR(get(bargs[1], "memory.limit_in_bytes"), "33554432\n");
+		enforce_finish(&rb, NULL, &end);
+		EXPECT(!is_dir(bargs[1]));
+		EXPECT(is_dir(aargs[1]));
+		enforce_finish(&ra, NULL, &end);
+		EXPECT(!is_dir(aargs[1]));
+	}
+	free_args(aargs);
+	free_args(bargs);
+	enforce_close(&a);
+	enforce_close(&b);
 }
 
 static void test_poll(void)
