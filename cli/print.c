@@ -36,6 +36,22 @@ void print_field(const char *label, const char *value)
 	printf("%-11s %s\n", label, value && value[0] ? value : "-");
 }
 
+void print_cpu_mem(const cJSON *o, const char *cpu_key, const char *mem_key)
+{
+	double cpu = 0, mem = 0;
+	bool has_cpu = json_num(o, cpu_key, &cpu), has_mem = json_num(o, mem_key, &mem);
+	char buf[96];
+
+	if (!has_cpu && !has_mem) {
+		print_field("Resources:", "-");
+		return;
+	}
+	snprintf(buf, sizeof(buf), "%s%g%s%s%g%s", has_cpu ? "cpu " : "", has_cpu ? cpu : 0.0,
+		 has_cpu && has_mem ? ", " : "", has_mem ? "memory " : "", has_mem ? mem : 0.0,
+		 has_mem ? " GB" : "");
+	print_field("Resources:", buf);
+}
+
 /* "Tags:       k=v", further pairs aligned under the first, as print_field() does. */
 void print_key_values(const char *title, const cJSON *map)
 {

@@ -331,17 +331,7 @@ static int model_show_cb(struct ctx *ctx, int argc, char **argv)
 	print_field("Version:", json_str(m, "framework_version") ? json_str(m, "framework_version")
 							    : "-");
 	rc = cJSON_GetObjectItemCaseSensitive(m, "resource_configuration");
-	if (cJSON_IsObject(rc)) {
-		double cpu = 0, mem = 0;
-		char buf[96];
-		bool has_cpu = json_num(rc, "cpu", &cpu), has_mem = json_num(rc, "memory_in_gb", &mem);
-		snprintf(buf, sizeof(buf), "%s%g%s%s%g%s", has_cpu ? "cpu " : "", has_cpu ? cpu : 0.0,
-			 has_cpu && has_mem ? ", " : "", has_mem ? "memory " : "",
-			 has_mem ? mem : 0.0, has_mem ? " GB" : "");
-		print_field("Resources:", buf);
-	} else {
-		print_field("Resources:", "-");
-	}
+	print_cpu_mem(rc, "cpu", "memory_in_gb");
 	r = cJSON_GetObjectItemCaseSensitive(m, "run");
 	if (cJSON_IsObject(r)) {
 		char buf[512];
@@ -528,6 +518,8 @@ static int model_deploy_cb(struct ctx *ctx, int argc, char **argv)
 		{"source", required_argument, NULL, OPT_SOURCE},
 		{"environment", required_argument, NULL, OPT_ENVIRONMENT},
 		{"timeout", required_argument, NULL, OPT_TIMEOUT},
+		{"cpu", required_argument, NULL, OPT_CPU},
+		{"memory-gb", required_argument, NULL, OPT_MEMORY_GB},
 		{"no-wait", no_argument, NULL, OPT_NO_WAIT},
 		VERB_COMMON_OPTIONS,
 		{0},
@@ -536,7 +528,7 @@ static int model_deploy_cb(struct ctx *ctx, int argc, char **argv)
 	const char *service = NULL, *script = NULL, *source = NULL;
 	char *abs = NULL;
 	long long port;
-	double timeout;
+	double timeout, v;
 	bool wait = true;
 	int status = 0, c;
 
@@ -571,6 +563,15 @@ static int model_deploy_cb(struct ctx *ctx, int argc, char **argv)
 				goto out;
 			}
 			json_set(args, "timeout", cJSON_CreateNumber(timeout));
+			break;
+		case OPT_CPU:
+		case OPT_MEMORY_GB:
+			status = verb_positive(ctx, c == OPT_CPU ? "--cpu" : "--memory-gb", optarg,
+						&v);
+			if (status) {
+				goto out;
+			}
+			json_set(args, c == OPT_CPU ? "cpu" : "memory_gb", cJSON_CreateNumber(v));
 			break;
 		case OPT_NO_WAIT:
 			wait = false;
@@ -637,7 +638,7 @@ static const struct verb model_deploy_entry = {
 	.usage = "Usage: runyard model deploy NAME[:VERSION] --service SVC [--port N]\n"
 		 "           [--python PATH | --environment NAME[:VERSION]]\n"
 		 "           [--entry-script FILE [--source DIR]]\n"
-		 "           [--timeout S] [--no-wait] [--json]\n"
+		 "           [--cpu N] [--memory-gb G] [--timeout S] [--no-wait] [--json]\n"
 		 "\n"
 		 "Serve the model on http://127.0.0.1:PORT: POST /score with\n"
 		 "{\"data\": [[...]], \"method\": \"predict\"|\"predict_proba\"}, MLflow's\n"
@@ -654,6 +655,9 @@ static const struct verb model_deploy_entry = {
 		 "                       when it needs a build); not with --python\n"
 		 "  --entry-script FILE  a scoring script in DIR (default: this directory),\n"
 		 "  --source DIR         snapshotted like a run's source\n"
+		 "  --cpu N, --memory-gb G\n"
+		 "                       what each instance is held to (default: the\n"
+		 "                       model's ResourceConfiguration; none without one)\n"
 		 "  --timeout S          seconds the server may take to be Healthy (120)\n"
 		 "  --no-wait            return at once; see 'runyard service show'\n",
 	.min_args = 1,

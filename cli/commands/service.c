@@ -160,12 +160,15 @@ static int service_show_cb(struct ctx *ctx, int argc, char **argv)
 			 json_int(p, "pid", 0));
 		print_field("Pending:", buf);
 	}
+	print_cpu_mem(cJSON_GetObjectItemCaseSensitive(s, "resources"), "cpu", "memory_gb");
 	snprintf(t1, sizeof(t1), "%lld", json_int(s, "restarts", 0));
 	print_field("Restarts:", t1);
 	cJSON_ArrayForEach(i, cJSON_GetObjectItemCaseSensitive(s, "instances")) {
 		char buf[300];
-		snprintf(buf, sizeof(buf), "pid %lld, model %s, %s", json_int(i, "pid", 0),
-			 json_str(i, "model"), json_str(i, "state"));
+		snprintf(buf, sizeof(buf), "pid %lld, model %s, %s%s%s", json_int(i, "pid", 0),
+			 json_str(i, "model"), json_str(i, "state"),
+			 json_str(i, "tier") ? ", held by " : "",
+			 json_str(i, "tier") ? json_str(i, "tier") : "");
 		print_field("Instance:", buf);
 	}
 	render_time(json_str(s, "created_at"), t1);

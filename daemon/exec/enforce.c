@@ -42,6 +42,7 @@
 
 #include "context.h"
 #include "log.h"
+#include "msg.h"
 #include "run.h"
 
 #define CPU_PERIOD_US 100000
@@ -51,7 +52,7 @@
 /* CPUs handed out in the poll tier, so the next run gets the least used. */
 struct enforce_pin {
 	struct enforce_pin *next;
-	int64_t seq;
+	int64_t key; /* the subject's pin key */
 	cpu_set_t set;
 };
 
@@ -73,6 +74,34 @@ struct enforce {
 	 * of the state directory, the same after a restart. "" without one. */
 	char tag[10];
 };
+
+/* What is limited: a run (its supervisor puts the program in the cgroups)
+ * or a process the daemon started itself (a scoring server), named by
+ * prefix and key in the cgroup tree: run-<seq>, svc-<pid>. */
+struct subject {
+	const char *prefix;
+	int64_t key;  /* the run's seq, the process's pid */
+	int64_t pin;  /* its key among the CPUs handed out: seq, or -pid */
+	int64_t mem;  /* bytes; 0: none */
+	int64_t mcpu; /* thousandths of the CPUs it asked for; 0: none */
+};
+
+static struct subject run_subject(const struct run *r)
+{
+	return (struct subject){
+	    .prefix = "run",
+	    .key = r->seq,
+	    .pin = r->seq,
+	    .mem = r->req.mem > 0 ? r->req.mem : 0,
+	    .mcpu = r->req.bound && r->req.cpus > 0 ? r->req.cpus * 1000 : 0,
+	};
+}
+
+static struct subject proc_subject(int64_t pid, int64_t mem, int64_t mcpu)
+{
+	return (struct subject){
+	    .prefix = "svc", .key = pid, .pin = -pid, .mem = mem > 0 ? mem : 0, .mcpu = mcpu};
+}
 
 static int path_fmt(char *buf, size_t len, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -434,32 +463,35 @@ const char *enforce_tier_name(const struct daemon *d)
 	return tier_name(enforce_tier(d));
 }
 
-static bool cpus_wanted(const struct enforce *L, const struct run *r)
+static bool cpus_wanted(const struct enforce *L, const struct subject *s)
 {
 	/* Only CPUs asked for: the one a run that says nothing is counted for
 	 * at admission is not a limit on its threads. */
-	return L && r->req.bound && r->req.cpus > 0 && r->req.cpus < L->ncpus;
+	return L && s->mcpu > 0 && s->mcpu < (int64_t)L->ncpus * 1000;
+}
+
+static bool wanted(const struct enforce *L, const struct subject *s)
+{
+	return s->mem > 0 || cpus_wanted(L, s);
 }
 
 bool enforce_wanted(const struct run *r)
 {
-	return r->req.mem > 0 || cpus_wanted(r->d->enforce, r);
+	struct subject s = run_subject(r);
+
+	return wanted(r->d->enforce, &s);
 }
 
-/* The n least used of our CPUs (the lowest first among equals), as a
- * list for --cpus-list; remembered until the run ends. NULL: no memory. */
-static char *pin_cpus(struct enforce *L, int64_t seq, int64_t n)
+/* The n least used of our CPUs (the lowest first among equals),
+ * remembered under key until the subject ends. NULL: no memory. */
+static struct enforce_pin *pin_cpus(struct enforce *L, int64_t key, int64_t n)
 {
 	struct enforce_pin *pin = calloc(1, sizeof(*pin));
-	char *list = malloc(CPU_SETSIZE * 6 + 1);
-	size_t len = 0;
 
-	if (!pin || !list) {
-		free(pin);
-		free(list);
+	if (!pin) {
 		return NULL;
 	}
-	pin->seq = seq;
+	pin->key = key;
 	CPU_ZERO(&pin->set);
 	for (int64_t k = 0; k < n; k++) {
 		int best = -1;
@@ -475,22 +507,34 @@ static char *pin_cpus(struct enforce *L, int64_t seq, int64_t n)
 		CPU_SET(best, &pin->set);
 		L->users[best]++;
 	}
+	pin->next = L->pins;
+	L->pins = pin;
+	return pin;
+}
+
+/* The pin's CPUs as a list for --cpus-list ("0,1"); NULL: no memory. */
+static char *pin_list(const struct enforce_pin *pin)
+{
+	char *list = pin ? malloc(CPU_SETSIZE * 6 + 1) : NULL;
+	size_t len = 0;
+
+	if (!list) {
+		return NULL;
+	}
 	list[0] = '\0';
 	for (int c = 0; c < CPU_SETSIZE; c++) {
 		if (CPU_ISSET(c, &pin->set)) {
 			len += (size_t)snprintf(list + len, 7, "%s%d", len ? "," : "", c);
 		}
 	}
-	pin->next = L->pins;
-	L->pins = pin;
 	return list;
 }
 
-static void unpin_cpus(struct enforce *L, int64_t seq)
+static void unpin_cpus(struct enforce *L, int64_t key)
 {
 	for (struct enforce_pin **pp = &L->pins; *pp; pp = &(*pp)->next) {
 		struct enforce_pin *p = *pp;
-		if (p->seq == seq) {
+		if (p->key == key) {
 			for (int c = 0; c < CPU_SETSIZE; c++) {
 				if (CPU_ISSET(c, &p->set) && L->users[c] > 0) {
 					L->users[c]--;
@@ -551,25 +595,33 @@ static void remove_cgroup(const char *dir)
 	log_warn("cannot remove the cgroup %s: %s", dir, strerror(errno));
 }
 
-/* The run's cgroup directory in one of our runyard dirs. */
-static int run_dir(const struct enforce *L, const char *base, const struct run *r, char *buf,
-		   size_t len)
+/* The subject's cgroup directory in one of our runyard dirs. */
+static int subject_dir(const struct enforce *L, const char *base, const struct subject *s,
+		       char *buf, size_t len)
 {
 	if (L->tag[0]) {
-		return path_fmt(buf, len, "%s/run-%s-%" PRId64, base, L->tag, r->seq);
+		return path_fmt(buf, len, "%s/%s-%s-%" PRId64, base, s->prefix, L->tag, s->key);
 	}
-	return path_fmt(buf, len, "%s/run-%" PRId64, base, r->seq);
+	return path_fmt(buf, len, "%s/%s-%" PRId64, base, s->prefix, s->key);
 }
 
-/* Make the run's cgroups and write its limits. */
-static int make_cgroups(struct enforce *L, const struct run *r, char *mem_dir, char *cpu_dir,
+/* A CPU quota per period: at least the 1 ms the kernel takes. */
+static int64_t cpu_quota(const struct subject *s)
+{
+	int64_t q = s->mcpu * CPU_PERIOD_US / 1000;
+
+	return q < 1000 ? 1000 : q;
+}
+
+/* Make the subject's cgroups and write its limits. */
+static int make_cgroups(struct enforce *L, const struct subject *s, char *mem_dir, char *cpu_dir,
 			size_t len)
 {
-	int64_t mem = r->req.mem;
+	int64_t mem = s->mem;
 	int err;
 
 	cpu_dir[0] = '\0';
-	err = run_dir(L, L->dir, r, mem_dir, len);
+	err = subject_dir(L, L->dir, s, mem_dir, len);
 	if (err < 0 || (err = make_dir(mem_dir)) < 0) {
 		return err;
 	}
@@ -582,10 +634,10 @@ static int make_cgroups(struct enforce *L, const struct run *r, char *mem_dir, c
 		    (err = write_text(mem_dir, "memory.swap.max", "0\n")) < 0) {
 			return err;
 		}
-		if (cpus_wanted(L, r) && L->has_cpu) {
+		if (cpus_wanted(L, s) && L->has_cpu) {
 			char quota[48];
-			snprintf(quota, sizeof(quota), "%" PRId64 " %d\n",
-				 r->req.cpus * CPU_PERIOD_US, CPU_PERIOD_US);
+			snprintf(quota, sizeof(quota), "%" PRId64 " %d\n", cpu_quota(s),
+				 CPU_PERIOD_US);
 			if ((err = write_text(mem_dir, "cpu.max", quota)) < 0) {
 				return err;
 			}
@@ -604,9 +656,9 @@ static int make_cgroups(struct enforce *L, const struct run *r, char *mem_dir, c
 	    (err = write_int(mem_dir, "memory.memsw.limit_in_bytes", mem)) < 0) {
 		return err;
 	}
-	if (cpus_wanted(L, r) && L->has_cpu) {
-		int64_t quota = r->req.cpus * CPU_PERIOD_US;
-		if ((err = run_dir(L, L->cpu_dir, r, cpu_dir, len)) < 0 ||
+	if (cpus_wanted(L, s) && L->has_cpu) {
+		int64_t quota = cpu_quota(s);
+		if ((err = subject_dir(L, L->cpu_dir, s, cpu_dir, len)) < 0 ||
 		    (err = make_dir(cpu_dir)) < 0 ||
 		    (err = write_int(cpu_dir, "cpu.cfs_period_us", CPU_PERIOD_US)) < 0 ||
 		    (err = write_int(cpu_dir, "cpu.cfs_quota_us", quota)) < 0) {
@@ -616,37 +668,56 @@ static int make_cgroups(struct enforce *L, const struct run *r, char *mem_dir, c
 	return 0;
 }
 
+/* The subject's cgroups made and its limits written; on failure (logged,
+ * as what) nothing of them is left, for the caller to fall back to the
+ * poll tier. */
+static int subject_cgroups(struct enforce *L, const struct subject *s, const char *what,
+			   char *mem_dir, char *cpu_dir, size_t len)
+{
+	int err = make_cgroups(L, s, mem_dir, cpu_dir, len);
+
+	if (err < 0) {
+		log_warn("%s: cannot set up its cgroup in %s (%s); it is limited by polling "
+			 "instead",
+			 what, L->dir, strerror(-err));
+		if (subject_dir(L, L->dir, s, mem_dir, len) == 0) {
+			remove_cgroup(mem_dir);
+		}
+		if (L->cpu_dir[0] && subject_dir(L, L->cpu_dir, s, cpu_dir, len) == 0) {
+			remove_cgroup(cpu_dir);
+		}
+	}
+	return err;
+}
+
+/* How many whole CPUs a pin gives for what was asked. */
+static int64_t pin_count(const struct subject *s)
+{
+	return (s->mcpu + 999) / 1000;
+}
+
 int enforce_args(struct run *r, char ***ret_args, const char **ret_tier)
 {
 	struct enforce *L = r->d->enforce;
+	struct subject s = run_subject(r);
 	char mem_dir[PATH_MAX], cpu_dir[PATH_MAX], num[32];
 	char **args = calloc(7, sizeof(char *));
 	enum enforce_tier tier = enforce_tier(r->d);
 	bool pin = false;
 	size_t n = 0;
-	int err;
 
 	if (!args) {
 		return -ENOMEM;
 	}
 	*ret_tier = NULL;
-	if (!L || !enforce_wanted(r)) {
+	if (!L || !wanted(L, &s)) {
 		*ret_args = args;
 		return 0;
 	}
 	if (tier != ENFORCE_POLL) {
-		err = make_cgroups(L, r, mem_dir, cpu_dir, sizeof(mem_dir));
-		if (err < 0) {
-			log_warn("run %s: cannot set up its cgroup in %s (%s); it is limited by "
-				 "polling instead",
-				 r->id, L->dir, strerror(-err));
-			if (run_dir(L, L->dir, r, mem_dir, sizeof(mem_dir)) == 0) {
-				remove_cgroup(mem_dir);
-			}
-			if (L->cpu_dir[0] &&
-			    run_dir(L, L->cpu_dir, r, cpu_dir, sizeof(cpu_dir)) == 0) {
-				remove_cgroup(cpu_dir);
-			}
+		char what[128];
+		snprintf(what, sizeof(what), "run %s", r->id);
+		if (subject_cgroups(L, &s, what, mem_dir, cpu_dir, sizeof(mem_dir)) < 0) {
 			tier = ENFORCE_POLL;
 		}
 	}
@@ -657,18 +728,18 @@ int enforce_args(struct run *r, char ***ret_args, const char **ret_tier)
 			args[n++] = strdup("--cgroup");
 			args[n++] = strdup(cpu_dir);
 		}
-		pin = cpus_wanted(L, r) && !L->has_cpu;
+		pin = cpus_wanted(L, &s) && !L->has_cpu;
 	} else {
-		if (r->req.mem > 0) {
-			snprintf(num, sizeof(num), "%" PRId64, r->req.mem);
+		if (s.mem > 0) {
+			snprintf(num, sizeof(num), "%" PRId64, s.mem);
 			args[n++] = strdup("--mem-limit");
 			args[n++] = strdup(num);
 		}
-		pin = cpus_wanted(L, r);
+		pin = cpus_wanted(L, &s);
 	}
 	if (pin) {
 		args[n++] = strdup("--cpus-list");
-		args[n++] = pin_cpus(L, r->seq, r->req.cpus);
+		args[n++] = pin_list(pin_cpus(L, s.pin, pin_count(&s)));
 	}
 	for (size_t i = 0; i < n; i++) {
 		if (!args[i]) {
@@ -676,7 +747,7 @@ int enforce_args(struct run *r, char ***ret_args, const char **ret_tier)
 				free(args[k]);
 			}
 			free(args);
-			unpin_cpus(L, r->seq);
+			unpin_cpus(L, s.pin);
 			return -ENOMEM;
 		}
 	}
@@ -685,46 +756,223 @@ int enforce_args(struct run *r, char ***ret_args, const char **ret_tier)
 	return 0;
 }
 
+/* What the kernel saw of the subject, its cgroups removed; failed: the
+ * process did not end well (an OOM kill of a child in a process that
+ * still succeeded is not its end). Whether it had cgroups is found from
+ * the tree, so this works after a restart. */
+static void subject_finish(struct enforce *L, const struct subject *s, bool failed,
+			   struct enforce_end *ret)
+{
+	char dir[PATH_MAX];
+
+	unpin_cpus(L, s->pin);
+	/* The cgroup is there only if it was made for the subject. */
+	if (L->tier == ENFORCE_POLL || subject_dir(L, L->dir, s, dir, sizeof(dir)) < 0 ||
+	    access(dir, F_OK) < 0) {
+		return;
+	}
+	int64_t kills;
+	ret->tier = tier_name(L->tier);
+	if (L->tier == ENFORCE_CGROUP2) {
+		ret->peak_mem = read_int(dir, "memory.peak");
+		kills = read_key(dir, "memory.events", "oom_kill");
+	} else {
+		ret->peak_mem = read_int(dir, "memory.max_usage_in_bytes");
+		kills = read_key(dir, "memory.oom_control", "oom_kill");
+		/* Kernels before 4.13 do not count kills: hitting the limit and
+		 * dying of SIGKILL is the best sign there is. */
+		if (kills < 0 && read_int(dir, "memory.failcnt") > 0) {
+			kills = 1;
+		}
+	}
+	ret->oom = kills > 0 && failed;
+	remove_cgroup(dir);
+	if (L->cpu_dir[0] && subject_dir(L, L->cpu_dir, s, dir, sizeof(dir)) == 0 &&
+	    access(dir, F_OK) == 0) {
+		remove_cgroup(dir);
+	}
+}
+
 void enforce_finish(struct run *r, const struct enforce_sup *sup, struct enforce_end *ret)
 {
 	struct enforce *L = r->d->enforce;
-	char dir[PATH_MAX];
+	struct subject s = run_subject(r);
 
-	*ret = (struct enforce_end){.mem = r->req.mem > 0 ? r->req.mem : 0, .peak_mem = -1};
+	*ret = (struct enforce_end){.mem = s.mem, .peak_mem = -1};
 	if (!L) {
 		return;
 	}
-	unpin_cpus(L, r->seq);
-	/* The run's cgroup is there only if it was made for it. */
-	if (L->tier != ENFORCE_POLL && run_dir(L, L->dir, r, dir, sizeof(dir)) == 0 &&
-	    access(dir, F_OK) == 0) {
-		int64_t kills;
-		ret->tier = tier_name(L->tier);
-		if (L->tier == ENFORCE_CGROUP2) {
-			ret->peak_mem = read_int(dir, "memory.peak");
-			kills = read_key(dir, "memory.events", "oom_kill");
-		} else {
-			ret->peak_mem = read_int(dir, "memory.max_usage_in_bytes");
-			kills = read_key(dir, "memory.oom_control", "oom_kill");
-			/* Kernels before 4.13 do not count kills: hitting the limit
-			 * and dying of SIGKILL is the best sign there is. */
-			if (kills < 0 && read_int(dir, "memory.failcnt") > 0) {
-				kills = 1;
-			}
-		}
-		/* A child killed by the OOM killer in a run that still
-		 * succeeded is not the run's end. */
-		ret->oom = kills > 0 && sup && sup->failed;
-		remove_cgroup(dir);
-		if (L->cpu_dir[0] && run_dir(L, L->cpu_dir, r, dir, sizeof(dir)) == 0 &&
-		    access(dir, F_OK) == 0) {
-			remove_cgroup(dir);
-		}
-	} else if (enforce_wanted(r)) {
+	subject_finish(L, &s, sup && sup->failed, ret);
+	if (!ret->tier && wanted(L, &s)) {
 		ret->tier = tier_name(ENFORCE_POLL);
 		ret->oom = sup && sup->oom;
 	}
 	if (ret->tier && ret->peak_mem < 0 && sup && sup->peak_kb >= 0) {
 		ret->peak_mem = sup->peak_kb * 1024;
+	}
+}
+
+char *enforce_oom_message(const struct enforce_end *lim, const char *who)
+{
+	double mib = 1024.0 * 1024.0;
+
+	if (lim->mem <= 0) {
+		return lim->peak_mem >= 0 ? msg_strdupf("%s ran out of memory at %.1f MiB; it was "
+							"killed",
+							who, (double)lim->peak_mem / mib)
+					  : msg_strdupf("%s ran out of memory; it was killed", who);
+	}
+	if (lim->peak_mem > lim->mem) {
+		return msg_strdupf("%s used %.1f MiB, over its %.1f MiB limit; it was killed", who,
+				   (double)lim->peak_mem / mib, (double)lim->mem / mib);
+	}
+	/* The kernel stops a cgroup at its limit, so its peak is the limit. */
+	return msg_strdupf("%s needed more than its %.1f MiB limit (it reached %.1f MiB); it was "
+			   "killed",
+			   who, (double)lim->mem / mib,
+			   (double)(lim->peak_mem >= 0 ? lim->peak_mem : lim->mem) / mib);
+}
+
+/* ---- processes the daemon starts itself ---- */
+
+int enforce_proc_start(struct daemon *d, int64_t pid, int64_t mem, int64_t mcpu,
+		       const char **ret_tier, bool *ret_poll)
+{
+	struct enforce *L = d->enforce;
+	struct subject s = proc_subject(pid, mem, mcpu);
+	char mem_dir[PATH_MAX], cpu_dir[PATH_MAX] = "", me[24], what[64];
+	enum enforce_tier tier = enforce_tier(d);
+	int err;
+
+	*ret_tier = NULL;
+	*ret_poll = false;
+	if (!L || !wanted(L, &s)) {
+		return 0;
+	}
+	snprintf(me, sizeof(me), "%" PRId64 "\n", pid);
+	snprintf(what, sizeof(what), "process %" PRId64, pid);
+	if (tier != ENFORCE_POLL) {
+		err = subject_cgroups(L, &s, what, mem_dir, cpu_dir, sizeof(mem_dir));
+		/* cgroup.procs moves the whole process, threads and all; what it
+		 * allocated before stays charged where it was (a few MiB of a
+		 * starting interpreter). */
+		if (err == 0 && (err = write_text(mem_dir, "cgroup.procs", me)) == 0 && cpu_dir[0]) {
+			err = write_text(cpu_dir, "cgroup.procs", me);
+		}
+		if (err < 0) {
+			log_warn("%s: cannot join its cgroup %s (%s); it is limited by polling "
+				 "instead",
+				 what, mem_dir, strerror(-err));
+			remove_cgroup(mem_dir);
+			if (cpu_dir[0]) {
+				remove_cgroup(cpu_dir);
+			}
+			tier = ENFORCE_POLL;
+		}
+	}
+	if (cpus_wanted(L, &s) && (tier == ENFORCE_POLL || !L->has_cpu)) {
+		struct enforce_pin *p = pin_cpus(L, s.pin, pin_count(&s));
+		if (!p) {
+			return -ENOMEM;
+		}
+		/* Threads made from now on inherit it; a starting interpreter
+		 * has made none yet. */
+		if (sched_setaffinity((pid_t)pid, sizeof(p->set), &p->set) < 0) {
+			log_warn("%s: cannot pin it to its CPUs: %s", what, strerror(errno));
+		}
+	}
+	*ret_poll = tier == ENFORCE_POLL && s.mem > 0;
+	*ret_tier = tier_name(tier);
+	return 0;
+}
+
+int64_t enforce_group_rss(int64_t pgrp)
+{
+	static long page;
+	DIR *proc = opendir("/proc");
+	struct dirent *de;
+	int64_t total = 0;
+
+	if (!proc) {
+		return -errno;
+	}
+	if (!page) {
+		page = sysconf(_SC_PAGESIZE);
+	}
+	while ((de = readdir(proc))) {
+		char name[PATH_MAX], buf[1024];
+		long long grp = -1, rss = 0;
+		if (de->d_name[0] < '1' || de->d_name[0] > '9' ||
+		    path_fmt(name, sizeof(name), "/proc/%s", de->d_name) < 0 ||
+		    read_text(name, "stat", buf, sizeof(buf)) < 0) {
+			continue;
+		}
+		/* After the command's last ')': state ppid pgrp, then rss is the
+		 * 22nd field from the state. */
+		const char *p = strrchr(buf, ')');
+		if (p && sscanf(p + 1, " %*c %*d %lld %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u "
+					"%*d %*d %*d %*d %*d %*d %*u %*u %lld",
+				&grp, &rss) == 2 &&
+		    grp == pgrp && rss > 0) {
+			total += rss * page;
+		}
+	}
+	closedir(proc);
+	return total;
+}
+
+void enforce_proc_finish(struct daemon *d, int64_t pid, int64_t mem, int64_t mcpu, bool failed,
+			 struct enforce_end *ret)
+{
+	struct enforce *L = d->enforce;
+	struct subject s = proc_subject(pid, mem, mcpu);
+
+	*ret = (struct enforce_end){.mem = s.mem, .peak_mem = -1};
+	if (L) {
+		subject_finish(L, &s, failed, ret);
+	}
+}
+
+/* Remove base's svc-* cgroups but those of keep's pids. */
+static void sweep_dir(const struct enforce *L, const char *base, const int64_t *keep, size_t n)
+{
+	char prefix[24], p[PATH_MAX];
+	DIR *dd = opendir(base);
+	struct dirent *de;
+
+	if (!dd) {
+		return;
+	}
+	snprintf(prefix, sizeof(prefix), "svc-%s%s", L->tag, L->tag[0] ? "-" : "");
+	while ((de = readdir(dd))) {
+		char *end;
+		size_t pl = strlen(prefix);
+		if (strncmp(de->d_name, prefix, pl) != 0 || de->d_name[pl] < '1' ||
+		    de->d_name[pl] > '9') {
+			continue;
+		}
+		long long pid = strtoll(de->d_name + pl, &end, 10);
+		bool kept = *end != '\0';
+		for (size_t i = 0; i < n && !kept; i++) {
+			kept = keep[i] == pid;
+		}
+		if (!kept && path_fmt(p, sizeof(p), "%s/%s", base, de->d_name) == 0) {
+			log_info("removing the cgroup %s of a scoring server that has ended", p);
+			remove_cgroup(p);
+		}
+	}
+	closedir(dd);
+}
+
+void enforce_proc_sweep(struct daemon *d, const int64_t *keep, size_t n)
+{
+	struct enforce *L = d->enforce;
+
+	if (!L || L->tier == ENFORCE_POLL) {
+		return;
+	}
+	sweep_dir(L, L->dir, keep, n);
+	if (L->cpu_dir[0]) {
+		sweep_dir(L, L->cpu_dir, keep, n);
 	}
 }

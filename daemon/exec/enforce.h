@@ -1,10 +1,12 @@
-/* Enforcing what a local run asked for (its memory, its CPUs): the tier
- * this machine allows, picked once at start-up, the run's cgroup made and
- * its supervisor's options before it starts, and what the kernel saw read
- * back when it ends (docs/scheduling.md, "Enforcement"). */
+/* Enforcing what a local run or a scoring server asked for (its memory,
+ * its CPUs): the tier this machine allows, picked once at start-up, the
+ * cgroup made (and a run's supervisor options) before it starts, and what
+ * the kernel saw read back when it ends (docs/scheduling.md,
+ * "Enforcement"). */
 #pragma once
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct daemon;
@@ -59,3 +61,33 @@ int enforce_args(struct run *r, char ***ret_args, const char **ret_tier);
  * killer fired (in the cgroup tiers; from sup in the poll tier), remove
  * its cgroups, give back its CPUs. Safe to call twice and after a restart. */
 void enforce_finish(struct run *r, const struct enforce_sup *sup, struct enforce_end *ret);
+
+/* Why who ("the run") ended out of memory, from what its limits saw:
+ * "the run used 80.0 MiB, over its 64.0 MiB limit; it was killed".
+ * malloc'd; NULL: no memory. */
+char *enforce_oom_message(const struct enforce_end *lim, const char *who);
+
+/* A process the daemon has just started itself (a scoring server, which
+ * has no supervisor), held from now on to mem bytes (0: none) and mcpu
+ * thousandths of CPUs (0: none). In a cgroup tier its cgroups are made and
+ * pid is moved in; CPUs without a cpu controller are pinned with
+ * sched_setaffinity. *ret_tier as enforce_args (NULL: no limits); with
+ * *ret_poll the caller must watch its memory itself (enforce_group_rss),
+ * since nothing else will. -ENOMEM only. */
+int enforce_proc_start(struct daemon *d, int64_t pid, int64_t mem, int64_t mcpu,
+		       const char **ret_tier, bool *ret_poll);
+
+/* The resident memory of the processes of process group pgrp, in bytes
+ * (a poll: shared pages count once per process); -errno. */
+int64_t enforce_group_rss(int64_t pgrp);
+
+/* The process started with enforce_proc_start (by this daemon or an
+ * earlier one) has ended, failed when by a signal or an exit code: as
+ * enforce_finish, with the same mem and mcpu. */
+void enforce_proc_finish(struct daemon *d, int64_t pid, int64_t mem, int64_t mcpu, bool failed,
+			 struct enforce_end *ret);
+
+/* At start-up: remove the cgroups of processes started with
+ * enforce_proc_start that ended while no daemon looked, all but those of
+ * the n pids in keep (the ones still running). */
+void enforce_proc_sweep(struct daemon *d, const int64_t *keep, size_t n);

@@ -549,27 +549,6 @@ static void finish_limits(struct run *r, const struct enforce_sup *sup, struct e
 	}
 }
 
-static char *oom_message(const struct enforce_end *lim)
-{
-	double mib = 1024.0 * 1024.0;
-
-	if (lim->mem <= 0) {
-		return lim->peak_mem >= 0 ? msg_strdupf("the run ran out of memory at %.1f MiB; it "
-							"was killed",
-							(double)lim->peak_mem / mib)
-					  : msg_strdupf("the run ran out of memory; it was killed");
-	}
-	if (lim->peak_mem > lim->mem) {
-		return msg_strdupf("the run used %.1f MiB, over its %.1f MiB limit; it was killed",
-				   (double)lim->peak_mem / mib, (double)lim->mem / mib);
-	}
-	/* The kernel stops a cgroup at its limit, so its peak is the limit. */
-	return msg_strdupf("the run needed more than its %.1f MiB limit (it reached %.1f MiB); "
-			   "it was killed",
-			   (double)lim->mem / mib,
-			   (double)(lim->peak_mem >= 0 ? lim->peak_mem : lim->mem) / mib);
-}
-
 /* The process has ended (exit.json is there): decide the outcome, record
  * it, and go on to Finalizing. Safe to call again after a restart. */
 static void check_exit(struct run *r)
@@ -621,7 +600,7 @@ static void check_exit(struct run *r)
 	} else if (lim.oom) {
 		r->outcome = RUN_FAILED;
 		code = "OutOfMemory";
-		msg = oom_message(&lim);
+		msg = enforce_oom_message(&lim, "the run");
 	} else if (timed_out) {
 		r->outcome = RUN_FAILED;
 		code = "Timeout";

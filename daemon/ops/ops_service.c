@@ -4,6 +4,7 @@
 #include "optable.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include "ignore.h"
 #include "log.h"
 #include "models.h"
+#include "resources.h"
 #include "msg.h"
 #include "proto.h"
 #include "request.h"
@@ -244,13 +246,32 @@ static bool clean_rel(const char *p)
 	return true;
 }
 
+/* Whether an instance held to cpu and memory_gb can ever run here; else
+ * the error, with the machine's totals. Services are not admitted like
+ * runs (they would hold their share for good): they are only held to it. */
+static bool deploy_fits(struct request *req, double cpu, double memory_gb)
+{
+	/* A request counts at least one CPU, as a run's does. */
+	struct res_request q = {.cpus = cpu > 1 ? (int64_t)ceil(cpu) : 1,
+	                        .mem = (int64_t)(memory_gb * 1024 * 1024 * 1024)};
+	char *cause = NULL;
+
+	if (!req->d->pool || res_check(req->d->pool, &q, &cause) == 0) {
+		return true;
+	}
+	request_error(req, PROTO_E_INVALID_ARGUMENT, "the deployment %s",
+	              cause ? cause : "does not fit this machine");
+	free(cause);
+	return false;
+}
+
 static void ops_model_deploy(struct request *req)
 {
 	struct daemon *d = req->d;
 	const char *ref = NULL, *service = NULL, *python = NULL, *script = NULL, *source = NULL;
 	const char *environment = NULL;
 	int64_t port = 0;
-	double timeout = SERVICES_START_TIMEOUT_DEFAULT;
+	double timeout = SERVICES_START_TIMEOUT_DEFAULT, cpu = 0, memory_gb = 0;
 	bool wait = true;
 	char *cause = NULL;
 	struct models_model model = {0};
@@ -269,6 +290,8 @@ static void ops_model_deploy(struct request *req)
 	    msg_arg_string(req->args, "source", false, &source, &cause) < 0 ||
 	    msg_arg_string(req->args, "environment", false, &environment, &cause) < 0 ||
 	    msg_arg_number(req->args, "timeout", false, 1, 86400, &timeout, &cause) < 0 ||
+	    msg_arg_number(req->args, "cpu", false, 1e-3, 1 << 16, &cpu, &cause) < 0 ||
+	    msg_arg_number(req->args, "memory_gb", false, 1e-3, 1 << 20, &memory_gb, &cause) < 0 ||
 	    msg_arg_bool(req->args, "wait", false, &wait, &cause) < 0) {
 		request_arg_error(req, cause);
 		return;
@@ -335,12 +358,20 @@ static void ops_model_deploy(struct request *req)
 		              model.framework ? model.framework : "");
 		goto out;
 	}
+	/* The deployment's own resources, else its model's ResourceConfiguration. */
+	cpu = cpu > 0 ? cpu : model.cpu;
+	memory_gb = memory_gb > 0 ? memory_gb : model.memory_gb;
+	if (!deploy_fits(req, cpu, memory_gb)) {
+		goto out;
+	}
 	dp = calloc(1, sizeof(*dp));
 	if (!dp) {
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
 		goto out;
 	}
 	dp->d = d;
+	dp->cfg.cpu = cpu;
+	dp->cfg.memory_gb = memory_gb;
 	dp->work.data = dp;
 	dp->service = strdup(service);
 	dp->port = (int)port;

@@ -221,6 +221,8 @@ static int model_fill(struct daemon *d, sqlite3_stmt *st, struct models_model *r
 	m.name = strdup(col_text(st, 1));
 	m.version = sqlite3_column_int64(st, 2);
 	m.framework = col_text(st, 3) ? strdup(col_text(st, 3)) : NULL;
+	m.cpu = sqlite3_column_type(st, 5) == SQLITE_NULL ? 0 : sqlite3_column_double(st, 5);
+	m.memory_gb = sqlite3_column_type(st, 6) == SQLITE_NULL ? 0 : sqlite3_column_double(st, 6);
 	if (!m.name || files_json(d, m.id, &m.files, NULL) < 0) {
 		models_model_finish(&m);
 		return -ENOMEM;

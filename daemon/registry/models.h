@@ -16,6 +16,8 @@ struct models_model {
 	char *name;
 	int64_t version;
 	char *framework; /* canonical ("ScikitLearn"), or NULL */
+	double cpu;       /* its ResourceConfiguration; 0: not given */
+	double memory_gb; /* 0: not given */
 	cJSON *files;    /* [{"path", "size", "sha256", "mode"}] sorted by path */
 };
 

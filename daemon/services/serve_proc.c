@@ -19,6 +19,7 @@
 #include <sqlite3.h>
 #include <uv.h>
 #include "context.h"
+#include "enforce.h"
 #include "httpcheck.h"
 #include "log.h"
 #include "models.h"
@@ -146,10 +147,13 @@ struct instance *serve_proc_instance_create(struct services *m, struct service *
 	inst->n = ++m->next_n;
 	inst->model_ref = model_ref ? strdup(model_ref) : NULL;
 	inst->started_at = util_now();
+	inst->peak_mem = -1;
 	uv_timer_init(m->d->loop, &inst->timer);
 	inst->timer.data = inst;
+	uv_timer_init(m->d->loop, &inst->mem_timer);
+	inst->mem_timer.data = inst;
 	inst->proc.data = inst;
-	inst->handles = 1;
+	inst->handles = 2;
 	inst->next = m->instances;
 	if (inst->next) {
 		inst->next->prev = inst;
@@ -192,6 +196,7 @@ void serve_proc_instance_close(struct instance *inst)
 		uv_close((uv_handle_t *)&inst->proc, instance_close_cb);
 	}
 	uv_close((uv_handle_t *)&inst->timer, instance_close_cb);
+	uv_close((uv_handle_t *)&inst->mem_timer, instance_close_cb);
 }
 
 void serve_proc_kill_group(struct instance *inst, int sig)
@@ -233,15 +238,109 @@ static bool pid_matches(int64_t pid, const char *dir)
 	return yes;
 }
 
-/* The instance's process has ended (desc says how). */
-static void instance_gone(struct instance *inst, const char *desc)
+/* The poll tier: the memory of the instance's process group, which it
+ * leads; over its limit the group is killed, as the kernel would. */
+static void mem_timer_cb(uv_timer_t *t)
+{
+	struct instance *inst = t->data;
+	int64_t rss = enforce_group_rss(inst->pid);
+
+	if (rss > inst->peak_mem) {
+		inst->peak_mem = rss;
+	}
+	if (!inst->oom && rss > inst->mem && inst->state != INST_EXITED) {
+		inst->oom = true;
+		if (inst->svc) {
+			services_log(inst->svc, "instance %d (pid %lld) uses %.1f MiB, over its "
+			             "%.1f MiB limit: killed",
+			             inst->n, (long long)inst->pid, (double)rss / (1 << 20),
+			             (double)inst->mem / (1 << 20));
+		}
+		serve_proc_kill_group(inst, SIGKILL);
+	}
+}
+
+void serve_proc_instance_hold(struct instance *inst, const struct services_config *c,
+                              bool started_here)
+{
+	struct daemon *d = inst->mgr->d;
+	bool poll = false;
+
+	inst->mem = c->memory_gb > 0 ? (int64_t)(c->memory_gb * 1024 * 1024 * 1024) : 0;
+	inst->mcpu = c->cpu > 0 ? (int64_t)(c->cpu * 1000 + 0.5) : 0;
+	if (inst->mcpu == 0 && c->cpu > 0) {
+		inst->mcpu = 1;
+	}
+	if (!inst->mem && !inst->mcpu) {
+		return;
+	}
+	if (started_here) {
+		if (enforce_proc_start(d, inst->pid, inst->mem, inst->mcpu, &inst->tier, &poll) < 0) {
+			log_warn("instance %d: out of memory setting its limits", inst->n);
+		}
+	} else {
+		/* Left by an earlier daemon: a cgroup it was given holds it still;
+		 * in the poll tier nothing did while we were away. */
+		inst->tier = enforce_tier_name(d);
+		poll = enforce_tier(d) == ENFORCE_POLL && inst->mem > 0;
+	}
+	if (poll) {
+		uv_timer_start(&inst->mem_timer, mem_timer_cb, 0, MEM_POLL_MS);
+	}
+	if (inst->svc && inst->tier) {
+		char mem[48] = "", cpu[48] = "";
+		if (inst->mem) {
+			snprintf(mem, sizeof(mem), "%.1f MiB of memory", (double)inst->mem / (1 << 20));
+		}
+		if (inst->mcpu) {
+			snprintf(cpu, sizeof(cpu), "%s%g CPUs", inst->mem ? " and " : "",
+			         (double)inst->mcpu / 1000);
+		}
+		services_log(inst->svc, "instance %d is held to %s%s (%s)", inst->n, mem, cpu,
+		             inst->tier);
+	}
+}
+
+/* Its limits read back and its cgroup removed, once; the message of a
+ * kill for memory (malloc'd), or NULL. */
+static char *instance_limits_end(struct instance *inst, bool failed)
+{
+	struct enforce_end end;
+
+	/* One left by an earlier daemon may have a cgroup whatever the
+	 * service's configuration says now. */
+	if (inst->limits_done || (!inst->mem && !inst->mcpu && !inst->adopted)) {
+		return NULL;
+	}
+	inst->limits_done = true;
+	uv_timer_stop(&inst->mem_timer);
+	enforce_proc_finish(inst->mgr->d, inst->pid, inst->mem, inst->mcpu, failed, &end);
+	if (end.peak_mem < 0) {
+		end.peak_mem = inst->peak_mem;
+	}
+	if (!end.oom && !inst->oom) {
+		return NULL;
+	}
+	char *why = enforce_oom_message(&end, "it");
+	char *desc = why ? msg_strdupf("ran out of memory (OutOfMemory: %s)", why) : NULL;
+	free(why);
+	return desc;
+}
+
+/* The instance's process has ended (desc says how; failed: not well). */
+static void instance_gone(struct instance *inst, const char *desc, bool failed)
 {
 	struct service *svc = inst->svc;
 	enum instance_state was = inst->state;
+	char *oom;
 
 	inst->state = INST_EXITED;
 	/* Whatever the server started stays in its group: end that too. */
 	serve_proc_kill_group(inst, SIGKILL);
+	oom = instance_limits_end(inst, failed);
+	if (oom) {
+		desc = oom;
+	}
 	if (svc && !svc->deleted) {
 		if (was == INST_DRAINING) {
 			services_log(svc, "instance %d (pid %lld) stopped: %s", inst->n,
@@ -272,6 +371,7 @@ static void instance_gone(struct instance *inst, const char *desc)
 		}
 	}
 	serve_proc_instance_close(inst);
+	free(oom);
 }
 
 static void proc_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
@@ -287,7 +387,7 @@ static void proc_exit_cb(uv_process_t *p, int64_t exit_status, int term_signal)
 	}
 	inst->proc_open = false;
 	uv_close((uv_handle_t *)p, instance_close_cb);
-	instance_gone(inst, desc);
+	instance_gone(inst, desc, term_signal || exit_status);
 }
 
 static void check_cb(void *ud, int err, long status, const char *body, size_t len);
@@ -300,7 +400,8 @@ void serve_proc_instance_timer_cb(uv_timer_t *t)
 	int err;
 
 	if (inst->adopted && !pid_matches(inst->pid, inst->svc ? inst->svc->dir : inst->mgr->dir)) {
-		instance_gone(inst, "ended");
+		/* How it ended is not ours to know: its cgroup may say. */
+		instance_gone(inst, "ended", true);
 		return;
 	}
 	switch (inst->state) {
@@ -730,6 +831,7 @@ static void spawn_instance(struct service *svc)
 		goto out;
 	}
 	inst->pid = inst->proc.pid;
+	serve_proc_instance_hold(inst, c, true);
 	inst->port = priv_port;
 	inst->state = INST_STARTING;
 	inst->deadline = util_now() + c->timeout;

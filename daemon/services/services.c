@@ -33,6 +33,7 @@
 #include <uv.h>
 
 #include "context.h"
+#include "enforce.h"
 #include "httpcheck.h"
 #include "log.h"
 #include "models.h"
@@ -85,6 +86,8 @@ static int cfg_copy(const struct services_config *from, struct services_config *
 	memset(to, 0, sizeof(*to));
 	to->model_id = from->model_id;
 	to->timeout = from->timeout;
+	to->cpu = from->cpu;
+	to->memory_gb = from->memory_gb;
 	to->model_ref = strdup(from->model_ref);
 	to->python = strdup(from->python);
 	to->entry_script = from->entry_script ? strdup(from->entry_script) : NULL;
@@ -253,6 +256,15 @@ static void bind_text_or_null(sqlite3_stmt *st, int i, const char *v)
 	}
 }
 
+static void bind_limit(sqlite3_stmt *st, int i, double v)
+{
+	if (v > 0) {
+		sqlite3_bind_double(st, i, v);
+	} else {
+		sqlite3_bind_null(st, i);
+	}
+}
+
 static int db_insert(struct daemon *d, const char *name, int port, const struct services_config *c,
                      double now, int64_t *ret_id)
 {
@@ -260,7 +272,8 @@ static int db_insert(struct daemon *d, const char *name, int port, const struct 
 	    store_prepare(d->store, "services",
 	                  "INSERT INTO services(name, model_id, port, python, "
 	                  "entry_script, snapshot, source, timeout, created_at, "
-	                  "updated_at) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)");
+	                  "updated_at, cpu, memory_gb) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, "
+	                  "?9, ?9, ?10, ?11)");
 	int rc;
 
 	if (!st) {
@@ -275,6 +288,8 @@ static int db_insert(struct daemon *d, const char *name, int port, const struct 
 	bind_text_or_null(st, 7, c->source);
 	sqlite3_bind_double(st, 8, c->timeout);
 	sqlite3_bind_double(st, 9, now);
+	bind_limit(st, 10, c->cpu);
+	bind_limit(st, 11, c->memory_gb);
 	rc = sqlite3_step(st);
 	sqlite3_finalize(st);
 	if (rc != SQLITE_DONE) {
@@ -338,7 +353,8 @@ void services_db_update(struct service *svc)
 	    store_prepare(d->store, "services",
 	                  "UPDATE services SET model_id = ?2, python = ?3, "
 	                  "entry_script = ?4, snapshot = ?5, source = ?6, timeout = ?7, "
-	                  "healthy_once = ?8, updated_at = ?9 WHERE id = ?1");
+	                  "healthy_once = ?8, updated_at = ?9, cpu = ?10, memory_gb = ?11 "
+	                  "WHERE id = ?1");
 
 	if (!st) {
 		return;
@@ -352,6 +368,8 @@ void services_db_update(struct service *svc)
 	sqlite3_bind_double(st, 7, svc->cfg.timeout);
 	sqlite3_bind_int(st, 8, svc->healthy_once);
 	sqlite3_bind_double(st, 9, svc->updated_at);
+	bind_limit(st, 10, svc->cfg.cpu);
+	bind_limit(st, 11, svc->cfg.memory_gb);
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		log_error("service %s: recording it failed: %s", svc->name, store_errmsg(d->store));
 	}
@@ -406,6 +424,15 @@ static struct service *service_create(struct services *m, int64_t id, const char
 	return svc;
 }
 
+static void add_limit(cJSON *o, const char *name, double v)
+{
+	if (v > 0) {
+		cJSON_AddNumberToObject(o, name, v);
+	} else {
+		cJSON_AddNullToObject(o, name);
+	}
+}
+
 static cJSON *instance_json(const struct instance *inst)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -413,6 +440,11 @@ static cJSON *instance_json(const struct instance *inst)
 	cJSON_AddNumberToObject(o, "pid", (double)inst->pid);
 	cJSON_AddStringToObject(o, "model", inst->model_ref ? inst->model_ref : "?");
 	msg_add_time(o, "started_at", inst->started_at);
+	if (inst->tier) {
+		cJSON_AddStringToObject(o, "tier", inst->tier);
+	} else {
+		cJSON_AddNullToObject(o, "tier");
+	}
 	return o;
 }
 
@@ -441,6 +473,9 @@ static cJSON *service_json(struct service *svc)
 	} else {
 		cJSON_AddNullToObject(o, "environment");
 	}
+	cJSON *res = cJSON_AddObjectToObject(o, "resources");
+	add_limit(res, "cpu", svc->cfg.cpu);
+	add_limit(res, "memory_gb", svc->cfg.memory_gb);
 	if (svc->serving) {
 		cJSON_AddNumberToObject(o, "pid", (double)svc->serving->pid);
 		msg_add_time(o, "serving_since", svc->serving_since);
@@ -590,6 +625,7 @@ static void adopt_leftovers(struct services *m)
 			log_info("found scoring server pid %lld of %s left by an earlier runyardd",
 			         pid, svc ? svc->name : "a deleted service");
 			if (svc) {
+				serve_proc_instance_hold(inst, &svc->cfg, false);
 				uv_timer_start(&inst->timer, serve_proc_instance_timer_cb, ADOPTED_POLL_MS,
 				               ADOPTED_POLL_MS);
 			} else {
@@ -607,8 +643,8 @@ static int load_services(struct services *m)
 	                                 "SELECT s.id, s.name, s.port, s.model_id, s.python, "
 	                                 "s.entry_script, s.snapshot, s.source, s.timeout, "
 	                                 "s.healthy_once, s.created_at, s.updated_at, m.name, "
-	                                 "m.version FROM services s JOIN models m ON m.id = "
-	                                 "s.model_id ORDER BY s.id");
+	                                 "m.version, s.cpu, s.memory_gb FROM services s JOIN "
+	                                 "models m ON m.id = s.model_id ORDER BY s.id");
 	int rc;
 
 	if (!st) {
@@ -636,10 +672,33 @@ static int load_services(struct services *m)
 		svc->updated_at = sqlite3_column_double(st, 11);
 		c->model_ref = msg_strdupf("%s:%lld", sqlite3_column_text(st, 12),
 		                           (long long)sqlite3_column_int64(st, 13));
+		c->cpu = sqlite3_column_double(st, 14);
+		c->memory_gb = sqlite3_column_double(st, 15);
 		load_environment(svc);
 	}
 	sqlite3_finalize(st);
 	return rc == SQLITE_DONE ? 0 : -EIO;
+}
+
+/* The cgroups of servers that ended while no daemon looked go; those of
+ * the adopted ones stay until they end. */
+static void sweep_cgroups(struct services *m)
+{
+	size_t n = 0, i = 0;
+	int64_t *keep;
+
+	for (struct instance *inst = m->instances; inst; inst = inst->next) {
+		n++;
+	}
+	keep = calloc(n ? n : 1, sizeof(*keep));
+	if (!keep) {
+		return;
+	}
+	for (struct instance *inst = m->instances; inst; inst = inst->next) {
+		keep[i++] = inst->pid;
+	}
+	enforce_proc_sweep(m->d, keep, n);
+	free(keep);
 }
 
 int services_start(struct daemon *d)
@@ -674,6 +733,7 @@ int services_start(struct daemon *d)
 		log_error("loading the services failed: %s", store_errmsg(d->store));
 	}
 	adopt_leftovers(m);
+	sweep_cgroups(m);
 	int n = 0;
 	for (struct service *svc = m->list; svc; svc = svc->next) {
 		services_log(svc, "runyardd started: starting the service again (model %s)",

@@ -50,6 +50,8 @@ struct services_config {
 	double timeout;     /* seconds to answer Healthy */
 	char *environment;  /* "NAME:VERSION" whose python this is; NULL: none */
 	cJSON *vars;        /* that environment's variables; NULL: none */
+	double cpu;         /* CPUs each instance is held to; 0: none */
+	double memory_gb;   /* memory each instance is held to; 0: none */
 };
 
 void services_config_finish(struct services_config *c);

@@ -67,7 +67,19 @@ struct instance {
 	struct httpcheck *check;
 	int fails;
 	double started_at, deadline;
+	/* What it is held to (exec/enforce.c): bytes and thousandths of CPUs
+	 * (0: none), the tier that holds it (NULL: none), and in the poll tier
+	 * a timer that looks at its memory each second. */
+	int64_t mem, mcpu;
+	const char *tier;
+	uv_timer_t mem_timer;
+	int64_t peak_mem; /* the most the poll saw; -1: not looked */
+	bool oom;         /* the poll killed it for memory */
+	bool limits_done; /* its cgroup is read back and removed */
 };
+
+/* Memory of instances in the poll tier is looked at this often. */
+#define MEM_POLL_MS 1000
 
 struct service {
 	struct services *mgr;
@@ -128,6 +140,10 @@ void serve_proc_attempt_failed(struct service *svc, struct instance *inst, const
 void serve_proc_begin_attempt(struct service *svc);
 void serve_proc_instance_close(struct instance *inst);
 void serve_proc_instance_drain(struct instance *inst);
+/* Hold the instance (its pid known) to c's cpu and memory_gb: started_here
+ * when this daemon has just started it, else it was left by an earlier one. */
+void serve_proc_instance_hold(struct instance *inst, const struct services_config *c,
+                              bool started_here);
 void serve_proc_schedule_restart(struct service *svc);
 struct instance *serve_proc_instance_create(struct services *m, struct service *svc,
                                             const char *model_ref);

@@ -317,6 +317,12 @@ static const char *const migrations[] = {
 	"  limits TEXT,"
 	"  transitions TEXT NOT NULL,"
 	"  PRIMARY KEY(run_seq, attempt)) WITHOUT ROWID;",
+
+	/* 13: what a service's instances are held to (docs/models.md,
+	 * "Resources"): the deployment's cpu and memory_gb, or its model's
+	 * ResourceConfiguration; NULL: none. */
+	"ALTER TABLE services ADD COLUMN cpu REAL;"
+	"ALTER TABLE services ADD COLUMN memory_gb REAL;",
 };
 
 int store_migrate(struct store *s, char **cause)

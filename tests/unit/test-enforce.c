@@ -11,7 +11,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "context.h"
@@ -172,6 +174,21 @@ static void free_args(char **args)
 	free(args);
 }
 
+/* A fake delegated cgroup v2 tree under tmp/name; own is our cgroup in it. */
+static void make_v2(const char *name, char *root, size_t rlen, char *self, size_t slen, char *own,
+		    size_t olen)
+{
+	reset_root(name, root, rlen);
+	self_path("", self, slen);
+	snprintf(own, olen, "%s%s", root, self);
+	mkdir_p(own);
+	put(root, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma\n");
+	put(own, "cgroup.controllers", "cpu memory pids\n");
+	put(own, "cgroup.subtree_control", "");
+	put(own, "cgroup.procs", "");
+	put(own, "memory.swap.max", "max\n");
+}
+
 static void test_cgroup2(void)
 {
 	char root[512], self[1024], own[2048], runs[2100], dir[PATH_MAX];
@@ -180,15 +197,7 @@ static void test_cgroup2(void)
 	const char *tier;
 	char **args = NULL;
 
-	reset_root("v2", root, sizeof(root));
-	self_path("", self, sizeof(self));
-	snprintf(own, sizeof(own), "%s%s", root, self);
-	mkdir_p(own);
-	put(root, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma\n");
-	put(own, "cgroup.controllers", "cpu memory pids\n");
-	put(own, "cgroup.subtree_control", "");
-	put(own, "cgroup.procs", "");
-	put(own, "memory.swap.max", "max\n");
+	make_v2("v2", root, sizeof(root), self, sizeof(self), own, sizeof(own));
 
 	EXPECT_INT(enforce_init(&d), 0);
 	EXPECT_INT(enforce_tier(&d), ENFORCE_CGROUP2);
@@ -435,6 +444,119 @@ static void test_poll(void)
 	enforce_close(&d);
 }
 
+/* A child in a process group of its own that touches mib MiB and waits
+ * to be killed. */
+static pid_t hold_child(int mib)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		setpgid(0, 0);
+		/* volatile: a store never read again is not elided. */
+		volatile char *p = malloc((size_t)mib * MIB);
+		for (size_t i = 0; p && i < (size_t)mib * MIB; i += 4096) {
+			p[i] = 1;
+		}
+		for (;;) {
+			pause();
+		}
+	}
+	setpgid(pid, pid);
+	return pid;
+}
+
+static void end_child(pid_t pid)
+{
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
+/* A scoring server's limits: a process the daemon started, put in its
+ * cgroup by pid (cgroup2), or pinned and polled (poll). */
+static void test_proc(void)
+{
+	char root[512], self[1024], own[2048], dir[PATH_MAX], want[32];
+	struct daemon d = {0};
+	struct enforce_end end;
+	const char *tier;
+	bool poll;
+	pid_t pid = hold_child(1);
+
+	make_v2("v2-proc", root, sizeof(root), self, sizeof(self), own, sizeof(own));
+	EXPECT_INT(enforce_init(&d), 0);
+	EXPECT_STR(enforce_tier_name(&d), "cgroup2");
+	/* Half a CPU and 50 MiB. */
+	EXPECT_INT(enforce_proc_start(&d, pid, 50 * MIB, 500, &tier, &poll), 0);
+	EXPECT_STR(tier, "cgroup2");
+	EXPECT(!poll);
+	snprintf(dir, sizeof(dir), "%s/runyard/svc-%d", own, (int)pid);
+	snprintf(want, sizeof(want), "%d\n", (int)pid);
+	EXPECT_STR(get(dir, "cgroup.procs"), want);
+	EXPECT_STR(get(dir, "memory.max"), "52428800\n");
+	EXPECT_STR(get(dir, "cpu.max"), ncpus > 1 ? "50000 100000\n" : "");
+	put(dir, "memory.peak", "52428800\n");
+	put(dir, "memory.events", "oom 1\noom_kill 1\n");
+	enforce_proc_finish(&d, pid, 50 * MIB, 500, true, &end);
+	EXPECT_STR(end.tier, "cgroup2");
+	EXPECT(end.oom);
+	EXPECT_INT(end.peak_mem, 50 * MIB);
+	EXPECT(!is_dir(dir));
+	char *msg = enforce_oom_message(&end, "it");
+	EXPECT_STR(msg, "it needed more than its 50.0 MiB limit (it reached 50.0 MiB); it was "
+			"killed");
+	free(msg);
+	/* No limits: nothing made. */
+	EXPECT_INT(enforce_proc_start(&d, pid, 0, 0, &tier, &poll), 0);
+	EXPECT(tier == NULL && !poll);
+	EXPECT(!is_dir(dir));
+	/* At start-up, the cgroups of servers that ended while no daemon
+	 * looked go; a running one's, a run's and others' stay. */
+	char keep_dir[PATH_MAX], gone_dir[PATH_MAX], run_dir[PATH_MAX], other[PATH_MAX];
+	snprintf(keep_dir, sizeof(keep_dir), "%s/runyard/svc-222", own);
+	snprintf(gone_dir, sizeof(gone_dir), "%s/runyard/svc-111", own);
+	snprintf(run_dir, sizeof(run_dir), "%s/runyard/run-111", own);
+	snprintf(other, sizeof(other), "%s/runyard/svc-x", own);
+	mkdir_p(keep_dir);
+	mkdir_p(gone_dir);
+	mkdir_p(run_dir);
+	mkdir_p(other);
+	put(gone_dir, "memory.max", "1\n");
+	int64_t keep[] = {222};
+	enforce_proc_sweep(&d, keep, 1);
+	EXPECT(is_dir(keep_dir));
+	EXPECT(!is_dir(gone_dir));
+	EXPECT(is_dir(run_dir));
+	EXPECT(is_dir(other));
+	enforce_close(&d);
+
+	/* Poll: the caller watches memory; one CPU is pinned. */
+	reset_root("empty-proc", root, sizeof(root));
+	EXPECT_INT(enforce_init(&d), 0);
+	end_child(pid);
+	pid = hold_child(24);
+	EXPECT_INT(enforce_proc_start(&d, pid, 64 * MIB, 1000, &tier, &poll), 0);
+	EXPECT_STR(tier, "poll");
+	EXPECT(poll);
+	if (ncpus > 1) {
+		cpu_set_t set;
+		EXPECT_INT(sched_getaffinity(pid, sizeof(set), &set), 0);
+		EXPECT_INT(CPU_COUNT(&set), 1);
+	}
+	/* The child may still be touching its pages: wait until it has. */
+	int64_t rss = 0;
+	for (int i = 0; i < 200 && rss < 24 * MIB; i++) {
+		rss = enforce_group_rss(pid);
+		usleep(10000);
+	}
+	EXPECT(rss >= 24 * MIB);
+	EXPECT(rss < 64 * MIB);
+	EXPECT_INT(enforce_group_rss(999999999), 0);
+	enforce_proc_finish(&d, pid, 64 * MIB, 1000, true, &end);
+	EXPECT(end.tier == NULL && !end.oom);
+	end_child(pid);
+	enforce_close(&d);
+}
+
 int main(void)
 {
 	cpu_set_t set;
@@ -452,6 +574,7 @@ int main(void)
 	test_cgroup2_not_delegated();
 	test_cgroup1();
 	test_poll();
+	test_proc();
 	rm_rf(tmp);
 	TEST_DONE();
 }

@@ -479,7 +479,9 @@ class LocalWebservice:
 
 
 class AciWebservice:
-    """Accepted for scripts written for the cloud: served locally all the same."""
+    """Accepted for scripts written for the cloud: served locally all the same,
+    each instance held to cpu_cores and memory_gb (over the model's
+    ResourceConfiguration)."""
 
     @staticmethod
     def deploy_configuration(cpu_cores=None, memory_gb=None, **kwargs):
@@ -557,6 +559,10 @@ class Webservice:
         port = getattr(deployment_config, "port", None)
         if port:
             args["port"] = int(port)
+        opts = getattr(deployment_config, "options", None) or {}
+        for key, arg in (("cpu_cores", "cpu"), ("memory_gb", "memory_gb")):
+            if opts.get(key) is not None:
+                args[arg] = float(opts[key])
         svc = Webservice._from_json(ws, ws._call("model.deploy", args, timeout=None))
         svc._expect = args["model"]
         return svc
