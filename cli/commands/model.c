@@ -61,6 +61,18 @@ static void model_summary_line(const cJSON *m, char *buf, size_t n)
 		 fw ? ", " : "", files, files == 1 ? "" : "s", size);
 }
 
+/* --cpu N or --memory-gb G (optarg) into args' cpu or memory_gb. */
+static int resource_option(struct ctx *ctx, int c, cJSON *args)
+{
+	double v;
+	int status = verb_positive(ctx, c == OPT_CPU ? "--cpu" : "--memory-gb", optarg, &v);
+
+	if (status == 0) {
+		json_set(args, c == OPT_CPU ? "cpu" : "memory_gb", cJSON_CreateNumber(v));
+	}
+	return status;
+}
+
 static int model_register_cb(struct ctx *ctx, int argc, char **argv)
 {
 	static const struct option options[] = {
@@ -81,7 +93,6 @@ static int model_register_cb(struct ctx *ctx, int argc, char **argv)
 	cJSON *tags = cJSON_CreateObject(), *props = cJSON_CreateObject();
 	const char *run = NULL, *path = NULL, *file = NULL;
 	char *abs = NULL, summary[256];
-	double v;
 	int status = 0, c;
 
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
@@ -103,12 +114,10 @@ static int model_register_cb(struct ctx *ctx, int argc, char **argv)
 			break;
 		case OPT_CPU:
 		case OPT_MEMORY_GB:
-			status = verb_positive(ctx, c == OPT_CPU ? "--cpu" : "--memory-gb", optarg,
-						&v);
+			status = resource_option(ctx, c, args);
 			if (status) {
 				goto out;
 			}
-			json_set(args, c == OPT_CPU ? "cpu" : "memory_gb", cJSON_CreateNumber(v));
 			break;
 		case OPT_TAG:
 		case OPT_PROPERTY:
@@ -528,7 +537,7 @@ static int model_deploy_cb(struct ctx *ctx, int argc, char **argv)
 	const char *service = NULL, *script = NULL, *source = NULL;
 	char *abs = NULL;
 	long long port;
-	double timeout, v;
+	double timeout;
 	bool wait = true;
 	int status = 0, c;
 
@@ -566,12 +575,10 @@ static int model_deploy_cb(struct ctx *ctx, int argc, char **argv)
 			break;
 		case OPT_CPU:
 		case OPT_MEMORY_GB:
-			status = verb_positive(ctx, c == OPT_CPU ? "--cpu" : "--memory-gb", optarg,
-						&v);
+			status = resource_option(ctx, c, args);
 			if (status) {
 				goto out;
 			}
-			json_set(args, c == OPT_CPU ? "cpu" : "memory_gb", cJSON_CreateNumber(v));
 			break;
 		case OPT_NO_WAIT:
 			wait = false;
