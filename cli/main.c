@@ -21,6 +21,7 @@ static const struct verb *const verbs[] = {
 	&cmd_outputs_entry,
 	&cmd_experiments_entry,
 	&cmd_daemon_entry,
+	&cmd_ui_entry,
 	&cmd_metrics_entry,
 	&cmd_compare_entry,
 	&cmd_tag_entry,

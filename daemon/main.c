@@ -1,4 +1,5 @@
 /* runyardd: the runyard daemon. */
+#include <errno.h>
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
@@ -32,11 +33,43 @@ static void usage(FILE *f)
 		   "  --download-timeout S    seconds one download may take, retries included,\n"
 		   "                          and one output's upload to an HTTP datastore\n"
 		   "                          (default 3600)\n"
+		   "  --http ADDR:PORT        serve the web view there (docs/web.md); port 0:\n"
+		   "                          a free one; loopback addresses only unless\n"
+		   "  --http-allow-remote     is given too\n"
 		   "  --log-level L    error, warn, info (default) or debug\n"
 		   "  --verbose        the same as --log-level debug\n"
 		   "\n"
 		   "Under systemd, runyardd takes a socket passed with LISTEN_FDS, reports\n"
 		   "readiness and status on NOTIFY_SOCKET and pings the watchdog.\n");
+}
+
+/* "127.0.0.1:8265" or "[::1]:0" into cfg; -EINVAL. The address is kept
+ * in a static buffer: cfg lives as long as main. */
+static int http_parse(const char *arg, struct daemon_config *cfg)
+{
+	static char addr[64];
+	const char *colon = strrchr(arg, ':');
+	char *end;
+	size_t len;
+
+	if (!colon) {
+		return -EINVAL;
+	}
+	len = (size_t)(colon - arg);
+	if (arg[0] == '[' && len >= 2 && arg[len - 1] == ']') {
+		arg++;
+		len -= 2;
+	}
+	long port = strtol(colon + 1, &end, 10);
+	if (len == 0 || len >= sizeof(addr) || *end || colon[1] == '\0' || port < 0 ||
+	    port > 65535) {
+		return -EINVAL;
+	}
+	memcpy(addr, arg, len);
+	addr[len] = '\0';
+	cfg->http_addr = addr;
+	cfg->http_port = (int)port;
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -54,6 +87,8 @@ int main(int argc, char **argv)
 		{"snapshot-max-files", required_argument, NULL, 'F'},
 		{"download-max-mb", required_argument, NULL, 'D'},
 		{"download-timeout", required_argument, NULL, 'T'},
+		{"http", required_argument, NULL, 'H'},
+		{"http-allow-remote", no_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -129,6 +164,17 @@ int main(int argc, char **argv)
 			cfg.download_timeout_ms = s * 1000 < 1 ? 1 : (long)(s * 1000);
 			break;
 		}
+		case 'H':
+			if (http_parse(optarg, &cfg) < 0) {
+				fprintf(stderr, "runyardd: --http wants ADDR:PORT (127.0.0.1:8265, "
+						"[::1]:0), not '%s'\n",
+					optarg);
+				return 1;
+			}
+			break;
+		case 'R':
+			cfg.http_remote = true;
+			break;
 		case 'C':
 			cfg.cpus = (int)strtol(optarg, &end, 10);
 			if (*end || cfg.cpus < 1 || cfg.cpus > 100000) {

@@ -33,6 +33,7 @@ LAYERS = [
     ["services"],
     ["targets"],
     ["sweeps"],
+    ["web"],
     ["ops"],
     ["core"],
 ]

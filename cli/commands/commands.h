@@ -13,6 +13,7 @@ extern const struct verb cmd_update_entry;
 extern const struct verb cmd_experiments_entry;
 extern const struct verb cmd_outputs_entry;	/* outputs.c */
 extern const struct verb cmd_daemon_entry;	/* daemon.c */
+extern const struct verb cmd_ui_entry;		/* ui.c */
 extern const struct verb cmd_metrics_entry;	/* metrics.c */
 extern const struct verb cmd_compare_entry;
 extern const struct verb cmd_tag_entry;

@@ -23,6 +23,7 @@ struct compute_create;
 struct fetch_mgr;
 struct services;
 struct systemd;
+struct web;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -75,6 +76,9 @@ struct daemon {
 	uv_signal_t sig_term;
 	uv_signal_t sig_int;
 	int lock_fd;
+
+	/* The web view's listener (web/web.c); NULL when not listening. */
+	struct web *web;
 
 	/* The service manager (core/systemd.c). */
 	struct systemd *systemd;

@@ -33,6 +33,7 @@
 #include "tracking.h"
 #include "util.h"
 #include "watch.h"
+#include "web.h"
 
 static char *default_state_dir(void)
 {
@@ -214,6 +215,7 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	run_subscribe(d, sweeps_run_event, d);
 	run_subscribe(d, watch_run_event, d);
 	run_subscribe(d, systemd_run_event, d);
+	run_subscribe(d, web_run_event, d);
 	r = blob_store_open(d->state_dir, &d->blobs);
 	if (r < 0) {
 		*cause = msg_strdupf("cannot set up the blob store in %s: %s", d->state_dir,
@@ -268,6 +270,14 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	log_info("runyardd %s listening on %s%s (state %s, %d slots, grace %gs)", RUNYARD_VERSION,
 		 d->socket_path, listen_fd >= 0 ? " (socket-activated)" : "", d->state_dir,
 		 d->max_runs, d->grace);
+	if (cfg->http_addr) {
+		r = web_start(d, cfg->http_addr, cfg->http_port, cfg->http_remote, cause);
+		if (r < 0) {
+			return r;
+		}
+	} else {
+		web_resume(d);
+	}
 	return 0;
 }
 
@@ -352,6 +362,7 @@ void daemon_stop(struct daemon *d)
 	run_events_close(d);
 	compute_shutdown(d);
 	services_shutdown(d);
+	web_stop(d);
 	/* After the parts that may wait for downloads have let go of them. */
 	fetch_mgr_close(d->fetch);
 	d->fetch = NULL;

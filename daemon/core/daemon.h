@@ -20,6 +20,9 @@ struct daemon_config {
 	int cpus;                    /* declared CPUs; 0: the affinity mask */
 	int gpus;                    /* declared GPUs; -1: discover them */
 	int64_t gpu_mem;             /* bytes on each declared GPU */
+	const char *http_addr;       /* the web view's address; NULL: none at start */
+	int http_port;               /* 0: a free port */
+	bool http_remote;            /* a non-loopback address is meant */
 };
 
 /* Resolve paths, open the store and blobs, listen; start-up failures are the

@@ -20,6 +20,7 @@
 #include "server.h"
 #include "store.h"
 #include "target.h"
+#include "web.h"
 
 static void ops_daemon_hello(struct request *req)
 {
@@ -95,6 +96,46 @@ static void ops_daemon_set(struct request *req)
 	request_reply(req, res);
 }
 
+/* daemon.ui: the web view's URL, listening first when it is not (on
+ * 127.0.0.1 and the port asked for, else a free one). */
+static void ops_daemon_ui(struct request *req)
+{
+	struct daemon *d = req->d;
+	int64_t port = 0;
+	char *cause = NULL, *url;
+	bool started = false;
+	int err;
+
+	if (msg_arg_int(req->args, "port", false, 0, 65535, &port, &cause) < 0) {
+		request_arg_error(req, cause);
+		return;
+	}
+	if (!web_listening(d)) {
+		err = web_start(d, "127.0.0.1", (int)port, false, &cause);
+		if (err < 0) {
+			request_error(req, err == -EADDRINUSE ? PROTO_E_CONFLICT : PROTO_E_INTERNAL,
+				      "cannot start the web view: %s",
+				      cause ? cause : strerror(-err));
+			free(cause);
+			return;
+		}
+		started = true;
+	}
+	url = web_url(d);
+	if (!url) {
+		request_error(req, PROTO_E_INTERNAL, "out of memory");
+		return;
+	}
+	cJSON *res = cJSON_CreateObject();
+	cJSON_AddStringToObject(res, "url", url);
+	char *login = msg_strdupf("%s?token=%s", url, web_token(d));
+	cJSON_AddStringToObject(res, "login_url", login ? login : url);
+	cJSON_AddBoolToObject(res, "started", started);
+	free(login);
+	free(url);
+	request_reply(req, res);
+}
+
 static void ops_daemon_stop(struct request *req)
 {
 	log_info("stop requested by a client");
@@ -109,5 +150,6 @@ const struct op_entry ops_daemon_entries[] = {
 	{"daemon.status", ops_daemon_status, 0},
 	{"daemon.set", ops_daemon_set, 0},
 	{"daemon.stop", ops_daemon_stop, 0},
+	{"daemon.ui", ops_daemon_ui, 0},
 	{0},
 };

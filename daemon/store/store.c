@@ -123,6 +123,10 @@ const char *const store_stmt_sql[STMT__MAX] = {
 				"JOIN metric_points p ON p.metric_id = m.id "
 				"WHERE m.run_seq = ?1 AND m.name = ?2 AND m.kind = 'scalar' "
 				"AND p.idx >= ?3 ORDER BY p.idx LIMIT ?4",
+	/* A run's last numbers, for the columns of a page of runs. */
+	[STMT_METRIC_LASTS] = "SELECT name, last_num FROM metrics WHERE run_seq = ?1 "
+			      "AND kind = 'scalar' AND last_text IS NULL AND last_num IS NOT NULL "
+			      "ORDER BY id LIMIT 32",
 };
 
 /* SQLite codes become negative errnos where they enter our modules. */

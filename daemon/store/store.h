@@ -172,6 +172,21 @@ int store_run_json(struct store *s, int64_t seq, bool transitions, cJSON **ret);
 /* parent_seq > 0: only that sweep's children. */
 int store_run_list_json(struct store *s, const char *experiment, const char *status,
 			int64_t parent_seq, int limit, cJSON **ret);
+/* A page of runs, newest first, for the web view: those before seq
+ * before (0: from the newest) that pass every filter given (NULL or 0:
+ * any), at most limit; each run object also has "tags" and "metrics" (the
+ * last value of each numeric scalar series). *ret_next is the before of
+ * the next page, 0 when this is the last. */
+struct store_run_filter {
+	const char *experiment;
+	const char *status;
+	const char *kind;      /* run, sweep, array */
+	const char *tag;       /* a key, or KEY=VALUE */
+	const char *text;      /* in the command line */
+	int64_t parent_seq;
+};
+int store_run_page_json(struct store *s, const struct store_run_filter *f, int64_t before,
+			int limit, cJSON **ret, int64_t *ret_next);
 int store_artifacts_json(struct store *s, int64_t seq, cJSON **ret);
 int store_experiments_json(struct store *s, cJSON **ret);
 int store_counts_json(struct store *s, cJSON **ret);
@@ -237,6 +252,15 @@ int store_metrics_json(struct store *s, int64_t seq, int spark, cJSON **ret);
  * such series. */
 int store_metric_points_json(struct store *s, int64_t seq, const char *name, int64_t after,
 			     int64_t limit, size_t max_bytes, cJSON **ret);
+
+/* A numeric series drawn in at most max_points points, for a chart:
+ * {name, count, points: [[step, value], ...], downsampled}. A longer
+ * series is cut into (max_points-1)/2 buckets of consecutive points and each
+ * bucket gives its smallest and its largest value, in the order they
+ * came, so a spike is never smoothed away; the last point is always
+ * there. Points that are not numbers are left out. -ENOENT: no series. */
+int store_metric_chart_json(struct store *s, int64_t seq, const char *name, int64_t max_points,
+			    cJSON **ret);
 
 /* How many series the run has. */
 int store_metric_count(struct store *s, int64_t seq, int64_t *ret);

@@ -784,6 +784,163 @@ int store_run_list_json(struct store *s, const char *experiment, const char *sta
 	return 0;
 }
 
+/* Text as a LIKE pattern that matches it anywhere, '\\' escaping. */
+static char *like_anywhere(const char *text)
+{
+	size_t n = strlen(text);
+	char *p = malloc(2 * n + 3), *o = p;
+
+	if (!p) {
+		return NULL;
+	}
+	*o++ = '%';
+	for (const char *c = text; *c; c++) {
+		if (*c == '%' || *c == '_' || *c == '\\') {
+			*o++ = '\\';
+		}
+		*o++ = *c;
+	}
+	*o++ = '%';
+	*o = '\0';
+	return p;
+}
+
+/* A run's tags and last numeric scalar values, into o. */
+static int add_page_extras(struct store *s, int64_t seq, cJSON *o)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_TAGS);
+	cJSON *m = cJSON_AddObjectToObject(o, "tags");
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON_AddStringToObject(m, store_col_text(st, 0), store_col_text(st, 1));
+	}
+	sqlite3_reset(st);
+	st = store_stmt(s, STMT_METRIC_LASTS);
+	if (!st) {
+		return -EIO;
+	}
+	m = cJSON_AddObjectToObject(o, "metrics");
+	sqlite3_bind_int64(st, 1, seq);
+	while (sqlite3_step(st) == SQLITE_ROW) {
+		cJSON_AddNumberToObject(m, store_col_text(st, 0), sqlite3_column_double(st, 1));
+	}
+	sqlite3_reset(st);
+	return 0;
+}
+
+int store_run_page_json(struct store *s, const struct store_run_filter *f, int64_t before,
+			int limit, cJSON **ret, int64_t *ret_next)
+{
+	/* Built per call: the filters change its shape. Keyset paging on
+	 * seq, so a page deep in 100,000 runs costs what the first does. */
+	char sql[2048], *like = NULL, *tag_key = NULL;
+	const char *tag_value = NULL;
+	sqlite3_stmt *st = NULL;
+	int64_t last = 0;
+	int i = 1, rc, n = 0, err = 0;
+	cJSON *arr = NULL;
+
+	if (f->text && !(like = like_anywhere(f->text))) {
+		return -ENOMEM;
+	}
+	if (f->tag) {
+		tag_key = strdup(f->tag);
+		if (!tag_key) {
+			free(like);
+			return -ENOMEM;
+		}
+		char *eq = strchr(tag_key, '=');
+		if (eq) {
+			*eq = '\0';
+			tag_value = eq + 1;
+		}
+	}
+	snprintf(sql, sizeof(sql),
+		 "SELECT " RUN_COLUMNS RUN_FROM "WHERE 1 %s %s %s %s %s %s %s ORDER BY r.seq DESC "
+		 "LIMIT ?",
+		 before > 0 ? "AND r.seq < ?" : "", f->experiment ? "AND e.name = ?" : "",
+		 f->status ? "AND r.status = ?" : "", f->kind ? "AND r.kind = ?" : "",
+		 f->parent_seq > 0 ? "AND r.parent_seq = ?" : "",
+		 like ? "AND (SELECT group_concat(value, ' ') FROM json_each(r.command)) LIKE ? "
+			"ESCAPE '\\'"
+		      : "",
+		 !tag_key ? ""
+		 : tag_value
+		     ? "AND EXISTS (SELECT 1 FROM run_tags t WHERE t.run_seq = r.seq AND t.key = ? "
+		       "AND t.value = ?)"
+		     : "AND EXISTS (SELECT 1 FROM run_tags t WHERE t.run_seq = r.seq AND t.key = ?)");
+	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
+		err = -EIO;
+		goto out;
+	}
+	if (before > 0) {
+		sqlite3_bind_int64(st, i++, before);
+	}
+	if (f->experiment) {
+		sqlite3_bind_text(st, i++, f->experiment, -1, SQLITE_TRANSIENT);
+	}
+	if (f->status) {
+		sqlite3_bind_text(st, i++, f->status, -1, SQLITE_TRANSIENT);
+	}
+	if (f->kind) {
+		sqlite3_bind_text(st, i++, f->kind, -1, SQLITE_TRANSIENT);
+	}
+	if (f->parent_seq > 0) {
+		sqlite3_bind_int64(st, i++, f->parent_seq);
+	}
+	if (like) {
+		sqlite3_bind_text(st, i++, like, -1, SQLITE_TRANSIENT);
+	}
+	if (tag_key) {
+		sqlite3_bind_text(st, i++, tag_key, -1, SQLITE_TRANSIENT);
+		if (tag_value) {
+			sqlite3_bind_text(st, i++, tag_value, -1, SQLITE_TRANSIENT);
+		}
+	}
+	/* One more than asked: whether there is a next page. */
+	sqlite3_bind_int(st, i, limit + 1);
+	arr = cJSON_CreateArray();
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		if (n == limit) {
+			*ret_next = last;
+			break;
+		}
+		cJSON *o = run_row_json(st);
+		last = sqlite3_column_int64(st, 0);
+		cJSON_AddItemToArray(arr, o);
+		n++;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		err = store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO;
+		goto out;
+	}
+	if (n < limit || rc == SQLITE_DONE) {
+		*ret_next = 0;
+	}
+	sqlite3_finalize(st);
+	st = NULL;
+	cJSON *o;
+	cJSON_ArrayForEach(o, arr)
+	{
+		err = add_page_extras(s, (int64_t)cJSON_GetObjectItem(o, "seq")->valuedouble, o);
+		if (err < 0) {
+			goto out;
+		}
+	}
+	*ret = arr;
+	arr = NULL;
+out:
+	sqlite3_finalize(st);
+	cJSON_Delete(arr);
+	free(like);
+	free(tag_key);
+	return err;
+}
+
 int store_artifacts_json(struct store *s, int64_t seq, cJSON **ret)
 {
 	sqlite3_stmt *st = store_stmt(s, STMT_ARTIFACTS);

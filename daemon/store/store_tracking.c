@@ -387,3 +387,99 @@ int store_metric_count(struct store *s, int64_t seq, int64_t *ret)
 {
 	return store_count_of(s, STMT_METRIC_COUNT, seq, ret);
 }
+
+static void add_point(cJSON *pts, int64_t step, double v)
+{
+	cJSON *p = cJSON_CreateArray();
+
+	cJSON_AddItemToArray(p, cJSON_CreateNumber((double)step));
+	cJSON_AddItemToArray(p, cJSON_CreateNumber(v));
+	cJSON_AddItemToArray(pts, p);
+}
+
+int store_metric_chart_json(struct store *s, int64_t seq, const char *name, int64_t max_points,
+			    cJSON **ret)
+{
+	struct store_metric m;
+	sqlite3_stmt *st = NULL;
+	int64_t width, n = 0, bucket = -1;
+	/* The bucket being read: its first index, min and max with their steps. */
+	int64_t min_step = 0, max_step = 0, min_idx = 0, max_idx = 0, last_step = 0;
+	double min = 0, max = 0, last = 0;
+	bool have = false;
+	cJSON *o, *pts;
+	int rc, err;
+
+	err = store_metric_series(s, seq, name, NULL, &m);
+	if (err < 0) {
+		return err;
+	}
+	/* Two points a bucket and the last one: at most max_points. Buckets
+	 * are counted over every point, numbers or not. */
+	int64_t buckets = max_points > 2 ? (max_points - 1) / 2 : 1;
+	width = m.count <= max_points ? 1 : (m.count + buckets - 1) / buckets;
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT idx, step, num FROM metric_points WHERE metric_id = ?1 "
+			       "AND num IS NOT NULL ORDER BY idx",
+			       -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, m.id);
+	o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "name", name);
+	cJSON_AddNumberToObject(o, "count", (double)m.count);
+	pts = cJSON_AddArrayToObject(o, "points");
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		int64_t idx = sqlite3_column_int64(st, 0), step = sqlite3_column_int64(st, 1);
+		double v = sqlite3_column_double(st, 2);
+		if (width == 1) {
+			add_point(pts, step, v);
+			n++;
+			continue;
+		}
+		if (idx / width != bucket) {
+			if (have) {
+				/* The two extremes in the order they came. */
+				bool min_first = min_idx <= max_idx;
+				add_point(pts, min_first ? min_step : max_step, min_first ? min : max);
+				if (min_idx != max_idx) {
+					add_point(pts, min_first ? max_step : min_step,
+						  min_first ? max : min);
+				}
+			}
+			bucket = idx / width;
+			have = true;
+			min = max = v;
+			min_step = max_step = step;
+			min_idx = max_idx = idx;
+		} else if (v < min) {
+			min = v, min_step = step, min_idx = idx;
+		} else if (v > max) {
+			max = v, max_step = step, max_idx = idx;
+		}
+		last = v;
+		last_step = step;
+		n++;
+	}
+	if (width > 1 && have) {
+		bool min_first = min_idx <= max_idx;
+		add_point(pts, min_first ? min_step : max_step, min_first ? min : max);
+		if (min_idx != max_idx) {
+			add_point(pts, min_first ? max_step : min_step, min_first ? max : min);
+		}
+		/* The last point exact, unless the bucket gave it already. */
+		cJSON *tail = cJSON_GetArrayItem(pts, cJSON_GetArraySize(pts) - 1);
+		if ((int64_t)cJSON_GetArrayItem(tail, 0)->valuedouble != last_step ||
+		    cJSON_GetArrayItem(tail, 1)->valuedouble != last) {
+			add_point(pts, last_step, last);
+		}
+	}
+	sqlite3_finalize(st);
+	if (rc != SQLITE_DONE) {
+		cJSON_Delete(o);
+		return -EIO;
+	}
+	cJSON_AddBoolToObject(o, "downsampled", width > 1);
+	*ret = o;
+	return 0;
+}

@@ -30,7 +30,7 @@ GROUPS = {
 }
 # The commands that are not groups.
 VERBS = ["submit", "runs", "show", "logs", "wait", "cancel", "update", "outputs", "experiments",
-         "metrics", "compare", "tag", "snapshot", "help"]
+         "ui", "metrics", "compare", "tag", "snapshot", "help"]
 
 SUBVERBS = [(g, s) for g, subs in GROUPS.items() for s in subs]
 # The sub-verbs whose options end at a PROGRAM, as submit's do.
@@ -80,8 +80,8 @@ def test_overview_lists_every_command_and_help_forms_agree(ry):
     overview = ok(ry, "--help")
     assert ok(ry, "-h") == overview
     assert ok(ry, "help") == overview
-    assert commands_of(overview) == VERBS[:9] + ["daemon"] + VERBS[9:12] + ["ignore"] + \
-        VERBS[12:13] + ["model", "service", "env", "compute", "dataset", "sweep", "help"]
+    assert commands_of(overview) == VERBS[:9] + ["daemon"] + VERBS[9:13] + ["ignore"] + \
+        VERBS[13:14] + ["model", "service", "env", "compute", "dataset", "sweep", "help"]
     # No command at all: the overview on stderr, a usage exit.
     rc, out, err = ry()
     assert (rc, out, err) == (1, "", overview)
