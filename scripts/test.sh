@@ -2,7 +2,8 @@
 # Quick start, command two: build runyard twice, plainly (build/) and under
 # AddressSanitizer + UndefinedBehaviorSanitizer (build-asan/), and run every
 # test against both: the C unit tests with meson, then the integration suite
-# (tests/integration, which drives the real daemon and CLI) with pytest.
+# (tests/integration, which drives the real daemon and CLI) with pytest; then
+# the web page's browser tests (tests/browser) against the plain build.
 # Every suite writes JUnit XML; the last line printed is the total:
 #   N passed, N failed[, N skipped]
 # and the exit status is non-zero if anything failed or nothing ran.
@@ -71,8 +72,27 @@ integration() { # DIR: the pytest suite against the binaries in DIR
 	return $rc
 }
 
+browser() { # DIR: the browser suite (tests/browser, node's test runner driving Debian's
+	# chromium through playwright-core) against the daemon in DIR
+	local dir=$1
+	local xml="$root/$dir/meson-logs/browser.junit.xml"
+	mkdir -p "$root/$dir/meson-logs"
+	rm -f "$xml"
+	RUNYARD_BUILD="$root/$dir" RUNYARD_BROWSER_OUT="$root/$dir/meson-logs/browser" \
+		node --test --test-concurrency=1 \
+		--test-reporter=spec --test-reporter-destination=stdout \
+		--test-reporter=junit --test-reporter-destination="$xml" tests/browser/
+	local rc=$?
+	if [ -f "$xml" ]; then
+		junits+=("$xml")
+	fi
+	return $rc
+}
+
 built=()
+web_ready=false
 if step "dependencies" bash scripts/deps.sh; then
+	step "web dependencies (npm ci, chromium)" bash scripts/web-setup.sh && web_ready=true
 	step "build (debugoptimized)" configure_and_build build --buildtype=debugoptimized &&
 		built+=(build)
 	step "build-asan (debug, address+undefined sanitizers)" configure_and_build build-asan \
@@ -89,6 +109,11 @@ for dir in "${built[@]}"; do
 	suite "integration tests ($dir)" integration "$dir"
 	unset ASAN_OPTIONS UBSAN_OPTIONS
 done
+
+# The page is the same for both builds: it runs against the plain one.
+if [ "$web_ready" = true ] && [[ " ${built[*]} " == *" build "* ]]; then
+	suite "browser tests (build)" browser build
+fi
 
 echo
 echo "=== summary"
@@ -109,7 +134,10 @@ for path in files:
     except (OSError, ET.ParseError) as e:
         steps.append("reading %s (%s)" % (path, e))
         continue
-    for case in tree.iter("testcase"):
+    # Keyed by the suite too: node's reporter gives every case the class "test".
+    cases = [(suite.get("name", ""), case) for suite in tree.iter("testsuite")
+             for case in suite.findall("testcase")]
+    for suite, case in cases:
         tags = {child.tag for child in case}
         if tags & {"failure", "error"}:
             status = "failed"
@@ -117,12 +145,12 @@ for path in files:
             status = "skipped"
         else:
             status = "passed"
-        key = (path, case.get("classname", ""), case.get("name", ""))
+        key = (path, suite, case.get("classname", ""), case.get("name", ""))
         if RANK[status] >= RANK.get(results.get(key), -1):
             results[key] = status
 
 counts = {"passed": 0, "failed": 0, "skipped": 0}
-for (path, cls, name), status in sorted(results.items()):
+for (path, suite, cls, name), status in sorted(results.items()):
     counts[status] += 1
     if status == "failed":
         print("FAILED  %s  (%s)" % ("::".join(p for p in (cls, name) if p), path))
