@@ -28,7 +28,7 @@ def p95(xs):
 
 
 class Runyard:
-    def __init__(self, build, workdir, max_runs):
+    def __init__(self, build, workdir, max_runs, extra=()):
         self.cli_path = os.path.join(build, "cli", "runyard")
         self.daemon_path = os.path.join(build, "daemon", "runyardd")
         for p in (self.cli_path, self.daemon_path):
@@ -39,7 +39,7 @@ class Runyard:
         self.log = open(os.path.join(workdir, "runyardd.log"), "ab")
         self.proc = subprocess.Popen(
             [self.daemon_path, "--state-dir", self.state, "--socket", self.socket,
-             "--max-runs", str(max_runs)],
+             "--max-runs", str(max_runs)] + list(extra),
             stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
         deadline = time.monotonic() + 30
         while self.cli("daemon", "status", check=False).returncode != 0:

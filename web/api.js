@@ -59,6 +59,7 @@ export const api = {
   metric: (id, name, points) => get(`/api/runs/${enc(id)}/metrics/${enc(name)}` + qs({ points })),
   outputs: (id) => get(`/api/runs/${enc(id)}/outputs`),
   outputUrl: (id, path) => `/api/runs/${enc(id)}/outputs/${encPath(path)}`,
+  snapshot: (id, limit) => get(`/api/runs/${enc(id)}/snapshot` + qs({ limit })),
   children: (id) => get(`/api/runs/${enc(id)}/children`),
   experiments: () => get('/api/experiments'),
   models: () => get('/api/models'),

@@ -184,6 +184,28 @@ function outputsView(id) {
   return { sec: section('Outputs', body), refresh };
 }
 
+// The files the run was given: its snapshot's list, the first SNAPSHOT_SHOWN.
+const SNAPSHOT_SHOWN = 200;
+function snapshotView(id) {
+  const body = h('div', h('p.muted', 'Loading…'));
+  const refresh = async () => {
+    let snap;
+    try {
+      snap = await api.snapshot(id, SNAPSHOT_SHOWN);
+    } catch (e) {
+      if (e.status === 404) { fill(body, h('p.muted', 'No snapshot.')); return; }
+      throw e;
+    }
+    const files = snap.files || [];
+    fill(body, h('p.muted', h('code', snap.snapshot.slice(0, 12)), ' · ',
+      snap.more ? `the first ${files.length} files` : `${files.length} files`),
+    files.length ? h('div.scroll.files', h('table.grid', { dataset: { testid: 'snapshot-files' } },
+      h('thead', h('tr', h('th', 'Path'), h('th.num', 'Size'))),
+      h('tbody', files.map((f) => h('tr', h('td', h('code', f.path)), h('td.num', fmtBytes(f.size))))))) : null);
+  };
+  return { sec: section('Snapshot', body), refresh };
+}
+
 export async function runView(el, ctx) {
   let run = await api.run(ctx.arg);
   if (run.kind === 'sweep') { location.replace(hashFor('sweep', run.id)); return; }
@@ -202,6 +224,7 @@ export async function runView(el, ctx) {
   const extra = h('div.two');
   const metrics = metricsView(id, ctx);
   const outputs = outputsView(id);
+  const snapshot = snapshotView(id);
 
   const cancel = async (btn) => {
     btn.disabled = true;
@@ -236,9 +259,9 @@ export async function runView(el, ctx) {
 
   draw();
   el.append(head, h('div.two', section('Run', summary), section('Stages', stages, errSlot)),
-    metrics.sec, logView(id, run, ctx), outputs.sec, extra);
+    metrics.sec, logView(id, run, ctx), outputs.sec, extra, snapshot.sec);
   el.dataset.runId = id;
-  await Promise.all([metrics.refresh(), outputs.refresh()].map((p) => p.catch((e) => console.warn(e))));
+  await Promise.all([metrics.refresh(), outputs.refresh(), snapshot.refresh()].map((p) => p.catch((e) => console.warn(e))));
 
   if (TERMINAL.has(run.status)) return;
   every(1500, async () => {

@@ -65,27 +65,6 @@ static cJSON *row_json(sqlite3_stmt *st)
 	return o;
 }
 
-static int files_cb(void *ud, const struct snapshot_entry *e)
-{
-	cJSON *files = ud;
-	cJSON *f;
-
-	if (e->type != SNAPSHOT_FILE) {
-		return 0;
-	}
-	if (cJSON_GetArraySize(files) >= SHOW_FILES_MAX) {
-		return 1;
-	}
-	f = cJSON_CreateObject();
-	char *path = utf8_sanitize(e->path, strlen(e->path), NULL);
-	cJSON_AddStringToObject(f, "path", path ? path : "");
-	free(path);
-	cJSON_AddNumberToObject(f, "size", (double)e->size);
-	cJSON_AddStringToObject(f, "sha256", e->sha256);
-	cJSON_AddItemToArray(files, f);
-	return 0;
-}
-
 /* ---- dataset.register ---- */
 
 struct source {
@@ -716,9 +695,9 @@ static void ops_dataset_show(struct request *req)
 		return;
 	}
 	o = row_json(st);
-	files = cJSON_AddArrayToObject(o, "file_list");
-	err = snapshot_foreach(req->d->blobs, (const char *)sqlite3_column_text(st, 2), files_cb,
-	                       files, &cause);
+	err = snapshot_files_json(req->d->blobs, (const char *)sqlite3_column_text(st, 2),
+	                          SHOW_FILES_MAX, &files, &cause);
+	cJSON_AddItemToObject(o, "file_list", files);
 	if (err < 0) {
 		log_warn("dataset %s: %s", cJSON_GetObjectItem(o, "id")->valuestring,
 		         cause ? cause : strerror(-err));

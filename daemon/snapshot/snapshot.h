@@ -139,6 +139,12 @@ struct snapshot_entry {
 int snapshot_foreach(struct blobstore *bs, const char *id,
                      int (*cb)(void *ud, const struct snapshot_entry *e), void *ud, char **cause);
 
+/* The snapshot's files as [{path, size, sha256}] in path order, at most max
+ * of them (paths made valid UTF-8 for the wire); 1 when there were more,
+ * 0, or snapshot_foreach's errors. */
+int snapshot_files_json(struct blobstore *bs, const char *id, int max, cJSON **ret,
+                        char **cause);
+
 /* Whether a symlink at linkpath (relative to the root) with this target stays
  * inside the tree, judged on the text alone: an absolute target is outside,
  * and so is a relative one whose ".." climbs above the root at any point. */

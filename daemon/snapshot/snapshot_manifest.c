@@ -480,3 +480,45 @@ int snapshot_foreach(struct blobstore *bs, const char *id,
 	snapshot_manifest_finish(&m);
 	return r < 0 ? r : 0;
 }
+
+struct files_list {
+	cJSON *files;
+	int max;
+	bool more; /* snapshot_foreach says 0 when stopped */
+};
+
+static int files_cb(void *ud, const struct snapshot_entry *e)
+{
+	struct files_list *l = ud;
+	cJSON *f;
+
+	if (e->type != SNAPSHOT_FILE) {
+		return 0;
+	}
+	if (cJSON_GetArraySize(l->files) >= l->max) {
+		l->more = true;
+		return 1;
+	}
+	f = cJSON_CreateObject();
+	char *path = utf8_sanitize(e->path, strlen(e->path), NULL);
+	cJSON_AddStringToObject(f, "path", path ? path : "");
+	free(path);
+	cJSON_AddNumberToObject(f, "size", (double)e->size);
+	cJSON_AddStringToObject(f, "sha256", e->sha256);
+	cJSON_AddItemToArray(l->files, f);
+	return 0;
+}
+
+int snapshot_files_json(struct blobstore *bs, const char *id, int max, cJSON **ret, char **cause)
+{
+	struct files_list l = {cJSON_CreateArray(), max, false};
+	int err;
+
+	*ret = NULL;
+	if (!l.files) {
+		return -ENOMEM;
+	}
+	err = snapshot_foreach(bs, id, files_cb, &l, cause);
+	*ret = l.files;
+	return err < 0 ? err : l.more;
+}

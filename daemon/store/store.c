@@ -98,6 +98,21 @@ const char *const store_stmt_sql[STMT__MAX] = {
 	[STMT_POINTS] = "SELECT idx, step, ts, num, text FROM metric_points "
 			"WHERE metric_id = ?1 AND idx >= ?2 ORDER BY idx LIMIT ?3",
 	[STMT_POINT_NUM] = "SELECT num FROM metric_points WHERE metric_id = ?1 AND idx = ?2",
+	/* Ties keep the stored extreme: the earlier point, as a scan would. */
+	[STMT_ROLLUP_MERGE] =
+	    "INSERT INTO metric_rollups(metric_id, shift, bucket, n, lo, lo_idx, lo_step, hi, "
+	    "hi_idx, hi_step) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) "
+	    "ON CONFLICT DO UPDATE SET n = n + excluded.n, "
+	    "lo_idx = iif(excluded.lo < lo, excluded.lo_idx, lo_idx), "
+	    "lo_step = iif(excluded.lo < lo, excluded.lo_step, lo_step), "
+	    "lo = min(lo, excluded.lo), "
+	    "hi_idx = iif(excluded.hi > hi, excluded.hi_idx, hi_idx), "
+	    "hi_step = iif(excluded.hi > hi, excluded.hi_step, hi_step), "
+	    "hi = max(hi, excluded.hi)",
+	[STMT_ROLLUPS] = "SELECT bucket, lo, lo_idx, lo_step, hi, hi_idx, hi_step FROM metric_rollups "
+			 "WHERE metric_id = ?1 AND shift = ?2 ORDER BY bucket",
+	[STMT_POINT_LAST_NUM] = "SELECT idx, step, num FROM metric_points WHERE metric_id = ?1 "
+				"AND num IS NOT NULL ORDER BY idx DESC LIMIT 1",
 	[STMT_WARNING_COUNT] = "SELECT COUNT(*) FROM run_warnings WHERE run_seq = ?1",
 	[STMT_WARNING_INSERT] = "INSERT INTO run_warnings(run_seq, at, message) VALUES(?1, ?2, ?3)",
 	[STMT_WARNING_DROPPED] =

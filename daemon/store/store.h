@@ -240,6 +240,30 @@ struct store_metric_summary {
 int store_metric_summary_update(struct store *s, int64_t metric_id,
 				const struct store_metric_summary *sum);
 
+/* Rollups of a numeric series, kept as its points are stored so a chart
+ * of any length reads a bounded number of rows (docs/web.md, "Charts"):
+ * at each level, the points in buckets of 2^shift consecutive indexes give
+ * their count, smallest and largest value with index and step. Points
+ * are appended in index order; an accumulator holds the bucket being
+ * filled at each level and writes it (merging with what is stored) when
+ * the next point leaves it or when flushed, which must happen before the
+ * transaction commits. */
+#define STORE_ROLLUP_LEVELS 3
+extern const int store_rollup_shift[STORE_ROLLUP_LEVELS]; /* 5, 10, 15 */
+struct store_rollup_bucket {
+	int64_t bucket; /* -1: empty */
+	int64_t n;
+	double lo, hi;
+	int64_t lo_idx, lo_step, hi_idx, hi_step;
+};
+struct store_rollup {
+	int64_t metric_id;
+	struct store_rollup_bucket lv[STORE_ROLLUP_LEVELS];
+};
+void store_rollup_init(struct store_rollup *r, int64_t metric_id);
+int store_rollup_add(struct store *s, struct store_rollup *r, int64_t idx, int64_t step, double v);
+int store_rollup_flush(struct store *s, struct store_rollup *r);
+
 /* The run's series as [{name, kind, count, last, last_step, last_ts, min,
  * max}] in the order they were first logged; with spark > 1, numeric scalar
  * series also carry "spark": up to spark values sampled evenly. A last value
@@ -255,10 +279,12 @@ int store_metric_points_json(struct store *s, int64_t seq, const char *name, int
 
 /* A numeric series drawn in at most max_points points, for a chart:
  * {name, count, points: [[step, value], ...], downsampled}. A longer
- * series is cut into (max_points-1)/2 buckets of consecutive points and each
- * bucket gives its smallest and its largest value, in the order they
- * came, so a spike is never smoothed away; the last point is always
- * there. Points that are not numbers are left out. -ENOENT: no series. */
+ * series is cut into at most (max_points-1)/2 buckets of consecutive points
+ * and each bucket gives its smallest and its largest value, in the order
+ * they came, so a spike is never smoothed away; the last point is always
+ * there. Buckets of more than 32 points are read from the rollups, so the
+ * rows read stay under 32 per bucket however long the series. Points
+ * that are not numbers are left out. -ENOENT: no series. */
 int store_metric_chart_json(struct store *s, int64_t seq, const char *name, int64_t max_points,
 			    cJSON **ret);
 

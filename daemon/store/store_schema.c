@@ -10,6 +10,18 @@
 #include "msg.h"
 #include "store_priv.h"
 
+/* Migration 14 rolls up the points stored before it, one level at a time,
+ * merging point by point in index order as the ingest does
+ * (STMT_ROLLUP_MERGE). */
+#define ROLLUP_BACKFILL(S)                                                                      \
+	"INSERT INTO metric_rollups SELECT metric_id, " #S ", idx >> " #S ", 1, num, idx, step, "  \
+	"  num, idx, step FROM metric_points WHERE num IS NOT NULL ORDER BY metric_id, idx "     \
+	"  ON CONFLICT DO UPDATE SET n = n + 1, "                                                \
+	"  lo_idx = iif(excluded.lo < lo, excluded.lo_idx, lo_idx), "                            \
+	"  lo_step = iif(excluded.lo < lo, excluded.lo_step, lo_step), lo = min(lo, excluded.lo), " \
+	"  hi_idx = iif(excluded.hi > hi, excluded.hi_idx, hi_idx), "                            \
+	"  hi_step = iif(excluded.hi > hi, excluded.hi_step, hi_step), hi = max(hi, excluded.hi);"
+
 /* Forward migrations: entry i takes the schema from user_version i to i+1.
  * Never edit an entry once released; append a new one. */
 static const char *const migrations[] = {
@@ -323,6 +335,20 @@ static const char *const migrations[] = {
 	 * ResourceConfiguration; NULL: none. */
 	"ALTER TABLE services ADD COLUMN cpu REAL;"
 	"ALTER TABLE services ADD COLUMN memory_gb REAL;",
+
+	/* 14: rollups of numeric series for charts (store.h, docs/web.md):
+	 * per series, level (shift) and bucket of 2^shift indexes, the count
+	 * and the extremes with where they were. Written by the ingest as
+	 * points are stored; the series already stored are rolled up here. */
+	"CREATE TABLE metric_rollups("
+	"  metric_id INTEGER NOT NULL,"
+	"  shift INTEGER NOT NULL,"
+	"  bucket INTEGER NOT NULL,"
+	"  n INTEGER NOT NULL,"
+	"  lo REAL NOT NULL, lo_idx INTEGER NOT NULL, lo_step INTEGER NOT NULL,"
+	"  hi REAL NOT NULL, hi_idx INTEGER NOT NULL, hi_step INTEGER NOT NULL,"
+	"  PRIMARY KEY(metric_id, shift, bucket)) WITHOUT ROWID;"
+	ROLLUP_BACKFILL(5) ROLLUP_BACKFILL(10) ROLLUP_BACKFILL(15),
 };
 
 int store_migrate(struct store *s, char **cause)

@@ -388,6 +388,74 @@ int store_metric_count(struct store *s, int64_t seq, int64_t *ret)
 	return store_count_of(s, STMT_METRIC_COUNT, seq, ret);
 }
 
+const int store_rollup_shift[STORE_ROLLUP_LEVELS] = {5, 10, 15};
+
+void store_rollup_init(struct store_rollup *r, int64_t metric_id)
+{
+	r->metric_id = metric_id;
+	for (int i = 0; i < STORE_ROLLUP_LEVELS; i++) {
+		r->lv[i].bucket = -1;
+	}
+}
+
+static int rollup_write(struct store *s, int64_t metric_id, int shift, struct store_rollup_bucket *b)
+{
+	sqlite3_stmt *st = store_stmt(s, STMT_ROLLUP_MERGE);
+
+	if (!st) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, metric_id);
+	sqlite3_bind_int(st, 2, shift);
+	sqlite3_bind_int64(st, 3, b->bucket);
+	sqlite3_bind_int64(st, 4, b->n);
+	sqlite3_bind_double(st, 5, b->lo);
+	sqlite3_bind_int64(st, 6, b->lo_idx);
+	sqlite3_bind_int64(st, 7, b->lo_step);
+	sqlite3_bind_double(st, 8, b->hi);
+	sqlite3_bind_int64(st, 9, b->hi_idx);
+	sqlite3_bind_int64(st, 10, b->hi_step);
+	b->bucket = -1;
+	return store_exec_stmt(st);
+}
+
+int store_rollup_add(struct store *s, struct store_rollup *r, int64_t idx, int64_t step, double v)
+{
+	int err;
+
+	for (int i = 0; i < STORE_ROLLUP_LEVELS; i++) {
+		struct store_rollup_bucket *b = &r->lv[i];
+		int64_t bucket = idx >> store_rollup_shift[i];
+
+		if (b->bucket != bucket) {
+			if (b->bucket >= 0 &&
+			    (err = rollup_write(s, r->metric_id, store_rollup_shift[i], b)) < 0) {
+				return err;
+			}
+			*b = (struct store_rollup_bucket){bucket, 0, v, v, idx, step, idx, step};
+		} else if (v < b->lo) {
+			b->lo = v, b->lo_idx = idx, b->lo_step = step;
+		} else if (v > b->hi) {
+			b->hi = v, b->hi_idx = idx, b->hi_step = step;
+		}
+		b->n++;
+	}
+	return 0;
+}
+
+int store_rollup_flush(struct store *s, struct store_rollup *r)
+{
+	int err;
+
+	for (int i = 0; i < STORE_ROLLUP_LEVELS; i++) {
+		if (r->lv[i].bucket >= 0 &&
+		    (err = rollup_write(s, r->metric_id, store_rollup_shift[i], &r->lv[i])) < 0) {
+			return err;
+		}
+	}
+	return 0;
+}
+
 static void add_point(cJSON *pts, int64_t step, double v)
 {
 	cJSON *p = cJSON_CreateArray();
@@ -397,17 +465,55 @@ static void add_point(cJSON *pts, int64_t step, double v)
 	cJSON_AddItemToArray(pts, p);
 }
 
+/* The chart's bucket being filled: its extremes and where they were. */
+struct chart_bucket {
+	int64_t bucket; /* -1: none yet */
+	double lo, hi;
+	int64_t lo_idx, lo_step, hi_idx, hi_step;
+};
+
+/* The two extremes of a bucket in the order they came (one, if the same). */
+static void chart_emit(cJSON *pts, const struct chart_bucket *b)
+{
+	bool lo_first = b->lo_idx <= b->hi_idx;
+
+	if (b->bucket < 0) {
+		return;
+	}
+	add_point(pts, lo_first ? b->lo_step : b->hi_step, lo_first ? b->lo : b->hi);
+	if (b->lo_idx != b->hi_idx) {
+		add_point(pts, lo_first ? b->hi_step : b->lo_step, lo_first ? b->hi : b->lo);
+	}
+}
+
+/* Fold a span [idx of its lo, its hi] into the chart's bucket; a new
+ * bucket emits the one before. */
+static void chart_fold(cJSON *pts, struct chart_bucket *b, int64_t bucket,
+		       const struct chart_bucket *in)
+{
+	if (b->bucket != bucket) {
+		chart_emit(pts, b);
+		*b = *in;
+		b->bucket = bucket;
+		return;
+	}
+	if (in->lo < b->lo) {
+		b->lo = in->lo, b->lo_idx = in->lo_idx, b->lo_step = in->lo_step;
+	}
+	if (in->hi > b->hi) {
+		b->hi = in->hi, b->hi_idx = in->hi_idx, b->hi_step = in->hi_step;
+	}
+}
+
 int store_metric_chart_json(struct store *s, int64_t seq, const char *name, int64_t max_points,
 			    cJSON **ret)
 {
 	struct store_metric m;
+	struct chart_bucket cur = {.bucket = -1};
 	sqlite3_stmt *st = NULL;
-	int64_t width, n = 0, bucket = -1;
-	/* The bucket being read: its first index, min and max with their steps. */
-	int64_t min_step = 0, max_step = 0, min_idx = 0, max_idx = 0, last_step = 0;
-	double min = 0, max = 0, last = 0;
-	bool have = false;
-	cJSON *o, *pts;
+	int64_t width;
+	int shift = -1;
+	cJSON *o = NULL, *pts;
 	int rc, err;
 
 	err = store_metric_series(s, seq, name, NULL, &m);
@@ -418,68 +524,84 @@ int store_metric_chart_json(struct store *s, int64_t seq, const char *name, int6
 	 * are counted over every point, numbers or not. */
 	int64_t buckets = max_points > 2 ? (max_points - 1) / 2 : 1;
 	width = m.count <= max_points ? 1 : (m.count + buckets - 1) / buckets;
-	if (sqlite3_prepare_v2(s->db,
-			       "SELECT idx, step, num FROM metric_points WHERE metric_id = ?1 "
-			       "AND num IS NOT NULL ORDER BY idx",
-			       -1, &st, NULL) != SQLITE_OK) {
+	/* The coarsest rollup that fits in a bucket, and buckets widened to a
+	 * multiple of it, so each rollup falls in one bucket. */
+	for (int i = STORE_ROLLUP_LEVELS - 1; i >= 0 && shift < 0; i--) {
+		if (width >= (INT64_C(1) << store_rollup_shift[i])) {
+			shift = store_rollup_shift[i];
+		}
+	}
+	if (shift >= 0) {
+		int64_t size = INT64_C(1) << shift;
+		width = (width + size - 1) / size * size;
+		st = store_stmt(s, STMT_ROLLUPS);
+	} else {
+		st = store_stmt(s, STMT_POINTS);
+	}
+	if (!st) {
 		return -EIO;
 	}
 	sqlite3_bind_int64(st, 1, m.id);
+	if (shift >= 0) {
+		sqlite3_bind_int(st, 2, shift);
+	} else {
+		sqlite3_bind_int64(st, 2, 0);
+		sqlite3_bind_int64(st, 3, m.count);
+	}
 	o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "name", name);
 	cJSON_AddNumberToObject(o, "count", (double)m.count);
 	pts = cJSON_AddArrayToObject(o, "points");
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		int64_t idx = sqlite3_column_int64(st, 0), step = sqlite3_column_int64(st, 1);
-		double v = sqlite3_column_double(st, 2);
-		if (width == 1) {
-			add_point(pts, step, v);
-			n++;
-			continue;
-		}
-		if (idx / width != bucket) {
-			if (have) {
-				/* The two extremes in the order they came. */
-				bool min_first = min_idx <= max_idx;
-				add_point(pts, min_first ? min_step : max_step, min_first ? min : max);
-				if (min_idx != max_idx) {
-					add_point(pts, min_first ? max_step : min_step,
-						  min_first ? max : min);
-				}
+		struct chart_bucket in;
+		int64_t first; /* the row's first index */
+
+		if (shift >= 0) {
+			first = sqlite3_column_int64(st, 0) << shift;
+			in.lo = sqlite3_column_double(st, 1);
+			in.lo_idx = sqlite3_column_int64(st, 2);
+			in.lo_step = sqlite3_column_int64(st, 3);
+			in.hi = sqlite3_column_double(st, 4);
+			in.hi_idx = sqlite3_column_int64(st, 5);
+			in.hi_step = sqlite3_column_int64(st, 6);
+		} else {
+			if (sqlite3_column_type(st, 3) == SQLITE_NULL) {
+				continue; /* not a number */
 			}
-			bucket = idx / width;
-			have = true;
-			min = max = v;
-			min_step = max_step = step;
-			min_idx = max_idx = idx;
-		} else if (v < min) {
-			min = v, min_step = step, min_idx = idx;
-		} else if (v > max) {
-			max = v, max_step = step, max_idx = idx;
+			first = in.lo_idx = in.hi_idx = sqlite3_column_int64(st, 0);
+			in.lo_step = in.hi_step = sqlite3_column_int64(st, 1);
+			in.lo = in.hi = sqlite3_column_double(st, 3);
 		}
-		last = v;
-		last_step = step;
-		n++;
-	}
-	if (width > 1 && have) {
-		bool min_first = min_idx <= max_idx;
-		add_point(pts, min_first ? min_step : max_step, min_first ? min : max);
-		if (min_idx != max_idx) {
-			add_point(pts, min_first ? max_step : min_step, min_first ? max : min);
-		}
-		/* The last point exact, unless the bucket gave it already. */
-		cJSON *tail = cJSON_GetArrayItem(pts, cJSON_GetArraySize(pts) - 1);
-		if ((int64_t)cJSON_GetArrayItem(tail, 0)->valuedouble != last_step ||
-		    cJSON_GetArrayItem(tail, 1)->valuedouble != last) {
-			add_point(pts, last_step, last);
+		if (width == 1) {
+			add_point(pts, in.lo_step, in.lo);
+		} else {
+			chart_fold(pts, &cur, first / width, &in);
 		}
 	}
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
-		cJSON_Delete(o);
-		return -EIO;
+		err = -EIO;
+		goto fail;
+	}
+	chart_emit(pts, &cur);
+	if (width > 1 && cur.bucket >= 0) {
+		/* The last point exact, unless the last bucket gave it already. */
+		st = store_stmt(s, STMT_POINT_LAST_NUM);
+		if (!st) {
+			err = -EIO;
+			goto fail;
+		}
+		sqlite3_bind_int64(st, 1, m.id);
+		if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_int64(st, 0) != cur.lo_idx &&
+		    sqlite3_column_int64(st, 0) != cur.hi_idx) {
+			add_point(pts, sqlite3_column_int64(st, 1), sqlite3_column_double(st, 2));
+		}
+		sqlite3_reset(st);
 	}
 	cJSON_AddBoolToObject(o, "downsampled", width > 1);
 	*ret = o;
 	return 0;
+fail:
+	cJSON_Delete(o);
+	return err;
 }

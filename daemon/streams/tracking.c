@@ -34,6 +34,9 @@
 /* Largest integer a double holds exactly (steps). */
 #define STEP_MAX 9007199254740991.0
 
+/* Series whose rollups an ingest keeps open at once (struct ingest). */
+#define ROLLUPS_OPEN 8
+
 static const char *const kind_names[] = {
     [TRACKING_SCALAR] = "scalar", [TRACKING_LIST] = "list",   [TRACKING_ROW] = "row",
     [TRACKING_TABLE] = "table",   [TRACKING_IMAGE] = "image",
@@ -504,7 +507,43 @@ struct ingest {
 	char **unlink;   /* uploaded copies to remove once their lines are committed */
 	size_t nunlink, cap;
 	bool metrics; /* a point was stored: the run's listeners hear of it */
+	/* The rollups of the series written in this transaction, flushed
+	 * before it commits: a run logging one point a line writes a rollup
+	 * row per bucket left, not three per point. */
+	struct store_rollup roll[ROLLUPS_OPEN];
+	int nroll;
 };
+
+/* The accumulator of series metric_id, taking one (and writing out the
+ * oldest if all are taken). NULL on a failed write. */
+static struct store_rollup *rollup_of(struct ingest *in, int64_t metric_id, int *err)
+{
+	for (int i = 0; i < in->nroll; i++) {
+		if (in->roll[i].metric_id == metric_id) {
+			return &in->roll[i];
+		}
+	}
+	if (in->nroll == ROLLUPS_OPEN) {
+		if ((*err = store_rollup_flush(in->s, &in->roll[0])) < 0) {
+			return NULL;
+		}
+		memmove(&in->roll[0], &in->roll[1], sizeof(in->roll[0]) * (ROLLUPS_OPEN - 1));
+		in->nroll--;
+	}
+	store_rollup_init(&in->roll[in->nroll], metric_id);
+	return &in->roll[in->nroll++];
+}
+
+static int rollups_flush(struct ingest *in)
+{
+	int err = 0;
+
+	for (int i = 0; i < in->nroll && err == 0; i++) {
+		err = store_rollup_flush(in->s, &in->roll[i]);
+	}
+	in->nroll = 0;
+	return err;
+}
 
 static int apply_metric(struct ingest *in, const struct tracking_line *l, char **cause)
 {
@@ -577,6 +616,10 @@ static int apply_metric(struct ingest *in, const struct tracking_line *l, char *
 		sum.last_step = step ? (int64_t)step->valuedouble : idx;
 		sum.last_ts = l->ts64 ? l->ts64[i] : ts ? ts->valuedouble : l->ts->valuedouble;
 		err = store_metric_point_add(in->s, m.id, idx, sum.last_step, sum.last_ts, num, t);
+		if (err == 0 && l->kind == TRACKING_SCALAR && !t) {
+			struct store_rollup *roll = rollup_of(in, m.id, &err);
+			err = roll ? store_rollup_add(in->s, roll, idx, sum.last_step, num) : err;
+		}
 		if (err < 0) {
 			free(text);
 			return err;
@@ -849,6 +892,9 @@ static int ingest(struct run *r, bool final, int64_t budget)
 				break;
 			}
 		}
+		if (err == 0) {
+			err = rollups_flush(&in);
+		}
 		if (err == 0 && used > 0) {
 			err = store_run_tracking_offset_set(in.s, r->seq, offset + used);
 		}
@@ -856,6 +902,7 @@ static int ingest(struct run *r, bool final, int64_t budget)
 			err = store_commit(in.s);
 		}
 		if (err < 0) {
+			in.nroll = 0;
 			store_rollback(in.s);
 			log_error("run %s: storing what it wrote to %s failed: %s", r->id,
 			          TRACKING_FILE, store_errmsg(in.s));

@@ -27,6 +27,7 @@
 #include "msg.h"
 #include "run.h"
 #include "services.h"
+#include "snapshot.h"
 #include "store.h"
 #include "sweep.h"
 
@@ -41,6 +42,9 @@
 /* Points a chart, by default and at most. */
 #define POINTS_DEFAULT 500
 #define POINTS_MAX 2000
+/* Files of a snapshot listing, by default and at most. */
+#define SNAPSHOT_FILES_DEFAULT 1000
+#define SNAPSHOT_FILES_MAX 10000
 
 struct web_tail {
 	struct web *w;
@@ -469,6 +473,44 @@ static void run_output(struct web *w, struct httpd_req *r, int64_t seq, char **s
 	httpd_reply_fd(r, "application/octet-stream", fd, (uint64_t)size, headers);
 }
 
+/* The files of the run's snapshot, in path order, a bounded number. */
+static void run_snapshot(struct web *w, struct httpd_req *r, int64_t seq)
+{
+	cJSON *run = NULL, *files = NULL, *id;
+	char *cause = NULL;
+	int64_t limit;
+	int err;
+
+	if (!arg_int(r, "limit", 1, SNAPSHOT_FILES_MAX, SNAPSHOT_FILES_DEFAULT, &limit)) {
+		return;
+	}
+	if ((err = store_run_json(w->d->store, seq, false, &run)) < 0) {
+		reply_store_error(w, r, err);
+		return;
+	}
+	id = cJSON_GetObjectItem(run, "snapshot");
+	if (!cJSON_IsString(id) || !*id->valuestring) {
+		httpd_reply_error(r, 404, "NotFound", "run #%lld has no snapshot", (long long)seq);
+		goto out;
+	}
+	err = snapshot_files_json(w->d->blobs, id->valuestring, (int)limit, &files, &cause);
+	if (err < 0) {
+		httpd_reply_error(r, err == -ENOENT ? 404 : 500,
+				  err == -ENOENT ? "NotFound" : "Internal", "the snapshot %.12s: %s",
+				  id->valuestring, cause ? cause : strerror(-err));
+		cJSON_Delete(files);
+		goto out;
+	}
+	cJSON *o = cJSON_CreateObject();
+	cJSON_AddStringToObject(o, "snapshot", id->valuestring);
+	cJSON_AddItemToObject(o, "files", files);
+	cJSON_AddBoolToObject(o, "more", err > 0);
+	httpd_reply_json(r, 200, o);
+out:
+	free(cause);
+	cJSON_Delete(run);
+}
+
 static void run_children(struct web *w, struct httpd_req *r, int64_t seq)
 {
 	struct store_run_filter f = {.parent_seq = seq};
@@ -574,6 +616,8 @@ static void run_api(struct web *w, struct httpd_req *r, bool get, char **segs, i
 		reply_wrapped(w, r, "files", a, err);
 	} else if (n >= 4 && strcmp(what, "outputs") == 0) {
 		run_output(w, r, seq, segs + 3, n - 3);
+	} else if (n == 3 && strcmp(what, "snapshot") == 0) {
+		run_snapshot(w, r, seq);
 	} else if (n == 3 && strcmp(what, "children") == 0) {
 		run_children(w, r, seq);
 	} else if (n == 3 && strcmp(what, "cancel") == 0) {

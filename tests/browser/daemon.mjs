@@ -129,7 +129,10 @@ export class Daemon {
   source(files) {
     const dir = path.join(this.dir, `src${++this.srcs}`);
     fs.mkdirSync(dir, { recursive: true });
-    for (const [name, text] of Object.entries(files)) fs.writeFileSync(path.join(dir, name), text);
+    for (const [name, text] of Object.entries(files)) {
+      fs.mkdirSync(path.dirname(path.join(dir, name)), { recursive: true });
+      fs.writeFileSync(path.join(dir, name), text);
+    }
     return dir;
   }
 

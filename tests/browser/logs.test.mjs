@@ -104,4 +104,18 @@ print("wrote", flush=True)
     await screenshot(page, 'run-outputs');
     assert.deepEqual(page.problems, []);
   });
+
+  test('the snapshot lists the files the run was given', async () => {
+    const src = d.source({ 'main.py': 'print("hi")\n', 'lib/util.py': 'X = 1\n', '.amlignore': 'skip.txt\n', 'skip.txt': 'no\n' });
+    const run = await d.submit(src, 'logs', 'main.py');
+    await d.wait(run);
+    await view(page, d, '#/run/' + run.id);
+    const table = page.getByTestId('snapshot-files');
+    await until(async () => (await table.count()) === 1, 'the snapshot listed');
+    const text = await table.textContent();
+    assert.match(text, /main\.py/);
+    assert.match(text, /lib\/util\.py/);
+    assert.doesNotMatch(text, /skip\.txt/);
+    assert.deepEqual(page.problems, []);
+  });
 });

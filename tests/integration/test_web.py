@@ -332,3 +332,92 @@ def test_connections_are_bounded_and_the_daemon_goes_on(wd, make_tree):
         s.close()
     wait_for(lambda: request(wd, "GET", "/api/runs")[0] == 200, what="the API to answer again")
     wd.cli("cancel", run["id"])
+
+
+def chart_as_a_scan_draws_it(values, max_points):
+    """The chart of [(step, value or None)] as a scan of every point would draw it, in the
+    buckets the rollups allow (docs/web.md, "Rollups")."""
+    n = len(values)
+    buckets = (max_points - 1) // 2 if max_points > 2 else 1
+    width = 1 if n <= max_points else -(-n // buckets)
+    for size in (1 << 15, 1 << 10, 1 << 5):
+        if width >= size:
+            width = -(-width // size) * size
+            break
+    out, cur, last = [], None, None
+    for i, (step, v) in enumerate(values):
+        if v is None:
+            continue
+        last = i
+        if width == 1:
+            out.append([step, v])
+            continue
+        b = i // width
+        if cur is None or cur[0] != b:
+            if cur:
+                out += [[values[j][0], values[j][1]] for j in sorted({cur[1], cur[2]})]
+            cur = [b, i, i]
+        elif v < values[cur[1]][1]:
+            cur[1] = i
+        elif v > values[cur[2]][1]:
+            cur[2] = i
+    if cur:
+        out += [[values[j][0], values[j][1]] for j in sorted({cur[1], cur[2]})]
+        if last not in (cur[1], cur[2]):
+            out.append([values[last][0], values[last][1]])
+    return out
+
+
+def test_charts_agree_with_the_points_after_a_kill(daemon_factory, make_tree):
+    """The rollups are written with the points: a daemon killed while a run logs fast
+    leaves none missing or counted twice, and after the restart every chart is the one a
+    scan of the stored points draws."""
+    d = daemon_factory(extra=["--http", "127.0.0.1:0"])
+    src = make_tree({"log.py": script("""
+        import time, runyard
+        r = runyard.get_run()
+        for i in range(120000):
+            r.log("v", 5000.0 if i % 4099 == 7 else float((i * 7919) % 1000))
+            if i % 20000 == 0:
+                r.log("v", "NaN text")  # not a number: not in the charts
+                time.sleep(0.5)
+    """)})
+    run = d.submit(src, "log.py")
+    wait_for(lambda: (get_json(d, "/api/runs/%s/metrics" % run["id"])["metrics"] or
+                      [{"count": 0}])[0]["count"] > 30000, timeout=DEADLINE)
+    assert d.status(run["id"]) == "Running"
+    d.kill9()
+    d.restart()
+    assert d.wait_terminal(run["id"])["status"] == "Completed"
+    stored = []
+    after = 0
+    while True:
+        page = d.rpc("run.metrics", {"run": run["id"], "name": "v", "after": after,
+                                     "limit": 10000})
+        stored += [(p["step"], None if isinstance(p["value"], str) else p["value"])
+                   for p in page["points"]]
+        if not page["more"]:
+            break
+        after = page["next"]
+    assert len(stored) == 120006
+    for points in (3, 100, 999, 2000):
+        c = get_json(d, "/api/runs/%s/metrics/v?points=%d" % (run["id"], points))
+        assert c["count"] == len(stored) and len(c["points"]) <= points
+        assert c["points"] == chart_as_a_scan_draws_it(stored, points), points
+    assert max(p[1] for p in c["points"]) == 5000.0
+
+
+def test_a_runs_snapshot(wd, make_tree):
+    src = make_tree({"main.py": "print('hi')\n", "lib/a.py": "A = 1\n", "skip.log": "x\n",
+                     ".amlignore": "*.log\n"})
+    run = wd.submit(src, "main.py")
+    assert wd.wait_terminal(run["id"])["status"] == "Completed"
+    snap = get_json(wd, "/api/runs/%s/snapshot" % run["id"])
+    assert snap["snapshot"] == wd.show(run["id"])["snapshot"] and not snap["more"]
+    assert [(f["path"], f["size"]) for f in snap["files"]] == [
+        (".amlignore", 6), ("lib/a.py", 6), ("main.py", 12)]
+    one = get_json(wd, "/api/runs/%s/snapshot?limit=1" % run["id"])
+    assert len(one["files"]) == 1 and one["more"]
+    for bad in ("limit=0", "limit=10001", "limit=x"):
+        assert request(wd, "GET", "/api/runs/%s/snapshot?%s" % (run["id"], bad))[0] == 400
+    assert request(wd, "GET", "/api/runs/nope_1_00000000/snapshot")[0] == 404

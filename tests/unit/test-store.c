@@ -1,5 +1,7 @@
 /* The SQLite run history: schema, runs, transitions, log chunks, artifacts. */
 #include <errno.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -179,6 +181,150 @@ static void test_runs(void)
 	store_close(s);
 }
 
+/* The chart of a series as a plain scan would draw it in buckets of width
+ * points: each bucket's extremes in the order they came, then the last
+ * numeric point unless the last bucket gave it. */
+static int ref_chart(const double *v, const bool *isnum, int64_t n, int64_t width, double *out_v,
+		     int64_t *out_idx)
+{
+	int64_t k = 0, bucket = -1, lo = 0, hi = 0, last = -1;
+
+	for (int64_t i = 0; i <= n; i++) {
+		if (i < n && !isnum[i]) {
+			continue;
+		}
+		if (i == n || i / width != bucket) {
+			if (bucket >= 0) {
+				int64_t a = lo <= hi ? lo : hi, b = lo <= hi ? hi : lo;
+				out_idx[k] = a, out_v[k++] = v[a];
+				if (a != b) {
+					out_idx[k] = b, out_v[k++] = v[b];
+				}
+			}
+			if (i == n) {
+				break;
+			}
+			bucket = i / width, lo = hi = i;
+		} else if (v[i] < v[lo]) {
+			lo = i;
+		} else if (v[i] > v[hi]) {
+			hi = i;
+		}
+		last = i;
+	}
+	if (width > 1 && last >= 0 && out_idx[k - 1] != last && (k < 2 || out_idx[k - 2] != last)) {
+		out_idx[k] = last, out_v[k++] = v[last];
+	}
+	return (int)k;
+}
+
+/* What store_metric_chart_json draws must be what the scan draws, in the
+ * widened buckets the rollups allow, for any length and point budget. */
+static void expect_chart(struct store *s, int64_t seq, const char *name, const double *v,
+			 const bool *isnum, int64_t n, int64_t max_points)
+{
+	static double rv[4096];
+	static int64_t ri[4096];
+	int64_t buckets = max_points > 2 ? (max_points - 1) / 2 : 1;
+	int64_t width = n <= max_points ? 1 : (n + buckets - 1) / buckets;
+	cJSON *j = NULL;
+
+	for (int i = 2; i >= 0; i--) {
+		int64_t size = INT64_C(1) << (5 * (i + 1));
+		if (width >= size) {
+			width = (width + size - 1) / size * size;
+			break;
+		}
+	}
+	int k = ref_chart(v, isnum, n, width, rv, ri);
+	EXPECT_INT(store_metric_chart_json(s, seq, name, max_points, &j), 0);
+	if (!j) {
+		return;
+	}
+	cJSON *pts = cJSON_GetObjectItem(j, "points");
+	EXPECT(cJSON_GetArraySize(pts) <= max_points);
+	EXPECT_INT(cJSON_GetArraySize(pts), k);
+	int i = 0, bad = 0;
+	for (cJSON *p = pts ? pts->child : NULL; p && i < k; p = p->next, i++) {
+		/* Steps are 10 * index here. */
+		bad += cJSON_GetArrayItem(p, 0)->valuedouble != (double)(ri[i] * 10) ||
+		       cJSON_GetArrayItem(p, 1)->valuedouble != rv[i];
+	}
+	if (bad) {
+		fprintf(stderr, "chart of %s (%lld points, at most %lld): %d points differ\n", name,
+			(long long)n, (long long)max_points, bad);
+	}
+	EXPECT_INT(bad, 0);
+	EXPECT_INT(cJSON_IsTrue(cJSON_GetObjectItem(j, "downsampled")), width > 1);
+	cJSON_Delete(j);
+}
+
+static void test_charts(void)
+{
+	static const int64_t lengths[] = {1, 40, 1000, 70000, 300000};
+	static const int64_t budgets[] = {3, 100, 999, 2000};
+	struct store *s = NULL;
+	char *cause = NULL;
+	uint64_t x = 88172645463325252ULL;
+	const int64_t max = 300000;
+	double *v = malloc(sizeof(*v) * max);
+	bool *isnum = malloc(sizeof(*isnum) * max);
+
+	EXPECT_INT(store_open(dbpath, &s, &cause), 0);
+	int64_t seq = insert(s, "charts_1_cccccccc", "charts");
+	for (size_t li = 0; li < sizeof(lengths) / sizeof(lengths[0]); li++) {
+		int64_t n = lengths[li];
+		char name[32];
+		struct store_metric m;
+		struct store_rollup roll;
+
+		snprintf(name, sizeof(name), "m%lld", (long long)n);
+		EXPECT_INT(store_metric_series(s, seq, name, "scalar", &m), 0);
+		/* Written in transactions of odd sizes, the accumulator
+		 * flushed and taken anew at each, as the ingest does. */
+		for (int64_t i = 0; i < n;) {
+			int64_t end = i + 1 + (int64_t)(x % 7777);
+			EXPECT_INT(store_begin(s), 0);
+			store_rollup_init(&roll, m.id);
+			for (; i < n && i < end; i++) {
+				x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+				v[i] = (double)(x % 1000) / 10.0 + (x % 997 == 0 ? 1e6 : 0);
+				isnum[i] = x % 23 != 0;
+				EXPECT_INT(store_metric_point_add(s, m.id, i, i * 10, 1.0, v[i],
+								  isnum[i] ? NULL : "NaN"),
+					   0);
+				if (isnum[i]) {
+					EXPECT_INT(store_rollup_add(s, &roll, i, i * 10, v[i]), 0);
+				}
+			}
+			EXPECT_INT(store_rollup_flush(s, &roll), 0);
+			EXPECT_INT(store_commit(s), 0);
+		}
+		struct store_metric_summary sum = {.count = n, .last_step = (n - 1) * 10};
+		EXPECT_INT(store_metric_summary_update(s, m.id, &sum), 0);
+		for (size_t bi = 0; bi < sizeof(budgets) / sizeof(budgets[0]); bi++) {
+			expect_chart(s, seq, name, v, isnum, n, budgets[bi]);
+		}
+	}
+	store_close(s);
+
+	/* A store from before the rollups: migration 14 rolls up what it has. */
+	sqlite3 *db;
+	sqlite3_open(dbpath, &db);
+	EXPECT_INT(sqlite3_exec(db, "DROP TABLE metric_rollups; PRAGMA user_version = 13", NULL,
+				NULL, NULL),
+		   SQLITE_OK);
+	sqlite3_close(db);
+	s = NULL;
+	EXPECT_INT(store_open(dbpath, &s, &cause), 0);
+	expect_chart(s, seq, "m300000", v, isnum, 300000, 1000);
+	expect_chart(s, seq, "m300000", v, isnum, 300000, 2000);
+	EXPECT_INT(store_metric_chart_json(s, seq, "nope", 100, &(cJSON *){NULL}), -ENOENT);
+	store_close(s);
+	free(v);
+	free(isnum);
+}
+
 static void test_schema_version(void)
 {
 	sqlite3 *db;
@@ -202,6 +348,7 @@ int main(void)
 	}
 	snprintf(dbpath, sizeof(dbpath), "%s/runyard.db", dir);
 	test_runs();
+	test_charts();
 	test_schema_version();
 	util_rm_rf(dir);
 	TEST_DONE();
