@@ -31,6 +31,7 @@ import http.client
 import json
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -115,6 +116,19 @@ def assets_gzipped():
     return len(files), raw, gz
 
 
+def give_every_run_an_accuracy(db, runs):
+    """A last "acc" value for each run, so the table can be sorted by it."""
+    c = sqlite3.connect(db)
+    c.execute("PRAGMA synchronous = OFF")
+    first = c.execute("SELECT coalesce(max(id), 0) FROM metrics").fetchone()[0] + 1
+    c.executemany("INSERT INTO metrics(id, run_seq, name, kind, count, numeric, min, max, "
+                  "last_step, last_ts, last_num) VALUES(?, ?, 'acc', 'scalar', 1, 1, ?, ?, 0, 0, ?)",
+                  ((first + s, s, v, v, v) for s, v in
+                   ((s, ((s * 2654435761) % 100003) / 100003.0) for s in range(1, runs + 1))))
+    c.commit()
+    c.close()
+
+
 def wait_points(ry, run_id, n, timeout):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -145,7 +159,9 @@ def main():
     ry = Runyard(build, workdir, 2)
     ry.stop()  # the schema is made; fill it while no daemon holds it
     t0 = time.monotonic()
-    fill_history(os.path.join(ry.state, "runyard.db"), args.runs, 0)
+    db = os.path.join(ry.state, "runyard.db")
+    fill_history(db, args.runs, 0)
+    give_every_run_an_accuracy(db, args.runs)
     fill = time.monotonic() - t0
     env = dict(os.environ, RUNYARD_WEB_DIR=os.path.join(REPO, "web"),
                RUNYARD_VENDOR_DIR=os.path.join(REPO, "node_modules", "uplot", "dist"))
@@ -175,6 +191,12 @@ def main():
         floor, _ = c.timed("/api/session", args.reps)
         page, body = c.timed("/api/runs?limit=50", args.reps)
         assert len(body["runs"]) == 50, body
+        by_acc, body = c.timed("/api/runs?limit=50&sort=metric:acc", args.reps)
+        assert len(body["runs"]) == 50, body
+        deep = "/api/runs?limit=50&sort=metric:acc&before=" + body["next"]
+        for _ in range(200):  # 10,000 runs further down
+            deep = "/api/runs?limit=50&sort=metric:acc&before=" + json.loads(c.get(deep))["next"]
+        by_acc_deep, _ = c.timed(deep, args.reps)
         chart, body = c.timed("/api/runs/%s/metrics/loss?points=1000" % big["id"], args.reps)
         wire = len(body["points"])
         assert body["count"] == args.points and max(p[1] for p in body["points"]) == 1e6, \
@@ -204,6 +226,10 @@ def main():
     print("%-58s %s   %.1f× / %s %s ms" % ("GET /api/runs?limit=50 (first runs page)", spread(page),
           median(page) / median(floor), "meets" if max(page) <= BUDGETS["runs"] else "OVER",
           BUDGETS["runs"]))
+    for name, xs in (("GET /api/runs?limit=50&sort=metric:acc", by_acc),
+                     ("the same, 10,000 runs further down (keyset)", by_acc_deep)):
+        print("%-58s %s   %.1f× / %s %s ms" % (name, spread(xs), median(xs) / median(floor),
+              "meets" if max(xs) <= BUDGETS["runs"] else "OVER", BUDGETS["runs"]))
     print("%-58s %s   baseline" % ("chart of a 100-point series", spread(short)))
     print("%-58s %s   %.1f× / %s %s ms, %d points on the wire" % (
         "chart of the %d-point series, points=1000" % args.points, spread(chart),
@@ -217,9 +243,9 @@ def main():
     print("%-58s %s   %.1f× / %s %s ms" % ("chromium: first paint of the runs page", spread(b["paint"]),
           median(b["paint"]) / median(b["floor"]),
           "meets" if max(b["paint"]) <= BUDGETS["paint"] else "OVER", BUDGETS["paint"]))
-    print("%-58s %s   %.1f× / %s %s ms" % ("chromium: the runs page's first table row",
-          spread(b["row"]), median(b["row"]) / median(b["floor"]),
-          "meets" if max(b["row"]) <= BUDGETS["paint"] else "OVER", BUDGETS["paint"]))
+    print("%-58s %s   %.1f× (no budget: after two API answers)" % (
+        "chromium: the runs page's first table row", spread(b["row"]),
+        median(b["row"]) / median(b["floor"])))
     if b["live"]:
         print("%-58s %s   %s %s ms (%d lines)" % (
             "live log line: printed -> shown on the run page", spread(b["live"]),

@@ -6,8 +6,9 @@ import { api } from './api.js';
 
 const PAGE = 50;
 const FILTERS = ['experiment', 'status', 'q', 'tag', 'kind', 'parent'];
-// Kept in the URL, but not a filter of the form: the page size.
-const KEEP = ['limit'];
+// Kept in the URL, but not filters of the form: the page size and the order
+// (sort=seq or metric:NAME, order=desc or asc; the daemon sorts, by keyset).
+const KEEP = ['limit', 'sort', 'order'];
 // Picked runs, kept while the page is open (across pages and filters).
 export const picked = new Map();
 
@@ -68,6 +69,8 @@ export async function runsView(el, ctx) {
   const load = async () => {
     const params = { limit, before };
     for (const k of FILTERS) params[k] = f[k];
+    params.sort = f.sort;
+    params.order = f.order;
     page = await api.runs(params);
     if (ctx.current()) render();
   };
@@ -84,7 +87,17 @@ export async function runsView(el, ctx) {
 
   function render() {
     const runs = page.runs || [];
-    const cols = metricColumns(runs);
+    const sortMetric = f.sort.startsWith('metric:') ? f.sort.slice(7) : '';
+    let cols = metricColumns(runs);
+    if (sortMetric && !cols.includes(sortMetric)) cols = [sortMetric, ...cols.slice(0, 3)];
+    // A header that sorts by its column, newest or largest first, then the other way.
+    const sorter = (key, label, cls) => {
+      const on = (f.sort || 'seq') === key;
+      const order = on && f.order !== 'asc' ? 'asc' : 'desc';
+      return h('th' + (cls || ''), h('a.sort', { href: hashFor('runs', '', { ...f, sort: key === 'seq' ? '' : key, order: order === 'desc' ? '' : order }),
+        dataset: { testid: 'sort', key }, title: 'sort by ' + label, class: on ? 'on' : null },
+      label, on ? (f.order === 'asc' ? ' ▲' : ' ▼') : ''));
+    };
     const tagCell = (tags) => h('td.tags.opt', Object.entries(tags || {}).map(([k, v]) =>
       h('a.chip', { href: hashFor('runs', '', { ...f, tag: v === '' ? k : `${k}=${v}` }) },
         v === '' ? k : `${k}=${v}`)));
@@ -105,15 +118,15 @@ export async function runsView(el, ctx) {
         tagCell(r.tags));
     });
     fill(table, h('table.grid.runs', { dataset: { testid: 'runs-table' } },
-      h('thead', h('tr', h('th', ''), h('th', 'Status'), h('th', 'Run'), h('th', 'Experiment'),
+      h('thead', h('tr', h('th', ''), h('th', 'Status'), sorter('seq', 'Run'), h('th', 'Experiment'),
         h('th', 'Arguments'), h('th.opt', 'Started'), h('th', 'Duration'),
-        cols.map((c) => h('th.num', c)), h('th.opt', 'Tags'))),
+        cols.map((c) => sorter('metric:' + c, c, '.num')), h('th.opt', 'Tags'))),
       h('tbody', rows.length ? rows
         : h('tr', h('td.empty', { colSpan: 8 + cols.length }, 'No runs match.')))));
     fill(pager, 
-      before ? h('a.button.ghost', { href: hashFor('runs', '', f), dataset: { testid: 'newest' } }, '« Newest') : null,
+      before ? h('a.button.ghost', { href: hashFor('runs', '', f), dataset: { testid: 'newest' } }, f.sort ? '« First' : '« Newest') : null,
       page.next != null
-        ? h('a.button', { href: hashFor('runs', '', { ...f, before: page.next }), dataset: { testid: 'next-page' } }, 'Older »')
+        ? h('a.button', { href: hashFor('runs', '', { ...f, before: page.next }), dataset: { testid: 'next-page' } }, f.sort || f.order ? 'Next »' : 'Older »')
         : null,
       h('span.muted', runs.length ? `${runs.length} runs, #${runs[0].seq}–#${runs[runs.length - 1].seq}` : ''));
     updatePick();

@@ -184,9 +184,22 @@ struct store_run_filter {
 	const char *tag;       /* a key, or KEY=VALUE */
 	const char *text;      /* in the command line */
 	int64_t parent_seq;
+	/* NULL: by number; else by the last value of this numeric series
+	 * (runs without one are left out), ties by number. */
+	const char *sort_metric;
+	bool ascending; /* else newest, or largest, first */
 };
-int store_run_page_json(struct store *s, const struct store_run_filter *f, int64_t before,
-			int limit, cJSON **ret, int64_t *ret_next);
+/* Where a page starts: after this run (and, sorting by a metric, value)
+ * in the page's order; seq 0: the first page. */
+struct store_run_cursor {
+	int64_t seq;
+	double value;
+};
+/* A page of runs matching f, at most limit, from the cursor on; ret_next
+ * the cursor of the next page (seq 0: none). */
+int store_run_page_json(struct store *s, const struct store_run_filter *f,
+			const struct store_run_cursor *from, int limit, cJSON **ret,
+			struct store_run_cursor *ret_next);
 int store_artifacts_json(struct store *s, int64_t seq, cJSON **ret);
 int store_experiments_json(struct store *s, cJSON **ret);
 int store_counts_json(struct store *s, cJSON **ret);

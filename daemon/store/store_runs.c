@@ -832,15 +832,20 @@ static int add_page_extras(struct store *s, int64_t seq, cJSON *o)
 	return 0;
 }
 
-int store_run_page_json(struct store *s, const struct store_run_filter *f, int64_t before,
-			int limit, cJSON **ret, int64_t *ret_next)
+int store_run_page_json(struct store *s, const struct store_run_filter *f,
+			const struct store_run_cursor *from, int limit, cJSON **ret,
+			struct store_run_cursor *ret_next)
 {
 	/* Built per call: the filters change its shape. Keyset paging on
-	 * seq, so a page deep in 100,000 runs costs what the first does. */
-	char sql[2048], *like = NULL, *tag_key = NULL;
-	const char *tag_value = NULL;
+	 * (value,) seq, so a page deep in 100,000 runs costs what the first
+	 * does. */
+	char sql[2560], *like = NULL, *tag_key = NULL;
+	const char *tag_value = NULL, *cmp = f->ascending ? ">" : "<";
+	const char *dir = f->ascending ? "ASC" : "DESC";
+	bool by_metric = f->sort_metric != NULL, paged = from && from->seq > 0;
+	char keyset[160] = "", order[96];
 	sqlite3_stmt *st = NULL;
-	int64_t last = 0;
+	struct store_run_cursor last = {0, 0};
 	int i = 1, rc, n = 0, err = 0;
 	cJSON *arr = NULL;
 
@@ -859,10 +864,27 @@ int store_run_page_json(struct store *s, const struct store_run_filter *f, int64
 			tag_value = eq + 1;
 		}
 	}
+	if (paged) {
+		if (by_metric) {
+			/* A row value, so the index is walked from the cursor on. */
+			snprintf(keyset, sizeof(keyset), "AND (m.last_num, m.run_seq) %s (?, ?)", cmp);
+		} else {
+			snprintf(keyset, sizeof(keyset), "AND r.seq %s ?", cmp);
+		}
+	}
+	if (by_metric) {
+		snprintf(order, sizeof(order), "m.last_num %s, m.run_seq %s", dir, dir);
+	} else {
+		snprintf(order, sizeof(order), "r.seq %s", dir);
+	}
 	snprintf(sql, sizeof(sql),
-		 "SELECT " RUN_COLUMNS RUN_FROM "WHERE 1 %s %s %s %s %s %s %s ORDER BY r.seq DESC "
+		 "SELECT " RUN_COLUMNS ", %s" RUN_FROM "%s WHERE 1 %s %s %s %s %s %s %s ORDER BY %s "
 		 "LIMIT ?",
-		 before > 0 ? "AND r.seq < ?" : "", f->experiment ? "AND e.name = ?" : "",
+		 by_metric ? "m.last_num" : "NULL",
+		 by_metric ? "JOIN metrics m ON m.run_seq = r.seq AND m.name = ? AND m.kind = "
+			     "'scalar' AND m.last_num IS NOT NULL "
+			   : "",
+		 keyset, f->experiment ? "AND e.name = ?" : "",
 		 f->status ? "AND r.status = ?" : "", f->kind ? "AND r.kind = ?" : "",
 		 f->parent_seq > 0 ? "AND r.parent_seq = ?" : "",
 		 like ? "AND (SELECT group_concat(value, ' ') FROM json_each(r.command)) LIKE ? "
@@ -872,13 +894,20 @@ int store_run_page_json(struct store *s, const struct store_run_filter *f, int64
 		 : tag_value
 		     ? "AND EXISTS (SELECT 1 FROM run_tags t WHERE t.run_seq = r.seq AND t.key = ? "
 		       "AND t.value = ?)"
-		     : "AND EXISTS (SELECT 1 FROM run_tags t WHERE t.run_seq = r.seq AND t.key = ?)");
+		     : "AND EXISTS (SELECT 1 FROM run_tags t WHERE t.run_seq = r.seq AND t.key = ?)",
+		 order);
 	if (sqlite3_prepare_v2(s->db, sql, -1, &st, NULL) != SQLITE_OK) {
 		err = -EIO;
 		goto out;
 	}
-	if (before > 0) {
-		sqlite3_bind_int64(st, i++, before);
+	if (by_metric) {
+		sqlite3_bind_text(st, i++, f->sort_metric, -1, SQLITE_TRANSIENT);
+	}
+	if (paged && by_metric) {
+		sqlite3_bind_double(st, i++, from->value);
+	}
+	if (paged) {
+		sqlite3_bind_int64(st, i++, from->seq);
 	}
 	if (f->experiment) {
 		sqlite3_bind_text(st, i++, f->experiment, -1, SQLITE_TRANSIENT);
@@ -904,22 +933,21 @@ int store_run_page_json(struct store *s, const struct store_run_filter *f, int64
 	/* One more than asked: whether there is a next page. */
 	sqlite3_bind_int(st, i, limit + 1);
 	arr = cJSON_CreateArray();
+	*ret_next = (struct store_run_cursor){0, 0};
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (n == limit) {
 			*ret_next = last;
 			break;
 		}
 		cJSON *o = run_row_json(st);
-		last = sqlite3_column_int64(st, 0);
+		last.seq = sqlite3_column_int64(st, 0);
+		last.value = sqlite3_column_double(st, sqlite3_column_count(st) - 1);
 		cJSON_AddItemToArray(arr, o);
 		n++;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
 		err = store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO;
 		goto out;
-	}
-	if (n < limit || rc == SQLITE_DONE) {
-		*ret_next = 0;
 	}
 	sqlite3_finalize(st);
 	st = NULL;

@@ -339,7 +339,9 @@ static const char *const migrations[] = {
 	/* 14: rollups of numeric series for charts (store.h, docs/web.md):
 	 * per series, level (shift) and bucket of 2^shift indexes, the count
 	 * and the extremes with where they were. Written by the ingest as
-	 * points are stored; the series already stored are rolled up here. */
+	 * points are stored; the series already stored are rolled up here.
+	 * And runs sorted by a metric's last value (the web view's runs
+	 * table) in keyset pages. */
 	"CREATE TABLE metric_rollups("
 	"  metric_id INTEGER NOT NULL,"
 	"  shift INTEGER NOT NULL,"
@@ -348,6 +350,7 @@ static const char *const migrations[] = {
 	"  lo REAL NOT NULL, lo_idx INTEGER NOT NULL, lo_step INTEGER NOT NULL,"
 	"  hi REAL NOT NULL, hi_idx INTEGER NOT NULL, hi_step INTEGER NOT NULL,"
 	"  PRIMARY KEY(metric_id, shift, bucket)) WITHOUT ROWID;"
+	"CREATE INDEX metrics_by_value ON metrics(name, last_num, run_seq);"
 	ROLLUP_BACKFILL(5) ROLLUP_BACKFILL(10) ROLLUP_BACKFILL(15),
 };
 

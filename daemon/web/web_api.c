@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -116,6 +117,36 @@ static void reply_wrapped(struct web *w, struct httpd_req *r, const char *key, c
 	httpd_reply_json(r, 200, o);
 }
 
+/* Where a page of runs starts: before=SEQ, or before=VALUE:SEQ when sorted
+ * by a metric (the "next" of the page before); false: answered 400. */
+static bool parse_cursor(struct httpd_req *r, bool by_metric, struct store_run_cursor *ret)
+{
+	const char *a = httpd_arg(r, "before");
+	char *end;
+
+	if (!a || !*a) {
+		return true;
+	}
+	errno = 0;
+	if (by_metric) {
+		ret->value = strtod(a, &end);
+		if (end == a || *end != ':' || !isfinite(ret->value)) {
+			goto bad;
+		}
+		a = end + 1;
+	}
+	long long seq = strtoll(a, &end, 10);
+	if (errno || end == a || *end || seq < 0) {
+		goto bad;
+	}
+	ret->seq = seq;
+	return true;
+bad:
+	httpd_reply_error(r, 400, "InvalidArgument", "'before' is %s, the 'next' of a page",
+			  by_metric ? "VALUE:SEQ" : "a run number");
+	return false;
+}
+
 static void runs_page(struct web *w, struct httpd_req *r, int64_t parent)
 {
 	struct store_run_filter f = {
@@ -127,12 +158,29 @@ static void runs_page(struct web *w, struct httpd_req *r, int64_t parent)
 	    .parent_seq = parent,
 	};
 	enum run_status st;
-	int64_t before, limit, next = 0;
+	struct store_run_cursor from = {0, 0}, next;
+	const char *sort = httpd_arg(r, "sort"), *order = httpd_arg(r, "order");
+	int64_t limit;
 	cJSON *runs = NULL;
 	int err;
 
-	if (!arg_int(r, "before", 0, INT64_MAX / 2, 0, &before) ||
-	    !arg_int(r, "limit", 1, PAGE_MAX, PAGE_DEFAULT, &limit)) {
+	if (!arg_int(r, "limit", 1, PAGE_MAX, PAGE_DEFAULT, &limit)) {
+		return;
+	}
+	if (sort && *sort && strcmp(sort, "seq") != 0) {
+		if (strncmp(sort, "metric:", 7) != 0 || !sort[7]) {
+			httpd_reply_error(r, 400, "InvalidArgument",
+					  "'sort' is seq or metric:NAME");
+			return;
+		}
+		f.sort_metric = sort + 7;
+	}
+	if (order && *order && strcmp(order, "asc") && strcmp(order, "desc")) {
+		httpd_reply_error(r, 400, "InvalidArgument", "'order' is asc or desc");
+		return;
+	}
+	f.ascending = order && strcmp(order, "asc") == 0;
+	if (!parse_cursor(r, f.sort_metric != NULL, &from)) {
 		return;
 	}
 	/* Empty filters are no filters (a form's blank field). */
@@ -154,15 +202,19 @@ static void runs_page(struct web *w, struct httpd_req *r, int64_t parent)
 	    !find_run(w, r, httpd_arg(r, "parent"), &f.parent_seq)) {
 		return;
 	}
-	err = store_run_page_json(w->d->store, &f, before, (int)limit, &runs, &next);
+	err = store_run_page_json(w->d->store, &f, &from, (int)limit, &runs, &next);
 	if (err < 0) {
 		reply_store_error(w, r, err);
 		return;
 	}
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "runs", runs);
-	if (next > 0) {
-		cJSON_AddNumberToObject(o, "next", (double)next);
+	if (next.seq > 0 && f.sort_metric) {
+		char cur[64];
+		snprintf(cur, sizeof(cur), "%.17g:%" PRId64, next.value, next.seq);
+		cJSON_AddStringToObject(o, "next", cur);
+	} else if (next.seq > 0) {
+		cJSON_AddNumberToObject(o, "next", (double)next.seq);
 	} else {
 		cJSON_AddNullToObject(o, "next");
 	}
@@ -514,9 +566,9 @@ out:
 static void run_children(struct web *w, struct httpd_req *r, int64_t seq)
 {
 	struct store_run_filter f = {.parent_seq = seq};
+	struct store_run_cursor next;
 	cJSON *runs = NULL, *sw = NULL, *c, *k;
-	int64_t next = 0;
-	int err = store_run_page_json(w->d->store, &f, 0, PAGE_MAX, &runs, &next);
+	int err = store_run_page_json(w->d->store, &f, NULL, PAGE_MAX, &runs, &next);
 
 	if (err < 0) {
 		reply_store_error(w, r, err);

@@ -53,6 +53,24 @@ describe('runs table', () => {
     assert.deepEqual(page.problems, []);
   });
 
+  test('a metric header sorts the table by it, largest first, then smallest', async () => {
+    await view(page, d, '#/runs');
+    const rows = page.getByTestId('run-row');
+    await until(async () => (await rows.count()) === 3, 'three rows');
+    const order = () => rows.evaluateAll((rs) => rs.map((r) => r.dataset.runId));
+    // The last loss falls as a run logs more: the oldest run's is the largest.
+    await page.locator('[data-testid=sort][data-key="metric:loss"]').click();
+    const ids = runs.map((r) => r.id);
+    await until(async () => JSON.stringify(await order()) === JSON.stringify(ids), 'sorted by loss');
+    assert.match(new URL(page.url()).hash, /sort=metric%3Aloss/);
+    await page.locator('[data-testid=sort][data-key="metric:loss"]').click();
+    await until(async () => JSON.stringify(await order()) === JSON.stringify([...ids].reverse()),
+      'sorted by loss, smallest first');
+    assert.match(new URL(page.url()).hash, /order=asc/);
+    await screenshot(page, 'runs-sorted');
+    assert.deepEqual(page.problems, []);
+  });
+
   test('pages with the keyset, newest first', async () => {
     await view(page, d, '#/runs?limit=2');
     const rows = page.getByTestId('run-row');

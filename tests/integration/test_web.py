@@ -421,3 +421,43 @@ def test_a_runs_snapshot(wd, make_tree):
     for bad in ("limit=0", "limit=10001", "limit=x"):
         assert request(wd, "GET", "/api/runs/%s/snapshot?%s" % (run["id"], bad))[0] == 400
     assert request(wd, "GET", "/api/runs/nope_1_00000000/snapshot")[0] == 404
+
+
+def pages(daemon, query):
+    """Every run of a sorted listing, two a page, following "next"."""
+    seen, before = [], None
+    while True:
+        page = get_json(daemon, "/api/runs?limit=2&%s%s" % (
+            query, "&before=" + urllib.parse.quote(str(before)) if before is not None else ""))
+        assert len(page["runs"]) <= 2
+        seen += page["runs"]
+        if page["next"] is None:
+            return seen
+        before = page["next"]
+
+
+def test_runs_sorted_by_number_or_by_a_metric_in_keyset_pages(wd, make_tree):
+    src = make_tree({"acc.py": script("""
+        import sys, runyard
+        if sys.argv[1] != "none":
+            runyard.get_run().log("acc", float(sys.argv[1]))
+    """)})
+    # Ties (0.5 twice) are broken by number; a run without acc is not listed by acc.
+    accs = ["0.5", "0.9", "0.1", "none", "0.5", "0.7"]
+    ids = [wd.submit(src, "acc.py", a)["id"] for a in accs]
+    for r in ids:
+        assert wd.wait_terminal(r)["status"] == "Completed"
+    assert [r["id"] for r in pages(wd, "order=asc")] == ids
+    assert [r["id"] for r in pages(wd, "sort=seq&order=desc")] == ids[::-1]
+    by_acc = pages(wd, "sort=metric:acc")
+    assert [r["metrics"]["acc"] for r in by_acc] == [0.9, 0.7, 0.5, 0.5, 0.1]
+    assert [r["id"] for r in by_acc][2:4] == [ids[4], ids[0]]
+    up = pages(wd, "sort=metric:acc&order=asc")
+    assert [r["id"] for r in up] == [r["id"] for r in by_acc][::-1]
+    assert get_json(wd, "/api/runs?sort=metric:nothing")["runs"] == []
+    for bad in ("sort=size", "sort=metric:", "order=up", "sort=metric:acc&before=3",
+                "sort=metric:acc&before=x:3", "sort=metric:acc&before=nan:3", "before=-1",
+                "before=2x"):
+        status, _, body = request(wd, "GET", "/api/runs?" + bad)
+        assert status == 400, (bad, status, body)
+        assert json.loads(body)["error"]["code"] == "InvalidArgument"
