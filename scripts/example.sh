@@ -97,3 +97,6 @@ if [ "$status" != "Completed" ] || [ "$submit_rc" -ne 0 ]; then
 fi
 echo
 echo "== run $run completed; the model is in .runyard-example/download"
+echo "== to see the run in a browser (the page needs bash scripts/web-setup.sh once):"
+echo "   build/daemon/runyardd --state-dir .runyard-example --socket .runyard-example/runyard.sock &"
+echo "   build/cli/runyard --socket .runyard-example/runyard.sock ui --open"
