@@ -56,6 +56,48 @@ out:
 	return r;
 }
 
+int util_mkdir_beneath(const char *root, const char *rel, mode_t mode, char **ret_link)
+{
+	char *path = util_path_join(root, rel);
+	size_t off = strlen(root) + 1;
+	struct stat st;
+	int r = 0;
+
+	if (!path) {
+		return -ENOMEM;
+	}
+	for (char *s = path + off;; s++) {
+		if (*s != '/' && *s != '\0') {
+			continue;
+		}
+		char c = *s;
+		*s = '\0';
+		if (lstat(path, &st) == 0 && S_ISLNK(st.st_mode)) {
+			r = -ELOOP;
+			if (ret_link) {
+				*ret_link = strdup(path + off);
+			}
+			goto out;
+		}
+		if (mkdir(path, mode) < 0 && errno != EEXIST) {
+			r = -errno;
+			goto out;
+		}
+		*s = c;
+		if (c == '\0') {
+			break;
+		}
+	}
+	if (lstat(path, &st) < 0) {
+		r = -errno;
+	} else if (!S_ISDIR(st.st_mode)) {
+		r = -ENOTDIR;
+	}
+out:
+	free(path);
+	return r;
+}
+
 static int rm_cb(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
 	/* Directories come after their contents (FTW_DEPTH). A directory the
@@ -95,15 +137,36 @@ int util_rm_rf(const char *path)
 	return r < 0 ? -errno : r;
 }
 
+int util_open_regular(int dirfd, const char *path, int flags)
+{
+	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK | flags);
+	struct stat st;
+	int err = 0;
+
+	if (fd < 0) {
+		return -errno;
+	}
+	if (fstat(fd, &st) < 0) {
+		err = -errno;
+	} else if (!S_ISREG(st.st_mode)) {
+		err = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+	}
+	if (err < 0) {
+		close(fd);
+		return err;
+	}
+	return fd;
+}
+
 int util_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len)
 {
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = util_open_regular(AT_FDCWD, path, 0);
 	char *buf = NULL;
 	size_t len = 0, cap = 0;
 	int r = 0;
 
 	if (fd < 0) {
-		return -errno;
+		return fd;
 	}
 	for (;;) {
 		if (cap - len < 4096) {

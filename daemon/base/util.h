@@ -12,10 +12,24 @@ double util_now(void);
 /* mkdir -p with the given mode for directories it creates. */
 int util_mkdir_p(const char *path, mode_t mode);
 
+/* mkdir -p of root/rel that goes through real directories only: a component
+ * of rel that exists as a symlink (which a snapshot may hold, pointing
+ * anywhere) is refused with -ELOOP and, in *ret_link when non-NULL, its
+ * prefix of rel (malloc'd). rel is relative and has no ".." (checked at
+ * submit). Race-free only while nothing else writes below root, as a
+ * working directory before its run starts. */
+int util_mkdir_beneath(const char *root, const char *rel, mode_t mode, char **ret_link);
+
 /* Remove a tree without following symlinks; a missing path is not an error. */
 int util_rm_rf(const char *path);
 
-/* Read a whole (small) file; -EFBIG over max bytes. Result NUL-terminated. */
+/* Open a regular file to read (openat; extra flags such as O_NOFOLLOW):
+ * O_NONBLOCK, so a FIFO or a device put where a file was expected never
+ * blocks the caller, then -EINVAL for anything but a regular file (-EISDIR
+ * for a directory). */
+int util_open_regular(int dirfd, const char *path, int flags);
+
+/* Read a whole (small) regular file; -EFBIG over max bytes. Result NUL-terminated. */
 int util_read_file(const char *path, size_t max, char **ret_buf, size_t *ret_len);
 
 /* A relative path with "." and empty components (so also "./" prefixes

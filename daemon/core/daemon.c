@@ -145,7 +145,7 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 		}
 	}
 	d->socket_path = cfg->socket_path ? strdup(cfg->socket_path) : default_socket(d->state_dir);
-	d->runs_dir = util_path_join(d->state_dir, "runs");
+	d->runs_dir = util_path_join(d->state_dir, SNAPSHOT_RUNS_DIR);
 	d->supervisor_path = find_supervisor();
 	if (!d->socket_path || !d->runs_dir || !d->supervisor_path) {
 		return -ENOMEM;

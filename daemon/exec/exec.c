@@ -855,8 +855,8 @@ static int collect_visit(void *ud, const struct walk_entry *e)
 		return 0;
 	}
 	/* O_NOFOLLOW: the run could swap the file for a link after the walk. */
-	int fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	err = fd < 0 ? -errno : blob_batch_put_fd(c->batch, fd, hex, &size);
+	int fd = util_open_regular(e->dirfd, e->name, O_NOFOLLOW);
+	err = fd < 0 ? fd : blob_batch_put_fd(c->batch, fd, hex, &size);
 	if (fd >= 0) {
 		close(fd);
 	}

@@ -341,20 +341,31 @@ static int mount_ns_probe(void)
 	return known;
 }
 
-/* mkdir -p of path's parent inside the working directory. */
-static int make_parent(const char *dest)
+/* mkdir -p of the parent of path (relative) inside the working directory,
+ * through real directories: a snapshot's symlink there (inputs -> ..) would
+ * have the daemon write outside the run's directory. */
+static int make_parent(const char *workdir, const char *path, char **cause, const char *what)
 {
-	char *p = strdup(dest), *slash;
+	char *p = strdup(path), *slash, *link = NULL;
 	int err = 0;
 
 	if (!p) {
 		return -ENOMEM;
 	}
 	slash = strrchr(p, '/');
-	if (slash && slash != p) {
+	if (slash) {
 		*slash = '\0';
-		err = util_mkdir_p(p, 0755);
+		err = util_mkdir_beneath(workdir, p, 0755, &link);
 	}
+	if (err == -ELOOP) {
+		*cause = msg_strdupf("%s: %s is a symlink in the working directory (the snapshot "
+		                     "has it); inputs and outputs go only through real directories",
+		                     what, link ? link : p);
+	} else if (err < 0) {
+		*cause = msg_strdupf("%s: cannot create the directories of %s: %s", what, path,
+		                     strerror(-err));
+	}
+	free(link);
 	free(p);
 	return err;
 }
@@ -379,10 +390,10 @@ static int place(struct inputs_job *j, struct item *it, char **cause)
 		err = -EEXIST;
 		goto out;
 	}
-	err = make_parent(dest);
+	char what[300];
+	snprintf(what, sizeof(what), "input %s", it->name);
+	err = make_parent(j->r->workdir, it->path, cause, what);
 	if (err < 0) {
-		*cause = msg_strdupf("input %s: cannot create the directories of %s: %s", it->name,
-		                     it->path, strerror(-err));
 		goto out;
 	}
 	if (mount) {
@@ -524,15 +535,19 @@ static void work_cb(uv_work_t *w)
 		}
 	}
 	for (char **p = j->outdirs; p && *p; p++) {
-		char *dir = util_path_join(j->r->workdir, *p);
-		j->err = dir ? util_mkdir_p(dir, 0755) : -ENOMEM;
+		char *link = NULL;
+		j->err = util_mkdir_beneath(j->r->workdir, *p, 0755, &link);
 		if (j->err < 0) {
-			j->cause = msg_strdupf("cannot create the output directory %s: %s", *p,
-			                       strerror(-j->err));
-			free(dir);
+			j->cause = j->err == -ELOOP
+			               ? msg_strdupf("the output directory %s: %s is a symlink in the "
+			                             "working directory (the snapshot has it); outputs "
+			                             "go only through real directories",
+			                             *p, link ? link : *p)
+			               : msg_strdupf("cannot create the output directory %s: %s", *p,
+			                             strerror(-j->err));
+			free(link);
 			return;
 		}
-		free(dir);
 	}
 }
 

@@ -231,12 +231,12 @@ static int file_sha256(const char *path, char ret_hex[65])
 	unsigned char buf[65536], md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	int fd = util_open_regular(AT_FDCWD, path, O_NOFOLLOW);
 	ssize_t n;
 	int err = 0;
 
 	if (fd < 0 || !ctx) {
-		err = fd < 0 ? -errno : -ENOMEM;
+		err = fd < 0 ? fd : -ENOMEM;
 		goto out;
 	}
 	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {

@@ -188,8 +188,8 @@ static int collect_visit(void *ud, const struct walk_entry *e)
 		c->cause = msg_strdupf("the model has more than %d files", MODEL_FILES_MAX);
 		return -E2BIG;
 	}
-	fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-	err = fd < 0 ? -errno : blob_batch_put_fd(c->batch, fd, hex, &size);
+	fd = util_open_regular(e->dirfd, e->name, O_NOFOLLOW);
+	err = fd < 0 ? fd : blob_batch_put_fd(c->batch, fd, hex, &size);
 	if (fd >= 0) {
 		close(fd);
 	}
@@ -220,8 +220,11 @@ static int open_beneath(const char *root, const char *rel)
 	comp = strtok_r(copy, "/", &save);
 	while (comp) {
 		next = strtok_r(NULL, "/", &save);
-		int nfd =
-		    openat(dfd, comp, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | (next ? O_DIRECTORY : 0));
+		/* O_NONBLOCK: the last may be a FIFO (the caller wants a file or
+		 * a folder), whose open would wait for a writer. */
+		int nfd = openat(dfd, comp,
+		                 O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY |
+		                     (next ? O_DIRECTORY : O_NONBLOCK));
 		if (nfd < 0) {
 			fd = -errno;
 			goto out;
@@ -259,7 +262,8 @@ static void reg_work(uv_work_t *w)
 		fd = open_beneath(g->workdir, g->path);
 		full = util_path_join(g->workdir, g->path);
 	} else {
-		fd = open(g->path, O_RDONLY | O_CLOEXEC);
+		fd = open(g->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+		fd = fd < 0 ? -errno : fd;
 		full = strdup(g->path);
 	}
 	if (fd < 0) {

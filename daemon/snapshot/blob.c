@@ -49,6 +49,9 @@ struct blobstore {
 	int tmpfd;      /* root/tmp */
 	const EVP_MD *md;
 	EVP_MD *fetched; /* owned; fetched once since every implicit fetch takes a lock */
+	dev_t root_dev;  /* the root's identity: snapshots never take it */
+	ino_t root_ino;
+	char *root_real; /* its path with symlinks resolved */
 };
 
 struct pending {
@@ -275,7 +278,15 @@ int blob_store_open(const char *root, struct blobstore **ret)
 		goto fail;
 	}
 	rootfd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (rootfd < 0) {
+	struct stat rst;
+	if (rootfd < 0 || fstat(rootfd, &rst) < 0) {
+		r = -errno;
+		goto fail;
+	}
+	bs->root_dev = rst.st_dev;
+	bs->root_ino = rst.st_ino;
+	bs->root_real = realpath(root, NULL);
+	if (!bs->root_real) {
 		r = -errno;
 		goto fail;
 	}
@@ -322,11 +333,22 @@ fail:
 	return r;
 }
 
+bool blob_store_is_root(const struct blobstore *bs, const struct stat *st)
+{
+	return st->st_dev == bs->root_dev && st->st_ino == bs->root_ino;
+}
+
+const char *blob_store_real_root(const struct blobstore *bs)
+{
+	return bs->root_real;
+}
+
 void blob_store_close(struct blobstore *bs)
 {
 	if (!bs) {
 		return;
 	}
+	free(bs->root_real);
 	if (bs->shafd >= 0) {
 		close(bs->shafd);
 	}

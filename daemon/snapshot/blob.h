@@ -19,6 +19,14 @@ void blob_store_close(struct blobstore *bs);
 /* The root directory the store was opened with. */
 const char *blob_store_root(const struct blobstore *bs);
 
+/* Whether st (a stat or lstat) is the store's root directory, the daemon's
+ * state directory: a snapshot never takes it. */
+struct stat;
+bool blob_store_is_root(const struct blobstore *bs, const struct stat *st);
+
+/* The root's path with its symlinks resolved. */
+const char *blob_store_real_root(const struct blobstore *bs);
+
 /* The store's epoch (root/blobs.epoch): the same for as long as no blob has been
  * removed. Nothing removes blobs yet; whatever does must write a new epoch
  * first, since stat caches trust their recorded blobs while it is the same. */

@@ -809,7 +809,8 @@ int snaparchive_take(struct blobstore *bs, const char *path, const struct snapsh
 	if (!cause) {
 		cause = &dummy;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* O_NONBLOCK: a FIFO named as the source must not hold a worker. */
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &before) < 0) {
 		r = -errno;
 		*cause = msg_strdupf("cannot open archive %s: %s", path, strerror(errno));

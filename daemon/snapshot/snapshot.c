@@ -73,6 +73,7 @@ struct snapshot_build {
 
 	cJSON *skipped;
 	uint64_t skipped_total;
+	int state_skip; /* listing the state directory as skipped failed */
 
 	struct frame *stack;
 	size_t depth, scap;
@@ -337,6 +338,13 @@ static bool take_ignored_cb(void *ud, const struct walk_entry *e)
 {
 	struct snapshot_build *t = ud;
 
+	/* A source above the daemon's state directory (a submit from $HOME)
+	 * must not take the store itself, runs inside runs. Said in the
+	 * skipped list, whatever the ignore rules say. */
+	if (e->kind == WALK_DIR && e->st && blob_store_is_root(t->bs, e->st)) {
+		t->state_skip = skip(t, e->path, "runyard's state directory");
+		return true;
+	}
 	return t->m && t->m->ignored && t->m->ignored(t->mud, e);
 }
 
@@ -979,6 +987,103 @@ int snapshot_build_skip_file(struct snapshot_build *b, size_t i, const char *rea
 	return skip(b, e->path, reason);
 }
 
+static struct entry *find_entry(struct snapshot_build *t, const char *path)
+{
+	struct entry key = {.path = (char *)path};
+
+	return bsearch(&key, t->ents, t->n, sizeof(*t->ents), cmp_entry);
+}
+
+/* Whether the symlink e, resolved through the tree's own symlinks as the
+ * kernel would in the materialised tree, stays inside it. The walk judged
+ * each link on its text alone, which a chain defeats: q -> . and p -> q/..
+ * each look inside, yet p is the tree's parent. Conservative: too many
+ * hops, or a name after a file, count as outside. */
+static int link_resolves_inside(struct snapshot_build *t, const struct entry *e, bool *ret)
+{
+	const char *slash = strrchr(e->path, '/');
+	char *cur = strndup(e->path, slash ? (size_t)(slash - e->path) : 0);
+	char *todo = strdup(e->target), *next;
+	size_t pos = 0;
+	int hops = 0, r = 0;
+
+	*ret = false;
+	if (!cur || !todo) {
+		r = -ENOMEM;
+		goto out;
+	}
+	while (todo[pos]) {
+		char *c = todo + pos, *s = strchr(c, '/');
+		size_t l = s ? (size_t)(s - c) : strlen(c), keep = strlen(cur);
+		pos = s ? (size_t)(s - todo) + 1 : pos + l;
+		if (l == 0 || (l == 1 && c[0] == '.')) {
+			continue;
+		}
+		if (l == 2 && c[0] == '.' && c[1] == '.') {
+			if (!*cur) {
+				goto out; /* above the root */
+			}
+			char *up = strrchr(cur, '/');
+			*(up ? up : cur) = '\0';
+			continue;
+		}
+		if (asprintf(&next, "%s%s%.*s", cur, *cur ? "/" : "", (int)l, c) < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		free(cur);
+		cur = next;
+		const struct entry *f = find_entry(t, cur);
+		if (!f || f->type == E_DIR) {
+			continue; /* a missing name goes on as text: lexically */
+		}
+		if (f->type == E_FILE) {
+			*ret = !s; /* a name after a file resolves nowhere */
+			goto out;
+		}
+		if (++hops > 40) {
+			goto out;
+		}
+		cur[keep] = '\0'; /* the link's directory, then its target */
+		if (asprintf(&next, "%s%s%s", f->target, s ? "/" : "", s ? s + 1 : "") < 0) {
+			r = -ENOMEM;
+			goto out;
+		}
+		free(todo);
+		todo = next;
+		pos = 0;
+	}
+	*ret = true;
+out:
+	free(cur);
+	free(todo);
+	return r;
+}
+
+/* Symlinks that resolve outside the tree through others are left out and
+ * listed like those that point outside on their face. ents is sorted. */
+static int drop_escaping_links(struct snapshot_build *t)
+{
+	for (size_t i = 0; i < t->n; i++) {
+		struct entry *e = &t->ents[i];
+		bool inside;
+		int r;
+		if (e->type != E_SYMLINK || e->skipped) {
+			continue;
+		}
+		if ((r = link_resolves_inside(t, e, &inside)) < 0) {
+			return r;
+		}
+		if (!inside) {
+			e->skipped = e->listed = true;
+			if ((r = skip(t, e->path, "symlink outside the tree")) < 0) {
+				return r;
+			}
+		}
+	}
+	return 0;
+}
+
 /* Files found unreadable while storing go to the skipped list, in path
  * order (the threads met them in any order). */
 static int collect_unreadable(struct snapshot_build *t)
@@ -1009,7 +1114,10 @@ int snapshot_build_finish(struct snapshot_build *t, struct blob_batch *batch,
 	}
 	/* The file index refers to walk order; it is no use after sorting. */
 	t->nfiles = 0;
-	r = collect_unreadable(t);
+	r = drop_escaping_links(t);
+	if (r == 0) {
+		r = collect_unreadable(t);
+	}
 	if (r < 0) {
 		goto out;
 	}
@@ -1153,6 +1261,38 @@ static void save_stat_cache(struct snapshot_build *t, const char *path, int64_t 
 	free(recs);
 }
 
+/* A source inside the state directory would take the store's own files
+ * (and change while it is taken); only a run's working directory, where a
+ * run submits its children from, is a source there. */
+static int source_outside_store(struct blobstore *bs, const char *source, char **cause)
+{
+	const char *root = blob_store_real_root(bs);
+	char *real = realpath(source, NULL), *runs = NULL;
+	size_t n = strlen(root);
+	int r = 0;
+
+	if (!real) {
+		return 0; /* the walk says what is wrong with it */
+	}
+	if (strncmp(real, root, n) == 0 && (real[n] == '\0' || real[n] == '/')) {
+		if (asprintf(&runs, "%s/" SNAPSHOT_RUNS_DIR "/", root) < 0) {
+			runs = NULL;
+			r = -ENOMEM;
+		} else if (strncmp(real, runs, strlen(runs)) != 0 || !real[strlen(runs)]) {
+			r = -EINVAL;
+			if (cause) {
+				*cause = msg_strdupf("%s is inside runyard's state directory %s: a "
+				                     "snapshot of it would take the store itself; "
+				                     "submit from the project's own directory",
+				                     source, root);
+			}
+		}
+	}
+	free(runs);
+	free(real);
+	return r;
+}
+
 int snapshot_take_with(struct blobstore *bs, const char *source, const struct snapshot_opts *opts,
                        struct snapshot_info *ret, char **cause)
 {
@@ -1164,11 +1304,18 @@ int snapshot_take_with(struct blobstore *bs, const char *source, const struct sn
 	int64_t read_done;
 	int r;
 
+	r = source_outside_store(bs, source, cause);
+	if (r < 0) {
+		return r;
+	}
 	r = snapshot_build_create(bs, source, opts, &t);
 	if (r < 0) {
 		return r;
 	}
 	r = walk_tree(source, &snapshot_build_walk_ops, t, &walk_cause);
+	if (r == 0 && t->state_skip < 0) {
+		r = t->state_skip;
+	}
 	if (r == -ECANCELED && t->cut) {
 		r = 0;
 	}

@@ -22,6 +22,12 @@
 /* How many largest files and directories an over-limit error names. */
 #define SNAPSHOT_TOP_N 10
 
+/* Below the store's root (the daemon's state directory), the folder of the
+ * runs' working directories: the one place there a source may be, since a
+ * run submits its children from its own directory. Any other source inside
+ * the root is refused (-EINVAL), and a source above it leaves it out. */
+#define SNAPSHOT_RUNS_DIR "runs"
+
 /* A field left 0 takes its default; UINT64_MAX means no limit. */
 struct snapshot_limits {
 	uint64_t max_bytes;
@@ -74,12 +80,13 @@ void snapshot_info_finish(struct snapshot_info *info);
  *
  * Taken: regular files, directories, and symlinks whose target, read
  * lexically from the link's directory, stays inside the tree. Skipped and
- * listed: other symlinks, FIFOs, sockets, devices, and files and
- * directories that cannot be read. Names are bytes: the manifest keeps them
+ * listed: other symlinks, FIFOs, sockets, devices, files and directories
+ * that cannot be read, and the store's own root (SNAPSHOT_RUNS_DIR). Names are bytes: the manifest keeps them
  * as they are, while the skipped list (which goes to clients) has invalid
  * UTF-8 replaced. Errors: -ENOENT or -ENOTDIR for a bad source, -EACCES when
  * the source itself cannot be read, -EFBIG over a limit (the cause names the
- * largest files and directories and suggests ignore patterns), -EAGAIN when
+ * largest files and directories and suggests ignore patterns), -EINVAL for
+ * a source inside the store's root (SNAPSHOT_RUNS_DIR), -EAGAIN when
  * a file changed into something else while the snapshot was taken. *ret is
  * filled on success only. */
 int snapshot_take_with(struct blobstore *bs, const char *source, const struct snapshot_opts *opts,

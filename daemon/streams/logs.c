@@ -230,9 +230,10 @@ int logs_ingest(struct run *r, bool final)
 	if (asprintf(&path, "%s/output.log", r->dir) < 0) {
 		return -ENOMEM;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = util_open_regular(AT_FDCWD, path, O_NOFOLLOW);
 	if (fd < 0) {
-		r_ = errno == ENOENT ? 0 : -errno;
+		r_ = fd == -ENOENT ? 0 : fd;
+		fd = -1;
 		goto out;
 	}
 	if (!buf) {

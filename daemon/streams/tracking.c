@@ -813,9 +813,12 @@ static int ingest(struct run *r, bool final, int64_t budget)
 	if (!path) {
 		return -ENOMEM;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	/* The run owns the file: a FIFO or a link there must not hold the
+	 * loop nor read what is not its. */
+	fd = util_open_regular(AT_FDCWD, path, O_NOFOLLOW);
 	if (fd < 0 || fstat(fd, &st) < 0) {
-		err = errno == ENOENT ? 0 : -errno;
+		err = fd == -ENOENT ? 0 : fd < 0 ? fd : -errno;
+		fd = fd < 0 ? -1 : fd;
 		goto out;
 	}
 	size = st.st_size;

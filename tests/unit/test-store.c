@@ -311,16 +311,22 @@ static void test_charts(void)
 	/* A store from before the rollups: migration 14 rolls up what it has. */
 	sqlite3 *db;
 	sqlite3_open(dbpath, &db);
-	EXPECT_INT(sqlite3_exec(db, "DROP TABLE metric_rollups; PRAGMA user_version = 13", NULL,
-				NULL, NULL),
+	EXPECT_INT(sqlite3_exec(db,
+				"DROP TABLE metric_rollups; DROP INDEX metrics_by_value; "
+				"PRAGMA user_version = 13",
+				NULL, NULL, NULL),
 		   SQLITE_OK);
 	sqlite3_close(db);
 	s = NULL;
 	EXPECT_INT(store_open(dbpath, &s, &cause), 0);
+	if (!s) {
+		goto out;
+	}
 	expect_chart(s, seq, "m300000", v, isnum, 300000, 1000);
 	expect_chart(s, seq, "m300000", v, isnum, 300000, 2000);
 	EXPECT_INT(store_metric_chart_json(s, seq, "nope", 100, &(cJSON *){NULL}), -ENOENT);
 	store_close(s);
+out:
 	free(v);
 	free(isnum);
 }
