@@ -55,6 +55,12 @@ void msg_add_time(cJSON *obj, const char *name, double t);
  * dropped, so it can travel in a JSON string; NUL-terminated, malloc'd. */
 char *utf8_sanitize(const char *s, size_t len, size_t *ret_len);
 
+/* Why a request's JSON text may not be taken although it parses, or NULL:
+ * bytes that are not UTF-8 (cJSON passes them through, and every reply that
+ * shows them would be invalid JSON too), or a \u0000 in a string, which
+ * C strings would cut short silently. */
+const char *msg_payload_problem(const char *p, size_t len);
+
 /* Whether s[0..len) is valid UTF-8 (the strict rules of utf8_sanitize). */
 bool utf8_valid(const char *s, size_t len);
 

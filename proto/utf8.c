@@ -87,3 +87,23 @@ bool utf8_valid(const char *s, size_t len)
 	}
 	return true;
 }
+
+const char *msg_payload_problem(const char *p, size_t len)
+{
+	if (!utf8_valid(p, len)) {
+		return "the request is not valid UTF-8";
+	}
+	/* A \u0000 escape: after an odd run of backslashes (an even one is
+	 * escaped backslashes, then a plain 'u'). */
+	for (const char *q = p; (q = memchr(q, '\\', (size_t)(p + len - q))) != NULL;) {
+		const char *run = q;
+		while (q < p + len && *q == '\\') {
+			q++;
+		}
+		if ((q - run) % 2 == 1 && (size_t)(p + len - q) >= 5 && memcmp(q, "u0000", 5) == 0) {
+			return "a string in the request holds a NUL character (\\u0000), which "
+			       "runyard does not take";
+		}
+	}
+	return NULL;
+}

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "blob.h"
@@ -84,9 +85,9 @@ static void signal_cb(uv_signal_t *h, int signum)
 
 /* The server's hooks: a message goes to the op table, a closing or drained
  * connection to its watchers. */
-static void message_cb(void *ud, struct conn *c, const cJSON *msg)
+static void message_cb(void *ud, struct conn *c, const cJSON *msg, const char *bad)
 {
-	dispatch_message(c, msg);
+	dispatch_message(c, msg, bad);
 }
 
 static void conn_closed_cb(void *ud, struct conn *c)
@@ -97,6 +98,37 @@ static void conn_closed_cb(void *ud, struct conn *c)
 static void conn_drained_cb(void *ud, struct conn *c)
 {
 	watch_conn_drained(ud, c);
+}
+
+/* The state directory holds every run's token and source: it is the
+ * daemon user's alone. One made 0755 by hand, or by an older version, is
+ * made private (said in the log); one of another user is refused. */
+static int state_dir_private(const char *dir, char **cause)
+{
+	struct stat st;
+
+	if (stat(dir, &st) < 0) {
+		*cause = msg_strdupf("cannot look at the state directory %s: %s", dir,
+				     strerror(errno));
+		return -errno;
+	}
+	if (st.st_uid != geteuid()) {
+		*cause = msg_strdupf("the state directory %s belongs to uid %u, not to this daemon's "
+				     "user (uid %u); give each user a state directory of their own",
+				     dir, (unsigned)st.st_uid, (unsigned)geteuid());
+		return -EPERM;
+	}
+	if ((st.st_mode & 077) != 0) {
+		if (chmod(dir, st.st_mode & 0700) < 0) {
+			*cause = msg_strdupf("the state directory %s is open to other users (mode "
+					     "%04o) and cannot be made private: %s",
+					     dir, (unsigned)(st.st_mode & 07777), strerror(errno));
+			return -errno;
+		}
+		log_warn("the state directory %s was open to other users (mode %04o): made 0700",
+			 dir, (unsigned)(st.st_mode & 07777));
+	}
+	return 0;
 }
 
 int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *cfg, char **cause)
@@ -143,6 +175,10 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 		if (!d->state_dir) {
 			return -errno;
 		}
+	}
+	r = state_dir_private(d->state_dir, cause);
+	if (r < 0) {
+		return r;
 	}
 	d->socket_path = cfg->socket_path ? strdup(cfg->socket_path) : default_socket(d->state_dir);
 	d->runs_dir = util_path_join(d->state_dir, SNAPSHOT_RUNS_DIR);

@@ -38,7 +38,7 @@ static const struct op_entry *find_op(const char *name)
 	return NULL;
 }
 
-void dispatch_message(struct conn *c, const cJSON *msg)
+void dispatch_message(struct conn *c, const cJSON *msg, const char *bad)
 {
 	struct request req = {.d = conn_context(c), .conn = c};
 	const cJSON *id, *op, *args;
@@ -58,6 +58,12 @@ void dispatch_message(struct conn *c, const cJSON *msg)
 		return;
 	}
 	req.id = (int64_t)id->valuedouble;
+	if (bad) {
+		/* Refused whole, before any op sees it: stored, such text would
+		 * make every later reply that shows it invalid too. */
+		request_error(&req, PROTO_E_BAD_REQUEST, "%s", bad);
+		return;
+	}
 	if (!cJSON_IsString(op)) {
 		request_error(&req, PROTO_E_BAD_REQUEST, "a request needs a string 'op'");
 		return;

@@ -6,4 +6,4 @@
 struct conn;
 
 /* Handle one frame's JSON (NULL when it did not parse). */
-void dispatch_message(struct conn *c, const cJSON *msg);
+void dispatch_message(struct conn *c, const cJSON *msg, const char *bad);

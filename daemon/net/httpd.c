@@ -400,7 +400,11 @@ void httpd_reply_error(struct httpd_req *r, int status, const char *code, const 
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	cJSON_AddStringToObject(e, "code", code);
-	cJSON_AddStringToObject(e, "message", msg);
+	/* The message may quote what the client sent, in any bytes; the
+	 * answer is JSON, so UTF-8. */
+	char *clean = utf8_sanitize(msg, strlen(msg), NULL);
+	cJSON_AddStringToObject(e, "message", clean ? clean : msg);
+	free(clean);
 	httpd_reply_json(r, status, o);
 }
 

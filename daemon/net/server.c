@@ -259,7 +259,8 @@ static void take_frames(struct conn *c)
 
 	while (!c->closing && (r = frame_reader_next(&c->fr, &payload, &len)) == 1) {
 		cJSON *msg = cJSON_ParseWithLength(payload, len);
-		c->srv->hooks.on_message(c->srv->hooks.ud, c, msg);
+		c->srv->hooks.on_message(c->srv->hooks.ud, c, msg,
+					 msg ? msg_payload_problem(payload, len) : NULL);
 		cJSON_Delete(msg);
 	}
 	if (c->closing) {

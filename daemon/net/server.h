@@ -14,8 +14,10 @@ struct conn;
  * only these. ud is the caller's, passed back to each and given by
  * conn_context(). */
 struct server_hooks {
-	/* A whole frame's JSON (NULL when it did not parse); required. */
-	void (*on_message)(void *ud, struct conn *c, const cJSON *msg);
+	/* A whole frame's JSON (NULL when it did not parse); required. bad:
+	 * why the payload may not be taken though it parsed (msg_payload_
+	 * problem), or NULL. */
+	void (*on_message)(void *ud, struct conn *c, const cJSON *msg, const char *bad);
 	/* The connection is closing: nothing more may be queued on it. */
 	void (*on_closed)(void *ud, struct conn *c);
 	/* Its unsent output fell below half of CONN_OUTPUT_CAP. */

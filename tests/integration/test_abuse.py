@@ -175,3 +175,61 @@ def test_fifos_where_files_belong_never_hold_the_daemon(daemon, make_tree, tmp_p
     # Still answering, at once.
     ok = daemon.submit(src, "fifo.py")
     assert daemon.wait_terminal(ok["id"], timeout=60)["status"] == "Completed"
+
+
+def test_requests_that_are_not_utf8_or_hold_a_nul_are_refused_whole(daemon, make_tree):
+    """cJSON passes any bytes through: one submit with a Latin-1 argument used to make every
+    later run.list reply invalid JSON, and a \\u0000 cut a string short silently."""
+    src = make_tree({"a.py": "print(1)\n"})
+    daemon.wait_terminal(daemon.submit(src, "a.py")["id"])
+    before = daemon.cli("runs", "--json", json=True).json["runs"]
+    hello = b'"op":"hello","args":{"proto":1}'
+    bad = [
+        b'{"id":2,"op":"run.submit","args":{"source":"%s","command":["a.py","caf\xe9"]}}',
+        b'{"id":2,"op":"run.submit","args":{"source":"%s","command":["a.py","x\\u0000y"]}}',
+        b'{"id":2,"op":"run.submit","args":{"source":"%s","command":["a.py"],'
+        b'"experiment":"e\xed\xa0\x80"}}',  # a surrogate, in UTF-8 form
+    ]
+    import ryclient
+    with daemon.client(hello=False) as c:
+        c.send_raw(ryclient.frame(b"{\"id\":1," + hello + b"}"))
+        assert c.read_reply()["ok"]
+        for raw in bad:
+            c.send_raw(ryclient.frame(raw.replace(b"%s", str(src).encode())))
+            r = c.read_reply()
+            assert r["ok"] is False and r["id"] == 2, r
+            assert r["error"]["code"] == "BadRequest"
+            assert ("not valid UTF-8" in r["error"]["message"] or
+                    "NUL character" in r["error"]["message"]), r
+        # An escaped backslash before u0000 is plain text, and taken.
+        ok = (b'{"id":3,"op":"run.submit","args":{"source":"%s","command":["a.py","x\\\\u0000"],'
+              b'"python":"/usr/bin/python3"}}').replace(b"%s", str(src).encode())
+        c.send_raw(ryclient.frame(ok))
+        r = c.read_reply()
+        assert r["ok"], r
+    daemon.wait_terminal(r["result"]["id"])
+    runs = daemon.cli("runs", "--json", json=True).json["runs"]
+    assert len(runs) == len(before) + 1
+    assert daemon.show(r["result"]["id"])["command"] == ["a.py", "x\\u0000"]
+
+
+def test_an_open_state_directory_is_made_private_and_anothers_refused(daemon, tmp_path):
+    """Another user read every run's token from a state directory left 0755."""
+    import subprocess
+    from conftest import RUNYARDD
+    daemon.stop()
+    os.chmod(daemon.state_dir, 0o755)
+    daemon.start()
+    assert os.stat(daemon.state_dir).st_mode & 0o777 == 0o700
+    assert "was open to other users (mode 0755): made 0700" in daemon.log_text()
+    if os.geteuid() != 0:
+        return  # giving the directory to another user needs root
+    daemon.stop()
+    os.chown(daemon.state_dir, 65534, 65534)
+    res = subprocess.run([str(RUNYARDD), "--state-dir", str(daemon.state_dir), "--socket",
+                          str(tmp_path / "other.sock")], capture_output=True, text=True,
+                         timeout=60)
+    assert res.returncode != 0
+    assert "belongs to uid 65534, not to this daemon's user" in res.stderr, res.stderr
+    os.chown(daemon.state_dir, 0, 0)
+    daemon.start()

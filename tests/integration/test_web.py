@@ -461,3 +461,11 @@ def test_runs_sorted_by_number_or_by_a_metric_in_keyset_pages(wd, make_tree):
         status, _, body = request(wd, "GET", "/api/runs?" + bad)
         assert status == 400, (bad, status, body)
         assert json.loads(body)["error"]["code"] == "InvalidArgument"
+
+
+def test_an_error_that_quotes_bad_bytes_is_still_utf8(wd):
+    for path in ("/api/runs?status=%FF%FE", "/api/runs/%FF/metrics/x", "/api/runs?sort=zz%C3"):
+        status, _, body = request(wd, "GET", path)
+        assert status in (400, 404), (path, status)
+        body.decode("utf-8")  # strict: raises on invalid bytes
+        assert json.loads(body)["error"]["code"]

@@ -29,7 +29,7 @@ struct state {
 	void *ctx_seen;
 };
 
-static void on_message(void *ud, struct conn *c, const cJSON *msg)
+static void on_message(void *ud, struct conn *c, const cJSON *msg, const char *bad)
 {
 	struct state *s = ud;
 
