@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -258,6 +259,13 @@ struct exec_run {
 	uv_timer_t ingest_later; /* more of output.log is waiting */
 	int open;                /* handles not closed yet */
 	bool closing;
+	/* The run's end waits: its Finalizing, its last lines or its terminal
+	 * status could not be stored (a full disk); tried again at each poll.
+	 * end_dir: the directory to remove once it has ended. */
+	enum { HOLD_NONE, HOLD_FINALIZE, HOLD_END } hold;
+	bool hold_warned;
+	char *end_dir;
+	char *err_code, *err_msg; /* an error to record first, when it could not be */
 };
 
 static void handle_close_cb(uv_handle_t *h)
@@ -270,6 +278,9 @@ static void handle_close_cb(uv_handle_t *h)
 		if (r->exec == x) {
 			r->exec = NULL;
 		}
+		free(x->end_dir);
+		free(x->err_code);
+		free(x->err_msg);
 		free(x);
 	}
 	run_release(r);
@@ -301,6 +312,7 @@ static void ingest_later_cb(uv_timer_t *t)
 
 static void check_exit(struct run *r);
 static void lost(struct run *r);
+static void end_or_hold(struct run *r, char *dir);
 static void finish_limits(struct run *r, const struct enforce_sup *sup, struct enforce_end *ret);
 
 /* A run a cluster target holds in Scaling is Running once its supervisor
@@ -353,6 +365,18 @@ static void poll_cb(uv_timer_t *t)
 	struct exec_run *x = t->data;
 	struct run *r = x->r;
 
+	if (x->hold != HOLD_NONE) {
+		char *dir = x->end_dir;
+		bool end = x->hold == HOLD_END;
+		x->end_dir = NULL;
+		x->hold = HOLD_NONE;
+		if (end) {
+			end_or_hold(r, dir);
+		} else {
+			finalize(r);
+		}
+		return;
+	}
 	if (r->exited) {
 		return;
 	}
@@ -474,9 +498,14 @@ void exec_run_event(void *ud, struct run *r, enum run_event ev)
 	}
 }
 
+/* Output the supervisor could not write to output.log (a full disk). */
+struct output_loss {
+	uint64_t records, bytes;
+};
+
 /* Read exit.json if it is there; -ENOENT if not yet. */
 static int read_exit(struct run *r, struct store_exit *e, bool *timed_out, bool *canceled,
-		     bool *exec_failed, struct enforce_sup *mem)
+		     bool *exec_failed, struct enforce_sup *mem, struct output_loss *lost)
 {
 	char *path = util_path_join(r->dir, "exit.json"), *text = NULL;
 	cJSON *j = NULL;
@@ -521,6 +550,10 @@ static int read_exit(struct run *r, struct store_exit *e, bool *timed_out, bool 
 	mem->oom = cJSON_IsTrue(cJSON_GetObjectItem(j, "oom"));
 	mem->peak_kb = cJSON_IsNumber(peak) ? (int64_t)peak->valuedouble : e->maxrss_kb;
 	mem->failed = e->signal > 0 || (e->has_exit_code && e->exit_code != 0);
+	double dropped = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "output_dropped"));
+	double dropped_bytes = cJSON_GetNumberValue(cJSON_GetObjectItem(j, "output_dropped_bytes"));
+	lost->records = dropped > 0 ? (uint64_t)dropped : 0;
+	lost->bytes = dropped_bytes > 0 ? (uint64_t)dropped_bytes : 0;
 out:
 	cJSON_Delete(j);
 	free(text);
@@ -560,13 +593,14 @@ static void check_exit(struct run *r)
 	const char *code = NULL;
 	struct target_verdict v = {0};
 	struct enforce_sup mem = {.peak_kb = -1};
+	struct output_loss lost = {0, 0};
 	struct enforce_end lim;
 	int err, verdict = 0;
 
 	if (r->exited) {
 		return;
 	}
-	err = read_exit(r, &e, &timed_out, &canceled, &exec_failed, &mem);
+	err = read_exit(r, &e, &timed_out, &canceled, &exec_failed, &mem, &lost);
 	if (err == -ENOENT) {
 		return;
 	}
@@ -610,6 +644,16 @@ static void check_exit(struct run *r)
 		r->outcome = RUN_FAILED;
 		code = "ExecutionFailed";
 		msg = msg_strdupf("the program could not be started (see the run's stderr)");
+	} else if (lost.records > 0) {
+		/* Ended well or not, it cannot end as if its log were whole. */
+		r->outcome = RUN_FAILED;
+		code = "NoSpace";
+		msg = msg_strdupf("%" PRIu64 " lines (%" PRIu64 " bytes) of the run's output could "
+				  "not be stored: the file system of the state directory was full%s",
+				  lost.records, lost.bytes,
+				  e.signal > 0 || (e.has_exit_code && e.exit_code != 0)
+				      ? "; the program also failed (see its exit code)"
+				      : "");
 	} else if (e.signal > 0) {
 		r->outcome = RUN_FAILED;
 		code = "UserError";
@@ -624,7 +668,20 @@ static void check_exit(struct run *r)
 	}
 record:
 	if (code) {
-		store_run_set_error(d->store, r->seq, code, msg ? msg : code, "Running");
+		if (store_run_set_error(d->store, r->seq, code, msg ? msg : code, "Running") < 0 &&
+		    attached(r)) {
+			/* The run must not end without its reason: kept to be
+			 * recorded before it ends (end_or_hold). */
+			free(r->exec->err_code);
+			free(r->exec->err_msg);
+			r->exec->err_code = strdup(code);
+			r->exec->err_msg = strdup(msg ? msg : code);
+			if (!r->exec->err_code || !r->exec->err_msg) {
+				free(r->exec->err_code);
+				free(r->exec->err_msg);
+				r->exec->err_code = r->exec->err_msg = NULL;
+			}
+		}
 		log_info("run %s: %s: %s", r->id, code, msg ? msg : "");
 	}
 	free(msg);
@@ -983,11 +1040,66 @@ static void finalize_done(uv_work_t *req, int status)
 			goto out;
 		}
 	}
-	char *dir = r->keep ? NULL : strdup(r->dir);
-	run_transition(r, r->outcome);
-	remove_dir_later(d, dir);
+	end_or_hold(r, r->keep ? NULL : strdup(r->dir));
 out:
 	job_free(j);
+}
+
+/* Try again at the next poll (struct exec_run's hold); dir is taken. */
+static void hold(struct run *r, int what, char *dir)
+{
+	struct exec_run *x = r->exec;
+
+	if (!attached(r)) {
+		/* No poll to try again: a restart of the daemon finishes it. */
+		free(dir);
+		return;
+	}
+	if (!x->hold_warned) {
+		x->hold_warned = true;
+		log_warn("run %s: its end waits until the store can take the rest of it: %s", r->id,
+			 store_errmsg(r->d->store));
+	}
+	x->hold = what;
+	free(x->end_dir);
+	x->end_dir = dir;
+}
+
+/* Whether every byte of output.log is stored. */
+static bool logs_caught_up(struct run *r)
+{
+	char *path = util_path_join(r->dir, "output.log");
+	struct stat st;
+	bool all = !path || stat(path, &st) < 0 || st.st_size <= r->log_offset;
+
+	free(path);
+	return all;
+}
+
+/* End the run with its outcome, and then remove dir (taken). A run whose
+ * last lines or terminal status the store cannot take now (SQLITE_FULL) is
+ * held in Finalizing, its directory and output.log kept, and tried again
+ * at each poll: once there is room it ends with nothing lost. */
+static void end_or_hold(struct run *r, char *dir)
+{
+	struct exec_run *x = r->exec;
+
+	ingest(r, true);
+	tracking_ingest(r, true);
+	if (attached(r) && x->err_code) {
+		if (store_run_set_error(r->d->store, r->seq, x->err_code, x->err_msg, "Running") < 0) {
+			hold(r, HOLD_END, dir);
+			return;
+		}
+		free(x->err_code);
+		free(x->err_msg);
+		x->err_code = x->err_msg = NULL;
+	}
+	if (logs_caught_up(r) && run_transition(r, r->outcome) == 0) {
+		remove_dir_later(r->d, dir);
+		return;
+	}
+	hold(r, HOLD_END, dir);
 }
 
 static void finalize_collect(struct run *r);
@@ -1038,6 +1150,7 @@ static void finalize(struct run *r)
 		return;
 	}
 	if (r->status != RUN_FINALIZING && run_transition(r, RUN_FINALIZING) < 0) {
+		hold(r, HOLD_FINALIZE, NULL);
 		return;
 	}
 	err = inputs_finalize(r, uploaded_cb);

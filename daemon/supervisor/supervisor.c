@@ -114,6 +114,8 @@ struct outbuf {
 	int fd;
 	int dirfd; /* where supervisor.err goes */
 	bool write_failed;
+	uint64_t dropped, dropped_bytes; /* records (and their bytes) a full disk took */
+	size_t nrec;                     /* records in buf */
 	off_t size;      /* of output.log, which only we write */
 	size_t unsynced; /* bytes written since writeback was last started */
 	size_t len;
@@ -264,13 +266,19 @@ static int write_atomic(int dirfd, const char *name, const char *data, size_t le
 	int r;
 
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* Not O_TRUNC: a temporary reserved at start (reserve_exit_json) is
+	 * written into the blocks it holds, then cut to size. */
+	fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		r = -errno;
 		goto out;
 	}
 	r = write_all(fd, data, len);
 	if (r < 0) {
+		goto out;
+	}
+	if (ftruncate(fd, (off_t)len) < 0) {
+		r = -errno;
 		goto out;
 	}
 	if (durable && fsync(fd) < 0) {
@@ -508,6 +516,10 @@ static void outbuf_flush(struct outbuf *o)
 		if (ftruncate(o->fd, o->size) < 0) {
 			o->size = lseek(o->fd, 0, SEEK_END);
 		}
+		/* Counted for exit.json: the run must not end as if every line
+		 * had been kept. */
+		o->dropped += o->nrec;
+		o->dropped_bytes += o->len;
 		if (!o->write_failed) {
 			o->write_failed = true;
 			log_error(o->dirfd, "cannot write output.log: %s", strerror(-r));
@@ -525,6 +537,7 @@ static void outbuf_flush(struct outbuf *o)
 	}
 #endif
 	o->len = 0;
+	o->nrec = 0;
 }
 
 static void emit_record(struct supervisor *s, char tag, const char *data, size_t len)
@@ -543,6 +556,7 @@ static void emit_record(struct supervisor *s, char tag, const char *data, size_t
 	p += len;
 	*p++ = '\n';
 	o->len = (size_t)(p - o->buf);
+	o->nrec++;
 	/* OUT_CAP leaves room for one more maximal record after this point. */
 	if (o->len >= OUT_FLUSH_AT) {
 		outbuf_flush(o);
@@ -1112,10 +1126,30 @@ static int write_supervisor_json(const struct supervisor *s)
 	return write_atomic(s->dirfd, "supervisor.json", buf, (size_t)n, false);
 }
 
+/* exit.json is the run's only witness of how it ended: its temporary is
+ * given its blocks before the program starts, so a disk that fills up
+ * during the run cannot keep it from being written. */
+#define EXIT_JSON_RESERVE 4096
+static void reserve_exit_json(int dirfd)
+{
+	int fd = openat(dirfd, "exit.json.tmp", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		return;
+	}
+	if (posix_fallocate(fd, 0, EXIT_JSON_RESERVE) != 0) {
+		/* Not fatal: then it is written as any file, if there is room. */
+		if (ftruncate(fd, 0) < 0) {
+			/* nothing more to do */
+		}
+	}
+	close(fd);
+}
+
 static int write_exit_json(const struct supervisor *s)
 {
 	char code[16] = "null", sig[16] = "null", mem[80] = "";
-	char buf[640];
+	char buf[768];
 
 	if (WIFEXITED(s->status)) {
 		snprintf(code, sizeof(code), "%d", WEXITSTATUS(s->status));
@@ -1135,13 +1169,16 @@ static int write_exit_json(const struct supervisor *s)
 	                 "{\"exit_code\": %s, \"signal\": %s, \"timed_out\": %s, \"canceled\": %s, "
 	                 "\"exec_failed\": %s, \"utime\": %lld.%06ld, \"stime\": %lld.%06ld, "
 	                 "\"maxrss_kb\": %ld, \"started_at\": %" PRId64 ".%06" PRId64
-	                 ", \"ended_at\": %" PRId64 ".%06" PRId64 "%s}\n",
+	                 ", \"ended_at\": %" PRId64 ".%06" PRId64
+	                 ", \"output_dropped\": %" PRIu64 ", \"output_dropped_bytes\": %" PRIu64
+	                 "%s}\n",
 	                 code, sig, s->timed_out ? "true" : "false", s->canceled ? "true" : "false",
 	                 s->exec_failed ? "true" : "false", (long long)s->ru.ru_utime.tv_sec,
 	                 (long)s->ru.ru_utime.tv_usec, (long long)s->ru.ru_stime.tv_sec,
 	                 (long)s->ru.ru_stime.tv_usec, s->ru.ru_maxrss,
 	                 s->started_real_us / 1000000, s->started_real_us % 1000000,
-	                 s->ended_real_us / 1000000, s->ended_real_us % 1000000, mem);
+	                 s->ended_real_us / 1000000, s->ended_real_us % 1000000, s->out.dropped,
+	                 s->out.dropped_bytes, mem);
 	return write_atomic(s->dirfd, "exit.json", buf, (size_t)n, true);
 }
 
@@ -1206,6 +1243,7 @@ int main(int argc, char **argv)
 		log_error(s->dirfd, "cannot set up signal handling: %s", strerror(-r));
 		goto out;
 	}
+	reserve_exit_json(s->dirfd);
 	r = spawn(s);
 	if (r < 0) {
 		log_error(s->dirfd, "cannot start '%s': %s", opts.argv[0], strerror(-r));

@@ -233,3 +233,58 @@ def test_an_open_state_directory_is_made_private_and_anothers_refused(daemon, tm
     assert "belongs to uid 65534, not to this daemon's user" in res.stderr, res.stderr
     os.chown(daemon.state_dir, 0, 0)
     daemon.start()
+
+
+def mount_tmpfs(path, size):
+    """A small tmpfs at path, or pytest.skip (mounting needs root and a kernel that lets us)."""
+    import subprocess
+    import pytest
+    path.mkdir(parents=True, exist_ok=True)
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=%s" % size, "tmpfs", str(path)],
+                         capture_output=True, text=True)
+    if res.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here: %s" % res.stderr.strip())
+
+
+def test_a_full_disk_fails_the_run_clearly_and_the_daemon_recovers(daemon_factory, make_tree,
+                                                                    tmp_path):
+    """A run that printed 40,000 lines onto a full disk used to end Completed with lines
+    missing and no word. Now the lines that could not be kept are counted, the run waits in
+    its stage while the store cannot take its end, and once there is room it ends Failed
+    with NoSpace, every line that reached the disk stored once and in order."""
+    import subprocess
+    fs = tmp_path / "fs"
+    mount_tmpfs(fs, "3m")
+    try:
+        (tmp_path / "daemon0").mkdir()
+        (tmp_path / "daemon0" / "state").symlink_to(fs)
+        d = daemon_factory()
+        src = make_tree({"p.py": script("""
+            for i in range(40000):
+                print("line %06d of the run, padded out to make it longer ........" % i)
+        """)})
+        run = d.submit(src, "p.py")
+        # The disk fills up: the run is held, not ended with its lines lost.
+        import time
+        time.sleep(3)
+        assert d.status(run["id"]) in ("Running", "Finalizing")
+        subprocess.run(["mount", "-o", "remount,size=64m", str(fs)], check=True)
+        end = d.wait_terminal(run["id"])
+        assert end["status"] == "Failed" and end["error"]["code"] == "NoSpace", end
+        dropped = int(end["error"]["message"].split()[0])
+        lines = [l["text"] for l in d.logs(run["id"])]
+        assert 0 < dropped < 40000 and len(lines) == 40000 - dropped
+        numbers = [int(l.split()[1]) for l in lines]
+        assert numbers == sorted(set(numbers)), "lines duplicated or out of order"
+        assert "its end waits until the store can take the rest of it" in d.log_text()
+        # Recovered by itself: the next run is whole.
+        again = d.submit(src, "p.py")
+        end = d.wait_terminal(again["id"])
+        assert end["status"] == "Completed" and len(d.logs(again["id"])) == 40000
+        d.stop()
+        import sqlite3
+        db = sqlite3.connect(str(fs / "runyard.db"))
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
+    finally:
+        subprocess.run(["umount", "-l", str(fs)])

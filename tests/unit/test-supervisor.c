@@ -579,14 +579,18 @@ static void check_common(struct result *r)
 	EXPECT(json_num(&r->exit, "exit.json", "utime") >= 0, "utime should be >= 0");
 	EXPECT(json_num(&r->exit, "exit.json", "stime") >= 0, "stime should be >= 0");
 	EXPECT(json_num(&r->exit, "exit.json", "maxrss_kb") > 0, "maxrss_kb should be > 0");
-	for (size_t i = 0; i < 10; i++) {
-		static const char *keys[] = {"exit_code",   "signal",  "timed_out", "canceled",
-		                             "exec_failed", "utime",   "stime",     "maxrss_kb",
-		                             "started_at",  "ended_at"};
+	for (size_t i = 0; i < 12; i++) {
+		static const char *keys[] = {"exit_code",   "signal",        "timed_out",
+		                             "canceled",    "exec_failed",   "utime",
+		                             "stime",       "maxrss_kb",     "started_at",
+		                             "ended_at",    "output_dropped", "output_dropped_bytes"};
 		EXPECT(json_get(&r->exit, keys[i]), "exit.json should have \"%s\"", keys[i]);
 	}
+	/* Output is kept whole on a disk with room. */
+	EXPECT(json_num(&r->exit, "exit.json", "output_dropped") == 0,
+	       "output_dropped should be 0");
 	/* --mem-limit adds "oom" and "peak_rss_kb". */
-	size_t keys = json_get(&r->exit, "oom") ? 12 : 10;
+	size_t keys = json_get(&r->exit, "oom") ? 14 : 12;
 	EXPECT(r->exit.n == keys, "exit.json should have exactly %zu keys, has %zu", keys,
 	       r->exit.n);
 
