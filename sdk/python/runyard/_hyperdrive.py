@@ -31,11 +31,9 @@ import time
 from runyard._models import RunyardError, _as_workspace
 from runyard._notebook import TERMINAL, ActivityFailedException, RunHandle, ScriptRunConfig
 from runyard._run import DaemonError
-
-
-class UserErrorException(RunyardError, ValueError):
-    """A HyperDrive configuration the cloud SDK would refuse too, or one that
-    runyard cannot run (say which and why)."""
+# A HyperDrive configuration the cloud SDK would refuse too, or one that
+# runyard cannot run (the message says which and why).
+from runyard._run import UserErrorException
 
 
 # -- parameter expressions ------------------------------------------------------------

@@ -285,7 +285,7 @@ class Model:
             doc = ws._call("model.show", {"model": ref})
         except DaemonError as e:
             if e.code == "NotFound":
-                raise RunyardError("model not found: %s" % ref) from None
+                raise WebserviceException("ModelNotFound: model not found: %s" % ref) from None
             raise
         self._load(ws, doc)
 

@@ -22,7 +22,8 @@ import shlex
 import sys
 
 from runyard._models import Model, RunyardError, Workspace, _as_workspace, _register_args
-from runyard._run import DaemonError, _Client, _Experiment, collect_metrics, tags_dict
+from runyard._run import (ComputeTargetException, DaemonError, UserErrorException, _Client,
+                          _Experiment, collect_metrics, tags_dict)
 
 TERMINAL = ("Completed", "Failed", "Canceled")
 
@@ -43,28 +44,271 @@ class ActivityFailedException(RunyardError):
 # -- compute targets ----------------------------------------------------------------
 
 
+def _aliases_path():
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "runyard", "sdk-compute-targets.json")
+
+
+def _aliases_all():
+    try:
+        with open(_aliases_path(), encoding="utf-8") as f:
+            doc = json.load(f)
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _aliases(ws):
+    """The AmlCompute targets ComputeTarget.create made for this daemon:
+    {name: {"type", "target", "config", "created_at"}}, kept by the SDK (per
+    daemon socket) in $XDG_CONFIG_HOME/runyard/sdk-compute-targets.json."""
+    got = _aliases_all().get(os.path.abspath(ws.socket_path), {})
+    return got if isinstance(got, dict) else {}
+
+
+def _aliases_save(ws, names):
+    doc = _aliases_all()
+    doc[os.path.abspath(ws.socket_path)] = names
+    path = _aliases_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+class ComputeTargetStatus(str):
+    """What get_status() answers: the provisioning state as a string
+    ("Succeeded"), with the cloud's serialize()."""
+
+    def __new__(cls, doc):
+        obj = super().__new__(cls, doc.get("provisioningState", "Succeeded"))
+        obj._doc = doc
+        for k, v in doc.items():
+            setattr(obj, k[:1].lower() + k[1:], v)
+        return obj
+
+    def serialize(self):
+        return json.loads(json.dumps(self._doc))
+
+
+class AmlComputeProvisioningConfiguration:
+    """AmlCompute.provisioning_configuration(...): kept as given; max_nodes
+    becomes the target's shown capacity (the runs still share this machine's
+    slots)."""
+
+    def __init__(self, vm_size="", vm_priority="dedicated", min_nodes=0, max_nodes=4,
+                 idle_seconds_before_scaledown=None, admin_username=None,
+                 admin_user_password=None, admin_user_ssh_key=None, vnet_resourcegroup_name=None,
+                 vnet_name=None, subnet_name=None, tags=None, description=None,
+                 remote_login_port_public_access="NotSpecified", identity_type=None,
+                 identity_id=None, location=None, enable_node_public_ip=True):
+        for name, v in (("min_nodes", min_nodes), ("max_nodes", max_nodes)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ComputeTargetException("provisioning_configuration: %s must be an "
+                                             "integer >= 0, not %r" % (name, v))
+        if max_nodes < 1 or min_nodes > max_nodes:
+            raise ComputeTargetException("provisioning_configuration: max_nodes must be >= 1 "
+                                         "and >= min_nodes (got min_nodes=%d, max_nodes=%d)"
+                                         % (min_nodes, max_nodes))
+        self.vm_size = vm_size
+        self.vm_priority = vm_priority
+        self.min_nodes = min_nodes
+        self.max_nodes = max_nodes
+        self.idle_seconds_before_scaledown = idle_seconds_before_scaledown
+        self.tags = dict(tags or {})
+        self.description = description
+        self.location = location
+
+    def validate_configuration(self):
+        pass
+
+    def _doc(self):
+        return {"vmSize": self.vm_size, "vmPriority": self.vm_priority,
+                "minNodes": self.min_nodes, "maxNodes": self.max_nodes,
+                "idleSecondsBeforeScaledown": self.idle_seconds_before_scaledown,
+                "tags": self.tags, "description": self.description}
+
+
 class ComputeTarget:
-    """A compute target of the daemon: 'local' or a cluster (Slurm) target.
-    ComputeTarget(ws, name) or ws.compute_targets[name]."""
+    """A compute target of the daemon: 'local', a cluster (Slurm) target,
+    or an AmlCompute target made by ComputeTarget.create (a name for the
+    local target). ComputeTarget(ws, name) of an unknown name raises
+    ComputeTargetException, as the cloud does."""
+
+    def __new__(cls, workspace=None, name=None, _doc=None):
+        if cls is ComputeTarget and _doc is None and workspace is not None and name is not None:
+            doc = _find_target(_as_workspace(workspace), name)
+            if doc.get("type") == "AmlCompute":
+                cls = AmlCompute
+            obj = super().__new__(cls)
+            obj._found = doc
+            return obj
+        return super().__new__(cls)
 
     def __init__(self, workspace, name, _doc=None):
         self.workspace = _as_workspace(workspace)
         if _doc is None:
-            targets = compute_targets(self.workspace)
-            _doc = targets[name]._doc
+            _doc = getattr(self, "_found", None) or _find_target(self.workspace, name)
         self._doc = _doc
         self.name = _doc["name"]
         self.type = _doc.get("type", "local")
         self.provisioning_state = "Succeeded"
+        self.provisioning_errors = None
+        self.location = "local"
+        self.tags = dict((_doc.get("config") or {}).get("tags") or {})
+        self.description = (_doc.get("config") or {}).get("description")
+        self.cluster_location = "local"
+        # the daemon's target its runs go to ('local' for an AmlCompute target)
+        self._runyard_target = _doc.get("target") or self.name
 
     def __repr__(self):
-        return "ComputeTarget(name=%r, type=%r)" % (self.name, self.type)
+        return "%s(workspace=%r, name=%r, type=%r, provisioning state=%s)" % (
+            type(self).__name__, self.workspace.name, self.name, self.type,
+            self.provisioning_state)
+
+    @staticmethod
+    def create(workspace, name, provisioning_configuration):
+        """A target of this daemon named name. A target the daemon has by
+        that name (a Slurm target made with 'runyard compute create', or
+        'local') is returned as it is; otherwise an AmlCompute target that
+        runs on the local target, kept by the SDK, is made (again for a
+        name it already has: its configuration is replaced)."""
+        ws = _as_workspace(workspace)
+        if not isinstance(name, str) or not name or len(name) > 255:
+            raise ComputeTargetException("ComputeTarget.create: a compute target needs a name "
+                                         "of 1 to 255 characters, not %r" % (name,))
+        for t in ws._call("compute.list").get("targets", []):
+            if t["name"] == name:
+                return ComputeTarget(ws, name, _doc=t)
+        if name == "local":
+            return ComputeTarget(ws, "local", _doc={"name": "local", "type": "local"})
+        cfg = provisioning_configuration
+        conf = cfg._doc() if hasattr(cfg, "_doc") else {}
+        import datetime
+        doc = {"name": name, "type": "AmlCompute", "target": "local", "config": conf,
+               "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+        names = _aliases(ws)
+        names[name] = {k: v for k, v in doc.items() if k != "name"}
+        _aliases_save(ws, names)
+        return AmlCompute(ws, name, _doc=doc)
+
+    @staticmethod
+    def list(workspace):
+        return list(compute_targets(_as_workspace(workspace)).values())
+
+    def wait_for_completion(self, show_output=False, min_node_count=None,
+                            timeout_in_minutes=20, is_delete_operation=False):
+        """Nothing to wait for: a target of this daemon is ready when made."""
+        if show_output:
+            print("Succeeded")
+            if self.type == "AmlCompute":
+                print("AmlCompute wait for completion finished\n")
+                print("Minimum number of nodes requested have been provisioned")
+            else:
+                print('Provisioning operation finished, operation "Succeeded"')
 
     def get_status(self):
-        return self.provisioning_state
+        """The provisioning state ("Succeeded") with serialize()."""
+        conf = self._doc.get("config") or {}
+        doc = {"provisioningState": self.provisioning_state, "allocationState": "Steady",
+               "creationTime": self._doc.get("created_at"), "errors": None,
+               "currentNodeCount": 0, "targetNodeCount": 0,
+               "nodeStateCounts": {"idleNodeCount": 0, "leavingNodeCount": 0,
+                                   "preemptedNodeCount": 0, "preparingNodeCount": 0,
+                                   "runningNodeCount": 0, "unusableNodeCount": 0},
+               "runyard": {"type": self.type, "target": self._runyard_target}}
+        if self.type == "AmlCompute":
+            doc["vmSize"] = conf.get("vmSize")
+            doc["vmPriority"] = conf.get("vmPriority")
+            doc["scaleSettings"] = {"minNodeCount": conf.get("minNodes", 0),
+                                    "maxNodeCount": conf.get("maxNodes", 1),
+                                    "nodeIdleTimeBeforeScaleDown":
+                                        conf.get("idleSecondsBeforeScaledown")}
+        try:
+            st = self.workspace._call("daemon.status")
+            doc["runyard"]["max_runs"] = st.get("max_runs")
+            doc["runyard"]["resources"] = st.get("resources")
+        except DaemonError:
+            pass
+        return ComputeTargetStatus(doc)
+
+    def refresh_state(self):
+        pass
 
     def serialize(self):
         return dict(self._doc)
+
+    def delete(self):
+        """Remove the target: an AmlCompute one from the SDK's list, a
+        cluster target from the daemon (compute.delete); 'local' cannot be."""
+        if self.type == "AmlCompute":
+            names = _aliases(self.workspace)
+            if names.pop(self.name, None) is None:
+                raise ComputeTargetException("compute target %r is not there any more"
+                                             % self.name)
+            _aliases_save(self.workspace, names)
+        elif self.name == "local":
+            raise ComputeTargetException("the local compute target is runyardd's own and "
+                                         "cannot be deleted")
+        else:
+            try:
+                self.workspace._call("compute.delete", {"name": self.name})
+            except DaemonError as e:
+                raise ComputeTargetException("deleting compute target %r: %s"
+                                             % (self.name, e)) from None
+        self.provisioning_state = "Deleted"
+
+    detach = delete
+
+
+class AmlCompute(ComputeTarget):
+    """An AmlCompute target: ComputeTarget.create(ws, name,
+    AmlCompute.provisioning_configuration(...)). Its runs go to the local
+    target (one machine: min_nodes and max_nodes are shown, not used)."""
+
+    def __init__(self, workspace, name, _doc=None):
+        super().__init__(workspace, name, _doc=_doc)
+
+    @staticmethod
+    def provisioning_configuration(vm_size="", vm_priority="dedicated", min_nodes=0,
+                                   max_nodes=4, idle_seconds_before_scaledown=None, **kwargs):
+        return AmlComputeProvisioningConfiguration(
+            vm_size=vm_size, vm_priority=vm_priority, min_nodes=min_nodes, max_nodes=max_nodes,
+            idle_seconds_before_scaledown=idle_seconds_before_scaledown, **kwargs)
+
+    @staticmethod
+    def supported_vmsizes(workspace, location=None):
+        """The one "size" this machine has."""
+        ws = _as_workspace(workspace)
+        res = ws._call("daemon.status").get("resources") or {}
+        cpus = (res.get("cpus") or {}).get("total")
+        mem = (res.get("memory") or {}).get("total")
+        return [{"name": "local", "vCPUs": cpus, "gpus": len(res.get("gpus") or []),
+                 "memoryGB": round(mem / 2 ** 30, 1) if mem else None}]
+
+    def get(self):
+        return self.serialize()
+
+
+def _find_target(ws, name):
+    """The target document of name: the daemon's, else an AmlCompute alias;
+    ComputeTargetException otherwise."""
+    for t in ws._call("compute.list").get("targets", []):
+        if t["name"] == name:
+            return t
+    if name == "local":
+        return {"name": "local", "type": "local"}
+    alias = _aliases(ws).get(name)
+    if isinstance(alias, dict):
+        return dict(alias, name=name)
+    known = sorted(set(t["name"] for t in ws._call("compute.list").get("targets", []))
+                   | {"local"} | set(_aliases(ws)))
+    raise ComputeTargetException(
+        "ComputeTargetNotFound: no compute target named %r on this runyardd (it has: %s). "
+        "Create one with ComputeTarget.create(ws, %r, AmlCompute.provisioning_configuration("
+        "...)) (it runs on the local machine), or a cluster target with 'runyard compute "
+        "create'" % (name, ", ".join(known), name))
 
 
 class _Targets(dict):
@@ -82,15 +326,25 @@ def compute_targets(ws):
         out[t["name"]] = ComputeTarget(ws, t["name"], _doc=t)
     if "local" not in out:
         out["local"] = ComputeTarget(ws, "local", _doc={"name": "local", "type": "local"})
+    for name, alias in sorted(_aliases(ws).items()):
+        if name not in out and isinstance(alias, dict):
+            out[name] = AmlCompute(ws, name, _doc=dict(alias, name=name))
     return out
 
 
-def _target_name(target):
+def _target_name(target, ws=None):
+    """The daemon's target for a compute_target: 'local', a target's name,
+    or a ComputeTarget (an AmlCompute target is 'local')."""
     if target is None:
         return None
     if isinstance(target, str):
+        if ws is not None and target != "local":
+            alias = _aliases(ws).get(target)
+            if isinstance(alias, dict) and not any(
+                    t["name"] == target for t in ws._call("compute.list").get("targets", [])):
+                return alias.get("target") or "local"
         return target
-    name = getattr(target, "name", None)
+    name = getattr(target, "_runyard_target", None) or getattr(target, "name", None)
     if isinstance(name, str):
         return name
     raise TypeError("compute_target must be 'local', a target's name or a ComputeTarget, "
@@ -225,7 +479,7 @@ class Environment:
             builtin = curated_builtin(name)
             if builtin is None:
                 known = sorted(Environment.list(ws))
-                raise RunyardError(
+                raise UserErrorException(
                     "no environment named %r%s in this runyardd; it has: %s. Make one with "
                     "Environment.from_conda_specification(...) or "
                     "Environment.from_pip_requirements(...) and register it (or 'runyard env "
@@ -423,7 +677,7 @@ class ScriptRunConfig:
         timeout = rc.max_run_duration_seconds
         if timeout is not None and timeout != self.MAX_DURATION_SECONDS_DEFAULT:
             args["timeout"] = timeout
-        target = _target_name(rc.target)
+        target = _target_name(rc.target, ws)
         if target and target != "local":
             args["target"] = target
         # The cloud's one resource field of a run: its node count (also a
@@ -557,7 +811,7 @@ class RunHandle:
                 _doc = self.workspace._call("run.show", {"run": run_id})
             except DaemonError as e:
                 if e.code == "NotFound":
-                    raise RunyardError("run not found: %s" % run_id) from None
+                    raise UserErrorException("run not found: %s" % run_id) from None
                 raise
         self._doc = _doc
         self._submit = None

@@ -55,7 +55,22 @@ class ConflictError(RunyardError, ValueError):
     """A property is already set to another value; properties cannot change."""
 
 
-class DaemonError(RunyardError):
+class ServiceException(RunyardError):
+    """The service (here runyardd) refused a request or could not be asked
+    (azureml.exceptions.ServiceException)."""
+
+
+class UserErrorException(RunyardError, ValueError):
+    """A request that cannot be done as given: an unknown name, a bad value
+    (azureml.exceptions.UserErrorException)."""
+
+
+class ComputeTargetException(RunyardError):
+    """A compute target that does not exist or cannot be made
+    (azureml.exceptions.ComputeTargetException)."""
+
+
+class DaemonError(ServiceException):
     """runyardd could not be reached or refused a request; .code is its error code."""
 
     def __init__(self, message, code=None):

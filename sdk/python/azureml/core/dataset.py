@@ -21,15 +21,11 @@ import os
 import re
 
 from runyard._models import _as_workspace
-from runyard._run import DaemonError, RunyardError
+from runyard._run import DaemonError, RunyardError, UserErrorException  # noqa: F401
 
 __all__ = ["Dataset", "FileDataset", "DatasetConsumptionConfig", "UserErrorException"]
 
 _INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-
-
-class UserErrorException(RunyardError, ValueError):
-    """A dataset that does not exist, or a request the daemon refused."""
 
 
 def _sources(path):
