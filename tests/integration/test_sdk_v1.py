@@ -9,6 +9,7 @@ import shutil
 import pytest
 
 from conftest import PY, REPO
+from ryclient import ProtocolError
 from nbcells import run_cells
 
 EXAMPLE = REPO / "examples" / "notebook"
@@ -174,3 +175,239 @@ def test_compute_target_bad_input(nbd, nbdir):
         assert r["error"]["type"] == "ComputeTargetException", r
     assert "max_nodes" in res[1]["error"]["text"]
     assert res[4]["stdout"].strip() == "['local']"
+
+
+# -- 2. interactive runs ------------------------------------------------------------------
+
+INTERACTIVE = [
+    """\
+from azureml.core import Workspace, Experiment, Run
+ws = Workspace.from_config()
+exp = Experiment(workspace=ws, name='interactive-nb')
+""",
+    # start_logging with a snapshot and outputs, and the whole logging API
+    """\
+import os
+os.makedirs('outputs', exist_ok=True)
+os.makedirs('logs_dir/sub', exist_ok=True)
+open('logs_dir/a.txt', 'w').write('a')
+open('logs_dir/sub/b.txt', 'w').write('b')
+open('pic.png', 'wb').write(b'\\x89PNG\\r\\n\\x1a\\nfake')
+run = exp.start_logging(snapshot_directory='.', outputs='outputs')
+print('status', run.get_status())
+run.log('alpha', 0.5)
+for i in range(5):
+    run.log('loss', 1.0 / (i + 1))
+run.log_list('accuracies', [0.6, 0.7, 0.8])
+run.log_row('epochs', epoch=1, acc=0.5)
+run.log_row('epochs', epoch=2, acc=0.75)
+run.log_table('table', {'x': [1, 2], 'y': [3, 4]})
+run.log_image('picture', path='pic.png')
+run.upload_file('extra/notes.txt', 'logs_dir/a.txt')
+run.upload_folder('folder', 'logs_dir')
+run.tag('stage', 'baseline')
+run.set_tags({'team': 'runyard', 'flag': None})
+run.add_properties({'dataset': 'iris-v1'})
+open('outputs/model.txt', 'w').write('model')
+""",
+    """\
+m = run.get_metrics()
+print('alpha', m['alpha'], 'loss', len(m['loss']), 'acc', m['accuracies'])
+print('epochs', m['epochs'], 'table', m['table'], 'picture', m['picture'].startswith('images/'))
+d = run.get_details()
+print('tags', d['tags']['stage'], d['tags']['team'], repr(d['tags']['flag']))
+print('props', d['properties']['dataset'], bool(d['properties']['ContentSnapshotId']))
+""",
+    # children
+    """\
+child = run.child_run(name='child-a')
+child.log('child_metric', 1)
+child.complete()
+kids = run.create_children(tag_key='fold', tag_values=['1', '2'])
+for k in kids:
+    k.log('score', 0.9)
+    k.complete()
+print('children', len(run.get_children()), sorted(c.get_status() for c in run.get_children()))
+""",
+    """\
+run.complete()
+print('final', run.get_status())
+names = run.get_file_names()
+print('files', 'outputs/model.txt' in names, 'extra/notes.txt' in names,
+      'folder/sub/b.txt' in names)
+""",
+    # Run(experiment, run_id) gets it back
+    """\
+again = Run(exp, run.id)
+print('again', again.id == run.id, again.get_status(), again.get_metrics()['alpha'])
+print('in get_runs', run.id in [r.id for r in exp.get_runs()],
+      child.id in [r.id for r in exp.get_runs()],
+      child.id in [r.id for r in exp.get_runs(include_children=True)])
+""",
+    # a context manager, completed or failed
+    """\
+with exp.start_logging() as r2:
+    r2.log('x', 1)
+print('with', r2.get_status())
+try:
+    with exp.start_logging() as r3:
+        raise ValueError('boom in a cell')
+except ValueError:
+    pass
+print('with-fail', r3.get_status(), r3.get_details()['error']['error']['message'])
+r4 = exp.start_logging()
+r4.fail(error_details='gave up', error_code='MyCode')
+print('fail', r4.get_status(), r4.get_details()['error']['error']['code'])
+r5 = exp.start_logging()
+r5.cancel()
+print('cancel', r5.get_status())
+""",
+]
+
+
+def test_interactive_runs_notebook(nbd, nbdir):
+    res = run_cells(nbd, nbdir, INTERACTIVE)
+    out = [r["stdout"] for r in res]
+    assert "status Running" in out[1]
+    assert "alpha 0.5 loss 5 acc [0.6, 0.7, 0.8]" in out[2]
+    assert "epochs {'epoch': [1, 2], 'acc': [0.5, 0.75]} table {'x': [1, 2], 'y': [3, 4]}" \
+        " picture True" in out[2]
+    assert "tags baseline runyard ''" in out[2]
+    assert "props iris-v1 True" in out[2]
+    assert "children 3 ['Completed', 'Completed', 'Completed']" in out[3]
+    assert "final Completed" in out[4] and "files True True True" in out[4]
+    assert "again True Completed 0.5" in out[5]
+    assert "in get_runs True False True" in out[5]
+    assert "with Completed" in out[6]
+    assert "with-fail Failed ValueError: boom in a cell" in out[6]
+    assert "fail Failed MyCode" in out[6] and "cancel Canceled" in out[6]
+    # in the history like submitted ones
+    shown = nbd.rpc("run.show", {"run": _run_id(nbd, "interactive-nb")})
+    assert shown["kind"] == "interactive" and shown["status"] == "Canceled"
+    cli = nbd.cli("runs")
+    assert "interactive-nb" in cli.stdout
+
+
+def _run_id(daemon, experiment):
+    runs = daemon.rpc("run.list", {"experiment": experiment})["runs"]
+    return [r for r in runs if not r.get("parent")][0]["id"]
+
+
+def test_dead_notebook_run_fails_heartbeat_lost(nbd, nbdir):
+    """The notebook's process dies (SIGKILL) without completing its run: the
+    daemon fails it HeartbeatLost and keeps what it logged."""
+    res = run_cells(nbd, nbdir, [
+        "from azureml.core import Workspace, Experiment\nws = Workspace.from_config()\n"
+        "run = Experiment(ws, 'dies').start_logging()\nrun.log('before', 7)\nrun.flush()\n"
+        "print(run.id, flush=True)\nopen('run_id', 'w').write(run.id)",
+        "import os, signal\nos.kill(os.getpid(), signal.SIGKILL)",
+        "print('never')",
+    ], env={"RUNYARD_HEARTBEAT_TIMEOUT": "2"}, expect_ok=False)
+    assert len(res) == 1 and res[0]["ok"]
+    run_id = (nbdir / "run_id").read_text()
+    assert nbd.status(run_id) == "Running"
+    doc = nbd.wait_terminal(run_id, timeout=30)
+    assert doc["status"] == "Failed", doc
+    assert doc["error"]["code"] == "HeartbeatLost", doc
+    assert "no heartbeat for 2 seconds" in doc["error"]["message"]
+    pts = nbd.rpc("run.metrics", {"run": run_id, "name": "before"})["points"]
+    assert [p["value"] for p in pts] == [7]
+
+
+def _start(nbd, src, **kw):
+    args = {"command": [PY], "source": str(src), "experiment": "raw", "interactive": True}
+    args.update(kw)
+    return nbd.rpc("run.submit", args)
+
+
+def test_interactive_run_ops_and_restart(nbd, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    a = _start(nbd, src, heartbeat_timeout=3)
+    b = _start(nbd, src, heartbeat_timeout=3, parent=a["id"])
+    assert a["status"] == "Running" and a["kind"] == "interactive" and len(a["token"]) == 32
+    assert os.path.isfile(a["tracking_file"])
+    with open(a["tracking_file"], "a") as f:
+        f.write('{"op":"metric","name":"m","values":[1],"ts":1}\n')
+    hb = nbd.rpc("run.heartbeat", {"token": a["token"]})
+    assert hb["status"] == "Running" and hb["id"] == a["id"]
+    assert nbd.show(b["id"])["parent"] == a["id"]
+    # A restart keeps it Running, and it has a whole timeout from then.
+    nbd.restart()
+    assert nbd.status(a["id"]) == "Running"
+    assert nbd.rpc("run.heartbeat", {"token": a["token"]})["status"] == "Running"
+    assert nbd.rpc("run.metrics", {"run": a["id"], "name": "m"})["points"][0]["value"] == 1
+    # b gets no heartbeat: it fails; a is kept alive and ends Completed.
+    import time
+    t0 = time.time()
+    while nbd.status(b["id"]) == "Running" and time.time() - t0 < 20:
+        nbd.rpc("run.heartbeat", {"token": a["token"]})
+        time.sleep(0.3)
+    assert nbd.show(b["id"])["error"]["code"] == "HeartbeatLost"
+    fin = nbd.rpc("run.finish", {"token": a["token"], "status": "Completed"})
+    assert fin["status"] == "Completed"
+    # An ended run answers heartbeats with its status; finishing again is Conflict.
+    assert nbd.rpc("run.heartbeat", {"token": a["token"]})["status"] == "Completed"
+    with pytest.raises(ProtocolError) as e:
+        nbd.rpc("run.finish", {"run": a["id"], "status": "Failed"})
+    assert e.value.code == "Conflict"
+    # run.cancel of an interactive run ends it at once.
+    c = _start(nbd, src)
+    assert c["heartbeat_timeout"] == 120
+    assert nbd.rpc("run.cancel", {"run": c["id"]})["status"] == "Canceled"
+    assert nbd.rpc("run.heartbeat", {"token": c["token"]})["status"] == "Canceled"
+    # The snapshot was taken as for a submitted run.
+    assert nbd.show(a["id"])["snapshot"] == nbd.show(c["id"])["snapshot"]
+
+
+def test_interactive_bad_input_changes_nothing(nbd, tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    live = _start(nbd, src)
+    sub = nbd.rpc("run.submit", {"command": ["sleep", "30"], "source": str(src),
+                                 "experiment": "raw"})
+    nbd.wait_status(sub["id"], "Running")
+    before = len(nbd.rpc("run.list", {"limit": 1000})["runs"])
+    bad = [
+        ("run.submit", {"interactive": "yes"}, "InvalidArgument", "interactive"),
+        ("run.submit", {"interactive": True, "heartbeat_timeout": 0}, "InvalidArgument",
+         "heartbeat_timeout"),
+        ("run.submit", {"heartbeat_timeout": 5}, "InvalidArgument", "interactive run only"),
+        ("run.submit", {"interactive": True, "timeout": 5}, "InvalidArgument", "'timeout'"),
+        ("run.submit", {"interactive": True, "inputs": [{"name": "x", "source": str(src)}]},
+         "InvalidArgument", "'inputs'"),
+        ("run.submit", {"interactive": True, "retries": 2}, "InvalidArgument", "retries"),
+        ("run.submit", {"interactive": True, "parent": "nope_1_00000000"}, "NotFound", ""),
+        ("run.submit", {"parent": 99999}, "NotFound", ""),
+        ("run.heartbeat", {"token": "0" * 32}, "PermissionDenied", "token"),
+        ("run.heartbeat", {"run": sub["id"]}, "Conflict", "not an interactive run"),
+        ("run.heartbeat", {"token": live["token"], "run": sub["id"]}, "PermissionDenied", ""),
+        ("run.finish", {"token": live["token"]}, "InvalidArgument", "status"),
+        ("run.finish", {"token": live["token"], "status": "Running"}, "InvalidArgument",
+         "Completed"),
+        ("run.finish", {"token": live["token"], "status": "Completed", "error_code": "X"},
+         "InvalidArgument", "Failed"),
+        ("run.finish", {"token": live["token"], "status": "Failed", "error_code": ""},
+         "InvalidArgument", "error_code"),
+        ("run.finish", {"token": live["token"], "status": "Failed", "error_message": 5},
+         "InvalidArgument", "error_message"),
+        ("run.finish", {"run": sub["id"], "status": "Completed"}, "Conflict",
+         "not an interactive run"),
+        ("run.finish", {"run": "nope_1_00000000", "status": "Completed"}, "NotFound", ""),
+    ]
+    for op, args, code, text in bad:
+        if op == "run.submit":
+            args = dict({"command": [PY], "source": str(src), "experiment": "raw"}, **args)
+        with pytest.raises(ProtocolError) as e:
+            nbd.rpc(op, args)
+        assert e.value.code == code, (op, args, e.value.code, e.value.message)
+        assert text in e.value.message, (op, args, e.value.message)
+    assert len(nbd.rpc("run.list", {"limit": 1000})["runs"]) == before
+    assert nbd.status(live["id"]) == "Running" and nbd.status(sub["id"]) == "Running"
+    # an ended parent
+    nbd.rpc("run.finish", {"token": live["token"], "status": "Completed"})
+    with pytest.raises(ProtocolError) as e:
+        _start(nbd, src, parent=live["id"])
+    assert e.value.code == "Conflict"
+    nbd.rpc("run.cancel", {"run": sub["id"]})

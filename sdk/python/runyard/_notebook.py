@@ -375,13 +375,58 @@ def curated_builtin(name):
 
 class PythonSection:
     """env.python: user_managed_dependencies (True: use interpreter_path as is,
-    install nothing) and interpreter_path."""
+    install nothing), interpreter_path, and conda_dependencies (a
+    CondaDependencies the environment is made from; for an environment from
+    a conda file, that file's, read when first asked for)."""
 
-    def __init__(self):
+    def __init__(self, owner=None):
         self.user_managed_dependencies = False
         self.interpreter_path = None
         self.conda_dependencies_file = None
         self.base_conda_environment = None
+        self._owner = owner
+        self._cd = None
+        self._cd_text = None   # what it serialised to when read from the file
+
+    @property
+    def conda_dependencies(self):
+        if self._cd is None:
+            from runyard._conda import CondaDependencies, _parse_yaml
+            spec = self._owner._spec if self._owner is not None else {}
+            if spec.get("conda_yaml"):
+                self._cd = CondaDependencies(_underlying_structure=_parse_yaml(
+                    spec["conda_yaml"], spec.get("conda_file") or "the conda file"))
+                self._cd_text = self._cd.serialize_to_string()
+            elif spec.get("requirements") is not None:
+                self._cd = CondaDependencies()
+                for line in spec["requirements"].splitlines():
+                    line = line.split("#", 1)[0].strip()
+                    if line and not line.startswith("-"):
+                        self._cd.add_pip_package(line)
+                self._cd_text = self._cd.serialize_to_string()
+            else:
+                self._cd = CondaDependencies()
+                self._cd_text = self._cd.serialize_to_string()
+        return self._cd
+
+    @conda_dependencies.setter
+    def conda_dependencies(self, cd):
+        if cd is not None and not hasattr(cd, "serialize_to_string"):
+            raise TypeError("python.conda_dependencies must be a CondaDependencies, not %s"
+                            % type(cd).__name__)
+        self._cd = cd
+        self._cd_text = None
+
+    def _changed_spec(self):
+        """The conda YAML to make the environment from when conda_dependencies
+        was set or changed; None when it was not."""
+        if self._cd is None:
+            return None
+        text = self._cd.serialize_to_string()
+        return None if text == self._cd_text else text
+
+
+_warned = {}
 
 
 class DockerSection:
@@ -410,7 +455,7 @@ class Environment:
             raise ValueError("an Environment needs a name")
         self.name = name
         self.version = None
-        self.python = PythonSection()
+        self.python = PythonSection(self)
         self.docker = DockerSection()
         self.environment_variables = {}
         self.inferencing_stack_version = None
@@ -516,7 +561,7 @@ class Environment:
     def _state(self):
         return (bool(self.python.user_managed_dependencies), self.python.interpreter_path,
                 tuple(sorted((str(k), str(v)) for k, v in self.environment_variables.items())),
-                bool(self.runyard_system_site_packages))
+                bool(self.runyard_system_site_packages), self.python._changed_spec())
 
     def _interpreter(self):
         path = self.python.interpreter_path
@@ -537,17 +582,32 @@ class Environment:
         if self.python.user_managed_dependencies:
             args["interpreter"] = self._interpreter()
             return args
-        args.update(self._spec or {"requirements": ""})
+        conda = self.python._changed_spec()
+        if conda is not None:
+            args.update({"conda_yaml": conda, "conda_file": "conda_dependencies.yml"})
+        else:
+            args.update(self._spec or {"requirements": ""})
         args["system_site_packages"] = bool(self.runyard_system_site_packages)
         path = self.python.interpreter_path
         if path and path != "python":
             args["python"] = self._interpreter()
         return args
 
+    def _docker_warning(self):
+        d = self.docker
+        used = [n for n in ("base_image", "base_dockerfile", "shm_size") if getattr(d, n, None)]
+        if (d.enabled or used) and not _warned.get("docker"):
+            _warned["docker"] = True
+            print("runyard: environment %s: env.docker (%s) is not used: runs use this "
+                  "machine's interpreters, not containers" % (
+                      self.name, ", ".join(["enabled"] * bool(d.enabled) + used)),
+                  file=sys.stderr)
+
     def register(self, workspace):
         """Create this definition in the daemon (a new version when it
         changed; the same version when it did not) and return self."""
         ws = _as_workspace(workspace)
+        self._docker_warning()
         if self._builtin:
             if self._registered == self._state():
                 return self
@@ -563,10 +623,11 @@ class Environment:
 
     def _submit_ref(self, ws):
         """NAME:VERSION for run.submit, registering what has not been."""
+        self._docker_warning()
         if self._ref is None or self._registered != self._state():
             # a built-in's variables travel with the submit; nothing else may change
             if not (self._builtin and self._registered[:2] == self._state()[:2]
-                    and self._registered[3] == self._state()[3]):
+                    and self._registered[3:] == self._state()[3:]):
                 self.register(ws)
         return self._ref
 
@@ -588,7 +649,13 @@ class RunConfiguration:
         self.arguments = list(arguments or [])
         self.command = command
         self.target = "local"
-        self.environment = None
+        # As the cloud's: an environment to change in place
+        # (run_config.environment.python.conda_dependencies = cd); left
+        # untouched, the run uses the daemon's default interpreter.
+        self.environment = Environment("runyard-runconfig")
+        if conda_dependencies is not None:
+            self.environment.python.conda_dependencies = conda_dependencies
+        self.environment._rc_default = Environment("runyard-runconfig")._state()
         self.max_run_duration_seconds = None
         self.environment_variables = {}
         self.node_count = 1
@@ -664,6 +731,9 @@ class ScriptRunConfig:
                 "source": os.path.abspath(os.fspath(self.source_directory)),
                 "experiment": experiment}
         env = rc.environment
+        if (isinstance(env, Environment) and getattr(env, "_rc_default", None) is not None
+                and env._rc_default == env._state() and not env._spec):
+            env = None     # the run configuration's own, untouched
         variables = {}
         if env is not None:
             if isinstance(env, str):
@@ -723,7 +793,23 @@ class Experiment:
     def __repr__(self):
         return "Experiment(name=%r, workspace=%r)" % (self.name, self.workspace.name)
 
-    def submit(self, config, tags=None, **kwargs):
+    def start_logging(self, *args, **kwargs):
+        """An interactive run of this notebook (its process is this one):
+        log to it, then complete() it (or use it in a with block).
+        snapshot_directory (default: none) is snapshotted as a submitted
+        run's source is; outputs (a directory) is uploaded as outputs/ when
+        the run completes. The daemon fails the run HeartbeatLost when this
+        process dies before it ends."""
+        from runyard._interactive import start
+        names = ("outputs", "snapshot_directory")
+        for n, v in zip(names, args):
+            kwargs.setdefault(n, v)
+        return start(self.workspace, self.name,
+                     snapshot_directory=kwargs.get("snapshot_directory"),
+                     outputs=kwargs.get("outputs"), display_name=kwargs.get("display_name"),
+                     tags=kwargs.get("tags"))
+
+    def submit(self, config, tags=None, _parent=None, **kwargs):
         """Snapshot config's source directory and queue the run; returns the
         Run. A HyperDriveConfig starts a sweep (sweep.submit) and returns its
         HyperDriveRun."""
@@ -747,7 +833,10 @@ class Experiment:
         if not isinstance(config, ScriptRunConfig):
             raise TypeError("Experiment.submit takes a ScriptRunConfig or a HyperDriveConfig, "
                             "not %s" % type(config).__name__)
-        res = ws._call("run.submit", config._submit_args(ws, self.name), timeout=None)
+        args = config._submit_args(ws, self.name)
+        if _parent is not None:
+            args["parent"] = _parent
+        res = ws._call("run.submit", args, timeout=None)
         run = RunHandle(ws, res["id"])
         run._submit = res
         if tags:
@@ -761,7 +850,9 @@ class Experiment:
             # the cloud lists a sweep's children only when asked to
             if d.get("parent") and not include_children:
                 continue
-            yield _handle(self.workspace, d)
+            d = _full(self.workspace, d, tags, properties)
+            if _matches(d, type, tags, properties):
+                yield _handle(self.workspace, d)
 
     @staticmethod
     def list(workspace, experiment_name=None, **kwargs):
@@ -943,6 +1034,63 @@ class RunHandle:
         self.workspace._call("run.tag", {"run": self.id, "properties": {
             str(k): str(v) for k, v in properties.items()}})
 
+    # -- children and ending (interactive runs) -----------------------------------------
+
+    def get_children(self, recursive=False, tags=None, properties=None, type=None,
+                     status=None, _rehydrate_runs=True):
+        """The run's children (run.list with parent), newest first; with
+        recursive, their children too."""
+        docs = self.workspace._call("run.list", {"parent": self.id, "limit": 100000})["runs"]
+        out = []
+        for d in docs:
+            d = _full(self.workspace, d, tags, properties)
+            kid = _handle(self.workspace, d)
+            if _matches(d, type, tags, properties) and (status is None
+                                                        or d.get("status") == status):
+                out.append(kid)
+            if recursive:
+                out.extend(kid.get_children(True, tags, properties, type, status))
+        return out
+
+    def submit_child(self, config, tags=None, **kwargs):
+        """Submit config as a child of this run."""
+        return Experiment(self.workspace, self.experiment.name).submit(config, tags=tags,
+                                                                       _parent=self.id)
+
+    def child_run(self, name=None, run_id=None, outputs=None):
+        """An interactive child run of this run, run by this process."""
+        from runyard._interactive import child_run
+        return child_run(self.workspace, self.experiment.name, self.id, name, outputs)
+
+    def create_children(self, count=None, tag_key=None, tag_values=None):
+        from runyard._interactive import create_children
+        return create_children(self, count, tag_key, tag_values)
+
+    def _end(self, status, code=None, message=None):
+        args = {"run": self.id, "status": status}
+        if code:
+            args["error_code"] = str(code)
+        if message:
+            args["error_message"] = str(message)
+        try:
+            self.workspace._call("run.finish", args)
+        except DaemonError as e:
+            if e.code != "Conflict":
+                raise
+            if self._doc.get("kind") != "interactive" and self.get_status() not in TERMINAL:
+                raise UserErrorException(
+                    "run %s is a submitted run: it ends when its process does (cancel() "
+                    "stops it)" % self.id) from None
+        self._show()
+
+    def fail(self, error_details=None, error_code=None, _set_status=True):
+        """Mark an interactive run Failed (from any process); a submitted
+        run ends with its process (UserErrorException: cancel() it)."""
+        self._end("Failed", error_code, error_details)
+
+    def complete(self, _set_status=True):
+        self._end("Completed")
+
     def cancel(self):
         """Cancel the run (a queued run at once; a running one is stopped)."""
         try:
@@ -1092,6 +1240,53 @@ class RunHandle:
                 "Activity Failed:\n%s" % json.dumps(details.get("error"), indent=4),
                 details.get("error"))
         return details
+
+
+def _full(ws, doc, tags, properties):
+    """The run's document with its tags and properties when a filter needs
+    them (run.list's objects do not carry properties)."""
+    if (tags is not None or properties is not None) and "properties" not in doc:
+        try:
+            return ws._call("run.show", {"run": doc["id"]})
+        except DaemonError:
+            return doc
+    return doc
+
+
+def _matches(doc, type=None, tags=None, properties=None):
+    """get_runs / get_children filters as the cloud applies them: type
+    ("azureml.scriptrun", "azureml.hyperdrive", "interactive" or runyard's
+    kind), tags (a key, a list of keys, or {key: value}) and properties
+    ({key: value})."""
+    if type is not None:
+        kind = doc.get("kind") or "run"
+        names = {"run": ("run", "azureml.scriptrun"), "sweep": ("sweep", "hyperdrive",
+                                                                 "azureml.hyperdrive"),
+                 "interactive": ("interactive", "azureml.interactive"),
+                 "array": ("array",)}.get(kind, (kind,))
+        if type not in names:
+            return False
+    have = doc.get("tags") or {}
+    if tags is not None:
+        if isinstance(tags, str):
+            tags = [tags]
+        if isinstance(tags, dict):
+            if any(k not in have or (v is not None and have[k] != str(v))
+                   for k, v in tags.items()):
+                return False
+        elif any(k not in have for k in tags):
+            return False
+    if properties is not None:
+        props = doc.get("properties") or {}
+        if isinstance(properties, str):
+            properties = [properties]
+        if isinstance(properties, dict):
+            if any(k not in props or (v is not None and props[k] != str(v))
+                   for k, v in properties.items()):
+                return False
+        elif any(k not in props for k in properties):
+            return False
+    return True
 
 
 def _user():

@@ -731,6 +731,32 @@ class Run:
     def fail(self, error_details=None, error_code=None, set_status=True):
         self._w.flush()
 
+    # -- children (docs/sdk.md) -----------------------------------------------------------
+
+    def _handle(self):
+        ws = self.experiment.workspace
+        if ws is None:
+            raise DaemonError("RUNYARD_SOCKET is not set: runyardd cannot be asked")
+        from runyard._notebook import RunHandle
+        return RunHandle(ws, self.id)
+
+    def child_run(self, name=None, run_id=None, outputs=None):
+        """A child of this run that this process runs (an interactive run:
+        log to it, then complete() it)."""
+        self._w.flush()
+        return self._handle().child_run(name, run_id, outputs)
+
+    def create_children(self, count=None, tag_key=None, tag_values=None):
+        return self._handle().create_children(count, tag_key, tag_values)
+
+    def submit_child(self, config, tags=None, **kwargs):
+        """Submit a ScriptRunConfig as a child of this run (queued like any run)."""
+        return self._handle().submit_child(config, tags=tags)
+
+    def get_children(self, recursive=False, tags=None, properties=None, type=None,
+                     status=None, **kwargs):
+        return self._handle().get_children(recursive, tags, properties, type, status)
+
 
 class OfflineRun:
     """What get_run() returns outside runyard: prints what it is given."""
