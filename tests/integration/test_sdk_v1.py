@@ -411,3 +411,106 @@ def test_interactive_bad_input_changes_nothing(nbd, tmp_path):
         _start(nbd, src, parent=live["id"])
     assert e.value.code == "Conflict"
     nbd.rpc("run.cancel", {"run": sub["id"]})
+
+
+# -- 3. environments --------------------------------------------------------------------
+
+TRAIN_CHECK = """\
+import sys, sklearn, runyard
+from azureml.core import Run
+run = Run.get_context()
+run.log('sklearn', sklearn.__version__)
+print('interpreter', sys.executable)
+child = run.child_run(name='in-run-child')
+child.log('inner', 3)
+child.complete()
+print('child', child.get_status())
+"""
+
+ENVIRONMENTS = [
+    """\
+from azureml.core import Workspace, Environment, Experiment, ScriptRunConfig
+from azureml.core.conda_dependencies import CondaDependencies
+from azureml.core.runconfig import RunConfiguration
+import sys
+ws = Workspace.from_config()
+""",
+    """\
+cd = CondaDependencies.create(conda_packages=['scikit-learn'], pip_packages=['joblib'],
+                              python_version='%d.%d' % sys.version_info[:2])
+cd.add_conda_package('numpy')
+cd.add_pip_package('azureml-dataset-runtime[fuse]')
+cd.add_channel('conda-forge')
+print(cd.serialize_to_string())
+cd.save('saved_conda.yml')
+back = CondaDependencies('saved_conda.yml')
+print('roundtrip', back == cd, sorted(back.conda_packages), sorted(back.pip_packages))
+""",
+    """\
+env = Environment('sklearn-cd')
+env.python.conda_dependencies = cd
+env.docker.enabled = True
+env.docker.base_image = 'mcr.microsoft.com/azureml/openmpi3.1.2-ubuntu18.04'
+env = env.register(ws)
+print('registered', env.name, env.version)
+got = Environment.get(ws, 'sklearn-cd', env.version)
+print('definition', sorted(got._doc['definition']['requirements']))
+print('listed', 'sklearn-cd' in Environment.list(ws))
+""",
+    """\
+src = ScriptRunConfig(source_directory='.', script='check.py', environment=env)
+run = Experiment(ws, 'env-nb').submit(src)
+run.wait_for_completion(show_output=True)
+used = run.get_environment()
+print('used', used.name, used.version == env.version)
+print('children', [c.get_metrics() for c in run.get_children()])
+""",
+    # the run configuration's own environment, changed in place (older samples)
+    """\
+rc = RunConfiguration()
+rc.environment.python.conda_dependencies = CondaDependencies.create(
+    conda_packages=['scikit-learn'], python_version='%d.%d' % sys.version_info[:2])
+src = ScriptRunConfig(source_directory='.', script='check.py', run_config=rc)
+run2 = Experiment(ws, 'env-nb').submit(src)
+print('rc run', run2.wait_for_completion()['status'], run2.get_environment().name)
+""",
+    # user-managed: this interpreter as is
+    """\
+um = Environment('user-managed')
+um.python.user_managed_dependencies = True
+um.python.interpreter_path = sys.executable
+src = ScriptRunConfig(source_directory='.', script='check.py', environment=um)
+run3 = Experiment(ws, 'env-nb').submit(src)
+run3.wait_for_completion(show_output=True)
+print('um', run3.get_environment().python.user_managed_dependencies)
+""",
+    # a conda file's dependencies read, changed and honoured
+    """\
+env4 = Environment.from_conda_specification('from-file', 'saved_conda.yml')
+env4.python.conda_dependencies.remove_pip_package('joblib')
+env4.register(ws)
+print('file', sorted(Environment.get(ws, 'from-file')._doc['definition']['requirements']))
+""",
+]
+
+
+def test_environments_notebook(nbd, nbdir):
+    (nbdir / "check.py").write_text(TRAIN_CHECK)
+    res = run_cells(nbd, nbdir, ENVIRONMENTS, timeout=600)
+    out = [r["stdout"] for r in res]
+    assert "- scikit-learn" in out[1] and "- numpy" in out[1] and "  - joblib" in out[1]
+    assert "  - azureml-defaults" in out[1] and "- conda-forge" in out[1]
+    assert "roundtrip True" in out[1]
+    assert "registered sklearn-cd 1" in out[2]
+    # azureml-* requirements are the shim's: not installed
+    assert "definition ['joblib', 'numpy', 'scikit-learn']" in out[2], out[2]
+    assert "listed True" in out[2]
+    # env.docker: one warning, not a failure
+    assert res[2]["stderr"].count("env.docker") == 1 and "not used" in res[2]["stderr"]
+    assert "interpreter " in out[3] and "interpreter %s\n" % PY not in out[3], out[3]
+    assert "child Completed" in out[3]
+    assert "used sklearn-cd True" in out[3]
+    assert "children [{'inner': 3}]" in out[3]
+    assert "rc run Completed runyard-runconfig" in out[4]
+    assert "interpreter %s" % PY in out[5] and "um True" in out[5]
+    assert "file ['numpy', 'scikit-learn']" in out[6]

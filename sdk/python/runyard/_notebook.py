@@ -1034,6 +1034,15 @@ class RunHandle:
         self.workspace._call("run.tag", {"run": self.id, "properties": {
             str(k): str(v) for k, v in properties.items()}})
 
+    def get_environment(self):
+        """The Environment the run used (its NAME:VERSION); None when it ran
+        with the daemon's default interpreter."""
+        ref = (self._show().get("properties") or {}).get("environment")
+        if not ref:
+            return None
+        name, _, version = ref.rpartition(":")
+        return Environment.get(self.workspace, name or ref, version or None)
+
     # -- children and ending (interactive runs) -----------------------------------------
 
     def get_children(self, recursive=False, tags=None, properties=None, type=None,
