@@ -60,7 +60,7 @@ def run_cells(daemon, cwd, cells, env=None, keep_going=False, expect_ok=True, ti
     if res.exists():
         res.unlink()
     full = dict(os.environ, PYTHONPATH=str(SDK), PYTHONUNBUFFERED="1",
-                XDG_CONFIG_HOME=str(cwd / ".config"))
+                XDG_CONFIG_HOME=str(cwd / ".config"), XDG_DATA_HOME=str(cwd / ".data"))
     if daemon is not None:
         full["RUNYARD_SOCKET"] = daemon.socket
     full.update(env or {})

@@ -272,7 +272,7 @@ def test_interactive_runs_notebook(nbd, nbdir):
     assert "alpha 0.5 loss 5 acc [0.6, 0.7, 0.8]" in out[2]
     assert "epochs {'epoch': [1, 2], 'acc': [0.5, 0.75]} table {'x': [1, 2], 'y': [3, 4]}" \
         " picture True" in out[2]
-    assert "tags baseline runyard ''" in out[2]
+    assert "tags baseline runyard None" in out[2]
     assert "props iris-v1 True" in out[2]
     assert "children 3 ['Completed', 'Completed', 'Completed']" in out[3]
     assert "final Completed" in out[4] and "files True True True" in out[4]
@@ -514,3 +514,209 @@ def test_environments_notebook(nbd, nbdir):
     assert "rc run Completed runyard-runconfig" in out[4]
     assert "interpreter %s" % PY in out[5] and "um True" in out[5]
     assert "file ['numpy', 'scikit-learn']" in out[6]
+
+
+# -- 4. datastores and datasets -----------------------------------------------------------
+
+TRAIN_TABULAR = """\
+import argparse, os
+from azureml.core import Run
+p = argparse.ArgumentParser()
+p.add_argument('--input-data', type=str)
+p.add_argument('--files', type=str)
+a = p.parse_args()
+run = Run.get_context()
+ds = run.input_datasets['iris']
+df = ds.to_pandas_dataframe()
+print('in run', type(ds).__name__, df.shape, list(df.columns)[:2], a.input_data)
+print('files', sorted(os.listdir(a.files)))
+run.log('rows', len(df))
+"""
+
+DATA = [
+    """\
+from azureml.core import Workspace, Dataset, Datastore, Experiment, ScriptRunConfig, Environment
+import os
+ws = Workspace.from_config()
+datastore = ws.get_default_datastore()
+print('default', datastore.name, datastore.datastore_type)
+""",
+    """\
+from sklearn.datasets import load_iris
+iris = load_iris(as_frame=True).frame
+os.makedirs('data/more', exist_ok=True)
+iris.to_csv('data/iris.csv', index=False)
+iris.head(10).to_csv('data/more/iris-head.csv', index=False)
+datastore.upload_files(files=['./data/iris.csv'], target_path='iris-data/', overwrite=True,
+                       show_progress=True)
+datastore.upload(src_dir='data', target_path='tree', overwrite=True, show_progress=False)
+datastore.upload_files(files=['./data/iris.csv'], target_path='iris-data/', overwrite=False,
+                       show_progress=True)
+""",
+    """\
+tab = Dataset.Tabular.from_delimited_files(path=(datastore, 'iris-data/iris.csv'))
+print('take', tab.take(3).to_pandas_dataframe().shape)
+df = tab.to_pandas_dataframe()
+print('all', df.shape, list(df.columns)[:2])
+both = Dataset.Tabular.from_delimited_files(path=[(datastore, 'tree/**/*.csv')])
+print('glob', both.to_pandas_dataframe().shape)
+""",
+    """\
+tab = tab.register(workspace=ws, name='iris tabular', description='iris as a table',
+                   create_new_version=True)
+got = Dataset.get_by_name(ws, name='iris tabular')
+print('registered', type(got).__name__, got.name, got.version,
+      got.to_pandas_dataframe().shape)
+files = Dataset.File.from_files(path=(datastore, 'tree/')).register(ws, 'iris files')
+print('file dataset', type(files).__name__, sorted(files.to_path()))
+""",
+    """\
+src = ScriptRunConfig(source_directory='.', script='train_tab.py',
+                      arguments=['--input-data', got.as_named_input('iris'),
+                                 '--files', files.as_named_input('tree').as_mount()],
+                      environment=Environment.get(ws, 'AzureML-Tutorial'))
+run = Experiment(ws, 'data-nb').submit(src)
+run.wait_for_completion(show_output=True)
+print('rows', run.get_metrics()['rows'])
+""",
+    """\
+store = Datastore.register_azure_blob_container(workspace=ws, datastore_name='mystore',
+                                                container_name='mycontainer',
+                                                account_name='myaccount',
+                                                account_key='not-used')
+again = Datastore.get(ws, 'mystore')
+print('blob', again.local_path.endswith('myaccount/mycontainer'), sorted(ws.datastores))
+print('datasets', sorted(ws.datasets))
+""",
+]
+
+
+def test_data_notebook(nbd, nbdir):
+    (nbdir / "train_tab.py").write_text(TRAIN_TABULAR)
+    res = run_cells(nbd, nbdir, DATA, timeout=600)
+    out = [r["stdout"] for r in res]
+    assert "default workspaceblobstore AzureBlob" in out[0]
+    assert "Uploading ./data/iris.csv" in out[1] and "Skipping upload" in out[1]
+    store = nbdir / ".data" / "runyard" / "datastores" / "workspaceblobstore"
+    assert (store / "iris-data" / "iris.csv").is_file()
+    assert (store / "tree" / "more" / "iris-head.csv").is_file()
+    assert "take (3, 5)" in out[2]
+    assert "all (150, 5) ['sepal length (cm)', 'sepal width (cm)']" in out[2]
+    assert "glob (160, 5)" in out[2]
+    assert "registered TabularDataset iris tabular 1 (150, 5)" in out[3]
+    assert "file dataset FileDataset ['/iris.csv', '/more/iris-head.csv']" in out[3]
+    assert "in run TabularDataset (150, 5) ['sepal length (cm)', 'sepal width (cm)'] " \
+        "inputs/iris" in out[4], out[4]
+    assert "files ['iris.csv', 'more']" in out[4]
+    assert "rows 150" in out[4]
+    assert "blob True ['mystore', 'workspaceblobstore']" in out[5]
+    assert "datasets ['iris files', 'iris tabular']" in out[5]
+
+
+def test_dataset_names_with_spaces(nbd, tmp_path):
+    f = tmp_path / "a.csv"
+    f.write_text("x,y\n1,2\n")
+    ok = nbd.rpc("dataset.register", {"name": "my data set", "sources": [str(f)]})
+    assert ok["id"] == "my data set:1"
+    assert nbd.rpc("dataset.show", {"dataset": "my data set:1"})["files"] == 1
+    before = nbd.rpc("dataset.list")["datasets"]
+    for bad in (" leading", "trailing ", "a\tb", ""):
+        with pytest.raises(ProtocolError) as e:
+            nbd.rpc("dataset.register", {"name": bad, "sources": [str(f)]})
+        assert e.value.code == "InvalidArgument", bad
+    with pytest.raises(ProtocolError) as e:
+        nbd.rpc("dataset.show", {"dataset": "trailing :1"})
+    assert e.value.code == "InvalidArgument"
+    assert nbd.rpc("dataset.list")["datasets"] == before
+
+
+# -- 5/6. runs and experiments ------------------------------------------------------------
+
+TRAIN_FILES = """\
+import os
+from azureml.core import Run
+run = Run.get_context()
+os.makedirs('outputs/sub', exist_ok=True)
+open('outputs/x.txt', 'w').write('x')
+open('outputs/sub/y.txt', 'w').write('y')
+run.log('acc', 0.9)
+print('hello from the run')
+"""
+
+RUNS = [
+    """\
+from azureml.core import Workspace, Experiment, ScriptRunConfig, Run
+from azureml.exceptions import UserErrorException
+import os, zipfile
+ws = Workspace.from_config()
+exp = Experiment(ws, 'runs-nb')
+src = ScriptRunConfig(source_directory='.', script='files.py')
+a = exp.submit(src, tags={'kind': 'a', 'flag': None})
+b = exp.submit(src, tags={'kind': 'b'})
+for r in (a, b):
+    r.wait_for_completion()
+a.add_properties({'p': '1'})
+i = exp.start_logging()
+i.add_properties({'p': '2'})
+kid = i.child_run()
+kid.tag('kind', 'a')
+kid.complete()
+i.complete()
+""",
+    """\
+ids = lambda runs: sorted(r.number for r in runs)
+print('all', ids(exp.get_runs()) == sorted([a.number, b.number, i.number]))
+print('tag a', ids(exp.get_runs(tags={'kind': 'a'})) == [a.number])
+print('tag key', ids(exp.get_runs(tags='kind')) == sorted([a.number, b.number]))
+print('tag a with kids', ids(exp.get_runs(tags={'kind': 'a'}, include_children=True))
+      == sorted([a.number, kid.number]))
+print('prop', ids(exp.get_runs(properties={'p': '1'})) == [a.number])
+print('type', ids(exp.get_runs(type='azureml.scriptrun')) == sorted([a.number, b.number]),
+      ids(exp.get_runs(type='interactive')) == [i.number])
+print('experiments', 'runs-nb' in [e.name for e in Experiment.list(ws)])
+print('flag', repr(a.get_tags()['flag']), repr(a.get_details()['tags']['flag']))
+""",
+    """\
+names = a.get_file_names()
+print('names', [n for n in names if n.startswith('outputs/')], 'user_logs/std_log.txt' in names)
+a.download_file('outputs/x.txt', output_file_path='dl/x.txt')
+got = a.download_files(prefix='outputs', output_directory='dl2')
+print('downloaded', open('dl/x.txt').read(), sorted(os.path.relpath(p, 'dl2') for p in got))
+logs = a.get_details_with_logs()['logFiles']
+print('logs', 'hello from the run' in logs['user_logs/std_log.txt'])
+zpath = a.restore_snapshot(path='.')
+print('snapshot', 'files.py' in zipfile.ZipFile(zpath).namelist())
+print('portal', a.get_portal_url())
+ws._call('daemon.ui')
+print('portal web', a.get_portal_url())
+""",
+    """\
+back = Run(exp, i.id)
+print('back', back.get_status())
+j = exp.start_logging()
+Run(exp, j.id).fail(error_details='stopped from another handle')
+print('handle fail', Run(exp, j.id).get_status())
+try:
+    a.fail()
+    print('completed run fail: no-op', a.get_status())
+except UserErrorException as e:
+    print('refused', e)
+""",
+]
+
+
+def test_runs_notebook(nbd, nbdir):
+    (nbdir / "files.py").write_text(TRAIN_FILES)
+    res = run_cells(nbd, nbdir, RUNS)
+    out = [r["stdout"] for r in res]
+    for line in ("all True", "tag a True", "tag key True", "tag a with kids True", "prop True",
+                 "type True True", "experiments True"):
+        assert line in out[1], out[1]
+    assert "flag None None" in out[1]
+    assert "names ['outputs/sub/y.txt', 'outputs/x.txt'] True" in out[2]
+    assert "downloaded x ['outputs/sub/y.txt', 'outputs/x.txt']" in out[2]
+    assert "logs True" in out[2] and "snapshot True" in out[2]
+    assert "portal runyard show " in out[2]
+    assert "portal web http://127.0.0.1:" in out[2] and "#/run/" in out[2]
+    assert "back Completed" in out[3] and "handle fail Failed" in out[3]
+    assert "completed run fail: no-op Completed" in out[3]

@@ -194,6 +194,28 @@ class Workspace:
         from runyard._notebook import get_run
         return get_run(self, run_id)
 
+    # -- datastores (local directories; runyard/_data.py) ------------------------------
+
+    def get_default_datastore(self):
+        from runyard._data import get_default_datastore
+        return get_default_datastore(self)
+
+    def set_default_datastore(self, name):
+        from runyard._data import set_default_datastore
+        set_default_datastore(self, name)
+
+    @property
+    def datastores(self):
+        """{name: Datastore}."""
+        from runyard._data import datastores
+        return datastores(self)
+
+    @property
+    def datasets(self):
+        """{name: the latest version's dataset}."""
+        from azureml.core.dataset import Dataset
+        return Dataset.get_all(self)
+
 
 def _as_workspace(ws):
     if ws is None:

@@ -23,7 +23,7 @@ import sys
 
 from runyard._models import Model, RunyardError, Workspace, _as_workspace, _register_args
 from runyard._run import (ComputeTargetException, DaemonError, UserErrorException, _Client,
-                          _Experiment, collect_metrics, tags_dict)
+                          _Experiment, collect_metrics, none_tags, tags_dict)
 
 TERMINAL = ("Completed", "Failed", "Canceled")
 
@@ -742,6 +742,10 @@ class ScriptRunConfig:
                 args["environment"] = env._submit_ref(ws)
                 variables.update(env.environment_variables)
         variables.update(rc.environment_variables or {})
+        for spec in inputs:
+            tab = spec.pop("_tabular", None)
+            if tab is not None:     # run.input_datasets[name] is a TabularDataset
+                variables["RUNYARD_TABULAR_" + spec["name"]] = json.dumps(tab)
         if variables:
             args["env"] = {str(k): str(v) for k, v in variables.items()}
         timeout = rc.max_run_duration_seconds
@@ -939,7 +943,47 @@ class RunHandle:
         return self._show()["status"]
 
     def get_portal_url(self):
+        """The run's page in the web view when the daemon serves one (runyard
+        ui), else the command that shows the run."""
+        try:
+            url = self.workspace._call("daemon.status").get("web_url")
+        except DaemonError:
+            url = None
+        if url:
+            return "%s#/run/%s" % (url.rstrip("/") + "/", self.id)
         return "runyard show %d" % self.number
+
+    def restore_snapshot(self, snapshot_id=None, path=None):
+        """The run's snapshot as a ZIP file at path (a file, or a directory
+        for SNAPSHOT.zip; default: here); returns its path."""
+        import base64
+        doc = self._show()
+        if snapshot_id not in (None, doc.get("snapshot")):
+            raise UserErrorException("run %s has snapshot %s, not %s" % (
+                self.id, doc.get("snapshot"), snapshot_id))
+        name = "%s.zip" % doc.get("snapshot")
+        dest = path or name
+        if os.path.isdir(dest):
+            dest = os.path.join(dest, name)
+        exp = self.workspace._call("snapshot.export", {"run": self.id, "format": "zip"},
+                                   timeout=None)
+        tmp = dest + ".part"
+        try:
+            with open(tmp, "wb") as out:
+                offset = 0
+                while True:
+                    page = self.workspace._call("snapshot.export_read", {
+                        "export": exp["export"], "offset": offset}, timeout=None)
+                    data = base64.b64decode(page["data"])
+                    out.write(data)
+                    offset += len(data)
+                    if page.get("eof") or not data:
+                        break
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return os.path.abspath(dest)
 
     # -- details ---------------------------------------------------------------------
 
@@ -968,7 +1012,7 @@ class RunHandle:
             "startTimeUtc": doc.get("started_at"),
             "endTimeUtc": doc.get("ended_at"),
             "properties": props,
-            "tags": dict(doc.get("tags") or {}),
+            "tags": none_tags(doc.get("tags")),
             "inputDatasets": [],
             "outputDatasets": [],
             "runDefinition": {
@@ -1013,7 +1057,7 @@ class RunHandle:
         return collect_metrics(lambda **a: ws._call("run.metrics", dict(a, run=self.id)), name)
 
     def get_tags(self):
-        return dict(self._show().get("tags") or {})
+        return none_tags(self._show().get("tags"))
 
     def get_properties(self):
         return dict(self._show().get("properties") or {})

@@ -109,6 +109,11 @@ def tags_dict(tags):
     return tags
 
 
+def none_tags(tags):
+    """Tags as the cloud reads them back: a tag set without a value is None."""
+    return {k: (None if v == "" else v) for k, v in (tags or {}).items()}
+
+
 def _check_kv(key, value, what):
     if not isinstance(key, str):
         raise TypeError("a %s key must be a string, not %s" % (what, type(key).__name__))
@@ -685,7 +690,7 @@ class Run:
         return self._ask("run.context")["status"]
 
     def get_tags(self):
-        return self._ask("run.context").get("tags") or {}
+        return none_tags(self._ask("run.context").get("tags"))
 
     def get_properties(self):
         return self._ask("run.context").get("properties") or {}
@@ -693,7 +698,7 @@ class Run:
     def get_details(self):
         ctx = self._ask("run.context")
         return {"runId": ctx.get("id"), "status": ctx.get("status"),
-                "experiment": ctx.get("experiment"), "tags": ctx.get("tags") or {},
+                "experiment": ctx.get("experiment"), "tags": none_tags(ctx.get("tags")),
                 "properties": ctx.get("properties") or {}}
 
     @property
@@ -812,7 +817,7 @@ class OfflineRun:
             self._tags.pop(k, None)
 
     def get_tags(self):
-        return dict(self._tags)
+        return none_tags(self._tags)
 
     def add_properties(self, properties):
         for k, v in properties.items():
@@ -909,7 +914,9 @@ INPUT_PREFIX = "RUNYARD_INPUT_"
 def input_datasets():
     """{name: path} of the run's inputs, from the variables RUNYARD_INPUT_<name>
     (the name as the submit gave it)."""
-    return {k[len(INPUT_PREFIX):]: v for k, v in os.environ.items()
+    from runyard._data import run_input
+    return {k[len(INPUT_PREFIX):]: run_input(k[len(INPUT_PREFIX):], v)
+            for k, v in os.environ.items()
             if k.startswith(INPUT_PREFIX) and len(k) > len(INPUT_PREFIX)}
 
 

@@ -29,6 +29,7 @@ __version__ = VERSION
 
 from azureml.core.compute import ComputeTarget  # noqa: E402
 from azureml.core.dataset import Dataset  # noqa: E402
+from azureml.core.datastore import Datastore  # noqa: E402
 from azureml.core.environment import Environment  # noqa: E402
 from azureml.core.experiment import Experiment  # noqa: E402
 from azureml.core.model import InferenceConfig, Model  # noqa: E402
@@ -40,4 +41,4 @@ from azureml.core.workspace import Workspace  # noqa: E402
 
 __all__ = ["Run", "Model", "InferenceConfig", "ResourceConfiguration", "Workspace",
            "Environment", "Experiment", "ScriptRunConfig", "RunConfiguration",
-           "ComputeTarget", "Dataset", "VERSION"]
+           "ComputeTarget", "Dataset", "Datastore", "VERSION"]
