@@ -720,3 +720,66 @@ def test_runs_notebook(nbd, nbdir):
     assert "portal web http://127.0.0.1:" in out[2] and "#/run/" in out[2]
     assert "back Completed" in out[3] and "handle fail Failed" in out[3]
     assert "completed run fail: no-op Completed" in out[3]
+
+
+# -- 7. RunDetails -------------------------------------------------------------------------
+
+WIDGETS = [
+    """\
+from azureml.core import Workspace, Experiment, ScriptRunConfig
+from azureml.widgets import RunDetails
+ws = Workspace.from_config()
+exp = Experiment(ws, 'widgets-nb')
+run = exp.start_logging()
+run.log('accuracy', 0.97)
+run.log('loss', 0.1)
+kid = run.child_run()
+kid.log('score', 0.5)
+kid.complete()
+RunDetails(run).show()
+""",
+    """\
+run.complete()
+RunDetails(run).show()
+html = RunDetails(run)._repr_html_()
+print('html', html.startswith('<div') and '<th>Metric</th>' in html and 'accuracy' in html)
+""",
+    # a queued run never blocks it; a failed one shows its error
+    """\
+import time
+slow = exp.submit(ScriptRunConfig(source_directory='.', command=['sleep', '30']))
+t0 = time.time()
+RunDetails(slow).show()
+print('fast', time.time() - t0 < 5)
+slow.cancel()
+bad = exp.submit(ScriptRunConfig(source_directory='.', command=['false']))
+bad.wait_for_completion(raise_on_error=False)
+RunDetails(bad).show()
+""",
+    # never fails a notebook: a run that is gone is one line
+    """\
+ws._call('daemon.status')
+class Gone:
+    id = 'gone'
+    def get_status(self):
+        raise RuntimeError('the daemon went away')
+print('returns', RunDetails(Gone()).show())
+""",
+]
+
+
+def test_run_details_notebook(nbd, nbdir):
+    res = run_cells(nbd, nbdir, WIDGETS)
+    out = [r["stdout"] for r in res]
+    lines = out[0].splitlines()
+    assert lines[0].startswith("Run widgets-nb_") and lines[0].endswith(": Running")
+    assert "Experiment: widgets-nb" in lines[1] and "Type: interactive" in lines[1]
+    assert "Duration: 0:00:0" in lines[1]
+    assert lines[2].split() == ["Metric", "Value"]
+    assert any(l.split() == ["accuracy", "0.97"] for l in lines)
+    assert "Children (1):" in out[0] and "score=0.5" in out[0] and "Completed" in out[0]
+    assert ": Completed" in out[1].splitlines()[0] and "html True" in out[1]
+    assert "fast True" in out[2]
+    assert "Error: " in out[2] and "Failed" in out[2]
+    assert "RunDetails: cannot show run gone: the daemon went away" in out[3]
+    assert "returns None" in out[3]
