@@ -783,3 +783,42 @@ def test_run_details_notebook(nbd, nbdir):
     assert "Error: " in out[2] and "Failed" in out[2]
     assert "RunDetails: cannot show run gone: the daemon went away" in out[3]
     assert "returns None" in out[3]
+
+
+# -- 8. what is not supported says so ------------------------------------------------------
+
+UNSUPPORTED = [
+    ("from azureml.pipeline.core import Pipeline\nPipeline(ws, steps=[])", "Pipeline"),
+    ("from azureml.pipeline.steps import PythonScriptStep\nPythonScriptStep(script_name='x.py')",
+     "PythonScriptStep"),
+    ("from azureml.train.estimator import Estimator\nEstimator(source_directory='.')",
+     "Estimator"),
+    ("from azureml.train.sklearn import SKLearn\nSKLearn('.')", "SKLearn"),
+    ("Environment.from_docker_image('e', 'ubuntu')", "from_docker_image"),
+    ("Environment('e').build(ws)", "Environment.build"),
+    ("from azureml.core.compute import AksCompute\nAksCompute.provisioning_configuration()",
+     "AksCompute"),
+    ("from azureml.core.webservice import AksWebservice\nAksWebservice.deploy_configuration()",
+     "AksWebservice"),
+    ("ws.get_default_keyvault()", "get_default_keyvault"),
+    ("Dataset.Tabular.from_parquet_files('x.parquet')", "from_parquet_files"),
+    ("Dataset.Tabular.from_delimited_files('t.csv').random_split(0.8)", "random_split"),
+]
+
+
+def test_unsupported_raise_not_implemented(nbd, nbdir):
+    (nbdir / "t.csv").write_text("a,b\n1,2\n")
+    head = ("from azureml.core import Workspace, Environment, Dataset\n"
+            "from azureml.core.authentication import InteractiveLoginAuthentication\n"
+            "auth = InteractiveLoginAuthentication(tenant_id='x')\n"
+            "ws = Workspace.create(name='mine', subscription_id='s', resource_group='r',"
+            " auth=auth, exist_ok=True)\nws.write_config()\n"
+            "ws2 = Workspace.from_config()\nprint('config', ws2.name, ws2.resource_group)")
+    res = run_cells(nbd, nbdir, [head] + [c for c, _ in UNSUPPORTED], keep_going=True,
+                    expect_ok=False)
+    assert res[0]["ok"], res[0]
+    assert "config mine r" in res[0]["stdout"]
+    assert len(res) == len(UNSUPPORTED) + 1
+    for r, (code, name) in zip(res[1:], UNSUPPORTED):
+        assert not r["ok"] and r["error"]["type"] == "NotImplementedError", (code, r)
+        assert name in r["error"]["text"] and "runyard" in r["error"]["text"], (code, r)

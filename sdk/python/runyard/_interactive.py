@@ -130,7 +130,10 @@ class InteractiveRun(RunHandle):
         self._live.log_image(name, path=path, plot=plot, description=description)
 
     def log_confusion_matrix(self, name, value, description=""):
-        self._live.log_table(name, {"matrix": [str(value)]}, description)
+        self._live.log_confusion_matrix(name, value, description)
+
+    def log_accuracy_table(self, name, value, description=""):
+        self._live.log_accuracy_table(name, value, description)
 
     def upload_file(self, name, path_or_stream, **kwargs):
         return self._live.upload_file(name, path_or_stream)

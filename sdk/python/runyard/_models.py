@@ -120,6 +120,32 @@ class Workspace:
     def get(cls, name=None, auth=None, subscription_id=None, resource_group=None, **kwargs):
         return cls(subscription_id, resource_group, name)
 
+    @classmethod
+    def create(cls, name, auth=None, subscription_id=None, resource_group=None, location=None,
+               create_resource_group=True, exist_ok=False, show_output=True, **kwargs):
+        """The local runyardd under the name given (nothing is created: the
+        daemon is the workspace). Raises DaemonError when none answers."""
+        ws = cls(subscription_id, resource_group, name)
+        ws._probe()
+        if show_output:
+            print("runyard: workspace %r is the runyardd at %s" % (name, ws.socket_path))
+        return ws
+
+    def write_config(self, path=None, file_name=None):
+        """Write config.json (in path/.azureml, as the cloud SDK does) with
+        the workspace's names and its socket."""
+        d = os.path.join(path or ".", ".azureml")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, file_name or "config.json"), "w", encoding="utf-8") as f:
+            json.dump({"subscription_id": self.subscription_id,
+                       "resource_group": self.resource_group, "workspace_name": self.name,
+                       "runyard_socket": self.socket_path}, f, indent=4)
+
+    def get_default_keyvault(self):
+        raise NotImplementedError("Workspace.get_default_keyvault (Key Vault secrets) is not "
+                                  "supported by runyard; pass secrets to runs as environment "
+                                  "variables (env.environment_variables)")
+
     def __repr__(self):
         return "Workspace(name=%r, socket=%r)" % (self.name, self.socket_path)
 
@@ -422,6 +448,14 @@ class Model:
             os.replace(tmp, dest)
         tops = {f["path"].split("/")[0] for f in files}
         return os.path.join(target_dir, tops.pop()) if len(tops) == 1 else target_dir
+
+    def package(self, *args, **kwargs):
+        raise NotImplementedError("Model.package (Docker images) is not supported by runyard; "
+                                  "Model.deploy serves the model locally")
+
+    @staticmethod
+    def profile(*args, **kwargs):
+        raise NotImplementedError("Model.profile is not supported by runyard")
 
     @staticmethod
     def get_model_path(model_name, version=None, _workspace=None):

@@ -634,6 +634,33 @@ class Environment:
     def get_image_details(self, workspace):
         return {}
 
+    @staticmethod
+    def from_docker_image(name, image, container_registry=None, conda_specification=None,
+                          pip_requirements=None):
+        raise NotImplementedError("Environment.from_docker_image is not supported by runyard "
+                                  "(it runs no containers); use from_conda_specification or a "
+                                  "user-managed interpreter")
+
+    @staticmethod
+    def from_dockerfile(name, dockerfile, conda_specification=None, pip_requirements=None):
+        raise NotImplementedError("Environment.from_dockerfile is not supported by runyard "
+                                  "(it runs no containers)")
+
+    @staticmethod
+    def from_existing_conda_environment(name, conda_environment_name):
+        raise NotImplementedError("Environment.from_existing_conda_environment is not "
+                                  "supported by runyard; give the environment's python as "
+                                  "python.interpreter_path with user_managed_dependencies")
+
+    def build(self, workspace, image_build_compute=None):
+        raise NotImplementedError("Environment.build (an image) is not supported by runyard: "
+                                  "the environment is built at register or at the first run "
+                                  "that uses it")
+
+    def build_local(self, workspace, platform=None, **kwargs):
+        raise NotImplementedError("Environment.build_local is not supported by runyard: the "
+                                  "environment is built at the first run that uses it")
+
 
 # -- run configurations -------------------------------------------------------------
 

@@ -543,6 +543,30 @@ class Run:
             table[col] = [_finite(_scalar(v, name)) for v in vs]
         self._point(name, "table", table, what="table %r" % name)
 
+    def _log_json(self, name, value):
+        """The cloud's structured metrics (confusion matrix, accuracy table,
+        residuals, predictions): one string point holding the JSON."""
+        self.log(name, value if isinstance(value, str) else json.dumps(value))
+
+    def log_confusion_matrix(self, name, value, description=""):
+        self._log_json(name, value)
+
+    def log_accuracy_table(self, name, value, description=""):
+        self._log_json(name, value)
+
+    def log_residuals(self, name, value, description=""):
+        self._log_json(name, value)
+
+    def log_predictions(self, name, value, description=""):
+        self._log_json(name, value)
+
+    def get_secret(self, name):
+        raise NotImplementedError("Run.get_secret (Key Vault) is not supported by runyard; "
+                                  "read secrets from environment variables")
+
+    def get_secrets(self, secrets):
+        return {s: self.get_secret(s) for s in secrets}
+
     def log_image(self, name, path=None, plot=None, description=""):
         """Store an image file (path) or a matplotlib figure (plot) as a point of name."""
         _check_name(name)
@@ -800,6 +824,38 @@ class OfflineRun:
 
     def log_image(self, name, path=None, plot=None, description=""):
         self._emit("image", name, path if path is not None else plot)
+
+    def log_confusion_matrix(self, name, value, description=""):
+        self._emit("confusion_matrix", name, value)
+
+    def log_accuracy_table(self, name, value, description=""):
+        self._emit("accuracy_table", name, value)
+
+    def log_residuals(self, name, value, description=""):
+        self._emit("residuals", name, value)
+
+    def log_predictions(self, name, value, description=""):
+        self._emit("predictions", name, value)
+
+    def _no_daemon(self, what):
+        raise RunyardError("%s: not inside a runyard run; in a notebook use "
+                           "Experiment(ws, name).start_logging()" % what)
+
+    def child_run(self, name=None, run_id=None, outputs=None):
+        self._no_daemon("child_run")
+
+    def create_children(self, count=None, tag_key=None, tag_values=None):
+        self._no_daemon("create_children")
+
+    def submit_child(self, config, tags=None, **kwargs):
+        self._no_daemon("submit_child")
+
+    def get_children(self, *args, **kwargs):
+        return []
+
+    def get_secret(self, name):
+        raise NotImplementedError("Run.get_secret (Key Vault) is not supported by runyard; "
+                                  "read secrets from environment variables")
 
     def tag(self, key, value=None):
         self.set_tags({key: value})
