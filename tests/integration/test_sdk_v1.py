@@ -352,6 +352,19 @@ def test_interactive_run_ops_and_restart(nbd, tmp_path):
     with pytest.raises(ProtocolError) as e:
         nbd.rpc("run.finish", {"run": a["id"], "status": "Failed"})
     assert e.value.code == "Conflict"
+    # A watcher of an interactive run gets its end.
+    w = _start(nbd, src)
+    with nbd.client() as cl:
+        cl.call("run.watch", {"run": w["id"]})
+        nbd.rpc("run.finish", {"token": w["token"], "status": "Failed",
+                               "error_message": "stopped by hand"})
+        ev = cl.next_event(timeout=20)
+        while ev["event"] != "run.end":
+            ev = cl.next_event(timeout=20)
+        assert ev["data"]["run"]["status"] == "Failed"
+        assert ev["data"]["run"]["error"]["code"] == "UserError"
+        assert ev["data"]["run"]["error"]["message"] == "stopped by hand"
+    assert nbd.cli("wait", w["id"], check=False).rc == 2
     # run.cancel of an interactive run ends it at once.
     c = _start(nbd, src)
     assert c["heartbeat_timeout"] == 120
@@ -822,3 +835,133 @@ def test_unsupported_raise_not_implemented(nbd, nbdir):
     for r, (code, name) in zip(res[1:], UNSUPPORTED):
         assert not r["ok"] and r["error"]["type"] == "NotImplementedError", (code, r)
         assert name in r["error"]["text"] and "runyard" in r["error"]["text"], (code, r)
+
+
+# -- a notebook written as the public v1 samples are (train on local, logging API) -------
+
+SAMPLE_TRAIN = """\
+import argparse
+from azureml.core import Run
+from sklearn.datasets import load_diabetes
+from sklearn.linear_model import Ridge
+from sklearn.metrics import mean_squared_error
+from sklearn.model_selection import train_test_split
+import joblib, os
+run = Run.get_context()
+X, y = load_diabetes(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.2, random_state=0)
+alphas = [0.0, 0.5, 1.0]
+for alpha in alphas:
+    reg = Ridge(alpha=alpha).fit(X_train, y_train)
+    mse = mean_squared_error(y_test, reg.predict(X_test))
+    run.log('alpha', alpha)
+    run.log('mse', mse)
+    os.makedirs('outputs', exist_ok=True)
+    joblib.dump(reg, 'outputs/ridge_%s.pkl' % alpha)
+print('Alpha is {0:.2f}, and MSE is {1:0.2f}'.format(alpha, mse))
+"""
+
+SAMPLE = [
+    """\
+import azureml.core
+from azureml.core import Workspace
+print("SDK version:", azureml.core.VERSION)
+""",
+    """\
+from azureml.telemetry import set_diagnostics_collection
+set_diagnostics_collection(send_diagnostics=True)
+""",
+    """\
+ws = Workspace.from_config()
+print('Workspace name: ' + ws.name,
+      'Azure region: ' + ws.location,
+      'Subscription id: ' + ws.subscription_id,
+      'Resource group: ' + ws.resource_group, sep='\\n')
+""",
+    """\
+from azureml.core import Experiment
+experiment_name = 'train-on-local'
+exp = Experiment(workspace=ws, name=experiment_name)
+""",
+    """\
+from azureml.core import Environment
+user_managed_env = Environment("user-managed-env")
+user_managed_env.python.user_managed_dependencies = True
+""",
+    """\
+from azureml.core import ScriptRunConfig
+src = ScriptRunConfig(source_directory='./', script='train.py', compute_target='local',
+                      environment=user_managed_env)
+run = exp.submit(src)
+""",
+    """\
+from azureml.widgets import RunDetails
+RunDetails(run).show()
+""",
+    """\
+run.wait_for_completion(show_output=True)
+""",
+    """\
+run.get_metrics()
+""",
+    """\
+print(run.get_file_names())
+""",
+    """\
+from azureml.core.conda_dependencies import CondaDependencies
+system_managed_env = Environment("system-managed-env")
+system_managed_env.python.user_managed_dependencies = False
+conda_dep = CondaDependencies()
+conda_dep.add_conda_package('scikit-learn')
+conda_dep.add_pip_package('joblib')
+system_managed_env.python.conda_dependencies = conda_dep
+src.run_config.environment = system_managed_env
+run = exp.submit(src)
+run.wait_for_completion(show_output=True)
+""",
+    """\
+docker_env = Environment("docker-env")
+docker_env.python.user_managed_dependencies = False
+docker_env.docker.enabled = True
+docker_env.python.conda_dependencies = conda_dep
+src.run_config.environment = docker_env
+run = exp.submit(src)
+run.wait_for_completion(show_output=True)
+""",
+    """\
+query_history = exp.get_runs()
+for r in query_history:
+    print(r.id, r.get_status())
+""",
+    # the logging API sample
+    """\
+logging_run = Experiment(workspace=ws, name='logging-api-test').start_logging()
+logging_run.log(name='scalar', value=0.5)
+for i in range(10):
+    logging_run.log(name='sine', value=i * 0.1)
+logging_run.log_list(name='list', value=[1, 2, 3])
+logging_run.log_row(name='row', x=1, y=2)
+logging_run.log_table(name='table', value={'x': [1, 2], 'y': [0.1, 0.2]})
+with open('myfile.txt', 'w') as f:
+    f.write('Hi!')
+logging_run.upload_file(name='outputs/myfile.txt', path_or_stream='myfile.txt')
+logging_run.complete()
+RunDetails(logging_run).show()
+print(logging_run.get_portal_url())
+""",
+]
+
+
+def test_sample_style_notebook(nbd, nbdir):
+    (nbdir / "train.py").write_text(SAMPLE_TRAIN)
+    res = run_cells(nbd, nbdir, SAMPLE, timeout=900)
+    out = [r["stdout"] for r in res]
+    assert "SDK version: 1.0.0+runyard.shim" in out[0]
+    assert "Workspace name: runyard" in out[2]
+    assert "Execution Summary" in out[7] and "Alpha is 1.00" in out[7]
+    assert "outputs/ridge_0.5.pkl" in out[9]
+    for i in (10, 11):
+        assert "Alpha is 1.00" in out[i], out[i]
+    assert "env.docker (enabled) is not used" in res[11]["stderr"]
+    assert len([l for l in out[12].splitlines() if "Completed" in l]) == 3
+    assert "scalar" in out[13] and "runyard show" in out[13]

@@ -79,8 +79,9 @@ class Workspace:
 
     def __init__(self, subscription_id=None, resource_group=None, workspace_name=None,
                  socket_path=None, **kwargs):
-        self.subscription_id = subscription_id
-        self.resource_group = resource_group
+        # strings, as the cloud's are (notebooks print "..." + ws.subscription_id)
+        self.subscription_id = subscription_id if subscription_id is not None else ""
+        self.resource_group = resource_group if resource_group is not None else ""
         self.name = workspace_name or "runyard"
         self.location = "local"
         self.socket_path = socket_path or default_socket()
