@@ -10,6 +10,7 @@ import pytest
 
 from conftest import PY, REPO
 from ryclient import ProtocolError
+from httpserver import http_server  # noqa: F401
 from nbcells import run_cells
 
 EXAMPLE = REPO / "examples" / "notebook"
@@ -965,3 +966,56 @@ def test_sample_style_notebook(nbd, nbdir):
     assert "env.docker (enabled) is not used" in res[11]["stderr"]
     assert len([l for l in out[12].splitlines() if "Completed" in l]) == 3
     assert "scalar" in out[13] and "runyard show" in out[13]
+
+
+def test_tabular_from_url(nbd, nbdir, http_server):
+    www = nbdir.parent / "www"
+    www.mkdir(exist_ok=True)
+    (www / "titanic.csv").write_text("name,age\na,1\nb,2\nc,3\n")
+    url = http_server.url("/files/titanic.csv")
+    (nbdir / "train_url.py").write_text(
+        "from azureml.core import Run\n"
+        "df = Run.get_context().input_datasets['titanic'].to_pandas_dataframe()\n"
+        "print('in run', df.shape)\n")
+    res = run_cells(nbd, nbdir, [
+        "from azureml.core import Workspace, Dataset, Experiment, ScriptRunConfig\n"
+        "ws = Workspace.from_config()\nweb_path = %r" % url,
+        "ds = Dataset.Tabular.from_delimited_files(path=web_path)\n"
+        "print('web', ds.take(2).to_pandas_dataframe().shape)",
+        "ds = ds.register(ws, 'titanic ds')\n"
+        "print('reg', Dataset.get_by_name(ws, 'titanic ds').to_pandas_dataframe().shape)",
+        "run = Experiment(ws, 'url-nb').submit(ScriptRunConfig(source_directory='.',"
+        " script='train_url.py', arguments=[ds.as_named_input('titanic')]))\n"
+        "run.wait_for_completion(show_output=True)",
+    ])
+    out = [r["stdout"] for r in res]
+    assert "web (2, 2)" in out[1]
+    assert "reg (3, 2)" in out[2]
+    assert "in run (3, 2)" in out[3]
+
+
+def test_compute_create_finds_a_slurm_target(nbd, nbdir):
+    """ComputeTarget.create of a name the daemon has as a Slurm target is
+    that target (runs go to the cluster)."""
+    import tempfile
+    from fakeslurm import FakeSlurm
+    sockdir = tempfile.mkdtemp(prefix="ry-fake-", dir="/tmp")
+    fake = FakeSlurm(sockdir + "/rest.sock").start()
+    try:
+        nbd.rpc("compute.create", {"name": "cpu-cluster", "type": "slurm",
+                                   "rest": "unix:" + fake.path})
+        res = run_cells(nbd, nbdir, [BASICS[0], BASICS[2], BASICS[3],
+                                     "print('type', cpu_cluster.type, cpu_cluster.name)\n"
+                                     "print('status', cpu_cluster.get_status())"])
+        assert "Found existing cluster, use it." in res[2]["stdout"]
+        assert "type slurm cpu-cluster" in res[3]["stdout"]
+        assert "status Succeeded" in res[3]["stdout"]
+        res = run_cells(nbd, nbdir, [
+            BASICS[0] + BASICS[2] + "from azureml.core.compute import ComputeTarget, AmlCompute\n"
+            "t = ComputeTarget.create(ws, 'cpu-cluster', "
+            "AmlCompute.provisioning_configuration(max_nodes=2))\nprint('created', t.type)"])
+        assert "created slurm" in res[0]["stdout"]
+        nbd.rpc("compute.delete", {"name": "cpu-cluster"})
+    finally:
+        fake.stop()
+        shutil.rmtree(sockdir, ignore_errors=True)

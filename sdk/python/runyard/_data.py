@@ -300,8 +300,11 @@ def expand_paths(path):
             p = os.path.join(base, (rel or "").lstrip("/"))
         p = os.fspath(p)
         if "://" in p:
-            raise UserErrorException("from_delimited_files: URLs are not read directly here; "
-                                     "download %s into a datastore first" % p)
+            if not p.startswith(("http://", "https://")):
+                raise UserErrorException("from_delimited_files: only http:// and https:// "
+                                         "URLs are read, not %s" % p)
+            out.append(p)      # read by pandas; registered, downloaded by the daemon
+            continue
         p = os.path.abspath(p)
         if os.path.isdir(p):
             found = _files_under(p)
