@@ -1019,3 +1019,21 @@ def test_compute_create_finds_a_slurm_target(nbd, nbdir):
     finally:
         fake.stop()
         shutil.rmtree(sockdir, ignore_errors=True)
+
+
+def test_log_image_of_a_matplotlib_figure(nbd, nbdir):
+    """log_image(plot=...) of a real matplotlib figure (skipped where
+    Debian's python3-matplotlib is not installed: it is not a dependency)."""
+    import subprocess
+    if subprocess.run([PY, "-c", "import matplotlib"], capture_output=True).returncode:
+        pytest.skip("python3-matplotlib is not installed")
+    res = run_cells(nbd, nbdir, [
+        "import matplotlib\nmatplotlib.use('Agg')\nimport matplotlib.pyplot as plt\n"
+        "from azureml.core import Workspace, Experiment\nws = Workspace.from_config()",
+        "run = Experiment(ws, 'plots').start_logging()\nplt.plot([1, 2, 3], [1, 4, 9])\n"
+        "run.log_image('curve', plot=plt)\nfig = plt.figure()\n"
+        "run.log_image('fig', plot=fig)\nrun.complete()\nm = run.get_metrics()\n"
+        "run.download_file(m['curve'], 'curve.png')\n"
+        "print(sorted(m), open('curve.png', 'rb').read()[:4])",
+    ])
+    assert "['curve', 'fig'] b'\\x89PNG'" in res[1]["stdout"], res[1]
