@@ -286,7 +286,9 @@ def test_interactive_runs_notebook(nbd, nbdir):
     shown = nbd.rpc("run.show", {"run": _run_id(nbd, "interactive-nb")})
     assert shown["kind"] == "interactive" and shown["status"] == "Canceled"
     cli = nbd.cli("runs")
-    assert "interactive-nb" in cli.stdout
+    assert "interactive-nb" in cli.stdout and " interactive " in cli.stdout
+    assert "child of #" in cli.stdout
+    assert "Heartbeat:" in nbd.cli("show", shown["id"]).stdout
 
 
 def _run_id(daemon, experiment):
