@@ -1039,3 +1039,30 @@ def test_log_image_of_a_matplotlib_figure(nbd, nbdir):
         "print(sorted(m), open('curve.png', 'rb').read()[:4])",
     ])
     assert "['curve', 'fig'] b'\\x89PNG'" in res[1]["stdout"], res[1]
+
+
+def test_submit_child_inside_a_run(nbd, nbdir):
+    (nbdir / "parent.py").write_text(
+        "from azureml.core import Run, ScriptRunConfig\n"
+        "run = Run.get_context()\n"
+        "child = run.submit_child(ScriptRunConfig(source_directory='.', script='kid.py'),\n"
+        "                         tags={'role': 'kid'})\n"
+        "print('submitted', child.id, child.get_status() in ('Queued', 'Preparing', 'Scaling',"
+        " 'Running', 'Completed'))\n"
+        "print('children', [c.id for c in run.get_children()] == [child.id])\n")
+    (nbdir / "kid.py").write_text("from azureml.core import Run\nRun.get_context().log('k', 1)\n")
+    res = run_cells(nbd, nbdir, [
+        "from azureml.core import Workspace, Experiment, ScriptRunConfig\n"
+        "ws = Workspace.from_config()\nexp = Experiment(ws, 'parents')\n"
+        "p = exp.submit(ScriptRunConfig(source_directory='.', script='parent.py'))\n"
+        "p.wait_for_completion(show_output=True)",
+        "kids = p.get_children()\nprint('kids', len(kids), kids[0].get_tags())\n"
+        "kids[0].wait_for_completion()\nprint('kid', kids[0].get_status(), "
+        "kids[0].get_metrics(), kids[0].parent)\n"
+        "print('top', [r.id for r in exp.get_runs()] == [p.id])",
+    ])
+    out = [r["stdout"] for r in res]
+    assert "submitted " in out[0] and " True" in out[0] and "children True" in out[0]
+    assert "kids 1 {'role': 'kid'}" in out[1]
+    assert "kid Completed {'k': 1}" in out[1]
+    assert "top True" in out[1]
