@@ -42,9 +42,9 @@ static void check_cb(uv_timer_t *t)
 			continue;
 		}
 		char *msg = msg_strdupf("no heartbeat for %g seconds from the process that "
-					"started this interactive run: it ended or stopped "
-					"without completing the run",
-					r->timeout);
+		                        "started this interactive run: it ended or stopped "
+		                        "without completing the run",
+		                        r->timeout);
 		log_info("run %s: interactive, no heartbeat for %gs", r->id, r->timeout);
 		interactive_end(r, RUN_FAILED, "HeartbeatLost", msg ? msg : "no heartbeat");
 		free(msg);
@@ -97,8 +97,8 @@ static int make_dir(struct run *r, char **cause)
 		goto out;
 	}
 	if ((err = util_mkdir_p(up, 0700)) < 0) {
-		*cause = msg_strdupf("cannot make the run's directory %s: %s", r->dir,
-				     strerror(-err));
+		*cause =
+		    msg_strdupf("cannot make the run's directory %s: %s", r->dir, strerror(-err));
 		goto out;
 	}
 	fd = open(tf, O_WRONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -114,8 +114,8 @@ out:
 	return err;
 }
 
-int interactive_begin(struct daemon *d, const struct store_run_new *n, cJSON **argv,
-		      cJSON **env, struct run **ret, char **cause)
+int interactive_begin(struct daemon *d, const struct store_run_new *n, cJSON **argv, cJSON **env,
+                      struct run **ret, char **cause)
 {
 	struct run *r = NULL;
 	char token[33];
@@ -185,7 +185,7 @@ void interactive_resume(struct run *r)
 		return;
 	}
 	log_info("run %s: interactive, waiting for its client's heartbeat (%gs)", r->id,
-		 r->timeout);
+	         r->timeout);
 	tracking_ingest(r, false);
 }
 
@@ -207,9 +207,10 @@ int interactive_end(struct run *r, enum run_status to, const char *code, const c
 	tracking_ingest(r, true);
 	if (to == RUN_FAILED) {
 		err = run_fail(r, code ? code : "UserError", "%s",
-			       message ? message : "the run was marked failed");
+		               message ? message : "the run was marked failed");
 	} else if (to == RUN_CANCELED) {
-		err = r->status == RUN_CANCEL_REQUESTED ? 0 : run_transition(r, RUN_CANCEL_REQUESTED);
+		err =
+		    r->status == RUN_CANCEL_REQUESTED ? 0 : run_transition(r, RUN_CANCEL_REQUESTED);
 		if (err == 0) {
 			err = run_transition(r, RUN_CANCELED);
 		}

@@ -27,8 +27,8 @@ void interactive_close(struct daemon *d);
 /* Record n (kind "interactive", timeout the heartbeat timeout) and start
  * it: its directory, tracking file and token, and the statuses up to
  * Running. Takes *argv and *env. < 0 with *cause. */
-int interactive_begin(struct daemon *d, const struct store_run_new *n, cJSON **argv,
-		      cJSON **env, struct run **ret, char **cause);
+int interactive_begin(struct daemon *d, const struct store_run_new *n, cJSON **argv, cJSON **env,
+                      struct run **ret, char **cause);
 
 /* After a restart: the client has a whole heartbeat timeout from now. */
 void interactive_resume(struct run *r);
