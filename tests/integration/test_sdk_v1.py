@@ -2,7 +2,6 @@
 by cell as notebooks of our own against a private runyardd (nbcells.py).
 Each notebook follows what the public v1 sample notebooks write."""
 
-import json
 import os
 import shutil
 

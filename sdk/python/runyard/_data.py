@@ -426,7 +426,6 @@ class TabularDataset:
         return tabular_from_json(ws, info)
 
     def as_named_input(self, name):
-        from azureml.core.dataset import DatasetConsumptionConfig
         return TabularConsumption(name, self)
 
     def _source(self):

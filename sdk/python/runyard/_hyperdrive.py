@@ -787,4 +787,4 @@ __all__ = ["HyperDriveConfig", "HyperDriveRunConfig", "HyperDriveRun", "PrimaryM
            "BayesianParameterSampling", "EarlyTerminationPolicy", "BanditPolicy",
            "MedianStoppingPolicy", "TruncationSelectionPolicy", "NoTerminationPolicy",
            "choice", "randint", "uniform", "loguniform", "normal", "lognormal", "quniform",
-           "qloguniform", "qnormal", "qlognormal", "RunDetails", "UserErrorException"]
+           "qloguniform", "qnormal", "qlognormal", "UserErrorException"]

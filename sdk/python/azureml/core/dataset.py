@@ -22,7 +22,7 @@ import re
 
 from runyard._data import TabularDataset, expand_paths, tabular_from_json, tabular_info
 from runyard._models import _as_workspace
-from runyard._run import DaemonError, RunyardError, UserErrorException  # noqa: F401
+from runyard._run import DaemonError, UserErrorException
 
 __all__ = ["Dataset", "FileDataset", "TabularDataset", "DatasetConsumptionConfig",
            "UserErrorException"]
