@@ -7,7 +7,7 @@ packages=(
 	build-essential meson ninja-build pkg-config
 	libuv1-dev libcjson-dev libsqlite3-dev libarchive-dev libcurl4-openssl-dev libssl-dev libyaml-dev
 	libmicrohttpd-dev chromium
-	python3-pytest python3-sklearn python3-joblib python3-optuna
+	python3-pytest python3-sklearn python3-joblib python3-optuna python3-pandas
 	task-spooler git
 )
 

@@ -54,8 +54,9 @@ static bool is_terminal(const char *status)
 }
 
 /* "run", "sweep", or for a sweep's child "trial of #SEQ" when its sweep is
- * in the same list (else "trial"): a child's parent is only an id, and
- * looking the sweep up apart would cost a call per row. */
+ * in the same list (else "trial"), "child of #SEQ" for the child of a run
+ * (an interactive run's, a submit_child's): a child's parent is only an
+ * id, and looking the parent up apart would cost a call per row. */
 static void kind_text(const cJSON *runs, const cJSON *run, char buf[48])
 {
 	const char *kind = json_str(run, "kind"), *parent = json_str(run, "parent");
@@ -67,10 +68,11 @@ static void kind_text(const cJSON *runs, const cJSON *run, char buf[48])
 	}
 	cJSON_ArrayForEach(r, runs) {
 		if (json_str(r, "id") && strcmp(json_str(r, "id"), parent) == 0) {
+			const char *pk = json_str(r, "kind") ? json_str(r, "kind") : "run";
 			snprintf(buf, 48, "%s of #%lld",
-				 json_str(r, "kind") && strcmp(json_str(r, "kind"), "array") == 0
-					 ? "element"
-					 : "trial",
+				 strcmp(pk, "array") == 0   ? "element"
+				 : strcmp(pk, "sweep") == 0 ? "trial"
+							    : "child",
 				 json_int(r, "seq", 0));
 			return;
 		}
@@ -452,8 +454,10 @@ static void print_run(const cJSON *run)
 	snprintf(buf, sizeof(buf), "%lld", json_int(run, "priority", 0));
 	print_field("Priority:", buf);
 	if (json_num(run, "timeout", &v)) {
+		/* An interactive run's timeout is its heartbeat's (docs/protocol.md). */
+		bool hb = json_str(run, "kind") && strcmp(json_str(run, "kind"), "interactive") == 0;
 		render_duration(v, buf);
-		print_field("Timeout:", buf);
+		print_field(hb ? "Heartbeat:" : "Timeout:", buf);
 	}
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "keep"))) {
 		print_field("Keep:", "yes (working directory kept)");

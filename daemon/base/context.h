@@ -17,6 +17,7 @@ struct res_pool;
 struct scheduler;
 struct enforce;
 struct sweeps;
+struct interactive;
 struct watchers;
 struct target;
 struct compute_create;
@@ -58,6 +59,8 @@ struct daemon {
 	struct enforce *enforce;
 	/* sweeps/sweep.c: the sweeps still making or waiting for trials. */
 	struct sweeps *sweeps;
+	/* exec/interactive.c: the heartbeat check of interactive runs. */
+	struct interactive *interactive;
 
 	/* Compute targets, the local one first (target.h, compute.c), and
 	 * compute.create requests waiting for their server. */

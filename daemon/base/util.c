@@ -396,6 +396,30 @@ bool util_valid_name(const char *name)
 	return true;
 }
 
+bool util_valid_dataset_name(const char *name)
+{
+	size_t n = strlen(name);
+	char *copy;
+	bool ok;
+
+	if (n == 0 || n > 255 || name[n - 1] == ' ') {
+		return false;
+	}
+	copy = strdup(name);
+	if (!copy) {
+		return false;
+	}
+	/* A space stands where an '_' could. */
+	for (size_t i = 1; i < n; i++) {
+		if (copy[i] == ' ') {
+			copy[i] = '_';
+		}
+	}
+	ok = util_valid_name(copy);
+	free(copy);
+	return ok;
+}
+
 int util_parse_ref(const char *ref, const char *what, char **ret_name, int64_t *ret_version,
 		   char **cause)
 {
@@ -420,7 +444,7 @@ int util_parse_ref(const char *ref, const char *what, char **ret_name, int64_t *
 	if (!name) {
 		return -ENOMEM;
 	}
-	if (!util_valid_name(name)) {
+	if (strcmp(what, "dataset") == 0 ? !util_valid_dataset_name(name) : !util_valid_name(name)) {
 		*cause = msg_strdupf("'%s' is not %s %s name: names are 1 to 255 letters, digits, "
 				     "'.', '_' and '-', starting with a letter or digit",
 				     name, strchr("aeiou", what[0]) ? "an" : "a", what);

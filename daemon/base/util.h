@@ -54,6 +54,9 @@ char *util_which(const char *name, const char *path_env);
 
 /* Whether name matches ^[A-Za-z0-9][A-Za-z0-9._-]{0,254}$ (experiments, models). */
 bool util_valid_name(const char *name);
+/* A dataset name: as util_valid_name, and spaces inside it (not first or
+ * last), as the cloud allows. */
+bool util_valid_dataset_name(const char *name);
 
 /* Parse "NAME" or "NAME:VERSION" (*ret_version 0: the latest) of a
  * registry of things called what ("model", "environment", "dataset"): the

@@ -30,6 +30,7 @@
 #include "services.h"
 #include "store.h"
 #include "sweep.h"
+#include "interactive.h"
 #include "systemd.h"
 #include "tracking.h"
 #include "util.h"
@@ -243,7 +244,8 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	 * get run.end, and systemd's STATUS= counts what the others settled. */
 	r = run_events_init(d);
 	if (r < 0 || (r = scheduler_init(d)) < 0 || (r = enforce_init(d)) < 0 ||
-	    (r = watch_init(d)) < 0 || (r = sweeps_init(d)) < 0) {
+	    (r = watch_init(d)) < 0 || (r = sweeps_init(d)) < 0 ||
+	    (r = interactive_init(d)) < 0) {
 		return r;
 	}
 	run_subscribe(d, scheduler_run_event, d);
@@ -343,7 +345,9 @@ int daemon_resume(struct daemon *d)
 	for (struct run *run = d->runs_head, *next; run; run = next) {
 		next = run->next;
 		n++;
-		if (run->status == RUN_QUEUED) {
+		if (run->interactive) {
+			interactive_resume(run);
+		} else if (run->status == RUN_QUEUED) {
 			queue_enqueue(d, run);
 		} else {
 			exec_resume(run);
@@ -395,6 +399,7 @@ void daemon_stop(struct daemon *d)
 	exec_shutdown(d);
 	scheduler_close(d);
 	sweeps_close(d);
+	interactive_close(d);
 	run_events_close(d);
 	compute_shutdown(d);
 	services_shutdown(d);

@@ -70,6 +70,14 @@ static void ops_daemon_status(struct request *req)
 	if (d->pool) {
 		cJSON_AddItemToObject(res, "resources", res_pool_json(d->pool));
 	}
+	/* The web view's address when it listens (daemon.ui starts it). */
+	char *url = web_listening(d) ? web_url(d) : NULL;
+	if (url) {
+		cJSON_AddStringToObject(res, "web_url", url);
+	} else {
+		cJSON_AddNullToObject(res, "web_url");
+	}
+	free(url);
 	request_reply(req, res);
 }
 

@@ -482,10 +482,11 @@ static void ops_dataset_register(struct request *req)
 		request_arg_error(req, cause);
 		return;
 	}
-	if (!util_valid_name(name)) {
+	if (!util_valid_dataset_name(name)) {
 		request_error(req, PROTO_E_INVALID_ARGUMENT,
 		              "'%s' is not a dataset name: names are 1 to 255 letters, digits, "
-		              "'.', '_' and '-', starting with a letter or digit",
+		              "'.', '_', '-' and spaces, starting with a letter or digit and not "
+		              "ending with a space",
 		              name);
 		return;
 	}

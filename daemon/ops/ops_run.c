@@ -14,6 +14,7 @@
 #include "request.h"
 #include "exec.h"
 #include "inputs.h"
+#include "interactive.h"
 #include "compute.h"
 #include "log.h"
 #include "logs.h"
@@ -223,7 +224,9 @@ static void ops_run_cancel(struct request *req)
 	/* A queued run ends inside exec_cancel and r goes with it. */
 	bool was_cancel_requested = r->status == RUN_CANCEL_REQUESTED;
 	log_info("run %s: cancel requested", r->id);
-	int err = exec_cancel(r);
+	/* An interactive run's process is its client's: it ends at once, and
+	 * the client learns it from its next heartbeat. */
+	int err = r->interactive ? interactive_end(r, RUN_CANCELED, NULL, NULL) : exec_cancel(r);
 	if (err == -EALREADY) {
 		request_error(req, PROTO_E_CONFLICT, "run #%lld is already %s", (long long)seq,
 		              was_cancel_requested ? "being canceled"

@@ -20,6 +20,7 @@
 #include "gitmeta.h"
 #include "ignore.h"
 #include "inputs.h"
+#include "interactive.h"
 #include "log.h"
 #include "msg.h"
 #include "proto.h"
@@ -33,6 +34,7 @@
 #include "statcache.h"
 #include "store.h"
 #include "sweep.h"
+#include "tracking.h"
 #include "util.h"
 
 struct submit {
@@ -63,6 +65,11 @@ struct submit {
 	int64_t after_seq[RUN_DEPS_MAX]; /* --after: the runs it waits for */
 	const char *after_cond[RUN_DEPS_MAX];
 	size_t nafter;
+	/* "interactive": a run whose process is the client's (interactive.h),
+	 * with its heartbeat timeout; parent: the run it is a child of (0: none). */
+	bool interactive;
+	double heartbeat_timeout;
+	int64_t parent;
 	/* results of the work */
 	struct snapshot_info info;
 	struct gitmeta git;
@@ -531,6 +538,41 @@ static void submit_sweep(struct submit *s)
 	free(id);
 }
 
+/* An interactive run: recorded, started, and its token and tracking file
+ * handed to the client. */
+static void submit_interactive(struct submit *s, struct store_run_new *n)
+{
+	struct run *r = NULL;
+	char *cause = NULL, *tf = NULL;
+	int err;
+
+	n->kind = "interactive";
+	n->timeout = s->heartbeat_timeout;
+	n->request_json = NULL;
+	err = interactive_begin(s->d, n, &s->argv, &s->env, &r, &cause);
+	if (err < 0) {
+		request_error(s->req, PROTO_E_INTERNAL, "%s", cause ? cause : "out of memory");
+		free(cause);
+		return;
+	}
+	add_git_properties(s, r->seq);
+	add_environment_properties(s, r->seq);
+	log_info("run %s (#%lld) started: interactive, snapshot %.12s", r->id,
+		 (long long)r->seq, s->info.id);
+	tf = util_path_join(r->dir, TRACKING_FILE);
+	cJSON *res = cJSON_CreateObject();
+	cJSON_AddStringToObject(res, "id", r->id);
+	cJSON_AddNumberToObject(res, "seq", (double)r->seq);
+	cJSON_AddStringToObject(res, "status", run_status_name(r->status));
+	cJSON_AddStringToObject(res, "kind", "interactive");
+	cJSON_AddStringToObject(res, "token", r->token);
+	cJSON_AddStringToObject(res, "tracking_file", tf ? tf : "");
+	cJSON_AddNumberToObject(res, "heartbeat_timeout", r->timeout);
+	add_snapshot_info(s, res);
+	request_reply(s->req, res);
+	free(tf);
+}
+
 static void submit_done(uv_work_t *w, int status)
 {
 	struct submit *s = w->data;
@@ -593,7 +635,12 @@ static void submit_done(uv_work_t *w, int status)
 		.nafter = s->nafter,
 		.retries = s->retries,
 		.retry_on = s->retry_on[0] ? s->retry_on : NULL,
+		.parent_seq = s->parent,
 	};
+	if (s->interactive) {
+		submit_interactive(s, &n);
+		goto out;
+	}
 	err = enqueue_run(d, &n, &s->argv, &s->env, s->inputs, s->outputs, &r, &cause);
 	if (err < 0) {
 		request_error(req, PROTO_E_INTERNAL, "%s", cause ? cause : "out of memory");
@@ -619,6 +666,68 @@ out:
 	free(env);
 	free(skipped);
 	submit_free(s);
+}
+
+/* "interactive", "heartbeat_timeout" and "parent". An interactive run has
+ * no process of the daemon's, so what only a started process can use is
+ * refused with it; a parent is a run in flight that is not a sweep (a
+ * sweep's children are its own). Replies the error itself. */
+static int parse_interactive(struct request *req, const cJSON *sweep, const char *target,
+			     int64_t retries, bool *interactive, double *heartbeat,
+			     int64_t *parent)
+{
+	static const char *const refused[] = {"inputs", "outputs", "after", "timeout",
+					      "time_limit", "array", "nodes", "mem", "gpus"};
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(req->args, "parent");
+	char *cause = NULL;
+
+	if (msg_arg_bool(req->args, "interactive", false, interactive, &cause) < 0 ||
+	    msg_arg_number(req->args, "heartbeat_timeout", false, INTERACTIVE_TIMEOUT_MIN,
+			   INTERACTIVE_TIMEOUT_MAX, heartbeat, &cause) < 0) {
+		request_arg_error(req, cause);
+		return -EINVAL;
+	}
+	if (!*interactive && cJSON_GetObjectItemCaseSensitive(req->args, "heartbeat_timeout")) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+			      "argument 'heartbeat_timeout' is for an interactive run only");
+		return -EINVAL;
+	}
+	if (*interactive) {
+		for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+			const cJSON *v = cJSON_GetObjectItemCaseSensitive(req->args, refused[i]);
+			if (v && !cJSON_IsNull(v)) {
+				request_error(req, PROTO_E_INVALID_ARGUMENT,
+					      "argument '%s' cannot be given with 'interactive': "
+					      "an interactive run's process is its client's",
+					      refused[i]);
+				return -EINVAL;
+			}
+		}
+		if (sweep || target || retries > 0) {
+			request_error(req, PROTO_E_INVALID_ARGUMENT,
+				      "an interactive run runs where its client does: no sweep, "
+				      "compute target or retries");
+			return -EINVAL;
+		}
+	}
+	if (!p || cJSON_IsNull(p)) {
+		return 0;
+	}
+	if (sweep) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT, "a sweep cannot have a 'parent'");
+		return -EINVAL;
+	}
+	if (request_resolve_run_arg(req, "parent", parent) < 0) {
+		return -EINVAL;
+	}
+	if (!run_find(req->d, *parent) || sweep_active(req->d, *parent)) {
+		request_error(req, PROTO_E_CONFLICT,
+			      "run #%lld cannot be a parent: it has ended, or it is a sweep "
+			      "(whose children are its trials)",
+			      (long long)*parent);
+		return -EINVAL;
+	}
+	return 0;
 }
 
 /* Check what run.submit and sweep.submit share and take the snapshot in the
@@ -665,6 +774,12 @@ static void submit_start(struct request *req, const cJSON *sweep)
 	unsigned retry_on = RUN_RETRY_FAIL | RUN_RETRY_OOM;
 	if (parse_retries(req->args, &retries, &retry_on, &cause) < 0) {
 		request_arg_error(req, cause);
+		return;
+	}
+	bool interactive = false;
+	double heartbeat = INTERACTIVE_TIMEOUT_DEFAULT;
+	int64_t parent = 0;
+	if (parse_interactive(req, sweep, target, retries, &interactive, &heartbeat, &parent) < 0) {
 		return;
 	}
 	if (!util_valid_name(experiment)) {
@@ -776,6 +891,9 @@ static void submit_start(struct request *req, const cJSON *sweep)
 		cJSON_Delete(q);
 	}
 	s->sweep = sweep ? cJSON_Duplicate(sweep, true) : NULL;
+	s->interactive = interactive;
+	s->heartbeat_timeout = heartbeat;
+	s->parent = parent;
 	if (parse_after(req, s) < 0) {
 		submit_free(s);
 		return;

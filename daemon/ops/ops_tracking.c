@@ -11,6 +11,7 @@
 
 
 #include "context.h"
+#include "interactive.h"
 #include "msg.h"
 #include "ops_tracking.h"
 #include "proto.h"
@@ -303,6 +304,132 @@ fail:
 	              store_errmsg(s));
 }
 
+/* The interactive run an op acts on, in flight; replies the error itself
+ * and returns NULL. */
+static struct run *resolve_interactive(struct request *req, int64_t *ret_seq)
+{
+	struct run *r;
+	cJSON *run = NULL;
+
+	if (resolve(req, ret_seq) < 0) {
+		return NULL;
+	}
+	r = run_find(req->d, *ret_seq);
+	if (r && r->interactive) {
+		return r;
+	}
+	if (!r && store_run_json(req->d->store, *ret_seq, false, &run) == 0) {
+		const cJSON *kind = cJSON_GetObjectItem(run, "kind");
+		const cJSON *status = cJSON_GetObjectItem(run, "status");
+		bool inter = cJSON_IsString(kind) && strcmp(kind->valuestring, "interactive") == 0;
+		if (inter) {
+			request_error(req, PROTO_E_CONFLICT, "run #%lld has already ended (%s)",
+			              (long long)*ret_seq,
+			              cJSON_IsString(status) ? status->valuestring : "?");
+			cJSON_Delete(run);
+			return NULL;
+		}
+		cJSON_Delete(run);
+	}
+	request_error(req, PROTO_E_CONFLICT,
+	              "run #%lld is not an interactive run: its process is the daemon's, and it "
+	              "ends when that process does",
+	              (long long)*ret_seq);
+	return NULL;
+}
+
+/* Reply {id, seq, status} of a run, read from the store. */
+static void reply_status(struct request *req, int64_t seq)
+{
+	cJSON *run = NULL, *res;
+
+	if (store_run_json(req->d->store, seq, false, &run) < 0) {
+		request_error(req, PROTO_E_INTERNAL, "reading run #%lld failed: %s", (long long)seq,
+		              store_errmsg(req->d->store));
+		return;
+	}
+	res = cJSON_CreateObject();
+	cJSON_AddItemToObject(res, "id", cJSON_DetachItemFromObjectCaseSensitive(run, "id"));
+	cJSON_AddNumberToObject(res, "seq", (double)seq);
+	cJSON_AddItemToObject(res, "status",
+	                      cJSON_DetachItemFromObjectCaseSensitive(run, "status"));
+	cJSON_Delete(run);
+	request_reply(req, res);
+}
+
+/* run.heartbeat: the client of an interactive run is alive. An ended run
+ * answers its status (not an error), so the client learns of a cancel. */
+static void ops_tracking_heartbeat(struct request *req)
+{
+	int64_t seq;
+	struct run *r;
+
+	if (resolve(req, &seq) < 0) {
+		return;
+	}
+	r = run_find(req->d, seq);
+	if (r && !r->interactive) {
+		request_error(req, PROTO_E_CONFLICT,
+		              "run #%lld is not an interactive run; it needs no heartbeat",
+		              (long long)seq);
+		return;
+	}
+	if (r) {
+		interactive_heartbeat(r);
+	}
+	reply_status(req, seq);
+}
+
+/* run.finish: the client ends its interactive run. */
+static void ops_tracking_finish(struct request *req)
+{
+	const char *status = NULL, *code = NULL, *message = NULL;
+	char *cause = NULL;
+	enum run_status to;
+	int64_t seq;
+	struct run *r;
+
+	if (msg_arg_string(req->args, "status", true, &status, &cause) < 0 ||
+	    msg_arg_string(req->args, "error_code", false, &code, &cause) < 0 ||
+	    msg_arg_string(req->args, "error_message", false, &message, &cause) < 0) {
+		request_arg_error(req, cause);
+		return;
+	}
+	if (run_status_parse(status, &to) < 0 ||
+	    (to != RUN_COMPLETED && to != RUN_FAILED && to != RUN_CANCELED)) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+		              "argument 'status' must be \"Completed\", \"Failed\" or \"Canceled\", "
+		              "not \"%s\"",
+		              status);
+		return;
+	}
+	if ((code || message) && to != RUN_FAILED) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+		              "'error_code' and 'error_message' are for status \"Failed\" only");
+		return;
+	}
+	if (code && (!*code || strlen(code) > 64 || !utf8_valid(code, strlen(code)))) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+		              "argument 'error_code' must be 1 to 64 bytes of text");
+		return;
+	}
+	if (message && (strlen(message) > 10000 || !utf8_valid(message, strlen(message)))) {
+		request_error(req, PROTO_E_INVALID_ARGUMENT,
+		              "argument 'error_message' must be at most 10000 bytes of text");
+		return;
+	}
+	if (!(r = resolve_interactive(req, &seq))) {
+		return;
+	}
+	int err = interactive_end(r, to, code, message);
+	if (err < 0) {
+		request_error(req, PROTO_E_INTERNAL, "ending run #%lld failed: %s", (long long)seq,
+		              strerror(-err));
+		return;
+	}
+	reply_status(req, seq);
+}
+
 int ops_tracking_resolve_run(struct request *req, int64_t *ret_seq)
 {
 	int64_t seq;
@@ -318,5 +445,7 @@ const struct op_entry ops_tracking_entries[] = {
 	{"run.context", ops_tracking_context, 0},
 	{"run.metrics", ops_tracking_metrics, 0},
 	{"run.tag", ops_tracking_tag, 0},
+	{"run.heartbeat", ops_tracking_heartbeat, 0},
+	{"run.finish", ops_tracking_finish, 0},
 	{0},
 };

@@ -313,6 +313,7 @@ struct run *run_load(struct daemon *d, const struct store_run_row *row)
 	r->log_lines = row->log_lines;
 	r->sup_pid = row->sup_pid;
 	r->parent = row->parent_seq;
+	r->interactive = row->kind && strcmp(row->kind, "interactive") == 0;
 	r->retries = row->retries;
 	r->attempt = row->attempt > 0 ? row->attempt : 1;
 	if (row->retry_on && run_retry_on_parse(row->retry_on, &r->retry_on, NULL) < 0) {

@@ -89,6 +89,13 @@ struct run {
 	struct run_dep *after;
 	int nafter;
 
+	/* An interactive run (kind "interactive", exec/interactive.c): no
+	 * process of the daemon's; the client that started it (a notebook)
+	 * writes its tracking file and sends heartbeats. timeout holds the
+	 * seconds a heartbeat may be late before the run fails. */
+	bool interactive;
+	double heartbeat_at; /* the last heartbeat (unix seconds) */
+
 	/* The compute target (target.h); NULL: local. */
 	struct target *target;
 	void *target_data; /* the target's own state for the run */

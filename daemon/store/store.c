@@ -54,8 +54,9 @@ const char *const store_stmt_sql[STMT__MAX] = {
 	[STMT_RUNS_ACTIVE] =
 		"SELECT r.seq, r.id, e.name, r.status, r.priority, r.argv, r.env, r.snapshot, "
 		"r.timeout, r.keep, r.created_at, r.started_at, r.log_offset, r.log_lines, r.sup_pid, "
-		"r.parent_seq, r.res_request, r.res_grant, r.retries, r.retry_on, r.attempt"
-		RUN_FROM "WHERE r.status NOT IN ('Completed', 'Failed', 'Canceled') AND r.kind = 'run' "
+		"r.parent_seq, r.res_request, r.res_grant, r.retries, r.retry_on, r.attempt, r.kind"
+		RUN_FROM "WHERE r.status NOT IN ('Completed', 'Failed', 'Canceled') "
+		"AND r.kind IN ('run', 'interactive') "
 		"ORDER BY r.seq",
 	[STMT_RUN_JSON] = "SELECT " RUN_COLUMNS RUN_FROM "WHERE r.seq = ?1",
 	[STMT_TRANSITIONS] = "SELECT status, at FROM transitions WHERE run_seq = ?1 ORDER BY at, "

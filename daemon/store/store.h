@@ -66,6 +66,7 @@ struct store_run_row {
 	int retries;
 	const char *retry_on; /* NULL: the default */
 	int attempt;          /* 1 for the first */
+	const char *kind;     /* "run" or "interactive" */
 };
 
 /* How the process ended, as the supervisor recorded it. */

@@ -451,6 +451,7 @@ int store_runs_active(struct store *s, store_run_fn cb, void *ud)
 			.retries = sqlite3_column_int(st, 18),
 			.retry_on = store_col_text(st, 19),
 			.attempt = sqlite3_column_int(st, 20),
+			.kind = store_col_text(st, 21),
 		};
 		r = cb(ud, &row);
 		if (r != 0) {

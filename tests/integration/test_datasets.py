@@ -155,7 +155,8 @@ def test_datasets_register_file_url(daemon, tmp_path):
 
 
 @pytest.mark.parametrize("args,code,text", [
-    ({"name": "bad name", "sources": ["/tmp"]}, "InvalidArgument", "not a dataset name"),
+    ({"name": "bad/name", "sources": ["/tmp"]}, "InvalidArgument", "not a dataset name"),
+    ({"name": "trailing ", "sources": ["/tmp"]}, "InvalidArgument", "not a dataset name"),
     ({"name": "x", "sources": []}, "InvalidArgument", "sources"),
     ({"name": "x", "sources": ["relative"]}, "InvalidArgument", "absolute"),
     ({"name": "x", "sources": ["/no/such/file"]}, "InvalidArgument", "No such file"),

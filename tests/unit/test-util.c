@@ -34,6 +34,7 @@ int main(void)
 	check_ok("iris", "iris", 0);
 	check_ok("iris:3", "iris", 3);
 	check_ok("a.b-c_d:12", "a.b-c_d", 12);
+	check_ok("iris data set:2", "iris data set", 2);
 	check_bad("iris:0", "dataset", "NAME:VERSION");
 	check_bad("iris:", "dataset", "NAME:VERSION");
 	check_bad("iris:x", "dataset", "NAME:VERSION");
@@ -41,6 +42,9 @@ int main(void)
 	check_bad(":1", "model", "not a model name");
 	check_bad("-x", "environment", "not an environment name");
 	check_bad("", "dataset", "not a dataset name");
-	check_bad("a b", "dataset", "not a dataset name");
+	check_bad("a b ", "dataset", "not a dataset name");
+	check_bad(" a b", "dataset", "not a dataset name");
+	check_bad("a/b", "dataset", "not a dataset name");
+	check_bad("a b", "model", "not a model name");
 	TEST_DONE();
 }

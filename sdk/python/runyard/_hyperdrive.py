@@ -31,11 +31,9 @@ import time
 from runyard._models import RunyardError, _as_workspace
 from runyard._notebook import TERMINAL, ActivityFailedException, RunHandle, ScriptRunConfig
 from runyard._run import DaemonError
-
-
-class UserErrorException(RunyardError, ValueError):
-    """A HyperDrive configuration the cloud SDK would refuse too, or one that
-    runyard cannot run (say which and why)."""
+# A HyperDrive configuration the cloud SDK would refuse too, or one that
+# runyard cannot run (the message says which and why).
+from runyard._run import UserErrorException
 
 
 # -- parameter expressions ------------------------------------------------------------
@@ -776,61 +774,12 @@ def get_hyperdrive_run(workspace, run_id, doc=None):
 # -- the widget -------------------------------------------------------------------------
 
 
-class RunDetails:
-    """azureml.widgets.RunDetails: in the cloud a Jupyter widget; here
-    show() prints a text table of the run once (for a sweep: each child with
-    its status, primary metric and hyperparameters) and returns None, in a
-    notebook and outside one alike."""
-
-    def __init__(self, run_instance):
-        if not hasattr(run_instance, "get_status"):
-            raise UserErrorException("RunDetails takes a run, not %s"
-                                     % type(run_instance).__name__)
-        self.run_instance = run_instance
-
-    def get_widget_data(self, widget_settings=None):
-        run = self.run_instance
-        if isinstance(run, HyperDriveRun):
-            return {"run_id": run.id, "status": run.get_status(),
-                    "children": run.get_children_sorted_by_primary_metric()}
-        return {"run_id": run.id, "status": run.get_status(), "metrics": run.get_metrics()}
-
-    def show(self, render_lib=None, widget_settings=None):
-        out = sys.stdout
-        run = self.run_instance
-        data = self.get_widget_data()
-        out.write("Run %s: %s\n" % (data["run_id"], data["status"]))
-        if isinstance(run, HyperDriveRun):
-            metric = run._metric
-            rows = [("Run", "Status", metric, "Hyperparameters")]
-            for c in data["children"]:
-                v = c["best_primary_metric"]
-                rows.append((c["run_id"], c["status"] or "", "-" if v is None else "%g" % v,
-                             c["hyperparameters"]))
-            if len(rows) == 1:
-                out.write("(no children yet)\n")
-            else:
-                _table(out, rows)
-        else:
-            rows = [("Metric", "Value")] + [(k, _cell(v)) for k, v in
-                                            sorted(data["metrics"].items())]
-            if len(rows) > 1:
-                _table(out, rows)
-        out.flush()
-        return None
-
-
-def _cell(v):
-    text = v if isinstance(v, str) else json.dumps(v)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _table(out, rows):
-    widths = [max(len(str(r[i])) for r in rows) for i in range(len(rows[0]))]
-    for n, r in enumerate(rows):
-        out.write("  ".join(str(c).ljust(w) for c, w in zip(r, widths)).rstrip() + "\n")
-        if n == 0:
-            out.write("  ".join("-" * w for w in widths) + "\n")
+def __getattr__(name):
+    # RunDetails moved to runyard._widgets; kept importable from here.
+    if name == "RunDetails":
+        from runyard._widgets import RunDetails
+        return RunDetails
+    raise AttributeError(name)
 
 
 __all__ = ["HyperDriveConfig", "HyperDriveRunConfig", "HyperDriveRun", "PrimaryMetricGoal",
@@ -838,4 +787,4 @@ __all__ = ["HyperDriveConfig", "HyperDriveRunConfig", "HyperDriveRun", "PrimaryM
            "BayesianParameterSampling", "EarlyTerminationPolicy", "BanditPolicy",
            "MedianStoppingPolicy", "TruncationSelectionPolicy", "NoTerminationPolicy",
            "choice", "randint", "uniform", "loguniform", "normal", "lognormal", "quniform",
-           "qloguniform", "qnormal", "qlognormal", "RunDetails", "UserErrorException"]
+           "qloguniform", "qnormal", "qlognormal", "UserErrorException"]

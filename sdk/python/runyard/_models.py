@@ -79,8 +79,9 @@ class Workspace:
 
     def __init__(self, subscription_id=None, resource_group=None, workspace_name=None,
                  socket_path=None, **kwargs):
-        self.subscription_id = subscription_id
-        self.resource_group = resource_group
+        # strings, as the cloud's are (notebooks print "..." + ws.subscription_id)
+        self.subscription_id = subscription_id if subscription_id is not None else ""
+        self.resource_group = resource_group if resource_group is not None else ""
         self.name = workspace_name or "runyard"
         self.location = "local"
         self.socket_path = socket_path or default_socket()
@@ -119,6 +120,32 @@ class Workspace:
     @classmethod
     def get(cls, name=None, auth=None, subscription_id=None, resource_group=None, **kwargs):
         return cls(subscription_id, resource_group, name)
+
+    @classmethod
+    def create(cls, name, auth=None, subscription_id=None, resource_group=None, location=None,
+               create_resource_group=True, exist_ok=False, show_output=True, **kwargs):
+        """The local runyardd under the name given (nothing is created: the
+        daemon is the workspace). Raises DaemonError when none answers."""
+        ws = cls(subscription_id, resource_group, name)
+        ws._probe()
+        if show_output:
+            print("runyard: workspace %r is the runyardd at %s" % (name, ws.socket_path))
+        return ws
+
+    def write_config(self, path=None, file_name=None):
+        """Write config.json (in path/.azureml, as the cloud SDK does) with
+        the workspace's names and its socket."""
+        d = os.path.join(path or ".", ".azureml")
+        os.makedirs(d, exist_ok=True)
+        with open(os.path.join(d, file_name or "config.json"), "w", encoding="utf-8") as f:
+            json.dump({"subscription_id": self.subscription_id,
+                       "resource_group": self.resource_group, "workspace_name": self.name,
+                       "runyard_socket": self.socket_path}, f, indent=4)
+
+    def get_default_keyvault(self):
+        raise NotImplementedError("Workspace.get_default_keyvault (Key Vault secrets) is not "
+                                  "supported by runyard; pass secrets to runs as environment "
+                                  "variables (env.environment_variables)")
 
     def __repr__(self):
         return "Workspace(name=%r, socket=%r)" % (self.name, self.socket_path)
@@ -193,6 +220,28 @@ class Workspace:
     def get_run(self, run_id):
         from runyard._notebook import get_run
         return get_run(self, run_id)
+
+    # -- datastores (local directories; runyard/_data.py) ------------------------------
+
+    def get_default_datastore(self):
+        from runyard._data import get_default_datastore
+        return get_default_datastore(self)
+
+    def set_default_datastore(self, name):
+        from runyard._data import set_default_datastore
+        set_default_datastore(self, name)
+
+    @property
+    def datastores(self):
+        """{name: Datastore}."""
+        from runyard._data import datastores
+        return datastores(self)
+
+    @property
+    def datasets(self):
+        """{name: the latest version's dataset}."""
+        from azureml.core.dataset import Dataset
+        return Dataset.get_all(self)
 
 
 def _as_workspace(ws):
@@ -285,7 +334,7 @@ class Model:
             doc = ws._call("model.show", {"model": ref})
         except DaemonError as e:
             if e.code == "NotFound":
-                raise RunyardError("model not found: %s" % ref) from None
+                raise WebserviceException("ModelNotFound: model not found: %s" % ref) from None
             raise
         self._load(ws, doc)
 
@@ -400,6 +449,14 @@ class Model:
             os.replace(tmp, dest)
         tops = {f["path"].split("/")[0] for f in files}
         return os.path.join(target_dir, tops.pop()) if len(tops) == 1 else target_dir
+
+    def package(self, *args, **kwargs):
+        raise NotImplementedError("Model.package (Docker images) is not supported by runyard; "
+                                  "Model.deploy serves the model locally")
+
+    @staticmethod
+    def profile(*args, **kwargs):
+        raise NotImplementedError("Model.profile is not supported by runyard")
 
     @staticmethod
     def get_model_path(model_name, version=None, _workspace=None):

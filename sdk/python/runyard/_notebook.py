@@ -22,7 +22,8 @@ import shlex
 import sys
 
 from runyard._models import Model, RunyardError, Workspace, _as_workspace, _register_args
-from runyard._run import DaemonError, _Client, _Experiment, collect_metrics, tags_dict
+from runyard._run import (ComputeTargetException, DaemonError, UserErrorException, _Client,
+                          _Experiment, collect_metrics, none_tags, tags_dict)
 
 TERMINAL = ("Completed", "Failed", "Canceled")
 
@@ -43,28 +44,271 @@ class ActivityFailedException(RunyardError):
 # -- compute targets ----------------------------------------------------------------
 
 
+def _aliases_path():
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "runyard", "sdk-compute-targets.json")
+
+
+def _aliases_all():
+    try:
+        with open(_aliases_path(), encoding="utf-8") as f:
+            doc = json.load(f)
+        return doc if isinstance(doc, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _aliases(ws):
+    """The AmlCompute targets ComputeTarget.create made for this daemon:
+    {name: {"type", "target", "config", "created_at"}}, kept by the SDK (per
+    daemon socket) in $XDG_CONFIG_HOME/runyard/sdk-compute-targets.json."""
+    got = _aliases_all().get(os.path.abspath(ws.socket_path), {})
+    return got if isinstance(got, dict) else {}
+
+
+def _aliases_save(ws, names):
+    doc = _aliases_all()
+    doc[os.path.abspath(ws.socket_path)] = names
+    path = _aliases_path()
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = "%s.%d.tmp" % (path, os.getpid())
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+class ComputeTargetStatus(str):
+    """What get_status() answers: the provisioning state as a string
+    ("Succeeded"), with the cloud's serialize()."""
+
+    def __new__(cls, doc):
+        obj = super().__new__(cls, doc.get("provisioningState", "Succeeded"))
+        obj._doc = doc
+        for k, v in doc.items():
+            setattr(obj, k[:1].lower() + k[1:], v)
+        return obj
+
+    def serialize(self):
+        return json.loads(json.dumps(self._doc))
+
+
+class AmlComputeProvisioningConfiguration:
+    """AmlCompute.provisioning_configuration(...): kept as given; max_nodes
+    becomes the target's shown capacity (the runs still share this machine's
+    slots)."""
+
+    def __init__(self, vm_size="", vm_priority="dedicated", min_nodes=0, max_nodes=4,
+                 idle_seconds_before_scaledown=None, admin_username=None,
+                 admin_user_password=None, admin_user_ssh_key=None, vnet_resourcegroup_name=None,
+                 vnet_name=None, subnet_name=None, tags=None, description=None,
+                 remote_login_port_public_access="NotSpecified", identity_type=None,
+                 identity_id=None, location=None, enable_node_public_ip=True):
+        for name, v in (("min_nodes", min_nodes), ("max_nodes", max_nodes)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+                raise ComputeTargetException("provisioning_configuration: %s must be an "
+                                             "integer >= 0, not %r" % (name, v))
+        if max_nodes < 1 or min_nodes > max_nodes:
+            raise ComputeTargetException("provisioning_configuration: max_nodes must be >= 1 "
+                                         "and >= min_nodes (got min_nodes=%d, max_nodes=%d)"
+                                         % (min_nodes, max_nodes))
+        self.vm_size = vm_size
+        self.vm_priority = vm_priority
+        self.min_nodes = min_nodes
+        self.max_nodes = max_nodes
+        self.idle_seconds_before_scaledown = idle_seconds_before_scaledown
+        self.tags = dict(tags or {})
+        self.description = description
+        self.location = location
+
+    def validate_configuration(self):
+        pass
+
+    def _doc(self):
+        return {"vmSize": self.vm_size, "vmPriority": self.vm_priority,
+                "minNodes": self.min_nodes, "maxNodes": self.max_nodes,
+                "idleSecondsBeforeScaledown": self.idle_seconds_before_scaledown,
+                "tags": self.tags, "description": self.description}
+
+
 class ComputeTarget:
-    """A compute target of the daemon: 'local' or a cluster (Slurm) target.
-    ComputeTarget(ws, name) or ws.compute_targets[name]."""
+    """A compute target of the daemon: 'local', a cluster (Slurm) target,
+    or an AmlCompute target made by ComputeTarget.create (a name for the
+    local target). ComputeTarget(ws, name) of an unknown name raises
+    ComputeTargetException, as the cloud does."""
+
+    def __new__(cls, workspace=None, name=None, _doc=None):
+        if cls is ComputeTarget and _doc is None and workspace is not None and name is not None:
+            doc = _find_target(_as_workspace(workspace), name)
+            if doc.get("type") == "AmlCompute":
+                cls = AmlCompute
+            obj = super().__new__(cls)
+            obj._found = doc
+            return obj
+        return super().__new__(cls)
 
     def __init__(self, workspace, name, _doc=None):
         self.workspace = _as_workspace(workspace)
         if _doc is None:
-            targets = compute_targets(self.workspace)
-            _doc = targets[name]._doc
+            _doc = getattr(self, "_found", None) or _find_target(self.workspace, name)
         self._doc = _doc
         self.name = _doc["name"]
         self.type = _doc.get("type", "local")
         self.provisioning_state = "Succeeded"
+        self.provisioning_errors = None
+        self.location = "local"
+        self.tags = dict((_doc.get("config") or {}).get("tags") or {})
+        self.description = (_doc.get("config") or {}).get("description")
+        self.cluster_location = "local"
+        # the daemon's target its runs go to ('local' for an AmlCompute target)
+        self._runyard_target = _doc.get("target") or self.name
 
     def __repr__(self):
-        return "ComputeTarget(name=%r, type=%r)" % (self.name, self.type)
+        return "%s(workspace=%r, name=%r, type=%r, provisioning state=%s)" % (
+            type(self).__name__, self.workspace.name, self.name, self.type,
+            self.provisioning_state)
+
+    @staticmethod
+    def create(workspace, name, provisioning_configuration):
+        """A target of this daemon named name. A target the daemon has by
+        that name (a Slurm target made with 'runyard compute create', or
+        'local') is returned as it is; otherwise an AmlCompute target that
+        runs on the local target, kept by the SDK, is made (again for a
+        name it already has: its configuration is replaced)."""
+        ws = _as_workspace(workspace)
+        if not isinstance(name, str) or not name or len(name) > 255:
+            raise ComputeTargetException("ComputeTarget.create: a compute target needs a name "
+                                         "of 1 to 255 characters, not %r" % (name,))
+        for t in ws._call("compute.list").get("targets", []):
+            if t["name"] == name:
+                return ComputeTarget(ws, name, _doc=t)
+        if name == "local":
+            return ComputeTarget(ws, "local", _doc={"name": "local", "type": "local"})
+        cfg = provisioning_configuration
+        conf = cfg._doc() if hasattr(cfg, "_doc") else {}
+        import datetime
+        doc = {"name": name, "type": "AmlCompute", "target": "local", "config": conf,
+               "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat()}
+        names = _aliases(ws)
+        names[name] = {k: v for k, v in doc.items() if k != "name"}
+        _aliases_save(ws, names)
+        return AmlCompute(ws, name, _doc=doc)
+
+    @staticmethod
+    def list(workspace):
+        return list(compute_targets(_as_workspace(workspace)).values())
+
+    def wait_for_completion(self, show_output=False, min_node_count=None,
+                            timeout_in_minutes=20, is_delete_operation=False):
+        """Nothing to wait for: a target of this daemon is ready when made."""
+        if show_output:
+            print("Succeeded")
+            if self.type == "AmlCompute":
+                print("AmlCompute wait for completion finished\n")
+                print("Minimum number of nodes requested have been provisioned")
+            else:
+                print('Provisioning operation finished, operation "Succeeded"')
 
     def get_status(self):
-        return self.provisioning_state
+        """The provisioning state ("Succeeded") with serialize()."""
+        conf = self._doc.get("config") or {}
+        doc = {"provisioningState": self.provisioning_state, "allocationState": "Steady",
+               "creationTime": self._doc.get("created_at"), "errors": None,
+               "currentNodeCount": 0, "targetNodeCount": 0,
+               "nodeStateCounts": {"idleNodeCount": 0, "leavingNodeCount": 0,
+                                   "preemptedNodeCount": 0, "preparingNodeCount": 0,
+                                   "runningNodeCount": 0, "unusableNodeCount": 0},
+               "runyard": {"type": self.type, "target": self._runyard_target}}
+        if self.type == "AmlCompute":
+            doc["vmSize"] = conf.get("vmSize")
+            doc["vmPriority"] = conf.get("vmPriority")
+            doc["scaleSettings"] = {"minNodeCount": conf.get("minNodes", 0),
+                                    "maxNodeCount": conf.get("maxNodes", 1),
+                                    "nodeIdleTimeBeforeScaleDown":
+                                        conf.get("idleSecondsBeforeScaledown")}
+        try:
+            st = self.workspace._call("daemon.status")
+            doc["runyard"]["max_runs"] = st.get("max_runs")
+            doc["runyard"]["resources"] = st.get("resources")
+        except DaemonError:
+            pass
+        return ComputeTargetStatus(doc)
+
+    def refresh_state(self):
+        pass
 
     def serialize(self):
         return dict(self._doc)
+
+    def delete(self):
+        """Remove the target: an AmlCompute one from the SDK's list, a
+        cluster target from the daemon (compute.delete); 'local' cannot be."""
+        if self.type == "AmlCompute":
+            names = _aliases(self.workspace)
+            if names.pop(self.name, None) is None:
+                raise ComputeTargetException("compute target %r is not there any more"
+                                             % self.name)
+            _aliases_save(self.workspace, names)
+        elif self.name == "local":
+            raise ComputeTargetException("the local compute target is runyardd's own and "
+                                         "cannot be deleted")
+        else:
+            try:
+                self.workspace._call("compute.delete", {"name": self.name})
+            except DaemonError as e:
+                raise ComputeTargetException("deleting compute target %r: %s"
+                                             % (self.name, e)) from None
+        self.provisioning_state = "Deleted"
+
+    detach = delete
+
+
+class AmlCompute(ComputeTarget):
+    """An AmlCompute target: ComputeTarget.create(ws, name,
+    AmlCompute.provisioning_configuration(...)). Its runs go to the local
+    target (one machine: min_nodes and max_nodes are shown, not used)."""
+
+    def __init__(self, workspace, name, _doc=None):
+        super().__init__(workspace, name, _doc=_doc)
+
+    @staticmethod
+    def provisioning_configuration(vm_size="", vm_priority="dedicated", min_nodes=0,
+                                   max_nodes=4, idle_seconds_before_scaledown=None, **kwargs):
+        return AmlComputeProvisioningConfiguration(
+            vm_size=vm_size, vm_priority=vm_priority, min_nodes=min_nodes, max_nodes=max_nodes,
+            idle_seconds_before_scaledown=idle_seconds_before_scaledown, **kwargs)
+
+    @staticmethod
+    def supported_vmsizes(workspace, location=None):
+        """The one "size" this machine has."""
+        ws = _as_workspace(workspace)
+        res = ws._call("daemon.status").get("resources") or {}
+        cpus = (res.get("cpus") or {}).get("total")
+        mem = (res.get("memory") or {}).get("total")
+        return [{"name": "local", "vCPUs": cpus, "gpus": len(res.get("gpus") or []),
+                 "memoryGB": round(mem / 2 ** 30, 1) if mem else None}]
+
+    def get(self):
+        return self.serialize()
+
+
+def _find_target(ws, name):
+    """The target document of name: the daemon's, else an AmlCompute alias;
+    ComputeTargetException otherwise."""
+    for t in ws._call("compute.list").get("targets", []):
+        if t["name"] == name:
+            return t
+    if name == "local":
+        return {"name": "local", "type": "local"}
+    alias = _aliases(ws).get(name)
+    if isinstance(alias, dict):
+        return dict(alias, name=name)
+    known = sorted(set(t["name"] for t in ws._call("compute.list").get("targets", []))
+                   | {"local"} | set(_aliases(ws)))
+    raise ComputeTargetException(
+        "ComputeTargetNotFound: no compute target named %r on this runyardd (it has: %s). "
+        "Create one with ComputeTarget.create(ws, %r, AmlCompute.provisioning_configuration("
+        "...)) (it runs on the local machine), or a cluster target with 'runyard compute "
+        "create'" % (name, ", ".join(known), name))
 
 
 class _Targets(dict):
@@ -82,15 +326,25 @@ def compute_targets(ws):
         out[t["name"]] = ComputeTarget(ws, t["name"], _doc=t)
     if "local" not in out:
         out["local"] = ComputeTarget(ws, "local", _doc={"name": "local", "type": "local"})
+    for name, alias in sorted(_aliases(ws).items()):
+        if name not in out and isinstance(alias, dict):
+            out[name] = AmlCompute(ws, name, _doc=dict(alias, name=name))
     return out
 
 
-def _target_name(target):
+def _target_name(target, ws=None):
+    """The daemon's target for a compute_target: 'local', a target's name,
+    or a ComputeTarget (an AmlCompute target is 'local')."""
     if target is None:
         return None
     if isinstance(target, str):
+        if ws is not None and target != "local":
+            alias = _aliases(ws).get(target)
+            if isinstance(alias, dict) and not any(
+                    t["name"] == target for t in ws._call("compute.list").get("targets", [])):
+                return alias.get("target") or "local"
         return target
-    name = getattr(target, "name", None)
+    name = getattr(target, "_runyard_target", None) or getattr(target, "name", None)
     if isinstance(name, str):
         return name
     raise TypeError("compute_target must be 'local', a target's name or a ComputeTarget, "
@@ -121,13 +375,58 @@ def curated_builtin(name):
 
 class PythonSection:
     """env.python: user_managed_dependencies (True: use interpreter_path as is,
-    install nothing) and interpreter_path."""
+    install nothing), interpreter_path, and conda_dependencies (a
+    CondaDependencies the environment is made from; for an environment from
+    a conda file, that file's, read when first asked for)."""
 
-    def __init__(self):
+    def __init__(self, owner=None):
         self.user_managed_dependencies = False
         self.interpreter_path = None
         self.conda_dependencies_file = None
         self.base_conda_environment = None
+        self._owner = owner
+        self._cd = None
+        self._cd_text = None   # what it serialised to when read from the file
+
+    @property
+    def conda_dependencies(self):
+        if self._cd is None:
+            from runyard._conda import CondaDependencies, _parse_yaml
+            spec = self._owner._spec if self._owner is not None else {}
+            if spec.get("conda_yaml"):
+                self._cd = CondaDependencies(_underlying_structure=_parse_yaml(
+                    spec["conda_yaml"], spec.get("conda_file") or "the conda file"))
+                self._cd_text = self._cd.serialize_to_string()
+            elif spec.get("requirements") is not None:
+                self._cd = CondaDependencies()
+                for line in spec["requirements"].splitlines():
+                    line = line.split("#", 1)[0].strip()
+                    if line and not line.startswith("-"):
+                        self._cd.add_pip_package(line)
+                self._cd_text = self._cd.serialize_to_string()
+            else:
+                self._cd = CondaDependencies()
+                self._cd_text = self._cd.serialize_to_string()
+        return self._cd
+
+    @conda_dependencies.setter
+    def conda_dependencies(self, cd):
+        if cd is not None and not hasattr(cd, "serialize_to_string"):
+            raise TypeError("python.conda_dependencies must be a CondaDependencies, not %s"
+                            % type(cd).__name__)
+        self._cd = cd
+        self._cd_text = None
+
+    def _changed_spec(self):
+        """The conda YAML to make the environment from when conda_dependencies
+        was set or changed; None when it was not."""
+        if self._cd is None:
+            return None
+        text = self._cd.serialize_to_string()
+        return None if text == self._cd_text else text
+
+
+_warned = {}
 
 
 class DockerSection:
@@ -156,7 +455,7 @@ class Environment:
             raise ValueError("an Environment needs a name")
         self.name = name
         self.version = None
-        self.python = PythonSection()
+        self.python = PythonSection(self)
         self.docker = DockerSection()
         self.environment_variables = {}
         self.inferencing_stack_version = None
@@ -225,7 +524,7 @@ class Environment:
             builtin = curated_builtin(name)
             if builtin is None:
                 known = sorted(Environment.list(ws))
-                raise RunyardError(
+                raise UserErrorException(
                     "no environment named %r%s in this runyardd; it has: %s. Make one with "
                     "Environment.from_conda_specification(...) or "
                     "Environment.from_pip_requirements(...) and register it (or 'runyard env "
@@ -262,7 +561,7 @@ class Environment:
     def _state(self):
         return (bool(self.python.user_managed_dependencies), self.python.interpreter_path,
                 tuple(sorted((str(k), str(v)) for k, v in self.environment_variables.items())),
-                bool(self.runyard_system_site_packages))
+                bool(self.runyard_system_site_packages), self.python._changed_spec())
 
     def _interpreter(self):
         path = self.python.interpreter_path
@@ -283,17 +582,32 @@ class Environment:
         if self.python.user_managed_dependencies:
             args["interpreter"] = self._interpreter()
             return args
-        args.update(self._spec or {"requirements": ""})
+        conda = self.python._changed_spec()
+        if conda is not None:
+            args.update({"conda_yaml": conda, "conda_file": "conda_dependencies.yml"})
+        else:
+            args.update(self._spec or {"requirements": ""})
         args["system_site_packages"] = bool(self.runyard_system_site_packages)
         path = self.python.interpreter_path
         if path and path != "python":
             args["python"] = self._interpreter()
         return args
 
+    def _docker_warning(self):
+        d = self.docker
+        used = [n for n in ("base_image", "base_dockerfile", "shm_size") if getattr(d, n, None)]
+        if (d.enabled or used) and not _warned.get("docker"):
+            _warned["docker"] = True
+            print("runyard: environment %s: env.docker (%s) is not used: runs use this "
+                  "machine's interpreters, not containers" % (
+                      self.name, ", ".join(["enabled"] * bool(d.enabled) + used)),
+                  file=sys.stderr)
+
     def register(self, workspace):
         """Create this definition in the daemon (a new version when it
         changed; the same version when it did not) and return self."""
         ws = _as_workspace(workspace)
+        self._docker_warning()
         if self._builtin:
             if self._registered == self._state():
                 return self
@@ -309,15 +623,43 @@ class Environment:
 
     def _submit_ref(self, ws):
         """NAME:VERSION for run.submit, registering what has not been."""
+        self._docker_warning()
         if self._ref is None or self._registered != self._state():
             # a built-in's variables travel with the submit; nothing else may change
             if not (self._builtin and self._registered[:2] == self._state()[:2]
-                    and self._registered[3] == self._state()[3]):
+                    and self._registered[3:] == self._state()[3:]):
                 self.register(ws)
         return self._ref
 
     def get_image_details(self, workspace):
         return {}
+
+    @staticmethod
+    def from_docker_image(name, image, container_registry=None, conda_specification=None,
+                          pip_requirements=None):
+        raise NotImplementedError("Environment.from_docker_image is not supported by runyard "
+                                  "(it runs no containers); use from_conda_specification or a "
+                                  "user-managed interpreter")
+
+    @staticmethod
+    def from_dockerfile(name, dockerfile, conda_specification=None, pip_requirements=None):
+        raise NotImplementedError("Environment.from_dockerfile is not supported by runyard "
+                                  "(it runs no containers)")
+
+    @staticmethod
+    def from_existing_conda_environment(name, conda_environment_name):
+        raise NotImplementedError("Environment.from_existing_conda_environment is not "
+                                  "supported by runyard; give the environment's python as "
+                                  "python.interpreter_path with user_managed_dependencies")
+
+    def build(self, workspace, image_build_compute=None):
+        raise NotImplementedError("Environment.build (an image) is not supported by runyard: "
+                                  "the environment is built at register or at the first run "
+                                  "that uses it")
+
+    def build_local(self, workspace, platform=None, **kwargs):
+        raise NotImplementedError("Environment.build_local is not supported by runyard: the "
+                                  "environment is built at the first run that uses it")
 
 
 # -- run configurations -------------------------------------------------------------
@@ -334,7 +676,13 @@ class RunConfiguration:
         self.arguments = list(arguments or [])
         self.command = command
         self.target = "local"
-        self.environment = None
+        # As the cloud's: an environment to change in place
+        # (run_config.environment.python.conda_dependencies = cd); left
+        # untouched, the run uses the daemon's default interpreter.
+        self.environment = Environment("runyard-runconfig")
+        if conda_dependencies is not None:
+            self.environment.python.conda_dependencies = conda_dependencies
+        self.environment._rc_default = Environment("runyard-runconfig")._state()
         self.max_run_duration_seconds = None
         self.environment_variables = {}
         self.node_count = 1
@@ -410,6 +758,9 @@ class ScriptRunConfig:
                 "source": os.path.abspath(os.fspath(self.source_directory)),
                 "experiment": experiment}
         env = rc.environment
+        if (isinstance(env, Environment) and getattr(env, "_rc_default", None) is not None
+                and env._rc_default == env._state() and not env._spec):
+            env = None     # the run configuration's own, untouched
         variables = {}
         if env is not None:
             if isinstance(env, str):
@@ -418,12 +769,16 @@ class ScriptRunConfig:
                 args["environment"] = env._submit_ref(ws)
                 variables.update(env.environment_variables)
         variables.update(rc.environment_variables or {})
+        for spec in inputs:
+            tab = spec.pop("_tabular", None)
+            if tab is not None:     # run.input_datasets[name] is a TabularDataset
+                variables["RUNYARD_TABULAR_" + spec["name"]] = json.dumps(tab)
         if variables:
             args["env"] = {str(k): str(v) for k, v in variables.items()}
         timeout = rc.max_run_duration_seconds
         if timeout is not None and timeout != self.MAX_DURATION_SECONDS_DEFAULT:
             args["timeout"] = timeout
-        target = _target_name(rc.target)
+        target = _target_name(rc.target, ws)
         if target and target != "local":
             args["target"] = target
         # The cloud's one resource field of a run: its node count (also a
@@ -469,7 +824,23 @@ class Experiment:
     def __repr__(self):
         return "Experiment(name=%r, workspace=%r)" % (self.name, self.workspace.name)
 
-    def submit(self, config, tags=None, **kwargs):
+    def start_logging(self, *args, **kwargs):
+        """An interactive run of this notebook (its process is this one):
+        log to it, then complete() it (or use it in a with block).
+        snapshot_directory (default: none) is snapshotted as a submitted
+        run's source is; outputs (a directory) is uploaded as outputs/ when
+        the run completes. The daemon fails the run HeartbeatLost when this
+        process dies before it ends."""
+        from runyard._interactive import start
+        names = ("outputs", "snapshot_directory")
+        for n, v in zip(names, args):
+            kwargs.setdefault(n, v)
+        return start(self.workspace, self.name,
+                     snapshot_directory=kwargs.get("snapshot_directory"),
+                     outputs=kwargs.get("outputs"), display_name=kwargs.get("display_name"),
+                     tags=kwargs.get("tags"))
+
+    def submit(self, config, tags=None, _parent=None, **kwargs):
         """Snapshot config's source directory and queue the run; returns the
         Run. A HyperDriveConfig starts a sweep (sweep.submit) and returns its
         HyperDriveRun."""
@@ -493,7 +864,10 @@ class Experiment:
         if not isinstance(config, ScriptRunConfig):
             raise TypeError("Experiment.submit takes a ScriptRunConfig or a HyperDriveConfig, "
                             "not %s" % type(config).__name__)
-        res = ws._call("run.submit", config._submit_args(ws, self.name), timeout=None)
+        args = config._submit_args(ws, self.name)
+        if _parent is not None:
+            args["parent"] = _parent
+        res = ws._call("run.submit", args, timeout=None)
         run = RunHandle(ws, res["id"])
         run._submit = res
         if tags:
@@ -507,7 +881,9 @@ class Experiment:
             # the cloud lists a sweep's children only when asked to
             if d.get("parent") and not include_children:
                 continue
-            yield _handle(self.workspace, d)
+            d = _full(self.workspace, d, tags, properties)
+            if _matches(d, type, tags, properties):
+                yield _handle(self.workspace, d)
 
     @staticmethod
     def list(workspace, experiment_name=None, **kwargs):
@@ -557,7 +933,7 @@ class RunHandle:
                 _doc = self.workspace._call("run.show", {"run": run_id})
             except DaemonError as e:
                 if e.code == "NotFound":
-                    raise RunyardError("run not found: %s" % run_id) from None
+                    raise UserErrorException("run not found: %s" % run_id) from None
                 raise
         self._doc = _doc
         self._submit = None
@@ -594,7 +970,47 @@ class RunHandle:
         return self._show()["status"]
 
     def get_portal_url(self):
+        """The run's page in the web view when the daemon serves one (runyard
+        ui), else the command that shows the run."""
+        try:
+            url = self.workspace._call("daemon.status").get("web_url")
+        except DaemonError:
+            url = None
+        if url:
+            return "%s#/run/%s" % (url.rstrip("/") + "/", self.id)
         return "runyard show %d" % self.number
+
+    def restore_snapshot(self, snapshot_id=None, path=None):
+        """The run's snapshot as a ZIP file at path (a file, or a directory
+        for SNAPSHOT.zip; default: here); returns its path."""
+        import base64
+        doc = self._show()
+        if snapshot_id not in (None, doc.get("snapshot")):
+            raise UserErrorException("run %s has snapshot %s, not %s" % (
+                self.id, doc.get("snapshot"), snapshot_id))
+        name = "%s.zip" % doc.get("snapshot")
+        dest = path or name
+        if os.path.isdir(dest):
+            dest = os.path.join(dest, name)
+        exp = self.workspace._call("snapshot.export", {"run": self.id, "format": "zip"},
+                                   timeout=None)
+        tmp = dest + ".part"
+        try:
+            with open(tmp, "wb") as out:
+                offset = 0
+                while True:
+                    page = self.workspace._call("snapshot.export_read", {
+                        "export": exp["export"], "offset": offset}, timeout=None)
+                    data = base64.b64decode(page["data"])
+                    out.write(data)
+                    offset += len(data)
+                    if page.get("eof") or not data:
+                        break
+            os.replace(tmp, dest)
+        finally:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+        return os.path.abspath(dest)
 
     # -- details ---------------------------------------------------------------------
 
@@ -623,7 +1039,7 @@ class RunHandle:
             "startTimeUtc": doc.get("started_at"),
             "endTimeUtc": doc.get("ended_at"),
             "properties": props,
-            "tags": dict(doc.get("tags") or {}),
+            "tags": none_tags(doc.get("tags")),
             "inputDatasets": [],
             "outputDatasets": [],
             "runDefinition": {
@@ -668,7 +1084,7 @@ class RunHandle:
         return collect_metrics(lambda **a: ws._call("run.metrics", dict(a, run=self.id)), name)
 
     def get_tags(self):
-        return dict(self._show().get("tags") or {})
+        return none_tags(self._show().get("tags"))
 
     def get_properties(self):
         return dict(self._show().get("properties") or {})
@@ -688,6 +1104,72 @@ class RunHandle:
     def add_properties(self, properties):
         self.workspace._call("run.tag", {"run": self.id, "properties": {
             str(k): str(v) for k, v in properties.items()}})
+
+    def get_environment(self):
+        """The Environment the run used (its NAME:VERSION); None when it ran
+        with the daemon's default interpreter."""
+        ref = (self._show().get("properties") or {}).get("environment")
+        if not ref:
+            return None
+        name, _, version = ref.rpartition(":")
+        return Environment.get(self.workspace, name or ref, version or None)
+
+    # -- children and ending (interactive runs) -----------------------------------------
+
+    def get_children(self, recursive=False, tags=None, properties=None, type=None,
+                     status=None, _rehydrate_runs=True):
+        """The run's children (run.list with parent), newest first; with
+        recursive, their children too."""
+        docs = self.workspace._call("run.list", {"parent": self.id, "limit": 100000})["runs"]
+        out = []
+        for d in docs:
+            d = _full(self.workspace, d, tags, properties)
+            kid = _handle(self.workspace, d)
+            if _matches(d, type, tags, properties) and (status is None
+                                                        or d.get("status") == status):
+                out.append(kid)
+            if recursive:
+                out.extend(kid.get_children(True, tags, properties, type, status))
+        return out
+
+    def submit_child(self, config, tags=None, **kwargs):
+        """Submit config as a child of this run."""
+        return Experiment(self.workspace, self.experiment.name).submit(config, tags=tags,
+                                                                       _parent=self.id)
+
+    def child_run(self, name=None, run_id=None, outputs=None):
+        """An interactive child run of this run, run by this process."""
+        from runyard._interactive import child_run
+        return child_run(self.workspace, self.experiment.name, self.id, name, outputs)
+
+    def create_children(self, count=None, tag_key=None, tag_values=None):
+        from runyard._interactive import create_children
+        return create_children(self, count, tag_key, tag_values)
+
+    def _end(self, status, code=None, message=None):
+        args = {"run": self.id, "status": status}
+        if code:
+            args["error_code"] = str(code)
+        if message:
+            args["error_message"] = str(message)
+        try:
+            self.workspace._call("run.finish", args)
+        except DaemonError as e:
+            if e.code != "Conflict":
+                raise
+            if self._doc.get("kind") != "interactive" and self.get_status() not in TERMINAL:
+                raise UserErrorException(
+                    "run %s is a submitted run: it ends when its process does (cancel() "
+                    "stops it)" % self.id) from None
+        self._show()
+
+    def fail(self, error_details=None, error_code=None, _set_status=True):
+        """Mark an interactive run Failed (from any process); a submitted
+        run ends with its process (UserErrorException: cancel() it)."""
+        self._end("Failed", error_code, error_details)
+
+    def complete(self, _set_status=True):
+        self._end("Completed")
 
     def cancel(self):
         """Cancel the run (a queued run at once; a running one is stopped)."""
@@ -838,6 +1320,53 @@ class RunHandle:
                 "Activity Failed:\n%s" % json.dumps(details.get("error"), indent=4),
                 details.get("error"))
         return details
+
+
+def _full(ws, doc, tags, properties):
+    """The run's document with its tags and properties when a filter needs
+    them (run.list's objects do not carry properties)."""
+    if (tags is not None or properties is not None) and "properties" not in doc:
+        try:
+            return ws._call("run.show", {"run": doc["id"]})
+        except DaemonError:
+            return doc
+    return doc
+
+
+def _matches(doc, type=None, tags=None, properties=None):
+    """get_runs / get_children filters as the cloud applies them: type
+    ("azureml.scriptrun", "azureml.hyperdrive", "interactive" or runyard's
+    kind), tags (a key, a list of keys, or {key: value}) and properties
+    ({key: value})."""
+    if type is not None:
+        kind = doc.get("kind") or "run"
+        names = {"run": ("run", "azureml.scriptrun"), "sweep": ("sweep", "hyperdrive",
+                                                                 "azureml.hyperdrive"),
+                 "interactive": ("interactive", "azureml.interactive"),
+                 "array": ("array",)}.get(kind, (kind,))
+        if type not in names:
+            return False
+    have = doc.get("tags") or {}
+    if tags is not None:
+        if isinstance(tags, str):
+            tags = [tags]
+        if isinstance(tags, dict):
+            if any(k not in have or (v is not None and have[k] != str(v))
+                   for k, v in tags.items()):
+                return False
+        elif any(k not in have for k in tags):
+            return False
+    if properties is not None:
+        props = doc.get("properties") or {}
+        if isinstance(properties, str):
+            properties = [properties]
+        if isinstance(properties, dict):
+            if any(k not in props or (v is not None and props[k] != str(v))
+                   for k, v in properties.items()):
+                return False
+        elif any(k not in props for k in properties):
+            return False
+    return True
 
 
 def _user():

@@ -55,7 +55,22 @@ class ConflictError(RunyardError, ValueError):
     """A property is already set to another value; properties cannot change."""
 
 
-class DaemonError(RunyardError):
+class ServiceException(RunyardError):
+    """The service (here runyardd) refused a request or could not be asked
+    (azureml.exceptions.ServiceException)."""
+
+
+class UserErrorException(RunyardError, ValueError):
+    """A request that cannot be done as given: an unknown name, a bad value
+    (azureml.exceptions.UserErrorException)."""
+
+
+class ComputeTargetException(RunyardError):
+    """A compute target that does not exist or cannot be made
+    (azureml.exceptions.ComputeTargetException)."""
+
+
+class DaemonError(ServiceException):
     """runyardd could not be reached or refused a request; .code is its error code."""
 
     def __init__(self, message, code=None):
@@ -92,6 +107,11 @@ def tags_dict(tags):
     if not isinstance(tags, dict):
         return {k: "" for k in tags}
     return tags
+
+
+def none_tags(tags):
+    """Tags as the cloud reads them back: a tag set without a value is None."""
+    return {k: (None if v == "" else v) for k, v in (tags or {}).items()}
 
 
 def _check_kv(key, value, what):
@@ -523,6 +543,30 @@ class Run:
             table[col] = [_finite(_scalar(v, name)) for v in vs]
         self._point(name, "table", table, what="table %r" % name)
 
+    def _log_json(self, name, value):
+        """The cloud's structured metrics (confusion matrix, accuracy table,
+        residuals, predictions): one string point holding the JSON."""
+        self.log(name, value if isinstance(value, str) else json.dumps(value))
+
+    def log_confusion_matrix(self, name, value, description=""):
+        self._log_json(name, value)
+
+    def log_accuracy_table(self, name, value, description=""):
+        self._log_json(name, value)
+
+    def log_residuals(self, name, value, description=""):
+        self._log_json(name, value)
+
+    def log_predictions(self, name, value, description=""):
+        self._log_json(name, value)
+
+    def get_secret(self, name):
+        raise NotImplementedError("Run.get_secret (Key Vault) is not supported by runyard; "
+                                  "read secrets from environment variables")
+
+    def get_secrets(self, secrets):
+        return {s: self.get_secret(s) for s in secrets}
+
     def log_image(self, name, path=None, plot=None, description=""):
         """Store an image file (path) or a matplotlib figure (plot) as a point of name."""
         _check_name(name)
@@ -670,7 +714,7 @@ class Run:
         return self._ask("run.context")["status"]
 
     def get_tags(self):
-        return self._ask("run.context").get("tags") or {}
+        return none_tags(self._ask("run.context").get("tags"))
 
     def get_properties(self):
         return self._ask("run.context").get("properties") or {}
@@ -678,7 +722,7 @@ class Run:
     def get_details(self):
         ctx = self._ask("run.context")
         return {"runId": ctx.get("id"), "status": ctx.get("status"),
-                "experiment": ctx.get("experiment"), "tags": ctx.get("tags") or {},
+                "experiment": ctx.get("experiment"), "tags": none_tags(ctx.get("tags")),
                 "properties": ctx.get("properties") or {}}
 
     @property
@@ -715,6 +759,32 @@ class Run:
 
     def fail(self, error_details=None, error_code=None, set_status=True):
         self._w.flush()
+
+    # -- children (docs/sdk.md) -----------------------------------------------------------
+
+    def _handle(self):
+        ws = self.experiment.workspace
+        if ws is None:
+            raise DaemonError("RUNYARD_SOCKET is not set: runyardd cannot be asked")
+        from runyard._notebook import RunHandle
+        return RunHandle(ws, self.id)
+
+    def child_run(self, name=None, run_id=None, outputs=None):
+        """A child of this run that this process runs (an interactive run:
+        log to it, then complete() it)."""
+        self._w.flush()
+        return self._handle().child_run(name, run_id, outputs)
+
+    def create_children(self, count=None, tag_key=None, tag_values=None):
+        return self._handle().create_children(count, tag_key, tag_values)
+
+    def submit_child(self, config, tags=None, **kwargs):
+        """Submit a ScriptRunConfig as a child of this run (queued like any run)."""
+        return self._handle().submit_child(config, tags=tags)
+
+    def get_children(self, recursive=False, tags=None, properties=None, type=None,
+                     status=None, **kwargs):
+        return self._handle().get_children(recursive, tags, properties, type, status)
 
 
 class OfflineRun:
@@ -755,6 +825,38 @@ class OfflineRun:
     def log_image(self, name, path=None, plot=None, description=""):
         self._emit("image", name, path if path is not None else plot)
 
+    def log_confusion_matrix(self, name, value, description=""):
+        self._emit("confusion_matrix", name, value)
+
+    def log_accuracy_table(self, name, value, description=""):
+        self._emit("accuracy_table", name, value)
+
+    def log_residuals(self, name, value, description=""):
+        self._emit("residuals", name, value)
+
+    def log_predictions(self, name, value, description=""):
+        self._emit("predictions", name, value)
+
+    def _no_daemon(self, what):
+        raise RunyardError("%s: not inside a runyard run; in a notebook use "
+                           "Experiment(ws, name).start_logging()" % what)
+
+    def child_run(self, name=None, run_id=None, outputs=None):
+        self._no_daemon("child_run")
+
+    def create_children(self, count=None, tag_key=None, tag_values=None):
+        self._no_daemon("create_children")
+
+    def submit_child(self, config, tags=None, **kwargs):
+        self._no_daemon("submit_child")
+
+    def get_children(self, *args, **kwargs):
+        return []
+
+    def get_secret(self, name):
+        raise NotImplementedError("Run.get_secret (Key Vault) is not supported by runyard; "
+                                  "read secrets from environment variables")
+
     def tag(self, key, value=None):
         self.set_tags({key: value})
 
@@ -771,7 +873,7 @@ class OfflineRun:
             self._tags.pop(k, None)
 
     def get_tags(self):
-        return dict(self._tags)
+        return none_tags(self._tags)
 
     def add_properties(self, properties):
         for k, v in properties.items():
@@ -868,7 +970,9 @@ INPUT_PREFIX = "RUNYARD_INPUT_"
 def input_datasets():
     """{name: path} of the run's inputs, from the variables RUNYARD_INPUT_<name>
     (the name as the submit gave it)."""
-    return {k[len(INPUT_PREFIX):]: v for k, v in os.environ.items()
+    from runyard._data import run_input
+    return {k[len(INPUT_PREFIX):]: run_input(k[len(INPUT_PREFIX):], v)
+            for k, v in os.environ.items()
             if k.startswith(INPUT_PREFIX) and len(k) > len(INPUT_PREFIX)}
 
 

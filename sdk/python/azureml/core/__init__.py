@@ -11,7 +11,7 @@ In a notebook, against the local runyardd (docs/sdk.md):
 
 Inside a run (docs/tracking.md):
 
-    from azureml.core import Run          # or: from azureml.core.run import Run
+    from azureml.core import Run          # or: from azureml.core.run import Run  # noqa: E402
     run = Run.get_context()
     run.log("Accuracy", acc)
 
@@ -22,17 +22,23 @@ Models and services (docs/models.md): Model.register, run.register_model,
 Model.deploy and the Webservice it returns.
 """
 
-from azureml.core.compute import ComputeTarget
-from azureml.core.dataset import Dataset
-from azureml.core.environment import Environment
-from azureml.core.experiment import Experiment
-from azureml.core.model import InferenceConfig, Model
-from azureml.core.resource_configuration import ResourceConfiguration
-from azureml.core.run import Run
-from azureml.core.runconfig import RunConfiguration
-from azureml.core.script_run_config import ScriptRunConfig
-from azureml.core.workspace import Workspace
+# The SDK version notebooks print: the v1 API this shim follows, and that it
+# is runyard's.
+VERSION = "1.0.0+runyard.shim"
+__version__ = VERSION
+
+from azureml.core.compute import ComputeTarget  # noqa: E402
+from azureml.core.dataset import Dataset  # noqa: E402
+from azureml.core.datastore import Datastore  # noqa: E402
+from azureml.core.environment import Environment  # noqa: E402
+from azureml.core.experiment import Experiment  # noqa: E402
+from azureml.core.model import InferenceConfig, Model  # noqa: E402
+from azureml.core.resource_configuration import ResourceConfiguration  # noqa: E402
+from azureml.core.run import Run  # noqa: E402
+from azureml.core.runconfig import RunConfiguration  # noqa: E402
+from azureml.core.script_run_config import ScriptRunConfig  # noqa: E402
+from azureml.core.workspace import Workspace  # noqa: E402
 
 __all__ = ["Run", "Model", "InferenceConfig", "ResourceConfiguration", "Workspace",
            "Environment", "Experiment", "ScriptRunConfig", "RunConfiguration",
-           "ComputeTarget", "Dataset"]
+           "ComputeTarget", "Dataset", "Datastore", "VERSION"]

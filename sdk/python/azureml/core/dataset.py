@@ -20,16 +20,14 @@ Pure standard library.
 import os
 import re
 
+from runyard._data import TabularDataset, expand_paths, tabular_from_json, tabular_info
 from runyard._models import _as_workspace
-from runyard._run import DaemonError, RunyardError
+from runyard._run import DaemonError, UserErrorException
 
-__all__ = ["Dataset", "FileDataset", "DatasetConsumptionConfig", "UserErrorException"]
+__all__ = ["Dataset", "FileDataset", "TabularDataset", "DatasetConsumptionConfig",
+           "UserErrorException"]
 
 _INPUT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
-
-
-class UserErrorException(RunyardError, ValueError):
-    """A dataset that does not exist, or a request the daemon refused."""
 
 
 def _sources(path):
@@ -39,9 +37,11 @@ def _sources(path):
         len(path) == 2 and not isinstance(path[0], str)) else [path]
     out = []
     for p in items:
+        if hasattr(p, "datastore") and hasattr(p, "path_on_datastore"):  # datastore.path(...)
+            p = (p.datastore, p.path_on_datastore or "")
         if isinstance(p, tuple):  # (datastore, relative path): the datastore is a directory
-            base = getattr(p[0], "path", None) or str(p[0])
-            p = os.path.join(base, p[1])
+            base = getattr(p[0], "_runyard_dir", None) or getattr(p[0], "path", None) or str(p[0])
+            p = os.path.join(base, p[1].lstrip("/"))
         p = os.fspath(p)
         if "://" not in p:
             p = os.path.abspath(p)
@@ -196,11 +196,41 @@ class _FileFactory:
         return FileDataset(paths)
 
 
+class _TabularFactory:
+    @staticmethod
+    def from_delimited_files(path, validate=True, include_path=False, infer_column_types=True,
+                             set_column_types=None, separator=",", header=True,
+                             partition_format=None, support_multi_line=False,
+                             empty_as_string=False, encoding="utf8"):
+        """Rows of CSV (or separator-delimited) files: path a file, a
+        directory, a glob, a (datastore, 'path') tuple or a list of them."""
+        if include_path or set_column_types or partition_format:
+            raise NotImplementedError("from_delimited_files: include_path, set_column_types "
+                                      "and partition_format are not supported by runyard")
+        return TabularDataset(expand_paths(path), separator, header)
+
+    @staticmethod
+    def from_parquet_files(*args, **kwargs):
+        raise NotImplementedError("Dataset.Tabular.from_parquet_files is not supported by "
+                                  "runyard; use from_delimited_files")
+
+    @staticmethod
+    def from_json_lines_files(*args, **kwargs):
+        raise NotImplementedError("Dataset.Tabular.from_json_lines_files is not supported by "
+                                  "runyard; use from_delimited_files")
+
+    @staticmethod
+    def from_sql_query(*args, **kwargs):
+        raise NotImplementedError("Dataset.Tabular.from_sql_query is not supported by runyard")
+
+
 class Dataset:
     """The cloud SDK's entry point: Dataset.File.from_files(...),
-    Dataset.get_by_name(ws, name, version="latest")."""
+    Dataset.Tabular.from_delimited_files(...), Dataset.get_by_name(ws, name,
+    version="latest")."""
 
     File = _FileFactory
+    Tabular = _TabularFactory
 
     @staticmethod
     def get_by_name(workspace, name, version="latest"):
@@ -210,6 +240,8 @@ class Dataset:
             info = ws._call("dataset.show", {"dataset": ref})
         except DaemonError as e:
             raise UserErrorException(str(e)) from e
+        if tabular_info(ws, info["name"], info["version"]) is not None:
+            return tabular_from_json(ws, info)
         return FileDataset._from_json(ws, info)
 
     @staticmethod
@@ -217,5 +249,8 @@ class Dataset:
         ws = _as_workspace(workspace)
         out = {}
         for d in ws._call("dataset.list").get("datasets", []):
-            out[d["name"]] = FileDataset._from_json(ws, d)
+            if tabular_info(ws, d["name"], d["version"]) is not None:
+                out[d["name"]] = Dataset.get_by_name(ws, d["name"], d["version"])
+            else:
+                out[d["name"]] = FileDataset._from_json(ws, d)
         return out

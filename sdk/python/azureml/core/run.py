@@ -4,7 +4,19 @@ from runyard import _run
 
 
 class Run(_run.Run):
-    """A run inside runyard, with the cloud original's entry point."""
+    """A run inside runyard, with the cloud original's entry point.
+    Run(experiment, run_id) is any run of the experiment's workspace, as
+    Run.get(workspace, run_id)."""
+
+    def __new__(cls, *args, **kwargs):
+        exp = args[0] if args else kwargs.get("experiment")
+        run_id = args[1] if len(args) > 1 else kwargs.get("run_id")
+        if exp is not None and not isinstance(exp, str) and hasattr(exp, "workspace"):
+            if run_id is None:
+                raise TypeError("Run(experiment, run_id) needs a run_id")
+            from runyard._notebook import get_run
+            return get_run(exp.workspace, run_id)
+        return super().__new__(cls)
 
     @classmethod
     def get_context(cls, allow_offline=True, used_for_context_manager=False, **kwargs):

@@ -1,7 +1,8 @@
-"""azureml.widgets: RunDetails(run).show() prints a text table of the run (a
-sweep's children with status and primary metric) instead of drawing a
-Jupyter widget; it works outside Jupyter too."""
+"""azureml.widgets: RunDetails(run).show() renders the run once: an HTML
+table inside a Jupyter kernel, text elsewhere (status, duration, metrics,
+children; a sweep's children with their primary metric). It never waits
+for the run and never fails a notebook."""
 
-from runyard._hyperdrive import RunDetails
+from runyard._widgets import RunDetails
 
 __all__ = ["RunDetails"]

@@ -1,0 +1,1 @@
+"""azureml.pipeline: not supported by runyard (docs/sdk.md)."""
