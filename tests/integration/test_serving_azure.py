@@ -289,3 +289,41 @@ def test_entry_script_swagger(echo, daemon, make_tree, iris_model):  # noqa: F81
     # ... for its version only: version 3 is made.
     assert json.loads(call(s["port"], "GET", "/swagger.json?version=3")[2])["openapi"] == \
         "3.0.3"
+
+
+def test_legacy_request_id_limit_and_405_headers(nocode):
+    status, h, body = call(nocode, "POST", "/score", {"data": ROWS},
+                           dict(JSON, **{"x-ms-request-id": "b" * 101}))
+    assert status == 431 and message(body) == ("x-ms-request-id and x-ms-client-request-id "
+                                               "must not exceed 100 characters")
+    assert h["x-ms-run-function-failed"] == "False"
+    status, h, _ = call(nocode, "PUT", "/score", b"{}", JSON)
+    assert status == 405 and h["x-ms-run-function-failed"] == "False"
+
+
+def raw(port, data, timeout=30):
+    """Bytes to the server, and everything it answers until it closes."""
+    import socket
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    try:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                return out
+            out += chunk
+    finally:
+        s.close()
+
+
+def test_limits_answer_with_a_message(nocode):
+    """runyard's own limits (the conformance table's last paragraph)."""
+    big = raw(nocode, b"POST /score HTTP/1.1\r\nContent-Type: application/json\r\n"
+                      b"Content-Length: %d\r\n\r\n" % (64 * 1024 * 1024 + 1))
+    assert big.startswith(b"HTTP/1.1 413 ") and b'"message"' in big
+    huge = raw(nocode, b"GET / HTTP/1.1\r\nX-Big: " + b"a" * (65 * 1024) + b"\r\n\r\n")
+    assert huge.startswith(b"HTTP/1.1 431 ") and b'"message"' in huge
+    assert raw(nocode, b"GET / HTTP/2.0\r\n\r\n").startswith(b"HTTP/1.1 505 ")
+    assert raw(nocode, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
+    assert call(nocode, "GET", "/")[0] == 200

@@ -176,6 +176,8 @@ _encode = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 
 
 def dumps(v):
+    if hasattr(v, "tolist"):  # a model's numpy answer, without the detour below
+        v = v.tolist()
     try:
         return _encode(v).encode()
     except (TypeError, ValueError):
@@ -960,9 +962,9 @@ class Server:
             return None
         while True:
             end = buf.find(b"\r\n\r\n")
-            if end >= 0:
+            if end >= 0 and end <= MAX_HEADER:
                 break
-            if len(buf) > MAX_HEADER:
+            if end > MAX_HEADER or len(buf) > MAX_HEADER:  # all at once, or still coming
                 raise HttpError(431, "the request's headers are too large", close=True)
             self._recv_more(conn, buf)
         head = bytes(buf[:end]).decode("latin-1")
