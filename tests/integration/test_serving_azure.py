@@ -327,3 +327,55 @@ def test_limits_answer_with_a_message(nocode):
     assert raw(nocode, b"GET / HTTP/2.0\r\n\r\n").startswith(b"HTTP/1.1 505 ")
     assert raw(nocode, b"NONSENSE\r\n\r\n").startswith(b"HTTP/1.1 400 ")
     assert call(nocode, "GET", "/")[0] == 200
+
+
+DECORATED = script("""
+    import numpy as np
+    from inference_schema.schema_decorators import input_schema, output_schema
+    from inference_schema.parameter_types.numpy_parameter_type import NumpyParameterType
+    from inference_schema.parameter_types.standard_py_parameter_type import (
+        StandardPythonParameterType)
+
+    def init():
+        pass
+
+    @input_schema("data", NumpyParameterType(np.array([[5.1, 3.5, 1.4, 0.2]])))
+    @input_schema("scale", StandardPythonParameterType(1.0))
+    @output_schema(StandardPythonParameterType([1.0]))
+    def run(data, scale=2.0):
+        return (data.sum(axis=1) * scale).tolist()
+""")
+
+
+def test_entry_script_decorated_with_input_schema(daemon, make_tree, iris_model):  # noqa: F811
+    src = make_tree({"score.py": DECORATED}, name="decorated")
+    register_file(daemon, "sklearn-iris", iris_model)
+    port = daemon.cli("model", "deploy", "sklearn-iris", "--service", "dec", "--entry-script",
+                      "score.py", "--source", src, json=True).json["port"]
+    # Named parameters from a JSON object, the default where one is missing.
+    status, h, body = call(port, "POST", "/score", {"data": [[1, 2, 3, 4]], "scale": 1}, JSON)
+    assert (status, json.loads(body)) == (200, [10.0])
+    assert json.loads(call(port, "POST", "/score", {"data": [[1, 1, 1, 1]]}, JSON)[2]) == [8.0]
+    status, _, body = call(port, "GET", "/score?data=[[1,1,1,1]]&scale=3")
+    assert (status, json.loads(body)) == (200, [12.0])
+    # The peer's statuses for named parameters.
+    assert call(port, "POST", "/score", {"data": [[1, 1, 1, 1]]}, {})[0] == 415
+    assert call(port, "POST", "/score", b"", JSON)[0] == 400
+    status, _, body = call(port, "POST", "/score", {"scale": 1}, JSON)
+    assert status == 400 and message(body) == \
+        "A value is not provided for the 'data' parameter."
+    # The sample's shape is enforced inside run(): a 500.
+    status, h, body = call(port, "POST", "/score", {"data": [[1, 2]]}, JSON)
+    assert status == 500 and h["x-ms-run-function-failed"] == "True"
+    # The swagger shows the decoration.
+    v2 = json.loads(call(port, "GET", "/swagger.json")[2])
+    inp = v2["definitions"]["ServiceInput"]
+    assert set(inp["properties"]) == {"data", "scale"}
+    assert inp["example"]["data"] == [[5.1, 3.5, 1.4, 0.2]]
+    assert inp["properties"]["data"]["items"]["items"]["format"] == "double"
+    assert v2["definitions"]["ServiceOutput"]["type"] == "array"
+    v3 = json.loads(call(port, "GET", "/swagger.json?version=3")[2])
+    assert v3["components"]["schemas"]["ServiceInput"] == inp
+    # /invocations passes the rows as the first parameter.
+    status, _, body = call(port, "POST", "/invocations", {"instances": [[1, 1, 1, 1]]}, JSON)
+    assert (status, json.loads(body)) == (200, {"predictions": [8.0]})

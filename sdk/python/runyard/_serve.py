@@ -629,21 +629,53 @@ class ScriptApp:
         if not callable(getattr(module, "run", None)):
             raise RuntimeError("the entry script %s has no run(raw_data) function" % script)
         try:
-            names = list(inspect.signature(module.run).parameters)
+            params = list(inspect.signature(module.run).parameters.values())
         except (TypeError, ValueError):
-            names = []
-        self.with_headers = "request_headers" in names
+            params = []
+        self.with_headers = any(p.name == "request_headers" for p in params)
+        self.params = [p for p in params if p.name != "request_headers"]
+        # A run() decorated with inference-schema's @input_schema takes named
+        # parameters from a JSON object, as the peer passes them; its schemas
+        # describe the service in /swagger.json.
+        self.schema_util = None
+        if "inference_schema" in sys.modules:
+            try:
+                from inference_schema import schema_util
+                if schema_util.is_schema_decorated(module.run):
+                    self.schema_util = schema_util
+            except Exception:
+                self.schema_util = None
         if callable(getattr(module, "init", None)):
             module.init()
         self.run = module.run
-        log("entry script %s ready (model %s)" % (script, model_ref))
+        log("entry script %s ready (model %s%s)" % (
+            script, model_ref, ", run() takes %s" % ", ".join(p.name for p in self.params)
+            if self.schema_util else ""))
 
-    def _call(self, text, req):
+    def _named(self, req):
+        """The keyword arguments of a decorated run(): each parameter from the
+        request's object, else its default, else a 400."""
+        body = named_params(req)
+        kwargs = {}
+        for p in self.params:
+            if p.name in body:
+                kwargs[p.name] = body[p.name]
+            elif p.default is not inspect.Parameter.empty:
+                kwargs[p.name] = p.default
+            else:
+                raise az_error(400, "A value is not provided for the %r parameter." % p.name)
+        return kwargs
+
+    def _call(self, arg, req):
+        """run() with the raw text, or (decorated) with its keyword arguments."""
+        extra = {}
         if self.with_headers:
             # Named as the peer's Flask names them (werkzeug title-cases
             # the WSGI names: "Content-Type", "X-Request-Id", "Traceid").
-            return self.run(text, request_headers={k.title(): v for k, v in req.headers.items()})
-        return self.run(text)
+            extra["request_headers"] = {k.title(): v for k, v in req.headers.items()}
+        if self.schema_util:
+            return self.run(**arg, **extra)
+        return self.run(arg, **extra)
 
     def _answer(self, result, ms):
         if isinstance(result, (bytes, bytearray)):
@@ -651,7 +683,9 @@ class ScriptApp:
         return Result(dumps(result), exec_ms=ms)
 
     def score(self, req):
-        if req.method in ("GET", "HEAD"):
+        if self.schema_util:
+            text = self._named(req)
+        elif req.method in ("GET", "HEAD"):
             text = json.dumps(query_params(req.query))
         else:
             try:
@@ -667,8 +701,14 @@ class ScriptApp:
 
     def invocations(self, req):
         rows, _params = mlflow_rows_of(req, None)
+        if self.schema_util:  # the rows as the first parameter
+            arg = {p.name: p.default for p in self.params[1:]
+                   if p.default is not inspect.Parameter.empty}
+            arg[self.params[0].name] = rows
+        else:
+            arg = json.dumps({"data": rows})
         try:
-            out = self._call(json.dumps({"data": rows}), req)
+            out = self._call(arg, req)
         except Exception:
             trace = traceback.format_exc()
             log("run() failed:\n%s" % trace.rstrip())
@@ -678,8 +718,13 @@ class ScriptApp:
         return Result(dumps({"predictions": out}))
 
     def schemas(self):
-        """An undecorated run(): the Azure peer's empty objects."""
-        return {"type": "object", "example": {}}, {"type": "object", "example": {}}
+        """The decoration's schemas; an undecorated run(): the Azure peer's
+        empty objects."""
+        empty = {"type": "object", "example": {}}
+        if not self.schema_util:
+            return empty, empty
+        return (self.schema_util.get_input_schema(self.run) or empty,
+                self.schema_util.get_output_schema(self.run) or empty)
 
 
 # -- swagger ------------------------------------------------------------------------------
@@ -1234,6 +1279,9 @@ def main(argv=None):
         s.setblocking(False)
     log("runyard scoring server for service %s (pid %d, python %s)"
         % (args.service, os.getpid(), sys.version.split()[0]))
+    # inference-schema for entry scripts that import it, when the interpreter
+    # has none: last on the path, so an installed one wins.
+    sys.path.append(os.path.join(os.path.dirname(os.path.abspath(__file__)), "_compat"))
     try:
         if args.entry_script:
             app = ScriptApp(args.model, args.entry_script, args.source_dir)
