@@ -65,8 +65,8 @@ def test_exactly_one_format(svc):
         assert "exactly one of the input fields" in doc["message"], doc
     assert "Received a list" in bad_request(svc, [ROWS])["message"]
     assert "unexpected input type" in bad_request(svc, "3")["message"]
-    assert "params must be a dictionary" in bad_request(
-        svc, {"inputs": ROWS, "params": [1]})["message"]
+    status, _, answer = call(svc, "POST", "/invocations", {"inputs": ROWS, "params": [1]}, JSON)
+    assert status == 400 and json.loads(answer)["error_code"] == "INVALID_PARAMETER_VALUE"
 
 
 def test_csv_with_and_without_a_header(svc, iris_model):  # noqa: F811

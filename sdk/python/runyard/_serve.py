@@ -138,10 +138,13 @@ def run_failed(what, e):
     return HttpError(500, "%s (%s)" % (AZ_RUN_FAILED, reason), kind="run")
 
 
-def mlf_error(message, status=400, trace=None):
-    """MLflow's MlflowException answer: 400 BAD_REQUEST, {"error_code",
-    "message"} and the traceback as "stack_trace" where there is one."""
-    return HttpError(status, message, kind="mlflow", trace=trace)
+def mlf_error(message, status=400, trace=None, code="BAD_REQUEST"):
+    """MLflow's MlflowException answer: 400 BAD_REQUEST (or another of its
+    error codes), {"error_code", "message"} and the traceback as
+    "stack_trace" where there is one."""
+    e = HttpError(status, message, kind="mlflow", trace=trace)
+    e.code = code
+    return e
 
 
 class Request:
@@ -389,8 +392,9 @@ def mlflow_json(text):
                         % (MLF_REQUIRED, list(doc), MLF_PROTOCOL))
     params = doc.get("params")
     if params is not None and not isinstance(params, dict):
-        raise mlf_error("Invalid input. params must be a dictionary, got %s"
-                        % type(params).__name__)
+        # MLflow's pyfunc refuses them with INVALID_PARAMETER_VALUE, also a 400.
+        raise mlf_error("Parameters must be a dictionary. Got type '%s'."
+                        % type(params).__name__, code="INVALID_PARAMETER_VALUE")
     return {keys[0]: doc[keys[0]]}, params
 
 
@@ -1107,7 +1111,7 @@ class Server:
             if e.kind == "mlflow" and e.status == 415:
                 return 415, "text/plain; charset=utf-8", e.message.encode(), []
             if e.kind == "mlflow":
-                doc = {"error_code": "BAD_REQUEST", "message": e.message}
+                doc = {"error_code": getattr(e, "code", "BAD_REQUEST"), "message": e.message}
                 if e.trace:
                     doc["stack_trace"] = e.trace
                 return e.status, "application/json", dumps(doc), []
