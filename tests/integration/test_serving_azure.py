@@ -379,3 +379,47 @@ def test_entry_script_decorated_with_input_schema(daemon, make_tree, iris_model)
     # /invocations passes the rows as the first parameter.
     status, _, body = call(port, "POST", "/invocations", {"instances": [[1, 1, 1, 1]]}, JSON)
     assert (status, json.loads(body)) == (200, {"predictions": [8.0]})
+
+
+RAW = script("""
+    import json
+    from azureml.contrib.services.aml_request import AMLRequest, rawhttp
+    from azureml.contrib.services.aml_response import AMLResponse
+
+    def init():
+        pass
+
+    @rawhttp
+    def run(request):
+        if request.method == "OPTIONS":
+            return AMLResponse("", 200, {"Access-Control-Allow-Origin": "*",
+                                         "Access-Control-Allow-Methods": "GET, POST"})
+        if request.method == "GET":
+            return AMLResponse({"q": request.args.get("q"), "all": request.args.getlist("q")},
+                               200, json_str=True)
+        if request.headers.get("x-fail"):
+            return AMLResponse("it went wrong", 503)
+        doc = request.get_json()
+        return {"got": doc, "type": request.content_type, "raw": request.get_data(as_text=True)}
+""")
+
+
+def test_entry_script_with_rawhttp_and_amlresponse(daemon, make_tree, iris_model):  # noqa: F811
+    src = make_tree({"score.py": RAW}, name="raw")
+    register_file(daemon, "sklearn-iris", iris_model)
+    port = daemon.cli("model", "deploy", "sklearn-iris", "--service", "raw", "--entry-script",
+                      "score.py", "--source", src, json=True).json["port"]
+    status, h, body = call(port, "POST", "/score", {"a": 1}, JSON)
+    assert status == 200 and json.loads(body) == {"got": {"a": 1}, "type": "application/json",
+                                                  "raw": '{"a": 1}'}
+    assert h["x-ms-run-function-failed"] == "False" and "x-ms-run-fn-exec-ms" in h
+    status, h, body = call(port, "GET", "/score?q=1&q=2")
+    assert (status, json.loads(body)) == (200, {"q": "1", "all": ["1", "2"]})
+    # OPTIONS reaches run(), and its headers are sent, a comma-separated value as parts.
+    status, h, body = call(port, "OPTIONS", "/score")
+    assert (status, body) == (200, b"") and h["access-control-allow-origin"] == "*"
+    assert h["content-type"] == "text/html; charset=utf-8"
+    # A 5xx of run()'s own says the function failed.
+    status, h, body = call(port, "POST", "/score", {"a": 1}, dict(JSON, **{"x-fail": "1"}))
+    assert (status, body) == (503, b"it went wrong") and h["x-ms-run-function-failed"] == "True"
+    assert GUID.match(h["x-request-id"])

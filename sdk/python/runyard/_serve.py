@@ -70,7 +70,11 @@ ID_LIMIT = 100          # the Azure peer's limit on x-request-id and its kin
 # answers it, as the peer answers its own version.
 MLFLOW_VERSION = "2.11.3"
 
-REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found", 405: "Method Not Allowed",
+REASONS = {200: "OK", 201: "Created", 202: "Accepted", 204: "No Content",
+           400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 409: "Conflict",
+           422: "Unprocessable Entity", 429: "Too Many Requests", 502: "Bad Gateway",
+           503: "Service Unavailable", 504: "Gateway Timeout",
+           404: "Not Found", 405: "Method Not Allowed",
            408: "Request Timeout", 411: "Length Required", 413: "Payload Too Large",
            415: "Unsupported Media Type", 431: "Request Header Fields Too Large",
            500: "Internal Server Error", 505: "HTTP Version Not Supported"}
@@ -649,6 +653,13 @@ class ScriptApp:
                     self.schema_util = schema_util
             except Exception:
                 self.schema_util = None
+        # @rawhttp (azureml.contrib.services): run() gets the request itself,
+        # for every method, and may answer with an AMLResponse.
+        aml = sys.modules.get("azureml.contrib.services.aml_request")
+        self.raw = bool(aml is not None and getattr(aml, "_rawHttpRequested", False))
+        self.request_type = aml.AMLRequest if self.raw else None
+        if self.raw and self.schema_util:
+            raise RuntimeError("run() cannot be decorated with both @rawhttp and @input_schema")
         if callable(getattr(module, "init", None)):
             module.init()
         self.run = module.run
@@ -682,12 +693,17 @@ class ScriptApp:
         return self.run(arg, **extra)
 
     def _answer(self, result, ms):
+        if type(result).__name__ == "AMLResponse" and hasattr(result, "status_code"):
+            return Result(result.data, result.content_type, ms, status=result.status_code,
+                          headers=result.headers)
         if isinstance(result, (bytes, bytearray)):
             return Result(bytes(result), "application/octet-stream", ms)
         return Result(dumps(result), exec_ms=ms)
 
     def score(self, req):
-        if self.schema_util:
+        if self.raw:
+            text = self.request_type(req.method, req.target, req.headers, req.body)
+        elif self.schema_util:
             text = self._named(req)
         elif req.method in ("GET", "HEAD"):
             text = json.dumps(query_params(req.query))
@@ -709,10 +725,21 @@ class ScriptApp:
             arg = {p.name: p.default for p in self.params[1:]
                    if p.default is not inspect.Parameter.empty}
             arg[self.params[0].name] = rows
+        elif self.raw:
+            arg = self.request_type("POST", "/invocations", {
+                "content-type": "application/json"}, json.dumps({"data": rows}).encode())
         else:
             arg = json.dumps({"data": rows})
         try:
             out = self._call(arg, req)
+            if type(out).__name__ == "AMLResponse" and hasattr(out, "status_code"):
+                if out.status_code >= 400:
+                    raise RuntimeError("run() answered %d: %s" % (out.status_code,
+                                                                  out.get_data(True)[:200]))
+                try:
+                    out = json.loads(out.data)
+                except ValueError:
+                    out = out.get_data(True)
         except Exception:
             trace = traceback.format_exc()
             log("run() failed:\n%s" % trace.rstrip())
@@ -1157,12 +1184,15 @@ class Server:
                     raise HttpError(405, AZ_NOT_ALLOWED,
                                     headers=[("Allow", "GET, HEAD, OPTIONS, POST")])
                 ids = self._ids(req)
-                if method == "OPTIONS":
+                if method == "OPTIONS" and not getattr(self.app, "raw", False):
                     return 200, "text/html; charset=utf-8", b"", \
                         ids + [("x-ms-run-function-failed", failed)]
                 r = self.app.score(req)
-                return r.status, r.ctype, r.body, ids + [
-                    ("x-ms-run-function-failed", failed),
+                own = list(r.headers) or [("x-ms-run-function-failed", failed)]
+                if r.status >= 500:  # an AMLResponse of run()'s that says it failed
+                    own = [h for h in own if h[0].lower() != "x-ms-run-function-failed"] + [
+                        ("x-ms-run-function-failed", "True")]
+                return r.status, r.ctype, r.body, ids + own + [
                     ("x-ms-run-fn-exec-ms", "%.3f" % r.exec_ms)]
             if path == "/":
                 if method == "OPTIONS":
