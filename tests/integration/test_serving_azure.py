@@ -84,7 +84,8 @@ def test_options_score_without_and_with_cors(nocode, daemon_factory, iris_model)
     assert (status, body) == (200, b"") and h["x-ms-run-function-failed"] == "False"
     assert not [k for k in h if k.startswith("access-control-")], h  # CORS is off by default
     # AML_CORS_ORIGINS in the server's environment turns it on, as on the peer.
-    d = daemon_factory(env={"AML_CORS_ORIGINS": "http://example.org, http://other.org"})
+    d = daemon_factory(env={"AML_CORS_ORIGINS": "http://example.org, http://other.org",
+                            "HTTP_X_MS_SERVER_VERSION": "runyard-test"})
     register_file(d, "m", iris_model)
     port = deploy(d, "m", "cors")["port"]
     status, h, body = call(port, "OPTIONS", "/score", None,
@@ -95,6 +96,7 @@ def test_options_score_without_and_with_cors(nocode, daemon_factory, iris_model)
     assert h["access-control-allow-origin"] == "http://example.org" and h["vary"] == "Origin"
     assert h["access-control-allow-methods"] == "DELETE, GET, HEAD, OPTIONS, PATCH, POST, PUT"
     assert h["access-control-allow-headers"] == "Content-Type, X-Request-Id"
+    assert h["x-ms-server-version"] == "runyard-test"  # HTTP_X_MS_SERVER_VERSION, as there
     status, h, _ = call(port, "POST", "/score", {"data": ROWS},
                         dict(JSON, Origin="http://other.org"))
     assert status == 200 and h["access-control-allow-origin"] == "http://other.org"

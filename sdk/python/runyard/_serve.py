@@ -893,6 +893,9 @@ class Server:
         # AML_CORS_ORIGINS, as the Azure peer reads it: None (no CORS headers),
         # or the origins allowed ("*" for any).
         self.cors = cors
+        # HTTP_X_MS_SERVER_VERSION: sent back as x-ms-server-version, as there.
+        version = os.environ.get("HTTP_X_MS_SERVER_VERSION", "")
+        self.server_version = [("x-ms-server-version", version)] if version else []
         self.public = public
         self.check = check
         self.want_public = False
@@ -1175,7 +1178,7 @@ class Server:
             client = client or legacy
         else:
             legacy = client or rid
-        ids = [("x-request-id", rid)]
+        ids = self.server_version + [("x-request-id", rid)]
         if len(legacy) > ID_LIMIT or len(client) > ID_LIMIT:
             raise HttpError(431, "x-ms-request-id and x-ms-client-request-id must not exceed "
                             "%d characters" % ID_LIMIT, headers=ids)
