@@ -119,17 +119,20 @@ class HttpError(Exception):
     415), "run" (an Azure 500 from the model or run(): x-ms-run-function-failed
     True)."""
 
-    def __init__(self, status, message, close=False, kind="azure", trace=None, headers=None):
+    def __init__(self, status, message, close=False, kind="azure", trace=None, headers=None,
+                 code="BAD_REQUEST"):
         super().__init__(message)
         self.status = status
         self.message = message
         self.close = close
         self.kind = kind
-        self.trace = trace
+        self.trace = trace        # MLflow's "stack_trace"
         self.headers = headers or []
+        self.code = code          # MLflow's "error_code"
 
 
 def az_error(status, message, **kw):
+    """An answer of the Azure routes: {"message": ...}."""
     return HttpError(status, message, **kw)
 
 
@@ -145,9 +148,7 @@ def mlf_error(message, status=400, trace=None, code="BAD_REQUEST"):
     """MLflow's MlflowException answer: 400 BAD_REQUEST (or another of its
     error codes), {"error_code", "message"} and the traceback as
     "stack_trace" where there is one."""
-    e = HttpError(status, message, kind="mlflow", trace=trace)
-    e.code = code
-    return e
+    return HttpError(status, message, kind="mlflow", trace=trace, code=code)
 
 
 class Request:
@@ -1155,7 +1156,7 @@ class Server:
             if e.kind == "mlflow" and e.status == 415:
                 return 415, "text/plain; charset=utf-8", e.message.encode(), []
             if e.kind == "mlflow":
-                doc = {"error_code": getattr(e, "code", "BAD_REQUEST"), "message": e.message}
+                doc = {"error_code": e.code, "message": e.message}
                 if e.trace:
                     doc["stack_trace"] = e.trace
                 return e.status, "application/json", dumps(doc), []
