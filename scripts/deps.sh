@@ -8,6 +8,7 @@ packages=(
 	libuv1-dev libcjson-dev libsqlite3-dev libarchive-dev libcurl4-openssl-dev libssl-dev libyaml-dev
 	libmicrohttpd-dev chromium
 	python3-pytest python3-sklearn python3-joblib python3-optuna python3-pandas
+	python3-flask gunicorn  # bench/serving.py: the Azure peer's stack beside runyard's
 	task-spooler git
 )
 

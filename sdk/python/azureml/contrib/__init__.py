@@ -1,0 +1,5 @@
+"""runyard's stand-in for azureml.contrib (azureml.contrib.services)."""
+
+from pkgutil import extend_path
+
+__path__ = extend_path(__path__, __name__)
