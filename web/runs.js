@@ -37,7 +37,7 @@ export async function runsView(el, ctx) {
     h('option', { value: '' }, 'any'),
     STATUSES.map((s) => h('option', { value: s, selected: s === f.status }, s)));
   const kind = h('select', { name: 'kind', dataset: { testid: 'filter-kind' } },
-    [['', 'any'], ['run', 'runs'], ['sweep', 'sweeps']].map(([v, t]) =>
+    [['', 'any'], ['run', 'runs'], ['sweep', 'sweeps'], ['interactive', 'interactive']].map(([v, t]) =>
       h('option', { value: v, selected: v === f.kind }, t)));
   const q = h('input', { name: 'q', type: 'search', value: f.q, placeholder: 'id, command…',
     dataset: { testid: 'filter-q' } });

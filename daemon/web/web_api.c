@@ -194,8 +194,10 @@ static void runs_page(struct web *w, struct httpd_req *r, int64_t parent)
 		httpd_reply_error(r, 400, "InvalidArgument", "unknown status '%s'", f.status);
 		return;
 	}
-	if (f.kind && strcmp(f.kind, "run") && strcmp(f.kind, "sweep") && strcmp(f.kind, "array")) {
-		httpd_reply_error(r, 400, "InvalidArgument", "'kind' is run, sweep or array");
+	if (f.kind && strcmp(f.kind, "run") && strcmp(f.kind, "sweep") && strcmp(f.kind, "array") &&
+	    strcmp(f.kind, "interactive")) {
+		httpd_reply_error(r, 400, "InvalidArgument",
+				  "'kind' is run, sweep, array or interactive");
 		return;
 	}
 	if (!parent && httpd_arg(r, "parent") && *httpd_arg(r, "parent") &&
