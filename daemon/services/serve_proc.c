@@ -485,6 +485,16 @@ static void instance_healthy(struct instance *inst)
 		serve_proc_instance_drain(inst);
 		return;
 	}
+	/* The poll tier looks once a second: a server that filled its memory
+	 * in init and answered its first health check within that second is
+	 * looked at now, before it serves, so it fails as the kernel's limit
+	 * would have failed it. Its death says OutOfMemory. */
+	if (uv_is_active((uv_handle_t *)&inst->mem_timer)) {
+		mem_timer_cb(&inst->mem_timer);
+		if (inst->oom) {
+			return;
+		}
+	}
 	/* From now on it accepts on the public socket too. */
 	if (kill((pid_t)inst->pid, SIGUSR1) < 0) {
 		serve_proc_attempt_failed(svc, inst, "the scoring server vanished as it became healthy");
