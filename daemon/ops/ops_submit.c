@@ -39,6 +39,7 @@ struct submit {
 	uv_work_t work;
 	struct request *req;
 	struct daemon *d;
+	uint64_t hold; /* the blob store's, until the run is recorded */
 	char *source;
 	char *experiment;
 	char *python;
@@ -171,6 +172,8 @@ static int parse_after(struct request *req, struct submit *s)
 
 static void submit_free(struct submit *s)
 {
+	/* after the run's row is in: its snapshot is referenced from here on */
+	blob_release(s->d ? s->d->blobs : NULL, s->hold);
 	request_release(s->req);
 	free(s->source);
 	free(s->experiment);
@@ -740,6 +743,7 @@ static void submit_start(struct request *req, const cJSON *sweep)
 		return;
 	}
 	s->d = d;
+	s->hold = blob_hold(d->blobs);
 	s->inputs = inputs;
 	s->outputs = outputs;
 	s->req = request_hold(req);

@@ -1123,7 +1123,8 @@ static void use_stat_cache(struct snapshot_build *t, const struct statcache *c)
 	}
 }
 
-static void save_stat_cache(struct snapshot_build *t, const char *path, int64_t now)
+static void save_stat_cache(struct snapshot_build *t, const char *path, const char *epoch,
+                            int64_t now)
 {
 	struct statcache_rec *recs = calloc(t->nfiles ? t->nfiles : 1, sizeof(*recs));
 	size_t n = 0;
@@ -1149,7 +1150,7 @@ static void save_stat_cache(struct snapshot_build *t, const char *path, int64_t 
 		n++;
 	}
 	/* Only saves reading next time: a failure here is not the snapshot's. */
-	statcache_save(path, blob_store_epoch(t->bs), recs, n, now);
+	statcache_save(path, epoch, recs, n, now);
 	free(recs);
 }
 
@@ -1162,8 +1163,13 @@ int snapshot_take_with(struct blobstore *bs, const char *source, const struct sn
 	size_t nthreads;
 	char *walk_cause = NULL;
 	int64_t read_done;
+	char epoch[33];
 	int r;
 
+	/* The epoch before anything is looked at: if a collection starts
+	 * meanwhile, the cache saved below is written against the old one and
+	 * so is checked, not trusted, next time. */
+	memcpy(epoch, blob_store_epoch(bs), sizeof(epoch));
 	r = snapshot_build_create(bs, source, opts, &t);
 	if (r < 0) {
 		return r;
@@ -1193,7 +1199,7 @@ int snapshot_take_with(struct blobstore *bs, const char *source, const struct sn
 	}
 
 	if (opts->stat_cache) {
-		r = statcache_load(opts->stat_cache, blob_store_epoch(bs), &sc);
+		r = statcache_load(opts->stat_cache, epoch, &sc);
 		if (r < 0) {
 			goto out;
 		}
@@ -1219,7 +1225,7 @@ int snapshot_take_with(struct blobstore *bs, const char *source, const struct sn
 	if (opts->stat_cache &&
 	    !(t->cached_files == t->nfile && statcache_count(sc) == t->nfile &&
 	      statcache_same_epoch(sc))) {
-		save_stat_cache(t, opts->stat_cache, read_done);
+		save_stat_cache(t, opts->stat_cache, epoch, read_done);
 	}
 	r = snapshot_build_finish(t, batches[0], ret, cause);
 out:

@@ -204,7 +204,10 @@ int store_open(const char *path, struct store **ret, char **cause)
 	/* WAL with synchronous=NORMAL: a committed transaction survives the
 	 * daemon being killed at any moment; only a power cut can take the
 	 * last few, and never corrupts. That keeps commits off fsync. */
+	/* auto_vacuum first: on a new database it takes effect with the first
+	 * table, so only stores made before it need the migration's VACUUM. */
 	rc = sqlite3_exec(s->db,
+			  "PRAGMA auto_vacuum = INCREMENTAL;"
 			  "PRAGMA journal_mode = WAL;"
 			  "PRAGMA synchronous = NORMAL;"
 			  "PRAGMA foreign_keys = ON;"

@@ -358,3 +358,72 @@ int store_metric_numbers(struct store *s, int64_t seq, const char *name, int64_t
  * not a sweep. */
 int store_sweep_json(struct store *s, int64_t seq, bool explain, cJSON **ret);
 int store_sweep_list_json(struct store *s, const char *experiment, int limit, cJSON **ret);
+
+/* The history's life cycle (store_history.c, docs/operations.md). */
+
+typedef int (*store_seq_fn)(void *ud, int64_t seq);
+
+/* Which runs a batch of rm (or a retention rule) is about; NULL or 0: any. */
+struct store_run_select {
+	const char *experiment;
+	const char *status;
+	double before;      /* created before (unix seconds) */
+	int64_t parent_seq; /* children of this sweep or array */
+	bool top_level;     /* no parent */
+	int64_t limit;      /* at most; 0: all */
+};
+/* cb(ud, seq) for each matching run, oldest first. */
+int store_runs_select(struct store *s, const struct store_run_select *q, store_seq_fn cb,
+		      void *ud);
+/* A sweep's or array's children. */
+int store_run_children(struct store *s, int64_t parent, store_seq_fn cb, void *ud);
+
+/* What decides whether a run may go. */
+struct store_rm_info {
+	int64_t seq;
+	char id[160];
+	char status[24];
+	char kind[16];
+	char experiment[128];
+	int64_t parent_seq;
+	int64_t models;            /* registered models that came from it */
+	char model_names[160];     /* the first few, NAME:VERSION, ... */
+	int64_t active_dependents; /* unfinished runs waiting for it (--after) */
+	bool keep_dir;             /* submitted with --keep */
+	bool keep_tag;             /* tagged keep */
+	double created_at;
+};
+int store_run_rm_info(struct store *s, int64_t seq, struct store_rm_info *ret);
+
+/* What deleting seqs[0..n) frees in the store (outputs no other run or
+ * model has), for a dry run. */
+struct store_rm_estimate {
+	int64_t log_bytes;
+	int64_t metric_points;
+	int64_t output_blobs;
+	int64_t output_bytes;
+	int64_t snapshots; /* snapshots no other run was submitted from */
+};
+int store_runs_rm_estimate(struct store *s, const int64_t *seqs, size_t n,
+			   struct store_rm_estimate *ret);
+
+/* Delete runs seqs[0..n) and every row of theirs in one transaction; a model
+ * that came from one loses its run and gains the property
+ * runyard.run_removed (the run's id). With experiment, that experiment's
+ * name goes too when no run of it is left. */
+int store_runs_delete(struct store *s, const int64_t *seqs, size_t n, const char *experiment,
+		      char **cause);
+
+/* Every blob name the store refers to, with what refers to it and whether
+ * it may be a snapshot manifest (whose files are then referred to too). */
+typedef int (*store_root_fn)(void *ud, const char *hex, const char *kind, bool tree);
+int store_blob_roots(struct store *s, store_root_fn cb, void *ud);
+
+/* The database's size and the largest experiments and runs (at most limit
+ * each): {database_bytes, database_free_bytes, log_bytes, experiments: [...],
+ * runs: [...]}. */
+int store_du_json(struct store *s, const char *experiment, int limit, cJSON **ret);
+
+/* Give up to pages free pages back to the file system (auto_vacuum is
+ * INCREMENTAL). */
+int store_vacuum_step(struct store *s, int64_t pages);

@@ -3,12 +3,17 @@
  * (or refuses one newer than this daemon knows). */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
 #include "msg.h"
 #include "store_priv.h"
+
+/* An entry that starts so runs outside a transaction (a VACUUM). */
+#define MIGRATE_OUTSIDE "--outside\n"
 
 /* Forward migrations: entry i takes the schema from user_version i to i+1.
  * Never edit an entry once released; append a new one. */
@@ -323,6 +328,13 @@ static const char *const migrations[] = {
 	 * ResourceConfiguration; NULL: none. */
 	"ALTER TABLE services ADD COLUMN cpu REAL;"
 	"ALTER TABLE services ADD COLUMN memory_gb REAL;",
+
+	/* 14 (at the time of writing; see MIGRATE_OUTSIDE): the database gives
+	 * the pages that deleting history frees back to the file system
+	 * (docs/operations.md, "Life cycle"). Changing auto_vacuum takes a
+	 * VACUUM, which cannot run inside a transaction; it is atomic itself,
+	 * and a daemon killed before the version is written does it again. */
+	MIGRATE_OUTSIDE "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
 };
 
 int store_migrate(struct store *s, char **cause)
@@ -347,8 +359,10 @@ int store_migrate(struct store *s, char **cause)
 		return -EPROTO;
 	}
 	for (int v = version; v < latest; v++) {
-		char *sql = msg_strdupf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
-					migrations[v], v + 1);
+		bool outside = strncmp(migrations[v], MIGRATE_OUTSIDE, strlen(MIGRATE_OUTSIDE)) == 0;
+		char *sql = outside ? msg_strdupf("%s PRAGMA user_version = %d;", migrations[v], v + 1)
+				    : msg_strdupf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
+						  migrations[v], v + 1);
 		if (!sql) {
 			return -ENOMEM;
 		}

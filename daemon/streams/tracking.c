@@ -623,16 +623,25 @@ static int apply_upload(struct ingest *in, const struct tracking_line *l, char *
 		return fail(cause, "upload '%s': %s/%s: %s", l->name, TRACKING_UPLOADS, l->file,
 		            strerror(errno));
 	}
+	/* Put and recorded on the loop, where a collection reads what the
+	 * store refers to (through this same connection, so it sees the row
+	 * before the ingest's transaction commits): the hold spans both. */
+	uint64_t hold = blob_hold(r->d->blobs);
 	err = blob_put_file(r->d->blobs, in->uploads_fd, l->file, hex, &size);
+	if (err == 0) {
+		err = store_artifact_put(in->s, r->seq, l->name, (int64_t)size, hex,
+		                         (int)(st.st_mode & 07777));
+		blob_release(r->d->blobs, hold);
+		if (err < 0) {
+			return err;
+		}
+	} else {
+		blob_release(r->d->blobs, hold);
+	}
 	if (err == -ENOENT || err == -ELOOP || err == -EISDIR || err == -EINVAL || err == -EACCES) {
 		return fail(cause, "upload '%s': %s/%s cannot be stored: %s", l->name,
 		            TRACKING_UPLOADS, l->file, strerror(-err));
 	}
-	if (err < 0) {
-		return err;
-	}
-	err = store_artifact_put(in->s, r->seq, l->name, (int64_t)size, hex,
-	                         (int)(st.st_mode & 07777));
 	if (err < 0) {
 		return err;
 	}
