@@ -36,11 +36,45 @@ static void usage(FILE *f)
 		   "  --http ADDR:PORT        serve the web view there (docs/web.md); port 0:\n"
 		   "                          a free one; loopback addresses only unless\n"
 		   "  --http-allow-remote     is given too\n"
+		   "  --min-free SIZE         refuse submits while the state directory's file\n"
+		   "                          system has less free (default 100M; 0: never)\n"
+		   "  --warn-free SIZE        'daemon status' warns below this (default 1G)\n"
+		   "                          SIZE: bytes, or with K, M, G or T (powers of 1024)\n"
 		   "  --log-level L    error, warn, info (default) or debug\n"
 		   "  --verbose        the same as --log-level debug\n"
 		   "\n"
 		   "Under systemd, runyardd takes a socket passed with LISTEN_FDS, reports\n"
 		   "readiness and status on NOTIFY_SOCKET and pings the watchdog.\n");
+}
+
+/* "100M", "2G", "512" (bytes) into bytes; -EINVAL. */
+static int size_parse(const char *arg, uint64_t *ret)
+{
+	char *end;
+	double v = strtod(arg, &end);
+	double mult = 1;
+
+	if (end == arg || !(v >= 0)) {
+		return -EINVAL;
+	}
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K': mult = 1024.0; end++; break;
+	case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+	case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+	case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+	default:
+		return -EINVAL;
+	}
+	if (*end == 'B' || *end == 'b') {
+		end++;
+	}
+	if (*end || v * mult > 1e18) {
+		return -EINVAL;
+	}
+	*ret = (uint64_t)(v * mult);
+	return 0;
 }
 
 /* "127.0.0.1:8265" or "[::1]:0" into cfg; -EINVAL. The address is kept
@@ -89,11 +123,13 @@ int main(int argc, char **argv)
 		{"download-timeout", required_argument, NULL, 'T'},
 		{"http", required_argument, NULL, 'H'},
 		{"http-allow-remote", no_argument, NULL, 'R'},
+		{"min-free", required_argument, NULL, 'f'},
+		{"warn-free", required_argument, NULL, 'w'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	struct daemon_config cfg = {.gpus = -1};
+	struct daemon_config cfg = {.gpus = -1, .min_free = UINT64_MAX, .warn_free = UINT64_MAX};
 	struct daemon d;
 	uv_loop_t loop;
 	char *cause = NULL, *end;
@@ -174,6 +210,15 @@ int main(int argc, char **argv)
 			break;
 		case 'R':
 			cfg.http_remote = true;
+			break;
+		case 'f':
+		case 'w':
+			if (size_parse(optarg, c == 'f' ? &cfg.min_free : &cfg.warn_free) < 0) {
+				fprintf(stderr, "runyardd: --%s wants a size (bytes, or 500M, 2G), "
+						"not '%s'\n",
+					c == 'f' ? "min-free" : "warn-free", optarg);
+				return 1;
+			}
 			break;
 		case 'C':
 			cfg.cpus = (int)strtol(optarg, &end, 10);

@@ -440,6 +440,22 @@ static int daemon_status_cb(struct ctx *ctx, int argc, char **argv)
 	}
 	printf("%s\n", any ? "" : " none");
 	print_pool(cJSON_GetObjectItemCaseSensitive(result, "resources"));
+	const cJSON *disk = cJSON_GetObjectItemCaseSensitive(result, "disk");
+	if (disk) {
+		char fb[32], tb[32], floor[32];
+		render_size((double)json_int(disk, "free_bytes", 0), fb);
+		render_size((double)json_int(disk, "fs_bytes", 0), tb);
+		printf("%-11s %s free of %s\n", "Disk:", fb, tb);
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(disk, "submits_refused"))) {
+			render_size((double)json_int(disk, "min_free_bytes", 0), floor);
+			printf("warning: free space is below --min-free (%s): submits are refused; "
+			       "make room with 'runyard du', 'runyard rm' and 'runyard gc'\n",
+			       floor);
+		} else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(disk, "low"))) {
+			render_size((double)json_int(disk, "warn_free_bytes", 0), floor);
+			printf("warning: free space is low (below %s); see 'runyard du'\n", floor);
+		}
+	}
 out:
 	cJSON_Delete(result);
 	client_error_finish(&err);
@@ -452,8 +468,11 @@ static const struct verb daemon_status_entry = {
 	.summary = "Show runyardd's pid, socket, state and run counts",
 	.usage = "Usage: runyard daemon status [--json]\n"
 		 "\n"
-		 "Show the daemon's version, pid, socket, state directory, uptime and how\n"
-		 "many runs are in each status. Exits 1 when no daemon answers.\n",
+		 "Show the daemon's version, pid, socket, state directory, uptime, how\n"
+		 "many runs are in each status, and the free space of the state directory's\n"
+		 "file system, with a warning when it is low (runyardd --warn-free) or below\n"
+		 "the floor under which submits are refused (--min-free). Exits 1 when no\n"
+		 "daemon answers.\n",
 };
 
 static int daemon_set_cb(struct ctx *ctx, int argc, char **argv)

@@ -41,6 +41,9 @@ struct daemon {
 	/* runyardd --download-timeout, resolved: the fetch manager's limit, and
 	 * an upload's to an HTTP datastore (inputs.c). */
 	long download_timeout_ms;
+	/* runyardd --min-free and --warn-free, in bytes (docs/operations.md). */
+	uint64_t min_free_bytes;
+	uint64_t warn_free_bytes;
 
 	struct store *store;
 	struct blobstore *blobs;

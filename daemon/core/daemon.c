@@ -124,6 +124,8 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 						       : SNAPSHOT_DEFAULT_MAX_FILES;
 	d->download_timeout_ms = cfg->download_timeout_ms > 0 ? cfg->download_timeout_ms
 							      : FETCH_DEFAULT_TIMEOUT_MS;
+	d->min_free_bytes = cfg->min_free == UINT64_MAX ? DAEMON_MIN_FREE_DEFAULT : cfg->min_free;
+	d->warn_free_bytes = cfg->warn_free == UINT64_MAX ? DAEMON_WARN_FREE_DEFAULT : cfg->warn_free;
 	d->state_dir = cfg->state_dir ? realpath(cfg->state_dir, NULL) : NULL;
 	if (!d->state_dir) {
 		/* realpath needs it to exist; make it, then resolve. */

@@ -8,6 +8,10 @@
 
 #include "context.h"
 
+/* Free space floors by default: 100 MiB to submit, 1 GiB before a warning. */
+#define DAEMON_MIN_FREE_DEFAULT (100ULL << 20)
+#define DAEMON_WARN_FREE_DEFAULT (1ULL << 30)
+
 struct daemon_config {
 	const char *state_dir;   /* NULL: $XDG_STATE_HOME/runyard */
 	const char *socket_path; /* NULL: $XDG_RUNTIME_DIR/runyard/runyard.sock, else in state_dir */
@@ -23,6 +27,11 @@ struct daemon_config {
 	const char *http_addr;       /* the web view's address; NULL: none at start */
 	int http_port;               /* 0: a free port */
 	bool http_remote;            /* a non-loopback address is meant */
+	/* Free space on the state directory's file system: below min_free a
+	 * submit is refused, below warn_free daemon.status warns. UINT64_MAX:
+	 * the default; 0: no floor. */
+	uint64_t min_free;
+	uint64_t warn_free;
 };
 
 /* Resolve paths, open the store and blobs, listen; start-up failures are the

@@ -17,6 +17,7 @@
 #include "context.h"
 #include "enqueue.h"
 #include "envs.h"
+#include "gc.h"
 #include "gitmeta.h"
 #include "ignore.h"
 #include "inputs.h"
@@ -733,6 +734,22 @@ static void submit_start(struct request *req, const cJSON *sweep)
 			return;
 		}
 		python = envr.python;
+	}
+	/* Refused before anything is stored, rather than failing halfway
+	 * through a snapshot or a run's outputs. */
+	uint64_t free_bytes, fs_bytes;
+	if (!dry_run && d->min_free_bytes > 0 &&
+	    gc_free_space(d, &free_bytes, &fs_bytes) == 0 && free_bytes < d->min_free_bytes) {
+		request_error(req, PROTO_E_UNAVAILABLE,
+			      "only %.1f MiB free on the file system of %s, below runyardd's "
+			      "--min-free of %.1f MiB: make room ('runyard du', 'runyard rm', "
+			      "'runyard gc') and submit again",
+			      (double)free_bytes / (1 << 20), d->state_dir,
+			      (double)d->min_free_bytes / (1 << 20));
+		envs_resolved_finish(&envr);
+		cJSON_Delete(inputs);
+		cJSON_Delete(outputs);
+		return;
 	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
