@@ -23,6 +23,7 @@ static const struct verb *const verbs[] = {
 	&cmd_rm_entry,
 	&cmd_gc_entry,
 	&cmd_du_entry,
+	&cmd_cache_entry,
 	&cmd_daemon_entry,
 	&cmd_ui_entry,
 	&cmd_metrics_entry,

@@ -39,6 +39,8 @@ static void usage(FILE *f)
 		   "  --min-free SIZE         refuse submits while the state directory's file\n"
 		   "                          system has less free (default 100M; 0: never)\n"
 		   "  --warn-free SIZE        'daemon status' warns below this (default 1G)\n"
+		   "  --cache-max-size SIZE   the download cache's bound, least recently used\n"
+		   "                          out first (default 20G; 0: none)\n"
 		   "                          SIZE: bytes, or with K, M, G or T (powers of 1024)\n"
 		   "  --log-level L    error, warn, info (default) or debug\n"
 		   "  --verbose        the same as --log-level debug\n"
@@ -125,11 +127,13 @@ int main(int argc, char **argv)
 		{"http-allow-remote", no_argument, NULL, 'R'},
 		{"min-free", required_argument, NULL, 'f'},
 		{"warn-free", required_argument, NULL, 'w'},
+		{"cache-max-size", required_argument, NULL, 'c'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	struct daemon_config cfg = {.gpus = -1, .min_free = UINT64_MAX, .warn_free = UINT64_MAX};
+	struct daemon_config cfg = {.gpus = -1, .min_free = UINT64_MAX, .warn_free = UINT64_MAX,
+				   .cache_max = UINT64_MAX};
 	struct daemon d;
 	uv_loop_t loop;
 	char *cause = NULL, *end;
@@ -213,10 +217,13 @@ int main(int argc, char **argv)
 			break;
 		case 'f':
 		case 'w':
-			if (size_parse(optarg, c == 'f' ? &cfg.min_free : &cfg.warn_free) < 0) {
+		case 'c':
+			if (size_parse(optarg, c == 'f' ? &cfg.min_free
+					       : c == 'w' ? &cfg.warn_free : &cfg.cache_max) < 0) {
 				fprintf(stderr, "runyardd: --%s wants a size (bytes, or 500M, 2G), "
 						"not '%s'\n",
-					c == 'f' ? "min-free" : "warn-free", optarg);
+					c == 'f' ? "min-free" : c == 'w' ? "warn-free" : "cache-max-size",
+					optarg);
 				return 1;
 			}
 			break;

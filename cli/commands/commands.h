@@ -28,6 +28,7 @@ extern const struct verb cmd_sweep_entry;	/* sweep.c */
 extern const struct verb cmd_rm_entry;		/* history.c */
 extern const struct verb cmd_gc_entry;
 extern const struct verb cmd_du_entry;
+extern const struct verb cmd_cache_entry;
 
 /* runyard experiments rm NAME (history.c); argv[0] is "rm". */
 int experiments_rm(struct ctx *ctx, int argc, char **argv);

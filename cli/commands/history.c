@@ -457,3 +457,117 @@ const struct verb cmd_du_entry = {
 		 "outputs and logs (only E's with --experiment).\n",
 	.max_args = 0,
 };
+
+static int cache_ls_cb(struct ctx *ctx, int argc, char **argv)
+{
+	cJSON *result = NULL;
+	const cJSON *o, *u;
+	char b[32], m[32], when[32];
+	const char *unused;
+	int status;
+
+	status = verb_simple(ctx, argc, argv, &unused);
+	if (status) {
+		return status;
+	}
+	status = connect_call(ctx, "cache.list", NULL, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	render_size((double)json_int(result, "bytes", 0), b);
+	if (json_int(result, "max_bytes", 0) > 0) {
+		render_size((double)json_int(result, "max_bytes", 0), m);
+	} else {
+		snprintf(m, sizeof(m), "no bound");
+	}
+	printf("Download cache: %s in %d object(s) (bound: %s)\n", b,
+	       cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(result, "objects")), m);
+	cJSON_ArrayForEach(o, cJSON_GetObjectItemCaseSensitive(result, "objects")) {
+		char iso[32];
+		render_size((double)json_int(o, "size", 0), b);
+		msg_format_time((double)json_int(o, "used_at", 0), iso);
+		render_time(iso, when);
+		printf("  %.12s  %10s  used %s%s\n", json_str(o, "sha256"), b, when,
+		       cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(o, "in_use")) ? " (in use)" : "");
+		cJSON_ArrayForEach(u, cJSON_GetObjectItemCaseSensitive(o, "urls")) {
+			printf("      %s\n", cJSON_IsString(u) ? u->valuestring : "?");
+		}
+	}
+out:
+	cJSON_Delete(result);
+	return status;
+}
+
+static const struct verb cache_ls_entry = {
+	.name = "ls",
+	.run = cache_ls_cb,
+	.summary = "List the download cache",
+	.usage = "Usage: runyard cache ls [--json]\n"
+		 "\n"
+		 "The downloads of URL inputs and datasets kept for the next run that asks\n"
+		 "for the same URL, most recently used first, with their size and URLs.\n",
+	.max_args = 0,
+};
+
+static int cache_clear_cb(struct ctx *ctx, int argc, char **argv)
+{
+	cJSON *result = NULL;
+	char b[32];
+	const char *unused;
+	int status;
+
+	status = verb_simple(ctx, argc, argv, &unused);
+	if (status) {
+		return status;
+	}
+	status = connect_call(ctx, "cache.clear", NULL, &result);
+	if (status) {
+		goto out;
+	}
+	if (ctx->json) {
+		status = print_json(result);
+		goto out;
+	}
+	render_size((double)json_int(result, "bytes", 0), b);
+	printf("Removed %lld download(s), %s\n", json_int(result, "removed", 0), b);
+	if (json_int(result, "kept_in_use", 0) > 0) {
+		printf("%lld kept: handed to a run or a registration in the last 15 minutes\n",
+		       json_int(result, "kept_in_use", 0));
+	}
+out:
+	cJSON_Delete(result);
+	return status;
+}
+
+static const struct verb cache_clear_entry = {
+	.name = "clear",
+	.run = cache_clear_cb,
+	.summary = "Empty the download cache",
+	.usage = "Usage: runyard cache clear [--json]\n"
+		 "\n"
+		 "Remove every cached download, but those handed to a run or a dataset\n"
+		 "registration in the last 15 minutes (their owner copies them) and those\n"
+		 "still being downloaded. Runs and datasets keep their own copies in the\n"
+		 "store; a URL asked for again is downloaded again.\n",
+	.max_args = 0,
+};
+
+static const struct verb *const cache_verbs[] = {
+	&cache_ls_entry,
+	&cache_clear_entry,
+	NULL,
+};
+
+const struct verb cmd_cache_entry = {
+	.name = "cache",
+	.subverbs = cache_verbs,
+	.summary = "List or empty the download cache",
+	.usage = "Usage: runyard cache ls\n"
+		 "       runyard cache clear\n"
+		 "\n"
+		 "Each takes --json. The cache's bound is runyardd --cache-max-size.\n",
+};

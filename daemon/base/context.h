@@ -44,6 +44,8 @@ struct daemon {
 	/* runyardd --min-free and --warn-free, in bytes (docs/operations.md). */
 	uint64_t min_free_bytes;
 	uint64_t warn_free_bytes;
+	/* runyardd --cache-max-size: the download cache's bound; 0: none. */
+	uint64_t cache_max_bytes;
 
 	struct store *store;
 	struct blobstore *blobs;

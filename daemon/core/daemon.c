@@ -126,6 +126,7 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 							      : FETCH_DEFAULT_TIMEOUT_MS;
 	d->min_free_bytes = cfg->min_free == UINT64_MAX ? DAEMON_MIN_FREE_DEFAULT : cfg->min_free;
 	d->warn_free_bytes = cfg->warn_free == UINT64_MAX ? DAEMON_WARN_FREE_DEFAULT : cfg->warn_free;
+	d->cache_max_bytes = cfg->cache_max == UINT64_MAX ? DAEMON_CACHE_MAX_DEFAULT : cfg->cache_max;
 	d->state_dir = cfg->state_dir ? realpath(cfg->state_dir, NULL) : NULL;
 	if (!d->state_dir) {
 		/* realpath needs it to exist; make it, then resolve. */
@@ -228,7 +229,8 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	if (!p) {
 		return -ENOMEM;
 	}
-	struct fetch_limits fl = {.max_bytes = cfg->download_max_bytes,
+	struct fetch_limits fl = {.cache_max_bytes = d->cache_max_bytes,
+				  .max_bytes = cfg->download_max_bytes,
 				  .timeout_ms = d->download_timeout_ms,
 				  .retries = -1};
 	r = fetch_mgr_create(loop, p, &fl, &d->fetch);

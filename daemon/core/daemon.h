@@ -11,6 +11,8 @@
 /* Free space floors by default: 100 MiB to submit, 1 GiB before a warning. */
 #define DAEMON_MIN_FREE_DEFAULT (100ULL << 20)
 #define DAEMON_WARN_FREE_DEFAULT (1ULL << 30)
+/* The download cache holds 20 GiB by default (a download may be 10 GB). */
+#define DAEMON_CACHE_MAX_DEFAULT (20ULL << 30)
 
 struct daemon_config {
 	const char *state_dir;   /* NULL: $XDG_STATE_HOME/runyard */
@@ -32,6 +34,8 @@ struct daemon_config {
 	 * the default; 0: no floor. */
 	uint64_t min_free;
 	uint64_t warn_free;
+	/* The download cache's bound; UINT64_MAX: the default; 0: none. */
+	uint64_t cache_max;
 };
 
 /* Resolve paths, open the store and blobs, listen; start-up failures are the

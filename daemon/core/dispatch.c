@@ -25,6 +25,7 @@ static const struct op_entry *const groups[] = {
 	ops_service_entries,
 	ops_sweep_entries,
 	ops_history_entries,
+	ops_cache_entries,
 };
 
 static const struct op_entry *find_op(const char *name)

@@ -27,6 +27,7 @@ GROUPS = {
     "compute": ["create", "list", "show", "delete"],
     "dataset": ["register", "list", "show", "download", "delete"],
     "sweep": ["submit", "list", "show", "explain", "cancel"],
+    "cache": ["ls", "clear"],
 }
 # The commands that are not groups.
 VERBS = ["submit", "runs", "show", "logs", "wait", "cancel", "update", "outputs", "experiments",
@@ -80,7 +81,7 @@ def test_overview_lists_every_command_and_help_forms_agree(ry):
     overview = ok(ry, "--help")
     assert ok(ry, "-h") == overview
     assert ok(ry, "help") == overview
-    assert commands_of(overview) == VERBS[:12] + ["daemon"] + VERBS[12:16] + ["ignore"] + \
+    assert commands_of(overview) == VERBS[:12] + ["cache", "daemon"] + VERBS[12:16] + ["ignore"] + \
         VERBS[16:17] + ["model", "service", "env", "compute", "dataset", "sweep", "help"]
     # No command at all: the overview on stderr, a usage exit.
     rc, out, err = ry()
@@ -171,6 +172,8 @@ ARITY = [
     (["rm", "9-3"], "'9-3' is not a range of run numbers: give FIRST-LAST with FIRST "
      "<= LAST, at most 100000 runs"),
     (["gc", "x"], "unexpected argument 'x'"),
+    (["cache", "ls", "x"], "unexpected argument 'x'"),
+    (["cache", "clear", "x"], "unexpected argument 'x'"),
     (["du", "x"], "unexpected argument 'x'"),
     (["metrics"], "which run? give its id or number"),
     (["metrics", "1", "loss", "x"], "unexpected argument 'x'"),
