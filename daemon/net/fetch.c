@@ -586,6 +586,7 @@ int fetch_mgr_create(uv_loop_t *loop, const char *cache_dir, const struct fetch_
 	m->timeout_ms = lim && lim->timeout_ms > 0 ? lim->timeout_ms : DEFAULT_TIMEOUT_MS;
 	m->retries = lim && lim->retries >= 0 ? lim->retries : DEFAULT_RETRIES;
 	m->cache_max = lim ? lim->cache_max_bytes : 0;
+	m->release = fetch_mgr_release;
 	m->dir = strdup(cache_dir);
 	m->objects = util_path_join(cache_dir, "objects");
 	m->index = util_path_join(cache_dir, "index");

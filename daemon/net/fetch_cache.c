@@ -34,6 +34,19 @@
 /* At most this many objects are listed or considered at once. */
 #define CACHE_LIST_MAX 100000
 
+/* Object names are 64 lowercase hex digits (as fetch.c checks them). */
+static bool valid_name(const char *s)
+{
+	size_t i = 0;
+
+	for (; s[i]; i++) {
+		if (i >= 64 || !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) {
+			return false;
+		}
+	}
+	return i == 64;
+}
+
 struct obj {
 	char sha[65];
 	uint64_t size;
@@ -59,7 +72,7 @@ static int list_objects(const char *dir, struct obj **ret, size_t *ret_n)
 	}
 	while ((de = readdir(d)) && n < CACHE_LIST_MAX) {
 		struct stat st;
-		if (!fetch_valid_digest(de->d_name) ||
+		if (!valid_name(de->d_name) ||
 		    fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 ||
 		    !S_ISREG(st.st_mode)) {
 			continue;
@@ -257,7 +270,8 @@ static void trim_done(uv_work_t *w, int status)
 		t->cb(t->ud, m->closing ? -ECANCELED : status < 0 ? status : t->err, &t->res);
 	}
 	free(t);
-	fetch_mgr_release(m);
+	/* through the manager's hook: this file never calls fetch.c back */
+	m->release(m);
 }
 
 int fetch_cache_trim(struct fetch_mgr *m, uint64_t max_bytes, fetch_trim_cb cb, void *ud)

@@ -36,6 +36,9 @@ struct fetch_mgr {
 	long timeout_ms;
 	int retries;
 	uint64_t cache_max; /* 0: unbounded */
+	/* fetch_mgr_release, for fetch_cache.c's work items (which must not
+	 * name fetch.c: the files would call one another in a loop) */
+	void (*release)(struct fetch_mgr *m);
 
 	struct http_mgr *http;
 	struct xfer *xfers;
