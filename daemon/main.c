@@ -42,6 +42,11 @@ static void usage(FILE *f)
 		   "  --cache-max-size SIZE   the download cache's bound, least recently used\n"
 		   "                          out first (default 20G; 0: none)\n"
 		   "                          SIZE: bytes, or with K, M, G or T (powers of 1024)\n"
+		   "  --keep-runs-days D      remove ended runs D days after they ended\n"
+		   "  --keep-failed-days D    remove failed and canceled runs D days after\n"
+		   "  --keep-runs N           keep the newest N runs of each experiment\n"
+		   "                          (retention, at start and daily; never a run a\n"
+		   "                          model came from or tagged keep; default: none)\n"
 		   "  --log-level L    error, warn, info (default) or debug\n"
 		   "  --verbose        the same as --log-level debug\n"
 		   "\n"
@@ -128,6 +133,9 @@ int main(int argc, char **argv)
 		{"min-free", required_argument, NULL, 'f'},
 		{"warn-free", required_argument, NULL, 'w'},
 		{"cache-max-size", required_argument, NULL, 'c'},
+		{"keep-runs-days", required_argument, NULL, 'k'},
+		{"keep-failed-days", required_argument, NULL, 'K'},
+		{"keep-runs", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
@@ -227,6 +235,29 @@ int main(int argc, char **argv)
 				return 1;
 			}
 			break;
+		case 'k':
+		case 'K': {
+			double days = strtod(optarg, &end);
+			if (*end || end == optarg || !(days > 0) || days > 1e6) {
+				fprintf(stderr, "runyardd: --%s wants a number of days above 0, not "
+						"'%s'\n",
+					c == 'k' ? "keep-runs-days" : "keep-failed-days", optarg);
+				return 1;
+			}
+			*(c == 'k' ? &cfg.keep_runs_days : &cfg.keep_failed_days) = days;
+			break;
+		}
+		case 'n': {
+			long long n = strtoll(optarg, &end, 10);
+			if (*end || end == optarg || n < 1 || n > 100000000) {
+				fprintf(stderr, "runyardd: --keep-runs wants a number from 1 to "
+						"100000000, not '%s'\n",
+					optarg);
+				return 1;
+			}
+			cfg.keep_runs = n;
+			break;
+		}
 		case 'C':
 			cfg.cpus = (int)strtol(optarg, &end, 10);
 			if (*end || cfg.cpus < 1 || cfg.cpus > 100000) {

@@ -24,6 +24,7 @@ struct fetch_mgr;
 struct services;
 struct systemd;
 struct web;
+struct retention;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -84,6 +85,9 @@ struct daemon {
 
 	/* The web view's listener (web/web.c); NULL when not listening. */
 	struct web *web;
+
+	/* Retention rules and their daily timer (registry/retention.c). */
+	struct retention *retention;
 
 	/* The service manager (core/systemd.c). */
 	struct systemd *systemd;

@@ -22,6 +22,7 @@
 #include "logs.h"
 #include "msg.h"
 #include "queue.h"
+#include "retention.h"
 #include "run.h"
 #include "scheduler.h"
 #include "snapshot.h"
@@ -219,6 +220,14 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	run_subscribe(d, watch_run_event, d);
 	run_subscribe(d, systemd_run_event, d);
 	run_subscribe(d, web_run_event, d);
+	struct store_retention rules = {.keep_runs_days = cfg->keep_runs_days,
+					.keep_failed_days = cfg->keep_failed_days,
+					.keep_runs = cfg->keep_runs};
+	r = retention_init(d, &rules);
+	if (r < 0) {
+		*cause = msg_strdupf("cannot set up retention: %s", strerror(-r));
+		return r;
+	}
 	r = blob_store_open(d->state_dir, &d->blobs);
 	if (r < 0) {
 		*cause = msg_strdupf("cannot set up the blob store in %s: %s", d->state_dir,
@@ -326,6 +335,7 @@ int daemon_resume(struct daemon *d)
 		return r;
 	}
 	exec_sweep_dirs(d);
+	retention_start(d);
 	if (services_start(d) < 0) {
 		log_error("starting the services failed; they start at the next restart");
 	}
@@ -367,6 +377,7 @@ void daemon_stop(struct daemon *d)
 	compute_shutdown(d);
 	services_shutdown(d);
 	web_stop(d);
+	retention_close(d);
 	/* After the parts that may wait for downloads have let go of them. */
 	fetch_mgr_close(d->fetch);
 	d->fetch = NULL;

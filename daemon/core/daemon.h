@@ -36,6 +36,10 @@ struct daemon_config {
 	uint64_t warn_free;
 	/* The download cache's bound; UINT64_MAX: the default; 0: none. */
 	uint64_t cache_max;
+	/* Retention (docs/operations.md): 0 is no such rule. */
+	double keep_runs_days;
+	double keep_failed_days;
+	int64_t keep_runs;
 };
 
 /* Resolve paths, open the store and blobs, listen; start-up failures are the

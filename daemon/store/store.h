@@ -427,3 +427,20 @@ int store_du_json(struct store *s, const char *experiment, int limit, cJSON **re
 /* Give up to pages free pages back to the file system (auto_vacuum is
  * INCREMENTAL). */
 int store_vacuum_step(struct store *s, int64_t pages);
+
+/* Retention rules (registry/retention.c): 0 is "no such rule". */
+struct store_retention {
+	double keep_runs_days;   /* --keep-runs-days */
+	double keep_failed_days; /* --keep-failed-days */
+	int64_t keep_runs;       /* --keep-runs, per experiment */
+	double runs_before;      /* resolved: now - keep_runs_days (0: none) */
+	double failed_before;    /* now - keep_failed_days (0: none) */
+};
+/* cb(ud, seq, rule) for each top-level run the rules remove now (at most
+ * limit), which is never one a model came from or tagged keep. */
+typedef int (*store_retention_fn)(void *ud, int64_t seq, const char *rule);
+int store_retention_select(struct store *s, const struct store_retention *q, int64_t limit,
+			   store_retention_fn cb, void *ud);
+/* run.show's "retention": {rules, kept, reason, removed_after, ...}. */
+int store_run_retention_json(struct store *s, int64_t seq, const struct store_retention *q,
+			     cJSON *run);

@@ -426,3 +426,120 @@ int store_vacuum_step(struct store *s, int64_t pages)
 	snprintf(sql, sizeof(sql), "PRAGMA incremental_vacuum(%lld)", (long long)pages);
 	return exec_sql(s, sql);
 }
+
+/* Runs a retention rule would remove now: ended top-level runs (a sweep
+ * or an array with its children) past one of the rules, but not one that
+ * a model came from, that is tagged keep, or that has such a child, an
+ * unfinished child, or an unfinished run waiting for it. */
+static const char retention_sql[] =
+	"WITH top AS ("
+	" SELECT r.seq, r.status, r.experiment_id, coalesce(r.ended_at, r.created_at) AS t, "
+	" ROW_NUMBER() OVER (PARTITION BY r.experiment_id ORDER BY r.seq DESC) AS rank "
+	" FROM runs r WHERE r.parent_seq IS NULL) "
+	"SELECT top.seq, CASE "
+	"  WHEN ?1 > 0 AND top.t < ?1 THEN 'keep-runs-days' "
+	"  WHEN ?2 > 0 AND top.status IN ('Failed', 'Canceled') AND top.t < ?2 "
+	"   THEN 'keep-failed-days' "
+	"  ELSE 'keep-runs' END "
+	"FROM top WHERE top.status IN ('Completed', 'Failed', 'Canceled') "
+	"AND ((?1 > 0 AND top.t < ?1) "
+	"  OR (?2 > 0 AND top.status IN ('Failed', 'Canceled') AND top.t < ?2) "
+	"  OR (?3 > 0 AND top.rank > ?3)) "
+	"AND NOT EXISTS (SELECT 1 FROM runs c WHERE (c.seq = top.seq OR c.parent_seq = top.seq) "
+	" AND (EXISTS (SELECT 1 FROM models m WHERE m.run_seq = c.seq) "
+	"  OR EXISTS (SELECT 1 FROM run_tags g WHERE g.run_seq = c.seq AND g.key = 'keep') "
+	"  OR c.status NOT IN ('Completed', 'Failed', 'Canceled') "
+	"  OR EXISTS (SELECT 1 FROM run_deps d JOIN runs w ON w.seq = d.run_seq "
+	"   WHERE d.dep_seq = c.seq AND w.status NOT IN ('Completed', 'Failed', 'Canceled')))) "
+	"ORDER BY top.seq LIMIT ?4";
+
+int store_retention_select(struct store *s, const struct store_retention *q, int64_t limit,
+			   store_retention_fn cb, void *ud)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(s->db, retention_sql, -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	sqlite3_bind_double(st, 1, q->runs_before);
+	sqlite3_bind_double(st, 2, q->failed_before);
+	sqlite3_bind_int64(st, 3, q->keep_runs);
+	sqlite3_bind_int64(st, 4, limit);
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		r = cb(ud, sqlite3_column_int64(st, 0), store_col_text(st, 1));
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		r = -EIO;
+	}
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+int store_run_retention_json(struct store *s, int64_t seq, const struct store_retention *q,
+			     cJSON *run)
+{
+	sqlite3_stmt *st = NULL;
+	cJSON *o;
+	int r = 0;
+
+	if (sqlite3_prepare_v2(
+		s->db,
+		"SELECT (SELECT group_concat(m.name || ':' || m.version, ', ') FROM models m "
+		" WHERE m.run_seq = r.seq), "
+		"EXISTS (SELECT 1 FROM run_tags g WHERE g.run_seq = r.seq AND g.key = 'keep'), "
+		"coalesce(r.ended_at, r.created_at), r.status, r.parent_seq, "
+		"(SELECT COUNT(*) FROM runs o WHERE o.experiment_id = r.experiment_id AND "
+		" o.parent_seq IS NULL AND o.seq > r.seq) "
+		"FROM runs r WHERE r.seq = ?1",
+		-1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	if (sqlite3_step(st) != SQLITE_ROW) {
+		r = -ENOENT;
+		goto out;
+	}
+	o = cJSON_AddObjectToObject(run, "retention");
+	const char *models = store_col_text(st, 0);
+	bool tagged = sqlite3_column_int(st, 1) != 0;
+	double t = sqlite3_column_double(st, 2);
+	const char *status = store_col_text(st, 3);
+	bool failed = status && (strcmp(status, "Failed") == 0 || strcmp(status, "Canceled") == 0);
+	bool child = sqlite3_column_type(st, 4) != SQLITE_NULL;
+	int64_t newer = sqlite3_column_int64(st, 5);
+	bool rules = q->keep_runs_days > 0 || q->keep_failed_days > 0 || q->keep_runs > 0;
+
+	cJSON_AddBoolToObject(o, "rules", rules);
+	if (models || tagged) {
+		char *why = models ? msg_strdupf("model %s came from it", models)
+				   : msg_strdupf("tagged keep");
+		cJSON_AddBoolToObject(o, "kept", true);
+		cJSON_AddStringToObject(o, "reason", why ? why : "kept");
+		free(why);
+		goto out;
+	}
+	cJSON_AddBoolToObject(o, "kept", false);
+	if (child) {
+		cJSON_AddStringToObject(o, "reason", "goes with its sweep or array");
+		goto out;
+	}
+	double until = 0;
+	if (q->keep_runs_days > 0) {
+		until = t + q->keep_runs_days * 86400;
+	}
+	if (failed && q->keep_failed_days > 0 &&
+	    (until == 0 || t + q->keep_failed_days * 86400 < until)) {
+		until = t + q->keep_failed_days * 86400;
+	}
+	if (until > 0) {
+		msg_add_time(o, "removed_after", until);
+	}
+	if (q->keep_runs > 0) {
+		cJSON_AddNumberToObject(o, "newer_runs", (double)newer);
+		cJSON_AddNumberToObject(o, "keep_runs", (double)q->keep_runs);
+	}
+out:
+	sqlite3_finalize(st);
+	return r;
+}
