@@ -34,6 +34,8 @@
 #define RM_RUNS_MAX 200000
 /* Most runs listed in a reply; the counts are whole. */
 #define RM_LIST_MAX 10000
+/* Most runs deleted in one transaction (one turn of the loop). */
+#define RM_STEP 200
 
 /* The set of runs being considered, in the order found, each once. */
 struct rm_set {
@@ -197,6 +199,121 @@ fail:
 		free(paths[i]);
 	}
 	free(paths);
+}
+
+
+/* A removal of more than RM_STEP runs: each step is a transaction of its
+ * own, so the loop (runs' output, other clients) is never held for long.
+ * Every step leaves a consistent store, and a kill between steps leaves
+ * the runs of the steps not yet done. */
+struct rm_job {
+	struct daemon *d;
+	struct request *req;
+	cJSON *res;
+	int64_t *go;
+	size_t ngo, done;
+	char **dirs;
+	size_t ndirs;
+	char *experiment; /* experiment.rm: its name goes after the last step */
+	uv_timer_t timer;
+};
+
+static void rm_job_close_cb(uv_handle_t *h)
+{
+	struct rm_job *j = h->data;
+
+	request_release(j->req);
+	cJSON_Delete(j->res);
+	free(j->go);
+	for (size_t i = 0; i < j->ndirs; i++) {
+		free(j->dirs[i]);
+	}
+	free(j->dirs);
+	free(j->experiment);
+	free(j);
+}
+
+static void rm_job_step_cb(uv_timer_t *t)
+{
+	struct rm_job *j = t->data;
+	struct daemon *d = j->d;
+	size_t n = j->ngo - j->done < RM_STEP ? j->ngo - j->done : RM_STEP;
+	bool last = j->done + n == j->ngo;
+	char *cause = NULL;
+	int err;
+
+	if (d->stopping) {
+		request_error(j->req, PROTO_E_SHUTTING_DOWN,
+			      "runyardd is stopping: %zu of %zu runs were removed", j->done, j->ngo);
+		goto end;
+	}
+	err = store_runs_delete(d->store, j->go + j->done, n, last ? j->experiment : NULL, &cause);
+	if (err < 0) {
+		request_error(j->req, PROTO_E_INTERNAL, "%s; %zu of %zu runs were removed before",
+			      cause ? cause : "deleting the runs failed", j->done, j->ngo);
+		free(cause);
+		goto end;
+	}
+	j->done += n;
+	if (!last) {
+		return; /* the timer repeats */
+	}
+	log_info("removed %zu run(s) from the history", j->ngo);
+	store_vacuum_step(d->store, 2048);
+	remove_dirs_later(d, j->dirs, j->ndirs);
+	j->dirs = NULL;
+	j->ndirs = 0;
+	request_reply(j->req, j->res);
+	j->res = NULL;
+end:
+	uv_timer_stop(t);
+	uv_close((uv_handle_t *)t, rm_job_close_cb);
+}
+
+/* Takes res, go and dirs (freed on failure too). */
+static int rm_job_start(struct request *req, cJSON *res, int64_t *go, size_t ngo, char **dirs,
+			size_t ndirs, const char *experiment)
+{
+	struct rm_job *j = calloc(1, sizeof(*j));
+	int r = -ENOMEM;
+
+	if (!j) {
+		goto fail;
+	}
+	j->d = req->d;
+	j->res = res;
+	j->go = go;
+	j->ngo = ngo;
+	j->dirs = dirs;
+	j->ndirs = ndirs;
+	j->experiment = experiment ? strdup(experiment) : NULL;
+	j->req = request_hold(req);
+	if (!j->req || (experiment && !j->experiment)) {
+		goto fail_job;
+	}
+	r = uv_timer_init(req->d->loop, &j->timer);
+	if (r < 0) {
+		goto fail_job;
+	}
+	j->timer.data = j;
+	r = uv_timer_start(&j->timer, rm_job_step_cb, 0, 1);
+	if (r < 0) {
+		uv_close((uv_handle_t *)&j->timer, rm_job_close_cb);
+		return r;
+	}
+	return 0;
+fail_job:
+	request_release(j->req);
+	free(j->experiment);
+	free(j);
+fail:
+	cJSON_Delete(res);
+	free(go);
+	for (size_t i = 0; i < ndirs; i++) {
+		free(dirs[i]);
+	}
+	free(dirs);
+	return r;
 }
 
 struct rm_args {
@@ -382,6 +499,22 @@ decide:
 	cJSON_AddNumberToObject(freed, "output_bytes", (double)est.output_bytes);
 	cJSON_AddNumberToObject(freed, "snapshots", (double)est.snapshots);
 	cJSON_AddNumberToObject(freed, "bytes", (double)(est.log_bytes + est.output_bytes));
+	if (!a->dry_run && ngo > RM_STEP) {
+		/* many runs: one transaction of RM_STEP runs per turn of the loop */
+		err = rm_job_start(req, res, go, ngo, dirs, ndirs,
+				   a->experiment_rm ? a->experiment : NULL);
+		/* taken, even on failure */
+		res = NULL;
+		go = NULL;
+		dirs = NULL;
+		ndirs = 0;
+		if (err < 0) {
+			request_error(req, PROTO_E_INTERNAL,
+				      "cannot start removing the runs: %s; nothing was removed",
+				      strerror(-err));
+		}
+		goto out;
+	}
 	if (!a->dry_run) {
 		err = store_runs_delete(d->store, go, ngo, a->experiment_rm ? a->experiment : NULL,
 					&cause);

@@ -37,6 +37,8 @@
 /* How long a collection waits for writes that began before it. */
 #define GC_WAIT_MAX_MS (10 * 60 * 1000)
 #define GC_WAIT_TICK_MS 20
+/* Free database pages given back by one collection (100 MiB of 4 KiB pages). */
+#define GC_VACUUM_PAGES 25600
 
 /* A manifest starts so (snapshot_manifest.c); anything else is a file. */
 #define MANIFEST_PREFIX "{\"version\":1,\"entries\":["
@@ -416,8 +418,10 @@ static void finish(struct gc *g)
 		}
 		cJSON_AddNumberToObject(rep, "waited_ms", (double)g->waited_ms);
 		if (!g->dry_run) {
-			/* Pages freed by deleting history go back to the disk too. */
-			store_vacuum_step(g->d->store, 0);
+			/* Pages freed by deleting history go back to the disk too:
+			 * up to GC_VACUUM_PAGES at once (on the loop, so bounded);
+			 * the rest at the next collection. */
+			store_vacuum_step(g->d->store, GC_VACUUM_PAGES);
 			log_info("gc: removed %llu blobs, %llu bytes (%llu kept: in use)",
 				 (unsigned long long)g->removed,
 				 (unsigned long long)g->removed_bytes, (unsigned long long)g->busy);

@@ -1,7 +1,8 @@
 /* Retention (docs/operations.md, "Retention"): at start and once a day,
  * the ended top-level runs that a rule names leave the history, as
  * `runyard rm` would remove them, in batches of RETENTION_BATCH runs (one
- * transaction each, so the loop is never held long); a sweep or an array
+ * transaction each, one per turn of the loop, so the loop is never held
+ * long); a sweep or an array
  * goes with its children. Never a run a model came from, one tagged keep,
  * or one with such a child, an unfinished child, or an unfinished run
  * waiting for it (store_retention_select). When anything went, a blob
@@ -29,6 +30,8 @@ struct retention {
 	uv_timer_t timer;
 	struct store_retention rules;
 	bool timer_on;
+	int64_t removed; /* in this pass */
+	int batches;
 };
 
 /* The runs one batch removes: the rules' choice, with their children. */
@@ -70,55 +73,61 @@ static void gc_done_cb(void *ud, int err, const char *cause, cJSON *report)
 	cJSON_Delete(report);
 }
 
-static void apply(struct retention *t)
+/* One batch: at most RETENTION_BATCH top-level runs and their children,
+ * in one transaction. Returns whether a full batch went (more may wait). */
+static bool apply_batch(struct retention *t)
 {
 	struct daemon *d = t->d;
 	struct store_retention q = t->rules;
 	double now = util_now();
-	int64_t removed = 0;
+	struct batch b = {.d = d};
+	char *cause = NULL;
+	size_t top;
+	int err;
 
 	q.runs_before = q.keep_runs_days > 0 ? now - q.keep_runs_days * 86400 : 0;
 	q.failed_before = q.keep_failed_days > 0 ? now - q.keep_failed_days * 86400 : 0;
-	for (int i = 0; i < RETENTION_BATCHES_MAX && !d->stopping; i++) {
-		struct batch b = {.d = d};
-		size_t top;
-		char *cause = NULL;
-		int err;
-
-		err = store_retention_select(d->store, &q, RETENTION_BATCH, chosen_cb, &b);
-		top = b.n;
-		for (size_t k = 0; err == 0 && k < top; k++) {
-			err = store_run_children(d->store, b.seq[k], add_cb, &b);
-		}
-		if (err == 0 && b.n > 0) {
-			err = store_runs_delete(d->store, b.seq, b.n, NULL, &cause);
-		}
-		if (err < 0) {
-			log_error("retention: %s", cause ? cause : strerror(-err));
-		} else {
-			removed += (int64_t)b.n;
-		}
-		free(cause);
-		free(b.seq);
-		if (err < 0 || top < RETENTION_BATCH) {
-			break;
-		}
+	err = store_retention_select(d->store, &q, RETENTION_BATCH, chosen_cb, &b);
+	top = b.n;
+	for (size_t k = 0; err == 0 && k < top; k++) {
+		err = store_run_children(d->store, b.seq[k], add_cb, &b);
 	}
-	if (removed > 0) {
-		log_info("retention: removed %lld run(s) from the history", (long long)removed);
+	if (err == 0 && b.n > 0) {
+		err = store_runs_delete(d->store, b.seq, b.n, NULL, &cause);
+	}
+	if (err < 0) {
+		log_error("retention: %s", cause ? cause : strerror(-err));
+	} else {
+		t->removed += (int64_t)b.n;
+	}
+	free(cause);
+	free(b.seq);
+	return err == 0 && top == RETENTION_BATCH;
+}
+
+/* A pass is one batch per turn of the loop, so the loop is never held
+ * for more than one transaction; then the next pass in a day. */
+static void timer_cb(uv_timer_t *h)
+{
+	struct retention *t = h->data;
+	struct daemon *d = t->d;
+
+	if (d->stopping) {
+		return;
+	}
+	if (apply_batch(t) && ++t->batches < RETENTION_BATCHES_MAX) {
+		uv_timer_start(&t->timer, timer_cb, 0, 0);
+		return;
+	}
+	if (t->removed > 0) {
+		log_info("retention: removed %lld run(s) from the history", (long long)t->removed);
 		if (!gc_running(d) && gc_start(d, false, gc_done_cb, NULL) < 0) {
 			log_warn("retention: no collection now; 'runyard gc' frees the bytes");
 		}
 	}
-}
-
-static void timer_cb(uv_timer_t *h)
-{
-	struct retention *t = h->data;
-
-	if (!t->d->stopping) {
-		apply(t);
-	}
+	t->removed = 0;
+	t->batches = 0;
+	uv_timer_start(&t->timer, timer_cb, RETENTION_PERIOD_MS, 0);
 }
 
 int retention_init(struct daemon *d, const struct store_retention *rules)
@@ -150,7 +159,7 @@ void retention_start(struct daemon *d)
 
 	if (t && t->timer_on) {
 		/* now (from the loop, after start-up), then once a day */
-		uv_timer_start(&t->timer, timer_cb, 0, RETENTION_PERIOD_MS);
+		uv_timer_start(&t->timer, timer_cb, 0, 0);
 	}
 }
 

@@ -218,3 +218,20 @@ def test_rm_bad_input_changes_nothing(daemon, make_tree):
     c.close()
     assert daemon.runs() == before
     assert db_rows(daemon, run["seq"]) > 0
+
+
+def test_rm_of_many_runs_goes_in_steps_and_all_go(daemon_factory, make_tree):
+    d = daemon_factory(max_runs=4)
+    src = make_tree({"t.py": "print('hi')\n"})
+    array = d.cli("submit", "--source", src, "--python", PY, "--array", "0-449", "--", "t.py",
+                  json=True).json
+    d.wait_terminal(array["id"], timeout=600)
+    assert len(d.runs()) == 451
+    # more than one transaction (200 runs each): the reply comes after the last
+    res = d.cli("rm", array["seq"], "--dry-run", json=True).json
+    assert res["count"] == 451 and len(d.runs()) == 451
+    res = d.cli("rm", array["seq"], json=True).json
+    assert res["count"] == 451 and len(res["runs"]) == 451
+    assert d.runs() == []
+    assert db_rows(d, array["seq"]) == 0
+    d.cli("gc")
