@@ -369,7 +369,7 @@ static void do_rm(struct request *req, const cJSON *refs, const struct rm_args *
 	struct rm_set set = {0};
 	struct store_rm_info info;
 	struct store_rm_estimate est;
-	char why[512], *cause = NULL;
+	char why[1024], *cause = NULL;
 	cJSON *res = NULL, *list, *skipped;
 	int64_t *go = NULL, models = 0;
 	char **dirs = NULL;

@@ -381,10 +381,10 @@ int store_run_children(struct store *s, int64_t parent, store_seq_fn cb, void *u
 /* What decides whether a run may go. */
 struct store_rm_info {
 	int64_t seq;
-	char id[160];
+	char id[320];
 	char status[24];
 	char kind[16];
-	char experiment[128];
+	char experiment[260];
 	int64_t parent_seq;
 	int64_t models;            /* registered models that came from it */
 	char model_names[160];     /* the first few, NAME:VERSION, ... */

@@ -4,7 +4,7 @@ bad input are refused with nothing changed."""
 
 import sqlite3
 
-from conftest import PY, script
+from conftest import PY, script, wait_for
 
 
 def tree(make_tree, name="src"):
@@ -235,3 +235,15 @@ def test_rm_of_many_runs_goes_in_steps_and_all_go(daemon_factory, make_tree):
     assert d.runs() == []
     assert db_rows(d, array["seq"]) == 0
     d.cli("gc")
+
+
+def test_rm_of_a_kept_run_removes_its_directory(daemon, make_tree):
+    src = tree(make_tree)
+    name = "e" * 200  # a long experiment name makes a long id
+    sub = daemon.submit(src, "w.py", "k", keep=True, experiment=name)
+    assert daemon.wait_terminal(sub["id"])["status"] == "Completed"
+    run_dir = daemon.state_dir / "runs" / sub["id"]
+    assert run_dir.is_dir()
+    res = daemon.cli("rm", sub["id"], json=True).json
+    assert res["runs"][0]["id"] == sub["id"]
+    wait_for(lambda: not run_dir.exists(), what="the kept directory to go")
