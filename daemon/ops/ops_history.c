@@ -247,7 +247,11 @@ static void rm_job_step_cb(uv_timer_t *t)
 			      "runyardd is stopping: %zu of %zu runs were removed", j->done, j->ngo);
 		goto end;
 	}
-	err = store_runs_delete(d->store, j->go + j->done, n, last ? j->experiment : NULL, &cause);
+	/* From the end: children were found after their parents, so a parent
+	 * goes in the step after its last child, and a kill between steps
+	 * leaves parents with fewer children, never children without parent. */
+	err = store_runs_delete(d->store, j->go + (j->ngo - j->done - n), n,
+				last ? j->experiment : NULL, &cause);
 	if (err < 0) {
 		request_error(j->req, PROTO_E_INTERNAL, "%s; %zu of %zu runs were removed before",
 			      cause ? cause : "deleting the runs failed", j->done, j->ngo);

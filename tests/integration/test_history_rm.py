@@ -3,6 +3,7 @@ row of theirs; active runs, runs a model came from (without --force) and
 bad input are refused with nothing changed."""
 
 import sqlite3
+import time
 
 from conftest import PY, script, wait_for
 
@@ -247,3 +248,43 @@ def test_rm_of_a_kept_run_removes_its_directory(daemon, make_tree):
     res = daemon.cli("rm", sub["id"], json=True).json
     assert res["runs"][0]["id"] == sub["id"]
     wait_for(lambda: not run_dir.exists(), what="the kept directory to go")
+
+
+def test_kill9_during_a_removal_in_steps_leaves_a_consistent_store(daemon_factory, make_tree):
+    d = daemon_factory(max_runs=4)
+    src = make_tree({"t.py": "print('hi')\n"})
+    array = d.cli("submit", "--source", src, "--python", PY, "--array", "0-599", "--", "t.py",
+                  json=True).json
+    d.wait_terminal(array["id"], timeout=600)
+    c = d.client()
+    watch = sqlite3.connect("file:%s?mode=ro" % (d.state_dir / "runyard.db"), uri=True)
+    c.send({"id": 5, "op": "run.rm", "args": {"runs": [array["id"]]}})
+    # kill as soon as the first step is committed, while the others wait
+    end = time.monotonic() + 30
+    while watch.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 601:
+        assert time.monotonic() < end, "the removal never started"
+    d.kill9()
+    watch.close()
+    c.close()
+    d._drop_client()
+    con = sqlite3.connect("file:%s?mode=ro" % (d.state_dir / "runyard.db"), uri=True)
+    assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert con.execute("PRAGMA foreign_key_check").fetchall() == []
+    left = con.execute("SELECT COUNT(*) FROM runs").fetchone()[0]
+    orphans = con.execute("SELECT COUNT(*) FROM runs WHERE parent_seq IS NULL AND kind = 'run'"
+                          ).fetchone()[0]
+    for table in ("transitions", "log_chunks", "artifacts", "metrics"):
+        assert con.execute("SELECT COUNT(*) FROM %s WHERE run_seq NOT IN (SELECT seq FROM runs)"
+                           % table).fetchone()[0] == 0, table
+    con.close()
+    # whole steps of 200, the array itself last: never children without it
+    assert left in (401, 201, 1, 0), left
+    assert orphans == 0
+    print("\n%d of 601 runs left after kill -9 during rm" % left)
+    d.restart()
+    if left:
+        res = d.cli("rm", array["id"], json=True).json
+        assert res["count"] == left
+    assert d.runs() == []
+    rep = d.rpc("store.gc")
+    assert rep["missing"] == 0
