@@ -413,6 +413,12 @@ static void print_retention(const cJSON *r)
 		render_time(json_str(r, "removed_after"), when);
 		snprintf(line, sizeof(line), "removed after %s", when);
 		print_field("Retention:", line);
+	} else if (json_int(r, "keep_runs", 0) > 0 &&
+		   json_int(r, "newer_runs", 0) >= json_int(r, "keep_runs", 0)) {
+		snprintf(line, sizeof(line), "removed at the next pass (%lld newer runs in its "
+			 "experiment, --keep-runs %lld)",
+			 json_int(r, "newer_runs", 0), json_int(r, "keep_runs", 0));
+		print_field("Retention:", line);
 	} else if (json_int(r, "keep_runs", 0) > 0) {
 		snprintf(line, sizeof(line), "kept while among the newest %lld of its experiment "
 			 "(%lld newer)",
