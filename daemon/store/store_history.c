@@ -229,6 +229,54 @@ static const char rm_sql[] =
 	"UPDATE models SET run_seq = NULL WHERE run_seq IN (SELECT seq FROM temp.rm_set);"
 	"DELETE FROM runs WHERE seq IN (SELECT seq FROM temp.rm_set);";
 
+/* Tables rm_sql knows (and models, whose run_seq is cleared, not deleted). */
+static const char *const known_tables[] = {
+	"metric_points", "metrics", "transitions", "log_chunks", "artifacts", "run_tags",
+	"run_properties", "run_warnings", "run_targets", "run_inputs", "run_outputs",
+	"run_attempts", "run_deps", "sweep_decisions", "sweep_trials", "sweeps", "runs", "models",
+};
+
+/* Rows of tables added after this code was written that hang off a run
+ * (a run_seq column) or off one of its series (metric_id): they go too, so
+ * a later migration's per-run data (and metric ids, which SQLite may give
+ * again) never outlives its run unnoticed. */
+static int delete_unknown(struct store *s)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(s->db,
+			       "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p "
+			       "WHERE m.type = 'table' AND p.name IN ('run_seq', 'metric_id') "
+			       "ORDER BY p.name DESC",
+			       -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *table = store_col_text(st, 0), *col = store_col_text(st, 1);
+		bool known = false;
+		char *sql;
+
+		for (size_t i = 0; i < sizeof(known_tables) / sizeof(known_tables[0]); i++) {
+			known |= strcmp(table, known_tables[i]) == 0;
+		}
+		if (known || strchr(table, '"')) {
+			continue;
+		}
+		sql = strcmp(col, "metric_id") == 0
+			  ? msg_strdupf("DELETE FROM \"%s\" WHERE metric_id IN (SELECT id FROM metrics "
+					"WHERE run_seq IN (SELECT seq FROM temp.rm_set))",
+					table)
+			  : msg_strdupf("DELETE FROM \"%s\" WHERE run_seq IN "
+					"(SELECT seq FROM temp.rm_set)",
+					table);
+		r = sql ? exec_sql(s, sql) : -ENOMEM;
+		free(sql);
+	}
+	sqlite3_finalize(st);
+	return r;
+}
+
 int store_runs_delete(struct store *s, const int64_t *seqs, size_t n, const char *experiment,
 		      char **cause)
 {
@@ -239,6 +287,10 @@ int store_runs_delete(struct store *s, const int64_t *seqs, size_t n, const char
 		goto fail;
 	}
 	r = set_load(s, seqs, n);
+	if (r < 0) {
+		goto fail;
+	}
+	r = delete_unknown(s);
 	if (r < 0) {
 		goto fail;
 	}

@@ -288,3 +288,37 @@ def test_kill9_during_a_removal_in_steps_leaves_a_consistent_store(daemon_factor
     assert d.runs() == []
     rep = d.rpc("store.gc")
     assert rep["missing"] == 0
+
+
+def test_rm_also_clears_per_run_tables_it_does_not_know(daemon, make_tree):
+    """A table a later migration adds, keyed by run_seq or metric_id (SQLite
+    may give a removed series' id again), loses the removed run's rows."""
+    src = make_tree({"m.py": script("""
+        from azureml.core import Run
+        run = Run.get_context()
+        for i in range(5):
+            run.log("loss", 1.0 / (i + 1))
+    """)})
+    subs = [daemon.submit(src, "m.py") for _ in range(2)]
+    for s in subs:
+        assert daemon.wait_terminal(s["id"])["status"] == "Completed"
+    wait_for(lambda: all(daemon.rpc("run.metrics", {"run": s["id"]})["metrics"] for s in subs),
+             what="the metrics")
+    daemon.stop()
+    con = sqlite3.connect(str(daemon.state_dir / "runyard.db"), isolation_level=None)
+    con.execute("CREATE TABLE later_per_run(run_seq INTEGER NOT NULL, x TEXT)")
+    con.execute("CREATE TABLE later_per_metric(metric_id INTEGER NOT NULL, y TEXT)")
+    for s in subs:
+        con.execute("INSERT INTO later_per_run VALUES(?, 'x')", (s["seq"],))
+        con.execute("INSERT INTO later_per_metric SELECT id, 'y' FROM metrics WHERE run_seq = ?",
+                    (s["seq"],))
+    con.close()
+    daemon.restart()
+    daemon.cli("rm", subs[0]["id"])
+    con = sqlite3.connect("file:%s?mode=ro" % (daemon.state_dir / "runyard.db"), uri=True)
+    assert con.execute("SELECT run_seq FROM later_per_run").fetchall() == [(subs[1]["seq"],)]
+    left = con.execute("SELECT COUNT(*) FROM later_per_metric").fetchone()[0]
+    mine = con.execute("SELECT COUNT(*) FROM metrics WHERE run_seq = ?",
+                       (subs[1]["seq"],)).fetchone()[0]
+    con.close()
+    assert left == mine and mine >= 1
