@@ -389,44 +389,6 @@ static void print_attempts(const cJSON *run)
 }
 
 
-/* What the daemon's retention rules do with the run (runyardd --keep-*):
- * kept by a rule of its own (a model, the tag keep), or when it goes. */
-static void print_retention(const cJSON *r)
-{
-	char line[320], when[32];
-	const char *reason = json_str(r, "reason");
-
-	if (!r) {
-		return;
-	}
-	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "kept"))) {
-		snprintf(line, sizeof(line), "kept by rule (%s)", reason ? reason : "kept");
-		print_field("Retention:", line);
-		return;
-	}
-	if (!cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(r, "rules"))) {
-		return;
-	}
-	if (reason) {
-		print_field("Retention:", reason);
-	} else if (json_str(r, "removed_after")) {
-		render_time(json_str(r, "removed_after"), when);
-		snprintf(line, sizeof(line), "removed after %s", when);
-		print_field("Retention:", line);
-	} else if (json_int(r, "keep_runs", 0) > 0 &&
-		   json_int(r, "newer_runs", 0) >= json_int(r, "keep_runs", 0)) {
-		snprintf(line, sizeof(line), "removed at the next pass (%lld newer runs in its "
-			 "experiment, --keep-runs %lld)",
-			 json_int(r, "newer_runs", 0), json_int(r, "keep_runs", 0));
-		print_field("Retention:", line);
-	} else if (json_int(r, "keep_runs", 0) > 0) {
-		snprintf(line, sizeof(line), "kept while among the newest %lld of its experiment "
-			 "(%lld newer)",
-			 json_int(r, "keep_runs", 0), json_int(r, "newer_runs", 0));
-		print_field("Retention:", line);
-	}
-}
-
 static void print_run(const cJSON *run)
 {
 	const char *status = json_str(run, "status");
@@ -497,7 +459,7 @@ static void print_run(const cJSON *run)
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "keep"))) {
 		print_field("Keep:", "yes (working directory kept)");
 	}
-	print_retention(cJSON_GetObjectItemCaseSensitive(run, "retention"));
+	history_print_retention(cJSON_GetObjectItemCaseSensitive(run, "retention"));
 	if (cJSON_GetArraySize(env) > 0) {
 		FILE *f = open_memstream(&text, &len);
 		if (f) {
