@@ -1,12 +1,15 @@
 /* Reclaiming and measuring the store (docs/operations.md, "Life cycle"):
  * the blob collector, by reachability from what the database refers to,
  * and the sizes `runyard du` prints. Both walk the disk in the thread
- * pool; only reading the database is on the loop.
+ * pool, and read the database there through a read-only connection of
+ * their own, so the loop is never held by a large history.
  *
  * A collection (see snapshot/blob_gc.c for the protocol with writers):
  *   loop:  blob_gc_begin; wait (a 20 ms timer) for the holds taken before
- *          it; read every root the store refers to;
- *   pool:  expand the roots that are snapshot manifests into their files;
+ *          it;
+ *   pool:  read every root the store refers to, through a read-only
+ *          connection of its own (one WAL snapshot; the loop writes on);
+ *          expand the roots that are snapshot manifests into their files;
  *          list the blobs; remove each one not reached (unless a writer used
  *          it meanwhile); sort what went by what it was;
  *   loop:  blob_gc_end; give free database pages back; report.
@@ -162,6 +165,7 @@ struct gc {
 	uint64_t by_kind[KIND__MAX], by_kind_bytes[KIND__MAX];
 	int64_t missing; /* referred to, not stored */
 	int64_t bad_manifests;
+	char *db_path; /* read through a connection of the pool's own */
 	int err;
 	char *cause;
 };
@@ -288,7 +292,23 @@ static void gc_work(uv_work_t *w)
 	struct gc *g = w->data;
 	struct blobstore *bs = g->d->blobs;
 	struct keyset orphan_files = {0};
+	struct store *reader = NULL;
 	int r = 0;
+
+	/* 0. what the store refers to, in one snapshot read here, off the
+	 * loop: every write that began before the collection has committed
+	 * by now (its hold is released after its commit) */
+	r = store_open_reader(g->db_path, &reader);
+	if (r == 0 && (r = store_read_begin(reader)) == 0) {
+		r = store_blob_roots(reader, root_cb, g);
+		store_read_end(reader);
+	}
+	store_close(reader);
+	if (r < 0) {
+		g->err = r;
+		g->cause = msg_strdupf("reading what the store refers to failed: %s", strerror(-r));
+		return;
+	}
 
 	/* 1. the files of every manifest referred to */
 	for (size_t i = 0; i < g->ntrees && r == 0; i++) {
@@ -383,6 +403,7 @@ static void gc_free(struct gc *g)
 	free(g->trees);
 	free(g->c);
 	free(g->cause);
+	free(g->db_path);
 	free(g);
 }
 
@@ -452,19 +473,11 @@ static void gc_done(uv_work_t *w, int status)
 }
 
 /* The writes that began before the collection have all been recorded:
- * read the roots, then walk in the pool. */
+ * read the roots and walk, in the pool. */
 static void begin_walk(struct gc *g)
 {
 	int r;
 
-	r = store_blob_roots(g->d->store, root_cb, g);
-	if (r < 0) {
-		g->err = r;
-		g->cause = msg_strdupf("reading what the store refers to failed: %s",
-				       store_errmsg(g->d->store));
-		finish(g);
-		return;
-	}
 	g->work.data = g;
 	r = uv_queue_work(g->d->loop, &g->work, gc_work, gc_done);
 	if (r < 0) {
@@ -519,8 +532,14 @@ int gc_start(struct daemon *d, bool dry_run, gc_done_fn cb, void *ud)
 	g->dry_run = dry_run;
 	g->cb = cb;
 	g->ud = ud;
+	g->db_path = util_path_join(d->state_dir, "runyard.db");
+	if (!g->db_path) {
+		free(g);
+		return -ENOMEM;
+	}
 	r = uv_timer_init(d->loop, &g->timer);
 	if (r < 0) {
+		free(g->db_path);
 		free(g);
 		return r;
 	}
@@ -547,6 +566,8 @@ struct du {
 	struct daemon *d;
 	uv_work_t work;
 	char *experiment;
+	char *db_path;
+	cJSON *rep; /* the store's part, read in the pool */
 	gc_done_fn cb;
 	void *ud;
 	cJSON *dirs; /* {name: bytes} of the state directory's entries */
@@ -604,6 +625,13 @@ static void du_work(uv_work_t *w)
 	struct dirent *de;
 	uint64_t db = 0;
 
+	struct store *reader = NULL;
+
+	if (store_open_reader(u->db_path, &reader) == 0 && store_read_begin(reader) == 0) {
+		store_du_json(reader, u->experiment, 10, &u->rep);
+		store_read_end(reader);
+	}
+	store_close(reader);
 	u->dirs = cJSON_CreateObject();
 	if (statvfs(u->d->state_dir, &u->vfs) == 0) {
 		u->have_vfs = true;
@@ -640,7 +668,9 @@ static void du_done(uv_work_t *w, int status)
 	cJSON *rep = NULL;
 	int err = 0;
 
-	if (status == 0 && store_du_json(u->d->store, u->experiment, 10, &rep) == 0) {
+	rep = u->rep;
+	u->rep = NULL;
+	if (status == 0 && rep) {
 		cJSON *kinds = cJSON_AddObjectToObject(rep, "kinds");
 		const cJSON *it;
 		cJSON_AddNumberToObject(kinds, "blobs", (double)u->blob_disk);
@@ -678,7 +708,9 @@ static void du_done(uv_work_t *w, int status)
 	}
 	u->cb(u->ud, err, err ? "measuring the store failed" : NULL, rep);
 	cJSON_Delete(u->dirs);
+	cJSON_Delete(u->rep);
 	free(u->experiment);
+	free(u->db_path);
 	free(u);
 }
 
@@ -694,14 +726,18 @@ int gc_du(struct daemon *d, const char *experiment, gc_done_fn cb, void *ud)
 	u->cb = cb;
 	u->ud = ud;
 	u->experiment = experiment ? strdup(experiment) : NULL;
+	u->db_path = util_path_join(d->state_dir, "runyard.db");
 	u->work.data = u;
-	if (experiment && !u->experiment) {
+	if ((experiment && !u->experiment) || !u->db_path) {
+		free(u->experiment);
+		free(u->db_path);
 		free(u);
 		return -ENOMEM;
 	}
 	r = uv_queue_work(d->loop, &u->work, du_work, du_done);
 	if (r < 0) {
 		free(u->experiment);
+		free(u->db_path);
 		free(u);
 	}
 	return r;

@@ -232,6 +232,37 @@ fail:
 	return r;
 }
 
+int store_open_reader(const char *path, struct store **ret)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s) {
+		return -ENOMEM;
+	}
+	s->reader = true;
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		store_close(s);
+		return store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	*ret = s;
+	return 0;
+}
+
+int store_read_begin(struct store *s)
+{
+	/* BEGIN, then a first read: the snapshot is taken here, not later */
+	int rc = sqlite3_exec(s->db, "BEGIN; SELECT COUNT(*) FROM sqlite_master;", NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : (store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO);
+}
+
+void store_read_end(struct store *s)
+{
+	sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+}
+
 void store_close(struct store *s)
 {
 	if (!s) {
@@ -240,7 +271,9 @@ void store_close(struct store *s)
 	for (int i = 0; i < STMT__MAX; i++) {
 		sqlite3_finalize(s->stmts[i]);
 	}
-	if (s->db) {
+	if (s->db && s->reader) {
+		sqlite3_close(s->db);
+	} else if (s->db) {
 		/* Fold the WAL back so the file stands alone after a clean stop. */
 		sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 		sqlite3_close(s->db);

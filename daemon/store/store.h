@@ -83,6 +83,16 @@ int store_open(const char *path, struct store **ret, char **cause);
 /* Finalise every statement and close; accepts NULL. */
 void store_close(struct store *s);
 
+/* A second, read-only connection to the database at path, for one thread
+ * of the pool to read a consistent snapshot (WAL: the loop's writes go on)
+ * without holding the loop: the blob collector's roots, du's sizes. Only
+ * the read functions that say so may be called on it; close with
+ * store_close. */
+int store_open_reader(const char *path, struct store **ret);
+/* One snapshot for the reads between them. */
+int store_read_begin(struct store *s);
+void store_read_end(struct store *s);
+
 /* Short explicit transactions, for writes that must land together. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
@@ -415,13 +425,14 @@ int store_runs_delete(struct store *s, const int64_t *seqs, size_t n, const char
 		      char **cause);
 
 /* Every blob name the store refers to, with what refers to it and whether
- * it may be a snapshot manifest (whose files are then referred to too). */
+ * it may be a snapshot manifest (whose files are then referred to too).
+ * Works on a reader (store_open_reader). */
 typedef int (*store_root_fn)(void *ud, const char *hex, const char *kind, bool tree);
 int store_blob_roots(struct store *s, store_root_fn cb, void *ud);
 
 /* The database's size and the largest experiments and runs (at most limit
  * each): {database_bytes, database_free_bytes, log_bytes, experiments: [...],
- * runs: [...]}. */
+ * runs: [...]}. Works on a reader (store_open_reader). */
 int store_du_json(struct store *s, const char *experiment, int limit, cJSON **ret);
 
 /* Give up to pages free pages back to the file system (auto_vacuum is
