@@ -37,115 +37,6 @@
 /* Most runs deleted in one transaction (one turn of the loop). */
 #define RM_STEP 200
 
-/* The set of runs being considered, in the order found, each once. */
-struct rm_set {
-	int64_t *seq;
-	bool *named; /* given by name (refused, not skipped) */
-	size_t n, cap;
-	bool overflow;
-};
-
-/* Repeats are dropped afterwards (set_dedup), in one sort. */
-static int set_add(struct rm_set *s, int64_t seq, bool named)
-{
-	if (s->n >= RM_RUNS_MAX) {
-		s->overflow = true;
-		return -E2BIG;
-	}
-	if (s->n == s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 64;
-		int64_t *ns = realloc(s->seq, ncap * sizeof(*ns));
-		if (!ns) {
-			return -ENOMEM;
-		}
-		s->seq = ns;
-		bool *nn = realloc(s->named, ncap * sizeof(*nn));
-		if (!nn) {
-			return -ENOMEM;
-		}
-		s->named = nn;
-		s->cap = ncap;
-	}
-	s->seq[s->n] = seq;
-	s->named[s->n] = named;
-	s->n++;
-	return 0;
-}
-
-static void set_finish(struct rm_set *s)
-{
-	free(s->seq);
-	free(s->named);
-}
-
-/* A selector's runs (repeats go in set_dedup, so 100,000 of them cost no
- * quadratic scan). */
-struct sel_ctx {
-	struct rm_set *set;
-	int err;
-};
-
-static int sel_cb(void *ud, int64_t seq)
-{
-	struct sel_ctx *c = ud;
-	c->err = set_add(c->set, seq, false);
-	return c->err;
-}
-
-static int cmp_seq(const void *a, const void *b)
-{
-	int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-	return x < y ? -1 : x > y;
-}
-
-/* Drop repeated runs (a run named and also matched keeps "named"). */
-static void set_dedup(struct rm_set *s)
-{
-	struct pair {
-		int64_t seq;
-		size_t at;
-	};
-	struct pair *p;
-	size_t k = 0;
-
-	if (s->n < 2) {
-		return;
-	}
-	p = malloc(s->n * sizeof(*p));
-	if (!p) {
-		return;
-	}
-	for (size_t i = 0; i < s->n; i++) {
-		p[i].seq = s->seq[i];
-		p[i].at = i;
-	}
-	qsort(p, s->n, sizeof(*p), cmp_seq);
-	bool *drop = calloc(s->n, sizeof(*drop));
-	if (!drop) {
-		free(p);
-		return;
-	}
-	for (size_t i = 1; i < s->n; i++) {
-		if (p[i].seq == p[i - 1].seq) {
-			size_t first = p[i - 1].at < p[i].at ? p[i - 1].at : p[i].at;
-			size_t other = first == p[i].at ? p[i - 1].at : p[i].at;
-			s->named[first] = s->named[first] || s->named[other];
-			drop[other] = true;
-			p[i].at = first;
-		}
-	}
-	for (size_t i = 0; i < s->n; i++) {
-		if (!drop[i]) {
-			s->seq[k] = s->seq[i];
-			s->named[k] = s->named[i];
-			k++;
-		}
-	}
-	s->n = k;
-	free(drop);
-	free(p);
-}
-
 /* The directories of removed runs that were kept (--keep), in the pool. */
 struct rm_dirs {
 	uv_work_t work;
@@ -343,7 +234,12 @@ static const char *rm_refusal(struct daemon *d, const struct store_rm_info *in, 
 			 (long long)in->seq, in->id, in->status, (long long)in->seq);
 		return "active";
 	}
-	if (in->parent_seq > 0 && sweep_active(d, in->parent_seq)) {
+	enum run_status pst;
+	bool parent_going = in->parent_seq > 0 &&
+			    (sweep_active(d, in->parent_seq) ||
+			     (in->parent_status[0] && run_status_parse(in->parent_status, &pst) == 0 &&
+			      !run_status_terminal(pst)));
+	if (parent_going) {
 		snprintf(buf, len,
 			 "run #%lld (%s) is a trial of sweep #%lld, which is still going; cancel "
 			 "the sweep or wait for it to end",
@@ -367,21 +263,92 @@ static const char *rm_refusal(struct daemon *d, const struct store_rm_info *in, 
 	return NULL;
 }
 
+/* What one removal has decided so far, filled by decide_cb run by run. */
+struct decide {
+	struct daemon *d;
+	const struct rm_args *a;
+	int64_t *go;
+	size_t ngo, cap;
+	char **dirs;
+	size_t ndirs;
+	size_t nskipped;
+	int64_t models;
+	cJSON *list, *skipped;
+	char refused[1024]; /* a named run that may not go: nothing happens */
+	int err;
+};
+
+static int decide_cb(void *ud, const struct store_rm_info *in)
+{
+	struct decide *x = ud;
+	char why[1024];
+	const char *reason = rm_refusal(x->d, in, x->a->force, why, sizeof(why));
+
+	if (reason && in->named) {
+		snprintf(x->refused, sizeof(x->refused), "%s", why);
+		return 1;
+	}
+	if (reason) {
+		if (x->nskipped++ < RM_LIST_MAX) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON_AddStringToObject(o, "id", in->id);
+			cJSON_AddNumberToObject(o, "seq", (double)in->seq);
+			cJSON_AddStringToObject(o, "reason", reason);
+			cJSON_AddStringToObject(o, "message", why);
+			cJSON_AddItemToArray(x->skipped, o);
+		}
+		return 0;
+	}
+	if (x->ngo == x->cap) {
+		size_t ncap = x->cap ? x->cap * 2 : 256;
+		int64_t *ng = realloc(x->go, ncap * sizeof(*ng));
+		if (!ng) {
+			return x->err = -ENOMEM;
+		}
+		x->go = ng;
+		x->cap = ncap;
+	}
+	x->models += in->models;
+	x->go[x->ngo++] = in->seq;
+	if (in->keep_dir) {
+		char **nd = realloc(x->dirs, (x->ndirs + 1) * sizeof(*nd));
+		if (!nd) {
+			return x->err = -ENOMEM;
+		}
+		x->dirs = nd;
+		x->dirs[x->ndirs] = util_path_join(x->d->runs_dir, in->id);
+		if (x->dirs[x->ndirs]) {
+			x->ndirs++;
+		}
+	}
+	if (x->ngo <= RM_LIST_MAX) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "id", in->id);
+		cJSON_AddNumberToObject(o, "seq", (double)in->seq);
+		cJSON_AddStringToObject(o, "status", in->status);
+		cJSON_AddStringToObject(o, "experiment", in->experiment);
+		cJSON_AddStringToObject(o, "kind", in->kind);
+		cJSON_AddItemToArray(x->list, o);
+	}
+	return 0;
+}
+
 static void do_rm(struct request *req, const cJSON *refs, const struct rm_args *a)
 {
 	struct daemon *d = req->d;
-	struct rm_set set = {0};
-	struct store_rm_info info;
+	struct decide x = {.d = d, .a = a};
 	struct store_rm_estimate est;
-	char why[1024], *cause = NULL;
-	cJSON *res = NULL, *list, *skipped;
-	int64_t *go = NULL, models = 0;
-	char **dirs = NULL;
-	size_t ngo = 0, ndirs = 0, nskipped = 0;
+	char *cause = NULL;
+	cJSON *res = NULL;
 	const cJSON *it;
+	int64_t n;
 	int err = 0;
 
-	/* 1. what is named, all of it known or nothing happens */
+	/* 1. the choice, in the store: what is named (all of it known, or
+	 * nothing happens), what the selectors match, and their children */
+	if (store_rm_pick_begin(d->store) < 0) {
+		goto fail;
+	}
 	cJSON_ArrayForEach(it, refs) {
 		int64_t seq;
 		if (store_run_resolve(d->store, it->valuestring, &seq) < 0) {
@@ -390,8 +357,7 @@ static void do_rm(struct request *req, const cJSON *refs, const struct rm_args *
 				      it->valuestring);
 			goto out;
 		}
-		err = set_add(&set, seq, true);
-		if (err < 0) {
+		if (store_rm_pick_add(d->store, seq, true) < 0) {
 			goto fail;
 		}
 	}
@@ -401,101 +367,52 @@ static void do_rm(struct request *req, const cJSON *refs, const struct rm_args *
 			.status = a->status,
 			.before = a->before,
 			.parent_seq = a->parent,
+			.limit = RM_RUNS_MAX + 1,
 		};
-		struct sel_ctx c = {.set = &set};
-		err = store_runs_select(d->store, &q, sel_cb, &c);
-		if (err < 0 || c.err < 0) {
-			err = c.err < 0 ? c.err : err;
+		if (store_rm_pick_select(d->store, &q) < 0) {
 			goto fail;
 		}
 	}
-	set_dedup(&set);
-	/* 2. a sweep or an array goes with its children (and theirs) */
-	for (size_t i = 0; i < set.n; i++) {
-		size_t before = set.n;
-		struct sel_ctx c = {.set = &set};
-		if (store_run_rm_info(d->store, set.seq[i], &info) < 0 ||
-		    strcmp(info.kind, "run") == 0) {
-			continue;
-		}
-		err = store_run_children(d->store, set.seq[i], sel_cb, &c);
-		if (err < 0 || c.err < 0) {
-			err = c.err < 0 ? c.err : err;
-			goto fail;
-		}
-		/* children inherit being named from their parent */
-		for (size_t k = before; k < set.n; k++) {
-			set.named[k] = set.named[i];
-		}
-		set_dedup(&set);
+	if (store_rm_pick_expand(d->store) < 0) {
+		goto fail;
 	}
-	if (set.n == 0) {
-		if (a->experiment_rm) {
-			/* an experiment with no runs at all: its name alone goes */
-			goto decide;
-		}
+	n = store_rm_pick_count(d->store);
+	if (n > RM_RUNS_MAX) {
+		request_error(req, PROTO_E_TOO_LARGE,
+			      "more than %d runs match; narrow the selection (nothing was removed)",
+			      RM_RUNS_MAX);
+		goto out;
+	}
+	if (n <= 0 && !a->experiment_rm) {
 		request_error(req, PROTO_E_NOT_FOUND, "no runs match; nothing was removed");
 		goto out;
 	}
-decide:
-	/* 3. what may go */
-	go = calloc(set.n ? set.n : 1, sizeof(*go));
-	dirs = calloc(set.n ? set.n : 1, sizeof(*dirs));
+	/* 2. what may go: a named run that may not refuses it all */
 	res = cJSON_CreateObject();
-	if (!go || !dirs || !res) {
+	x.list = cJSON_AddArrayToObject(res, "runs");
+	x.skipped = cJSON_AddArrayToObject(res, "skipped");
+	if (!x.list || !x.skipped) {
 		err = -ENOMEM;
 		goto fail;
 	}
-	list = cJSON_AddArrayToObject(res, "runs");
-	skipped = cJSON_AddArrayToObject(res, "skipped");
-	for (size_t i = 0; i < set.n; i++) {
-		const char *reason;
-		if (store_run_rm_info(d->store, set.seq[i], &info) < 0) {
-			continue;
-		}
-		reason = rm_refusal(d, &info, a->force, why, sizeof(why));
-		if (reason && set.named[i]) {
-			request_error(req, PROTO_E_CONFLICT, "%s; nothing was removed", why);
-			goto out;
-		}
-		if (reason) {
-			if (nskipped++ < RM_LIST_MAX) {
-				cJSON *o = cJSON_CreateObject();
-				cJSON_AddStringToObject(o, "id", info.id);
-				cJSON_AddNumberToObject(o, "seq", (double)info.seq);
-				cJSON_AddStringToObject(o, "reason", reason);
-				cJSON_AddStringToObject(o, "message", why);
-				cJSON_AddItemToArray(skipped, o);
-			}
-			continue;
-		}
-		models += info.models;
-		go[ngo++] = info.seq;
-		if (info.keep_dir) {
-			dirs[ndirs] = util_path_join(d->runs_dir, info.id);
-			if (dirs[ndirs]) {
-				ndirs++;
-			}
-		}
-		if (ngo <= RM_LIST_MAX) {
-			cJSON *o = cJSON_CreateObject();
-			cJSON_AddStringToObject(o, "id", info.id);
-			cJSON_AddNumberToObject(o, "seq", (double)info.seq);
-			cJSON_AddStringToObject(o, "status", info.status);
-			cJSON_AddStringToObject(o, "experiment", info.experiment);
-			cJSON_AddStringToObject(o, "kind", info.kind);
-			cJSON_AddItemToArray(list, o);
-		}
+	err = store_rm_pick_each(d->store, decide_cb, &x);
+	if (x.refused[0]) {
+		request_error(req, PROTO_E_CONFLICT, "%s; nothing was removed", x.refused);
+		goto out;
 	}
-	/* 4. what it frees, then (unless a dry run) do it */
-	err = store_runs_rm_estimate(d->store, go, ngo, &est);
+	if (err < 0 || x.err < 0) {
+		err = x.err < 0 ? x.err : err;
+		goto fail;
+	}
+	/* 3. what it frees, then (unless a dry run) do it */
+	err = store_runs_rm_estimate(d->store, x.go, x.ngo, &est);
 	if (err < 0) {
 		goto fail;
 	}
 	cJSON_AddBoolToObject(res, "dry_run", a->dry_run);
-	cJSON_AddNumberToObject(res, "count", (double)ngo);
-	cJSON_AddNumberToObject(res, "skipped_count", (double)nskipped);
-	cJSON_AddNumberToObject(res, "models_unlinked", (double)models);
+	cJSON_AddNumberToObject(res, "count", (double)x.ngo);
+	cJSON_AddNumberToObject(res, "skipped_count", (double)x.nskipped);
+	cJSON_AddNumberToObject(res, "models_unlinked", (double)x.models);
 	cJSON *freed = cJSON_AddObjectToObject(res, "frees");
 	cJSON_AddNumberToObject(freed, "log_bytes", (double)est.log_bytes);
 	cJSON_AddNumberToObject(freed, "metric_points", (double)est.metric_points);
@@ -503,15 +420,15 @@ decide:
 	cJSON_AddNumberToObject(freed, "output_bytes", (double)est.output_bytes);
 	cJSON_AddNumberToObject(freed, "snapshots", (double)est.snapshots);
 	cJSON_AddNumberToObject(freed, "bytes", (double)(est.log_bytes + est.output_bytes));
-	if (!a->dry_run && ngo > RM_STEP) {
+	if (!a->dry_run && x.ngo > RM_STEP) {
 		/* many runs: one transaction of RM_STEP runs per turn of the loop */
-		err = rm_job_start(req, res, go, ngo, dirs, ndirs,
+		err = rm_job_start(req, res, x.go, x.ngo, x.dirs, x.ndirs,
 				   a->experiment_rm ? a->experiment : NULL);
 		/* taken, even on failure */
 		res = NULL;
-		go = NULL;
-		dirs = NULL;
-		ndirs = 0;
+		x.go = NULL;
+		x.dirs = NULL;
+		x.ndirs = 0;
 		if (err < 0) {
 			request_error(req, PROTO_E_INTERNAL,
 				      "cannot start removing the runs: %s; nothing was removed",
@@ -520,41 +437,35 @@ decide:
 		goto out;
 	}
 	if (!a->dry_run) {
-		err = store_runs_delete(d->store, go, ngo, a->experiment_rm ? a->experiment : NULL,
-					&cause);
+		err = store_runs_delete(d->store, x.go, x.ngo,
+					a->experiment_rm ? a->experiment : NULL, &cause);
 		if (err < 0) {
 			request_error(req, PROTO_E_INTERNAL, "%s; nothing was removed",
 				      cause ? cause : "deleting the runs failed");
 			goto out;
 		}
-		log_info("removed %zu run(s) from the history", ngo);
+		log_info("removed %zu run(s) from the history", x.ngo);
 		/* a bounded step: the rest goes back at the next gc */
 		store_vacuum_step(d->store, 2048);
-		remove_dirs_later(d, dirs, ndirs);
-		dirs = NULL;
-		ndirs = 0;
+		remove_dirs_later(d, x.dirs, x.ndirs);
+		x.dirs = NULL;
+		x.ndirs = 0;
 	}
 	request_reply(req, res);
 	res = NULL;
 	goto out;
 fail:
-	if (set.overflow) {
-		request_error(req, PROTO_E_TOO_LARGE,
-			      "more than %d runs match; narrow the selection (nothing was removed)",
-			      RM_RUNS_MAX);
-	} else {
-		request_error(req, PROTO_E_INTERNAL, "choosing the runs failed: %s",
-			      err == -ENOMEM ? "out of memory" : store_errmsg(d->store));
-	}
+	request_error(req, PROTO_E_INTERNAL, "choosing the runs failed: %s",
+		      err == -ENOMEM ? "out of memory" : store_errmsg(d->store));
 out:
-	for (size_t i = 0; i < ndirs; i++) {
-		free(dirs[i]);
+	store_rm_pick_end(d->store);
+	for (size_t i = 0; i < x.ndirs; i++) {
+		free(x.dirs[i]);
 	}
-	free(dirs);
-	free(go);
+	free(x.dirs);
+	free(x.go);
 	free(cause);
 	cJSON_Delete(res);
-	set_finish(&set);
 }
 
 /* The arguments run.rm and experiment.rm share; replies and returns < 0. */

@@ -402,8 +402,23 @@ struct store_rm_info {
 	bool keep_dir;             /* submitted with --keep */
 	bool keep_tag;             /* tagged keep */
 	double created_at;
+	bool named;                /* store_rm_pick_each: named, or a child of one named */
+	char parent_status[24];    /* store_rm_pick_each: its parent's status, "" for none */
 };
 int store_run_rm_info(struct store *s, int64_t seq, struct store_rm_info *ret);
+
+/* Choosing the runs of one removal in bulk: begin, add the runs named
+ * (named true) and those a selector matches, expand to their children
+ * (named when an ancestor is), then each one's store_rm_info in seq order
+ * (parents before their children), end. */
+int store_rm_pick_begin(struct store *s);
+int store_rm_pick_add(struct store *s, int64_t seq, bool named);
+int store_rm_pick_select(struct store *s, const struct store_run_select *q);
+int store_rm_pick_expand(struct store *s);
+int64_t store_rm_pick_count(struct store *s);
+typedef int (*store_rm_fn)(void *ud, const struct store_rm_info *in);
+int store_rm_pick_each(struct store *s, store_rm_fn cb, void *ud);
+void store_rm_pick_end(struct store *s);
 
 /* What deleting seqs[0..n) frees in the store (outputs no other run or
  * model has), for a dry run. */

@@ -104,10 +104,11 @@ int store_run_children(struct store *s, int64_t parent, store_seq_fn cb, void *u
 
 int store_run_rm_info(struct store *s, int64_t seq, struct store_rm_info *ret)
 {
-	sqlite3_stmt *st = NULL;
+	sqlite3_stmt *st = s->rm_info;
 	int r = 0;
 
-	if (sqlite3_prepare_v2(s->db,
+	/* prepared once: a removal of 100,000 runs asks this 200,000 times */
+	if (!st && sqlite3_prepare_v3(s->db,
 			       "SELECT r.id, r.status, r.kind, coalesce(r.parent_seq, 0), e.name, "
 			       "(SELECT COUNT(*) FROM models m WHERE m.run_seq = r.seq), "
 			       "(SELECT group_concat(m.name || ':' || m.version, ', ') FROM "
@@ -119,9 +120,11 @@ int store_run_rm_info(struct store *s, int64_t seq, struct store_rm_info *ret)
 			       "r.keep, r.created_at, "
 			       "EXISTS(SELECT 1 FROM run_tags t WHERE t.run_seq = r.seq AND t.key = 'keep') "
 			       "FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.seq = ?1",
-			       -1, &st, NULL) != SQLITE_OK) {
+			       -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
 		return -EIO;
 	}
+	s->rm_info = st;
+	sqlite3_reset(st);
 	sqlite3_bind_int64(st, 1, seq);
 	if (sqlite3_step(st) != SQLITE_ROW) {
 		r = -ENOENT;
@@ -142,7 +145,7 @@ int store_run_rm_info(struct store *s, int64_t seq, struct store_rm_info *ret)
 	ret->created_at = sqlite3_column_double(st, 9);
 	ret->keep_tag = sqlite3_column_int(st, 10) != 0;
 out:
-	sqlite3_finalize(st);
+	sqlite3_reset(st);
 	return r;
 }
 
@@ -175,25 +178,33 @@ int store_runs_rm_estimate(struct store *s, const int64_t *seqs, size_t n,
 				       "WHERE run_seq IN (SELECT seq FROM temp.rm_set)");
 	ret->metric_points = set_number(s, "SELECT coalesce(SUM(count), 0) FROM metrics "
 					   "WHERE run_seq IN (SELECT seq FROM temp.rm_set)");
-	/* Outputs whose content nothing else keeps: no run left, no model. */
-	ret->output_blobs = set_number(
-	    s, "SELECT COUNT(*) FROM (SELECT DISTINCT a.sha256 FROM artifacts a "
-	       "WHERE a.run_seq IN (SELECT seq FROM temp.rm_set) AND NOT EXISTS ("
-	       " SELECT 1 FROM artifacts b WHERE b.sha256 = a.sha256 AND b.run_seq NOT IN "
-	       " (SELECT seq FROM temp.rm_set)) AND NOT EXISTS ("
-	       " SELECT 1 FROM model_files f WHERE f.sha256 = a.sha256))");
-	ret->output_bytes = set_number(
-	    s, "SELECT coalesce(SUM(size), 0) FROM (SELECT a.sha256, MAX(a.size) AS size "
-	       "FROM artifacts a WHERE a.run_seq IN (SELECT seq FROM temp.rm_set) "
-	       "AND NOT EXISTS (SELECT 1 FROM artifacts b WHERE b.sha256 = a.sha256 AND "
-	       " b.run_seq NOT IN (SELECT seq FROM temp.rm_set)) "
-	       "AND NOT EXISTS (SELECT 1 FROM model_files f WHERE f.sha256 = a.sha256) "
-	       "GROUP BY a.sha256)");
+	/* Outputs whose content nothing else keeps: no run left, no model.
+	 * Sets rather than a question per row: artifacts has no index by
+	 * content, and a NOT EXISTS per artifact would be quadratic; each NOT
+	 * IN list is built once. */
+	{
+		sqlite3_stmt *st = NULL;
+		if (sqlite3_prepare_v2(
+			s->db,
+			"SELECT COUNT(*), coalesce(SUM(size), 0) FROM ("
+			" SELECT sha256, MAX(size) AS size FROM artifacts "
+			" WHERE run_seq IN (SELECT seq FROM temp.rm_set) GROUP BY sha256) "
+			"WHERE sha256 NOT IN (SELECT sha256 FROM artifacts WHERE run_seq NOT IN "
+			" (SELECT seq FROM temp.rm_set)) "
+			"AND sha256 NOT IN (SELECT sha256 FROM model_files)",
+			-1, &st, NULL) == SQLITE_OK &&
+		    sqlite3_step(st) == SQLITE_ROW) {
+			ret->output_blobs = sqlite3_column_int64(st, 0);
+			ret->output_bytes = sqlite3_column_int64(st, 1);
+		}
+		sqlite3_finalize(st);
+	}
 	ret->snapshots = set_number(
-	    s, "SELECT COUNT(DISTINCT r.snapshot) FROM runs r WHERE r.seq IN "
-	       "(SELECT seq FROM temp.rm_set) AND r.snapshot <> '' AND NOT EXISTS ("
-	       " SELECT 1 FROM runs o WHERE o.snapshot = r.snapshot AND o.seq NOT IN "
-	       " (SELECT seq FROM temp.rm_set))");
+	    s, "SELECT COUNT(*) FROM (SELECT snapshot, "
+	       "SUM(seq NOT IN (SELECT seq FROM temp.rm_set)) AS others FROM runs "
+	       "WHERE snapshot IN (SELECT snapshot FROM runs WHERE seq IN "
+	       "(SELECT seq FROM temp.rm_set) AND snapshot <> '') GROUP BY snapshot) "
+	       "WHERE others = 0");
 	set_clear(s);
 	return 0;
 }
@@ -594,4 +605,133 @@ int store_run_retention_json(struct store *s, int64_t seq, const struct store_re
 out:
 	sqlite3_finalize(st);
 	return r;
+}
+
+/* ---- choosing the runs of one rm, in bulk (temp.rm_pick) ----
+ *
+ * One statement over the whole choice rather than a few per run: a
+ * removal of 100,000 runs is decided in a fraction of a second. */
+
+int store_rm_pick_begin(struct store *s)
+{
+	return exec_sql(s, "CREATE TEMP TABLE IF NOT EXISTS rm_pick("
+			   "seq INTEGER PRIMARY KEY, named INTEGER NOT NULL);"
+			   "DELETE FROM temp.rm_pick;");
+}
+
+int store_rm_pick_add(struct store *s, int64_t seq, bool named)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (sqlite3_prepare_v3(s->db,
+			       "INSERT INTO temp.rm_pick(seq, named) VALUES(?1, ?2) "
+			       "ON CONFLICT(seq) DO UPDATE SET named = max(named, excluded.named)",
+			       -1, 0, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	sqlite3_bind_int64(st, 1, seq);
+	sqlite3_bind_int(st, 2, named);
+	r = store_exec_stmt(st);
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_rm_pick_select(struct store *s, const struct store_run_select *q)
+{
+	sqlite3_stmt *st = NULL;
+	int r;
+
+	if (sqlite3_prepare_v2(s->db,
+			       "INSERT OR IGNORE INTO temp.rm_pick(seq, named) "
+			       "SELECT r.seq, 0 FROM runs r JOIN experiments e ON e.id = r.experiment_id "
+			       "WHERE (?1 IS NULL OR e.name = ?1) AND (?2 IS NULL OR r.status = ?2) "
+			       "AND (?3 IS NULL OR r.created_at < ?3) "
+			       "AND (?4 IS NULL OR r.parent_seq = ?4) ORDER BY r.seq LIMIT ?5",
+			       -1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	if (q->experiment) {
+		sqlite3_bind_text(st, 1, q->experiment, -1, SQLITE_TRANSIENT);
+	}
+	if (q->status) {
+		sqlite3_bind_text(st, 2, q->status, -1, SQLITE_TRANSIENT);
+	}
+	if (q->before > 0) {
+		sqlite3_bind_double(st, 3, q->before);
+	}
+	if (q->parent_seq > 0) {
+		sqlite3_bind_int64(st, 4, q->parent_seq);
+	}
+	sqlite3_bind_int64(st, 5, q->limit > 0 ? q->limit : -1);
+	r = store_exec_stmt(st);
+	sqlite3_finalize(st);
+	return r;
+}
+
+int store_rm_pick_expand(struct store *s)
+{
+	/* children, and theirs, each named when an ancestor was */
+	return exec_sql(s, "INSERT INTO temp.rm_pick(seq, named) "
+			   "WITH RECURSIVE kids(seq, named) AS ("
+			   " SELECT r.seq, p.named FROM runs r JOIN temp.rm_pick p "
+			   "  ON r.parent_seq = p.seq "
+			   " UNION SELECT r.seq, k.named FROM runs r JOIN kids k ON r.parent_seq = k.seq) "
+			   "SELECT seq, max(named) FROM kids WHERE true GROUP BY seq "
+			   "ON CONFLICT(seq) DO UPDATE SET named = max(named, excluded.named)");
+}
+
+int64_t store_rm_pick_count(struct store *s)
+{
+	return set_number(s, "SELECT COUNT(*) FROM temp.rm_pick");
+}
+
+int store_rm_pick_each(struct store *s, store_rm_fn cb, void *ud)
+{
+	sqlite3_stmt *st = NULL;
+	int rc, r = 0;
+
+	if (sqlite3_prepare_v2(
+		s->db,
+		"SELECT r.seq, r.id, r.status, r.kind, coalesce(r.parent_seq, 0), e.name, "
+		"(SELECT COUNT(*) FROM models m WHERE m.run_seq = r.seq), "
+		"(SELECT group_concat(m.name || ':' || m.version, ', ') FROM "
+		" (SELECT name, version FROM models WHERE run_seq = r.seq ORDER BY id LIMIT 5) m), "
+		"(SELECT COUNT(*) FROM run_deps d JOIN runs w ON w.seq = d.run_seq "
+		" WHERE d.dep_seq = r.seq AND w.status NOT IN ('Completed', 'Failed', 'Canceled')), "
+		"r.keep, r.created_at, p.named, "
+		"coalesce((SELECT status FROM runs q WHERE q.seq = r.parent_seq), '') "
+		"FROM temp.rm_pick p JOIN runs r ON r.seq = p.seq "
+		"JOIN experiments e ON e.id = r.experiment_id ORDER BY r.seq",
+		-1, &st, NULL) != SQLITE_OK) {
+		return -EIO;
+	}
+	while (r == 0 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct store_rm_info in = {0};
+		in.seq = sqlite3_column_int64(st, 0);
+		snprintf(in.id, sizeof(in.id), "%s", store_col_text(st, 1));
+		snprintf(in.status, sizeof(in.status), "%s", store_col_text(st, 2));
+		snprintf(in.kind, sizeof(in.kind), "%s", store_col_text(st, 3));
+		in.parent_seq = sqlite3_column_int64(st, 4);
+		snprintf(in.experiment, sizeof(in.experiment), "%s", store_col_text(st, 5));
+		in.models = sqlite3_column_int64(st, 6);
+		snprintf(in.model_names, sizeof(in.model_names), "%s",
+			 store_col_text(st, 7) ? store_col_text(st, 7) : "");
+		in.active_dependents = sqlite3_column_int64(st, 8);
+		in.keep_dir = sqlite3_column_int(st, 9) != 0;
+		in.created_at = sqlite3_column_double(st, 10);
+		in.named = sqlite3_column_int(st, 11) != 0;
+		snprintf(in.parent_status, sizeof(in.parent_status), "%s", store_col_text(st, 12));
+		r = cb(ud, &in);
+	}
+	if (r == 0 && rc != SQLITE_DONE) {
+		r = -EIO;
+	}
+	sqlite3_finalize(st);
+	return r < 0 ? r : 0;
+}
+
+void store_rm_pick_end(struct store *s)
+{
+	sqlite3_exec(s->db, "DELETE FROM temp.rm_pick", NULL, NULL, NULL);
 }

@@ -334,7 +334,13 @@ static const char *const migrations[] = {
 	 * (docs/operations.md, "Life cycle"). Changing auto_vacuum takes a
 	 * VACUUM, which cannot run inside a transaction; it is atomic itself,
 	 * and a daemon killed before the version is written does it again. */
-	MIGRATE_OUTSIDE "PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
+	MIGRATE_OUTSIDE
+	/* and what choosing runs to remove asks of every run: which models
+	 * came from it, which runs wait for it (IF NOT EXISTS: a kill before
+	 * the version is written does it all again) */
+	"CREATE INDEX IF NOT EXISTS models_by_run ON models(run_seq) WHERE run_seq IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS run_deps_by_dep ON run_deps(dep_seq);"
+	"PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
 };
 
 int store_migrate(struct store *s, char **cause)
