@@ -271,7 +271,6 @@ void store_close(struct store *s)
 	for (int i = 0; i < STMT__MAX; i++) {
 		sqlite3_finalize(s->stmts[i]);
 	}
-	sqlite3_finalize(s->rm_info);
 	if (s->db && s->reader) {
 		sqlite3_close(s->db);
 	} else if (s->db) {

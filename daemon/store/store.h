@@ -388,7 +388,7 @@ int store_runs_select(struct store *s, const struct store_run_select *q, store_s
 /* A sweep's or array's children. */
 int store_run_children(struct store *s, int64_t parent, store_seq_fn cb, void *ud);
 
-/* What decides whether a run may go. */
+/* What decides whether a run may go (store_rm_pick_each). */
 struct store_rm_info {
 	int64_t seq;
 	char id[320];
@@ -405,7 +405,6 @@ struct store_rm_info {
 	bool named;                /* store_rm_pick_each: named, or a child of one named */
 	char parent_status[24];    /* store_rm_pick_each: its parent's status, "" for none */
 };
-int store_run_rm_info(struct store *s, int64_t seq, struct store_rm_info *ret);
 
 /* Choosing the runs of one removal in bulk: begin, add the runs named
  * (named true) and those a selector matches, expand to their children

@@ -102,53 +102,6 @@ int store_run_children(struct store *s, int64_t parent, store_seq_fn cb, void *u
 	return store_runs_select(s, &q, cb, ud);
 }
 
-int store_run_rm_info(struct store *s, int64_t seq, struct store_rm_info *ret)
-{
-	sqlite3_stmt *st = s->rm_info;
-	int r = 0;
-
-	/* prepared once: a removal of 100,000 runs asks this 200,000 times */
-	if (!st && sqlite3_prepare_v3(s->db,
-			       "SELECT r.id, r.status, r.kind, coalesce(r.parent_seq, 0), e.name, "
-			       "(SELECT COUNT(*) FROM models m WHERE m.run_seq = r.seq), "
-			       "(SELECT group_concat(m.name || ':' || m.version, ', ') FROM "
-			       " (SELECT name, version FROM models WHERE run_seq = r.seq "
-			       "  ORDER BY id LIMIT 5) m), "
-			       "(SELECT COUNT(*) FROM run_deps d JOIN runs w ON w.seq = d.run_seq "
-			       " WHERE d.dep_seq = r.seq AND w.status NOT IN "
-			       " ('Completed', 'Failed', 'Canceled')), "
-			       "r.keep, r.created_at, "
-			       "EXISTS(SELECT 1 FROM run_tags t WHERE t.run_seq = r.seq AND t.key = 'keep') "
-			       "FROM runs r JOIN experiments e ON e.id = r.experiment_id WHERE r.seq = ?1",
-			       -1, SQLITE_PREPARE_PERSISTENT, &st, NULL) != SQLITE_OK) {
-		return -EIO;
-	}
-	s->rm_info = st;
-	sqlite3_reset(st);
-	sqlite3_bind_int64(st, 1, seq);
-	if (sqlite3_step(st) != SQLITE_ROW) {
-		r = -ENOENT;
-		goto out;
-	}
-	memset(ret, 0, sizeof(*ret));
-	ret->seq = seq;
-	snprintf(ret->id, sizeof(ret->id), "%s", store_col_text(st, 0));
-	snprintf(ret->status, sizeof(ret->status), "%s", store_col_text(st, 1));
-	snprintf(ret->kind, sizeof(ret->kind), "%s", store_col_text(st, 2));
-	ret->parent_seq = sqlite3_column_int64(st, 3);
-	snprintf(ret->experiment, sizeof(ret->experiment), "%s", store_col_text(st, 4));
-	ret->models = sqlite3_column_int64(st, 5);
-	snprintf(ret->model_names, sizeof(ret->model_names), "%s",
-		 store_col_text(st, 6) ? store_col_text(st, 6) : "");
-	ret->active_dependents = sqlite3_column_int64(st, 7);
-	ret->keep_dir = sqlite3_column_int(st, 8) != 0;
-	ret->created_at = sqlite3_column_double(st, 9);
-	ret->keep_tag = sqlite3_column_int(st, 10) != 0;
-out:
-	sqlite3_reset(st);
-	return r;
-}
-
 /* One number from a statement over temp.rm_set. */
 static int64_t set_number(struct store *s, const char *sql)
 {

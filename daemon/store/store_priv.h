@@ -96,7 +96,6 @@ struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[STMT__MAX];
 	bool reader; /* store_open_reader's: read-only, never checkpoints */
-	sqlite3_stmt *rm_info; /* store_run_rm_info's, asked once per run removed */
 };
 
 /* store.c */
