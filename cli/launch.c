@@ -172,7 +172,7 @@ int launch_daemon(struct ctx *ctx, const char *state_dir, const char *max_runs,
 	struct client_error err = {0};
 	struct client *probe = NULL;
 	char *state_abs = NULL, *log_dir = NULL, *log_path = NULL, *bin = NULL;
-	const char *dargv[24];
+	const char *dargv[40];
 	size_t n = 0;
 	struct stat st;
 	off_t log_start = 0;

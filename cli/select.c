@@ -75,6 +75,49 @@ int select_any(const struct select_opts *o)
 	return o->experiment || o->status || o->parent;
 }
 
+/* Append refs[0..n) to out with the ranges spelled out; 0 or an exit
+ * status (said why). */
+static int expand_refs(struct ctx *ctx, char *const *refs, int n, cJSON *out)
+{
+	for (int i = 0; i < n; i++) {
+		long long lo, hi;
+		int k = range_of(refs[i], &lo, &hi);
+
+		if (k < 0 || (k > 0 && (hi < lo || hi - lo >= RANGE_MAX))) {
+			return verb_usage_error(ctx, "'%s' is not a range of run numbers: give "
+						"FIRST-LAST with FIRST <= LAST, at most %d runs",
+						refs[i], RANGE_MAX);
+		}
+		if (k == 0) {
+			cJSON_AddItemToArray(out, cJSON_CreateString(refs[i]));
+			continue;
+		}
+		for (long long s = lo; s <= hi; s++) {
+			char num[24];
+			snprintf(num, sizeof(num), "%lld", s);
+			cJSON_AddItemToArray(out, cJSON_CreateString(num));
+		}
+	}
+	return 0;
+}
+
+int select_refs(struct ctx *ctx, char *const *refs, int n, cJSON **ret)
+{
+	cJSON *out = cJSON_CreateArray();
+	int status;
+
+	if (!out) {
+		return VERB_EXIT_USAGE;
+	}
+	status = expand_refs(ctx, refs, n, out);
+	if (status) {
+		cJSON_Delete(out);
+		return status;
+	}
+	*ret = out;
+	return 0;
+}
+
 int select_runs(struct ctx *ctx, char *const *refs, int n, const struct select_opts *o,
 		cJSON **ret)
 {

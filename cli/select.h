@@ -53,3 +53,7 @@ int select_list(struct ctx *ctx, int argc, char **argv, int first, const struct 
  * matching. */
 int select_runs(struct ctx *ctx, char *const *refs, int n, const struct select_opts *o,
 		cJSON **ret);
+
+/* refs[0..n) as a JSON array of run references, ranges spelled out, for a
+ * verb whose selectors the daemon applies itself (rm). 0 or an exit status. */
+int select_refs(struct ctx *ctx, char *const *refs, int n, cJSON **ret);

@@ -36,11 +36,52 @@ static void usage(FILE *f)
 		   "  --http ADDR:PORT        serve the web view there (docs/web.md); port 0:\n"
 		   "                          a free one; loopback addresses only unless\n"
 		   "  --http-allow-remote     is given too\n"
+		   "  --min-free SIZE         refuse submits while the state directory's file\n"
+		   "                          system has less free (default 100M; 0: never)\n"
+		   "  --warn-free SIZE        'daemon status' warns below this (default 1G)\n"
+		   "  --cache-max-size SIZE   the download cache's bound, least recently used\n"
+		   "                          out first (default 20G; 0: none)\n"
+		   "                          SIZE: bytes, or with K, M, G or T (powers of 1024)\n"
+		   "  --keep-runs-days D      remove ended runs D days after they ended\n"
+		   "  --keep-failed-days D    remove failed and canceled runs D days after\n"
+		   "  --keep-runs N           keep the newest N runs of each experiment\n"
+		   "                          (retention, at start and daily; never a run a\n"
+		   "                          model came from or tagged keep; default: none)\n"
 		   "  --log-level L    error, warn, info (default) or debug\n"
 		   "  --verbose        the same as --log-level debug\n"
 		   "\n"
 		   "Under systemd, runyardd takes a socket passed with LISTEN_FDS, reports\n"
 		   "readiness and status on NOTIFY_SOCKET and pings the watchdog.\n");
+}
+
+/* "100M", "2G", "512" (bytes) into bytes; -EINVAL. */
+static int size_parse(const char *arg, uint64_t *ret)
+{
+	char *end;
+	double v = strtod(arg, &end);
+	double mult = 1;
+
+	if (end == arg || !(v >= 0)) {
+		return -EINVAL;
+	}
+	switch (*end) {
+	case '\0':
+		break;
+	case 'k': case 'K': mult = 1024.0; end++; break;
+	case 'm': case 'M': mult = 1024.0 * 1024; end++; break;
+	case 'g': case 'G': mult = 1024.0 * 1024 * 1024; end++; break;
+	case 't': case 'T': mult = 1024.0 * 1024 * 1024 * 1024; end++; break;
+	default:
+		return -EINVAL;
+	}
+	if (*end == 'B' || *end == 'b') {
+		end++;
+	}
+	if (*end || v * mult > 1e18) {
+		return -EINVAL;
+	}
+	*ret = (uint64_t)(v * mult);
+	return 0;
 }
 
 /* "127.0.0.1:8265" or "[::1]:0" into cfg; -EINVAL. The address is kept
@@ -89,11 +130,18 @@ int main(int argc, char **argv)
 		{"download-timeout", required_argument, NULL, 'T'},
 		{"http", required_argument, NULL, 'H'},
 		{"http-allow-remote", no_argument, NULL, 'R'},
+		{"min-free", required_argument, NULL, 'f'},
+		{"warn-free", required_argument, NULL, 'w'},
+		{"cache-max-size", required_argument, NULL, 'c'},
+		{"keep-runs-days", required_argument, NULL, 'k'},
+		{"keep-failed-days", required_argument, NULL, 'K'},
+		{"keep-runs", required_argument, NULL, 'n'},
 		{"help", no_argument, NULL, 'h'},
 		{"version", no_argument, NULL, 'V'},
 		{NULL, 0, NULL, 0},
 	};
-	struct daemon_config cfg = {.gpus = -1};
+	struct daemon_config cfg = {.gpus = -1, .min_free = UINT64_MAX, .warn_free = UINT64_MAX,
+				   .cache_max = UINT64_MAX};
 	struct daemon d;
 	uv_loop_t loop;
 	char *cause = NULL, *end;
@@ -175,6 +223,41 @@ int main(int argc, char **argv)
 		case 'R':
 			cfg.http_remote = true;
 			break;
+		case 'f':
+		case 'w':
+		case 'c':
+			if (size_parse(optarg, c == 'f' ? &cfg.min_free
+					       : c == 'w' ? &cfg.warn_free : &cfg.cache_max) < 0) {
+				fprintf(stderr, "runyardd: --%s wants a size (bytes, or 500M, 2G), "
+						"not '%s'\n",
+					c == 'f' ? "min-free" : c == 'w' ? "warn-free" : "cache-max-size",
+					optarg);
+				return 1;
+			}
+			break;
+		case 'k':
+		case 'K': {
+			double days = strtod(optarg, &end);
+			if (*end || end == optarg || !(days > 0) || days > 1e6) {
+				fprintf(stderr, "runyardd: --%s wants a number of days above 0, not "
+						"'%s'\n",
+					c == 'k' ? "keep-runs-days" : "keep-failed-days", optarg);
+				return 1;
+			}
+			*(c == 'k' ? &cfg.keep_runs_days : &cfg.keep_failed_days) = days;
+			break;
+		}
+		case 'n': {
+			long long n = strtoll(optarg, &end, 10);
+			if (*end || end == optarg || n < 1 || n > 100000000) {
+				fprintf(stderr, "runyardd: --keep-runs wants a number from 1 to "
+						"100000000, not '%s'\n",
+					optarg);
+				return 1;
+			}
+			cfg.keep_runs = n;
+			break;
+		}
 		case 'C':
 			cfg.cpus = (int)strtol(optarg, &end, 10);
 			if (*end || cfg.cpus < 1 || cfg.cpus > 100000) {

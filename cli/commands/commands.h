@@ -25,3 +25,13 @@ extern const struct verb cmd_env_entry;		/* env.c */
 extern const struct verb cmd_compute_entry;	/* compute.c */
 extern const struct verb cmd_dataset_entry;	/* dataset.c */
 extern const struct verb cmd_sweep_entry;	/* sweep.c */
+extern const struct verb cmd_rm_entry;		/* history.c */
+extern const struct verb cmd_gc_entry;
+extern const struct verb cmd_du_entry;
+extern const struct verb cmd_cache_entry;
+
+/* show's "Retention:" line from run.show's retention (history.c). */
+void history_print_retention(const cJSON *retention);
+
+/* runyard experiments rm NAME (history.c); argv[0] is "rm". */
+int experiments_rm(struct ctx *ctx, int argc, char **argv);

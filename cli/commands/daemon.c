@@ -57,7 +57,18 @@ static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 {
 	/* Options only this verb has, numbered apart from the shared enum. */
 	enum { OPT_DOWNLOAD_MAX_MB = 1000, OPT_DOWNLOAD_TIMEOUT };
+	/* Passed to runyardd as they are (runyardd checks them): the history's
+	 * life cycle (docs/operations.md). */
+	enum { OPT_PASS_FIRST = 1100 };
+	static const char *const pass[] = {"min-free", "warn-free", "cache-max-size",
+					   "keep-runs-days", "keep-failed-days", "keep-runs"};
 	static const struct option options[] = {
+		{"min-free", required_argument, NULL, OPT_PASS_FIRST + 0},
+		{"warn-free", required_argument, NULL, OPT_PASS_FIRST + 1},
+		{"cache-max-size", required_argument, NULL, OPT_PASS_FIRST + 2},
+		{"keep-runs-days", required_argument, NULL, OPT_PASS_FIRST + 3},
+		{"keep-failed-days", required_argument, NULL, OPT_PASS_FIRST + 4},
+		{"keep-runs", required_argument, NULL, OPT_PASS_FIRST + 5},
 		{"state-dir", required_argument, NULL, OPT_STATE_DIR},
 		{"max-runs", required_argument, NULL, OPT_MAX_RUNS},
 		{"grace", required_argument, NULL, OPT_GRACE},
@@ -71,7 +82,8 @@ static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 	struct client_error err = {0};
 	struct client *probe = NULL;
 	const char *state_dir = NULL, *max_runs = NULL, *grace = NULL;
-	const char *extra[9] = {NULL};
+	const char *extra[21] = {NULL};
+	char passed[6][24];
 	size_t nextra = 0;
 	long long ll;
 	double d;
@@ -128,6 +140,29 @@ static int daemon_start_cb(struct ctx *ctx, int argc, char **argv)
 			}
 			if (nextra + 2 < sizeof(extra) / sizeof(extra[0])) {
 				extra[nextra++] = mb ? "--snapshot-max-mb" : "--snapshot-max-files";
+				extra[nextra++] = optarg;
+			}
+			break;
+		}
+		case OPT_PASS_FIRST + 0:
+		case OPT_PASS_FIRST + 1:
+		case OPT_PASS_FIRST + 2:
+		case OPT_PASS_FIRST + 3:
+		case OPT_PASS_FIRST + 4:
+		case OPT_PASS_FIRST + 5: {
+			int k = c - OPT_PASS_FIRST;
+			char *end;
+			double v = strtod(optarg, &end);
+			/* sizes take K, M, G or T; days and counts are numbers */
+			if (end == optarg || !(v >= 0) ||
+			    (k < 3 ? (*end && !strchr("kKmMgGtT", *end)) : (*end || !(v > 0)))) {
+				return verb_usage_error(ctx, "--%s needs %s, not '%s'", pass[k],
+							k < 3 ? "a size (500M, 2G)" : "a number above 0",
+							optarg);
+			}
+			snprintf(passed[k], sizeof(passed[k]), "--%s", pass[k]);
+			if (nextra + 2 < sizeof(extra) / sizeof(extra[0])) {
+				extra[nextra++] = passed[k];
 				extra[nextra++] = optarg;
 			}
 			break;
@@ -201,7 +236,9 @@ static const struct verb daemon_start_entry = {
 	.summary = "Start runyardd in the background",
 	.usage = "Usage: runyard daemon start [--state-dir DIR] [--max-runs N] [--grace S] "
 		 "[--download-max-mb N] [--download-timeout S]\n"
-		 "           [--snapshot-max-mb N] [--snapshot-max-files N] [--json]\n"
+		 "           [--snapshot-max-mb N] [--snapshot-max-files N] [--min-free SIZE]\n"
+		 "           [--warn-free SIZE] [--cache-max-size SIZE] [--keep-runs-days D]\n"
+		 "           [--keep-failed-days D] [--keep-runs N] [--json]\n"
 		 "\n"
 		 "Start runyardd detached on the socket runyard uses, unless one already\n"
 		 "answers there, and wait (up to 10s) until it does.\n"
@@ -213,6 +250,12 @@ static const struct verb daemon_start_entry = {
 		 "  --download-timeout S   seconds a download may take (default 3600)\n"
 		 "  --snapshot-max-mb N, --snapshot-max-files N\n"
 		 "                   the daemon's default snapshot limits (300 MB, 2000)\n"
+		 "  --min-free SIZE, --warn-free SIZE, --cache-max-size SIZE\n"
+		 "                   free space floors (submits refused below the first,\n"
+		 "                   status warns below the second) and the download\n"
+		 "                   cache's bound (100M, 1G, 20G)\n"
+		 "  --keep-runs-days D, --keep-failed-days D, --keep-runs N\n"
+		 "                   retention rules (none by default)\n"
 		 "  --json           print {\"started\", \"pid\", \"socket\"}\n"
 		 "\n"
 		 "The daemon's output is appended to DIR/runyardd.log. The binary is\n"
@@ -440,6 +483,22 @@ static int daemon_status_cb(struct ctx *ctx, int argc, char **argv)
 	}
 	printf("%s\n", any ? "" : " none");
 	print_pool(cJSON_GetObjectItemCaseSensitive(result, "resources"));
+	const cJSON *disk = cJSON_GetObjectItemCaseSensitive(result, "disk");
+	if (disk) {
+		char fb[32], tb[32], floor[32];
+		render_size((double)json_int(disk, "free_bytes", 0), fb);
+		render_size((double)json_int(disk, "fs_bytes", 0), tb);
+		printf("%-11s %s free of %s\n", "Disk:", fb, tb);
+		if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(disk, "submits_refused"))) {
+			render_size((double)json_int(disk, "min_free_bytes", 0), floor);
+			printf("warning: free space is below --min-free (%s): submits are refused; "
+			       "make room with 'runyard du', 'runyard rm' and 'runyard gc'\n",
+			       floor);
+		} else if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(disk, "low"))) {
+			render_size((double)json_int(disk, "warn_free_bytes", 0), floor);
+			printf("warning: free space is low (below %s); see 'runyard du'\n", floor);
+		}
+	}
 out:
 	cJSON_Delete(result);
 	client_error_finish(&err);
@@ -452,8 +511,11 @@ static const struct verb daemon_status_entry = {
 	.summary = "Show runyardd's pid, socket, state and run counts",
 	.usage = "Usage: runyard daemon status [--json]\n"
 		 "\n"
-		 "Show the daemon's version, pid, socket, state directory, uptime and how\n"
-		 "many runs are in each status. Exits 1 when no daemon answers.\n",
+		 "Show the daemon's version, pid, socket, state directory, uptime, how\n"
+		 "many runs are in each status, and the free space of the state directory's\n"
+		 "file system, with a warning when it is low (runyardd --warn-free) or below\n"
+		 "the floor under which submits are refused (--min-free). Exits 1 when no\n"
+		 "daemon answers.\n",
 };
 
 static int daemon_set_cb(struct ctx *ctx, int argc, char **argv)

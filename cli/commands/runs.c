@@ -390,6 +390,7 @@ static void print_attempts(const cJSON *run)
 	}
 }
 
+
 static void print_run(const cJSON *run)
 {
 	const char *status = json_str(run, "status");
@@ -462,6 +463,7 @@ static void print_run(const cJSON *run)
 	if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(run, "keep"))) {
 		print_field("Keep:", "yes (working directory kept)");
 	}
+	history_print_retention(cJSON_GetObjectItemCaseSensitive(run, "retention"));
 	if (cJSON_GetArraySize(env) > 0) {
 		FILE *f = open_memstream(&text, &len);
 		if (f) {
@@ -914,6 +916,9 @@ static int experiments_cb(struct ctx *ctx, int argc, char **argv)
 	const cJSON *list, *e;
 	int status = 0, c;
 
+	if (argc >= 2 && strcmp(argv[1], "rm") == 0) {
+		return experiments_rm(ctx, argc - 1, argv + 1);
+	}
 	while ((c = getopt_long(argc, argv, ":h", options, NULL)) != -1) {
 		switch (c) {
 		case OPT_JSON:
@@ -925,9 +930,10 @@ static int experiments_cb(struct ctx *ctx, int argc, char **argv)
 			return verb_option_error(ctx, c, argv, options);
 		}
 	}
-	status = verb_args(ctx, argc, argv);
-	if (status) {
-		return status;
+	if (optind < argc) {
+		return verb_usage_error(ctx, "unexpected argument '%s' (the one sub-command is "
+					"'rm NAME')",
+					argv[optind]);
 	}
 	status = connect_call(ctx, "experiment.list", NULL, &result);
 	if (status) {
@@ -968,8 +974,13 @@ out:
 const struct verb cmd_experiments_entry = {
 	.name = "experiments",
 	.run = experiments_cb,
-	.summary = "List experiments",
+	.summary = "List experiments, or remove one's ended runs",
 	.usage = "Usage: runyard experiments [--json]\n"
+		 "   or: runyard experiments rm NAME [--dry-run] [--force] [--json]\n"
 		 "\n"
-		 "List experiments with their number of runs and latest run.\n",
+		 "List experiments with their number of runs and latest run. 'rm' removes\n"
+		 "the experiment's ended runs from the history, as 'runyard rm --experiment\n"
+		 "NAME' does (runs still going, and runs a model came from unless --force,\n"
+		 "are kept), and the experiment's name once no run of it is left.\n",
+	.max_args = VERB_ANY,
 };

@@ -25,6 +25,7 @@ struct fetch_mgr;
 struct services;
 struct systemd;
 struct web;
+struct retention;
 
 struct daemon {
 	uv_loop_t *loop;
@@ -42,6 +43,11 @@ struct daemon {
 	/* runyardd --download-timeout, resolved: the fetch manager's limit, and
 	 * an upload's to an HTTP datastore (inputs.c). */
 	long download_timeout_ms;
+	/* runyardd --min-free and --warn-free, in bytes (docs/operations.md). */
+	uint64_t min_free_bytes;
+	uint64_t warn_free_bytes;
+	/* runyardd --cache-max-size: the download cache's bound; 0: none. */
+	uint64_t cache_max_bytes;
 
 	struct store *store;
 	struct blobstore *blobs;
@@ -82,6 +88,9 @@ struct daemon {
 
 	/* The web view's listener (web/web.c); NULL when not listening. */
 	struct web *web;
+
+	/* Retention rules and their daily timer (registry/retention.c). */
+	struct retention *retention;
 
 	/* The service manager (core/systemd.c). */
 	struct systemd *systemd;

@@ -23,6 +23,7 @@
 #include "logs.h"
 #include "msg.h"
 #include "queue.h"
+#include "retention.h"
 #include "run.h"
 #include "scheduler.h"
 #include "snapshot.h"
@@ -157,6 +158,9 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 						       : SNAPSHOT_DEFAULT_MAX_FILES;
 	d->download_timeout_ms = cfg->download_timeout_ms > 0 ? cfg->download_timeout_ms
 							      : FETCH_DEFAULT_TIMEOUT_MS;
+	d->min_free_bytes = cfg->min_free == UINT64_MAX ? DAEMON_MIN_FREE_DEFAULT : cfg->min_free;
+	d->warn_free_bytes = cfg->warn_free == UINT64_MAX ? DAEMON_WARN_FREE_DEFAULT : cfg->warn_free;
+	d->cache_max_bytes = cfg->cache_max == UINT64_MAX ? DAEMON_CACHE_MAX_DEFAULT : cfg->cache_max;
 	d->state_dir = cfg->state_dir ? realpath(cfg->state_dir, NULL) : NULL;
 	if (!d->state_dir) {
 		/* realpath needs it to exist; make it, then resolve. */
@@ -254,6 +258,14 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	run_subscribe(d, watch_run_event, d);
 	run_subscribe(d, systemd_run_event, d);
 	run_subscribe(d, web_run_event, d);
+	struct store_retention rules = {.keep_runs_days = cfg->keep_runs_days,
+					.keep_failed_days = cfg->keep_failed_days,
+					.keep_runs = cfg->keep_runs};
+	r = retention_init(d, &rules);
+	if (r < 0) {
+		*cause = msg_strdupf("cannot set up retention: %s", strerror(-r));
+		return r;
+	}
 	r = blob_store_open(d->state_dir, &d->blobs);
 	if (r < 0) {
 		*cause = msg_strdupf("cannot set up the blob store in %s: %s", d->state_dir,
@@ -264,7 +276,8 @@ int daemon_init(struct daemon *d, uv_loop_t *loop, const struct daemon_config *c
 	if (!p) {
 		return -ENOMEM;
 	}
-	struct fetch_limits fl = {.max_bytes = cfg->download_max_bytes,
+	struct fetch_limits fl = {.cache_max_bytes = d->cache_max_bytes,
+				  .max_bytes = cfg->download_max_bytes,
 				  .timeout_ms = d->download_timeout_ms,
 				  .retries = -1};
 	r = fetch_mgr_create(loop, p, &fl, &d->fetch);
@@ -362,6 +375,7 @@ int daemon_resume(struct daemon *d)
 		return r;
 	}
 	exec_sweep_dirs(d);
+	retention_start(d);
 	if (services_start(d) < 0) {
 		log_error("starting the services failed; they start at the next restart");
 	}
@@ -404,6 +418,7 @@ void daemon_stop(struct daemon *d)
 	compute_shutdown(d);
 	services_shutdown(d);
 	web_stop(d);
+	retention_close(d);
 	/* After the parts that may wait for downloads have let go of them. */
 	fetch_mgr_close(d->fetch);
 	d->fetch = NULL;

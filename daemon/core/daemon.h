@@ -8,6 +8,12 @@
 
 #include "context.h"
 
+/* Free space floors by default: 100 MiB to submit, 1 GiB before a warning. */
+#define DAEMON_MIN_FREE_DEFAULT (100ULL << 20)
+#define DAEMON_WARN_FREE_DEFAULT (1ULL << 30)
+/* The download cache holds 20 GiB by default (a download may be 10 GB). */
+#define DAEMON_CACHE_MAX_DEFAULT (20ULL << 30)
+
 struct daemon_config {
 	const char *state_dir;   /* NULL: $XDG_STATE_HOME/runyard */
 	const char *socket_path; /* NULL: $XDG_RUNTIME_DIR/runyard/runyard.sock, else in state_dir */
@@ -23,6 +29,17 @@ struct daemon_config {
 	const char *http_addr;       /* the web view's address; NULL: none at start */
 	int http_port;               /* 0: a free port */
 	bool http_remote;            /* a non-loopback address is meant */
+	/* Free space on the state directory's file system: below min_free a
+	 * submit is refused, below warn_free daemon.status warns. UINT64_MAX:
+	 * the default; 0: no floor. */
+	uint64_t min_free;
+	uint64_t warn_free;
+	/* The download cache's bound; UINT64_MAX: the default; 0: none. */
+	uint64_t cache_max;
+	/* Retention (docs/operations.md): 0 is no such rule. */
+	double keep_runs_days;
+	double keep_failed_days;
+	int64_t keep_runs;
 };
 
 /* Resolve paths, open the store and blobs, listen; start-up failures are the

@@ -24,6 +24,8 @@ static const struct op_entry *const groups[] = {
 	ops_snapshot_entries,
 	ops_service_entries,
 	ops_sweep_entries,
+	ops_history_entries,
+	ops_cache_entries,
 };
 
 static const struct op_entry *find_op(const char *name)

@@ -45,6 +45,9 @@ struct job {
 	char *cause;
 	cJSON *artifacts; /* finalize: [{path, size, sha256, mode}] */
 	char *path;       /* remove: the directory */
+	/* finalize: the blob store's hold until the artifacts are recorded */
+	struct blobstore *bs;
+	uint64_t hold;
 };
 
 static void start_running(struct run *r);
@@ -66,6 +69,7 @@ static struct job *job_new(struct run *r)
 
 static void job_free(struct job *j)
 {
+	blob_release(j->bs, j->hold);
 	free(j->cause);
 	free(j->path);
 	cJSON_Delete(j->artifacts);
@@ -1172,6 +1176,8 @@ static void finalize_collect(struct run *r)
 		run_fail(r, "FinalizationFailed", "out of memory");
 		return;
 	}
+	j->bs = r->d->blobs;
+	j->hold = blob_hold(j->bs);
 	err = uv_queue_work(r->d->loop, &j->req, finalize_work, finalize_done);
 	if (err < 0) {
 		r->busy = false;
@@ -1360,7 +1366,12 @@ void exec_sweep_dirs(struct daemon *d)
 			wanted = strcmp(r->id, de->d_name) == 0;
 		}
 		char *p = util_path_join(d->runs_dir, de->d_name);
-		if (p && !wanted && !file_exists(p, "keep")) {
+		int64_t seq;
+		/* A kept directory stays, unless its run was removed from the
+		 * history (run.rm killed between its commit and the removal). */
+		if (p && !wanted &&
+		    (!file_exists(p, "keep") ||
+		     store_run_resolve(d->store, de->d_name, &seq) == -ENOENT)) {
 			log_info("removing the leftover run directory %s", p);
 			util_rm_rf(p);
 		}

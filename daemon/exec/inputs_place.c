@@ -68,6 +68,9 @@ struct inputs_job {
 	bool mounts;
 	int err;
 	char *cause;
+	/* the blob store's hold, from placing until what was placed is recorded */
+	struct blobstore *bs;
+	uint64_t hold;
 };
 
 static struct inputs_job *jobs;
@@ -85,6 +88,7 @@ static void item_finish(struct item *it)
 
 static void job_free(struct inputs_job *j)
 {
+	blob_release(j->bs, j->hold);
 	for (size_t i = 0; i < j->n; i++) {
 		item_finish(&j->items[i]);
 	}
@@ -581,6 +585,10 @@ static void start_work(struct inputs_job *j)
 		return;
 	}
 	j->work.data = j;
+	if (!j->hold) {
+		j->bs = j->r->d->blobs;
+		j->hold = blob_hold(j->bs);
+	}
 	err = uv_queue_work(j->r->d->loop, &j->work, work_cb, work_done_cb);
 	if (err < 0) {
 		j->err = err;

@@ -42,10 +42,13 @@ struct upload {
 	} o[INPUTS_MAX];
 	int err;
 	char *cause;
+	struct blobstore *bs;
+	uint64_t hold; /* the blob store's, until the manifests are recorded */
 };
 
 static void upload_free(struct upload *u)
 {
+	blob_release(u->bs, u->hold);
 	for (size_t i = 0; i < u->n; i++) {
 		free(u->o[i].name);
 		free(u->o[i].path);
@@ -590,6 +593,8 @@ int inputs_finalize(struct run *r, inputs_ready_fn cb)
 	u->r = r;
 	u->cb = cb;
 	u->work.data = u;
+	u->bs = d->blobs;
+	u->hold = blob_hold(d->blobs);
 	err = uv_queue_work(d->loop, &u->work, upload_work_cb, upload_done_cb);
 	if (err < 0) {
 		upload_free(u);

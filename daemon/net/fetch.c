@@ -151,6 +151,7 @@ static void req_answer(struct fetch_req *q, int err, const char *cause, const ch
 		char *obj = util_path_join(m->objects, sha256);
 
 		q->path = obj;
+		fetch_cache_touch(m, sha256);
 		memcpy(q->sha256, sha256, 65);
 		q->size = size;
 		q->from_cache = from_cache;
@@ -212,10 +213,17 @@ static void answer_body(struct xfer *x, struct fetch_req *q, const char *sha256,
 
 void fetch_xfer_succeed(struct xfer *x, const char *sha256, uint64_t size, bool from_cache)
 {
+	struct fetch_mgr *m = x->m;
+
 	while (x->waiters) {
 		answer_body(x, x->waiters, sha256, size, from_cache);
 	}
 	fetch_xfer_free(x);
+	/* A new object may take the cache over its bound: the least recently
+	 * used ones go (never this one: it was just handed out). */
+	if (!from_cache && m->cache_max > 0) {
+		fetch_cache_trim(m, m->cache_max, NULL, NULL);
+	}
 }
 
 /* Every waiter fails with "URL: <reason>". */
@@ -577,6 +585,8 @@ int fetch_mgr_create(uv_loop_t *loop, const char *cache_dir, const struct fetch_
 	m->max_bytes = lim && lim->max_bytes ? lim->max_bytes : DEFAULT_MAX_BYTES;
 	m->timeout_ms = lim && lim->timeout_ms > 0 ? lim->timeout_ms : DEFAULT_TIMEOUT_MS;
 	m->retries = lim && lim->retries >= 0 ? lim->retries : DEFAULT_RETRIES;
+	m->cache_max = lim ? lim->cache_max_bytes : 0;
+	m->release = fetch_mgr_release;
 	m->dir = strdup(cache_dir);
 	m->objects = util_path_join(cache_dir, "objects");
 	m->index = util_path_join(cache_dir, "index");
@@ -599,6 +609,10 @@ int fetch_mgr_create(uv_loop_t *loop, const char *cache_dir, const struct fetch_
 	uv_timer_init(loop, &m->wake);
 	m->wake.data = m;
 	m->handles = 4;
+	if (m->cache_max > 0) {
+		/* the bound may have been lowered since the last start */
+		fetch_cache_trim(m, m->cache_max, NULL, NULL);
+	}
 	*ret = m;
 	return 0;
 fail:

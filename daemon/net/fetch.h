@@ -50,6 +50,7 @@ typedef void (*fetch_done_cb)(void *ud, const struct fetch_result *res);
 #define FETCH_DEFAULT_TIMEOUT_MS (3600L * 1000)
 
 struct fetch_limits {
+	uint64_t cache_max_bytes; /* the cache's bound (fetch_cache.c); 0: none */
 	uint64_t max_bytes; /* 0: a default */
 	long timeout_ms;    /* 0: FETCH_DEFAULT_TIMEOUT_MS */
 	int retries;        /* transient failures retried; <0: a default */
@@ -71,3 +72,26 @@ int fetch_start(struct fetch_mgr *m, const struct fetch_opts *o, fetch_progress_
 /* Stop waiting for a request; its callbacks never run. A transfer others
  * still wait for goes on. Accepts NULL. */
 void fetch_cancel(struct fetch_req *q);
+
+/* ---- the cache's bound (fetch_cache.c) ---- */
+
+/* An object handed to a request this recently is never removed: its owner
+ * is about to copy it. */
+#define FETCH_CACHE_GRACE_S 900
+
+/* The cached objects, most recently used first: [{sha256, size, used_at
+ * (unix seconds), in_use, urls: [...]}]. Small files, read on the loop. */
+struct cJSON;
+int fetch_cache_list(struct fetch_mgr *m, struct cJSON **ret);
+
+struct fetch_trim_result {
+	uint64_t removed, bytes;    /* objects removed and their bytes */
+	uint64_t kept_in_use;       /* too recently used to remove */
+	uint64_t bytes_before, bytes_after;
+};
+typedef void (*fetch_trim_cb)(void *ud, int err, const struct fetch_trim_result *res);
+
+/* Remove least recently used objects, in the thread pool, until the cache
+ * holds at most max_bytes (0: clear it). cb (may be NULL) runs on the loop,
+ * with -ECANCELED when the manager closed meanwhile. */
+int fetch_cache_trim(struct fetch_mgr *m, uint64_t max_bytes, fetch_trim_cb cb, void *ud);

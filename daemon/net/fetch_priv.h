@@ -35,6 +35,10 @@ struct fetch_mgr {
 	uint64_t max_bytes;
 	long timeout_ms;
 	int retries;
+	uint64_t cache_max; /* 0: unbounded */
+	/* fetch_mgr_release, for fetch_cache.c's work items (which must not
+	 * name fetch.c: the files would call one another in a loop) */
+	void (*release)(struct fetch_mgr *m);
 
 	struct http_mgr *http;
 	struct xfer *xfers;
@@ -131,6 +135,9 @@ struct xfer {
 	uint64_t work_max; /* max_bytes when the work was queued: joins change it */
 	char *file_path;   /* file:// */
 };
+
+/* fetch_cache.c: an object was handed out (the order of eviction). */
+void fetch_cache_touch(struct fetch_mgr *m, const char *sha256);
 
 /* fetch.c */
 uint64_t fetch_now_ms(void);

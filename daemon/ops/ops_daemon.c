@@ -11,6 +11,7 @@
 
 
 #include "context.h"
+#include "gc.h"
 #include "log.h"
 #include "msg.h"
 #include "proto.h"
@@ -78,6 +79,16 @@ static void ops_daemon_status(struct request *req)
 		cJSON_AddNullToObject(res, "web_url");
 	}
 	free(url);
+	uint64_t free_bytes, fs_bytes;
+	if (gc_free_space(d, &free_bytes, &fs_bytes) == 0) {
+		cJSON *disk = cJSON_AddObjectToObject(res, "disk");
+		cJSON_AddNumberToObject(disk, "free_bytes", (double)free_bytes);
+		cJSON_AddNumberToObject(disk, "fs_bytes", (double)fs_bytes);
+		cJSON_AddNumberToObject(disk, "min_free_bytes", (double)d->min_free_bytes);
+		cJSON_AddNumberToObject(disk, "warn_free_bytes", (double)d->warn_free_bytes);
+		cJSON_AddBoolToObject(disk, "low", free_bytes < d->warn_free_bytes);
+		cJSON_AddBoolToObject(disk, "submits_refused", free_bytes < d->min_free_bytes);
+	}
 	request_reply(req, res);
 }
 

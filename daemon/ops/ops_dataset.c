@@ -81,6 +81,7 @@ struct reg {
 	uv_work_t work;
 	struct request *req;
 	struct daemon *d;
+	uint64_t hold; /* the blob store's, until the version is recorded */
 	char *name;
 	char *description;
 	struct source src[SOURCES_MAX];
@@ -98,6 +99,7 @@ static int registering; /* registrations between their request and reg_free */
 
 static void reg_free(struct reg *g)
 {
+	blob_release(g->d ? g->d->blobs : NULL, g->hold);
 	registering--;
 	for (struct reg **pp = &pending; *pp; pp = &(*pp)->next) {
 		if (*pp == g) {
@@ -532,6 +534,7 @@ static void ops_dataset_register(struct request *req)
 	}
 	registering++;
 	g->d = d;
+	g->hold = blob_hold(d->blobs);
 	g->req = request_hold(req);
 	g->name = strdup(name);
 	g->description = description ? strdup(description) : NULL;

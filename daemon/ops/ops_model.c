@@ -94,6 +94,7 @@ struct reg {
 	uv_work_t work;
 	struct request *req;
 	struct daemon *d;
+	uint64_t hold; /* the blob store's, until the model is recorded */
 	/* what to register */
 	char *name;
 	char *framework;
@@ -113,6 +114,7 @@ struct reg {
 
 static void reg_free(struct reg *g)
 {
+	blob_release(g->d ? g->d->blobs : NULL, g->hold);
 	request_release(g->req);
 	free(g->name);
 	free(g->framework);
@@ -649,6 +651,7 @@ static void ops_model_register(struct request *req)
 		return;
 	}
 	g->d = d;
+	g->hold = blob_hold(d->blobs);
 	g->work.data = g;
 	g->name = strdup(name);
 	g->framework = framework ? strdup(framework_canonical(framework)) : NULL;

@@ -22,6 +22,7 @@
 #include "proto.h"
 #include "queue.h"
 #include "resources.h"
+#include "retention.h"
 #include "run.h"
 #include "scheduler.h"
 #include "slurm.h"
@@ -82,6 +83,7 @@ static void ops_run_show(struct request *req)
 	}
 	/* its data: inputs (with download progress) and outputs to datastores */
 	inputs_json(req->d, seq, run);
+	retention_describe(req->d, seq, run);
 	request_reply(req, run);
 }
 

@@ -82,6 +82,7 @@ struct deploy {
 	uv_work_t work;
 	struct request *req;
 	struct daemon *d;
+	uint64_t hold; /* the blob store's, until the service is recorded */
 	char *service;
 	int port; /* 0: any free port */
 	bool port_given;
@@ -95,6 +96,7 @@ struct deploy {
 
 static void deploy_free(struct deploy *dp)
 {
+	blob_release(dp->d ? dp->d->blobs : NULL, dp->hold);
 	request_release(dp->req);
 	free(dp->service);
 	free(dp->env_hash);
@@ -370,6 +372,7 @@ static void ops_model_deploy(struct request *req)
 		goto out;
 	}
 	dp->d = d;
+	dp->hold = blob_hold(d->blobs);
 	dp->cfg.cpu = cpu;
 	dp->cfg.memory_gb = memory_gb;
 	dp->work.data = dp;

@@ -17,6 +17,7 @@
 #include "context.h"
 #include "enqueue.h"
 #include "envs.h"
+#include "gc.h"
 #include "gitmeta.h"
 #include "ignore.h"
 #include "inputs.h"
@@ -41,6 +42,7 @@ struct submit {
 	uv_work_t work;
 	struct request *req;
 	struct daemon *d;
+	uint64_t hold; /* the blob store's, until the run is recorded */
 	char *source;
 	char *experiment;
 	char *python;
@@ -178,6 +180,8 @@ static int parse_after(struct request *req, struct submit *s)
 
 static void submit_free(struct submit *s)
 {
+	/* after the run's row is in: its snapshot is referenced from here on */
+	blob_release(s->d ? s->d->blobs : NULL, s->hold);
 	request_release(s->req);
 	free(s->source);
 	free(s->experiment);
@@ -846,6 +850,22 @@ static void submit_start(struct request *req, const cJSON *sweep)
 		}
 		python = envr.python;
 	}
+	/* Refused before anything is stored, rather than failing halfway
+	 * through a snapshot or a run's outputs. */
+	uint64_t free_bytes, fs_bytes;
+	if (!dry_run && d->min_free_bytes > 0 &&
+	    gc_free_space(d, &free_bytes, &fs_bytes) == 0 && free_bytes < d->min_free_bytes) {
+		request_error(req, PROTO_E_UNAVAILABLE,
+			      "only %.1f MiB free on the file system of %s, below runyardd's "
+			      "--min-free of %.1f MiB: make room ('runyard du', 'runyard rm', "
+			      "'runyard gc') and submit again",
+			      (double)free_bytes / (1 << 20), d->state_dir,
+			      (double)d->min_free_bytes / (1 << 20));
+		envs_resolved_finish(&envr);
+		cJSON_Delete(inputs);
+		cJSON_Delete(outputs);
+		return;
+	}
 	s = calloc(1, sizeof(*s));
 	if (!s) {
 		request_error(req, PROTO_E_INTERNAL, "out of memory");
@@ -855,6 +875,7 @@ static void submit_start(struct request *req, const cJSON *sweep)
 		return;
 	}
 	s->d = d;
+	s->hold = blob_hold(d->blobs);
 	s->inputs = inputs;
 	s->outputs = outputs;
 	s->req = request_hold(req);

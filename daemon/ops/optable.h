@@ -16,6 +16,8 @@ extern const struct op_entry ops_submit_entries[];
 extern const struct op_entry ops_snapshot_entries[];
 extern const struct op_entry ops_service_entries[];
 extern const struct op_entry ops_sweep_entries[];
+extern const struct op_entry ops_history_entries[];
+extern const struct op_entry ops_cache_entries[];
 
 /* sweep.cancel's work and reply, which run.cancel of a sweep shares. */
 void ops_sweep_cancel_reply(struct request *req, int64_t seq);

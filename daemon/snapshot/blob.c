@@ -1,10 +1,12 @@
 #include "blob.h"
+#include "blob_priv.h"
 #include "util.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +45,12 @@
 
 struct blobstore {
 	char *root;
-	char epoch[33]; /* root/blobs.epoch: changes whenever blobs may have been removed */
+	/* root/blobs.epoch: changes whenever blobs may have been removed. Two
+	 * slots, so a reader's pointer stays a whole string while a collection
+	 * writes the next one into the other slot. */
+	char epochs[2][33];
+	_Atomic int epoch_cur;
+	struct blob_gc *gc; /* holds and the collection (blob_gc.c) */
 	char *tmpdir;   /* root/tmp, for mkostemp templates */
 	int shafd;      /* root/blobs/sha256 */
 	int tmpfd;      /* root/tmp */
@@ -267,7 +274,8 @@ int blob_store_open(const char *root, struct blobstore **ret)
 	}
 	bs->shafd = bs->tmpfd = -1;
 	bs->root = strdup(root);
-	if (!bs->root || asprintf(&bs->tmpdir, "%s/tmp", root) < 0) {
+	bs->gc = blob_gc_create();
+	if (!bs->root || !bs->gc || asprintf(&bs->tmpdir, "%s/tmp", root) < 0) {
 		bs->tmpdir = NULL;
 		r = -ENOMEM;
 		goto fail;
@@ -298,7 +306,7 @@ int blob_store_open(const char *root, struct blobstore **ret)
 	if (r < 0) {
 		goto fail;
 	}
-	r = read_epoch(rootfd, bs->epoch);
+	r = read_epoch(rootfd, bs->epochs[0]);
 	if (r < 0) {
 		goto fail;
 	}
@@ -358,6 +366,7 @@ void blob_store_close(struct blobstore *bs)
 #if OPENSSL_VERSION_NUMBER >= 0x30000000L
 	EVP_MD_free(bs->fetched);
 #endif
+	blob_gc_destroy(bs->gc);
 	free(bs->tmpdir);
 	free(bs->root);
 	free(bs);
@@ -370,7 +379,42 @@ const char *blob_store_root(const struct blobstore *bs)
 
 const char *blob_store_epoch(const struct blobstore *bs)
 {
-	return bs->epoch;
+	return bs->epochs[atomic_load(&bs->epoch_cur)];
+}
+
+int blob_store_new_epoch(struct blobstore *bs)
+{
+	int next = !atomic_load(&bs->epoch_cur);
+	char *path = NULL;
+	int r;
+
+	r = util_random_hex(bs->epochs[next], 16);
+	if (r < 0) {
+		return r;
+	}
+	bs->epochs[next][32] = '\0';
+	if (asprintf(&path, "%s/blobs.epoch", bs->root) < 0) {
+		return -ENOMEM;
+	}
+	/* Durable before the first removal: a stat cache written against
+	 * the old epoch must never be trusted again, even after a crash. */
+	r = util_write_file_atomic(path, bs->epochs[next], 32, 0600);
+	free(path);
+	if (r < 0) {
+		return r;
+	}
+	atomic_store(&bs->epoch_cur, next);
+	return 0;
+}
+
+struct blob_gc *blob_store_gc(struct blobstore *bs)
+{
+	return bs->gc;
+}
+
+int blob_store_shafd(const struct blobstore *bs)
+{
+	return bs->shafd;
 }
 
 int blob_path(const struct blobstore *bs, const char *hex, char *buf, size_t bufsz)
@@ -395,6 +439,8 @@ bool blob_exists(struct blobstore *bs, const char *hex)
 	if (!blob_valid_hex(hex)) {
 		return false;
 	}
+	/* Whoever asks is about to rely on it: a collection now keeps it. */
+	blob_gc_note(bs->gc, hex);
 	rel_name(hex, rel);
 	return fstatat(bs->shafd, rel, &st, 0) == 0;
 }

@@ -28,8 +28,8 @@ bool blob_store_is_root(const struct blobstore *bs, const struct stat *st);
 const char *blob_store_real_root(const struct blobstore *bs);
 
 /* The store's epoch (root/blobs.epoch): the same for as long as no blob has been
- * removed. Nothing removes blobs yet; whatever does must write a new epoch
- * first, since stat caches trust their recorded blobs while it is the same. */
+ * removed. A collection (blob_gc_begin) writes a new one before it removes
+ * anything, since stat caches trust their recorded blobs while it is the same. */
 const char *blob_store_epoch(const struct blobstore *bs);
 
 /* Store the regular file at path (relative to dirfd, or absolute; AT_FDCWD
@@ -117,3 +117,27 @@ int blob_batch_commit(struct blob_batch *b);
 
 /* Remove the temporaries of blobs not committed and free the batch; accepts NULL. */
 void blob_batch_destroy(struct blob_batch *b);
+
+/* ---- holds and collection (blob_gc.c) ----
+ *
+ * Every writer that stores blobs and records them in the database later
+ * takes a hold before it looks at the store and releases it after its rows
+ * are committed (or it gave up): a collection waits for the holds taken
+ * before it began, and keeps every blob a writer uses while it runs. */
+uint64_t blob_hold(struct blobstore *bs);
+/* Release a hold; 0 (no hold) and a NULL store are fine. */
+void blob_release(struct blobstore *bs, uint64_t hold);
+
+/* Begin a collection: a new epoch (written durably), noting from now on,
+ * the holds taken so far become the ones to wait for. One at a time. */
+int blob_gc_begin(struct blobstore *bs);
+/* How many holds taken before the collection began are still held. */
+int64_t blob_gc_waiting(struct blobstore *bs);
+/* Remove a blob unless a writer used it since blob_gc_begin (-EBUSY);
+ * -EAGAIN when noting failed (remove nothing), -ENOENT when gone. */
+int blob_gc_remove(struct blobstore *bs, const char *hex);
+void blob_gc_end(struct blobstore *bs);
+
+/* Each stored blob: its name, size and the bytes it takes on disk. */
+typedef int (*blob_list_fn)(void *ud, const char *hex, uint64_t size, uint64_t disk);
+int blob_foreach(struct blobstore *bs, blob_list_fn cb, void *ud);

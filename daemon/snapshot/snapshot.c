@@ -1231,7 +1231,8 @@ static void use_stat_cache(struct snapshot_build *t, const struct statcache *c)
 	}
 }
 
-static void save_stat_cache(struct snapshot_build *t, const char *path, int64_t now)
+static void save_stat_cache(struct snapshot_build *t, const char *path, const char *epoch,
+                            int64_t now)
 {
 	struct statcache_rec *recs = calloc(t->nfiles ? t->nfiles : 1, sizeof(*recs));
 	size_t n = 0;
@@ -1257,7 +1258,7 @@ static void save_stat_cache(struct snapshot_build *t, const char *path, int64_t 
 		n++;
 	}
 	/* Only saves reading next time: a failure here is not the snapshot's. */
-	statcache_save(path, blob_store_epoch(t->bs), recs, n, now);
+	statcache_save(path, epoch, recs, n, now);
 	free(recs);
 }
 
@@ -1302,12 +1303,17 @@ int snapshot_take_with(struct blobstore *bs, const char *source, const struct sn
 	size_t nthreads;
 	char *walk_cause = NULL;
 	int64_t read_done;
+	char epoch[33];
 	int r;
 
 	r = source_outside_store(bs, source, cause);
 	if (r < 0) {
 		return r;
 	}
+	/* The epoch before anything is looked at: if a collection starts
+	 * meanwhile, the cache saved below is written against the old one and
+	 * so is checked, not trusted, next time. */
+	memcpy(epoch, blob_store_epoch(bs), sizeof(epoch));
 	r = snapshot_build_create(bs, source, opts, &t);
 	if (r < 0) {
 		return r;
@@ -1340,7 +1346,7 @@ int snapshot_take_with(struct blobstore *bs, const char *source, const struct sn
 	}
 
 	if (opts->stat_cache) {
-		r = statcache_load(opts->stat_cache, blob_store_epoch(bs), &sc);
+		r = statcache_load(opts->stat_cache, epoch, &sc);
 		if (r < 0) {
 			goto out;
 		}
@@ -1366,7 +1372,7 @@ int snapshot_take_with(struct blobstore *bs, const char *source, const struct sn
 	if (opts->stat_cache &&
 	    !(t->cached_files == t->nfile && statcache_count(sc) == t->nfile &&
 	      statcache_same_epoch(sc))) {
-		save_stat_cache(t, opts->stat_cache, read_done);
+		save_stat_cache(t, opts->stat_cache, epoch, read_done);
 	}
 	r = snapshot_build_finish(t, batches[0], ret, cause);
 out:

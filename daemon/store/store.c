@@ -220,7 +220,10 @@ int store_open(const char *path, struct store **ret, char **cause)
 	/* WAL with synchronous=NORMAL: a committed transaction survives the
 	 * daemon being killed at any moment; only a power cut can take the
 	 * last few, and never corrupts. That keeps commits off fsync. */
+	/* auto_vacuum first: on a new database it takes effect with the first
+	 * table, so only stores made before it need the migration's VACUUM. */
 	rc = sqlite3_exec(s->db,
+			  "PRAGMA auto_vacuum = INCREMENTAL;"
 			  "PRAGMA journal_mode = WAL;"
 			  "PRAGMA synchronous = NORMAL;"
 			  "PRAGMA foreign_keys = ON;"
@@ -245,6 +248,37 @@ fail:
 	return r;
 }
 
+int store_open_reader(const char *path, struct store **ret)
+{
+	struct store *s = calloc(1, sizeof(*s));
+	int rc;
+
+	if (!s) {
+		return -ENOMEM;
+	}
+	s->reader = true;
+	rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
+	if (rc != SQLITE_OK) {
+		store_close(s);
+		return store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO;
+	}
+	sqlite3_busy_timeout(s->db, 5000);
+	*ret = s;
+	return 0;
+}
+
+int store_read_begin(struct store *s)
+{
+	/* BEGIN, then a first read: the snapshot is taken here, not later */
+	int rc = sqlite3_exec(s->db, "BEGIN; SELECT COUNT(*) FROM sqlite_master;", NULL, NULL, NULL);
+	return rc == SQLITE_OK ? 0 : (store_sqlite_errno(rc) ? store_sqlite_errno(rc) : -EIO);
+}
+
+void store_read_end(struct store *s)
+{
+	sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL);
+}
+
 void store_close(struct store *s)
 {
 	if (!s) {
@@ -253,7 +287,9 @@ void store_close(struct store *s)
 	for (int i = 0; i < STMT__MAX; i++) {
 		sqlite3_finalize(s->stmts[i]);
 	}
-	if (s->db) {
+	if (s->db && s->reader) {
+		sqlite3_close(s->db);
+	} else if (s->db) {
 		/* Fold the WAL back so the file stands alone after a clean stop. */
 		sqlite3_exec(s->db, "PRAGMA wal_checkpoint(TRUNCATE)", NULL, NULL, NULL);
 		sqlite3_close(s->db);

@@ -84,6 +84,16 @@ int store_open(const char *path, struct store **ret, char **cause);
 /* Finalise every statement and close; accepts NULL. */
 void store_close(struct store *s);
 
+/* A second, read-only connection to the database at path, for one thread
+ * of the pool to read a consistent snapshot (WAL: the loop's writes go on)
+ * without holding the loop: the blob collector's roots, du's sizes. Only
+ * the read functions that say so may be called on it; close with
+ * store_close. */
+int store_open_reader(const char *path, struct store **ret);
+/* One snapshot for the reads between them. */
+int store_read_begin(struct store *s);
+void store_read_end(struct store *s);
+
 /* Short explicit transactions, for writes that must land together. */
 int store_begin(struct store *s);
 int store_commit(struct store *s);
@@ -398,3 +408,104 @@ int store_metric_numbers(struct store *s, int64_t seq, const char *name, int64_t
  * not a sweep. */
 int store_sweep_json(struct store *s, int64_t seq, bool explain, cJSON **ret);
 int store_sweep_list_json(struct store *s, const char *experiment, int limit, cJSON **ret);
+
+/* The history's life cycle (store_history.c, docs/operations.md). */
+
+typedef int (*store_seq_fn)(void *ud, int64_t seq);
+
+/* Which runs a batch of rm (or a retention rule) is about; NULL or 0: any. */
+struct store_run_select {
+	const char *experiment;
+	const char *status;
+	double before;      /* created before (unix seconds) */
+	int64_t parent_seq; /* children of this sweep or array */
+	bool top_level;     /* no parent */
+	int64_t limit;      /* at most; 0: all */
+};
+/* cb(ud, seq) for each matching run, oldest first. */
+int store_runs_select(struct store *s, const struct store_run_select *q, store_seq_fn cb,
+		      void *ud);
+/* A sweep's or array's children. */
+int store_run_children(struct store *s, int64_t parent, store_seq_fn cb, void *ud);
+
+/* What decides whether a run may go (store_rm_pick_each). */
+struct store_rm_info {
+	int64_t seq;
+	char id[320];
+	char status[24];
+	char kind[16];
+	char experiment[260];
+	int64_t parent_seq;
+	int64_t models;            /* registered models that came from it */
+	char model_names[160];     /* the first few, NAME:VERSION, ... */
+	int64_t active_dependents; /* unfinished runs waiting for it (--after) */
+	bool keep_dir;             /* submitted with --keep */
+	bool keep_tag;             /* tagged keep */
+	double created_at;
+	bool named;                /* store_rm_pick_each: named, or a child of one named */
+	char parent_status[24];    /* store_rm_pick_each: its parent's status, "" for none */
+};
+
+/* Choosing the runs of one removal in bulk: begin, add the runs named
+ * (named true) and those a selector matches, expand to their children
+ * (named when an ancestor is), then each one's store_rm_info in seq order
+ * (parents before their children), end. */
+int store_rm_pick_begin(struct store *s);
+int store_rm_pick_add(struct store *s, int64_t seq, bool named);
+int store_rm_pick_select(struct store *s, const struct store_run_select *q);
+int store_rm_pick_expand(struct store *s);
+int64_t store_rm_pick_count(struct store *s);
+typedef int (*store_rm_fn)(void *ud, const struct store_rm_info *in);
+int store_rm_pick_each(struct store *s, store_rm_fn cb, void *ud);
+void store_rm_pick_end(struct store *s);
+
+/* What deleting seqs[0..n) frees in the store (outputs no other run or
+ * model has), for a dry run. */
+struct store_rm_estimate {
+	int64_t log_bytes;
+	int64_t metric_points;
+	int64_t output_blobs;
+	int64_t output_bytes;
+	int64_t snapshots; /* snapshots no other run was submitted from */
+};
+int store_runs_rm_estimate(struct store *s, const int64_t *seqs, size_t n,
+			   struct store_rm_estimate *ret);
+
+/* Delete runs seqs[0..n) and every row of theirs in one transaction; a model
+ * that came from one loses its run and gains the property
+ * runyard.run_removed (the run's id). With experiment, that experiment's
+ * name goes too when no run of it is left. */
+int store_runs_delete(struct store *s, const int64_t *seqs, size_t n, const char *experiment,
+		      char **cause);
+
+/* Every blob name the store refers to, with what refers to it and whether
+ * it may be a snapshot manifest (whose files are then referred to too).
+ * Works on a reader (store_open_reader). */
+typedef int (*store_root_fn)(void *ud, const char *hex, const char *kind, bool tree);
+int store_blob_roots(struct store *s, store_root_fn cb, void *ud);
+
+/* The database's size and the largest experiments and runs (at most limit
+ * each): {database_bytes, database_free_bytes, log_bytes, experiments: [...],
+ * runs: [...]}. Works on a reader (store_open_reader). */
+int store_du_json(struct store *s, const char *experiment, int limit, cJSON **ret);
+
+/* Give up to pages free pages back to the file system (auto_vacuum is
+ * INCREMENTAL). */
+int store_vacuum_step(struct store *s, int64_t pages);
+
+/* Retention rules (registry/retention.c): 0 is "no such rule". */
+struct store_retention {
+	double keep_runs_days;   /* --keep-runs-days */
+	double keep_failed_days; /* --keep-failed-days */
+	int64_t keep_runs;       /* --keep-runs, per experiment */
+	double runs_before;      /* resolved: now - keep_runs_days (0: none) */
+	double failed_before;    /* now - keep_failed_days (0: none) */
+};
+/* cb(ud, seq, rule) for each top-level run the rules remove now (at most
+ * limit), which is never one a model came from or tagged keep. */
+typedef int (*store_retention_fn)(void *ud, int64_t seq, const char *rule);
+int store_retention_select(struct store *s, const struct store_retention *q, int64_t limit,
+			   store_retention_fn cb, void *ud);
+/* run.show's "retention": {rules, kept, reason, removed_after, ...}. */
+int store_run_retention_json(struct store *s, int64_t seq, const struct store_retention *q,
+			     cJSON *run);

@@ -1,6 +1,7 @@
 /* The store's insides, shared by its files: statements, connection, row helpers. */
 #pragma once
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <cjson/cJSON.h>
@@ -97,6 +98,7 @@ extern const char *const store_stmt_sql[STMT__MAX];
 struct store {
 	sqlite3 *db;
 	sqlite3_stmt *stmts[STMT__MAX];
+	bool reader; /* store_open_reader's: read-only, never checkpoints */
 };
 
 /* store.c */

@@ -3,7 +3,9 @@
  * (or refuses one newer than this daemon knows). */
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include <sqlite3.h>
 
@@ -21,6 +23,9 @@
 	"  lo_step = iif(excluded.lo < lo, excluded.lo_step, lo_step), lo = min(lo, excluded.lo), " \
 	"  hi_idx = iif(excluded.hi > hi, excluded.hi_idx, hi_idx), "                            \
 	"  hi_step = iif(excluded.hi > hi, excluded.hi_step, hi_step), hi = max(hi, excluded.hi);"
+
+/* An entry that starts so runs outside a transaction (a VACUUM). */
+#define MIGRATE_OUTSIDE "--outside\n"
 
 /* Forward migrations: entry i takes the schema from user_version i to i+1.
  * Never edit an entry once released; append a new one. */
@@ -352,6 +357,19 @@ static const char *const migrations[] = {
 	"  PRIMARY KEY(metric_id, shift, bucket)) WITHOUT ROWID;"
 	"CREATE INDEX metrics_by_value ON metrics(name, last_num, run_seq);"
 	ROLLUP_BACKFILL(5) ROLLUP_BACKFILL(10) ROLLUP_BACKFILL(15),
+
+	/* 15 (see MIGRATE_OUTSIDE): the database gives
+	 * the pages that deleting history frees back to the file system
+	 * (docs/operations.md, "Life cycle"). Changing auto_vacuum takes a
+	 * VACUUM, which cannot run inside a transaction; it is atomic itself,
+	 * and a daemon killed before the version is written does it again. */
+	MIGRATE_OUTSIDE
+	/* and what choosing runs to remove asks of every run: which models
+	 * came from it, which runs wait for it (IF NOT EXISTS: a kill before
+	 * the version is written does it all again) */
+	"CREATE INDEX IF NOT EXISTS models_by_run ON models(run_seq) WHERE run_seq IS NOT NULL;"
+	"CREATE INDEX IF NOT EXISTS run_deps_by_dep ON run_deps(dep_seq);"
+	"PRAGMA auto_vacuum = INCREMENTAL; VACUUM;",
 };
 
 int store_migrate(struct store *s, char **cause)
@@ -376,8 +394,10 @@ int store_migrate(struct store *s, char **cause)
 		return -EPROTO;
 	}
 	for (int v = version; v < latest; v++) {
-		char *sql = msg_strdupf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
-					migrations[v], v + 1);
+		bool outside = strncmp(migrations[v], MIGRATE_OUTSIDE, strlen(MIGRATE_OUTSIDE)) == 0;
+		char *sql = outside ? msg_strdupf("%s PRAGMA user_version = %d;", migrations[v], v + 1)
+				    : msg_strdupf("BEGIN IMMEDIATE; %s PRAGMA user_version = %d; COMMIT;",
+						  migrations[v], v + 1);
 		if (!sql) {
 			return -ENOMEM;
 		}

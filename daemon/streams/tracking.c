@@ -666,16 +666,20 @@ static int apply_upload(struct ingest *in, const struct tracking_line *l, char *
 		return fail(cause, "upload '%s': %s/%s: %s", l->name, TRACKING_UPLOADS, l->file,
 		            strerror(errno));
 	}
+	/* Under the hold the ingest took for its transaction (ingest below):
+	 * a collection waits until the artifact's row is committed. */
 	err = blob_put_file(r->d->blobs, in->uploads_fd, l->file, hex, &size);
+	if (err == 0) {
+		err = store_artifact_put(in->s, r->seq, l->name, (int64_t)size, hex,
+		                         (int)(st.st_mode & 07777));
+		if (err < 0) {
+			return err;
+		}
+	}
 	if (err == -ENOENT || err == -ELOOP || err == -EISDIR || err == -EINVAL || err == -EACCES) {
 		return fail(cause, "upload '%s': %s/%s cannot be stored: %s", l->name,
 		            TRACKING_UPLOADS, l->file, strerror(-err));
 	}
-	if (err < 0) {
-		return err;
-	}
-	err = store_artifact_put(in->s, r->seq, l->name, (int64_t)size, hex,
-	                         (int)(st.st_mode & 07777));
 	if (err < 0) {
 		return err;
 	}
@@ -844,7 +848,11 @@ static int ingest(struct run *r, bool final, int64_t budget)
 			err = (int)n;
 			break;
 		}
+		/* Held from before an upload's blob is put until its row is
+		 * committed (or rolled back): see snapshot/blob_gc.c. */
+		uint64_t hold = blob_hold(r->d->blobs);
 		if ((err = store_begin(in.s)) < 0) {
+			blob_release(r->d->blobs, hold);
 			break;
 		}
 		while (used < n && !stop) {
@@ -907,10 +915,12 @@ static int ingest(struct run *r, bool final, int64_t budget)
 		if (err < 0) {
 			in.nroll = 0;
 			store_rollback(in.s);
+			blob_release(r->d->blobs, hold);
 			log_error("run %s: storing what it wrote to %s failed: %s", r->id,
 			          TRACKING_FILE, store_errmsg(in.s));
 			break;
 		}
+		blob_release(r->d->blobs, hold);
 		r->tracking_offset = offset + used;
 		done += used;
 		if (in.metrics) {

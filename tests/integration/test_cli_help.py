@@ -27,10 +27,11 @@ GROUPS = {
     "compute": ["create", "list", "show", "delete"],
     "dataset": ["register", "list", "show", "download", "delete"],
     "sweep": ["submit", "list", "show", "explain", "cancel"],
+    "cache": ["ls", "clear"],
 }
 # The commands that are not groups.
 VERBS = ["submit", "runs", "show", "logs", "wait", "cancel", "update", "outputs", "experiments",
-         "ui", "metrics", "compare", "tag", "snapshot", "help"]
+         "rm", "gc", "du", "ui", "metrics", "compare", "tag", "snapshot", "help"]
 
 SUBVERBS = [(g, s) for g, subs in GROUPS.items() for s in subs]
 # The sub-verbs whose options end at a PROGRAM, as submit's do.
@@ -80,8 +81,8 @@ def test_overview_lists_every_command_and_help_forms_agree(ry):
     overview = ok(ry, "--help")
     assert ok(ry, "-h") == overview
     assert ok(ry, "help") == overview
-    assert commands_of(overview) == VERBS[:9] + ["daemon"] + VERBS[9:13] + ["ignore"] + \
-        VERBS[13:14] + ["model", "service", "env", "compute", "dataset", "sweep", "help"]
+    assert commands_of(overview) == VERBS[:12] + ["cache", "daemon"] + VERBS[12:16] + ["ignore"] + \
+        VERBS[16:17] + ["model", "service", "env", "compute", "dataset", "sweep", "help"]
     # No command at all: the overview on stderr, a usage exit.
     rc, out, err = ry()
     assert (rc, out, err) == (1, "", overview)
@@ -161,7 +162,19 @@ ARITY = [
     (["wait"], "which run? give its id or number"),
     (["cancel"], "which run? give its id or number"),
     (["outputs", "1", "2"], "unexpected argument '2'"),
-    (["experiments", "x"], "unexpected argument 'x'"),
+    (["experiments", "x"], "unexpected argument 'x' (the one sub-command is 'rm NAME')"),
+    (["experiments", "rm"], "which experiment? give its name"),
+    (["experiments", "rm", "a", "b"], "give one experiment's name"),
+    (["rm"], "which runs? give ids, numbers or ranges, or --experiment, --status, --before "
+     "or --parent"),
+    (["rm", "--before", "soon"], "--before needs a date (2026-11-01, 2026-11-01T12:00:00Z, "
+     "UTC) or an age (30d, 12h, 2w), not 'soon'"),
+    (["rm", "9-3"], "'9-3' is not a range of run numbers: give FIRST-LAST with FIRST "
+     "<= LAST, at most 100000 runs"),
+    (["gc", "x"], "unexpected argument 'x'"),
+    (["cache", "ls", "x"], "unexpected argument 'x'"),
+    (["cache", "clear", "x"], "unexpected argument 'x'"),
+    (["du", "x"], "unexpected argument 'x'"),
     (["metrics"], "which run? give its id or number"),
     (["metrics", "1", "loss", "x"], "unexpected argument 'x'"),
     (["compare", "1"], "compare needs at least two runs"),

@@ -1341,6 +1341,84 @@ static void test_manifest_bytes(struct blobstore *bs)
 	rm_rf(P("mb"));
 }
 
+/* The collector's side of the blob store (blob_gc.c): a new epoch first,
+ * holds taken before a collection are waited for and those taken after
+ * are not, a blob a writer looked at while it runs is kept (-EBUSY), any
+ * other goes, and listing sees each blob once. */
+static int blob_count_cb(void *ud, const char *hex, uint64_t size, uint64_t disk)
+{
+	(void)hex;
+	(void)disk;
+	((uint64_t *)ud)[0]++;
+	((uint64_t *)ud)[1] += size;
+	return 0;
+}
+
+static void test_collect(void)
+{
+	struct blobstore *bs = NULL;
+	char a[65], b[65], c[65], epoch[33];
+	uint64_t counts[2] = {0, 0}, h1, h2, h3;
+
+	current = "collect";
+	CHECK_RC(blob_store_open(P("gcstore"), &bs), 0);
+	CHECK_RC(blob_put_buf(bs, "alpha", 5, a), 0);
+	CHECK_RC(blob_put_buf(bs, "beta!", 5, b), 0);
+	CHECK_RC(blob_put_buf(bs, "gamma", 5, c), 0);
+	CHECK_RC(blob_foreach(bs, blob_count_cb, counts), 0);
+	CHECK(counts[0] == 3 && counts[1] == 15, "listed %llu blobs, %llu bytes",
+	      (unsigned long long)counts[0], (unsigned long long)counts[1]);
+	/* no collection: nothing may be removed */
+	CHECK_RC(blob_gc_remove(bs, a), -EAGAIN);
+
+	h1 = blob_hold(bs);
+	CHECK(h1 != 0, "a hold is never 0");
+	memcpy(epoch, blob_store_epoch(bs), sizeof(epoch));
+	CHECK_RC(blob_gc_begin(bs), 0);
+	CHECK(strcmp(epoch, blob_store_epoch(bs)) != 0, "a collection writes a new epoch");
+	{
+		size_t len = 0;
+		char *text = read_file(P("gcstore/blobs.epoch"), &len);
+		CHECK(text && len == 32 && memcmp(text, blob_store_epoch(bs), 32) == 0,
+		      "the new epoch is on disk");
+		free(text);
+	}
+	CHECK(blob_gc_waiting(bs) == 1, "the hold from before is waited for");
+	h2 = blob_hold(bs);
+	CHECK(blob_gc_waiting(bs) == 1, "a hold taken after is not");
+	blob_release(bs, h1);
+	CHECK(blob_gc_waiting(bs) == 0, "released");
+	/* a writer finds b stored: the collection must keep it */
+	CHECK(blob_exists(bs, b), "b is there");
+	CHECK_RC(blob_gc_remove(bs, b), -EBUSY);
+	CHECK_RC(blob_gc_remove(bs, a), 0);
+	CHECK_RC(blob_gc_remove(bs, a), -ENOENT);
+	/* looking notes it too (a writer is about to rely on the answer) */
+	CHECK(!blob_exists(bs, a), "a is gone");
+	CHECK_RC(blob_gc_remove(bs, a), -EBUSY);
+	CHECK_RC(blob_gc_remove(bs, "../../etc/passwd"), -EINVAL);
+	blob_gc_end(bs);
+	blob_release(bs, h2);
+
+	/* the next collection forgets what the last one noted, and waits
+	 * for a hold taken during the last one */
+	h3 = blob_hold(bs);
+	CHECK_RC(blob_gc_begin(bs), 0);
+	CHECK(blob_gc_waiting(bs) == 1, "a hold from between collections is waited for");
+	blob_release(bs, h3);
+	CHECK_RC(blob_gc_remove(bs, b), 0);
+	blob_gc_end(bs);
+	counts[0] = counts[1] = 0;
+	CHECK_RC(blob_foreach(bs, blob_count_cb, counts), 0);
+	CHECK(counts[0] == 1, "one blob left, %llu listed", (unsigned long long)counts[0]);
+	/* stored again after its removal: a put never trusts a removed name */
+	CHECK_RC(blob_put_buf(bs, "alpha", 5, a), 0);
+	CHECK(blob_exists(bs, a), "a is back");
+	blob_release(bs, 0);
+	blob_release(NULL, 5);
+	blob_store_close(bs);
+}
+
 int main(void)
 {
 	struct blobstore *bs = NULL;
@@ -1372,6 +1450,7 @@ int main(void)
 	test_stat_cache(bs);
 	test_manifest_bytes(bs);
 	test_threads();
+	test_collect();
 	blob_store_close(bs);
 	blob_store_close(NULL);
 	current = "end";
