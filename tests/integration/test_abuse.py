@@ -258,7 +258,8 @@ def test_a_full_disk_fails_the_run_clearly_and_the_daemon_recovers(daemon_factor
     try:
         (tmp_path / "daemon0").mkdir()
         (tmp_path / "daemon0" / "state").symlink_to(fs)
-        d = daemon_factory()
+        # --min-free 0: the submit must get through to fill the disk during the run.
+        d = daemon_factory(extra=["--min-free", "0"])
         src = make_tree({"p.py": script("""
             for i in range(40000):
                 print("line %06d of the run, padded out to make it longer ........" % i)
