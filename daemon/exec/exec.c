@@ -316,7 +316,7 @@ static void ingest_later_cb(uv_timer_t *t)
 
 static void check_exit(struct run *r);
 static void lost(struct run *r);
-static void end_or_hold(struct run *r, char *dir);
+static void end_or_hold(struct run *r, char *dir, bool again);
 static void finish_limits(struct run *r, const struct enforce_sup *sup, struct enforce_end *ret);
 
 /* A run a cluster target holds in Scaling is Running once its supervisor
@@ -375,7 +375,7 @@ static void poll_cb(uv_timer_t *t)
 		x->end_dir = NULL;
 		x->hold = HOLD_NONE;
 		if (end) {
-			end_or_hold(r, dir);
+			end_or_hold(r, dir, true);
 		} else {
 			finalize(r);
 		}
@@ -1044,7 +1044,7 @@ static void finalize_done(uv_work_t *req, int status)
 			goto out;
 		}
 	}
-	end_or_hold(r, r->keep ? NULL : strdup(r->dir));
+	end_or_hold(r, r->keep ? NULL : strdup(r->dir), false);
 out:
 	job_free(j);
 }
@@ -1084,12 +1084,19 @@ static bool logs_caught_up(struct run *r)
  * last lines or terminal status the store cannot take now (SQLITE_FULL) is
  * held in Finalizing, its directory and output.log kept, and tried again
  * at each poll: once there is room it ends with nothing lost. */
-static void end_or_hold(struct run *r, char *dir)
+static void end_or_hold(struct run *r, char *dir, bool again)
 {
 	struct exec_run *x = r->exec;
 
-	ingest(r, true);
-	tracking_ingest(r, true);
+	/* The process's end ingested both files; the log is read again if it
+	 * is behind (a long one goes in steps), the tracking file only when
+	 * trying again after the store refused. */
+	if (again || !logs_caught_up(r)) {
+		ingest(r, true);
+	}
+	if (again) {
+		tracking_ingest(r, true);
+	}
 	if (attached(r) && x->err_code) {
 		if (store_run_set_error(r->d->store, r->seq, x->err_code, x->err_msg, "Running") < 0) {
 			hold(r, HOLD_END, dir);

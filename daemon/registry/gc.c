@@ -48,79 +48,6 @@
 
 /* ---- a set of 64-bit name prefixes (a shared prefix only keeps a blob) ---- */
 
-struct keyset {
-	uint64_t *t;
-	size_t cap, n;
-};
-
-static uint64_t key_of(const char *hex)
-{
-	uint64_t k = 0;
-
-	for (int i = 0; i < 16; i++) {
-		char c = hex[i];
-		k = k << 4 | (uint64_t)(c <= '9' ? c - '0' : c - 'a' + 10);
-	}
-	return k ? k : 1;
-}
-
-static size_t slot_of(uint64_t k, size_t cap)
-{
-	return (size_t)((k * 0x9e3779b97f4a7c15ULL) >> 7) & (cap - 1);
-}
-
-static int keyset_add(struct keyset *s, uint64_t k)
-{
-	if ((s->n + 1) * 2 > s->cap) {
-		size_t ncap = s->cap ? s->cap * 2 : 4096;
-		uint64_t *nt = calloc(ncap, sizeof(*nt));
-		if (!nt) {
-			return -ENOMEM;
-		}
-		for (size_t i = 0; i < s->cap; i++) {
-			if (s->t[i]) {
-				size_t j = slot_of(s->t[i], ncap);
-				while (nt[j]) {
-					j = (j + 1) & (ncap - 1);
-				}
-				nt[j] = s->t[i];
-			}
-		}
-		free(s->t);
-		s->t = nt;
-		s->cap = ncap;
-	}
-	size_t j = slot_of(k, s->cap);
-	while (s->t[j] && s->t[j] != k) {
-		j = (j + 1) & (s->cap - 1);
-	}
-	if (s->t[j]) {
-		return 0;
-	}
-	s->t[j] = k;
-	s->n++;
-	return 1;
-}
-
-static bool keyset_has(const struct keyset *s, uint64_t k)
-{
-	if (!s->cap) {
-		return false;
-	}
-	for (size_t j = slot_of(k, s->cap); s->t[j]; j = (j + 1) & (s->cap - 1)) {
-		if (s->t[j] == k) {
-			return true;
-		}
-	}
-	return false;
-}
-
-static void keyset_finish(struct keyset *s)
-{
-	free(s->t);
-	memset(s, 0, sizeof(*s));
-}
-
 /* ---- the collection ---- */
 
 struct tree_root {
@@ -150,13 +77,13 @@ struct gc {
 	void *ud;
 	int64_t waited_ms;
 	/* roots, read on the loop */
-	struct keyset reach;
-	struct keyset strict; /* what must be stored: rows' own names, manifests' files */
+	struct blob_keyset reach;
+	struct blob_keyset strict; /* what must be stored: rows' own names, manifests' files */
 	struct tree_root *trees;
 	size_t ntrees, trees_cap;
 	int64_t refs; /* distinct names referred to */
 	/* the pool's findings */
-	struct keyset ondisk;
+	struct blob_keyset ondisk;
 	struct cand *c;
 	size_t nc, ccap;
 	uint64_t blobs, bytes, disk_bytes;          /* stored before */
@@ -188,10 +115,10 @@ static int root_cb(void *ud, const char *hex, const char *kind, bool tree)
 	/* Names found inside JSON, and the hash a user asked an input to
 	 * have, may name no blob at all: only the others are checked. */
 	if (strcmp(kind, "sweep") != 0 && strcmp(kind, "environment") != 0 &&
-	    strcmp(kind, "input") != 0 && keyset_add(&g->strict, key_of(hex)) < 0) {
+	    strcmp(kind, "input") != 0 && blob_keyset_add(&g->strict, blob_key(hex)) < 0) {
 		return -ENOMEM;
 	}
-	added = keyset_add(&g->reach, key_of(hex));
+	added = blob_keyset_add(&g->reach, blob_key(hex));
 	if (added < 0) {
 		return added;
 	}
@@ -234,7 +161,7 @@ static bool is_manifest(struct blobstore *bs, const char *hex)
 }
 
 struct expand {
-	struct keyset *set, *also;
+	struct blob_keyset *set, *also;
 	int err;
 };
 
@@ -243,9 +170,9 @@ static int expand_cb(void *ud, const struct snapshot_entry *e)
 	struct expand *x = ud;
 
 	if (e->type == SNAPSHOT_FILE && e->sha256) {
-		int r = keyset_add(x->set, key_of(e->sha256));
+		int r = blob_keyset_add(x->set, blob_key(e->sha256));
 		if (r >= 0 && x->also) {
-			r = keyset_add(x->also, key_of(e->sha256));
+			r = blob_keyset_add(x->also, blob_key(e->sha256));
 		}
 		if (r < 0) {
 			x->err = r;
@@ -263,11 +190,11 @@ static int list_cb(void *ud, const char *hex, uint64_t size, uint64_t disk)
 	g->blobs++;
 	g->bytes += size;
 	g->disk_bytes += disk;
-	r = keyset_add(&g->ondisk, key_of(hex));
+	r = blob_keyset_add(&g->ondisk, blob_key(hex));
 	if (r < 0) {
 		return r;
 	}
-	if (keyset_has(&g->reach, key_of(hex))) {
+	if (blob_keyset_has(&g->reach, blob_key(hex))) {
 		return 0;
 	}
 	if (g->nc == g->ccap) {
@@ -291,7 +218,7 @@ static void gc_work(uv_work_t *w)
 {
 	struct gc *g = w->data;
 	struct blobstore *bs = g->d->blobs;
-	struct keyset orphan_files = {0};
+	struct blob_keyset orphan_files = {0};
 	struct store *reader = NULL;
 	int r = 0;
 
@@ -360,11 +287,11 @@ static void gc_work(uv_work_t *w)
 	}
 	for (size_t i = 0; i < g->nc; i++) {
 		struct cand *c = &g->c[i];
-		if (c->kind == KIND_FILE && keyset_has(&orphan_files, key_of(c->hex))) {
+		if (c->kind == KIND_FILE && blob_keyset_has(&orphan_files, blob_key(c->hex))) {
 			c->kind = KIND_SNAPSHOT_FILE;
 		}
 	}
-	keyset_finish(&orphan_files);
+	blob_keyset_finish(&orphan_files);
 	/* 4. remove */
 	for (size_t i = 0; i < g->nc; i++) {
 		struct cand *c = &g->c[i];
@@ -397,9 +324,9 @@ static void gc_work(uv_work_t *w)
 
 static void gc_free(struct gc *g)
 {
-	keyset_finish(&g->reach);
-	keyset_finish(&g->strict);
-	keyset_finish(&g->ondisk);
+	blob_keyset_finish(&g->reach);
+	blob_keyset_finish(&g->strict);
+	blob_keyset_finish(&g->ondisk);
 	free(g->trees);
 	free(g->c);
 	free(g->cause);
@@ -462,9 +389,9 @@ static void gc_done(uv_work_t *w, int status)
 	}
 	if (g->err == 0) {
 		/* Referred to but not stored: a sign of damage, reported. */
-		struct keyset *r = &g->strict;
+		struct blob_keyset *r = &g->strict;
 		for (size_t i = 0; i < r->cap; i++) {
-			if (r->t[i] && !keyset_has(&g->ondisk, r->t[i])) {
+			if (r->t[i] && !blob_keyset_has(&g->ondisk, r->t[i])) {
 				g->missing++;
 			}
 		}

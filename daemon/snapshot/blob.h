@@ -118,6 +118,23 @@ int blob_batch_commit(struct blob_batch *b);
 /* Remove the temporaries of blobs not committed and free the batch; accepts NULL. */
 void blob_batch_destroy(struct blob_batch *b);
 
+/* A set of blobs by the first 64 bits of their names, open addressing (0
+ * is empty); zero-initialised is an empty set. Two names sharing a prefix
+ * count as one, which only ever keeps a blob, never removes a used one. */
+struct blob_keyset {
+	uint64_t *t;
+	size_t cap, n;
+};
+/* The key of a 64-hex-digit name. */
+uint64_t blob_key(const char *hex);
+/* 1 when added, 0 when there already, -ENOMEM (the set as it was). */
+int blob_keyset_add(struct blob_keyset *s, uint64_t k);
+bool blob_keyset_has(const struct blob_keyset *s, uint64_t k);
+/* Empty it, keeping its memory. */
+void blob_keyset_clear(struct blob_keyset *s);
+/* Free it; an empty set again. */
+void blob_keyset_finish(struct blob_keyset *s);
+
 /* ---- holds and collection (blob_gc.c) ----
  *
  * Every writer that stores blobs and records them in the database later

@@ -41,10 +41,9 @@ struct blob_gc {
 	uint64_t gen;       /* bumped by each collection */
 	int64_t holds_cur;  /* holds taken in generation gen */
 	int64_t holds_old;  /* holds taken before: a collection waits for them */
-	uint64_t *noted;    /* open addressing; 0 is empty */
+	struct blob_keyset noted; /* the blobs writers used since the collection began */
 	/* Noting failed for lack of memory: nothing may be removed. */
 	_Atomic bool note_failed;
-	size_t cap, n;
 };
 
 struct blob_gc *blob_gc_create(void)
@@ -64,11 +63,11 @@ void blob_gc_destroy(struct blob_gc *g)
 		return;
 	}
 	pthread_mutex_destroy(&g->mu);
-	free(g->noted);
+	blob_keyset_finish(&g->noted);
 	free(g);
 }
 
-static uint64_t key_of(const char *hex)
+uint64_t blob_key(const char *hex)
 {
 	uint64_t k = 0;
 
@@ -84,51 +83,65 @@ static size_t slot_of(uint64_t k, size_t cap)
 	return (size_t)((k * 0x9e3779b97f4a7c15ULL) >> 7) & (cap - 1);
 }
 
-/* Under mu. A failure to grow keeps the set as it is and reports it: the
- * collection must then not remove anything (see blob_gc_remove). */
-static int set_add(struct blob_gc *g, uint64_t k)
+int blob_keyset_add(struct blob_keyset *s, uint64_t k)
 {
-	if ((g->n + 1) * 2 > g->cap) {
-		size_t ncap = g->cap ? g->cap * 2 : 1024;
+	if ((s->n + 1) * 2 > s->cap) {
+		size_t ncap = s->cap ? s->cap * 2 : 1024;
 		uint64_t *nt = calloc(ncap, sizeof(*nt));
 		if (!nt) {
 			return -ENOMEM;
 		}
-		for (size_t i = 0; i < g->cap; i++) {
-			if (g->noted[i]) {
-				size_t j = slot_of(g->noted[i], ncap);
+		for (size_t i = 0; i < s->cap; i++) {
+			if (s->t[i]) {
+				size_t j = slot_of(s->t[i], ncap);
 				while (nt[j]) {
 					j = (j + 1) & (ncap - 1);
 				}
-				nt[j] = g->noted[i];
+				nt[j] = s->t[i];
 			}
 		}
-		free(g->noted);
-		g->noted = nt;
-		g->cap = ncap;
+		free(s->t);
+		s->t = nt;
+		s->cap = ncap;
 	}
-	size_t j = slot_of(k, g->cap);
-	while (g->noted[j] && g->noted[j] != k) {
-		j = (j + 1) & (g->cap - 1);
+	size_t j = slot_of(k, s->cap);
+	while (s->t[j] && s->t[j] != k) {
+		j = (j + 1) & (s->cap - 1);
 	}
-	if (!g->noted[j]) {
-		g->noted[j] = k;
-		g->n++;
+	if (s->t[j]) {
+		return 0;
 	}
-	return 0;
+	s->t[j] = k;
+	s->n++;
+	return 1;
 }
 
-static bool set_has(const struct blob_gc *g, uint64_t k)
+bool blob_keyset_has(const struct blob_keyset *s, uint64_t k)
 {
-	if (!g->cap) {
+	if (!s->cap) {
 		return false;
 	}
-	for (size_t j = slot_of(k, g->cap); g->noted[j]; j = (j + 1) & (g->cap - 1)) {
-		if (g->noted[j] == k) {
+	for (size_t j = slot_of(k, s->cap); s->t[j]; j = (j + 1) & (s->cap - 1)) {
+		if (s->t[j] == k) {
 			return true;
 		}
 	}
 	return false;
+}
+
+void blob_keyset_clear(struct blob_keyset *s)
+{
+	if (s->t) {
+		memset(s->t, 0, s->cap * sizeof(*s->t));
+	}
+	s->n = 0;
+}
+
+void blob_keyset_finish(struct blob_keyset *s)
+{
+	free(s->t);
+	s->t = NULL;
+	s->cap = s->n = 0;
 }
 
 void blob_gc_note(struct blob_gc *g, const char *hex)
@@ -141,7 +154,7 @@ void blob_gc_note(struct blob_gc *g, const char *hex)
 		return;
 	}
 	pthread_mutex_lock(&g->mu);
-	if (g->marking && set_add(g, key_of(hex)) < 0) {
+	if (g->marking && blob_keyset_add(&g->noted, blob_key(hex)) < 0) {
 		atomic_store(&g->note_failed, true);
 	}
 	pthread_mutex_unlock(&g->mu);
@@ -188,10 +201,7 @@ int blob_gc_begin(struct blobstore *bs)
 		return r;
 	}
 	pthread_mutex_lock(&g->mu);
-	g->n = 0;
-	if (g->noted) {
-		memset(g->noted, 0, g->cap * sizeof(*g->noted));
-	}
+	blob_keyset_clear(&g->noted);
 	atomic_store(&g->note_failed, false);
 	atomic_store(&g->marking, true);
 	g->holds_old += g->holds_cur;
@@ -218,9 +228,7 @@ void blob_gc_end(struct blobstore *bs)
 
 	pthread_mutex_lock(&g->mu);
 	atomic_store(&g->marking, false);
-	free(g->noted);
-	g->noted = NULL;
-	g->cap = g->n = 0;
+	blob_keyset_finish(&g->noted);
 	pthread_mutex_unlock(&g->mu);
 }
 
@@ -241,7 +249,7 @@ int blob_gc_remove(struct blobstore *bs, const char *hex)
 	pthread_mutex_lock(&g->mu);
 	if (!g->marking || atomic_load(&g->note_failed)) {
 		r = -EAGAIN;
-	} else if (set_has(g, key_of(hex))) {
+	} else if (blob_keyset_has(&g->noted, blob_key(hex))) {
 		r = -EBUSY;
 	} else if (unlinkat(blob_store_shafd(bs), rel, 0) < 0) {
 		r = -errno;

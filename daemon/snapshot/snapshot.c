@@ -1003,19 +1003,19 @@ static int link_resolves_inside(struct snapshot_build *t, const struct entry *e,
 {
 	const char *slash = strrchr(e->path, '/');
 	char *cur = strndup(e->path, slash ? (size_t)(slash - e->path) : 0);
-	char *todo = strdup(e->target), *next;
+	char *rest = strdup(e->target), *next;
 	size_t pos = 0;
 	int hops = 0, r = 0;
 
 	*ret = false;
-	if (!cur || !todo) {
+	if (!cur || !rest) {
 		r = -ENOMEM;
 		goto out;
 	}
-	while (todo[pos]) {
-		char *c = todo + pos, *s = strchr(c, '/');
+	while (rest[pos]) {
+		char *c = rest + pos, *s = strchr(c, '/');
 		size_t l = s ? (size_t)(s - c) : strlen(c), keep = strlen(cur);
-		pos = s ? (size_t)(s - todo) + 1 : pos + l;
+		pos = s ? (size_t)(s - rest) + 1 : pos + l;
 		if (l == 0 || (l == 1 && c[0] == '.')) {
 			continue;
 		}
@@ -1049,14 +1049,14 @@ static int link_resolves_inside(struct snapshot_build *t, const struct entry *e,
 			r = -ENOMEM;
 			goto out;
 		}
-		free(todo);
-		todo = next;
+		free(rest);
+		rest = next;
 		pos = 0;
 	}
 	*ret = true;
 out:
 	free(cur);
-	free(todo);
+	free(rest);
 	return r;
 }
 
